@@ -1,0 +1,54 @@
+"""odapi_async: an asyncio SDK for the Open Dental REST API.
+
+``OpenDental`` is the session (one per customer key); every resource of the API is an attribute of it.
+"""
+
+from ._codec import DynamicRow, Model
+from ._exceptions import (
+    APIStatusError,
+    BadRequest,
+    BodyTooLarge,
+    ConfigurationError,
+    ConnectError,
+    DecodeError,
+    GatewayTimeout,
+    Gone,
+    InvalidParameter,
+    NotFound,
+    OpenDentalError,
+    ServerError,
+    Throttled,
+    TransportError,
+    Unauthorized,
+)
+from ._hub import Hub, default_hub
+from ._paginate import Paginator
+from ._session import OpenDental
+from ._throttle import ThrottleStats
+from ._version import __version__
+
+__all__ = [
+    "APIStatusError",
+    "BadRequest",
+    "BodyTooLarge",
+    "ConfigurationError",
+    "ConnectError",
+    "DecodeError",
+    "DynamicRow",
+    "GatewayTimeout",
+    "Gone",
+    "Hub",
+    "InvalidParameter",
+    "Model",
+    "NotFound",
+    "OpenDental",
+    "OpenDentalError",
+    "Paginator",
+    "ServerError",
+    "ThrottleStats",
+    "Throttled",
+    "TransportError",
+    "Unauthorized",
+    "__version__",
+    "default_hub",
+]

@@ -1,0 +1,222 @@
+"""The wire codec: Open Dental's JSON conventions both ways.
+
+Reading (see ARCHITECTURE.md "Wire conventions"): msgspec with ``strict=False`` already turns ``"true"``/
+``"True"`` into ``bool``, numbers sent as strings into ``int``/``float`` and ``yyyy-MM-dd HH:mm:ss`` into
+``datetime``; unknown fields are ignored and enums are kept as text, so a new server version never fails a
+decode. What msgspec cannot do is read ``0001-01-01`` as "none": models type those fields ``date | None`` and
+one cheap pass per row swaps the sentinel for ``None``. A row that still does not fit (the docs show a ZIP code
+as a bare number) gets a lenient second pass before we give up with :class:`DecodeError`.
+
+Writing: booleans as ``"true"``/``"false"``, dates and datetimes in the API's default formats, ``None`` dates as
+the ``0001-01-01`` sentinel; derived lower-case helper fields are never sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
+
+import msgspec
+
+from ._exceptions import BodyTooLarge
+
+#: The API's body limit ("about 16.8 million characters"): 2**24.
+MAX_BODY_CHARS = 16_777_216
+
+DATE_FORMAT = "%Y-%m-%d"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MIN_DATE = dt.date(1, 1, 1)
+MIN_DATETIME = dt.datetime(1, 1, 1)
+
+
+class Model(msgspec.Struct, kw_only=True, gc=False):
+    """Base of every generated model: a msgspec Struct whose attributes are the API's wire names.
+
+    ``gc=False`` is safe (rows hold only scalars and lists of scalars) and makes decoding ~10 % faster.
+    """
+
+    #: Read-only helper fields (lower-case names such as ``provAbbr``) that must never be sent back.
+    __od_derived__: ClassVar[frozenset[str]] = frozenset()
+    #: (field, sentinel) pairs where the API's ``0001-01-01`` means "none"; filled in by ``__init_subclass__``.
+    __od_min_dates__: ClassVar[tuple[tuple[str, dt.date], ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        pairs = []
+        for name, hint in _annotations(cls).items():
+            kind = _date_kind(hint)
+            if kind is not None:
+                pairs.append((name, MIN_DATETIME if kind is dt.datetime else MIN_DATE))
+        cls.__od_min_dates__ = tuple(pairs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (Python values, not wire values)."""
+        return msgspec.structs.asdict(self)
+
+
+class DynamicRow(dict[str, Any]):
+    """A row with columns chosen by the caller (``queries/ShortQuery``): a dict of column → value."""
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        out.update(getattr(klass, "__annotations__", {}))
+    return {k: v for k, v in out.items() if not k.startswith("__")}
+
+
+def _date_kind(hint: Any) -> type | None:
+    candidates = get_args(hint) if get_origin(hint) is Union or type(hint).__name__ == "UnionType" else (hint,)
+    for candidate in candidates:
+        if candidate is dt.datetime:
+            return dt.datetime
+        if candidate is dt.date:
+            return dt.date
+    return None
+
+
+M = TypeVar("M", bound=Model)
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+class WireDecodeError(ValueError):
+    """Raised by the decode helpers; the session wraps it into :class:`DecodeError` with request context."""
+
+
+@functools.lru_cache(maxsize=None)
+def _list_decoder(model: type[Any]) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(list[model], strict=False)  # type: ignore[valid-type]
+
+
+@functools.lru_cache(maxsize=None)
+def _one_decoder(model: type[Any]) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(model, strict=False)
+
+
+def _clear_min_dates(rows: Iterable[Model], pairs: tuple[tuple[str, dt.date], ...]) -> None:
+    for row in rows:
+        for name, sentinel in pairs:
+            if getattr(row, name) == sentinel:
+                setattr(row, name, None)
+
+
+def decode_list(raw: bytes, model: type[M]) -> list[M]:
+    """Decode a JSON array of rows into ``model`` instances, applying every wire rule."""
+    try:
+        rows: list[M] = _list_decoder(model).decode(raw)
+    except msgspec.ValidationError:
+        data = _loads(raw)
+        if not isinstance(data, list):
+            raise WireDecodeError(f"expected a JSON array, got {type(data).__name__}") from None
+        rows = [_lenient(row, model) for row in data]
+    except msgspec.DecodeError as exc:
+        raise WireDecodeError(f"not valid JSON: {exc}") from None
+    if model.__od_min_dates__:
+        _clear_min_dates(rows, model.__od_min_dates__)
+    return rows
+
+
+def decode_one(raw: bytes, model: type[M]) -> M:
+    """Decode one JSON object into a ``model`` instance, applying every wire rule."""
+    try:
+        row: M = _one_decoder(model).decode(raw)
+    except msgspec.ValidationError:
+        row = _lenient(_loads(raw), model)
+    except msgspec.DecodeError as exc:
+        raise WireDecodeError(f"not valid JSON: {exc}") from None
+    if model.__od_min_dates__:
+        _clear_min_dates((row,), model.__od_min_dates__)
+    return row
+
+
+def decode_dynamic(raw: bytes) -> list[DynamicRow]:
+    """Decode rows whose columns are not known in advance (``queries/ShortQuery``)."""
+    data = _loads(raw)
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        raise WireDecodeError("expected a JSON array of objects")
+    return [DynamicRow(row) for row in data]
+
+
+def decode_json(raw: bytes) -> Any:
+    """Decode an answer with no model (a bare string or an untyped object)."""
+    return _loads(raw) if raw.strip() else None
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise WireDecodeError(f"not valid JSON: {exc}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _string_fields(model: type[Model]) -> frozenset[str]:
+    return frozenset(f.name for f in msgspec.structs.fields(model) if f.type is str)
+
+
+def _lenient(row: Any, model: type[M]) -> M:
+    """Second pass for rows the fast decoder refused: numbers where text is expected become text."""
+    if not isinstance(row, dict):
+        raise WireDecodeError(f"expected a JSON object, got {type(row).__name__}")
+    strings = _string_fields(model)
+    fixed = {
+        k: (str(v) if k in strings and isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+        for k, v in row.items()
+    }
+    try:
+        return msgspec.convert(fixed, model, strict=False)
+    except msgspec.ValidationError as exc:
+        raise WireDecodeError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------- encoding
+
+
+def wire_value(value: Any, kind: str) -> Any:
+    """One Python value → its JSON wire form for a parameter of spec type ``kind``."""
+    if value is None:
+        if kind == "date":
+            return "0001-01-01"
+        if kind == "datetime":
+            return "0001-01-01 00:00:00"
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.strftime(DATETIME_FORMAT)
+    if isinstance(value, dt.date):
+        return value.strftime(DATE_FORMAT) if kind != "datetime" else value.strftime(DATETIME_FORMAT)
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S")
+    if isinstance(value, enum.Enum):
+        return value.name if isinstance(value.value, int) else value.value
+    if isinstance(value, (list, tuple)):
+        return [wire_value(item, "") for item in value]
+    return value
+
+
+def query_value(value: Any, kind: str) -> str:
+    """A query-string value: the wire form as text (httpx2 percent-encodes it)."""
+    wire = wire_value(value, kind)
+    if isinstance(wire, list):
+        return ",".join(str(item) for item in wire)
+    return str(wire)
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """JSON-encode a request body (already in wire form)."""
+    return msgspec.json.encode(body)
+
+
+def check_body_size(payload: bytes) -> None:
+    """Raise :class:`BodyTooLarge` for a body over the API's limit (counted in characters, as the API does)."""
+    if len(payload) <= MAX_BODY_CHARS:
+        return  # UTF-8 bytes >= characters: no need to count
+    chars = len(payload.decode("utf-8"))
+    if chars > MAX_BODY_CHARS:
+        raise BodyTooLarge(chars, MAX_BODY_CHARS)

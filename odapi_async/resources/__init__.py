@@ -1,0 +1,25 @@
+"""The API's resources and models, generated from the spec.
+
+Models are importable by name from here (``from odapi_async.resources import Appointment``); each is loaded
+on first use so that importing the SDK stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._generated import MODELS, RESOURCES
+
+__all__ = sorted([*MODELS, *RESOURCES.values()])
+
+_MODULE_OF = {**MODELS, **{cls: seg for seg, cls in RESOURCES.items()}}
+
+
+def __getattr__(name: str) -> Any:
+    segment = _MODULE_OF.get(name)
+    if segment is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}._generated.{segment}"), name)
+    globals()[name] = value
+    return value
