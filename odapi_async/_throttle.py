@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Literal, get_args
@@ -95,16 +95,19 @@ class ThrottleStats:
     tier: str = "auto"
     margin: float = 0.0
     """The safety margin the next start would use (0 for local/service)."""
+    max_start_lag: float = 0.0
+    """Worst delay between the moment a queued request was allowed to start and its start."""
 
 
 class _Waiter:
-    __slots__ = ("enqueued", "future", "lane", "prev_last_rtt", "prev_last_start", "seq")
+    __slots__ = ("eligible", "enqueued", "future", "lane", "prev_last_rtt", "prev_last_start", "seq")
 
     def __init__(self, seq: int, lane: OrderedDict[int, _Waiter], future: asyncio.Future[None], now: float):
         self.seq = seq
         self.lane = lane
         self.future = future
         self.enqueued = now
+        self.eligible = now
         self.prev_last_start = -_INF
         self.prev_last_rtt: float | None = None
 
@@ -174,10 +177,13 @@ class KeyThrottle:
         self._last_start = -_INF
         self._last_rtt: float | None = None  # round trip of that slot, once it completed cleanly
         self._hold_until = -_INF  # set by throttle answers
+        self._last_release = -_INF
         self._rtts: deque[float] = deque(maxlen=_WINDOW)
         self._timer: asyncio.TimerHandle | None = None
         self._dispatch_pending = False
         self._stats = ThrottleStats(tier=tier)
+        self.on_start_lag: Callable[[float], None] | None = None
+        """Called with each queued request's start lag in seconds (benchmarks, monitoring)."""
 
     def __repr__(self) -> str:
         return (
@@ -307,6 +313,11 @@ class KeyThrottle:
         if self._last_seq == seq:
             # The request really starts now, a loop turn or more after the grant.
             self._last_start = max(self._last_start, started)
+        lag = started - waiter.eligible
+        if lag > self._stats.max_start_lag:
+            self._stats.max_start_lag = lag
+        if self.on_start_lag is not None:
+            self.on_start_lag(lag)
         return seq, started
 
     def _grant_bookkeeping(self, seq: int, now: float) -> None:
@@ -315,7 +326,8 @@ class KeyThrottle:
         self._last_rtt = None
         self._stats.requests += 1
 
-    def _grant(self, waiter: _Waiter, now: float) -> None:
+    def _grant(self, waiter: _Waiter, now: float, earliest: float) -> None:
+        waiter.eligible = max(earliest, waiter.enqueued, self._last_release)
         waiter.prev_last_start = self._last_start
         waiter.prev_last_rtt = self._last_rtt
         self._grant_bookkeeping(waiter.seq, now)
@@ -355,8 +367,10 @@ class KeyThrottle:
 
     def _release(self, seq: int, started: float, *, ok: bool) -> None:
         self._in_flight -= 1
-        if self._spaced and ok and self._loop is not None:
-            rtt = self._loop.time() - started
+        if self._loop is not None:
+            self._last_release = self._loop.time()
+        if self._spaced and ok:
+            rtt = self._last_release - started
             self._rtts.append(rtt)
             if seq == self._last_seq:
                 self._last_rtt = rtt
@@ -388,7 +402,7 @@ class KeyThrottle:
             _, waiter = lane.popitem(last=False)
             if waiter.future.done():  # cancelled; its task has not run its cleanup yet
                 continue
-            self._grant(waiter, now)
+            self._grant(waiter, now, earliest)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
