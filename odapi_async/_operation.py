@@ -91,6 +91,12 @@ def _expected(param: Param) -> str:
     }.get(param.kind, param.kind)
 
 
+def _unknown_enum(value: Any, param: Param) -> bool:
+    if param.kind != "enum" or not param.enum or not isinstance(value, str):
+        return False
+    return value.lower() not in {e.lower() for e in param.enum}
+
+
 def check_arguments(op: Operation, where: str, values: Mapping[str, Any], params: tuple[Param, ...]) -> None:
     """Raise :class:`InvalidParameter` for an unknown name, a wrong type or a missing required parameter."""
     known = {p.name: p for p in params}
@@ -115,14 +121,13 @@ def check_arguments(op: Operation, where: str, values: Mapping[str, Any], params
                 parameter=name,
                 valid=valid,
             )
-        if param.kind == "enum" and param.enum and isinstance(value, str):
-            if value.lower() not in {e.lower() for e in param.enum}:
-                raise InvalidParameter(
-                    f"{op.name}() parameter {name!r} must be one of {', '.join(param.enum)}; got {value!r}",
-                    operation=op.name,
-                    parameter=name,
-                    valid=valid,
-                )
+        if _unknown_enum(value, param):
+            raise InvalidParameter(
+                f"{op.name}() parameter {name!r} must be one of {', '.join(param.enum)}; got {value!r}",
+                operation=op.name,
+                parameter=name,
+                valid=valid,
+            )
     missing = [p.name for p in params if p.required and values.get(p.name) is None]
     if missing:
         raise InvalidParameter(
@@ -138,7 +143,9 @@ def build_path(op: Operation, path_values: Mapping[str, Any]) -> str:
     check_arguments(op, "path", path_values, op.path_params)
     path = op.path
     for param in op.path_params:
-        path = path.replace("{" + param.name + "}", quote(str(wire_value(path_values[param.name], param.kind)), safe=""))
+        path = path.replace(
+            "{" + param.name + "}", quote(str(wire_value(path_values[param.name], param.kind)), safe="")
+        )
     return path
 
 
@@ -159,4 +166,8 @@ def build_body(op: Operation, values: Mapping[str, Any]) -> dict[str, Any]:
     given = {k: v for k, v in values.items() if k not in op.derived}
     check_arguments(op, "body", given, op.body)
     kinds = {p.name: p.kind for p in op.body}
-    return {k: wire_value(v, kinds[k]) for k, v in given.items() if v is not None or kinds[k] in ("date", "datetime")}
+    return {
+        k: wire_value(v, kinds[k])
+        for k, v in given.items()
+        if v is not None or kinds[k] in ("date", "datetime")
+    }

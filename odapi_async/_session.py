@@ -299,7 +299,12 @@ class OpenDental(GeneratedResources):
             try:
                 async with throttle.slot(self._options.priority, retry=attempt > 0):
                     request = client.build_request(
-                        method, url, params=query, content=payload, headers=headers, timeout=self._options.timeout
+                        method,
+                        url,
+                        params=query,
+                        content=payload,
+                        headers=headers,
+                        timeout=self._options.timeout,
                     )
                     response = await client.send(request)
                     try:
@@ -309,9 +314,17 @@ class OpenDental(GeneratedResources):
             except httpx2.TransportError as exc:
                 never_left = isinstance(exc, _NEVER_LEFT)
                 error_cls = ConnectError if never_left else TransportError
-                error = error_cls(f"{method} {path} [{mode}]: {type(exc).__name__}: {exc}", method=method,
-                                  path=path, mode=mode)
-                if (idempotent or never_left) and attempt < policy.max_retries and time.monotonic() < deadline:
+                error = error_cls(
+                    f"{method} {path} [{mode}]: {type(exc).__name__}: {exc}",
+                    method=method,
+                    path=path,
+                    mode=mode,
+                )
+                if (
+                    (idempotent or never_left)
+                    and attempt < policy.max_retries
+                    and time.monotonic() < deadline
+                ):
                     attempt += 1
                     await self._backoff(method, path, mode, attempt, None, f"{type(exc).__name__}")
                     continue
@@ -330,13 +343,19 @@ class OpenDental(GeneratedResources):
                     attempt += 1
                     logger.debug("%s %s [%s] throttled; retry %d", method, path, mode, attempt)
                     continue
-                raise Throttled(status_code=status, method=method, path=path, mode=mode, explanation=text,
-                                retry_after=retry_after)
-            if idempotent and is_retryable_status(status, text) and attempt < policy.max_retries:
-                if time.monotonic() < deadline:
-                    attempt += 1
-                    await self._backoff(method, path, mode, attempt, retry_after, str(status))
-                    continue
+                raise Throttled(
+                    status_code=status,
+                    method=method,
+                    path=path,
+                    mode=mode,
+                    explanation=text,
+                    retry_after=retry_after,
+                )
+            retryable = idempotent and is_retryable_status(status, text)
+            if retryable and attempt < policy.max_retries and time.monotonic() < deadline:
+                attempt += 1
+                await self._backoff(method, path, mode, attempt, retry_after, str(status))
+                continue
             raise status_error_class(status)(
                 status_code=status, method=method, path=path, mode=mode, explanation=text
             )
@@ -371,4 +390,3 @@ def _check_priority(priority: str) -> Priority:
     if priority not in get_args(Priority):
         raise ConfigurationError(f"priority must be one of {get_args(Priority)}; got {priority!r}")
     return priority  # type: ignore[return-value]
-

@@ -75,7 +75,7 @@ _OP_list = Operation(
 )
 
 
-class RecallsListParams(TypedDict, total=False):
+class RecallsListGetParams(TypedDict, total=False):
     DateStart: Union[datetime.date, str, None]
     DateEnd: Union[datetime.date, str, None]
     ProvNum: int
@@ -212,7 +212,7 @@ class Recalls(Resource):
         """``GET /recalls``. Needs Open Dental 22.4.40 or later. Streams every page."""
         return self._list(_OP_list, {}, params)
 
-    def List(self, **params: Unpack[RecallsListParams]) -> Paginator[RecallsListRow]:
+    def List(self, **params: Unpack[RecallsListGetParams]) -> Paginator[RecallsListRow]:
         """``GET /recalls/List``. Needs Open Dental 22.1 or later. Streams every page."""
         return self._list(_OP_List, {}, params)
 

@@ -1,0 +1,25 @@
+"""Shared fixtures: a session bound to a mocked base URL, its own hub, and fast retries."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+import pytest
+import pytest_httpx2  # noqa: F401  (registers respx's httpcore2 mocker)
+import respx
+
+from odapi_async import Hub, OpenDental
+from support import BASE, CUST_KEY, DEV_KEY, fast_retries
+
+
+
+@pytest.fixture
+def mock_api() -> respx.Router:
+    with respx.mock(using="httpcore2", base_url=BASE, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def od() -> AsyncIterator[OpenDental]:
+    session = OpenDental(DEV_KEY, CUST_KEY, endpoints={"local": BASE}, modes=("local",), hub=Hub())
+    async with fast_retries(session) as s:
+        yield s
