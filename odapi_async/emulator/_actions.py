@@ -1,0 +1,357 @@
+"""Actions with behaviour of their own (appointment confirm/break/note, slots, recalls, ShortQuery, ...).
+
+Each function answers one (url segment, operation id); everything else goes through the generic handlers.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._practice import ApiError
+
+SHORT_QUERY_PAGE = 100
+SHORT_QUERY_SECONDS = 5.0
+_DATETIME_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*\n?|/\*.*?\*/)+", re.S)
+#: Authorizer codes a read-only query may need: SELECT, READ, FUNCTION, RECURSIVE.
+_READ_ONLY_CODES = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, 33})
+#: Appointment statuses that occupy an operatory.
+_BOOKED = ("Scheduled", "Complete", "ASAP")
+
+
+def _res(h: Handlers, segment: str) -> Any:
+    return h.practice.cat.resources[segment]
+
+
+def _appointment(h: Handlers, call: Call) -> dict[str, Any]:
+    res = call.op.resource
+    row = h.practice.row(res, call.key) if call.key is not None else None
+    if row is None:
+        raise h.not_found(res, call.key)
+    return row
+
+
+def _commlog(h: Handlers, pat_num: int, note: str) -> None:
+    h.practice.insert(
+        _res(h, "commlogs"),
+        {"PatNum": pat_num, "Note": note, "CommDateTime": h.practice.now_text(), "SentOrReceived": "Neither"}
+        if "SentOrReceived" in _res(h, "commlogs").columns
+        else {"PatNum": pat_num, "Note": note},
+    )
+
+
+# -- appointments ---------------------------------------------------------------------------------------------
+def appointment_confirm(h: Handlers, call: Call) -> Reply:
+    row = _appointment(h, call)
+    defs = _res(h, "definitions")
+    def_num = call.args.get("defNum")
+    value = call.args.get("confirmVal")
+    if def_num is None and value is None:
+        raise ApiError(400, "confirmVal or defNum is required.")
+    changes: dict[str, Any] = {}
+    if def_num is not None:
+        if not h.practice.exists(defs, int(def_num)):
+            raise ApiError(404, f"Definition {def_num} was not found.")
+        changes["Confirmed"] = int(def_num)
+    else:
+        found = h.practice.db.execute(
+            'SELECT "DefNum" FROM "definitions" WHERE "ItemName" = ? COLLATE NOCASE ORDER BY "DefNum" LIMIT 1',
+            (value,),
+        ).fetchone()
+        if found:
+            changes["Confirmed"] = int(found[0])
+        else:
+            changes["confirmed"] = value
+    h.practice.update(call.op.resource, int(row["AptNum"]), changes)
+    return Reply(200, b"", None)
+
+
+def appointment_break(h: Handlers, call: Call) -> Reply:
+    row = _appointment(h, call)
+    if row["AptStatus"] != "Scheduled":
+        raise ApiError(400, "Only a scheduled appointment can be broken.")
+    status = "UnschedList" if call.args.get("sendToUnscheduledList") == "true" else "Broken"
+    h.practice.update(call.op.resource, int(row["AptNum"]), {"AptStatus": status})
+    _commlog(h, int(row["PatNum"]), f"Appointment broken ({call.args.get('breakType') or 'unspecified'}).")
+    return Reply(200, b"", None)
+
+
+def appointment_note(h: Handlers, call: Call) -> Reply:
+    row = _appointment(h, call)
+    h.practice.update(call.op.resource, int(row["AptNum"]), {"Note": (row["Note"] or "") + call.args["Note"]})
+    return Reply(200, b"", None)
+
+
+def appointment_asap(h: Handlers, call: Call) -> Reply:
+    return h.list(call, extra=(["\"Priority\" = 'ASAP'"], []))
+
+
+def _pattern_minutes(pattern: str) -> int:
+    return max(len(pattern or ""), 1) * 5
+
+
+def _date_range(call: Call) -> list[date]:
+    def parse(name: str) -> date | None:
+        raw = call.query.get(name)
+        return date.fromisoformat(raw[:10]) if raw else None
+
+    one = parse("date")
+    if one:
+        return [one]
+    start = parse("dateStart") or datetime.now().date()
+    end = parse("dateEnd") or start
+    if end < start:
+        raise ApiError(400, "dateEnd must not be before dateStart.")
+    days = min((end - start).days, 31)
+    return [start + timedelta(days=i) for i in range(days + 1)]
+
+
+def appointment_slots(h: Handlers, call: Call) -> Reply:
+    """Open times in provider schedules, minus booked appointments, in steps of lengthMinutes."""
+    days = _date_range(call)
+    length = int(call.query.get("lengthMinutes") or 30) or 30
+    prov = int(call.query["ProvNum"]) if call.query.get("ProvNum") else None
+    op_filter = call.query.get("OpNum")
+    db = h.practice.db
+    first, last = days[0].isoformat(), days[-1].isoformat()
+    schedules = db.execute(
+        'SELECT "ScheduleNum", "SchedDate", "StartTime", "StopTime", "ProvNum" FROM "schedules" '
+        'WHERE "SchedType" = \'Provider\' AND "SchedDate" BETWEEN ? AND ? ORDER BY "SchedDate", "StartTime"',
+        (first, last),
+    ).fetchall()
+    sched_ops: dict[int, list[int]] = {}
+    for sched_num, op_num in db.execute('SELECT "ScheduleNum", "OperatoryNum" FROM "scheduleops"'):
+        sched_ops.setdefault(int(sched_num), []).append(int(op_num))
+    booked: dict[tuple[str, int], list[tuple[datetime, datetime]]] = {}
+    for start_text, op_num, pattern in db.execute(
+        'SELECT "AptDateTime", "Op", "Pattern" FROM "appointments" WHERE substr("AptDateTime", 1, 10) '
+        f'BETWEEN ? AND ? AND "AptStatus" IN ({", ".join("?" for _ in _BOOKED)})',
+        (first, last, *_BOOKED),
+    ):
+        start = datetime.fromisoformat(start_text)
+        end = start + timedelta(minutes=_pattern_minutes(pattern))
+        booked.setdefault((start_text[:10], int(op_num)), []).append((start, end))
+    slots: list[dict[str, Any]] = []
+    for sched_num, sched_date, start_t, stop_t, prov_num in schedules:
+        if prov is not None and int(prov_num) != prov:
+            continue
+        ops = sched_ops.get(int(sched_num), [])
+        if op_filter:
+            ops = [o for o in ops if o == int(op_filter)]
+        t0 = datetime.fromisoformat(f"{sched_date} {start_t}")
+        t_end = datetime.fromisoformat(f"{sched_date} {stop_t}")
+        for op_num in ops:
+            taken = booked.get((sched_date, op_num), [])
+            t = t0
+            while t + timedelta(minutes=length) <= t_end:
+                u = t + timedelta(minutes=length)
+                if not any(a < u and t < b for a, b in taken):
+                    slots.append(
+                        {
+                            "DateTimeStart": t.strftime("%Y-%m-%d %H:%M:%S"),
+                            "DateTimeEnd": u.strftime("%Y-%m-%d %H:%M:%S"),
+                            "ProvNum": int(prov_num),
+                            "OpNum": op_num,
+                        }
+                    )
+                t = u
+    slots.sort(key=lambda s: (s["DateTimeStart"], s["OpNum"]))
+    return Reply(200, msgspec.json.encode(slots[call.offset : call.offset + call.limit]))
+
+
+def appointment_planned(h: Handlers, call: Call) -> Reply:
+    values = dict(call.body)
+    values["AptStatus"] = "Planned"
+    reply = h.create(call, values=values)
+    procs = call.args.get("procNums")
+    if procs:
+        apt = msgspec.json.decode(reply.body)["AptNum"]
+        for num in msgspec.json.decode(procs):
+            h.practice.update(_res(h, "procedurelogs"), int(num), {"PlannedAptNum": str(apt)})
+    return reply
+
+
+def appointment_schedule_planned(h: Handlers, call: Call) -> Reply:
+    res = call.op.resource
+    planned = h.practice.row(res, int(call.args["AptNum"]))
+    if planned is None or planned["AptStatus"] != "Planned":
+        raise ApiError(404, f"No planned appointment has AptNum {call.args['AptNum']}.")
+    values = {k: v for k, v in planned.items() if k != res.pk}
+    values.update(call.body)
+    values.pop("AptNum", None)
+    values["AptStatus"] = "Scheduled"
+    return h.create(call, values=values)
+
+
+def appointment_websched(h: Handlers, call: Call) -> Reply:
+    a = call.args
+    start = datetime.fromisoformat(a["DateTimeStart"])
+    end = datetime.fromisoformat(a["DateTimeEnd"])
+    if end <= start:
+        raise ApiError(400, "DateTimeEnd must be after DateTimeStart.")
+    values = {
+        "PatNum": a["PatNum"],
+        "AptDateTime": a["DateTimeStart"],
+        "Pattern": "X" * max(int((end - start).total_seconds() // 300), 1),
+        "ProvNum": a["ProvNum"],
+        "Op": a["OpNum"],
+        "AptStatus": "Scheduled",
+        "AppointmentTypeNum": a["defNumApptType"],
+    }
+    return h.create(call, values=values)
+
+
+# -- recalls --------------------------------------------------------------------------------------------------
+def _recall_types(h: Handlers) -> dict[str, int]:
+    rows = h.practice.db.execute('SELECT "Description", "RecallTypeNum" FROM "recalltypes"').fetchall()
+    return {str(d).lower(): int(n) for d, n in rows}
+
+
+def recall_switch_type(h: Handlers, call: Call) -> Reply:
+    """Toggle a patient's recall between Prophy and Perio (not idempotent, as documented)."""
+    types = _recall_types(h)
+    prophy, perio = types.get("prophy"), types.get("perio")
+    if prophy is None or perio is None:
+        raise ApiError(400, "The office has no Prophy/Perio recall types to switch between.")
+    res = _res(h, "recalls")
+    rows = h.practice.rows(
+        res, '"PatNum" = ? AND "RecallTypeNum" IN (?, ?)', (call.args["PatNum"], prophy, perio)
+    )
+    if not rows:
+        raise ApiError(404, f"Patient {call.args['PatNum']} has no Prophy or Perio recall.")
+    for row in rows:
+        new = perio if int(row["RecallTypeNum"]) == prophy else prophy
+        h.practice.update(res, int(row["RecallNum"]), {"RecallTypeNum": new})
+    return Reply(200, b"", None)
+
+
+def recall_status(h: Handlers, call: Call) -> Reply:
+    res = _res(h, "recalls")
+    type_num = _recall_types(h).get(str(call.args["recallType"]).lower())
+    where, args = '"PatNum" = ?', [call.args["PatNum"]]
+    if type_num is not None:
+        where += ' AND "RecallTypeNum" = ?'
+        args.append(type_num)
+    rows = h.practice.rows(res, where, args)
+    if not rows:
+        raise ApiError(404, f"Patient {call.args['PatNum']} has no such recall.")
+    if "RecallStatus" in call.args:
+        h.practice.update(res, int(rows[0]["RecallNum"]), {"RecallStatus": call.args["RecallStatus"]})
+    _commlog(h, int(call.args["PatNum"]), str(call.args.get("commlogNote") or "Recall status changed."))
+    return Reply(200, b"", None)
+
+
+# -- modules --------------------------------------------------------------------------------------------------
+def _patient(h: Handlers, call: Call) -> dict[str, Any]:
+    pats = _res(h, "patients")
+    row = h.practice.row(pats, call.key) if call.key is not None else None
+    if row is None:
+        raise h.not_found(pats, call.key)
+    return row
+
+
+def account_aging(h: Handlers, call: Call) -> Reply:
+    pat = _patient(h, call)
+    total = float(pat.get("BalTotal") or 0.0)
+    out = dict.fromkeys((f.name for f in call.op.response_fields), 0.0)
+    out.update({"Bal_0_30": total, "Total": total, "EstBal": total, "PatEstBal": total})
+    return Reply(200, msgspec.json.encode(out))
+
+
+def account_patient_balances(h: Handlers, call: Call) -> Reply:
+    pat = _patient(h, call)
+    rows = h.practice.db.execute(
+        'SELECT "PatNum", "LName", "FName", "EstBalance" FROM "patients" WHERE "Guarantor" = ? ORDER BY "PatNum"',
+        (pat["Guarantor"],),
+    ).fetchall()
+    out = [{"PatNum": n, "Name": f"{ln}, {fn}", "Balance": float(b or 0)} for n, ln, fn, b in rows]
+    return Reply(200, msgspec.json.encode(out[call.offset : call.offset + call.limit]))
+
+
+def chart_planned_appts(h: Handlers, call: Call) -> Reply:
+    _patient(h, call)
+    rows = h.practice.rows(_res(h, "appointments"), '"PatNum" = ? AND "AptStatus" = \'Planned\'', (call.key,))
+    out = [
+        {
+            "AptNum": r["AptNum"],
+            "ProvNum": r["ProvNum"],
+            "ItemOrder": r.get("ItemOrderPlanned", 0),
+            "minutes": _pattern_minutes(r["Pattern"]),
+            "ProcDescript": r["ProcDescript"],
+            "Note": r["Note"],
+            "dateSched": "0001-01-01",
+            "AptStatus": r["AptStatus"],
+        }
+        for r in rows
+    ]
+    return Reply(200, msgspec.json.encode(out[call.offset : call.offset + call.limit]))
+
+
+# -- queries --------------------------------------------------------------------------------------------------
+def _authorize(action: int, *_: Any) -> int:
+    return sqlite3.SQLITE_OK if action in _READ_ONLY_CODES else sqlite3.SQLITE_DENY
+
+
+def short_query(h: Handlers, call: Call) -> Reply:
+    """Run read-only SQL over the emulator's database, 100 rows a page (every listener), paged by Offset."""
+    sql = str(call.args.get("SqlCommand") or "").strip()
+    if not sql:
+        raise ApiError(400, "SqlCommand is required.")
+    head = _LEADING_COMMENTS.sub("", sql).split(None, 1)
+    if not head or head[0].upper() not in ("SELECT", "WITH"):
+        raise ApiError(401, "Only read-only queries (SELECT) may be run.")
+    sql = sql.rstrip().rstrip(";")
+    limit = min(call.limit, SHORT_QUERY_PAGE)
+    db = h.practice.db
+    deadline = time.monotonic() + SHORT_QUERY_SECONDS
+    db.set_authorizer(_authorize)
+    db.set_progress_handler(lambda: int(time.monotonic() > deadline), 20_000)
+    try:
+        cur = db.execute(f"SELECT * FROM ({sql}) LIMIT ? OFFSET ?", (limit, call.offset))
+        names = [d[0] for d in cur.description or ()]
+        rows = cur.fetchall()
+    except sqlite3.DatabaseError as exc:
+        message = str(exc)
+        if "not authorized" in message:
+            raise ApiError(401, "Only read-only queries (SELECT) may be run.") from None
+        if "interrupted" in message:
+            raise ApiError(400, "The query ran too long and was stopped.") from None
+        raise ApiError(400, f"The query failed: {message}.") from None
+    finally:
+        db.set_authorizer(None)
+        db.set_progress_handler(None, 0)
+    out = []
+    for row in rows:
+        item: dict[str, Any] = {}
+        for name, value in zip(names, row, strict=False):
+            if isinstance(value, str) and _DATETIME_TEXT.match(value):
+                value = value.replace(" ", "T")  # MySQL datetimes come back ISO-style from ShortQuery
+            item[name] = value
+        out.append(item)
+    return Reply(200, msgspec.json.encode(out))
+
+
+ACTIONS: dict[tuple[str, str], ActionFn] = {
+    ("appointments", "Confirm"): appointment_confirm,
+    ("appointments", "Break"): appointment_break,
+    ("appointments", "Note"): appointment_note,
+    ("appointments", "ASAP"): appointment_asap,
+    ("appointments", "Slots"): appointment_slots,
+    ("appointments", "SlotsWebSched"): appointment_slots,
+    ("appointments", "Planned"): appointment_planned,
+    ("appointments", "SchedulePlanned"): appointment_schedule_planned,
+    ("appointments", "PostWebSched"): appointment_websched,
+    ("recalls", "SwitchType"): recall_switch_type,
+    ("recalls", "Status"): recall_status,
+    ("accountmodules", "Aging"): account_aging,
+    ("accountmodules", "PatientBalances"): account_patient_balances,
+    ("chartmodules", "PlannedAppts"): chart_planned_appts,
+    ("queries", "ShortQuery"): short_query,
+}

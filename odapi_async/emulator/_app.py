@@ -1,0 +1,294 @@
+"""The ASGI app of one listener: auth, throttle, faults, validation, then the handlers; plus admin routes.
+
+Order of checks for ``/api/v1/...`` (each step can answer on its own):
+auth (401) -> remote throttle (429) -> injected faults (latency, reset, 504, eConnector 400) -> route (404/405,
+400 for DELETE where the docs have none) -> deprecated (410) -> Content-Type/body (400) -> parameters (400)
+-> handler (200/201/400/404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from odapi_async.emulator._actions import ACTIONS
+from odapi_async.emulator._faults import FaultInjector, Faults
+from odapi_async.emulator._handlers import Handlers, Reply, prepare
+from odapi_async.emulator._practice import ApiError, Practice
+from odapi_async.emulator._stats import Stats, key_id
+from odapi_async.emulator._throttle import RemoteThrottle
+
+LISTENERS: tuple[str, ...] = ("local", "service", "remote")
+#: The docs' body limit ("about 16.8 million characters").
+MAX_BODY_CHARS = 16_800_000
+#: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_listeners``).
+ABORT_EXTENSION = "odapi.abort"
+API_PREFIX = "/api/v1"
+
+
+def page_cap(listener: str, tier: str) -> int:
+    """Rows per page: remote 100, local/service 1000; the Enterprise tier raises both tenfold."""
+    base = 100 if listener == "remote" else 1000
+    return base * 10 if tier == "enterprise" else base
+
+
+@dataclass
+class Core:
+    """State shared by the three listeners of one emulator."""
+
+    practice: Practice
+    developer_key: str
+    customer_keys: dict[str, str]
+    throttle: RemoteThrottle
+    injectors: dict[str, FaultInjector]
+    stats: Stats
+    handlers: Handlers
+    #: set by the Emulator: (listener, up) -> awaitable, so the admin route can stop/start listeners
+    set_listener_up: Callable[[str, bool], Awaitable[None]] | None = None
+
+    @classmethod
+    def create(
+        cls,
+        practice: Practice,
+        *,
+        developer_key: str,
+        customer_keys: dict[str, str],
+        intervals: dict[str, float] | None,
+        faults: dict[str, Faults] | None,
+        seed: int,
+        history: int,
+    ) -> Core:
+        faults = faults or {}
+        return cls(
+            practice=practice,
+            developer_key=developer_key,
+            customer_keys=customer_keys,
+            throttle=RemoteThrottle(intervals),
+            injectors={
+                name: FaultInjector(faults.get(name), seed=seed * 1000 + i)
+                for i, name in enumerate(LISTENERS)
+            },
+            stats=Stats(LISTENERS, history),
+            handlers=Handlers(practice, ACTIONS),
+        )
+
+
+class _Abort(Response):
+    """No response at all: reset the connection (RST) and wait until the server notices."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=500)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        abort = scope.get("extensions", {}).get(ABORT_EXTENSION)
+        if abort is None:  # not served by our protocol: the best we can do is an empty 500
+            await super().__call__(scope, receive, send)
+            return
+        abort()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
+def _plain(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(message, status_code=status, headers=headers, media_type="text/plain; charset=utf-8")
+
+
+def _auth(core: Core, header: str | None) -> str:
+    """Return the customer key, or raise ApiError(401). Messages never repeat a key."""
+    if not header:
+        raise ApiError(401, "The Authorization header is missing.")
+    scheme, _, creds = header.partition(" ")
+    if scheme != "ODFHIR" or "/" not in creds:
+        raise ApiError(401, "The Authorization header must read 'ODFHIR {DeveloperKey}/{CustomerKey}'.")
+    dev, _, cust = creds.strip().partition("/")
+    if dev != core.developer_key:
+        raise ApiError(401, "The developer key is not valid.")
+    if cust not in core.customer_keys:
+        raise ApiError(401, "The customer key is not valid or has been disabled.")
+    return cust
+
+
+def _parse_body(request: Request, raw: bytes) -> Any:
+    ctype = request.headers.get("content-type", "")
+    if not ctype.split(";")[0].strip().lower() == "application/json":
+        raise ApiError(400, "Content-Type must be application/json.")
+    if len(raw) > MAX_BODY_CHARS and len(raw.decode("utf-8", "replace")) > MAX_BODY_CHARS:
+        raise ApiError(400, f"The request body is larger than {MAX_BODY_CHARS} characters.")
+    if not raw.strip():
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise ApiError(400, "The request body is not valid JSON.") from None
+
+
+def build_app(core: Core, listener: str) -> Starlette:
+    """The Starlette app served by one listener."""
+    counters = core.stats.listeners[listener]
+    injector = core.injectors[listener]
+    cat = core.practice.cat
+    remote = listener == "remote"
+
+    def _reply(reply: Reply) -> Response:
+        return Response(
+            reply.body, status_code=reply.status, headers=reply.headers, media_type=reply.media_type
+        )
+
+    async def dispatch(request: Request, cust: str, tier: str) -> Response:
+        stats_key = core.stats.for_key(key_id(cust), listener, tier)
+        delay, outcome = injector.draw()
+        if delay > 0:
+            counters.faults["latency"] += 1
+            stats_key.counters.faults["latency"] += 1
+            await asyncio.sleep(delay)
+        if outcome is not None:
+            counters.faults[outcome] += 1
+            stats_key.counters.faults[outcome] += 1
+            if outcome == "reset":
+                return _Abort()
+            if outcome == "504":
+                return _plain(504, "The request did not complete within the time limit.")
+            return _plain(400, "The eConnector is not running at this office. Try again later.")
+        try:
+            parts = [p for p in request.url.path[len(API_PREFIX) :].split("/") if p]
+            op, value, other = cat.match(request.method, parts)
+            if op is None:
+                res = cat.resources.get(parts[0].lower()) if parts else None
+                if request.method == "DELETE" and res is not None and res.has_table and len(parts) == 2:
+                    detail = f" {res.note}" if res.note and "DELETE" in res.note else ""
+                    raise ApiError(400, f"{res.name} cannot be deleted through the API.{detail}")
+                if other:
+                    raise ApiError(405, f"{request.method} is not supported on {request.url.path}.")
+                raise ApiError(404, f"No API method matches {request.method} {request.url.path}.")
+            if op.deprecated:
+                raise ApiError(410, f"{op.method} {op.path} is deprecated and no longer available.")
+            body = None
+            if request.method in ("POST", "PUT"):
+                body = _parse_body(request, await request.body())
+            elif request.headers.get("content-type") and not request.headers[
+                "content-type"
+            ].lower().startswith("application/json"):
+                raise ApiError(400, "Content-Type must be application/json.")
+            call = prepare(
+                op,
+                listener=listener,
+                cap=page_cap(listener, tier),
+                key=value,
+                query=list(request.query_params.multi_items()),
+                body=body,
+                base_url=f"{request.url.scheme}://{request.url.netloc}{API_PREFIX}",
+            )
+            return _reply(core.handlers.handle(call))
+        except ApiError as exc:
+            return _plain(exc.status, exc.message)
+
+    async def api(request: Request) -> Response:
+        arrival = time.monotonic()
+        counters.requests += 1
+        try:
+            cust = _auth(core, request.headers.get("authorization"))
+        except ApiError as exc:
+            counters.unauthorized += 1
+            return _count(_plain(exc.status, exc.message))
+        tier = core.customer_keys[cust]
+        stats_key = core.stats.for_key(key_id(cust), listener, tier)
+        stats_key.counters.requests += 1
+        stats_key.arrivals.append(arrival)
+        if remote:
+            wait = core.throttle.admit(cust, tier, arrival)
+            if wait is not None:
+                counters.violations += 1
+                stats_key.counters.violations += 1
+                response = _plain(
+                    429,
+                    "Too many requests: this customer key is throttled on the Remote API. Wait and retry.",
+                    {"Retry-After": f"{wait:.3f}"},
+                )
+                return _count(response, stats_key.counters.statuses)
+        stats_key.accepted.append(arrival)
+        try:
+            response = await dispatch(request, cust, tier)
+        finally:
+            if remote:
+                core.throttle.release(cust)
+        return _count(response, stats_key.counters.statuses)
+
+    def _count(response: Response, per_key: dict[int, int] | None = None) -> Response:
+        code = response.status_code if not isinstance(response, _Abort) else 0
+        counters.statuses[code] = counters.statuses.get(code, 0) + 1
+        if per_key is not None:
+            per_key[code] = per_key.get(code, 0) + 1
+        return response
+
+    async def stats_route(request: Request) -> Response:
+        snap = core.stats.snapshot()
+        snap["now"] = time.monotonic()
+        snap["faults"] = {name: inj.faults.as_dict() for name, inj in core.injectors.items()}
+        return Response(msgspec.json.encode(snap), media_type="application/json")
+
+    async def faults_route(request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                body = msgspec.json.decode(await request.body())
+                target = body.pop("listener", listener)
+                core.injectors[target].update(**body)
+            except (msgspec.DecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+                return _plain(400, f"Bad fault settings: {exc}")
+        out = {name: inj.faults.as_dict() for name, inj in core.injectors.items()}
+        return Response(msgspec.json.encode(out), media_type="application/json")
+
+    async def listener_route(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in LISTENERS or core.set_listener_up is None:
+            return _plain(404, f"No listener named {name!r}.")
+        try:
+            up = bool(msgspec.json.decode(await request.body())["up"])
+        except (msgspec.DecodeError, KeyError, TypeError):
+            return _plain(400, 'Send {"up": true} or {"up": false}.')
+        if name == listener and not up:
+            # stopping ourselves: answer first, then go down
+            asyncio.get_running_loop().call_later(
+                0.05, lambda: asyncio.ensure_future(core.set_listener_up(name, False))
+            )  # type: ignore[misc]
+        else:
+            await core.set_listener_up(name, up)
+        return Response(msgspec.json.encode({"listener": name, "up": up}), media_type="application/json")
+
+    async def reset_stats(request: Request) -> Response:
+        core.stats.reset()
+        return Response(b"{}", media_type="application/json")
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    return Starlette(
+        routes=[
+            Route(API_PREFIX + "/{path:path}", api, methods=methods),
+            Route(API_PREFIX, api, methods=methods),
+            Route("/_emulator/stats", stats_route, methods=["GET"]),
+            Route("/_emulator/stats/reset", reset_stats, methods=["POST"]),
+            Route("/_emulator/faults", faults_route, methods=["GET", "PUT"]),
+            Route("/_emulator/listeners/{name}", listener_route, methods=["PUT"]),
+        ]
+    )
+
+
+def hard_abort(transport: Any) -> None:
+    """Close a connection with a TCP reset (SO_LINGER 0), not a clean FIN."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()

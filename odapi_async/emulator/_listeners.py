@@ -1,0 +1,120 @@
+"""uvicorn listeners that can go down and come back on the same port, and can reset a connection.
+
+A listener owns its listening socket, so "down" is real: the socket is closed (connections are refused) and
+open connections are aborted; "up" binds the same port again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from odapi_async.emulator._app import ABORT_EXTENSION, hard_abort
+
+
+class AbortableH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol that lets the app reset its own connection (``scope["extensions"]``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        inner: ASGIApp = self.app
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            extensions = scope.setdefault("extensions", {})
+            extensions[ABORT_EXTENSION] = lambda: hard_abort(self.transport)
+            await inner(scope, receive, send)
+
+        self.app = app
+
+    def kill(self) -> None:
+        """Drop the connection at once (listener going down)."""
+        if self.transport is not None and not self.transport.is_closing():
+            hard_abort(self.transport)
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves the process's signal handlers alone (it runs inside someone's loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Listener:
+    """One HTTP listener (local, service or remote) on a fixed port."""
+
+    def __init__(self, name: str, app: ASGIApp, host: str, port: int) -> None:
+        self.name = name
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server: _QuietServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def up(self) -> bool:
+        return self._server is not None
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(2048)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        return sock
+
+    async def start(self) -> None:
+        """Bind (the same port as before, if any) and serve; returns once accepting."""
+        if self._task is not None:
+            await self._task  # a previous stop() is still winding down
+            self._task = None
+        if self._server is not None:
+            return
+        sock = self._bind()
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            http=AbortableH11Protocol,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            timeout_keep_alive=30,
+        )
+        server = _QuietServer(config)
+        self._server = server
+        self._task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if self._task.done():
+                self._server = None
+                self._task.result()  # raise what went wrong
+                raise RuntimeError(f"listener {self.name} stopped during start-up")
+            await asyncio.sleep(0.001)
+
+    def stop(self) -> None:
+        """Go down now: refuse new connections, drop open ones. Cleanup finishes in the background."""
+        server = self._server
+        if server is None:
+            return
+        self._server = None
+        for srv in getattr(server, "servers", []):
+            srv.close()  # closes the listening socket synchronously
+        for conn in list(server.server_state.connections):
+            kill = getattr(conn, "kill", None)
+            if kill is not None:
+                kill()
+        server.should_exit = True
+
+    async def aclose(self) -> None:
+        self.stop()
+        if self._task is not None:
+            task, self._task = self._task, None
+            await task
