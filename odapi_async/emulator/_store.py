@@ -1,0 +1,75 @@
+"""The emulator's database: a deterministic synthetic dental practice in SQLite.
+
+``create_store(seed=1, patients=200)`` builds one table per spec resource that has fields (see
+:mod:`._store_schema` for names, columns and stored value forms) and fills the practice: clinics, providers,
+operatories, definitions, preferences, procedure codes, fee schedules and fees, carriers and plans, families
+of patients with insurance, schedules, appointments in every status, procedures, claims with claim
+procedures, claim and patient payments with splits, adjustments, commlogs and recalls. Other resources get
+empty tables.
+
+The same seed, counts and ``now`` give an identical database; all times are placed relative to ``now``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from odapi_async.emulator._store_patients import PatientGenerator
+from odapi_async.emulator._store_practice import PracticeBuilder
+from odapi_async.emulator._store_schema import (
+    TableSpec,
+    column_map,
+    create_indexes,
+    create_schema,
+    lookup,
+    table_name,
+    table_specs,
+    wire_value,
+    zero_value,
+)
+
+__all__ = [
+    "TableSpec",
+    "column_map",
+    "create_store",
+    "lookup",
+    "table_name",
+    "table_specs",
+    "wire_value",
+    "zero_value",
+]
+
+
+def create_store(
+    path: str | None = None, *, seed: int = 1, patients: int = 200, now: dt.datetime | None = None
+) -> sqlite3.Connection:
+    """Create and fill the practice database; return the open connection (usable from any thread).
+
+    ``path=None`` keeps it in memory; a file path is created (an existing database there is refused by
+    SQLite's "table already exists"). ``now`` defaults to the current second.
+    """
+    if patients < 0:
+        raise ValueError("patients must be >= 0")
+    now = (now or dt.datetime.now()).replace(microsecond=0, tzinfo=None)
+    conn = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=" + ("MEMORY" if path is None else "WAL"))
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("BEGIN")
+    try:
+        create_schema(conn)
+        builder = PracticeBuilder(conn, seed, patients, now)
+        builder.build_setup()
+        builder.build_schedules()
+        PatientGenerator(builder).build()
+        create_indexes(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        conn.close()
+        raise
+    conn.execute("PRAGMA synchronous=" + ("OFF" if path is None else "NORMAL"))
+    conn.execute("ANALYZE")
+    return conn

@@ -1,0 +1,616 @@
+"""The practice's patients and their history: families, insurance, appointments, procedures, claims,
+payments, adjustments, commlogs and recalls.
+
+Each patient's whole history is generated in one pass, appending plain tuples to per-table lists that are
+bulk-inserted at the end: 10 000 patients make some 400 000 rows, so per-row work is kept to a few random
+draws and string concatenations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from odapi_async.emulator import _practice_data as data
+from odapi_async.emulator._store_practice import DAY, PracticeBuilder, Provider, Row
+from odapi_async.emulator._store_schema import ZERO_DATE, ZERO_DATETIME
+
+APT_STATUSES = ("None", "Scheduled", "Complete", "UnschedList", "ASAP", "Broken", "Planned", "PtNote",
+                "PtNoteCompleted")  # fmt: skip
+PROC_STATUSES = ("TP", "C", "EC", "EO", "R", "D", "Cn", "TPi")
+_PAST_STATUSES = frozenset({"Complete", "Broken", "PtNoteCompleted", "None"})
+_FUTURE_STATUSES = frozenset({"Scheduled", "ASAP", "PtNote"})
+_PAT_STATUS_WEIGHTS = (("Patient", 168), ("Inactive", 12), ("Archived", 6), ("NonPatient", 4), ("Prospective", 4),
+                       ("Deleted", 3), ("Deceased", 3))  # fmt: skip
+_PAT_STATUS_POOL = tuple(name for name, weight in _PAT_STATUS_WEIGHTS for _ in range(weight))
+_FAMILY_SIZES = (1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 4, 5)
+_EXTRA_PROC_STATUSES = ("EO", "EO", "EO", "EC", "EC", "R", "D", "Cn", "TPi", "TP", "TP", "TP", "C", "C")
+_DENTIST_VISITS = (
+    ("D2392",), ("D2391", "D2393"), ("D2140",), ("D2150",), ("D2740", "D2950"), ("D2750",), ("D3330", "D2950"),
+    ("D7140",), ("D0140", "D0220"), ("D4341", "D4341"), ("D2331",), ("D2330", "D2331"), ("D7210",), ("D9110",),
+    ("D6010",), ("D2394",), ("D3310",), ("D2920",), ("D9944",), ("D5110", "D5120"), ("D1351", "D1351"),
+)
+_EXTRA_CODES = ("D2392", "D2740", "D2750", "D3330", "D7140", "D2150", "D6010", "D2391", "D0220", "D7240", "D4341")
+# Insurance share by procedure category (percent).
+_COVERAGE = {"Exams & Xrays": 100, "Cleanings": 100, "Fillings": 80, "Endo": 80, "Perio": 80, "Oral Surgery": 80,
+             "Adjunctive": 80, "Misc": 80, "Crown & Bridge": 50, "Dentures": 50, "Implants": 50, "Ortho": 50}  # fmt: skip
+_SURFACES = {1: ("O", "M", "D", "B", "L", "F"), 2: ("MO", "DO", "OL", "OB", "MF", "DL"),
+             3: ("MOD", "MOB", "DOL", "MIF"), 4: ("MODL", "MODB", "MIDF")}  # fmt: skip
+_QUADS = ("UR", "UL", "LR", "LL")
+
+
+@dataclass
+class _Ins:
+    plan_num: int
+    sub_num: int
+    relat: str
+    ppo: bool
+    fee_sched: int
+
+
+class PatientGenerator:
+    """Generates every patient-linked table from a :class:`PracticeBuilder` that already holds the set-up."""
+
+    def __init__(self, b: PracticeBuilder) -> None:
+        self.b = b
+        r = b.r
+        self.docs: dict[int, list[Provider]] = {}
+        self.hygs: dict[int, list[Provider]] = {}
+        for clinic, _ in b.clinics:
+            active = [p for p in b.providers if p.clinic == clinic and not p.hidden and p.op]
+            docs = [p for p in active if not p.is_hygienist] or [p for p in b.providers if not p.is_hygienist]
+            self.docs[clinic] = docs
+            self.hygs[clinic] = [p for p in active if p.is_hygienist] or docs
+        self.clinic_abbr = dict(b.clinics)
+        standard = b.fees[b.fee_scheds["Standard"]]
+        self.fee = standard
+        ci = b.code_index
+        self.visit_codes = tuple(tuple(ci[c] for c in v) for v in _DENTIST_VISITS)
+        self.extra_codes = tuple(ci[c] for c in _EXTRA_CODES)
+        self.code_min = [len(c[7]) * 5 for c in b.codes]
+        self.coverage = [_COVERAGE.get(c[4], 80) for c in b.codes]
+        self.billable = ["N" not in c[6] for c in b.codes]
+        self.hyg_code = ["H" in c[6] for c in b.codes]
+        self.ci = ci
+        self.defs = b.defs
+        self.forced_apt = list(APT_STATUSES)
+        self.forced_proc = list(PROC_STATUSES)
+        self.rows: dict[str, list[Row]] = {name: [] for name in (
+            "patients", "inssubs", "patplans", "appointments", "procs", "claims", "claimprocs", "claimpayments",
+            "payments", "paysplits", "adjustments", "commlogs", "recalls")}  # fmt: skip
+        self.bal = [0.0] * b.patients
+        self.pending = [0.0] * b.patients
+        self.first_visit = [0] * b.patients
+        self.entry = [0] * b.patients
+        self.r = r
+        self.f_split_edit = b.formatter("PaySplits", "SecDateTEdit")
+        self.f_cp_edit = b.formatter("ClaimPayments", "SecDateTEdit")
+        self.f_cp_entry = b.formatter("ClaimPayments", "SecDateEntry")
+        self.f_proc_entry = b.formatter("ProcedureLogs", "SecDateEntry")
+
+    # --- families -----------------------------------------------------------------------------------
+    def build(self) -> None:
+        b, r = self.b, self.r
+        n = b.patients
+        count = 0
+        sub_num = 0
+        patplan_num = 0
+        domains = data.EMAIL_DOMAINS
+        billing = self.defs["BillingTypes"]
+        while count < n:
+            size = min(b.pick(_FAMILY_SIZES), n - count)
+            lname = b.pick(data.LAST)
+            city, state, zip3, area = b.pick(data.CITIES)
+            address = f"{10 + int(r() * 9990)} {b.pick(data.STREETS)}"
+            zip_ = zip3 + b.digits(2)
+            hm_phone = b.phone(area) if r() < 0.6 else ""
+            clinic = b.clinics[int(r() * len(b.clinics))][0]
+            doc = b.pick(self.docs[clinic])
+            hyg = b.pick(self.hygs[clinic])
+            spouse = size >= 2 and r() < 0.7
+            guar = count + 1
+            fam_status = b.pick(_PAT_STATUS_POOL) if count else "Patient"
+            bill_name = (billing[0] if r() < 0.85 else b.pick(billing))[1]
+            employer = b.pick(b.employers) if r() < 0.6 else 0
+            ins1: list[_Ins | None] = [None] * size
+            ins2: list[_Ins | None] = [None] * size
+            if r() < 0.62:
+                plan = b.pick(b.plans)
+                sub_num += 1
+                self._inssub(sub_num, plan.num, guar)
+                for m in range(size):
+                    relat = "Self" if m == 0 else "Spouse" if (m == 1 and spouse) else "Child"
+                    ins1[m] = _Ins(plan.num, sub_num, relat, plan.ppo, plan.fee_sched)
+                if spouse and r() < 0.3:
+                    plan2 = b.pick(b.plans)
+                    sub_num += 1
+                    self._inssub(sub_num, plan2.num, guar + 1)
+                    for m in range(size):
+                        relat = "Spouse" if m == 0 else "Self" if (m == 1 and spouse) else "Child"
+                        ins2[m] = _Ins(plan2.num, sub_num, relat, plan2.ppo, plan2.fee_sched)
+            g_age = 25 + int(r() * 55)
+            g_female = r() < 0.5
+            for m in range(size):
+                pat = count + 1
+                if m == 0:
+                    age, female = g_age, g_female
+                    position = "Married" if spouse else ("Single" if size == 1 else b.pick(("Single", "Divorced", "Widowed")))
+                elif m == 1 and spouse:
+                    age, female, position = max(19, g_age - 6 + int(r() * 12)), not g_female, "Married"
+                else:
+                    age, female, position = 1 + int(r() * 20), r() < 0.5, "Child"
+                gender = ("Female" if female else "Male") if r() > 0.01 else b.pick(("Unknown", "Other"))
+                fname = b.pick(data.FIRST_F if female else data.FIRST_M)
+                status = fam_status if r() < 0.95 else b.pick(_PAT_STATUS_POOL)
+                if pat == 1:
+                    status = "Patient"
+                birth = (b.now.date() - dt.timedelta(days=age * 365 + int(r() * 365))).isoformat()
+                entry = b.past(730) if r() < 0.8 else max(DAY, b.two_years_ago - int(r() * 60 * DAY))
+                self.entry[pat - 1] = entry
+                for k, ins in ((1, ins1[m]), (2, ins2[m])):
+                    if ins is not None:
+                        patplan_num += 1
+                        e = max(entry, b.two_years_ago)
+                        self.rows["patplans"].append((patplan_num, pat, k, "false", ins.relat, "", ins.sub_num,
+                                                      b.dt(e), b.dt(b.edited(e))))  # fmt: skip
+                wireless = b.phone(area) if age >= 14 and r() < 0.85 else ""
+                email = f"{fname.lower()}.{lname.lower()}{pat}@{b.pick(domains)}" if age >= 16 and r() < 0.7 else ""
+                contact = "WirelessPh" if wireless and r() < 0.6 else b.pick(("HmPhone", "Email", "None", "TextMessage"))
+                txt_ok = b.pick(("Yes", "Yes", "Unknown", "No")) if wireless else "Unknown"
+                prov_hyg = hyg if hyg is not doc else None
+                self.rows["patients"].append((
+                    pat, lname, fname, "" if r() < 0.7 else chr(65 + int(r() * 26)), "", status, gender, position,
+                    birth, "" if r() < 0.5 else b.digits(9), address, "", city, state, zip_, hm_phone,
+                    b.phone(area) if m < 2 and r() < 0.3 else "", wireless, guar, email, doc.num, doc.abbr,
+                    prov_hyg.num if prov_hyg else 0, prov_hyg.abbr if prov_hyg else "", 0, bill_name,
+                    f"{lname}{fname}{pat}", "", employer if m < 2 else 0, clinic, self.clinic_abbr[clinic],
+                    "true" if r() < 0.03 else "false", "None", contact, b.pick(("None", "TextMessage", "Email")),
+                    b.pick(data.LANGUAGES), txt_ok, b.d(entry),
+                ))  # fmt: skip
+                self._history(pat, status, age, entry, clinic, doc, hyg, ins1[m], ins2[m], guar)
+                count += 1
+        self._insert_all()
+
+    def _inssub(self, num: int, plan_num: int, subscriber: int) -> None:
+        b = self.b
+        s = b.past(730)
+        self.rows["inssubs"].append((num, plan_num, subscriber, b.d(s - int(self.r() * 300) * DAY), ZERO_DATE,
+                                     b.digits(9), "true", "true", b.dt(b.edited(s))))  # fmt: skip
+
+    # --- one patient's history ----------------------------------------------------------------------
+    def _history(self, pat: int, status: str, age: int, entry: int, clinic: int, doc: Provider, hyg: Provider,
+                 ins1: _Ins | None, ins2: _Ins | None, guar: int) -> None:  # fmt: skip
+        b, r = self.b, self.r
+        now_s = b.now_s
+        if status == "Patient":
+            k = 2 + int(r() * 8)
+            start, end = entry, now_s + 150 * DAY
+        elif status in ("Inactive", "Archived", "Deceased"):
+            k = 1 + int(r() * 3)
+            start, end = max(DAY, min(entry, now_s - 500 * DAY)), now_s - 365 * DAY
+        elif status == "Prospective":
+            k = 1
+            start, end = now_s + DAY, now_s + 60 * DAY
+        else:
+            k = 0
+            start = end = entry
+        times = sorted(start + int(r() * (end - start)) for _ in range(k))
+        perio = age > 30 and r() < 0.12
+        child = age < 13
+        last_hyg = 0
+        next_hyg = 0
+        visits = 0
+        for i, s in enumerate(times):
+            if self.forced_apt and status == "Patient":
+                apt_status = self.forced_apt.pop(0)
+                if apt_status in _FUTURE_STATUSES:
+                    s = max(s, now_s + (1 + int(r() * 30)) * DAY)
+                elif apt_status != "Planned":
+                    s = min(s, now_s - (1 + int(r() * 90)) * DAY)
+            elif s < now_s:
+                x = r()
+                apt_status = ("Complete" if x < 0.86 else "Broken" if x < 0.92 else "UnschedList" if x < 0.96
+                              else "PtNoteCompleted" if x < 0.985 else "None")  # fmt: skip
+            else:
+                x = r()
+                apt_status = "Scheduled" if x < 0.9 else "ASAP" if x < 0.95 else "PtNote" if x < 0.98 else "UnschedList"
+            past = apt_status in _PAST_STATUSES
+            future = apt_status in _FUTURE_STATUSES
+            day = s // DAY
+            wd = b.weekday(s)
+            if wd >= 5:
+                day += (wd - 4) * -1 if past else 7 - wd
+            s = day * DAY + 8 * 3600 + 600 * int(r() * 50)
+            if past and s >= now_s:
+                s -= 7 * DAY
+            elif future and s < now_s:
+                s += 7 * DAY
+            new_patient = i == 0 and entry > b.two_years_ago
+            is_hyg = new_patient or r() < 0.55
+            visits += 1
+            self._appointment(pat, apt_status, s, new_patient, is_hyg, child, perio, clinic, doc, hyg, ins1, ins2,
+                              guar, entry)  # fmt: skip
+            if is_hyg and apt_status == "Complete":
+                last_hyg = max(last_hyg, s)
+            if is_hyg and apt_status == "Scheduled" and (next_hyg == 0 or s < next_hyg):
+                next_hyg = s
+        if status == "Patient" and r() < 0.12:  # a planned appointment waiting to be scheduled
+            self._appointment(pat, "Planned", 0, False, False, child, perio, clinic, doc, hyg, ins1, ins2, guar, entry)
+        if status in ("Patient", "Inactive", "Archived"):
+            self._extra_procs(pat, entry, clinic, doc)
+            self._commlogs(pat, entry)
+        if status == "Patient" and visits:
+            self._recalls(pat, entry, last_hyg, next_hyg, perio, child)
+        if guar == pat and r() < 0.05:
+            self._adjustment(pat, b.past(365), 0, 0.0, doc, clinic, "Finance Charge")
+
+    def _appointment(self, pat: int, apt_status: str, s: int, new_patient: bool, is_hyg: bool, child: bool,
+                     perio: bool, clinic: int, doc: Provider, hyg: Provider, ins1: _Ins | None,
+                     ins2: _Ins | None, guar: int, entry: int) -> None:  # fmt: skip
+        b, r, ci = self.b, self.r, self.ci
+        now_s = b.now_s
+        apt_num = len(self.rows["appointments"]) + 1
+        planned = apt_status == "Planned"
+        note_only = apt_status in ("PtNote", "PtNoteCompleted", "None")
+        if note_only:
+            codes: tuple[int, ...] = ()
+        elif new_patient:
+            codes = (ci["D0150"], ci["D0210"], ci["D1120"] if child else ci["D1110"])
+        elif is_hyg:
+            if child:
+                codes = (ci["D0120"], ci["D1120"], ci["D1206"])
+            elif perio:
+                codes = (ci["D0120"], ci["D4910"])
+            else:
+                codes = (ci["D0120"], ci["D1110"], ci["D0274"]) if r() < 0.4 else (ci["D0120"], ci["D1110"])
+        else:
+            codes = b.pick(self.visit_codes)
+        minutes = 60 if is_hyg else min(120, max(30, sum(self.code_min[c] for c in codes)))
+        if note_only:
+            minutes = 10
+        pattern = "/" + "X" * (minutes // 5 - 2) + "/"
+        use_hyg = is_hyg and hyg is not doc
+        op = hyg.op if use_hyg else doc.op
+        if planned:
+            apt_text = ZERO_DATETIME
+            created = max(entry, b.past(200))
+        else:
+            apt_text = b.dt(s)
+            created = max(0, s - (7 + int(r() * 110)) * DAY) if s < now_s else max(entry, now_s - int(r() * 60 * DAY))
+            created = min(created, now_s - 60)
+        complete = apt_status == "Complete"
+        if complete:
+            arrived = b.dt(s - 60 * int(r() * 15))
+            seated = b.dt(s + 60 * int(r() * 10))
+            dismissed = b.dt(s + 60 * minutes)
+            confirm = b.pick(self.defs["ApptConfirmed"][5:])
+        else:
+            arrived = seated = dismissed = ZERO_DATETIME
+            confirm = b.pick(self.defs["ApptConfirmed"][:6])
+        unsched = b.pick(self.defs["RecallUnschedStatus"]) if apt_status in ("Broken", "UnschedList") else (0, "")
+        appt_type = (b.appt_types["New Patient"] if new_patient else b.appt_types["Recall"] if is_hyg
+                     else b.appt_types["Emergency"] if codes and codes[0] == ci["D0140"] else 0)  # fmt: skip
+        abbrs = ", ".join(b.codes[c][2] for c in codes)
+        stamp = b.dt(b.edited(max(created, s) if s < now_s else created))
+        self.rows["appointments"].append((
+            apt_num, pat, apt_status, pattern, confirm[0], confirm[1], "false", op,
+            b.pick(data.APPT_NOTES) if not note_only else "Patient called about parking", doc.num, doc.abbr,
+            hyg.num if use_hyg else 0, apt_text, unsched[0], unsched[1], "true" if new_patient else "false", abbrs,
+            clinic, "true" if is_hyg else "false", stamp, arrived, seated, dismissed, ins1.plan_num if ins1 else 0,
+            ins2.plan_num if ins2 else 0, "0,0,0", appt_type, self.b.pick(b.users), b.dt(created),
+            "ASAP" if apt_status == "ASAP" else "Normal", "",
+        ))  # fmt: skip
+        if not codes:
+            return
+        proc_status = "C" if complete else "TP"
+        proc_s = created if planned else s
+        procs = self._procs(pat, codes, proc_status, proc_s, created, 0 if planned else apt_num,
+                            apt_num if planned else 0, clinic, doc, hyg if use_hyg else doc)  # fmt: skip
+        if complete:
+            if self.first_visit[pat - 1] == 0 or s < self.first_visit[pat - 1]:
+                self.first_visit[pat - 1] = s
+            self._complete_visit(pat, s, procs, ins1, ins2, clinic, doc, guar)
+        elif ins1 is not None and apt_status == "Scheduled":
+            self._estimates(pat, procs, ins1, clinic, created)
+
+    def _procs(self, pat: int, codes: tuple[int, ...], status: str, s: int, created: int, apt_num: int,
+               planned_num: int, clinic: int, doc: Provider, hyg: Provider) -> list[tuple[int, int, float, int]]:  # fmt: skip
+        """Append procedures; return (ProcNum, code position, fee, ProvNum) for each."""
+        b, r = self.b, self.r
+        rows = self.rows["procs"]
+        out: list[tuple[int, int, float, int]] = []
+        date = b.d(s) if s else ZERO_DATE
+        entry_text = self.f_proc_entry(created)
+        stamp = b.dt(b.edited(max(created, s)) if s < b.now_s else b.edited(created))
+        date_tp = b.d(created)
+        proc_time = b.tod[s % DAY] if status == "C" else "00:00:00"
+        apt_text, planned_text, clinic_text = str(apt_num), str(planned_num), str(clinic)
+        priority = b.pick(self.defs["TxPriorities"]) if status == "TP" and r() < 0.3 else (0, "")
+        for c in codes:
+            code = b.codes[c]
+            prov = hyg if self.hyg_code[c] else doc
+            fee = self.fee[c]
+            surf, tooth, tooth_range = self._area(code[5], code[2])
+            num = len(rows) + 1
+            rows.append((
+                num, pat, apt_text, date, f"{fee:.2f}", surf, tooth, tooth_range, priority[0], priority[1], status,
+                prov.num, prov.abbr, planned_text, date if status == "C" else date_tp, clinic_text, code[0],
+                code[1], code[3], 1, date_tp, proc_time, stamp, entry_text,
+            ))  # fmt: skip
+            out.append((num, c, fee, prov.num))
+        return out
+
+    def _area(self, area: str, abbr: str) -> tuple[str, str, str]:
+        r = self.r
+        if area == "Surf":
+            n = int(abbr[-1]) if abbr[-1].isdigit() else 1
+            pool = _SURFACES[min(4, max(1, n))]
+            return pool[int(r() * len(pool))], str(1 + int(r() * 32)), ""
+        if area == "Tooth":
+            return "", str(1 + int(r() * 32)), ""
+        if area == "Quad":
+            return _QUADS[int(r() * 4)], "", ""
+        if area == "Arch":
+            return ("U" if r() < 0.5 else "L"), "", ""
+        if area == "ToothRange":
+            first = 2 + int(r() * 10)
+            return "", "", f"{first},{first + 1},{first + 2}"
+        return "", "", ""
+
+    def _extra_procs(self, pat: int, entry: int, clinic: int, doc: Provider) -> None:
+        b, r = self.b, self.r
+        if self.forced_proc:
+            statuses, self.forced_proc = self.forced_proc, []
+        else:
+            statuses = [b.pick(_EXTRA_PROC_STATUSES) for _ in range(int(r() * 4))]
+        for status in statuses:
+            c = b.pick(self.extra_codes)
+            s = b.past(700) if status != "EO" else max(0, entry - int(r() * 60) * DAY)
+            procs = self._procs(pat, (c,), status, s, max(entry, s) if status != "EO" else entry, 0, 0, clinic, doc, doc)
+            if status == "C":
+                self.bal[pat - 1] += procs[0][2]
+
+    # --- money --------------------------------------------------------------------------------------
+    def _complete_visit(self, pat: int, s: int, procs: list[tuple[int, int, float, int]], ins1: _Ins | None,
+                        ins2: _Ins | None, clinic: int, doc: Provider, guar: int) -> None:  # fmt: skip
+        b, r = self.b, self.r
+        i = pat - 1
+        total = sum(p[2] for p in procs)
+        self.bal[i] += total
+        ins_part = [0.0] * len(procs)
+        billable = [p for p in procs if self.billable[p[1]]]
+        if ins1 is not None and billable and total > 0:
+            ins_part = self._claim(pat, s, procs, ins1, ins2, clinic, doc)
+        if r() < 0.08:
+            num, _c, fee, _ = procs[0]
+            if fee > 0:
+                kind = b.pick(("Professional Discount", "Cash Discount", "Senior Discount"))
+                self._adjustment(pat, s, num, -round(fee * 0.1, 2), doc, clinic, kind)
+        portion = [round(p[2] - ins_part[k], 2) for k, p in enumerate(procs)]
+        owed = round(sum(portion), 2)
+        if owed <= 0.5 or r() >= 0.8:
+            return
+        pay_s = s + 1800 if r() < 0.6 else min(b.now_s - 3600, s + (1 + int(r() * 40)) * DAY)
+        if r() < 0.1:
+            portion = [round(x / 2, 2) for x in portion]
+            owed = round(sum(portion), 2)
+        pay_type = b.pick(self.defs["PaymentTypes"])
+        pay_num = len(self.rows["payments"]) + 1
+        date = b.d(pay_s)
+        edit = b.edited(pay_s)
+        self.rows["payments"].append((
+            pay_num, pay_type[0], pay_type[1], date, f"{owed:.2f}", b.digits(4) if pay_type[1] == "Check" else "",
+            "", "", guar, str(clinic), date, "false", b.pick(b.users), b.dt(edit), ZERO_DATE, "false",
+        ))  # fmt: skip
+        splits = self.rows["paysplits"]
+        split_edit = self.f_split_edit(edit)
+        for k, (proc_num, _, _, prov_num) in enumerate(procs):
+            if portion[k] > 0:
+                splits.append((len(splits) + 1, portion[k], pat, pay_num, prov_num, date, proc_num, date, clinic, split_edit))
+        self.bal[i] -= owed
+
+    def _claim(self, pat: int, s: int, procs: list[tuple[int, int, float, int]], ins1: _Ins, ins2: _Ins | None,
+               clinic: int, doc: Provider) -> list[float]:  # fmt: skip
+        b, r = self.b, self.r
+        i = pat - 1
+        age = (b.now_s - s) // DAY
+        x = r()
+        if age > 45:
+            status = "R" if x < 0.93 else "S"
+        elif age > 14:
+            status = "R" if x < 0.5 else "S"
+        elif age > 3:
+            status = "S" if x < 0.6 else "W" if x < 0.8 else "H"
+        else:
+            status = "U" if x < 0.6 else "W"
+        received = status == "R"
+        sent_s = s + (1 + int(r() * 3)) * DAY if status in ("S", "R") else 0
+        recv_s = min(b.now_s - 3600, sent_s + (10 + int(r() * 25)) * DAY) if received else 0
+        claim_num = len(self.rows["claims"]) + 1
+        pay_num = 0
+        fees = b.fees.get(ins1.fee_sched) if ins1.ppo else None
+        ins_part: list[float] = []
+        cp_rows = self.rows["claimprocs"]
+        date, recv_date = b.d(s), b.d(recv_s) if received else ZERO_DATE
+        if received:
+            pay_num = len(self.rows["claimpayments"]) + 1
+        ded_left = 50.0 if r() < 0.15 else 0.0
+        totals = [0.0, 0.0, 0.0, 0.0, 0.0]  # fee, estimate, paid, deductible, write-off
+        edit_s = b.edited(recv_s or sent_s or s)
+        cp_edit = b.dt(edit_s)
+        sec_entry = b.d(s)
+        for proc_num, c, fee, prov_num in procs:
+            if not self.billable[c]:
+                ins_part.append(0.0)
+                continue
+            allowed = fees[c] if fees is not None else fee
+            pct = self.coverage[c]
+            est = round(allowed * pct / 100, 2)
+            ded = min(ded_left, est)
+            ded_left -= ded
+            write_off = round(fee - allowed, 2) if fees is not None else 0.0
+            paid = round(est - ded, 2) if received else 0.0
+            totals[0] += fee
+            totals[1] += est
+            totals[2] += paid
+            totals[3] += ded
+            totals[4] += write_off
+            ins_part.append(round(est - ded + write_off, 2))
+            cp_rows.append((
+                len(cp_rows) + 1, proc_num, claim_num, pat, prov_num, fee, est, ded,
+                "Received" if received else "NotReceived", paid, pay_num, ins1.plan_num, recv_date, write_off,
+                b.codes[c][1], -1.0, pct, -1, -1.0, -1.0, est, date, date, ded, -1.0, est, -1.0, -1.0,
+                write_off, -1.0, clinic, ins1.sub_num, 1 if received else 0, b.pick(b.users), sec_entry, cp_edit,
+                recv_date, recv_date,
+            ))  # fmt: skip
+        tracking = b.pick(self.defs["ClaimCustomTracking"]) if status == "S" and age > 30 else (0, "")
+        self.rows["claims"].append((
+            claim_num, pat, date, b.d(sent_s) if sent_s else ZERO_DATE, status, recv_date, ins1.plan_num, doc.num,
+            round(totals[0], 2), round(totals[1], 2), round(totals[2], 2), round(totals[3], 2), "N",
+            "", "P", doc.num, ins1.relat, ins2.plan_num if ins2 else 0, ins2.relat if ins2 else "Self",
+            round(totals[4], 2), "1", ins1.sub_num, ins2.sub_num if ins2 else 0, tracking[0], tracking[1], cp_edit,
+        ))  # fmt: skip
+        if received:
+            pay_type = b.pick(self.defs["InsurancePaymentType"])
+            group = self.defs["ClaimPaymentGroups"][0]
+            carrier = b.plans[ins1.plan_num - 1].carrier
+            self.rows["claimpayments"].append((
+                pay_num, recv_date, f"{totals[2]:.2f}", b.digits(6), "", "", clinic, 0, carrier, recv_date, "false",
+                pay_type[0], pay_type[1], self.f_cp_entry(recv_s), self.f_cp_edit(edit_s), group[0], group[1],
+            ))  # fmt: skip
+            self.bal[i] -= totals[2] + totals[4]
+        else:
+            self.pending[i] += totals[1] - totals[3] + totals[4]
+        return ins_part
+
+    def _estimates(self, pat: int, procs: list[tuple[int, int, float, int]], ins: _Ins, clinic: int, created: int) -> None:
+        b = self.b
+        rows = self.rows["claimprocs"]
+        fees = b.fees.get(ins.fee_sched) if ins.ppo else None
+        entry = b.d(created)
+        edit = b.dt(b.edited(created))
+        for proc_num, c, fee, prov_num in procs:
+            if not self.billable[c]:
+                continue
+            allowed = fees[c] if fees is not None else fee
+            pct = self.coverage[c]
+            est = round(allowed * pct / 100, 2)
+            write_off = round(fee - allowed, 2) if fees is not None else 0.0
+            rows.append((
+                len(rows) + 1, proc_num, 0, pat, prov_num, 0.0, est, 0.0, "Estimate", 0.0, 0, ins.plan_num,
+                ZERO_DATE, 0.0, "", -1.0, pct, -1, -1.0, -1.0, est, ZERO_DATE, ZERO_DATE, 0.0, -1.0, est, -1.0, -1.0,
+                write_off, -1.0, clinic, ins.sub_num, 0, 0, entry, edit, ZERO_DATE, ZERO_DATE,
+            ))  # fmt: skip
+
+    def _adjustment(self, pat: int, s: int, proc_num: int, amount: float, doc: Provider, clinic: int, kind: str) -> None:
+        b, r = self.b, self.r
+        if amount == 0.0:
+            amount = float(5 + int(r() * 20))
+        rows = self.rows["adjustments"]
+        date = b.d(s)
+        rows.append((len(rows) + 1, date, amount, pat, b.def_num("AdjTypes", kind), kind, doc.num, kind, date,
+                     proc_num, date, clinic, b.pick(b.users), b.dt(b.edited(s))))  # fmt: skip
+        self.bal[pat - 1] += amount
+
+    # --- contact ------------------------------------------------------------------------------------
+    def _commlogs(self, pat: int, entry: int) -> None:
+        b, r = self.b, self.r
+        rows = self.rows["commlogs"]
+        types = self.defs["CommLogTypes"]
+        for _ in range(1 + int(r() * 3)):
+            num, name = types[int(r() * len(types))]
+            s = max(entry, b.past(700))
+            s = min(s, b.now_s - 120)
+            mode = b.pick(("Phone", "Phone", "Text", "Email", "Mail", "InPerson"))
+            stamp = s + int(r() * 300)
+            rows.append((len(rows) + 1, pat, b.dt(s), str(num), name, b.pick(data.COMMLOG_NOTES[name]), mode,
+                         b.pick(("Sent", "Sent", "Received")), b.pick(b.users), b.dt(b.edited(stamp)),
+                         "ApptReminder" if name == "Appointment Related" and mode == "Text" else "User",
+                         b.dt(stamp)))  # fmt: skip
+
+    def _recalls(self, pat: int, entry: int, last_hyg: int, next_hyg: int, perio: bool, child: bool) -> None:
+        b, r = self.b, self.r
+        rows = self.rows["recalls"]
+        kinds = [("Perio", 91, "3m") if perio else ("Child Prophy", 182, "6m") if child else ("Prophy", 182, "6m")]
+        if r() < 0.4:
+            kinds.append(("4BW", 365, "1y"))
+        for kind, days, interval in kinds:
+            base = last_hyg or entry
+            due = min(base + days * DAY, b.now_s + 300 * DAY)
+            status = (0, "")
+            if due < b.now_s and not next_hyg and r() < 0.6:
+                status = b.pick(self.defs["RecallUnschedStatus"])
+            rows.append((
+                len(rows) + 1, pat, b.d(due), b.d(last_hyg) if last_hyg else ZERO_DATE, interval, status[0],
+                status[1], "", "false", b.dt(b.edited(max(entry, last_hyg))), b.recall_types[kind],
+                b.d(next_hyg) if next_hyg else ZERO_DATE,
+            ))  # fmt: skip
+
+    # --- insert -------------------------------------------------------------------------------------
+    def _insert_all(self) -> None:
+        b = self.b
+        rows = self.rows
+        patients = []
+        bal = self.bal
+        balances = [0.0] * b.patients
+        for row in rows["patients"]:
+            balances[row[18] - 1] += bal[row[0] - 1]
+        for row in rows["patients"]:
+            i = row[0] - 1
+            first = self.first_visit[i]
+            entry_s = self.entry[i]
+            est = round(bal[i] - self.pending[i], 2)
+            total = round(balances[i], 2) if row[18] == row[0] else 0.0
+            stamp = b.dt(b.edited(max(entry_s, first)))
+            patients.append((*row, b.d(first) if first else ZERO_DATE, est, total, stamp))
+        cols = ("PatNum", "LName", "FName", "MiddleI", "Preferred", "PatStatus", "Gender", "Position", "Birthdate",
+                "SSN", "Address", "Address2", "City", "State", "Zip", "HmPhone", "WkPhone", "WirelessPhone",
+                "Guarantor", "Email", "PriProv", "priProvAbbr", "SecProv", "secProvAbbr", "FeeSched", "BillingType",
+                "ImageFolder", "ChartNumber", "EmployerNum", "ClinicNum", "clinicAbbr", "Premed",
+                "PreferConfirmMethod", "PreferContactMethod", "PreferRecallMethod", "Language", "TxtMsgOk",
+                "SecDateEntry", "DateFirstVisit", "EstBalance", "BalTotal", "DateTStamp")  # fmt: skip
+        b.insert("Patients", cols, patients)
+        b.insert("InsSubs", ("InsSubNum", "PlanNum", "Subscriber", "DateEffective", "DateTerm", "SubscriberID",
+                             "ReleaseInfo", "AssignBen", "SecDateTEdit"), rows["inssubs"])  # fmt: skip
+        b.insert("PatPlans", ("PatPlanNum", "PatNum", "Ordinal", "IsPending", "Relationship", "PatID", "InsSubNum",
+                              "SecDateTEntry", "SecDateTEdit"), rows["patplans"])  # fmt: skip
+        cols = ("AptNum", "PatNum", "AptStatus", "Pattern", "Confirmed", "confirmed", "TimeLocked", "Op", "Note",
+                "ProvNum", "provAbbr", "ProvHyg", "AptDateTime", "UnschedStatus", "unschedStatus", "IsNewPatient",
+                "ProcDescript", "ClinicNum", "IsHygiene", "DateTStamp", "DateTimeArrived", "DateTimeSeated",
+                "DateTimeDismissed", "InsPlan1", "InsPlan2", "colorOverride", "AppointmentTypeNum",
+                "SecUserNumEntry", "SecDateTEntry", "Priority", "PatternSecondary")  # fmt: skip
+        b.insert("Appointments", cols, rows["appointments"])
+        cols = ("ProcNum", "PatNum", "AptNum", "ProcDate", "ProcFee", "Surf", "ToothNum", "ToothRange", "Priority",
+                "priority", "ProcStatus", "ProvNum", "provAbbr", "PlannedAptNum", "DateEntryC", "ClinicNum",
+                "CodeNum", "procCode", "descript", "UnitQty", "DateTP", "ProcTime", "DateTStamp", "SecDateEntry")  # fmt: skip
+        b.insert("ProcedureLogs", cols, rows["procs"])
+        cols = ("ClaimNum", "PatNum", "DateService", "DateSent", "ClaimStatus", "DateReceived", "PlanNum",
+                "ProvTreat", "ClaimFee", "InsPayEst", "InsPayAmt", "DedApplied", "IsProsthesis", "ReasonUnderPaid",
+                "ClaimType", "ProvBill", "PatRelat", "PlanNum2", "PatRelat2", "WriteOff", "ClaimForm", "InsSubNum",
+                "InsSubNum2", "CustomTracking", "customTracking", "SecDateTEdit")  # fmt: skip
+        b.insert("Claims", cols, rows["claims"])
+        cols = ("ClaimProcNum", "ProcNum", "ClaimNum", "PatNum", "ProvNum", "FeeBilled", "InsPayEst", "DedApplied",
+                "Status", "InsPayAmt", "ClaimPaymentNum", "PlanNum", "DateCP", "WriteOff", "CodeSent",
+                "AllowedOverride", "Percentage", "PercentOverride", "CopayAmt", "CopayOverride", "BaseEst",
+                "ProcDate", "DateEntry", "DedEst", "DedEstOverride", "InsEstTotal", "InsEstTotalOverride",
+                "PaidOtherInsOverride", "WriteOffEst", "WriteOffEstOverride", "ClinicNum", "InsSubNum", "PaymentRow",
+                "SecUserNumEntry", "SecDateEntry", "SecDateTEdit", "DateSuppReceived", "DateInsFinalized")  # fmt: skip
+        b.insert("ClaimProcs", cols, rows["claimprocs"])
+        cols = ("ClaimPaymentNum", "CheckDate", "CheckAmt", "CheckNum", "BankBranch", "Note", "ClinicNum",
+                "DepositNum", "CarrierName", "DateIssued", "IsPartial", "PayType", "payType", "SecDateEntry",
+                "SecDateTEdit", "PayGroup", "payGroup")  # fmt: skip
+        b.insert("ClaimPayments", cols, rows["claimpayments"])
+        cols = ("PayNum", "PayType", "payType", "PayDate", "PayAmt", "CheckNum", "BankBranch", "PayNote", "PatNum",
+                "ClinicNum", "DateEntry", "IsRecurringCC", "SecUserNumEntry", "SecDateTEdit", "RecurringChargeDate",
+                "IsCcCompleted")  # fmt: skip
+        b.insert("Payments", cols, rows["payments"])
+        b.insert("PaySplits", ("SplitNum", "SplitAmt", "PatNum", "PayNum", "ProvNum", "DatePay", "ProcNum",
+                               "DateEntry", "ClinicNum", "SecDateTEdit"), rows["paysplits"])  # fmt: skip
+        b.insert("Adjustments", ("AdjNum", "AdjDate", "AdjAmt", "PatNum", "AdjType", "adjType", "ProvNum", "AdjNote",
+                                 "ProcDate", "ProcNum", "DateEntry", "ClinicNum", "SecUserNumEntry", "SecDateTEdit"),
+                 rows["adjustments"])  # fmt: skip
+        b.insert("Commlogs", ("CommlogNum", "PatNum", "CommDateTime", "CommType", "commType", "Note", "Mode_",
+                              "SentOrReceived", "UserNum", "DateTStamp", "CommSource", "DateTEntry"), rows["commlogs"])  # fmt: skip
+        b.insert("Recalls", ("RecallNum", "PatNum", "DateDue", "DatePrevious", "RecallInterval", "RecallStatus",
+                             "recallStatus", "Note", "IsDisabled", "DateTStamp", "RecallTypeNum", "DateScheduled"),
+                 rows["recalls"])  # fmt: skip
