@@ -69,7 +69,9 @@ def _annotations(cls: type) -> dict[str, Any]:
 
 
 def _date_kind(hint: Any) -> type | None:
-    candidates = get_args(hint) if get_origin(hint) is Union or type(hint).__name__ == "UnionType" else (hint,)
+    candidates = (
+        get_args(hint) if get_origin(hint) is Union or type(hint).__name__ == "UnionType" else (hint,)
+    )
     for candidate in candidates:
         if candidate is dt.datetime:
             return dt.datetime
@@ -88,12 +90,12 @@ class WireDecodeError(ValueError):
     """Raised by the decode helpers; the session wraps it into :class:`DecodeError` with request context."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _list_decoder(model: type[Any]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(list[model], strict=False)  # type: ignore[valid-type]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _one_decoder(model: type[Any]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(model, strict=False)
 
@@ -154,20 +156,43 @@ def _loads(raw: bytes) -> Any:
         raise WireDecodeError(f"not valid JSON: {exc}") from None
 
 
-@functools.lru_cache(maxsize=None)
-def _string_fields(model: type[Model]) -> frozenset[str]:
-    return frozenset(f.name for f in msgspec.structs.fields(model) if f.type is str)
+@functools.cache
+def _field_kinds(model: type[Model]) -> dict[str, str]:
+    """Field name → "str", "date", "datetime" or "other", for the lenient pass."""
+    kinds = {}
+    for f in msgspec.structs.fields(model):
+        date_kind = _date_kind(f.type)
+        kinds[f.name] = "str" if f.type is str else date_kind.__name__ if date_kind else "other"
+    return kinds
+
+
+_ABSENT = object()
+
+
+def _lenient_value(value: Any, kind: str | None) -> Any:
+    if kind == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # a ZIP code sent as a bare number
+    if isinstance(value, str) and kind in ("date", "datetime", "other"):
+        if value == "":
+            return _ABSENT  # "" where a date, number or boolean belongs: no value
+        if kind == "datetime" and len(value) == 10:
+            return value + " 00:00:00"  # a date where a datetime belongs
+        if kind == "date" and len(value) == 19:
+            return value[:10]  # a datetime where a date belongs
+    return value
 
 
 def _lenient(row: Any, model: type[M]) -> M:
-    """Second pass for rows the fast decoder refused: numbers where text is expected become text."""
+    """Second pass for rows the fast decoder refused, forgiving what the docs' own examples show:
+    numbers where text belongs, empty strings for "no value", dates and datetimes swapped."""
     if not isinstance(row, dict):
         raise WireDecodeError(f"expected a JSON object, got {type(row).__name__}")
-    strings = _string_fields(model)
-    fixed = {
-        k: (str(v) if k in strings and isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-        for k, v in row.items()
-    }
+    kinds = _field_kinds(model)
+    fixed = {}
+    for key, value in row.items():
+        value = _lenient_value(value, kinds.get(key))
+        if value is not _ABSENT:
+            fixed[key] = value
     try:
         return msgspec.convert(fixed, model, strict=False)
     except msgspec.ValidationError as exc:

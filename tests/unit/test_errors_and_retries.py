@@ -28,7 +28,14 @@ from support import CUST_KEY, DEV_KEY
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, BadRequest), (401, Unauthorized), (404, NotFound), (410, Gone), (500, ServerError), (504, GatewayTimeout)],
+    [
+        (400, BadRequest),
+        (401, Unauthorized),
+        (404, NotFound),
+        (410, Gone),
+        (500, ServerError),
+        (504, GatewayTimeout),
+    ],
 )
 async def test_status_maps_to_exception_with_explanation(od, mock_api, status, cls) -> None:
     mock_api.post("/commlogs").mock(return_value=httpx.Response(status, text="Patient not found"))
@@ -168,7 +175,10 @@ async def test_throttled_after_retries_run_out(od, mock_api) -> None:
 
 async def test_400_with_throttle_text_is_a_throttle_answer(od, mock_api) -> None:
     route = mock_api.get("/patients/1").mock(
-        side_effect=[httpx.Response(400, text="Request was throttled."), httpx.Response(200, json={"PatNum": 1})]
+        side_effect=[
+            httpx.Response(400, text="Request was throttled."),
+            httpx.Response(200, json={"PatNum": 1}),
+        ]
     )
     assert (await od.patients.get(1)).PatNum == 1
     assert route.call_count == 2

@@ -68,7 +68,7 @@ class ProcedureLogsGetInsuranceHistoryRow(Model):
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['insHistPrefName', 'procDate'])
 
     insHistPrefName: str = ""  # read-only helper
-    procDate: Optional[datetime.date] = None  # read-only helper
+    procDate: str = ""  # read-only helper
     ProcNum: int = 0
 
 

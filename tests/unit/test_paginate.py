@@ -1,0 +1,158 @@
+"""Streaming pagination: the stop rule's edge cases, offsets, limits, prefetch order and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+
+from odapi_async import Hub, OpenDental, Paginator
+from odapi_async._paginate import is_last_page
+from support import BASE, CUST_KEY, DEV_KEY
+
+
+def rows(start: int, count: int) -> list[dict]:
+    return [{"AptNum": start + i, "PatNum": 1} for i in range(count)]
+
+
+class PagedServer:
+    """Answers GET /appointments from a list of page sizes, recording the Offset/Limit asked."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.sizes = sizes
+        self.asked: list[tuple[int, int]] = []
+        self.by_offset: dict[int, int] = {}
+        offset = 0
+        for size in sizes:
+            self.by_offset[offset] = size
+            offset += size
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("Offset", 0))
+        limit = int(request.url.params["Limit"])
+        self.asked.append((offset, limit))
+        size = self.by_offset.get(offset, 0)
+        return httpx.Response(200, json=rows(offset, size))
+
+
+def test_stop_rule() -> None:
+    assert is_last_page(0, 100)
+    assert is_last_page(37, 1000)
+    assert is_last_page(15, 20)
+    assert not is_last_page(100, 1000)  # a server capping at 100 must not end the stream
+    assert not is_last_page(1000, 1000)
+    assert not is_last_page(10_000, 10_000)
+    assert not is_last_page(20, 20)
+    assert not is_last_page(500, 1000)  # short of the Limit but not of the smallest cap: ask again
+
+
+async def test_empty_first_page(od, mock_api) -> None:
+    server = PagedServer([])
+    mock_api.get("/appointments").mock(side_effect=server)
+    assert await od.appointments.list().collect() == []
+    assert server.asked[0] == (0, 1000)
+
+
+async def test_exactly_cap_pages_never_end_the_stream(od, mock_api) -> None:
+    server = PagedServer([1000, 1000])
+    mock_api.get("/appointments").mock(side_effect=server)
+    got = [a.AptNum async for a in od.appointments.list()]
+    assert got == list(range(2000))
+    assert sorted(o for o, _ in server.asked)[:3] == [0, 1000, 2000]  # the empty page at 2000 ended it
+
+
+async def test_asked_1000_got_100_twice_then_37(od, mock_api) -> None:
+    server = PagedServer([100, 100, 37])
+    mock_api.get("/appointments").mock(side_effect=server)
+    got = [a.AptNum async for a in od.appointments.list(Limit=1000)]
+    assert got == list(range(237))  # nothing lost, nothing doubled
+    assert (0, 1000) in server.asked and (100, 1000) in server.asked and (200, 1000) in server.asked
+
+
+async def test_remote_mode_uses_cap_100_and_no_prefetch() -> None:
+    import respx
+
+    od = OpenDental(
+        DEV_KEY,
+        CUST_KEY,
+        endpoints={"remote": BASE},
+        modes=("remote",),
+        hub=Hub(),
+        intervals={"full": 0.001, "read_all": 0.001},
+        safety_margin=0.0,
+    )
+    server = PagedServer([100, 100, 5])
+    with respx.mock(using="httpcore2", base_url=BASE) as router:
+        router.get("/appointments").mock(side_effect=server)
+        async with od:
+            got = await od.appointments.list().collect()
+    assert len(got) == 205
+    assert server.asked == [(0, 100), (100, 100), (200, 100)]
+
+
+async def test_user_limit_and_offset(od, mock_api) -> None:
+    server = PagedServer([20] * 10)
+    mock_api.get("/appointments").mock(side_effect=server)
+    page = await od.appointments.list(Offset=40, Limit=20).first_page()
+    assert [a.AptNum for a in page] == list(range(40, 60))
+    got = await od.appointments.list(Offset=40, Limit=20).collect()
+    assert [a.AptNum for a in got] == list(range(40, 200))
+
+
+async def test_await_paginator_collects(od, mock_api) -> None:
+    server = PagedServer([1000, 3])
+    mock_api.get("/appointments").mock(side_effect=server)
+    paginator = od.appointments.list()
+    assert isinstance(paginator, Paginator)
+    assert not server.asked  # lazy: nothing fetched until iterated
+    assert len(await paginator) == 1003
+
+
+async def test_pages_in_order_with_prefetch(od, mock_api) -> None:
+    server = PagedServer([1000] * 7 + [1])
+    mock_api.get("/appointments").mock(side_effect=server)
+    pages = [len(p) async for p in od.appointments.list().pages()]
+    assert pages == [1000] * 7 + [1]
+    offsets = [o for o, _ in server.asked]
+    assert len(set(offsets)) == len(offsets)  # each page fetched once
+
+
+async def test_page_size_change_mid_stream_refetches_at_the_right_offset(od, mock_api) -> None:
+    # The first page is full at 1000, then the server starts capping at 100 (e.g. a failover):
+    # prefetched guesses at 2000, 3000... are wrong and must be discarded, not used.
+    server = PagedServer([1000, 100, 100, 100, 12])
+    mock_api.get("/appointments").mock(side_effect=server)
+    got = [a.AptNum async for a in od.appointments.list()]
+    assert got == list(range(1312))
+
+
+async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
+    server = PagedServer([1000] * 50)
+    never = asyncio.Event()
+
+    async def slow_after_two_pages(request):
+        if int(request.url.params.get("Offset", 0)) >= 2000:
+            await never.wait()  # stays in flight until cancelled
+        return server(request)
+
+    mock_api.get("/appointments").mock(side_effect=slow_after_two_pages)
+
+    def fetch_tasks() -> list[asyncio.Task]:
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if t.get_coro().__qualname__.endswith("_list.<locals>.fetch") and not t.done()
+        ]
+
+    pages = od.appointments.list().pages()
+    async with contextlib.aclosing(pages):
+        seen = 0
+        async for _ in pages:
+            seen += 1
+            if seen == 2:
+                assert fetch_tasks()  # prefetching is under way...
+                break
+    assert not fetch_tasks()  # ...and nothing outlives the stream
+    assert len(server.asked) <= 5  # the first page plus at most the prefetch window

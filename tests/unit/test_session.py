@@ -1,0 +1,98 @@
+"""The session object: configuration, views, the shared pool, the public surface."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+import odapi_async
+from odapi_async import ConfigurationError, Hub, OpenDental
+from support import BASE, CUST_KEY, DEV_KEY
+
+
+def test_public_names() -> None:
+    public = sorted(n for n in dir(odapi_async) if not n.startswith("_") or n == "__version__")
+    public = [
+        n for n in public if n not in {"resources"} and not n.islower() or n in {"default_hub", "__version__"}
+    ]
+    assert sorted(odapi_async.__all__) == odapi_async.__all__
+    assert set(public) == set(odapi_async.__all__)
+
+
+def test_keys_from_environment(monkeypatch) -> None:
+    monkeypatch.setenv("ODAPI_DEVELOPER_KEY", DEV_KEY)
+    monkeypatch.setenv("ODAPI_CUSTOMER_KEY", CUST_KEY)
+    od = OpenDental()
+    assert od._core.auth.reveal() == f"ODFHIR {DEV_KEY}/{CUST_KEY}"
+
+
+def test_missing_key_is_a_configuration_error(monkeypatch) -> None:
+    monkeypatch.delenv("ODAPI_DEVELOPER_KEY", raising=False)
+    monkeypatch.delenv("ODAPI_CUSTOMER_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="ODAPI_CUSTOMER_KEY"):
+        OpenDental(developer_key="x")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"modes": ("cloud",)},
+        {"modes": ()},
+        {"tier": "gold"},
+        {"endpoints": {"cloud": "x"}},
+        {"priority": "now"},
+    ],
+)
+def test_bad_options(kwargs) -> None:
+    with pytest.raises(ConfigurationError):
+        OpenDental("d", "c", **kwargs)
+
+
+def test_endpoints_and_modes() -> None:
+    od = OpenDental("d", "c", service_host="10.0.0.5", modes=("service", "remote"))
+    assert od.mode == "service"
+    assert od._core.base_urls["service"] == "http://10.0.0.5:30223/api/v1"
+    assert od._core.base_urls["local"] == "http://localhost:30222/api/v1"
+    assert od._core.base_urls["remote"] == "https://api.opendental.com/api/v1"
+    assert od._page_cap() == 1000
+    assert OpenDental("d", "c", modes=("remote",))._page_cap() == 100
+    assert OpenDental("d", "c", modes=("remote",), tier="enterprise")._page_cap() == 1000
+    assert OpenDental("d", "c", modes=("local",), tier="enterprise")._page_cap() == 10_000
+
+
+async def test_with_options_is_a_view_on_the_same_session(od, mock_api) -> None:
+    route = mock_api.get("/patients/1").mock(return_value=httpx.Response(504))
+    quick = od.with_options(max_retries=0, timeout=3.0, priority="interactive")
+    assert quick._core is od._core and quick.patients is not od.patients
+    assert quick.patients._session is quick
+    with pytest.raises(odapi_async.GatewayTimeout):
+        await quick.patients.get(1)
+    assert route.call_count == 1
+    assert od._options.retry.max_retries == 2  # the original is unchanged
+
+
+async def test_sessions_share_one_pool_per_loop(mock_api) -> None:
+    hub = Hub()
+    mock_api.get("/patients/1").mock(return_value=httpx.Response(200, json={"PatNum": 1}))
+    a = OpenDental("d", "k1", endpoints={"local": BASE}, modes=("local",), hub=hub)
+    b = OpenDental("d", "k2", endpoints={"local": BASE}, modes=("local",), hub=hub)
+    async with a, b:
+        await a.patients.get(1)
+        await b.patients.get(1)
+        assert hub.state().client is not None
+        client = hub.state().client
+        async with a:  # re-entering counts as another user
+            pass
+        assert hub.state().client is client and not client.is_closed
+    assert hub.state().client is None and client.is_closed
+
+
+async def test_escape_hatch_request(od, mock_api) -> None:
+    route = mock_api.get("/patients/Simple").mock(return_value=httpx.Response(200, json=[{"PatNum": 1}]))
+    got = await od.request("GET", "patients/Simple", params={"IsActive": True})
+    assert got == [{"PatNum": 1}]
+    assert route.calls.last.request.url.params["IsActive"] == "true"
+    route = mock_api.post("/commlogs").mock(return_value=httpx.Response(504))
+    with pytest.raises(odapi_async.GatewayTimeout):
+        await od.request("POST", "/commlogs", json={"PatNum": 1})
+    assert route.call_count == 1  # POST not retried by default
