@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import msgspec
@@ -42,6 +42,8 @@ class Model(msgspec.Struct, kw_only=True, gc=False):
     __od_derived__: ClassVar[frozenset[str]] = frozenset()
     #: (field, sentinel) pairs where the API's ``0001-01-01`` means "none"; filled in by ``__init_subclass__``.
     __od_min_dates__: ClassVar[tuple[tuple[str, dt.date], ...]] = ()
+    #: Swaps those sentinels for None in a batch of rows (compiled per model: see _compile_min_date_fixer).
+    __od_clear_min_dates__: ClassVar[Callable[[Iterable[Any]], None]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -51,6 +53,7 @@ class Model(msgspec.Struct, kw_only=True, gc=False):
             if kind is not None:
                 pairs.append((name, MIN_DATETIME if kind is dt.datetime else MIN_DATE))
         cls.__od_min_dates__ = tuple(pairs)
+        cls.__od_clear_min_dates__ = staticmethod(_compile_min_date_fixer(cls.__od_min_dates__))
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (Python values, not wire values)."""
@@ -100,11 +103,24 @@ def _one_decoder(model: type[Any]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(model, strict=False)
 
 
-def _clear_min_dates(rows: Iterable[Model], pairs: tuple[tuple[str, dt.date], ...]) -> None:
-    for row in rows:
-        for name, sentinel in pairs:
-            if getattr(row, name) == sentinel:
-                setattr(row, name, None)
+def _compile_min_date_fixer(pairs: tuple[tuple[str, dt.date], ...]) -> Callable[[Iterable[Any]], None]:
+    """A function that swaps the ``0001-01-01`` sentinels of one model for ``None``, row by row.
+
+    Compiled from the model's (identifier-only) field names: straight-line attribute access is about 3x faster
+    than a getattr/setattr loop, and this pass is most of the per-row cost beyond msgspec itself.
+    """
+    if not pairs:
+        return lambda rows: None
+    lines = ["def clear(rows):", "    for row in rows:"]
+    env: dict[str, Any] = {}
+    for i, (name, sentinel) in enumerate(pairs):
+        if not name.isidentifier():
+            raise ValueError(f"field name {name!r} is not an identifier")
+        env[f"S{i}"] = sentinel
+        lines.append(f"        if row.{name} == S{i}: row.{name} = None")
+    exec("\n".join(lines), env)  # the source is built from identifiers only
+    fixer: Callable[[Iterable[Any]], None] = env["clear"]
+    return fixer
 
 
 def decode_list(raw: bytes, model: type[M]) -> list[M]:
@@ -118,8 +134,7 @@ def decode_list(raw: bytes, model: type[M]) -> list[M]:
         rows = [_lenient(row, model) for row in data]
     except msgspec.DecodeError as exc:
         raise WireDecodeError(f"not valid JSON: {exc}") from None
-    if model.__od_min_dates__:
-        _clear_min_dates(rows, model.__od_min_dates__)
+    model.__od_clear_min_dates__(rows)
     return rows
 
 
@@ -131,8 +146,7 @@ def decode_one(raw: bytes, model: type[M]) -> M:
         row = _lenient(_loads(raw), model)
     except msgspec.DecodeError as exc:
         raise WireDecodeError(f"not valid JSON: {exc}") from None
-    if model.__od_min_dates__:
-        _clear_min_dates((row,), model.__od_min_dates__)
+    model.__od_clear_min_dates__((row,))
     return row
 
 

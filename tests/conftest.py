@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 import pytest
 import pytest_httpx2  # noqa: F401  (registers respx's httpcore2 mocker)
 import respx
 
 from odapi_async import Hub, OpenDental
 from support import BASE, CUST_KEY, DEV_KEY, fast_retries
-
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from odapi_async import (
     TransportError,
     Unauthorized,
 )
-
 from support import CUST_KEY, DEV_KEY
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from odapi_async import OpenDental, Paginator
+from odapi_async import OpenDental
 from odapi_async._codec import decode_list, decode_one
 from odapi_async._spec import load_spec
 

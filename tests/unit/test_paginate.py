@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 
 import httpx
-import pytest
 
 from odapi_async import Hub, OpenDental, Paginator
 from odapi_async._paginate import is_last_page

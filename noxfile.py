@@ -1,0 +1,54 @@
+"""The one entry point for humans and CI: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``generate``, ``bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = ["3.11"]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (unit tests with mocked transports, integration tests against the emulator)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[emulator,cli,redis]", "mypy>=1.11")
+    session.run("mypy", "--strict", "odapi_async")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (strict: a broken link fails)."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict")
+
+
+@nox.session(python=PYTHON)
+def generate(session: nox.Session) -> None:
+    """Regenerate odapi_async/resources/_generated from spec/opendental-api.json."""
+    session.run("python", "scripts/generate.py", external=True)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run every benchmark in benchmarks/ (each prints a JSON line and a summary)."""
+    session.install("-e", ".[bench]")
+    names = session.posargs or ["decode", "emulator", "throttle"]
+    for name in names:
+        session.run("python", f"benchmarks/bench_{name}.py")
