@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -193,6 +194,9 @@ def build_app(core: Core, listener: str) -> Starlette:
             return _reply(core.handlers.handle(call))
         except ApiError as exc:
             return _plain(exc.status, exc.message)
+        except sqlite3.Error as exc:
+            # a write the data does not allow (the real server answers such cases with a 400 explanation)
+            return _plain(400, f"The request could not be applied: {exc}.")
 
     async def api(request: Request) -> Response:
         arrival = time.monotonic()

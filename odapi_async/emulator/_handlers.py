@@ -34,6 +34,13 @@ DATE_COLUMNS = {
 #: Patients GET multiple matches these text filters by prefix, like a search box.
 _PREFIX_FILTERS = frozenset({"LName", "FName", "Address", "City", "State", "Email", "ChartNumber", "SSN"})
 
+#: Values a POST gets when the body leaves them out (the desktop program's defaults, not zero values).
+_CREATE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "appointments": {"AptStatus": "Scheduled", "Priority": "Normal"},
+    "patients": {"PatStatus": "Patient"},
+    "procedurelogs": {"ProcStatus": "TP"},
+}
+
 
 @dataclass
 class Call:
@@ -190,9 +197,8 @@ class Handlers:
         if not op.resource.has_table:
             return self.generic_action(call)
         if op.method == "GET":
-            if call.key is not None and op.path_param is not None and op.path_param.name == op.resource.pk:
-                if op.id == "get":
-                    return self.get_one(call)
+            if op.id == "get" and call.key is not None and op.path_param is not None:
+                return self.get_one(call)
             if op.id == "list" or (op.returns == "list" and op.response_model == "resource"):
                 return self.list(call)
             if op.id == "get" and op.returns == "object":
@@ -335,6 +341,7 @@ class Handlers:
         cols = None
         if call.op.response_model != "resource" and call.op.response_fields:
             cols = [f.name for f in call.op.response_fields]
+            with_sdt = with_sdt and SERVER_DATETIME in cols
         body = self.practice.list_json(
             res, where, args, limit=call.limit, offset=call.offset, with_sdt=with_sdt, cols=cols
         )
@@ -351,6 +358,10 @@ class Handlers:
     def create(self, call: Call, *, values: dict[str, Any] | None = None) -> Reply:
         res = call.op.resource
         values = dict(call.body if values is None else values)
+        if res.pk_is_column and res.pk:
+            values.pop(res.pk, None)  # keys are assigned by the server
+        for name, default in _CREATE_DEFAULTS.get(res.segment, {}).items():
+            values.setdefault(name, default)
         self.check_refs(res, values)
         pk = self.practice.insert(res, values)
         self.after_create(res, pk, values)
@@ -417,17 +428,17 @@ class Handlers:
             if target is not None:
                 self.require(target, call.key)
         if op.method == "GET":
-            names = {f.name for f in op.response_fields}
+            names = {f.name for f in op.response_fields} - {SERVER_DATETIME}
             if res.has_table and names and names <= set(res.field_by_name):
                 return self.list(call)
             if op.returns == "list":
                 return Reply(200, b"[]")
             return Reply(200, self.zero_object(op.response_fields))
-        if op.method == "PUT" and res.has_table and call.key is not None and op.path_param is not None:
-            if op.path_param.name == res.pk:
-                self.practice.update(res, call.key, call.body)
-                if op.response_model == "resource":
-                    return self.object_reply(call, res, call.key, op.success_status)
+        pk_in_path = op.path_param is not None and op.path_param.name == res.pk
+        if op.method == "PUT" and res.has_table and call.key is not None and pk_in_path:
+            self.practice.update(res, call.key, call.body)
+            if op.response_model == "resource":
+                return self.object_reply(call, res, call.key, op.success_status)
         if (
             op.method == "POST"
             and res.has_table

@@ -1,0 +1,32 @@
+"""Fixtures for the emulator's own integration tests: one emulator for the whole session (real sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx2
+import pytest_asyncio
+
+from odapi_async.emulator import Emulator
+
+DEV = "dev"
+KEYS = {"cust-full": "full", "cust-ro": "read_all", "cust-ent": "enterprise", "cust-fault": "full"}
+INTERVALS = {"full": 0.05, "read_all": 0.25, "enterprise": 0.0}
+
+
+def headers(cust: str = "cust-full") -> dict[str, str]:
+    return {"Authorization": f"ODFHIR {DEV}/{cust}", "Content-Type": "application/json"}
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(
+        seed=1, patients=200, developer_key=DEV, customer_keys=KEYS, intervals=INTERVALS
+    ) as e:
+        yield e
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="session")
+async def client() -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(timeout=10.0) as c:
+        yield c
