@@ -6,6 +6,8 @@ shape of the CDT numbering so that clients see realistic values, with our own sh
 
 from __future__ import annotations
 
+# fmt: off
+
 FIRST_F: tuple[str, ...] = (
     "Abigail", "Ada", "Alice", "Amara", "Amelia", "Ana", "Aria", "Audrey", "Beatrice", "Bella", "Camila",
     "Carmen", "Chloe", "Claire", "Daisy", "Diana", "Eleanor", "Elena", "Ella", "Emily", "Emma", "Eva",
@@ -374,3 +376,4 @@ APPT_NOTES: tuple[str, ...] = (
     "", "", "", "", "", "", "Prefers morning appointments", "Needs premed", "Bring insurance card",
     "Anxious patient, allow extra time", "Check new medical history", "Spanish speaking", "Wants to discuss whitening",
 )
+# fmt: on

@@ -71,5 +71,6 @@ def create_store(
         conn.close()
         raise
     conn.execute("PRAGMA synchronous=" + ("OFF" if path is None else "NORMAL"))
+    conn.execute("PRAGMA analysis_limit=1000")
     conn.execute("ANALYZE")
     return conn

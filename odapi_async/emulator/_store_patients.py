@@ -26,11 +26,41 @@ _PAT_STATUS_POOL = tuple(name for name, weight in _PAT_STATUS_WEIGHTS for _ in r
 _FAMILY_SIZES = (1, 1, 1, 1, 2, 2, 2, 3, 3, 4, 4, 5)
 _EXTRA_PROC_STATUSES = ("EO", "EO", "EO", "EC", "EC", "R", "D", "Cn", "TPi", "TP", "TP", "TP", "C", "C")
 _DENTIST_VISITS = (
-    ("D2392",), ("D2391", "D2393"), ("D2140",), ("D2150",), ("D2740", "D2950"), ("D2750",), ("D3330", "D2950"),
-    ("D7140",), ("D0140", "D0220"), ("D4341", "D4341"), ("D2331",), ("D2330", "D2331"), ("D7210",), ("D9110",),
-    ("D6010",), ("D2394",), ("D3310",), ("D2920",), ("D9944",), ("D5110", "D5120"), ("D1351", "D1351"),
+    ("D2392",),
+    ("D2391", "D2393"),
+    ("D2140",),
+    ("D2150",),
+    ("D2740", "D2950"),
+    ("D2750",),
+    ("D3330", "D2950"),
+    ("D7140",),
+    ("D0140", "D0220"),
+    ("D4341", "D4341"),
+    ("D2331",),
+    ("D2330", "D2331"),
+    ("D7210",),
+    ("D9110",),
+    ("D6010",),
+    ("D2394",),
+    ("D3310",),
+    ("D2920",),
+    ("D9944",),
+    ("D5110", "D5120"),
+    ("D1351", "D1351"),
 )
-_EXTRA_CODES = ("D2392", "D2740", "D2750", "D3330", "D7140", "D2150", "D6010", "D2391", "D0220", "D7240", "D4341")
+_EXTRA_CODES = (
+    "D2392",
+    "D2740",
+    "D2750",
+    "D3330",
+    "D7140",
+    "D2150",
+    "D6010",
+    "D2391",
+    "D0220",
+    "D7240",
+    "D4341",
+)
 # Insurance share by procedure category (percent).
 _COVERAGE = {"Exams & Xrays": 100, "Cleanings": 100, "Fillings": 80, "Endo": 80, "Perio": 80, "Oral Surgery": 80,
              "Adjunctive": 80, "Misc": 80, "Crown & Bridge": 50, "Dentures": 50, "Implants": 50, "Ortho": 50}  # fmt: skip
@@ -64,6 +94,9 @@ class PatientGenerator:
         self.clinic_abbr = dict(b.clinics)
         standard = b.fees[b.fee_scheds["Standard"]]
         self.fee = standard
+        self.fee_text = [f"{x:.2f}" for x in standard]
+        self.confirm_done = b.defs["ApptConfirmed"][5:]
+        self.confirm_open = b.defs["ApptConfirmed"][:6]
         ci = b.code_index
         self.visit_codes = tuple(tuple(ci[c] for c in v) for v in _DENTIST_VISITS)
         self.extra_codes = tuple(ci[c] for c in _EXTRA_CODES)
@@ -134,7 +167,11 @@ class PatientGenerator:
                 pat = count + 1
                 if m == 0:
                     age, female = g_age, g_female
-                    position = "Married" if spouse else ("Single" if size == 1 else b.pick(("Single", "Divorced", "Widowed")))
+                    position = (
+                        "Married"
+                        if spouse
+                        else ("Single" if size == 1 else b.pick(("Single", "Divorced", "Widowed")))
+                    )
                 elif m == 1 and spouse:
                     age, female, position = max(19, g_age - 6 + int(r() * 12)), not g_female, "Married"
                 else:
@@ -154,8 +191,16 @@ class PatientGenerator:
                         self.rows["patplans"].append((patplan_num, pat, k, "false", ins.relat, "", ins.sub_num,
                                                       b.dt(e), b.dt(b.edited(e))))  # fmt: skip
                 wireless = b.phone(area) if age >= 14 and r() < 0.85 else ""
-                email = f"{fname.lower()}.{lname.lower()}{pat}@{b.pick(domains)}" if age >= 16 and r() < 0.7 else ""
-                contact = "WirelessPh" if wireless and r() < 0.6 else b.pick(("HmPhone", "Email", "None", "TextMessage"))
+                email = (
+                    f"{fname.lower()}.{lname.lower()}{pat}@{b.pick(domains)}"
+                    if age >= 16 and r() < 0.7
+                    else ""
+                )
+                contact = (
+                    "WirelessPh"
+                    if wireless and r() < 0.6
+                    else b.pick(("HmPhone", "Email", "None", "TextMessage"))
+                )
                 txt_ok = b.pick(("Yes", "Yes", "Unknown", "No")) if wireless else "Unknown"
                 prov_hyg = hyg if hyg is not doc else None
                 self.rows["patients"].append((
@@ -213,7 +258,15 @@ class PatientGenerator:
                               else "PtNoteCompleted" if x < 0.985 else "None")  # fmt: skip
             else:
                 x = r()
-                apt_status = "Scheduled" if x < 0.9 else "ASAP" if x < 0.95 else "PtNote" if x < 0.98 else "UnschedList"
+                apt_status = (
+                    "Scheduled"
+                    if x < 0.9
+                    else "ASAP"
+                    if x < 0.95
+                    else "PtNote"
+                    if x < 0.98
+                    else "UnschedList"
+                )
             past = apt_status in _PAST_STATUSES
             future = apt_status in _FUTURE_STATUSES
             day = s // DAY
@@ -235,7 +288,9 @@ class PatientGenerator:
             if is_hyg and apt_status == "Scheduled" and (next_hyg == 0 or s < next_hyg):
                 next_hyg = s
         if status == "Patient" and r() < 0.12:  # a planned appointment waiting to be scheduled
-            self._appointment(pat, "Planned", 0, False, False, child, perio, clinic, doc, hyg, ins1, ins2, guar, entry)
+            self._appointment(
+                pat, "Planned", 0, False, False, child, perio, clinic, doc, hyg, ins1, ins2, guar, entry
+            )
         if status in ("Patient", "Inactive", "Archived"):
             self._extra_procs(pat, entry, clinic, doc)
             self._commlogs(pat, entry)
@@ -276,18 +331,24 @@ class PatientGenerator:
             created = max(entry, b.past(200))
         else:
             apt_text = b.dt(s)
-            created = max(0, s - (7 + int(r() * 110)) * DAY) if s < now_s else max(entry, now_s - int(r() * 60 * DAY))
+            created = (
+                max(0, s - (7 + int(r() * 110)) * DAY)
+                if s < now_s
+                else max(entry, now_s - int(r() * 60 * DAY))
+            )
             created = min(created, now_s - 60)
         complete = apt_status == "Complete"
         if complete:
             arrived = b.dt(s - 60 * int(r() * 15))
             seated = b.dt(s + 60 * int(r() * 10))
             dismissed = b.dt(s + 60 * minutes)
-            confirm = b.pick(self.defs["ApptConfirmed"][5:])
+            confirm = b.pick(self.confirm_done)
         else:
             arrived = seated = dismissed = ZERO_DATETIME
-            confirm = b.pick(self.defs["ApptConfirmed"][:6])
-        unsched = b.pick(self.defs["RecallUnschedStatus"]) if apt_status in ("Broken", "UnschedList") else (0, "")
+            confirm = b.pick(self.confirm_open)
+        unsched = (
+            b.pick(self.defs["RecallUnschedStatus"]) if apt_status in ("Broken", "UnschedList") else (0, "")
+        )
         appt_type = (b.appt_types["New Patient"] if new_patient else b.appt_types["Recall"] if is_hyg
                      else b.appt_types["Emergency"] if codes and codes[0] == ci["D0140"] else 0)  # fmt: skip
         abbrs = ", ".join(b.codes[c][2] for c in codes)
@@ -330,10 +391,10 @@ class PatientGenerator:
             code = b.codes[c]
             prov = hyg if self.hyg_code[c] else doc
             fee = self.fee[c]
-            surf, tooth, tooth_range = self._area(code[5], code[2])
+            surf, tooth, tooth_range = ("", "", "") if code[5] == "Mouth" else self._area(code[5], code[2])
             num = len(rows) + 1
             rows.append((
-                num, pat, apt_text, date, f"{fee:.2f}", surf, tooth, tooth_range, priority[0], priority[1], status,
+                num, pat, apt_text, date, self.fee_text[c], surf, tooth, tooth_range, priority[0], priority[1], status,
                 prov.num, prov.abbr, planned_text, date if status == "C" else date_tp, clinic_text, code[0],
                 code[1], code[3], 1, date_tp, proc_time, stamp, entry_text,
             ))  # fmt: skip
@@ -366,7 +427,9 @@ class PatientGenerator:
         for status in statuses:
             c = b.pick(self.extra_codes)
             s = b.past(700) if status != "EO" else max(0, entry - int(r() * 60) * DAY)
-            procs = self._procs(pat, (c,), status, s, max(entry, s) if status != "EO" else entry, 0, 0, clinic, doc, doc)
+            procs = self._procs(
+                pat, (c,), status, s, max(entry, s) if status != "EO" else entry, 0, 0, clinic, doc, doc
+            )
             if status == "C":
                 self.bal[pat - 1] += procs[0][2]
 
@@ -406,7 +469,20 @@ class PatientGenerator:
         split_edit = self.f_split_edit(edit)
         for k, (proc_num, _, _, prov_num) in enumerate(procs):
             if portion[k] > 0:
-                splits.append((len(splits) + 1, portion[k], pat, pay_num, prov_num, date, proc_num, date, clinic, split_edit))
+                splits.append(
+                    (
+                        len(splits) + 1,
+                        portion[k],
+                        pat,
+                        pay_num,
+                        prov_num,
+                        date,
+                        proc_num,
+                        date,
+                        clinic,
+                        split_edit,
+                    )
+                )
         self.bal[i] -= owed
 
     def _claim(self, pat: int, s: int, procs: list[tuple[int, int, float, int]], ins1: _Ins, ins2: _Ins | None,
@@ -438,6 +514,7 @@ class PatientGenerator:
         totals = [0.0, 0.0, 0.0, 0.0, 0.0]  # fee, estimate, paid, deductible, write-off
         edit_s = b.edited(recv_s or sent_s or s)
         cp_edit = b.dt(edit_s)
+        user = b.pick(b.users)
         sec_entry = b.d(s)
         for proc_num, c, fee, prov_num in procs:
             if not self.billable[c]:
@@ -460,7 +537,7 @@ class PatientGenerator:
                 len(cp_rows) + 1, proc_num, claim_num, pat, prov_num, fee, est, ded,
                 "Received" if received else "NotReceived", paid, pay_num, ins1.plan_num, recv_date, write_off,
                 b.codes[c][1], -1.0, pct, -1, -1.0, -1.0, est, date, date, ded, -1.0, est, -1.0, -1.0,
-                write_off, -1.0, clinic, ins1.sub_num, 1 if received else 0, b.pick(b.users), sec_entry, cp_edit,
+                write_off, -1.0, clinic, ins1.sub_num, 1 if received else 0, user, sec_entry, cp_edit,
                 recv_date, recv_date,
             ))  # fmt: skip
         tracking = b.pick(self.defs["ClaimCustomTracking"]) if status == "S" and age > 30 else (0, "")
@@ -483,7 +560,9 @@ class PatientGenerator:
             self.pending[i] += totals[1] - totals[3] + totals[4]
         return ins_part
 
-    def _estimates(self, pat: int, procs: list[tuple[int, int, float, int]], ins: _Ins, clinic: int, created: int) -> None:
+    def _estimates(
+        self, pat: int, procs: list[tuple[int, int, float, int]], ins: _Ins, clinic: int, created: int
+    ) -> None:
         b = self.b
         rows = self.rows["claimprocs"]
         fees = b.fees.get(ins.fee_sched) if ins.ppo else None
@@ -502,7 +581,9 @@ class PatientGenerator:
                 write_off, -1.0, clinic, ins.sub_num, 0, 0, entry, edit, ZERO_DATE, ZERO_DATE,
             ))  # fmt: skip
 
-    def _adjustment(self, pat: int, s: int, proc_num: int, amount: float, doc: Provider, clinic: int, kind: str) -> None:
+    def _adjustment(
+        self, pat: int, s: int, proc_num: int, amount: float, doc: Provider, clinic: int, kind: str
+    ) -> None:
         b, r = self.b, self.r
         if amount == 0.0:
             amount = float(5 + int(r() * 20))
@@ -531,7 +612,9 @@ class PatientGenerator:
     def _recalls(self, pat: int, entry: int, last_hyg: int, next_hyg: int, perio: bool, child: bool) -> None:
         b, r = self.b, self.r
         rows = self.rows["recalls"]
-        kinds = [("Perio", 91, "3m") if perio else ("Child Prophy", 182, "6m") if child else ("Prophy", 182, "6m")]
+        kinds = [
+            ("Perio", 91, "3m") if perio else ("Child Prophy", 182, "6m") if child else ("Prophy", 182, "6m")
+        ]
         if r() < 0.4:
             kinds.append(("4BW", 365, "1y"))
         for kind, days, interval in kinds:
@@ -563,7 +646,7 @@ class PatientGenerator:
             total = round(balances[i], 2) if row[18] == row[0] else 0.0
             stamp = b.dt(b.edited(max(entry_s, first)))
             patients.append((*row, b.d(first) if first else ZERO_DATE, est, total, stamp))
-        cols = ("PatNum", "LName", "FName", "MiddleI", "Preferred", "PatStatus", "Gender", "Position", "Birthdate",
+        cols: tuple[str, ...] = ("PatNum", "LName", "FName", "MiddleI", "Preferred", "PatStatus", "Gender", "Position", "Birthdate",
                 "SSN", "Address", "Address2", "City", "State", "Zip", "HmPhone", "WkPhone", "WirelessPhone",
                 "Guarantor", "Email", "PriProv", "priProvAbbr", "SecProv", "secProvAbbr", "FeeSched", "BillingType",
                 "ImageFolder", "ChartNumber", "EmployerNum", "ClinicNum", "clinicAbbr", "Premed",

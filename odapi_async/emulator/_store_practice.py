@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from odapi_async.emulator import _practice_data as data
-from odapi_async.emulator._store_schema import ZERO_DATE, ZERO_DATETIME, table_specs
+from odapi_async.emulator._store_schema import ZERO_DATE, table_specs
 
 DAY = 86_400
 PAST_DAYS = 800  # history spans about two years before now
@@ -115,7 +115,7 @@ class PracticeBuilder:
         return seq[int(self.r() * len(seq))]
 
     def digits(self, n: int) -> str:
-        return "".join(str(int(self.r() * 10)) for _ in range(n))
+        return str(int(self.r() * 10**n)).zfill(n)
 
     def phone(self, area: str) -> str:
         return f"({area}){self.digits(3)}-{self.digits(4)}"
@@ -164,7 +164,9 @@ class PracticeBuilder:
                 num = len(rows) + 1
                 entries.append((num, item_name))
                 rows.append((num, item_name, value, category, cat_name, "false"))
-        self.insert("Definitions", ("DefNum", "ItemName", "ItemValue", "Category", "category", "isHidden"), rows)
+        self.insert(
+            "Definitions", ("DefNum", "ItemName", "ItemValue", "Category", "category", "isHidden"), rows
+        )
 
     def _clinics(self) -> None:
         n = 1 if self.patients < 50 else min(len(data.CLINICS), 2 + self.patients // 4000)
@@ -174,7 +176,24 @@ class PracticeBuilder:
             city, state, zip3, area = data.CITIES[i]
             addr = f"{100 + int(self.r() * 9800)} {self.pick(data.STREETS)}"
             zip_ = zip3 + self.digits(2)
-            rows.append((i + 1, name, addr, "", city, state, zip_, addr, city, state, zip_, self.phone(area), abbr, "false"))
+            rows.append(
+                (
+                    i + 1,
+                    name,
+                    addr,
+                    "",
+                    city,
+                    state,
+                    zip_,
+                    addr,
+                    city,
+                    state,
+                    zip_,
+                    self.phone(area),
+                    abbr,
+                    "false",
+                )
+            )
             self.clinics.append((i + 1, abbr))
         cols = ("ClinicNum", "Description", "Address", "Address2", "City", "State", "Zip", "BillingAddress",
                 "BillingCity", "BillingState", "BillingZip", "Phone", "Abbr", "IsHidden")  # fmt: skip
@@ -216,7 +235,9 @@ class PracticeBuilder:
                 amount = float(round(code[8] * factor * (0.95 + self.r() * 0.1)))
                 amounts.append(amount)
                 e = self.edited(s)
-                fee_rows.append((len(fee_rows) + 1, f"{amount:.2f}", num, code[0], 0, 0, f_date(s), self.dt(e)))
+                fee_rows.append(
+                    (len(fee_rows) + 1, f"{amount:.2f}", num, code[0], 0, 0, f_date(s), self.dt(e))
+                )
             self.fees[num] = amounts
         self.insert("FeeScheds", ("FeeSchedNum", "Description", "FeeSchedType", "ItemOrder", "IsHidden", "IsGlobal",
                                   "SecDateEntry", "SecDateTEdit"), sched_rows)  # fmt: skip
@@ -274,13 +295,19 @@ class PracticeBuilder:
 
     def _insurance(self) -> None:
         n_employers = min(len(data.EMPLOYERS), 8 + self.patients // 300)
-        self.insert("Employers", ("EmployerNum", "EmpName"), [(i + 1, data.EMPLOYERS[i]) for i in range(n_employers)])
+        self.insert(
+            "Employers", ("EmployerNum", "EmpName"), [(i + 1, data.EMPLOYERS[i]) for i in range(n_employers)]
+        )
         self.employers = list(range(1, n_employers + 1))
         n_carriers = min(len(data.CARRIERS), 6 + self.patients // 500)
         carrier_rows: list[Row] = []
         plan_rows: list[Row] = []
         billing = self.defs["BillingTypes"][0][0]
-        ppo_scheds = (self.fee_scheds["PPO Basic"], self.fee_scheds["PPO Premier"], self.fee_scheds["Medicaid"])
+        ppo_scheds = (
+            self.fee_scheds["PPO Basic"],
+            self.fee_scheds["PPO Premier"],
+            self.fee_scheds["Medicaid"],
+        )
         for i in range(n_carriers):
             name, elect = data.CARRIERS[i]
             city, state, zip3, area = self.pick(data.CITIES)
@@ -313,7 +340,11 @@ class PracticeBuilder:
                    ("Orthodontics", 50, "General"))  # fmt: skip
         rows = [(i + 1, desc, pct, i, "false", "None" if kind == "General" else kind)
                 for i, (desc, pct, kind) in enumerate(covcats)]  # fmt: skip
-        self.insert("CovCats", ("CovCatNum", "Description", "DefaultPercent", "CovOrder", "IsHidden", "EbenefitCat"), rows)
+        self.insert(
+            "CovCats",
+            ("CovCatNum", "Description", "DefaultPercent", "CovOrder", "IsHidden", "EbenefitCat"),
+            rows,
+        )
         f_entry = self.formatter("Benefits", "SecDateTEntry")
         f_edit = self.formatter("Benefits", "SecDateTEdit")
         benefit_rows: list[Row] = []
@@ -371,7 +402,11 @@ class PracticeBuilder:
         self.insert("Computers", ("ComputerNum", "CompName", "LastHeartBeat"),
                     [(i + 1, f"FRONTDESK{i + 1}" if i < 2 else f"OP{i - 1}", self.dt(self.now_s - int(self.r() * 600)))
                      for i in range(4)])  # fmt: skip
-        labs = (("Precision Dental Lab", "Salem"), ("Crown Craft Studio", "Eugene"), ("Bright Arch Laboratory", "Boise"))
+        labs = (
+            ("Precision Dental Lab", "Salem"),
+            ("Crown Craft Studio", "Eugene"),
+            ("Bright Arch Laboratory", "Boise"),
+        )
         self.insert("Laboratories", ("LaboratoryNum", "Description", "Phone", "City", "IsHidden"),
                     [(i + 1, n, self.phone("503"), c, "false") for i, (n, c) in enumerate(labs)])  # fmt: skip
         f_stamp = self.formatter("Pharmacies", "DateTStamp")
@@ -379,7 +414,15 @@ class PracticeBuilder:
         self.insert("Pharmacies", ("PharmacyNum", "StoreName", "Phone", "City", "DateTStamp"),
                     [(i + 1, n, self.phone("503"), "Salem", f_stamp(self.past())) for i, n in enumerate(pharmacies)])  # fmt: skip
         f_stamp = self.formatter("DiseaseDefs", "DateTStamp")
-        diseases = ("Diabetes", "Hypertension", "Asthma", "Heart murmur", "Artificial joint", "Pregnancy", "Hepatitis")
+        diseases = (
+            "Diabetes",
+            "Hypertension",
+            "Asthma",
+            "Heart murmur",
+            "Artificial joint",
+            "Pregnancy",
+            "Hepatitis",
+        )
         self.insert("DiseaseDefs", ("DiseaseDefNum", "DiseaseName", "IsHidden", "DateTStamp"),
                     [(i + 1, n, "false", f_stamp(self.past())) for i, n in enumerate(diseases)])  # fmt: skip
         f_stamp = self.formatter("AllergyDefs", "DateTStamp")
@@ -443,7 +486,9 @@ class PracticeBuilder:
                     continue
                 start, stop = ("07:00:00", "15:00:00") if prov.is_hygienist else ("08:00:00", "17:00:00")
                 num = len(rows) + 1
-                rows.append((num, date, start, stop, "Provider", str(prov.num), "0", "", "", str(prov.op), "0", stamp))
+                rows.append(
+                    (num, date, start, stop, "Provider", str(prov.num), "0", "", "", str(prov.op), "0", stamp)
+                )
                 op_rows.append((len(op_rows) + 1, num, prov.op))
             for clinic, _ in self.clinics:
                 ops = [p.op for p in self.providers if p.clinic == clinic and p.op]
