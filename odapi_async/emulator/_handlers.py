@@ -41,6 +41,11 @@ _CREATE_DEFAULTS: dict[str, dict[str, Any]] = {
     "procedurelogs": {"ProcStatus": "TP"},
 }
 
+#: Body fields the spec marks required where the docs mean "one of these, depending on the procedure code".
+_EITHER_OF: dict[tuple[str, str], tuple[str, ...]] = {
+    ("procedurelogs", "create"): ("ToothNum", "ToothRange", "Surf"),
+}
+
 
 @dataclass
 class Call:
@@ -161,8 +166,9 @@ def prepare(
             args[name] = stored
             if col is not None and name != SERVER_DATETIME and name in res.columns:
                 columns[name] = adapt(col, stored)
+    alternatives = _EITHER_OF.get((res.segment, op.id), ())
     for p in op.required_body:
-        if p.name not in args:
+        if p.name not in args and not (p.name in alternatives and any(a in args for a in alternatives)):
             raise ApiError(400, f"{p.name} is required.")
     return Call(
         op=op,
