@@ -28,7 +28,7 @@ TEST_CUSTOMER_KEYS = {"cust-full": "full", "cust-ro": "read_all"}
 TEST_INTERVALS = {"full": 0.05, "read_all": 0.25}
 
 
-@_async_fixture
+@_async_fixture  # type: ignore[untyped-decorator,unused-ignore]
 async def od_emulator() -> AsyncIterator[Emulator]:
     """A running emulator, new for each test."""
     from odapi_async.emulator import Emulator
@@ -43,7 +43,7 @@ async def od_emulator() -> AsyncIterator[Emulator]:
         yield emu
 
 
-@_async_fixture
+@_async_fixture  # type: ignore[untyped-decorator,unused-ignore]
 async def od_session(od_emulator: Emulator) -> AsyncIterator[Any]:
     """An ``OpenDental`` session (customer key ``cust-full``) talking to ``od_emulator``'s local listener."""
     from odapi_async import OpenDental

@@ -255,7 +255,8 @@ def build_app(core: Core, listener: str) -> Starlette:
 
     async def listener_route(request: Request) -> Response:
         name = request.path_params["name"]
-        if name not in LISTENERS or core.set_listener_up is None:
+        set_up = core.set_listener_up
+        if name not in LISTENERS or set_up is None:
             return _plain(404, f"No listener named {name!r}.")
         try:
             up = bool(msgspec.json.decode(await request.body())["up"])
@@ -263,11 +264,9 @@ def build_app(core: Core, listener: str) -> Starlette:
             return _plain(400, 'Send {"up": true} or {"up": false}.')
         if name == listener and not up:
             # stopping ourselves: answer first, then go down
-            asyncio.get_running_loop().call_later(
-                0.05, lambda: asyncio.ensure_future(core.set_listener_up(name, False))
-            )  # type: ignore[misc]
+            asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(set_up(name, False)))
         else:
-            await core.set_listener_up(name, up)
+            await set_up(name, up)
         return Response(msgspec.json.encode({"listener": name, "up": up}), media_type="application/json")
 
     async def reset_stats(request: Request) -> Response:
