@@ -11,6 +11,8 @@ import respx
 from odapi_async import Hub, OpenDental
 from support import BASE, CUST_KEY, DEV_KEY, fast_retries
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def mock_api() -> respx.Router:
