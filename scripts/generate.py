@@ -78,6 +78,14 @@ def pascal(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def unique(name: str, used: set[str], op: dict[str, Any]) -> str:
+    """``name``, or with the HTTP method added when another operation took it (``list`` and ``List``)."""
+    if name in used:
+        name = name.replace(pascal(op["id"]), pascal(op["id"]) + pascal(op["method"].lower()), 1)
+    used.add(name)
+    return name
+
+
 def render_model(name: str, doc: str, fields: list[dict[str, Any]]) -> list[str]:
     lines = [f"class {name}(Model):", f'    """{doc}"""', ""]
     derived = sorted(f["name"] for f in fields if f.get("derived"))
@@ -174,11 +182,14 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
         if op.get("response_fields"):
             expr, _ = operation_model(resource, op, model_name)
             assert expr is not None
-            out += render_model(expr, f"The answer of ``{op['method']} {op['path']}``.", op["response_fields"])
+            out += render_model(
+                expr, f"The answer of ``{op['method']} {op['path']}``.", op["response_fields"]
+            )
             out += ["", ""]
             models.append(expr)
 
     methods: list[str] = []
+    used: set[str] = set(models)
     for op in resource["operations"]:
         op_id = op["id"]
         const = f"_OP_{op_id}"
@@ -188,7 +199,7 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
         params = op.get("body_params", []) if body_method else op.get("query_params", [])
         if body_method and op.get("query_params"):
             raise SystemExit(f"{name}.{op_id}: query and body parameters together are not supported")
-        td_name = f"{name}{pascal(op_id)}{'Body' if body_method else 'Params'}"
+        td_name = unique(f"{name}{pascal(op_id)}{'Body' if body_method else 'Params'}", used, op)
         out += render_params_typeddict(td_name, params, paginated)
         out += ["", ""]
         body_names = {p["name"] for p in op.get("body_params", [])}
@@ -213,7 +224,11 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
         out += [f"{const} = Operation(", *fields, ")", "", ""]
 
         path_params = op.get("path_params", [])
-        sig = ["self"] + [f"{p['name']}: {param_type(p)}" for p in path_params] + [f"**params: Unpack[{td_name}]"]
+        sig = (
+            ["self"]
+            + [f"{p['name']}: {param_type(p)}" for p in path_params]
+            + [f"**params: Unpack[{td_name}]"]
+        )
         path_dict = "{" + ", ".join(f"{p['name']!r}: {p['name']}" for p in path_params) + "}"
         notes = []
         if op.get("idempotent") is False:
@@ -250,7 +265,13 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
                 body_line,
                 "",
             ]
-    out += [f"class {name}(Resource):", f'    """Operations on ``/{segment}``."""', "", f"    _segment = {segment!r}", ""]
+    out += [
+        f"class {name}(Resource):",
+        f'    """Operations on ``/{segment}``."""',
+        "",
+        f"    _segment = {segment!r}",
+        "",
+    ]
     out += methods
     text = "\n".join(out).rstrip() + "\n"
     return text, models
@@ -275,12 +296,19 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
     out += ["}", "", "#: Model name → module that defines it.", "MODELS: Dict[str, str] = {"]
     for r in resources:
         out += [f"    {m!r}: {r['url_segment']!r}," for m in models[r["url_segment"]]]
-    out += ["}", "", "", "class GeneratedResources:", '    """One attribute per resource, created on first use."""', ""]
+    out += [
+        "}",
+        "",
+        "",
+        "class GeneratedResources:",
+        '    """One attribute per resource, created on first use."""',
+        "",
+    ]
     for r in resources:
         seg, cls = r["url_segment"], r["name"]
         out += [
             "    @functools.cached_property",
-            f"    def {seg}(self) -> \"{cls}\":",
+            f'    def {seg}(self) -> "{cls}":',
             f'        """``/{seg}``."""',
             f"        from .{seg} import {cls}",
             "",
