@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import traceback
 from collections.abc import AsyncIterator
 
 import pytest
@@ -93,12 +95,18 @@ async def test_server_errors_carry_the_explanation(emu) -> None:
 
 
 @module_loop
-async def test_wrong_key_is_unauthorized(emu) -> None:
+async def test_wrong_key_is_unauthorized_and_no_key_leaks(emu, caplog) -> None:
+    # Real sockets, so httpx2/httpcore2 log their own DEBUG lines too.
+    caplog.set_level(logging.DEBUG)
     od = OpenDental(DEV, "not-a-key", endpoints=emu.endpoints, modes=("local",), hub=Hub())
     async with od:
         with pytest.raises(Unauthorized) as err:
             await od.patients.get(1)
-    assert "not-a-key" not in str(err.value) and DEV not in str(err.value)
+    exc = err.value
+    assert exc.explanation  # the server's reason is kept
+    blob = "\n".join([str(exc), repr(exc), "".join(traceback.format_exception(exc)), caplog.text, repr(od)])
+    assert "/patients/1" in caplog.text  # the DEBUG log did record the failing request
+    assert "not-a-key" not in blob and DEV not in blob
 
 
 def test_pytest_plugin_gives_users_a_session_on_the_emulator(pytester) -> None:
