@@ -80,11 +80,38 @@ def _operation(file: Path):
     return resource, op
 
 
+def repair_json(raw: str):
+    """Mend the docs' typos (a missing comma at a line end, a lone backslash, a trailing comma) one at a time.
+
+    Fixture tolerance only: the SDK itself reads what the server sends, and the server sends valid JSON.
+    """
+    for _ in range(100):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as err:
+            pos = err.pos
+            if err.msg == "Expecting ',' delimiter":
+                end = len(raw[:pos].rstrip())
+                raw = raw[:end] + "," + raw[end:]
+            elif err.msg == "Invalid \\escape":
+                raw = raw[:pos] + "\\" + raw[pos:]
+            elif err.msg in ("Expecting value", "Expecting property name enclosed in double quotes"):
+                comma = raw.rfind(",", 0, pos)
+                if comma < 0 or raw[comma + 1 : pos].strip():
+                    return None
+                raw = raw[:comma] + raw[comma + 1 :]
+            else:
+                return None
+    return None
+
+
 @pytest.mark.parametrize("file", EXAMPLES, ids=[f.stem for f in EXAMPLES])
 def test_documented_examples_decode(file) -> None:
     example = json.loads(file.read_text())
     if example["json"] is None:
-        pytest.skip("the docs' example is not valid JSON")
+        example["json"] = repair_json(example["raw"])
+    if example["json"] is None:
+        pytest.skip("the docs' example is not valid JSON, even after mending the usual typos")
     resource, op = _operation(file)
     od = OpenDental("d", "c")
     generated_op = getattr(getattr(od, resource["url_segment"]), op["id"]).__func__.__globals__[
