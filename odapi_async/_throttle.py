@@ -44,7 +44,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 __all__ = [
     "TIER_INTERVALS",
@@ -52,6 +52,7 @@ __all__ = [
     "Mode",
     "Priority",
     "ThrottleRegistry",
+    "ThrottleSlot",
     "ThrottleStats",
     "Tier",
 ]
@@ -72,6 +73,7 @@ _PRIORITIES: frozenset[str] = frozenset(get_args(Priority))
 _WINDOW = 32  # round trips remembered per key
 _MIN_SAMPLES = 4  # below this the per-request estimate is not trusted
 _INITIAL_MARGIN = 0.05  # before any round trip is known
+_MAX_EXTRA = 0.1  # the largest one-way jitter defended adaptively (a slow execution looks like jitter)
 _FLOOR = 0.002  # loop and timer granularity
 _FLOOR_STEP = 0.01  # widening after a throttle answer the margin should have prevented
 _INF = float("inf")
@@ -112,10 +114,15 @@ class _Waiter:
         self.prev_last_rtt: float | None = None
 
 
-class _Slot:
-    """The async context manager returned by :meth:`KeyThrottle.slot`."""
+class ThrottleSlot:
+    """What :meth:`KeyThrottle.slot` returns: ``async with throttle.slot() as slot: ...``.
 
-    __slots__ = ("_priority", "_retry", "_seq", "_started", "_throttle")
+    Optionally tell it when the request actually left, either with ``slot.mark_sent()`` or by passing
+    ``extensions={"trace": slot.trace}`` to httpx: spacing then counts from the departure, so time lost in a
+    busy client between taking the slot and writing the request cannot bring two arrivals too close.
+    """
+
+    __slots__ = ("_priority", "_retry", "_sent", "_seq", "_started", "_throttle")
 
     def __init__(self, throttle: KeyThrottle, priority: Priority, retry: bool):
         self._throttle = throttle
@@ -123,14 +130,27 @@ class _Slot:
         self._retry = retry
         self._seq = -1
         self._started = 0.0
+        self._sent: float | None = None
 
-    async def __aenter__(self) -> None:
+    async def __aenter__(self) -> ThrottleSlot:
         self._seq, self._started = await self._throttle._acquire(self._priority, self._retry)
+        return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._throttle._release(self._seq, self._started, ok=exc_type is None)
+        sent = self._sent if self._sent is not None else self._started
+        self._throttle._release(self._seq, sent, ok=exc_type is None)
+
+    def mark_sent(self) -> None:
+        """The request has been written to the network (the first call counts)."""
+        if self._seq >= 0 and self._sent is None:
+            self._sent = self._throttle._departed(self._seq)
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """An httpx ``trace`` extension callback: marks the request sent once its body is written."""
+        if event.endswith("send_request_body.complete"):
+            self.mark_sent()
 
 
 class KeyThrottle:
@@ -193,14 +213,14 @@ class KeyThrottle:
 
     # -- public -------------------------------------------------------------------------------------
 
-    def slot(self, priority: Priority = "bulk", *, retry: bool = False) -> _Slot:
+    def slot(self, priority: Priority = "bulk", *, retry: bool = False) -> ThrottleSlot:
         """Wait for this request's turn, then hold an in-flight slot until exit.
 
         ``retry=True`` queues at the front of its lane (a request the server refused, retried).
         """
         if priority not in _PRIORITIES:
             raise ValueError(f"unknown priority {priority!r}")
-        return _Slot(self, priority, retry)
+        return ThrottleSlot(self, priority, retry)
 
     def report_throttled(self, retry_after: float | None) -> None:
         """Record a throttle answer: learn the tier if "auto", then hold the key for a while."""
@@ -219,7 +239,7 @@ class KeyThrottle:
                 )
             elif self._fixed_margin is None:
                 # The tier was right, so the margin was too small for this network.
-                self._floor = min(self._floor + _FLOOR_STEP, self._cap())
+                self._floor = min(self._floor + _FLOOR_STEP, max(self._interval / 2, _FLOOR))
             hold = max(retry_after or 0.0, self._interval)
         loop = self._loop
         now = loop.time() if loop is not None else asyncio.get_running_loop().time()
@@ -258,7 +278,7 @@ class KeyThrottle:
     # -- margin -------------------------------------------------------------------------------------
 
     def _cap(self) -> float:
-        return max(_INITIAL_MARGIN, self._interval / 2)
+        return min(_MAX_EXTRA, max(_INITIAL_MARGIN, self._interval / 2))
 
     def _margin(self) -> float:
         """Extra spacing after the last start, from the round trips measured (module docstring)."""
@@ -272,7 +292,7 @@ class KeyThrottle:
         span = high - low
         # With the previous round trip unknown (still running, or failed) assume the worst span seen.
         extra = span if self._last_rtt is None else self._last_rtt - (low - span / (n - 1))
-        return min(max(extra, 0.0) + self._floor, self._cap())
+        return min(max(extra, 0.0), self._cap()) + self._floor
 
     def _earliest(self) -> float:
         if not self._spaced:
@@ -364,6 +384,13 @@ class KeyThrottle:
             # Nobody left to wake; the others' turn does not depend on who queued ahead of them.
             self._timer.cancel()
             self._timer = None
+
+    def _departed(self, seq: int) -> float:
+        assert self._loop is not None
+        now = self._loop.time()
+        if seq == self._last_seq:
+            self._last_start = max(self._last_start, now)
+        return now
 
     def _release(self, seq: int, started: float, *, ok: bool) -> None:
         self._in_flight -= 1

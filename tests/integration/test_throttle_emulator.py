@@ -96,14 +96,35 @@ async def test_fifty_tasks_on_one_key_never_violate(emu: Any, client: httpx2.Asy
     assert s.requests == 50 and s.throttle_answers == 0 and s.in_flight == 0 and s.queued == 0
 
 
-async def test_fifty_tasks_with_latency_jitter_never_violate(emu: Any, client: httpx2.AsyncClient) -> None:
+class UplinkDelay(httpx2.AsyncBaseTransport):
+    """Holds each request a random time before sending it: jitter on the way up, which moves arrivals.
+
+    (The emulator's latency fault delays the answer, after the arrival is stamped: the way back.)
+    """
+
+    def __init__(self, low: float, high: float) -> None:
+        self._inner = httpx2.AsyncHTTPTransport()
+        self._low, self._high = low, high
+        self._rng = random.Random(3)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        await asyncio.sleep(self._rng.uniform(self._low, self._high))
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_fifty_tasks_with_jitter_both_ways_never_violate(emu: Any) -> None:
     emu.set_faults("remote", latency=0.005, jitter=0.015)
     t = KeyThrottle("remote", "k1-id", tier="full", intervals={"full": T})
-    codes = await asyncio.gather(*[call(client, emu.endpoints["remote"], t, "k1") for _ in range(50)])
+    async with httpx2.AsyncClient(transport=UplinkDelay(0.005, 0.020), timeout=10) as client:
+        codes = await asyncio.gather(*[call(client, emu.endpoints["remote"], t, "k1") for _ in range(50)])
     assert codes == [200] * 50
     st = listener_stats(emu, "k1")
     assert st["violations"] == 0
     assert min(gaps(st["arrivals"])) >= T - TOL
+    assert t.stats().throttle_answers == 0
 
 
 async def test_two_keys_progress_independently(emu: Any, client: httpx2.AsyncClient) -> None:
