@@ -274,7 +274,9 @@ def p1_summary(r: dict[str, Any]) -> str:
 # -- P2 ---------------------------------------------------------------------------------------------
 
 
-async def p2(n_keys: int, duration: float, interval: float = 1.0, per_key_tasks: int = 2) -> dict[str, Any]:
+async def p2(
+    n_keys: int, duration: float, interval: float = 1.0, per_key_tasks: int = 2, stagger: bool = False
+) -> dict[str, Any]:
     names = [f"bench-{i}" for i in range(n_keys)]
     async with EmulatorProcess(bench_keys=n_keys, intervals={"full": interval}) as emu:
         url = emu.endpoints["remote"] + "/patients"
@@ -302,6 +304,8 @@ async def p2(n_keys: int, duration: float, interval: float = 1.0, per_key_tasks:
 
             async def worker(i: int, name: str) -> None:
                 t, h, client = throttles[name], headers(name), clients[i // KEYS_PER_POOL]
+                if stagger:  # keys out of phase, as when they did not all start in the same instant
+                    await asyncio.sleep(interval * i / n_keys)
                 while loop.time() < deadline:
                     async with t.slot() as slot:
                         if loop.time() >= deadline:
@@ -325,10 +329,12 @@ async def p2(n_keys: int, duration: float, interval: float = 1.0, per_key_tasks:
         accepted += len(s["accepted_arrivals"])
         violations += s["violations"]
         rates.append(rate_of(s["accepted_arrivals"]))
-    allowed = n_keys * duration / interval  # starts at 0, T, 2T, ... before the deadline
+    # starts at 0, T, 2T, ... before the deadline (staggered keys begin up to T late)
+    allowed = n_keys * (duration - (interval / 2 if stagger else 0)) / interval
     lags.sort()
     return {
         "bench": "p2",
+        "staggered": stagger,
         "keys": n_keys,
         "interval": interval,
         "duration": duration,
@@ -411,6 +417,7 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.2, help="P1 interval T (s)")
     ap.add_argument("--duration", type=float, default=None, help="run length (s); P1 18, P2 20")
     ap.add_argument("--keys", type=int, default=500, help="P2 key count")
+    ap.add_argument("--stagger", action="store_true", help="P2: start the keys spread over one interval")
     args = ap.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     if args.which in ("p1", "all"):
@@ -418,7 +425,7 @@ def main() -> None:
         print(json.dumps(r))
         print(p1_summary(r))
     if args.which in ("p2", "all"):
-        r = asyncio.run(p2(args.keys, args.duration or 20.0))
+        r = asyncio.run(p2(args.keys, args.duration or 20.0, stagger=args.stagger))
         print(json.dumps(r))
         print(p2_summary(r))
     if args.which in ("p2-dry", "all"):

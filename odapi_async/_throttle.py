@@ -15,19 +15,27 @@ request, and keys share no lock. A waiter cancelled before its turn is removed i
 ``OrderedDict``); one cancelled in the instant between being granted and resuming gives its grant back (the
 start time is restored).
 
-Safety margin. The server measures *arrivals*; the client controls *departures*. Request A leaves at ``s_A``
-and arrives at ``s_A + u_A``; B arrives at ``s_B + u_B``; spacing ``>= T`` needs ``s_B - s_A >= T + (u_A -
-u_B)``. A fixed margin must cover the whole one-way jitter span J on every request, which caps the rate at ``1
-/ (T + J)``. We measure instead: the round trip of A (slot entry to exit) is ``u_A + rest_A`` and its excess
-over the smallest round trip seen recently bounds how late A arrived compared with the fastest possible
-arrival, which is the earliest B can arrive. So after A completes the next start waits ``T + (rtt_A -
-est_min_rtt) + floor`` where ``est_min_rtt`` is the window minimum lowered by ``span / (n - 1)`` (the unbiased
-lower-end estimate for a uniform spread; it covers B being faster than every sample seen) and ``floor`` (2 ms)
-absorbs timer and loop granularity. On average this costs about J/2, not J. Until a few round trips are known,
-or when the previous request has not finished (``max_in_flight > 1``), the margin is the full observed span
-(or 50 ms at first). The extra is capped at ``max(50 ms, T / 2)`` so one slow execution cannot stall a key. A
-throttle answer on a key whose tier is already known widens the floor by 10 ms. ``safety_margin=<seconds>``
-replaces all of this with a fixed margin.
+Safety margin. The server measures *arrivals*; the client controls *departures*. Request A leaves at
+``s_A`` and arrives at ``s_A + u_A``; B arrives at ``s_B + u_B``; spacing ``>= T`` needs
+``s_B - s_A >= T + (u_A - u_B)``. A fixed margin must cover the whole one-way jitter span J on every
+request, which caps the rate at ``1 / (T + J)``. We measure instead. A's round trip (departure to the end of
+the slot) is ``u_A + rest_A``; its excess over the smallest round trip seen lately bounds how much later A
+arrived than the fastest possible arrival, which is the earliest B can arrive. So once A has completed, B
+may leave at ``s_A + T + (rtt_A - est_min) + floor``: ``est_min`` is the minimum of the last 32 round trips
+lowered by ``span / (n - 1)`` (the lower-end estimate for a uniform spread: B may beat every sample seen),
+and ``floor`` (2 ms) absorbs timer and loop granularity. A fast request costs almost no margin; on average
+the cost is the mean excess (J/2 with jitter on the way up only, about J with jitter both ways). Until four
+round trips are known, or while the previous request has not completed (``max_in_flight > 1``, or it
+failed), the margin is the full spread seen (50 ms at first). The extra is capped at
+``min(100 ms, max(50 ms, T / 2))``: a slow *execution* looks like jitter to the client, and must not stall
+the key. A throttle answer on a key whose tier is already known widens the floor by 10 ms.
+``safety_margin=<seconds>`` replaces all this with a fixed margin. Measured against the emulator (P1 in
+``benchmarks/bench_throttle.py``, 21..39 ms each way, T = 0.2 s): 0 violations at 0.98 of ``1 / (T + J)``.
+
+Departure. The slot's start is when the waiting task resumes; a busy client (hundreds of keys) may write the
+request much later. ``slot.mark_sent()``, or httpx's ``trace`` extension set to ``slot.trace``, records the
+real departure: the spacing and the round trip then count from it. Without it, a client whose event loop
+lags by more than the margin cap can bring two arrivals too close.
 
 Why not aiolimiter. ``AsyncLimiter(1, T)`` is a leaky bucket: it counts *acquisitions*, not starts or
 in-flight requests, so a request that runs longer than T is overlapped by the next one (the server refuses

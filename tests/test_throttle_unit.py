@@ -534,3 +534,52 @@ def test_repr_and_stats_are_snapshots() -> None:
     s.requests = 99
     assert t.stats().requests == 0
     assert "kid" in repr(t)
+
+
+# -- departure marking ------------------------------------------------------------------------------
+
+
+async def test_spacing_counts_from_the_marked_departure() -> None:
+    t = remote()
+    loop = asyncio.get_running_loop()
+    async with t.slot() as slot:
+        await asyncio.sleep(0.03)  # the client was busy: the request leaves late
+        slot.mark_sent()
+        sent = loop.time()
+        slot.mark_sent()  # only the first call counts
+    async with t.slot():
+        started = loop.time()
+    assert started - sent >= T - 1e-3  # from the slot's start alone it could have been T - 30 ms
+
+
+async def test_trace_hook_marks_departure_on_body_complete() -> None:
+    t = KeyThrottle("remote", "kid", tier="full", intervals={"full": 0.001})
+    async with t.slot() as slot:
+        await slot.trace("http11.send_request_headers.complete", {})
+        assert slot._sent is None
+        await asyncio.sleep(0.01)
+        await slot.trace("http11.send_request_body.complete", {})
+        assert slot._sent is not None
+        await asyncio.sleep(0.02)
+    # The round trip counts from the departure, not from taking the slot.
+    assert t._rtts[-1] == pytest.approx(0.02, abs=0.01)
+
+
+async def test_marked_departure_keeps_arrivals_apart_when_the_client_lags() -> None:
+    # Simulated: each request takes the slot, then the busy client writes it 0..40 ms later; the "server"
+    # stamps arrival at the write. With mark_sent() the arrival spacing never drops below T, even with no
+    # margin at all.
+    t = KeyThrottle("remote", "kid", tier="full", intervals={"full": T}, safety_margin=0.0)
+    loop = asyncio.get_running_loop()
+    rng = random.Random(5)
+    arrivals: list[float] = []
+
+    async def one() -> None:
+        async with t.slot() as slot:
+            await asyncio.sleep(rng.uniform(0, 0.04))
+            arrivals.append(loop.time())
+            slot.mark_sent()
+            await asyncio.sleep(0.005)
+
+    await asyncio.gather(*[one() for _ in range(25)])
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) >= T - 1e-3

@@ -244,3 +244,50 @@ async def test_local_is_not_spaced_but_respects_in_flight_cap(emu: Any, client: 
         assert w[-1] - w[0] < latency / 2
     assert arrivals[4] - arrivals[3] >= latency * 0.8
     assert arrivals[8] - arrivals[7] >= latency * 0.8
+
+
+# -- through the session ----------------------------------------------------------------------------
+
+
+async def test_session_auto_tier_learns_read_all_and_hides_the_429(emu: Any) -> None:
+    from odapi_async import OpenDental
+    from odapi_async._hub import Hub
+
+    async with OpenDental(
+        "dev",
+        "ro",
+        endpoints=emu.endpoints,
+        modes=("remote",),
+        tier="auto",
+        intervals={"full": T, "read_all": T_READ_ALL},
+        hub=Hub(),
+    ) as od:
+        answers = await asyncio.gather(
+            *[od.request("GET", "/patients", params={"Limit": 1}) for _ in range(5)]
+        )
+        stats = od.throttle_stats()["remote"]
+    assert all(isinstance(a, list) for a in answers)
+    st = listener_stats(emu, "ro")
+    assert st["violations"] == 1 and len(st["accepted_arrivals"]) == 5
+    assert min(gaps(st["accepted_arrivals"])) >= T_READ_ALL - TOL
+    assert stats.tier == "read_all" and stats.throttle_answers == 1 and stats.requests == 6
+
+
+async def test_two_sessions_with_one_key_share_its_throttle(emu: Any) -> None:
+    from odapi_async import OpenDental
+    from odapi_async._hub import Hub
+
+    hub = Hub()
+    kw: dict[str, Any] = dict(
+        endpoints=emu.endpoints, modes=("remote",), tier="full", intervals={"full": T}, hub=hub
+    )
+    async with OpenDental("dev", "k1", **kw) as a, OpenDental("dev", "k1", **kw) as b:
+        ui = b.with_options(priority="interactive")
+        await asyncio.gather(
+            *[a.request("GET", "/patients", params={"Limit": 1}) for _ in range(10)],
+            *[ui.request("GET", "/patients", params={"Limit": 1}) for _ in range(10)],
+        )
+        assert a.throttle_stats()["remote"].requests == 20  # one throttle, seen from both
+    st = listener_stats(emu, "k1")
+    assert st["violations"] == 0 and st["requests"] == 20
+    assert min(gaps(st["arrivals"])) >= T - TOL
