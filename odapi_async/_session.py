@@ -297,7 +297,7 @@ class OpenDental(GeneratedResources):
         while True:
             retry_after: float | None = None
             try:
-                async with throttle.slot(self._options.priority, retry=attempt > 0):
+                async with throttle.slot(self._options.priority, retry=attempt > 0) as slot:
                     request = client.build_request(
                         method,
                         url,
@@ -305,6 +305,8 @@ class OpenDental(GeneratedResources):
                         content=payload,
                         headers=headers,
                         timeout=self._options.timeout,
+                        # On a spaced (Remote) key the spacing counts from when the request really left.
+                        extensions={"trace": slot.trace} if throttle.interval else None,
                     )
                     response = await client.send(request)
                     try:
