@@ -329,8 +329,8 @@ async def p2(
         accepted += len(s["accepted_arrivals"])
         violations += s["violations"]
         rates.append(rate_of(s["accepted_arrivals"]))
-    # starts at 0, T, 2T, ... before the deadline (staggered keys begin up to T late)
-    allowed = n_keys * (duration - (interval / 2 if stagger else 0)) / interval
+    # starts at o, o + T, o + 2T, ... before the deadline: D / T of them for any offset o < T when T divides D
+    allowed = n_keys * duration / interval
     lags.sort()
     return {
         "bench": "p2",
