@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -50,6 +51,11 @@ PREFETCH_PAGES = 4
 
 # Connection failures that prove the request never reached the server, so even a POST may be sent again.
 _NEVER_LEFT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
+
+
+# What a key may hold: printable ASCII without spaces. Anything else cannot travel in a header, and httpx2/h11 would
+# then fail with a message that quotes the whole header value (the key).
+_KEY_TEXT = re.compile(r"[!-~]+")
 
 
 class _Secret:
@@ -94,6 +100,7 @@ class _Core:
     """What every view of one session shares."""
 
     auth: _Secret
+    keys: tuple[_Secret, ...]  # the developer and customer keys, to scrub from any text we pass on
     key_id: str
     modes: tuple[Mode, ...]
     base_urls: dict[str, str]
@@ -102,6 +109,12 @@ class _Core:
     max_in_flight: int | None
     safety_margin: float | None
     hub: Hub
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every key replaced by ``***`` (server texts and network errors may quote them)."""
+        for key in self.keys:
+            text = text.replace(key.reveal(), "***")
+        return text
 
 
 def key_id_for(customer_key: str) -> str:
@@ -135,12 +148,11 @@ class OpenDental(GeneratedResources):
         safety_margin: float | None = None,
         hub: Hub | None = None,
     ) -> None:
-        developer_key = developer_key or os.environ.get("ODAPI_DEVELOPER_KEY")
-        customer_key = customer_key or os.environ.get("ODAPI_CUSTOMER_KEY")
-        if not developer_key:
-            raise ConfigurationError("no developer key: pass developer_key= or set ODAPI_DEVELOPER_KEY")
-        if not customer_key:
-            raise ConfigurationError("no customer key: pass customer_key= or set ODAPI_CUSTOMER_KEY")
+        # Wrap the keys first, so that no raw key stays in this frame's locals (tracebacks with locals).
+        given = (_Secret(developer_key or ""), _Secret(customer_key or ""))
+        developer_key = customer_key = None
+        dev = _read_key(given[0], "ODAPI_DEVELOPER_KEY", "developer")
+        cust = _read_key(given[1], "ODAPI_CUSTOMER_KEY", "customer")
         modes = tuple(modes)
         unknown = [m for m in modes if m not in MODES]
         if not modes or unknown:
@@ -155,8 +167,9 @@ class OpenDental(GeneratedResources):
                 raise ConfigurationError(f"endpoints: unknown mode {mode!r}; modes are {MODES}")
             base_urls[mode] = url
         self._core = _Core(
-            auth=_Secret(f"ODFHIR {developer_key}/{customer_key}"),
-            key_id=key_id_for(customer_key),
+            auth=_Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}"),
+            keys=(dev, cust),
+            key_id=key_id_for(cust.reveal()),
             modes=modes,
             base_urls={m: u.rstrip("/") for m, u in base_urls.items()},
             tier=tier,
@@ -174,7 +187,10 @@ class OpenDental(GeneratedResources):
     # ------------------------------------------------------------------------------------------ public
 
     def __repr__(self) -> str:
-        return f"<OpenDental key_id={self._core.key_id} mode={self.mode} tier={self._core.tier}>"
+        core = getattr(self, "_core", None)
+        if core is None:  # __init__ raised: a traceback shown with its locals still reprs ``self``
+            return "<OpenDental (not set up)>"
+        return f"<OpenDental key_id={core.key_id} mode={self.mode} tier={core.tier}>"
 
     async def __aenter__(self) -> OpenDental:
         self._core.hub.enter()
@@ -288,7 +304,10 @@ class OpenDental(GeneratedResources):
             check_body_size(payload)
         mode = self.mode
         url = self._core.base_urls[mode] + path
-        headers = {"Authorization": self._core.auth.reveal(), "Content-Type": "application/json"}
+        # httpx2.Headers masks Authorization in its repr: a traceback with locals shows no key.
+        headers = httpx2.Headers(
+            {"Authorization": self._core.auth.reveal(), "Content-Type": "application/json"}
+        )
         throttle = self._throttle(mode)
         client = self._core.hub.client()
         policy = self._options.retry
@@ -296,6 +315,7 @@ class OpenDental(GeneratedResources):
         attempt = 0
         while True:
             retry_after: float | None = None
+            failure: httpx2.RequestError | None = None
             try:
                 async with throttle.slot(self._options.priority, retry=attempt > 0) as slot:
                     request = client.build_request(
@@ -313,11 +333,15 @@ class OpenDental(GeneratedResources):
                         content = await response.aread()
                     finally:
                         await response.aclose()
-            except httpx2.TransportError as exc:
-                never_left = isinstance(exc, _NEVER_LEFT)
+            except httpx2.RequestError as exc:
+                failure = self._sanitized(exc)
+            if failure is not None:
+                # Handled outside the except block, so the original exception (its request carries the
+                # Authorization header, its traceback frames hold it in locals) is neither cause nor context.
+                never_left = isinstance(failure, _NEVER_LEFT)
                 error_cls = ConnectError if never_left else TransportError
                 error = error_cls(
-                    f"{method} {path} [{mode}]: {type(exc).__name__}: {exc}",
+                    f"{method} {path} [{mode}]: {type(failure).__name__}: {failure}",
                     method=method,
                     path=path,
                     mode=mode,
@@ -328,14 +352,15 @@ class OpenDental(GeneratedResources):
                     and time.monotonic() < deadline
                 ):
                     attempt += 1
-                    await self._backoff(method, path, mode, attempt, None, f"{type(exc).__name__}")
+                    await self._backoff(method, path, mode, attempt, None, f"{type(failure).__name__}")
                     continue
-                raise error from exc
+                raise error from failure
             status = response.status_code
             logger.debug("%s %s [%s] -> %d (attempt %d)", method, path, mode, status, attempt + 1)
             if status < 400:
                 return Answer(status, content, response.headers, path, mode)
-            text = _explanation(content)
+            text = self._core.scrub(_explanation(content))
+            content = b""  # a server that echoes the key must not leave it in this frame's locals
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if is_throttle_answer(status, text):
                 # Refused, not executed: safe to send again whatever the operation. The throttle holds the key
@@ -362,12 +387,33 @@ class OpenDental(GeneratedResources):
                 status_code=status, method=method, path=path, mode=mode, explanation=text
             )
 
+    def _sanitized(self, exc: httpx2.RequestError) -> httpx2.RequestError:
+        """A copy of an httpx2 error safe to chain: same type, message without keys, no request, no traceback."""
+        message = self._core.scrub(str(exc))
+        try:
+            return type(exc)(message)
+        except Exception:  # a subclass with another signature
+            return httpx2.TransportError(message)
+
     async def _backoff(
         self, method: str, path: str, mode: str, attempt: int, retry_after: float | None, why: str
     ) -> None:
         delay = self._options.retry.delay(attempt, retry_after)
         logger.debug("%s %s [%s] %s; retry %d in %.3f s", method, path, mode, why, attempt, delay)
         await anyio.sleep(delay)
+
+
+def _read_key(given: _Secret, env: str, what: str) -> _Secret:
+    """The key from the argument or the environment, checked; errors never quote it."""
+    secret = _Secret((given.reveal() or os.environ.get(env) or "").strip())
+    if not secret.reveal():
+        raise ConfigurationError(f"no {what} key: pass {what}_key= or set {env}")
+    if not _KEY_TEXT.fullmatch(secret.reveal()):
+        raise ConfigurationError(
+            f"the {what} key holds characters an HTTP header cannot carry (spaces, control characters or "
+            "non-ASCII): check how it was read"
+        )
+    return secret
 
 
 def _explanation(content: bytes) -> str:
