@@ -309,7 +309,7 @@ class OpenDental(GeneratedResources):
             {"Authorization": self._core.auth.reveal(), "Content-Type": "application/json"}
         )
         throttle = self._throttle(mode)
-        client = self._core.hub.client()
+        client = self._core.hub.client(self._core.key_id)
         policy = self._options.retry
         deadline = time.monotonic() + policy.max_total
         attempt = 0

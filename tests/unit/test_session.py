@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import pytest
 
@@ -71,20 +73,26 @@ async def test_with_options_is_a_view_on_the_same_session(od, mock_api) -> None:
     assert od._options.retry.max_retries == 2  # the original is unchanged
 
 
-async def test_sessions_share_one_pool_per_loop(mock_api) -> None:
-    hub = Hub()
+async def test_sessions_share_pools_per_loop(mock_api) -> None:
+    hub = Hub(keys_per_pool=2)
     mock_api.get("/patients/1").mock(return_value=httpx.Response(200, json={"PatNum": 1}))
-    a = OpenDental("d", "k1", endpoints={"local": BASE}, modes=("local",), hub=hub)
-    b = OpenDental("d", "k2", endpoints={"local": BASE}, modes=("local",), hub=hub)
-    async with a, b:
-        await a.patients.get(1)
-        await b.patients.get(1)
-        assert hub.state().client is not None
-        client = hub.state().client
-        async with a:  # re-entering counts as another user
+    sessions = [
+        OpenDental("d", f"k{i}", endpoints={"local": BASE}, modes=("local",), hub=hub) for i in range(5)
+    ]
+    twin = OpenDental("d", "k0", endpoints={"local": BASE}, modes=("local",), hub=hub)
+    async with contextlib.AsyncExitStack() as stack:
+        for od in [*sessions, twin]:
+            await stack.enter_async_context(od)
+        for od in [*sessions, twin]:
+            await od.patients.get(1)
+        pools = list(hub.state().pools)
+        assert len(pools) == 3  # 5 keys, at most 2 keys a pool
+        assert hub.client(sessions[0].key_id) is hub.client(twin.key_id) is hub.client(sessions[1].key_id)
+        assert hub.client(sessions[2].key_id) is not hub.client(sessions[0].key_id)
+        async with sessions[0]:  # re-entering counts as another user
             pass
-        assert hub.state().client is client and not client.is_closed
-    assert hub.state().client is None and client.is_closed
+        assert hub.state().pools == pools and not any(p.is_closed for p in pools)
+    assert hub.state().pools == [] and all(p.is_closed for p in pools)  # the last one out closed them
 
 
 async def test_escape_hatch_request(od, mock_api) -> None:
