@@ -8,6 +8,9 @@ server (the connection was never made) or the server refused it as throttled (a 
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -34,19 +37,30 @@ def is_retryable_status(status: int, text: str) -> bool:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds; an HTTP date is ignored)."""
+    """Seconds from a ``Retry-After`` header: delta-seconds, or an HTTP date (RFC 9110 allows both)."""
     if not value:
         return None
     try:
         seconds = float(value)
     except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+    if not math.isfinite(seconds):  # "nan" and "inf" parse as floats; neither is a wait
         return None
     return max(0.0, seconds)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter, bounded in count and in total time."""
+    """Exponential backoff with full jitter, bounded in count and in total time.
+
+    ``max_total`` counts from the first failed attempt; a retry whose wait would end past it is not made.
+    """
 
     max_retries: int = 2
     base_delay: float = 0.5

@@ -311,7 +311,9 @@ class OpenDental(GeneratedResources):
         throttle = self._throttle(mode)
         client = self._core.hub.client(self._core.key_id)
         policy = self._options.retry
-        deadline = time.monotonic() + policy.max_total
+        # Retries stop max_total seconds after the first failure: time queued for the throttle before the first
+        # attempt (minutes, on a busy read_all key) is not retry time. A wait that would end past it is not begun.
+        deadline: float | None = None
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -338,6 +340,7 @@ class OpenDental(GeneratedResources):
             if failure is not None:
                 # Handled outside the except block, so the original exception (its request carries the
                 # Authorization header, its traceback frames hold it in locals) is neither cause nor context.
+                deadline = deadline or time.monotonic() + policy.max_total
                 never_left = isinstance(failure, _NEVER_LEFT)
                 error_cls = ConnectError if never_left else TransportError
                 error = error_cls(
@@ -346,14 +349,12 @@ class OpenDental(GeneratedResources):
                     path=path,
                     mode=mode,
                 )
-                if (
-                    (idempotent or never_left)
-                    and attempt < policy.max_retries
-                    and time.monotonic() < deadline
-                ):
-                    attempt += 1
-                    await self._backoff(method, path, mode, attempt, None, f"{type(failure).__name__}")
-                    continue
+                if (idempotent or never_left) and attempt < policy.max_retries:
+                    delay = policy.delay(attempt + 1)
+                    if time.monotonic() + delay <= deadline:
+                        attempt += 1
+                        await self._backoff(method, path, mode, attempt, delay, type(failure).__name__)
+                        continue
                 raise error from failure
             status = response.status_code
             logger.debug("%s %s [%s] -> %d (attempt %d)", method, path, mode, status, attempt + 1)
@@ -362,11 +363,12 @@ class OpenDental(GeneratedResources):
             text = self._core.scrub(_explanation(content))
             content = b""  # a server that echoes the key must not leave it in this frame's locals
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            deadline = deadline or time.monotonic() + policy.max_total
             if is_throttle_answer(status, text):
                 # Refused, not executed: safe to send again whatever the operation. The throttle holds the key
                 # for Retry-After (or one interval) and learns the tier when it is "auto".
                 throttle.report_throttled(retry_after)
-                if attempt < policy.max_retries and time.monotonic() < deadline:
+                if attempt < policy.max_retries and time.monotonic() + (retry_after or 0.0) <= deadline:
                     attempt += 1
                     logger.debug("%s %s [%s] throttled; retry %d", method, path, mode, attempt)
                     continue
@@ -378,11 +380,12 @@ class OpenDental(GeneratedResources):
                     explanation=text,
                     retry_after=retry_after,
                 )
-            retryable = idempotent and is_retryable_status(status, text)
-            if retryable and attempt < policy.max_retries and time.monotonic() < deadline:
-                attempt += 1
-                await self._backoff(method, path, mode, attempt, retry_after, str(status))
-                continue
+            if idempotent and is_retryable_status(status, text) and attempt < policy.max_retries:
+                delay = policy.delay(attempt + 1, retry_after)
+                if time.monotonic() + delay <= deadline:
+                    attempt += 1
+                    await self._backoff(method, path, mode, attempt, delay, str(status))
+                    continue
             raise status_error_class(status)(
                 status_code=status, method=method, path=path, mode=mode, explanation=text
             )
@@ -395,10 +398,7 @@ class OpenDental(GeneratedResources):
         except Exception:  # a subclass with another signature
             return httpx2.TransportError(message)
 
-    async def _backoff(
-        self, method: str, path: str, mode: str, attempt: int, retry_after: float | None, why: str
-    ) -> None:
-        delay = self._options.retry.delay(attempt, retry_after)
+    async def _backoff(self, method: str, path: str, mode: str, attempt: int, delay: float, why: str) -> None:
         logger.debug("%s %s [%s] %s; retry %d in %.3f s", method, path, mode, why, attempt, delay)
         await anyio.sleep(delay)
 
