@@ -62,11 +62,14 @@ class Paginator(Generic[T]):
         """Yield every page in order (prefetching ahead where the mode is not throttled)."""
         offset = self._offset
         ahead: collections.deque[tuple[int, int, asyncio.Task[list[T]]]] = collections.deque()
+        dropped: list[asyncio.Task[list[T]]] = []  # cancelled wrong guesses, still unwinding
         step = 0
         try:
             while True:
                 if ahead and ahead[0][0] != offset:
-                    _cancel(ahead)  # the page size changed: the guesses past this point are wrong
+                    # The page size changed: the guesses past this point are wrong. Their cancellation is
+                    # awaited before the stream ends, like the overshoot's.
+                    dropped = [t for t in dropped if not t.done()] + _cancel(ahead)
                 if not ahead:
                     asked = self._asked()
                     ahead.append((offset, asked, asyncio.ensure_future(self._fetch(offset, asked))))
@@ -83,7 +86,7 @@ class Paginator(Generic[T]):
                 offset += len(page)
                 step = len(page)
         finally:
-            pending = _cancel(ahead)
+            pending = _cancel(ahead) + [t for t in dropped if not t.done()]
             if pending:  # wait for the cancelled fetches so none outlives the stream
                 await asyncio.gather(*pending, return_exceptions=True)
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import httpx
+import pytest
 
 from odapi_async import Hub, OpenDental, Paginator
 from odapi_async._paginate import is_last_page
@@ -155,3 +156,67 @@ async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
                 break
     assert not fetch_tasks()  # ...and nothing outlives the stream
     assert len(server.asked) <= 5  # the first page plus at most the prefetch window
+
+
+async def test_wrong_guesses_cancelled_mid_stream_do_not_outlive_it() -> None:
+    # Page size drops from 1000 to 100 after the first page (a failover): the prefetched guesses at 2000,
+    # 3000, 4000 are cancelled; their cleanup (closing a connection, releasing a slot) must end before the
+    # stream does.
+    started: set[int] = set()
+    finished: set[int] = set()
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        started.add(offset)
+        try:
+            if offset == 0:
+                return list(range(1000))
+            if offset == 1000:
+                await asyncio.sleep(0.01)  # let the guesses start
+                return list(range(100))
+            if offset == 1100:
+                return list(range(7))
+            await asyncio.Event().wait()  # a guess: hangs until cancelled
+            return []
+        finally:
+            if offset >= 2000:
+                await asyncio.sleep(0.05)  # slow cleanup after the cancellation
+            finished.add(offset)
+
+    pager = Paginator(fetch, limit_for_page=lambda: 1000, prefetch_depth=lambda: 4)
+    assert len(await pager.collect()) == 1107
+    assert {2000, 3000, 4000} <= started
+    assert finished == started
+
+
+async def test_prefetched_page_error_surfaces_after_earlier_rows_and_none_is_left_unretrieved(caplog) -> None:
+    import gc
+
+    class Boom(Exception):
+        pass
+
+    async def fetch(offset: int, limit: int) -> list[int]:
+        if offset in (0, 1000):
+            await asyncio.sleep(0.02 if offset else 0)  # later pages fail while this one is still coming
+            return list(range(offset, offset + 1000))
+        raise Boom(offset)
+
+    got: list[int] = []
+    pager = Paginator(fetch, limit_for_page=lambda: 1000, prefetch_depth=lambda: 4)
+    with pytest.raises(Boom, match="2000"):
+        async for row in pager:
+            got.append(row)
+    assert got == list(range(2000))  # every row before the failing page, then the error
+
+    async def short_then_errors(offset: int, limit: int) -> list[int]:
+        if offset == 0:
+            return list(range(1000))
+        if offset == 1000:
+            await asyncio.sleep(0.02)
+            return [1]  # the last page: the failed overshoot past it is not an error
+        raise Boom(offset)
+
+    pager = Paginator(short_then_errors, limit_for_page=lambda: 1000, prefetch_depth=lambda: 4)
+    assert len(await pager.collect()) == 1001
+    gc.collect()
+    await asyncio.sleep(0)
+    assert "never retrieved" not in caplog.text
