@@ -17,6 +17,7 @@ import datetime as dt
 import enum
 import functools
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import msgspec
@@ -236,6 +237,8 @@ def wire_value(value: Any, kind: str) -> Any:
         return value.name if isinstance(value.value, int) else value.value
     if isinstance(value, (list, tuple)):
         return [wire_value(item, "") for item in value]
+    if isinstance(value, Mapping):  # list-of-object parameters (payments.Partial) and request(json=...)
+        return {k: wire_value(v, "") for k, v in value.items()}
     return value
 
 
@@ -243,13 +246,27 @@ def query_value(value: Any, kind: str) -> str:
     """A query-string value: the wire form as text (httpx2 percent-encodes it)."""
     wire = wire_value(value, kind)
     if isinstance(wire, list):
-        return ",".join(str(item) for item in wire)
+        return ",".join(_query_text(item) for item in wire)
+    return _query_text(wire)
+
+
+def _query_text(wire: Any) -> str:
+    # Numbers in plain positional notation: str() gives "1E+2" for Decimal("1E+2") and "1e-05" for 0.00001,
+    # which a .NET decimal parser refuses.
+    if isinstance(wire, float) and "e" in repr(wire):
+        wire = Decimal(repr(wire))
+    if isinstance(wire, Decimal):
+        return format(wire, "f")
     return str(wire)
+
+
+# Decimal amounts go out as JSON numbers (msgspec's default is a JSON string).
+_body_encoder = msgspec.json.Encoder(decimal_format="number")
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
     """JSON-encode a request body (already in wire form)."""
-    return msgspec.json.encode(body)
+    return _body_encoder.encode(body)
 
 
 def check_body_size(payload: bytes) -> None:

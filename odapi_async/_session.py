@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -21,10 +22,11 @@ import anyio
 import httpx2
 import msgspec
 
-from ._codec import check_body_size, decode_json, encode_body, query_value, wire_value
+from ._codec import WireDecodeError, check_body_size, decode_json, encode_body, query_value, wire_value
 from ._exceptions import (
     ConfigurationError,
     ConnectError,
+    DecodeError,
     Throttled,
     TransportError,
     status_error_class,
@@ -254,14 +256,22 @@ class OpenDental(GeneratedResources):
         """Call any path (relative to ``/api/v1``) through the session's throttle, retries and errors.
 
         Values are sent in wire form (booleans as ``"true"``, dates as ``yyyy-MM-dd``…). ``idempotent`` defaults
-        to true for GET and DELETE only. Returns the decoded JSON answer (``None`` for an empty body).
+        to true for GET and DELETE only. Returns the decoded JSON answer (``None`` for an empty body); an answer
+        that is not JSON raises :class:`DecodeError`. A query string in ``path`` is kept (``params`` win).
         """
         method = method.upper()
-        query = {k: query_value(v, "") for k, v in (params or {}).items() if v is not None}
+        path, _, query_string = path.partition("?")
+        query = dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True))
+        query.update({k: query_value(v, "") for k, v in (params or {}).items() if v is not None})
         body = {k: wire_value(v, "") for k, v in json.items()} if json is not None else None
         safe = method in ("GET", "DELETE") if idempotent is None else idempotent
         answer = await self._send(method, "/" + path.lstrip("/"), query, body, idempotent=safe)
-        return decode_json(answer.content)
+        try:
+            return decode_json(answer.content)
+        except WireDecodeError as exc:
+            raise DecodeError(
+                str(exc), method=method, path=answer.path, mode=answer.mode, body=answer.content
+            ) from None
 
     # ------------------------------------------------------------------------------ used by resources
 
