@@ -111,6 +111,7 @@ class _Core:
     max_in_flight: int | None
     safety_margin: float | None
     hub: Hub
+    entered: int = 0  # ``async with`` blocks of this session (any view) not yet left
 
     def scrub(self, text: str) -> str:
         """``text`` with every key replaced by ``***`` (server texts and network errors may quote them)."""
@@ -196,16 +197,29 @@ class OpenDental(GeneratedResources):
 
     async def __aenter__(self) -> OpenDental:
         self._core.hub.enter()
+        self._core.entered += 1
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._core.hub.leave()
+        if self._core.entered:  # not already released by aclose()
+            self._core.entered -= 1
+            await self._core.hub.leave()
 
     async def aclose(self) -> None:
-        """Close the shared connection pool of the running loop (other sessions reopen it on demand)."""
-        await self._core.hub.aclose()
+        """Release this session's share of the loop's connection pool.
+
+        The pool is shared: it closes only when no other session is inside ``async with`` (closing it under them
+        would break their requests in flight). Inside this session's own ``async with`` it counts as leaving.
+        """
+        core = self._core
+        if core.entered:
+            while core.entered:
+                core.entered -= 1
+                await core.hub.leave()
+        elif core.hub.state().users == 0:
+            await core.hub.aclose()
 
     @property
     def key_id(self) -> str:
