@@ -34,11 +34,12 @@ import httpcore2
 import httpx2
 from aiolimiter import AsyncLimiter
 
+from odapi_async import APIStatusError, Hub, OpenDental
 from odapi_async._throttle import KeyThrottle
 from odapi_async.emulator import Emulator
 
 DEV = "dev"
-KEYS_PER_POOL = 25
+KEYS_PER_POOL = 1  # as the SDK's hub does: one pool per key (see odapi_async/_hub.py)
 LATENCY = 0.021  # fixed part of the one-way delay
 JITTER = 0.018  # uniform extra in [0, J): 21..39 ms, i.e. 30 ms +- 30 %
 
@@ -162,6 +163,16 @@ class EmulatorProcess:
                 self.proc.kill()
                 await self.proc.wait()
 
+    def cpu_seconds(self) -> float:
+        """CPU time the emulator process has used so far (Linux /proc; 0.0 elsewhere)."""
+        if self.proc is None:
+            return 0.0
+        try:
+            fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     async def stats(self) -> dict[str, Any]:
         assert self._admin is not None
         r = await self._admin.get("/_emulator/stats")
@@ -275,17 +286,24 @@ def p1_summary(r: dict[str, Any]) -> str:
 
 
 async def p2(
-    n_keys: int, duration: float, interval: float = 1.0, per_key_tasks: int = 2, stagger: bool = False
+    n_keys: int,
+    duration: float,
+    interval: float = 1.0,
+    per_key_tasks: int = 2,
+    stagger: bool = False,
+    via_session: bool = False,
 ) -> dict[str, Any]:
     names = [f"bench-{i}" for i in range(n_keys)]
     async with EmulatorProcess(bench_keys=n_keys, intervals={"full": interval}) as emu:
+        if via_session:
+            return await _p2_sessions(emu, names, duration, interval, per_key_tasks, stagger)
         url = emu.endpoints["remote"] + "/patients"
         throttles = {n: KeyThrottle("remote", n, tier="full", intervals={"full": interval}) for n in names}
         lags: list[float] = []
         for t in throttles.values():
             t.on_start_lag = lags.append
         # One httpx2 pool with 500 busy connections spent ~11 ms of CPU per request here (its pool bookkeeping
-        # grows with connections x waiting requests); 20 pools of 25 spend ~2 ms. So: one client per 25 keys.
+        # grows with its connections); 20 pools of 25 ~2 ms; a pool per key ~1.7 ms.
         n_pools = max(1, -(-n_keys // KEYS_PER_POOL))
         limits = httpx2.Limits(max_connections=KEYS_PER_POOL + 5, max_keepalive_connections=KEYS_PER_POOL + 5)
         client_codes: dict[int, int] = {}
@@ -299,7 +317,7 @@ async def p2(
             await asyncio.gather(
                 *[c.get(emu.endpoints["remote"] + "/nothing") for c in clients for _ in range(KEYS_PER_POOL)]
             )
-            cpu0, t0 = time.process_time(), loop.time()
+            cpu0, t0, emu_cpu0 = time.process_time(), loop.time(), emu.cpu_seconds()
             deadline = t0 + duration
 
             async def worker(i: int, name: str) -> None:
@@ -321,7 +339,86 @@ async def p2(
             await asyncio.gather(*[worker(i, n) for i, n in enumerate(names) for _ in range(per_key_tasks)])
             cpu = time.process_time() - cpu0
             wall = loop.time() - t0
+            emu_cpu = emu.cpu_seconds() - emu_cpu0
         snap = await emu.stats()
+    result = p2_result("p2", snap, names, duration, interval, stagger, lags, cpu, wall, client_codes)
+    return {**result, "emulator_cpu_share": emu_cpu / wall}
+
+
+async def _p2_sessions(
+    emu: EmulatorProcess,
+    names: list[str],
+    duration: float,
+    interval: float,
+    per_key_tasks: int,
+    stagger: bool,
+) -> dict[str, Any]:
+    """P2 through the SDK itself: one ``OpenDental`` session per key on one hub (its sharded pools)."""
+    hub = Hub()
+    sessions = [
+        OpenDental(
+            DEV,
+            n,
+            endpoints=emu.endpoints,
+            modes=("remote",),
+            tier="full",
+            intervals={"full": interval},
+            max_retries=0,
+            hub=hub,
+        )
+        for n in names
+    ]
+    lags: list[float] = []
+    client_codes: dict[int, int] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for od in sessions:
+            await stack.enter_async_context(od)
+            od._throttle("remote").on_start_lag = lags.append
+        loop = asyncio.get_running_loop()
+        # Open each key's connection first (outside the throttle) so that connection setup is not lag.
+        await asyncio.gather(
+            *[hub.client(od.key_id).get(emu.endpoints["remote"] + "/nothing") for od in sessions]
+        )
+        cpu0, t0, emu_cpu0 = time.process_time(), loop.time(), emu.cpu_seconds()
+        deadline = t0 + duration
+
+        async def worker(i: int, od: OpenDental) -> None:
+            if stagger:
+                await asyncio.sleep(interval * i / len(sessions))
+            while True:
+                try:
+                    await od.request("GET", "/patients", params={"Limit": 1})
+                    code = 200
+                except APIStatusError as exc:
+                    code = exc.status_code
+                client_codes[code] = client_codes.get(code, 0) + 1
+
+        # At the deadline every task is cancelled: a request still queued consumes nothing, so every request
+        # the emulator saw started inside the window.
+        tasks = [worker(i, od) for i, od in enumerate(sessions) for _ in range(per_key_tasks)]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=deadline - loop.time())
+        cpu = time.process_time() - cpu0
+        wall = loop.time() - t0
+        emu_cpu = emu.cpu_seconds() - emu_cpu0
+    snap = await emu.stats()
+    result = p2_result("p2-session", snap, names, duration, interval, stagger, lags, cpu, wall, client_codes)
+    return {**result, "emulator_cpu_share": emu_cpu / wall}
+
+
+def p2_result(
+    bench: str,
+    snap: dict[str, Any],
+    names: list[str],
+    duration: float,
+    interval: float,
+    stagger: bool,
+    lags: list[float],
+    cpu: float,
+    wall: float,
+    client_codes: dict[int, int],
+) -> dict[str, Any]:
+    n_keys = len(names)
     accepted = violations = 0
     rates = []
     for n in names:
@@ -333,7 +430,7 @@ async def p2(
     allowed = n_keys * duration / interval
     lags.sort()
     return {
-        "bench": "p2",
+        "bench": bench,
         "staggered": stagger,
         "keys": n_keys,
         "interval": interval,
@@ -408,6 +505,7 @@ def p2_summary(r: dict[str, Any]) -> str:
         f"{r['bench'].upper()} {r['keys']} keys x T={r['interval']}s x {r['duration']}s: {r['accepted']}/{r['allowed']} = "
         f"{r['ratio']:.3f} of allowed (by spacing {r['rate_ratio']:.3f}), {r['violations']} violations, start lag p99 {r['start_lag_p99_ms']:.1f} ms,"
         f" client CPU {r['client_cpu_s']:.1f} s ({r['client_cpu_share']:.0%} of a core)"
+        + (f", emulator {r['emulator_cpu_share']:.0%} of a core" if "emulator_cpu_share" in r else "")
     )
 
 
@@ -418,6 +516,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=None, help="run length (s); P1 18, P2 20")
     ap.add_argument("--keys", type=int, default=500, help="P2 key count")
     ap.add_argument("--stagger", action="store_true", help="P2: start the keys spread over one interval")
+    ap.add_argument("--via-session", action="store_true", help="P2: go through OpenDental sessions")
     args = ap.parse_args()
     os.environ.setdefault("PYTHONHASHSEED", "0")
     if args.which in ("p1", "all"):
@@ -425,7 +524,9 @@ def main() -> None:
         print(json.dumps(r))
         print(p1_summary(r))
     if args.which in ("p2", "all"):
-        r = asyncio.run(p2(args.keys, args.duration or 20.0, stagger=args.stagger))
+        r = asyncio.run(
+            p2(args.keys, args.duration or 20.0, stagger=args.stagger, via_session=args.via_session)
+        )
         print(json.dumps(r))
         print(p2_summary(r))
     if args.which in ("p2-dry", "all"):

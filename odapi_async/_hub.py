@@ -8,10 +8,11 @@ Pool size. The throttle already bounds concurrency per key (1 in flight per key 
 default), so pools are not capped (``max_connections=None``): their size follows the concurrency in use, and a
 hub-wide cap would only make keys wait on each other. Idle connections expire after ``keepalive_expiry``.
 
-Pool shards. A connection pool looks through its connections on every request, so its CPU cost grows with the
-number of connections in it: measured on 500 busy keys, one pool cost ~11 ms of CPU per request, pools of 25
-keys ~2 ms. So keys are spread over pools of at most ``keys_per_pool`` keys each (the first 25 keys seen share
-the first pool, and so on); one SSL context serves them all.
+One pool per key. A connection pool looks through all its connections on every request (expiry checks that poll
+each socket), so its CPU cost per request grows with the connections in it: measured with 500 busy keys against
+the emulator, one shared pool cost ~11 ms of CPU per request, pools of 25 keys ~2 ms, a pool per key ~1.7 ms, the
+floor being httpx2's own cost. A key's pool holds at most its in-flight cap of connections; a pool costs ~3 KB
+and ~1 ms to create, and one SSL context (slow to load) serves them all.
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ class LoopState:
     """The shared parts for one event loop."""
 
     throttles: ThrottleRegistry = field(default_factory=ThrottleRegistry)
-    pools: list[httpx2.AsyncClient] = field(default_factory=list)
-    pool_of_key: dict[str, int] = field(default_factory=dict)
+    pools: dict[str, httpx2.AsyncClient] = field(default_factory=dict)  # by key id
     users: int = 0  # sessions inside ``async with``; the pools close when the last one leaves
 
 
@@ -46,10 +46,7 @@ class Hub:
     group of sessions their own pools and throttles (tests do this to stay independent).
     """
 
-    def __init__(self, *, keys_per_pool: int = 25, keepalive_expiry: float = 30.0) -> None:
-        if keys_per_pool < 1:
-            raise ValueError("keys_per_pool must be at least 1")
-        self._keys_per_pool = keys_per_pool
+    def __init__(self, *, keepalive_expiry: float = 30.0) -> None:
         self._limits = httpx2.Limits(
             max_connections=None, max_keepalive_connections=None, keepalive_expiry=keepalive_expiry
         )
@@ -67,16 +64,11 @@ class Hub:
         return found
 
     def client(self, key_id: str) -> httpx2.AsyncClient:
-        """The HTTP client (connection pool) that serves ``key_id`` on the running loop."""
-        state = self.state()
-        index = state.pool_of_key.get(key_id)
-        if index is None:
-            index = state.pool_of_key[key_id] = len(state.pool_of_key) // self._keys_per_pool
-        while len(state.pools) <= index:
-            state.pools.append(self._new_client())
-        client = state.pools[index]
-        if client.is_closed:
-            client = state.pools[index] = self._new_client()
+        """The HTTP client (connection pool) of ``key_id`` on the running loop, shared by its sessions."""
+        pools = self.state().pools
+        client = pools.get(key_id)
+        if client is None or client.is_closed:
+            client = pools[key_id] = self._new_client()
         return client
 
     def _new_client(self) -> httpx2.AsyncClient:
@@ -104,9 +96,8 @@ class Hub:
     async def aclose(self) -> None:
         """Close the running loop's connection pools (a later request opens new ones)."""
         state = self.state()
-        pools, state.pools = state.pools, []
-        state.pool_of_key.clear()
-        for client in pools:
+        pools, state.pools = state.pools, {}
+        for client in pools.values():
             await client.aclose()
 
 

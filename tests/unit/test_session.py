@@ -73,11 +73,11 @@ async def test_with_options_is_a_view_on_the_same_session(od, mock_api) -> None:
     assert od._options.retry.max_retries == 2  # the original is unchanged
 
 
-async def test_sessions_share_pools_per_loop(mock_api) -> None:
-    hub = Hub(keys_per_pool=2)
+async def test_sessions_of_one_key_share_its_pool(mock_api) -> None:
+    hub = Hub()
     mock_api.get("/patients/1").mock(return_value=httpx.Response(200, json={"PatNum": 1}))
     sessions = [
-        OpenDental("d", f"k{i}", endpoints={"local": BASE}, modes=("local",), hub=hub) for i in range(5)
+        OpenDental("d", f"k{i}", endpoints={"local": BASE}, modes=("local",), hub=hub) for i in range(3)
     ]
     twin = OpenDental("d", "k0", endpoints={"local": BASE}, modes=("local",), hub=hub)
     async with contextlib.AsyncExitStack() as stack:
@@ -85,14 +85,16 @@ async def test_sessions_share_pools_per_loop(mock_api) -> None:
             await stack.enter_async_context(od)
         for od in [*sessions, twin]:
             await od.patients.get(1)
-        pools = list(hub.state().pools)
-        assert len(pools) == 3  # 5 keys, at most 2 keys a pool
-        assert hub.client(sessions[0].key_id) is hub.client(twin.key_id) is hub.client(sessions[1].key_id)
-        assert hub.client(sessions[2].key_id) is not hub.client(sessions[0].key_id)
+        pools = dict(hub.state().pools)
+        assert len(pools) == 3  # one per key
+        assert hub.client(sessions[0].key_id) is hub.client(twin.key_id)
+        assert hub.client(sessions[1].key_id) is not hub.client(sessions[0].key_id)
         async with sessions[0]:  # re-entering counts as another user
             pass
-        assert hub.state().pools == pools and not any(p.is_closed for p in pools)
-    assert hub.state().pools == [] and all(p.is_closed for p in pools)  # the last one out closed them
+        assert hub.state().pools == pools and not any(p.is_closed for p in pools.values())
+    assert hub.state().pools == {} and all(
+        p.is_closed for p in pools.values()
+    )  # the last one out closed them
 
 
 async def test_escape_hatch_request(od, mock_api) -> None:
