@@ -234,6 +234,8 @@ def wire_value(value: Any, kind: str) -> Any:
     if isinstance(value, dt.time):
         return value.strftime("%H:%M:%S")
     if isinstance(value, enum.Enum):
+        if kind in ("int", "float"):
+            return value.value  # an IntEnum given for a number travels as its number
         return value.name if isinstance(value.value, int) else value.value
     if isinstance(value, (list, tuple)):
         return [wire_value(item, "") for item in value]

@@ -1,12 +1,11 @@
-"""What every session of a process shares: one connection pool and one throttle registry per event loop.
+"""What every session of a process shares: per event loop, one throttle registry and one connection pool a key.
 
 Sessions are cheap (one per customer key); the expensive parts live here. Connections and asyncio primitives
 belong to one event loop, so the state is kept per running loop (a notebook's loop, a worker's loop, each
 test's loop), and dropped with the loop.
 
-Pool size. The throttle already bounds concurrency per key (1 in flight per key on Remote, 8 on Local/Service by
-default), so pools are not capped (``max_connections=None``): their size follows the concurrency in use, and a
-hub-wide cap would only make keys wait on each other. Idle connections expire after ``keepalive_expiry``.
+Pool size. The throttle bounds each key's requests in flight (1 on Remote, 8 on Local/Service by default), so a
+key's pool is sized from those caps: it can hold every request the throttle lets through, and no more.
 
 One pool per key. A connection pool looks through all its connections on every request (expiry checks that poll
 each socket), so its CPU cost per request grows with the connections in it: measured with 500 busy keys against
@@ -47,9 +46,7 @@ class Hub:
     """
 
     def __init__(self, *, keepalive_expiry: float = 30.0) -> None:
-        self._limits = httpx2.Limits(
-            max_connections=None, max_keepalive_connections=None, keepalive_expiry=keepalive_expiry
-        )
+        self._keepalive_expiry = keepalive_expiry
         self._ssl: ssl.SSLContext | None = None
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
@@ -63,19 +60,28 @@ class Hub:
             found = self._states[loop] = LoopState()
         return found
 
-    def client(self, key_id: str) -> httpx2.AsyncClient:
-        """The HTTP client (connection pool) of ``key_id`` on the running loop, shared by its sessions."""
+    def client(self, key_id: str, *, max_connections: int | None = None) -> httpx2.AsyncClient:
+        """The HTTP client (connection pool) of ``key_id`` on the running loop, shared by its sessions.
+
+        ``max_connections`` sizes the pool when it is created: the session passes the key's in-flight caps, so
+        the pool can hold every request the throttle lets through and never makes one wait.
+        """
         pools = self.state().pools
         client = pools.get(key_id)
         if client is None or client.is_closed:
-            client = pools[key_id] = self._new_client()
+            client = pools[key_id] = self._new_client(max_connections)
         return client
 
-    def _new_client(self) -> httpx2.AsyncClient:
+    def _new_client(self, max_connections: int | None) -> httpx2.AsyncClient:
         if self._ssl is None:
             self._ssl = httpx2.create_ssl_context()  # loading CA certificates is slow: once per hub
+        limits = httpx2.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=self._keepalive_expiry,
+        )
         return httpx2.AsyncClient(
-            limits=self._limits, verify=self._ssl, headers={"User-Agent": USER_AGENT}, follow_redirects=False
+            limits=limits, verify=self._ssl, headers={"User-Agent": USER_AGENT}, follow_redirects=False
         )
 
     def throttles(self) -> ThrottleRegistry:

@@ -73,6 +73,10 @@ def _type_ok(value: Any, param: Param) -> bool:
             isinstance(value, str) and bool(_DATE_TEXT.match(value))
         )
     if kind == "datetime":
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            return (
+                False  # the API speaks the office's local wall-clock time: converting silently could shift it
+            )
         return isinstance(value, dt.date) or (isinstance(value, str) and bool(_DATETIME_TEXT.match(value)))
     if kind == "list":
         item = Param(param.name, param.items) if param.items in ("int", "str", "float") else None
@@ -85,7 +89,7 @@ def _type_ok(value: Any, param: Param) -> bool:
 def _expected(param: Param) -> str:
     return {
         "date": "a date or 'yyyy-MM-dd'",
-        "datetime": "a datetime or 'yyyy-MM-dd HH:mm:ss'",
+        "datetime": "a naive datetime (office local time) or 'yyyy-MM-dd HH:mm:ss'",
         "list": f"a list of {param.items or 'values'}",
         "enum": "one of " + ", ".join(param.enum) if param.enum else "text",
     }.get(param.kind, param.kind)

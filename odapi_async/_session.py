@@ -34,7 +34,7 @@ from ._exceptions import (
 from ._hub import Hub, default_hub
 from ._operation import Operation
 from ._retry import RetryPolicy, is_retryable_status, is_throttle_answer, parse_retry_after
-from ._throttle import KeyThrottle, Mode, Priority, ThrottleStats, Tier
+from ._throttle import DEFAULT_IN_FLIGHT, KeyThrottle, Mode, Priority, ThrottleStats, Tier
 from .resources._generated import GeneratedResources
 
 logger = logging.getLogger("odapi_async")
@@ -303,6 +303,10 @@ class OpenDental(GeneratedResources):
 
     # ---------------------------------------------------------------------------------------- internals
 
+    def _pool_size(self) -> int:
+        """Connections this key can have in use at once: its in-flight caps over the modes it may use."""
+        return sum(self._core.max_in_flight or DEFAULT_IN_FLIGHT[mode] for mode in self._core.modes)
+
     def _throttle(self, mode: Mode) -> KeyThrottle:
         core = self._core
         return core.hub.throttles().for_key(
@@ -333,7 +337,7 @@ class OpenDental(GeneratedResources):
             {"Authorization": self._core.auth.reveal(), "Content-Type": "application/json"}
         )
         throttle = self._throttle(mode)
-        client = self._core.hub.client(self._core.key_id)
+        client = self._core.hub.client(self._core.key_id, max_connections=self._pool_size())
         policy = self._options.retry
         # Retries stop max_total seconds after the first failure: time queued for the throttle before the first
         # attempt (minutes, on a busy read_all key) is not retry time. A wait that would end past it is not begun.

@@ -134,7 +134,7 @@ async def test_unknown_filter_name_lists_the_valid_ones(od, mock_api) -> None:
     [
         ({"PatNum": "48"}, "'PatNum' must be int"),
         ({"PatNum": True}, "'PatNum' must be int"),
-        ({"DateTStamp": "yesterday"}, "'DateTStamp' must be a datetime"),
+        ({"DateTStamp": "yesterday"}, "'DateTStamp' must be a naive datetime"),
         ({"AptStatus": "Sheduled"}, "must be one of"),
     ],
 )
@@ -161,3 +161,21 @@ async def test_decode_error_from_session_has_context(od, mock_api) -> None:
         await od.appointments.get(4)
     assert err.value.snippet.startswith("<html>")
     assert err.value.path == "/appointments/4"
+
+
+async def test_aware_datetime_is_refused(od, mock_api) -> None:
+    route = mock_api.get("/appointments").mock(return_value=httpx.Response(200, json=[]))
+    aware = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    with pytest.raises(InvalidParameter, match="naive datetime"):
+        od.appointments.list(DateTStamp=aware)
+    assert route.call_count == 0
+
+
+def test_int_enum_for_a_number_travels_as_its_number() -> None:
+    import enum
+
+    class Clinic(enum.IntEnum):
+        MAIN = 3
+
+    assert wire_value(Clinic.MAIN, "int") == 3
+    assert wire_value(Clinic.MAIN, "enum") == "MAIN"

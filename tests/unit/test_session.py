@@ -106,3 +106,12 @@ async def test_escape_hatch_request(od, mock_api) -> None:
     with pytest.raises(odapi_async.GatewayTimeout):
         await od.request("POST", "/commlogs", json={"PatNum": 1})
     assert route.call_count == 1  # POST not retried by default
+
+
+async def test_pool_is_sized_from_the_in_flight_caps(od, mock_api) -> None:
+    mock_api.get("/patients/1").mock(return_value=httpx.Response(200, json={"PatNum": 1}))
+    await od.patients.get(1)
+    pool = od._core.hub.client(od.key_id)._transport._pool
+    assert pool._max_connections == 8  # local only: the local in-flight cap
+    both = OpenDental("d", "c2", modes=("local", "remote"), endpoints={"local": BASE}, hub=od._core.hub)
+    assert both._pool_size() == 9
