@@ -47,8 +47,13 @@ def generate(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run every benchmark in benchmarks/ (each prints a JSON line and a summary)."""
+    """Run the benchmarks in benchmarks/ (each prints a JSON line and a one-line summary)."""
     session.install("-e", ".[bench]")
-    names = session.posargs or ["decode", "emulator", "throttle"]
-    for name in names:
-        session.run("python", f"benchmarks/bench_{name}.py")
+    runs = {
+        "decode": [[]],
+        "emulator": [[]],
+        "throttle": [["all"], ["p2", "--via-session", "--stagger", "--gc-threshold", "50000"]],
+    }
+    for name in session.posargs or list(runs):
+        for args in runs[name]:
+            session.run("python", f"benchmarks/bench_{name}.py", *args)
