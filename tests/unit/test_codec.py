@@ -179,3 +179,12 @@ def test_int_enum_for_a_number_travels_as_its_number() -> None:
 
     assert wire_value(Clinic.MAIN, "int") == 3
     assert wire_value(Clinic.MAIN, "enum") == "MAIN"
+
+
+async def test_query_values_are_percent_encoded(od, mock_api) -> None:
+    route = mock_api.get("/patients").mock(return_value=httpx.Response(200, json=[]))
+    await od.patients.list(LName="O'Brien & Sons+1 /x", Limit=5).first_page()
+    request = route.calls.last.request
+    assert request.url.params["LName"] == "O'Brien & Sons+1 /x"
+    raw = request.url.raw_path.decode()
+    assert "%26" in raw and "%2B" in raw and "%20" in raw and " " not in raw
