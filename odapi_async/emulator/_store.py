@@ -34,11 +34,25 @@ __all__ = [
     "column_map",
     "create_store",
     "lookup",
+    "practice_now",
     "table_name",
     "table_specs",
     "wire_value",
     "zero_value",
 ]
+
+
+#: The practice is laid out on a weekly grid: by default its "now" is the latest Monday noon not after the real
+#: time, so the same seed gives the same rows (same counts, same weekdays) whatever day the emulator starts; only
+#: the dates move, by whole weeks.
+WEEKLY_ANCHOR = dt.datetime(2024, 1, 1, 12, 0, 0)  # a Monday, noon
+WEEK = dt.timedelta(days=7)
+
+
+def practice_now(now: dt.datetime | None = None) -> dt.datetime:
+    """The moment the synthetic practice is built around, for a real time ``now`` (default: the current time)."""
+    real = (now or dt.datetime.now()).replace(microsecond=0, tzinfo=None)
+    return WEEKLY_ANCHOR + ((real - WEEKLY_ANCHOR) // WEEK) * WEEK
 
 
 def create_store(
@@ -47,11 +61,12 @@ def create_store(
     """Create and fill the practice database; return the open connection (usable from any thread).
 
     ``path=None`` keeps it in memory; a file path is created (an existing database there is refused by
-    SQLite's "table already exists"). ``now`` defaults to the current second.
+    SQLite's "table already exists"). ``now`` (exact, if given) defaults to :func:`practice_now`, so that one
+    seed gives one practice whatever the day.
     """
     if patients < 0:
         raise ValueError("patients must be >= 0")
-    now = (now or dt.datetime.now()).replace(microsecond=0, tzinfo=None)
+    now = now.replace(microsecond=0, tzinfo=None) if now is not None else practice_now()
     conn = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=" + ("MEMORY" if path is None else "WAL"))
     conn.execute("PRAGMA synchronous=OFF")

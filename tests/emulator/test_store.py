@@ -14,6 +14,7 @@ from odapi_async._spec import load_spec
 from odapi_async.emulator._store import (
     column_map,
     create_store,
+    practice_now,
     table_name,
     table_specs,
     wire_value,
@@ -79,6 +80,21 @@ def test_default_now_is_the_current_second() -> None:
     latest = conn.execute('SELECT max("DateTStamp") FROM appointments').fetchone()[0]
     assert latest <= (dt.datetime.now() + dt.timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
     assert latest >= (before - dt.timedelta(days=60)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_one_seed_one_practice_whatever_the_day() -> None:
+    # Started on a Wednesday afternoon or a Saturday morning, the default practice has the same rows.
+    wednesday, saturday = dt.datetime(2026, 11, 25, 13, 40), dt.datetime(2026, 11, 28, 9, 5)
+    a, b = practice_now(wednesday), practice_now(saturday)
+    assert a == b == dt.datetime(2026, 11, 23, 12, 0) and a.weekday() == 0
+    assert practice_now(dt.datetime(2026, 11, 30, 12, 0)) == dt.datetime(2026, 11, 30, 12, 0)
+    later = practice_now(dt.datetime(2026, 12, 3, 8, 0))
+    # (Built around the raw times instead, 200 patients give 910 vs 1010 appointments.)
+    first, second = create_store(patients=200, now=a), create_store(patients=200, now=later)
+    for table in ("appointments", "procedurelogs", "claims", "payments", "schedules"):
+        assert count(first, table) == count(second, table)
+    statuses = 'SELECT "AptStatus", count(*) FROM appointments GROUP BY 1 ORDER BY 1'
+    assert first.execute(statuses).fetchall() == second.execute(statuses).fetchall()
 
 
 def test_file_store(tmp_path: object) -> None:
