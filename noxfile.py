@@ -52,7 +52,11 @@ def bench(session: nox.Session) -> None:
     runs = {
         "decode": [[]],
         "emulator": [[]],
-        "throttle": [["all"], ["p2", "--via-session", "--stagger", "--gc-threshold", "50000"]],
+        "throttle": [
+            ["all"],
+            ["p1", "--via-session"],
+            ["p2", "--via-session", "--stagger", "--gc-threshold", "50000"],
+        ],
     }
     for name in session.posargs or list(runs):
         for args in runs[name]:

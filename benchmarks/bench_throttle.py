@@ -203,7 +203,7 @@ def min_gap(arrivals: list[float]) -> float:
 # -- P1 ---------------------------------------------------------------------------------------------
 
 
-async def p1(interval: float, duration: float) -> dict[str, Any]:
+async def p1(interval: float, duration: float, via_session: bool = False) -> dict[str, Any]:
     async with EmulatorProcess(
         customer_keys={"ours": "full", "naive": "full"},
         intervals={"full": interval},
@@ -234,6 +234,10 @@ async def p1(interval: float, duration: float) -> dict[str, Any]:
                             return
                         await get("ours", slot.trace)
 
+            async def ours_via_session() -> None:
+                while True:
+                    await od.request("GET", "/patients", params={"Limit": 1})
+
             async def naive() -> None:
                 while loop.time() < deadline:
                     async with limiter:
@@ -242,7 +246,20 @@ async def p1(interval: float, duration: float) -> dict[str, Any]:
                         await get("naive")
 
             # One after the other, so that neither steals the other's CPU or server time.
-            await asyncio.gather(*[ours() for _ in range(50)])
+            if via_session:
+                # The product path: an OpenDental session whose hub gives it the same simulated network.
+                hub = Hub(transport_factory=lambda n: jittery_transport(n or 10, LATENCY, LATENCY + JITTER))
+                od = OpenDental(DEV, "ours", endpoints=emu.endpoints, modes=("remote",), tier="full",
+                                intervals={"full": interval}, max_retries=5, hub=hub)  # fmt: skip
+                async with od:
+                    throttle = od._throttle("remote")
+                    # Cancelled at the deadline: a queued request consumes nothing.
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(
+                            asyncio.gather(*[ours_via_session() for _ in range(50)]), duration
+                        )
+            else:
+                await asyncio.gather(*[ours() for _ in range(50)])
             deadline = loop.time() + max(duration / 2, 8.0)
             await asyncio.gather(*[naive() for _ in range(50)])
         snap = await emu.stats()
@@ -251,7 +268,7 @@ async def p1(interval: float, duration: float) -> dict[str, Any]:
     limit = 1 / (interval + JITTER)
     st = throttle.stats()
     return {
-        "bench": "p1",
+        "bench": "p1-session" if via_session else "p1",
         "interval": interval,
         "latency_ms": [LATENCY * 1000, (LATENCY + JITTER) * 1000],
         "duration": duration,
@@ -277,7 +294,7 @@ async def p1(interval: float, duration: float) -> dict[str, Any]:
 def p1_summary(r: dict[str, Any]) -> str:
     o, n = r["ours"], r["naive_aiolimiter"]
     return (
-        f"P1 T={r['interval']}s: ours {o['requests']} requests, {o['violations']} violations, "
+        f"{r['bench'].upper()} T={r['interval']}s: ours {o['requests']} requests, {o['violations']} violations, "
         f"rate {o['rate']:.3f}/s = {o['ratio_to_jitter_limit']:.3f} of 1/(T+J), min gap {o['min_gap'] * 1000:.1f} ms"
         f" | AsyncLimiter: {n['requests']} requests, {n['violations']} violations ({n['violation_share']:.0%})"
     )
@@ -519,7 +536,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=None, help="run length (s); P1 18, P2 20")
     ap.add_argument("--keys", type=int, default=500, help="P2 key count")
     ap.add_argument("--stagger", action="store_true", help="P2: start the keys spread over one interval")
-    ap.add_argument("--via-session", action="store_true", help="P2: go through OpenDental sessions")
+    ap.add_argument("--via-session", action="store_true", help="P1/P2: go through OpenDental sessions")
     ap.add_argument(
         "--gc-threshold",
         type=int,
@@ -534,7 +551,7 @@ def main() -> None:
         # ~130 ms at a time, which shows as start lag. See docs/throttle.md "Many keys".
         gc.set_threshold(args.gc_threshold, 50, 100)
     if args.which in ("p1", "all"):
-        r = asyncio.run(p1(args.interval, args.duration or 18.0))
+        r = asyncio.run(p1(args.interval, args.duration or 18.0, via_session=args.via_session))
         print(json.dumps(r))
         print(p1_summary(r))
     if args.which in ("p2", "all"):

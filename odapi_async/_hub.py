@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 
@@ -45,8 +47,16 @@ class Hub:
     group of sessions their own pools and throttles (tests do this to stay independent).
     """
 
-    def __init__(self, *, keepalive_expiry: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        keepalive_expiry: float = 30.0,
+        transport_factory: Callable[[int | None], httpx2.AsyncBaseTransport] | None = None,
+    ) -> None:
+        """``transport_factory(max_connections)``, if given, makes each key's transport (instrumentation, a
+        simulated network in benchmarks); the pool sizing it is passed is then the factory's to honour."""
         self._keepalive_expiry = keepalive_expiry
+        self._transport_factory = transport_factory
         self._ssl: ssl.SSLContext | None = None
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
@@ -73,6 +83,9 @@ class Hub:
         return client
 
     def _new_client(self, max_connections: int | None) -> httpx2.AsyncClient:
+        common: dict[str, Any] = {"headers": {"User-Agent": USER_AGENT}, "follow_redirects": False}
+        if self._transport_factory is not None:
+            return httpx2.AsyncClient(transport=self._transport_factory(max_connections), **common)
         if self._ssl is None:
             self._ssl = httpx2.create_ssl_context()  # loading CA certificates is slow: once per hub
         limits = httpx2.Limits(
@@ -80,9 +93,7 @@ class Hub:
             max_keepalive_connections=max_connections,
             keepalive_expiry=self._keepalive_expiry,
         )
-        return httpx2.AsyncClient(
-            limits=limits, verify=self._ssl, headers={"User-Agent": USER_AGENT}, follow_redirects=False
-        )
+        return httpx2.AsyncClient(limits=limits, verify=self._ssl, **common)
 
     def throttles(self) -> ThrottleRegistry:
         """The running loop's throttle registry."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import httpx
+import httpx2
 import pytest
 
 import odapi_async
@@ -115,3 +116,20 @@ async def test_pool_is_sized_from_the_in_flight_caps(od, mock_api) -> None:
     assert pool._max_connections == 8  # local only: the local in-flight cap
     both = OpenDental("d", "c2", modes=("local", "remote"), endpoints={"local": BASE}, hub=od._core.hub)
     assert both._pool_size() == 9
+
+
+async def test_hub_transport_factory_serves_each_key() -> None:
+    seen: list[int | None] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, json={"PatNum": int(request.url.path.rsplit("/", 1)[1])})
+
+    def factory(max_connections: int | None) -> httpx2.AsyncBaseTransport:
+        seen.append(max_connections)
+        return httpx2.MockTransport(answer)
+
+    hub = Hub(transport_factory=factory)
+    async with OpenDental("d", "c", endpoints={"local": BASE}, modes=("local",), hub=hub) as od:
+        assert (await od.patients.get(7)).PatNum == 7
+        assert (await od.patients.get(8)).PatNum == 8
+    assert seen == [8]  # one transport for the key, sized from its in-flight cap
