@@ -295,3 +295,29 @@ async def test_two_sessions_with_one_key_share_its_throttle(emu: Any) -> None:
     st = listener_stats(emu, "k1")
     assert st["violations"] == 0 and st["requests"] == 20
     assert min(gaps(st["arrivals"])) >= T - TOL
+
+
+async def test_session_interactive_view_overtakes_queued_bulk(emu: Any) -> None:
+    from odapi_async import OpenDental
+    from odapi_async._hub import Hub
+
+    async with OpenDental(
+        "dev", "k2", endpoints=emu.endpoints, modes=("remote",), tier="full", intervals={"full": T}, hub=Hub()
+    ) as od:
+        done: list[str] = []
+
+        async def fetch(name: str, session: OpenDental) -> None:
+            await session.request("GET", "/patients", params={"Limit": 1})
+            done.append(name)
+
+        throttle = od._throttle("remote")
+        first = asyncio.Event()
+        throttle.on_start_lag = lambda lag: first.set()
+        bulk = [asyncio.create_task(fetch(f"b{i}", od)) for i in range(12)]
+        async with asyncio.timeout(5):
+            await first.wait()
+        assert throttle.queued >= 10  # one on the wire, the rest waiting (or about to)
+        await asyncio.gather(fetch("click", od.with_options(priority="interactive")), *bulk)
+    assert done.index("click") <= 2  # right after the request on the wire (or one already being granted)
+    st = listener_stats(emu, "k2")
+    assert st["violations"] == 0 and st["requests"] == 13
