@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._codec import DynamicRow, WireDecodeError, decode_dynamic, decode_json, decode_list, decode_one
-from ._exceptions import DecodeError
 from ._operation import Operation, build_body, build_path, build_query
 from ._paginate import Paginator
 
@@ -88,6 +87,4 @@ def decode_answer(op: Operation, answer: Answer) -> Any:
             return decode_list(content, op.model)
         return decode_one(content, op.model)
     except WireDecodeError as exc:
-        raise DecodeError(
-            str(exc), method=op.method, path=answer.path, mode=answer.mode, body=content
-        ) from None
+        raise answer.decode_error(exc) from None

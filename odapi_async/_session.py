@@ -84,8 +84,13 @@ class Answer:
     status_code: int
     content: bytes
     headers: httpx2.Headers
+    method: str
     path: str
     mode: str
+
+    def decode_error(self, reason: WireDecodeError) -> DecodeError:
+        """The error to raise when this answer does not fit the expected shape."""
+        return DecodeError(str(reason), method=self.method, path=self.path, mode=self.mode, body=self.content)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,9 @@ class _Core:
     max_in_flight: int | None
     safety_margin: float | None
     hub: Hub
+    # Sent with every request; httpx2.Headers masks Authorization in its repr (tracebacks with locals).
+    headers: httpx2.Headers
+    pool_size: int  # connections this key can have in use at once: its in-flight caps over its modes
     entered: int = 0  # ``async with`` blocks of this session (any view) not yet left
 
     def scrub(self, text: str) -> str:
@@ -169,8 +177,9 @@ class OpenDental(GeneratedResources):
             if mode not in MODES:
                 raise ConfigurationError(f"endpoints: unknown mode {mode!r}; modes are {MODES}")
             base_urls[mode] = url
+        auth = _Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}")
         self._core = _Core(
-            auth=_Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}"),
+            auth=auth,
             keys=(dev, cust),
             key_id=key_id_for(cust.reveal()),
             modes=modes,
@@ -180,6 +189,8 @@ class OpenDental(GeneratedResources):
             max_in_flight=max_in_flight,
             safety_margin=safety_margin,
             hub=hub or default_hub,
+            headers=httpx2.Headers({"Authorization": auth.reveal(), "Content-Type": "application/json"}),
+            pool_size=sum(max_in_flight or DEFAULT_IN_FLIGHT[mode] for mode in modes),
         )
         self._options = _Options(
             timeout=_make_timeout(timeout, connect_timeout),
@@ -283,9 +294,7 @@ class OpenDental(GeneratedResources):
         try:
             return decode_json(answer.content)
         except WireDecodeError as exc:
-            raise DecodeError(
-                str(exc), method=method, path=answer.path, mode=answer.mode, body=answer.content
-            ) from None
+            raise answer.decode_error(exc) from None
 
     # ------------------------------------------------------------------------------ used by resources
 
@@ -302,10 +311,6 @@ class OpenDental(GeneratedResources):
         return await self._send(op.method, path, query, body, idempotent=op.idempotent)
 
     # ---------------------------------------------------------------------------------------- internals
-
-    def _pool_size(self) -> int:
-        """Connections this key can have in use at once: its in-flight caps over the modes it may use."""
-        return sum(self._core.max_in_flight or DEFAULT_IN_FLIGHT[mode] for mode in self._core.modes)
 
     def _throttle(self, mode: Mode) -> KeyThrottle:
         core = self._core
@@ -336,12 +341,9 @@ class OpenDental(GeneratedResources):
             # Encoded here rather than through httpx's params=: half the cost of building the request
             # (~90 us instead of ~190 us), which a worker serving hundreds of keys pays on every request.
             url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="")
-        # httpx2.Headers masks Authorization in its repr: a traceback with locals shows no key.
-        headers = httpx2.Headers(
-            {"Authorization": self._core.auth.reveal(), "Content-Type": "application/json"}
-        )
+        headers = self._core.headers  # built once per session; its repr masks Authorization
         throttle = self._throttle(mode)
-        client = self._core.hub.client(self._core.key_id, max_connections=self._pool_size())
+        client = self._core.hub.client(self._core.key_id, max_connections=self._core.pool_size)
         policy = self._options.retry
         # Retries stop max_total seconds after the first failure: time queued for the throttle before the first
         # attempt (minutes, on a busy read_all key) is not retry time. A wait that would end past it is not begun.
@@ -390,7 +392,7 @@ class OpenDental(GeneratedResources):
             status = response.status_code
             logger.debug("%s %s [%s] -> %d (attempt %d)", method, path, mode, status, attempt + 1)
             if status < 400:
-                return Answer(status, content, response.headers, path, mode)
+                return Answer(status, content, response.headers, method, path, mode)
             text = self._core.scrub(_explanation(content))
             content = b""  # a server that echoes the key must not leave it in this frame's locals
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

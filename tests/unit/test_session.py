@@ -115,7 +115,7 @@ async def test_pool_is_sized_from_the_in_flight_caps(od, mock_api) -> None:
     pool = od._core.hub.client(od.key_id)._transport._pool
     assert pool._max_connections == 8  # local only: the local in-flight cap
     both = OpenDental("d", "c2", modes=("local", "remote"), endpoints={"local": BASE}, hub=od._core.hub)
-    assert both._pool_size() == 9
+    assert both._core.pool_size == 9
 
 
 async def test_hub_transport_factory_serves_each_key() -> None:
