@@ -3,6 +3,7 @@
 ``OpenDental`` is the session (one per customer key); every resource of the API is an attribute of it.
 """
 
+from ._backend import ProcessThrottle, ThrottleBackend
 from ._codec import DynamicRow, Model
 from ._exceptions import (
     APIStatusError,
@@ -16,15 +17,19 @@ from ._exceptions import (
     InvalidParameter,
     NotFound,
     OpenDentalError,
+    OutcomeUnknown,
+    ResponseTooLarge,
     ServerError,
+    SessionClosed,
     Throttled,
+    Timeout,
     TransportError,
     Unauthorized,
 )
 from ._hub import Hub, default_hub
 from ._paginate import Paginator
 from ._session import OpenDental
-from ._throttle import ThrottleStats
+from ._settings import KeySettings, ThrottleStats
 from ._version import __version__
 
 __all__ = [
@@ -39,14 +44,21 @@ __all__ = [
     "Gone",
     "Hub",
     "InvalidParameter",
+    "KeySettings",
     "Model",
     "NotFound",
     "OpenDental",
     "OpenDentalError",
+    "OutcomeUnknown",
     "Paginator",
+    "ProcessThrottle",
+    "ResponseTooLarge",
     "ServerError",
+    "SessionClosed",
+    "ThrottleBackend",
     "ThrottleStats",
     "Throttled",
+    "Timeout",
     "TransportError",
     "Unauthorized",
     "__version__",

@@ -6,8 +6,12 @@
     ├── ConfigurationError          missing key, unknown mode, bad option (raised at construction)
     ├── InvalidParameter            wrong parameter name, type or value (raised before any request)
     ├── BodyTooLarge                body over the API's 16.8 M character limit (raised before sending)
+    ├── SessionClosed               the session was used after aclose()
     ├── TransportError              the request failed on the network (no HTTP answer)
-    │   └── ConnectError            ... before it left: refused, DNS, connect timeout
+    │   ├── ConnectError            ... before it left: refused, DNS, connect timeout
+    │   ├── Timeout                 ... past the attempt's total deadline
+    │   └── OutcomeUnknown          ... after a write may have reached the server (not sent again)
+    ├── ResponseTooLarge            the answer passed max_response_bytes
     ├── DecodeError                 the server's answer does not fit the model (carries a snippet)
     └── APIStatusError              the server answered with an error status
         ├── BadRequest              400 (validation, eConnector down, version too old)
@@ -157,3 +161,35 @@ def status_error_class(status_code: int) -> type[APIStatusError]:
     if status_code in _BY_STATUS:
         return _BY_STATUS[status_code]
     return ServerError if status_code >= 500 else APIStatusError
+
+
+# -- raised by the request path and the session's lifecycle ------------------------------------------------
+
+
+class Timeout(TransportError):
+    """The attempt ran past its total deadline (``timeout=``: connect, send and the whole answer)."""
+
+
+class OutcomeUnknown(TransportError):
+    """A request that must not run twice failed after it may have reached the server; it was not sent again.
+
+    Check on the server (list the rows it would have made) before sending it again.
+    """
+
+
+class ResponseTooLarge(_RequestError):
+    """The answer's body passed the session's ``max_response_bytes``; the read stopped there."""
+
+    def __init__(self, *, limit: int, received: int, method: str, path: str, mode: str | None) -> None:
+        self.limit = limit
+        self.received = received
+        super().__init__(
+            f"{method} {path} [{mode}]: the answer passed {limit:,} bytes (max_response_bytes); read stopped",
+            method=method,
+            path=path,
+            mode=mode,
+        )
+
+
+class SessionClosed(OpenDentalError, RuntimeError):
+    """The session was closed (``aclose()`` or the end of its ``async with``); make a new one."""

@@ -15,7 +15,7 @@ from ._operation import Operation, build_body, build_path, build_query
 from ._paginate import Paginator
 
 if TYPE_CHECKING:
-    from ._session import Answer, OpenDental
+    from ._request import Answer, RequestPath
 
 _BODY_METHODS = ("POST", "PUT")
 
@@ -25,7 +25,7 @@ class Resource:
 
     _segment: str = ""
 
-    def __init__(self, session: OpenDental) -> None:
+    def __init__(self, session: RequestPath) -> None:
         self._session = session
 
     def __repr__(self) -> str:

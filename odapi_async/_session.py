@@ -1,14 +1,16 @@
-"""The session: one customer key, its endpoints, and the path every request takes.
+"""The session: one customer key, its endpoints, and the loop every request takes.
 
-A request goes: arguments checked (``_operation``) → mode chosen → per-key throttle slot → HTTP → answer
-classified → retried, surfaced as an exception, or decoded (``_resource``). Keys are held in a :class:`_Secret`
-so that no repr, log line, traceback-with-locals or exception ever shows them.
+A request goes: arguments checked (``_operation``) → encoded once (:class:`Prepared`) → for each attempt, the
+mode in use (``_prober``) → one attempt (``_attempt``: throttle slot, pool, send, read) → an outcome → the
+decision (``_decide``: retry, fail over, raise). ``docs/architecture.md`` draws it. Keys are held in a
+:class:`_Secret` so that no repr, log line, traceback-with-locals or exception ever shows them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 import time
@@ -16,30 +18,38 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, get_args
+from typing import Any
 
 import anyio
 import httpx2
-import msgspec
 
+from ._attempt import AttemptOptions, AttemptRunner, Kind, total_deadline
+from ._backend import ThrottleBackend
 from ._codec import WireDecodeError, check_body_size, decode_json, encode_body, query_value, wire_value
-from ._exceptions import (
-    ConfigurationError,
-    ConnectError,
-    DecodeError,
-    Throttled,
-    TransportError,
-    status_error_class,
-)
+from ._decide import Action, decide, error_for
+from ._exceptions import ConfigurationError, SessionClosed
 from ._hub import Hub, default_hub
 from ._operation import Operation
-from ._retry import RetryPolicy, is_retryable_status, is_throttle_answer, parse_retry_after
-from ._throttle import DEFAULT_IN_FLIGHT, KeyThrottle, Mode, Priority, ThrottleStats, Tier
+from ._prober import ModeRouter
+from ._request import Answer, Prepared
+from ._retry import RetryPolicy
+from ._settings import (
+    MODES,
+    PRIORITIES,
+    TIERS,
+    KeySettings,
+    Mode,
+    Priority,
+    ThrottleStats,
+    Tier,
+    in_flight_for,
+)
 from .resources._generated import GeneratedResources
+
+__all__ = ["Answer", "OpenDental", "key_id_for"]
 
 logger = logging.getLogger("odapi_async")
 
-MODES: tuple[Mode, ...] = get_args(Mode)
 DEFAULT_ENDPOINTS = {
     "local": "http://localhost:30222/api/v1",
     "service": "http://{service_host}:30223/api/v1",
@@ -50,10 +60,8 @@ PAGE_CAPS = {"local": 1000, "service": 1000, "remote": 100}
 ENTERPRISE_PAGE_CAPS = {"local": 10_000, "service": 10_000, "remote": 1000}
 #: Pages fetched ahead on unthrottled modes.
 PREFETCH_PAGES = 4
-
-# Connection failures that prove the request never reached the server, so even a POST may be sent again.
-_NEVER_LEFT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
-
+#: The default cap on one answer's body.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 # What a key may hold: printable ASCII without spaces. Anything else cannot travel in a header, and httpx2/h11 would
 # then fail with a message that quotes the whole header value (the key).
@@ -78,48 +86,42 @@ class _Secret:
 
 
 @dataclass(frozen=True)
-class Answer:
-    """A successful HTTP answer, read whole."""
-
-    status_code: int
-    content: bytes
-    headers: httpx2.Headers
-    method: str
-    path: str
-    mode: str
-
-    def decode_error(self, reason: WireDecodeError) -> DecodeError:
-        """The error to raise when this answer does not fit the expected shape."""
-        return DecodeError(str(reason), method=self.method, path=self.path, mode=self.mode, body=self.content)
-
-
-@dataclass(frozen=True)
 class _Options:
     """Per-view settings (``with_options`` changes these and shares everything else)."""
 
     timeout: httpx2.Timeout
+    total: float
     retry: RetryPolicy
     priority: Priority
+    max_retry_wait: float
+    max_response_bytes: int
+
+    def for_attempt(self) -> AttemptOptions:
+        return AttemptOptions(
+            timeout=self.timeout,
+            total=self.total,
+            priority=self.priority,
+            max_retry_wait=self.max_retry_wait,
+            max_response_bytes=self.max_response_bytes,
+        )
 
 
-@dataclass
+@dataclass(eq=False)
 class _Core:
     """What every view of one session shares."""
 
     auth: _Secret
     keys: tuple[_Secret, ...]  # the developer and customer keys, to scrub from any text we pass on
     key_id: str
-    modes: tuple[Mode, ...]
-    base_urls: dict[str, str]
     tier: Tier
-    intervals: dict[str, float] | None
-    max_in_flight: int | None
-    safety_margin: float | None
     hub: Hub
-    # Sent with every request; httpx2.Headers masks Authorization in its repr (tracebacks with locals).
-    headers: httpx2.Headers
+    backend: ThrottleBackend
+    router: ModeRouter
+    base_urls: dict[str, str]
     pool_size: int  # connections this key can have in use at once: its in-flight caps over its modes
-    entered: int = 0  # ``async with`` blocks of this session (any view) not yet left
+    attempts: AttemptRunner | None = None
+    entered: int = 0  # ``async with`` blocks of the session (not its views) not yet left
+    closed: bool = False
 
     def scrub(self, text: str) -> str:
         """``text`` with every key replaced by ``***`` (server texts and network errors may quote them)."""
@@ -138,7 +140,8 @@ class OpenDental(GeneratedResources):
 
     Every resource of the API is an attribute named by its URL segment (``od.patients``,
     ``od.procedurelogs``); :meth:`request` reaches anything the spec lacks through the same throttle, retries and
-    errors. Use ``async with`` so the shared connection pool is closed when the last session leaves.
+    errors. Throttle state is per process and key; close the session (``async with`` or :meth:`aclose`) to
+    release its share of the connection pools.
     """
 
     def __init__(
@@ -155,47 +158,81 @@ class OpenDental(GeneratedResources):
         max_retries: int = 2,
         priority: Priority = "bulk",
         intervals: Mapping[str, float] | None = None,
-        max_in_flight: int | None = None,
+        max_in_flight: int | Mapping[str, int] | None = None,
         safety_margin: float | None = None,
+        max_retry_wait: float = 60.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        throttle: ThrottleBackend | None = None,
         hub: Hub | None = None,
     ) -> None:
         # Wrap the keys first, so that no raw key stays in this frame's locals (tracebacks with locals).
-        given = (_Secret(developer_key or ""), _Secret(customer_key or ""))
+        given = (_Secret(_text_or_empty(developer_key)), _Secret(_text_or_empty(customer_key)))
         developer_key = customer_key = None
         dev = _read_key(given[0], "ODAPI_DEVELOPER_KEY", "developer")
         cust = _read_key(given[1], "ODAPI_CUSTOMER_KEY", "customer")
-        modes = tuple(modes)
-        unknown = [m for m in modes if m not in MODES]
-        if not modes or unknown:
-            raise ConfigurationError(f"modes must be a non-empty subset of {MODES}; got {modes!r}")
-        if tier not in get_args(Tier):
-            raise ConfigurationError(f"tier must be one of {get_args(Tier)}; got {tier!r}")
-        if max_retries < 0:
-            raise ConfigurationError("max_retries must be >= 0")
+        modes = _check_modes(modes)
+        if tier not in TIERS:
+            raise ConfigurationError(f"tier must be one of {TIERS}; got {tier!r}")
+        if not isinstance(service_host, str) or not service_host or "/" in service_host:
+            raise ConfigurationError(f"service_host must be a host name or address; got {service_host!r}")
         base_urls = {m: url.format(service_host=service_host) for m, url in DEFAULT_ENDPOINTS.items()}
+        if endpoints is not None and not isinstance(endpoints, Mapping):
+            raise ConfigurationError("endpoints must be a mapping of mode to URL")
         for mode, url in (endpoints or {}).items():
             if mode not in MODES:
                 raise ConfigurationError(f"endpoints: unknown mode {mode!r}; modes are {MODES}")
-            base_urls[mode] = url
+            base_urls[mode] = _check_url(mode, url)
+        hub = hub or default_hub
+        backend = throttle if throttle is not None else hub.throttle
+        key_id = key_id_for(cust.reveal())
+        try:
+            for mode in modes:
+                backend.configure(
+                    mode,
+                    key_id,
+                    KeySettings.build(
+                        mode,
+                        tier=tier,
+                        intervals=intervals,
+                        max_in_flight=max_in_flight,
+                        safety_margin=safety_margin,
+                    ),
+                )
+            pool_size = sum(in_flight_for(mode, max_in_flight) for mode in modes)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
         auth = _Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}")
-        self._core = _Core(
+        core = _Core(
             auth=auth,
             keys=(dev, cust),
-            key_id=key_id_for(cust.reveal()),
-            modes=modes,
-            base_urls={m: u.rstrip("/") for m, u in base_urls.items()},
+            key_id=key_id,
             tier=tier,
-            intervals=dict(intervals) if intervals else None,
-            max_in_flight=max_in_flight,
-            safety_margin=safety_margin,
-            hub=hub or default_hub,
-            headers=httpx2.Headers({"Authorization": auth.reveal(), "Content-Type": "application/json"}),
-            pool_size=sum(max_in_flight or DEFAULT_IN_FLIGHT[mode] for mode in modes),
+            hub=hub,
+            backend=backend,
+            router=ModeRouter(modes, key_id),
+            base_urls={m: u.rstrip("/") for m, u in base_urls.items()},
+            pool_size=pool_size,
         )
+        core.attempts = AttemptRunner(
+            backend=backend,
+            pools=hub.pools,
+            key_id=key_id,
+            user=core,
+            base_urls=core.base_urls,
+            # httpx2.Headers masks Authorization in its repr (tracebacks with locals).
+            headers=httpx2.Headers({"Authorization": auth.reveal(), "Content-Type": "application/json"}),
+            scrub=core.scrub,
+            pool_size=pool_size,
+        )
+        self._core = core
+        self._owner = True  # views made by with_options do not close the session
         self._options = _Options(
             timeout=_make_timeout(timeout, connect_timeout),
-            retry=RetryPolicy(max_retries=max_retries),
+            total=_check_positive("timeout", total_deadline(timeout)),
+            retry=RetryPolicy(max_retries=_check_count("max_retries", max_retries)),
             priority=_check_priority(priority),
+            max_retry_wait=_check_positive("max_retry_wait", max_retry_wait, zero=True),
+            max_response_bytes=_check_count("max_response_bytes", max_response_bytes, least=1),
         )
 
     # ------------------------------------------------------------------------------------------ public
@@ -204,33 +241,41 @@ class OpenDental(GeneratedResources):
         core = getattr(self, "_core", None)
         if core is None:  # __init__ raised: a traceback shown with its locals still reprs ``self``
             return "<OpenDental (not set up)>"
-        return f"<OpenDental key_id={core.key_id} mode={self.mode} tier={core.tier}>"
+        state = " closed" if core.closed else ""
+        return f"<OpenDental key_id={core.key_id} mode={self.mode} tier={core.tier}{state}>"
 
     async def __aenter__(self) -> OpenDental:
-        self._core.hub.enter()
-        self._core.entered += 1
+        if self._core.closed:
+            raise SessionClosed("this session was closed; make a new OpenDental(...)")
+        if self._owner:
+            self._core.entered += 1
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._core.entered:  # not already released by aclose()
-            self._core.entered -= 1
-            await self._core.hub.leave()
+        core = self._core
+        if self._owner and core.entered:
+            core.entered -= 1
+            if not core.entered:
+                await self.aclose()
 
     async def aclose(self) -> None:
-        """Release this session's share of the loop's connection pool.
+        """Close the session: release its share of the connection pools; using it afterwards raises.
 
-        The pool is shared: it closes only when no other session is inside ``async with`` (closing it under them
-        would break their requests in flight). Inside this session's own ``async with`` it counts as leaving.
+        A pool shared with another session of the key, or still carrying a request, stays open (the last one
+        out closes it). On a view made by :meth:`with_options` this does nothing: the session owns the lifecycle.
         """
         core = self._core
-        if core.entered:
-            while core.entered:
-                core.entered -= 1
-                await core.hub.leave()
-        elif core.hub.state().users == 0:
-            await core.hub.aclose()
+        if not self._owner or core.closed:
+            return
+        core.closed = True
+        core.entered = 0
+        await core.hub.pools.release(core)
+
+    @property
+    def closed(self) -> bool:
+        return self._core.closed
 
     @property
     def key_id(self) -> str:
@@ -240,7 +285,7 @@ class OpenDental(GeneratedResources):
     @property
     def mode(self) -> Mode:
         """The mode requests go to now."""
-        return self._core.modes[0]
+        return self._core.router.mode
 
     def with_options(
         self,
@@ -248,26 +293,33 @@ class OpenDental(GeneratedResources):
         timeout: float | httpx2.Timeout | None = None,
         max_retries: int | None = None,
         priority: Priority | None = None,
+        max_retry_wait: float | None = None,
     ) -> OpenDental:
-        """A view of this session with other per-request settings; it shares keys, pool and throttle."""
+        """A view of this session with other per-request settings; it shares keys, pool, throttle and life."""
         options = self._options
         if timeout is not None:
-            options = replace(options, timeout=_make_timeout(timeout, options.timeout.connect or 5.0))
+            total = _check_positive("timeout", total_deadline(timeout))
+            connect = options.timeout.connect or 5.0
+            options = replace(options, timeout=_make_timeout(timeout, connect), total=total)
         if max_retries is not None:
-            if max_retries < 0:
-                raise ConfigurationError("max_retries must be >= 0")
-            options = replace(options, retry=replace(options.retry, max_retries=max_retries))
+            count = _check_count("max_retries", max_retries)
+            options = replace(options, retry=replace(options.retry, max_retries=count))
         if priority is not None:
             options = replace(options, priority=_check_priority(priority))
+        if max_retry_wait is not None:
+            options = replace(
+                options, max_retry_wait=_check_positive("max_retry_wait", max_retry_wait, zero=True)
+            )
         view = object.__new__(type(self))
         view._core = self._core
+        view._owner = False
         view._options = options
         return view
 
     def throttle_stats(self) -> dict[str, ThrottleStats]:
         """This key's throttle counters, by mode (only modes that have been used)."""
-        registry = self._core.hub.throttles()
-        return {mode: stats for (mode, key), stats in registry.stats().items() if key == self._core.key_id}
+        found = self._core.backend.stats(self._core.key_id)
+        return {mode: stats for (mode, _key), stats in found.items() if stats.requests or stats.queued}
 
     async def request(
         self,
@@ -286,17 +338,18 @@ class OpenDental(GeneratedResources):
         """
         method = method.upper()
         path, _, query_string = path.partition("?")
+        path = _check_request_path(path)
         query = dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True))
         query.update({k: query_value(v, "") for k, v in (params or {}).items() if v is not None})
         body = {k: wire_value(v, "") for k, v in json.items()} if json is not None else None
         safe = method in ("GET", "DELETE") if idempotent is None else idempotent
-        answer = await self._send(method, "/" + path.lstrip("/"), query, body, idempotent=safe)
+        answer = await self._send(method, path, query, body, idempotent=safe)
         try:
             return decode_json(answer.content)
         except WireDecodeError as exc:
             raise answer.decode_error(exc) from None
 
-    # ------------------------------------------------------------------------------ used by resources
+    # ------------------------------------------------------------------- the request path (RequestPath)
 
     def _page_cap(self) -> int:
         caps = ENTERPRISE_PAGE_CAPS if self._core.tier == "enterprise" else PAGE_CAPS
@@ -310,19 +363,6 @@ class OpenDental(GeneratedResources):
     ) -> Answer:
         return await self._send(op.method, path, query, body, idempotent=op.idempotent)
 
-    # ---------------------------------------------------------------------------------------- internals
-
-    def _throttle(self, mode: Mode) -> KeyThrottle:
-        core = self._core
-        return core.hub.throttles().for_key(
-            mode,
-            core.key_id,
-            tier=core.tier,
-            intervals=core.intervals,
-            max_in_flight=core.max_in_flight,
-            safety_margin=core.safety_margin,
-        )
-
     async def _send(
         self,
         method: str,
@@ -332,108 +372,69 @@ class OpenDental(GeneratedResources):
         *,
         idempotent: bool,
     ) -> Answer:
+        core = self._core
+        if core.closed:
+            raise SessionClosed(f"{method} {path}: this session was closed; make a new OpenDental(...)")
         payload = encode_body(body) if body is not None else None
         if payload is not None:
             check_body_size(payload)
-        mode = self.mode
-        url = self._core.base_urls[mode] + path
-        if query:
-            # Encoded here rather than through httpx's params=: half the cost of building the request
-            # (~90 us instead of ~190 us), which a worker serving hundreds of keys pays on every request.
-            url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="")
-        headers = self._core.headers  # built once per session; its repr masks Authorization
-        throttle = self._throttle(mode)
-        client = self._core.hub.client(self._core.key_id, max_connections=self._core.pool_size)
-        policy = self._options.retry
+        # Encoded here rather than through httpx's params=: half the cost of building the request (~90 us
+        # instead of ~190 us), which a worker serving hundreds of keys pays on every request.
+        qs = "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="") if query else ""
+        req = Prepared(method, path, qs, payload, idempotent)
+        options = self._options
+        attempt_options = options.for_attempt()
+        policy = options.retry
+        attempts = core.attempts
+        assert attempts is not None
+        router = core.router
+        mode = router.mode
         # Retries stop max_total seconds after the first failure: time queued for the throttle before the first
         # attempt (minutes, on a busy read_all key) is not retry time. A wait that would end past it is not begun.
         deadline: float | None = None
-        attempt = 0
+        retries = 0
+        front = False
         while True:
-            retry_after: float | None = None
-            failure: httpx2.RequestError | None = None
-            try:
-                async with throttle.slot(self._options.priority, retry=attempt > 0) as slot:
-                    request = client.build_request(
-                        method,
-                        url,
-                        content=payload,
-                        headers=headers,
-                        timeout=self._options.timeout,
-                        # On a spaced (Remote) key the spacing counts from when the request really left.
-                        extensions={"trace": slot.trace} if throttle.interval else None,
-                    )
-                    response = await client.send(request)
-                    try:
-                        content = await response.aread()
-                    finally:
-                        await response.aclose()
-            except httpx2.RequestError as exc:
-                failure = self._sanitized(exc)
-            if failure is not None:
-                # Handled outside the except block, so the original exception (its request carries the
-                # Authorization header, its traceback frames hold it in locals) is neither cause nor context.
-                deadline = deadline or time.monotonic() + policy.max_total
-                never_left = isinstance(failure, _NEVER_LEFT)
-                error_cls = ConnectError if never_left else TransportError
-                error = error_cls(
-                    f"{method} {path} [{mode}]: {type(failure).__name__}: {failure}",
-                    method=method,
-                    path=path,
-                    mode=mode,
-                )
-                if (idempotent or never_left) and attempt < policy.max_retries:
-                    delay = policy.delay(attempt + 1)
-                    if time.monotonic() + delay <= deadline:
-                        attempt += 1
-                        await self._backoff(method, path, mode, attempt, delay, type(failure).__name__)
-                        continue
-                raise error from failure
-            status = response.status_code
-            logger.debug("%s %s [%s] -> %d (attempt %d)", method, path, mode, status, attempt + 1)
-            if status < 400:
-                return Answer(status, content, response.headers, method, path, mode)
-            text = self._core.scrub(_explanation(content))
-            content = b""  # a server that echoes the key must not leave it in this frame's locals
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            outcome = await attempts.run(mode, req, attempt_options, retry=front)
+            if outcome.kind is Kind.ANSWER:
+                assert outcome.answer is not None
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("%s %s [%s] -> %d", method, path, mode, outcome.answer.status_code)
+                return outcome.answer
             deadline = deadline or time.monotonic() + policy.max_total
-            if is_throttle_answer(status, text):
-                # Refused, not executed: safe to send again whatever the operation. The throttle holds the key
-                # for Retry-After (or one interval) and learns the tier when it is "auto".
-                throttle.report_throttled(retry_after)
-                if attempt < policy.max_retries and time.monotonic() + (retry_after or 0.0) <= deadline:
-                    attempt += 1
-                    logger.debug("%s %s [%s] throttled; retry %d", method, path, mode, attempt)
-                    continue
-                raise Throttled(
-                    status_code=status,
-                    method=method,
-                    path=path,
-                    mode=mode,
-                    explanation=text,
-                    retry_after=retry_after,
-                )
-            if idempotent and is_retryable_status(status, text) and attempt < policy.max_retries:
-                delay = policy.delay(attempt + 1, retry_after)
-                if time.monotonic() + delay <= deadline:
-                    attempt += 1
-                    await self._backoff(method, path, mode, attempt, delay, str(status))
-                    continue
-            raise status_error_class(status)(
-                status_code=status, method=method, path=path, mode=mode, explanation=text
+            nxt = router.next_after(mode)
+            decision = decide(
+                outcome,
+                idempotent=idempotent,
+                retries_done=retries,
+                policy=policy,
+                time_left=deadline - time.monotonic(),
+                can_fail_over=nxt is not None,
+                max_retry_wait=options.max_retry_wait,
             )
+            why = outcome.failure or f"{outcome.status}"
+            if decision.action is Action.RAISE:
+                raise error_for(outcome, method, path, idempotent=idempotent) from outcome.cause
+            if decision.action is Action.FAIL_OVER:
+                moved = router.fail_over(mode, why)
+                assert moved is not None
+                mode, retries, front = moved, 0, False
+                continue
+            retries += 1
+            front = decision.front
+            logger.debug(
+                "%s %s [%s] %s; retry %d in %.3f s", method, path, mode, why, retries, decision.delay
+            )
+            if decision.delay:
+                await anyio.sleep(decision.delay)
 
-    def _sanitized(self, exc: httpx2.RequestError) -> httpx2.RequestError:
-        """A copy of an httpx2 error safe to chain: same type, message without keys, no request, no traceback."""
-        message = self._core.scrub(str(exc))
-        try:
-            return type(exc)(message)
-        except Exception:  # a subclass with another signature
-            return httpx2.TransportError(message)
 
-    async def _backoff(self, method: str, path: str, mode: str, attempt: int, delay: float, why: str) -> None:
-        logger.debug("%s %s [%s] %s; retry %d in %.3f s", method, path, mode, why, attempt, delay)
-        await anyio.sleep(delay)
+def _text_or_empty(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"keys must be text; got a {type(value).__name__}")
+    return value
 
 
 def _read_key(given: _Secret, env: str, what: str) -> _Secret:
@@ -449,25 +450,68 @@ def _read_key(given: _Secret, env: str, what: str) -> _Secret:
     return secret
 
 
-def _explanation(content: bytes) -> str:
-    """The server's plain-text reason (also when it arrives as a JSON string)."""
-    text = content.decode("utf-8", "replace").strip()
-    if text.startswith('"') and text.endswith('"'):
-        try:
-            decoded = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            return text
-        return decoded if isinstance(decoded, str) else text
-    return text
+def _check_modes(modes: Sequence[Mode]) -> tuple[Mode, ...]:
+    if isinstance(modes, str) or not isinstance(modes, Sequence):
+        raise ConfigurationError(f"modes must be a sequence of mode names from {MODES}; got {modes!r}")
+    found = tuple(modes)
+    unknown = [m for m in found if m not in MODES]
+    if not found or unknown or len(set(found)) != len(found):
+        raise ConfigurationError(
+            f"modes must be a non-empty subset of {MODES} without repeats; got {found!r}"
+        )
+    return found
+
+
+def _check_url(mode: str, url: object) -> str:
+    if not isinstance(url, str):
+        raise ConfigurationError(f"endpoints[{mode!r}] must be a URL string; got a {type(url).__name__}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"endpoints[{mode!r}] must be an http:// or https:// URL with a host, such as "
+            f"'http://localhost:30222/api/v1'; got {url!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(f"endpoints[{mode!r}] must not carry a query, fragment or user info")
+    return url
+
+
+def _check_count(name: str, value: object, *, least: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigurationError(f"{name} must be a whole number >= {least}; got {value!r}")
+    return value
+
+
+def _check_positive(name: str, value: object, *, zero: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    if not ok or value < 0 or (value == 0 and not zero):  # type: ignore[operator]
+        raise ConfigurationError(f"{name} must be a positive number of seconds; got {value!r}")
+    return float(value)  # type: ignore[arg-type]
 
 
 def _make_timeout(timeout: float | httpx2.Timeout, connect: float) -> httpx2.Timeout:
     if isinstance(timeout, httpx2.Timeout):
         return timeout
+    _check_positive("timeout", timeout)
+    _check_positive("connect_timeout", connect)
     return httpx2.Timeout(timeout, connect=min(connect, timeout))
 
 
 def _check_priority(priority: str) -> Priority:
-    if priority not in get_args(Priority):
-        raise ConfigurationError(f"priority must be one of {get_args(Priority)}; got {priority!r}")
-    return priority  # type: ignore[return-value]
+    if priority not in PRIORITIES:
+        raise ConfigurationError(f"priority must be one of {PRIORITIES}; got {priority!r}")
+    return priority
+
+
+def _check_request_path(path: str) -> str:
+    """A path under the API root: no scheme or host, no ``..`` segment (also percent-encoded), no backslash."""
+    if not isinstance(path, str):
+        raise ConfigurationError(f"path must be text; got a {type(path).__name__}")
+    decoded = urllib.parse.unquote(path)
+    if "://" in path or path.startswith("//") or "\\" in decoded:
+        raise ConfigurationError(f"request(): {path!r} is not a path under the API root (give '/patients/1')")
+    if any(seg in ("..", ".") for seg in decoded.split("/")):
+        raise ConfigurationError(
+            f"request(): {path!r} leaves the API root ('.' and '..' segments are refused)"
+        )
+    return "/" + path.lstrip("/")

@@ -1,144 +1,117 @@
-"""The concurrency-aware per-customer-key throttle.
+"""One customer key in one mode, for the whole process: spacing, in-flight cap, lanes, across loops and threads.
 
 Open Dental's Remote mode allows one request per interval *T* per customer key (5 s ``read_all``, 1 s
 ``full``, 0.5 s ``enterprise``), and the interval includes the request's own execution. So, per key:
 
-* a request may start no sooner than ``T + margin`` after the previous one *started*;
+* a request may start no sooner than ``T + margin`` after the previous one *started* (``_margin.py``);
 * at most ``max_in_flight`` (default 1) run at once, so a slow request is never overlapped by the next;
 * Local and Service modes have no interval, only an in-flight cap (default 8) that protects the office server.
 
-Scheduling. Each key keeps two FIFO lanes of waiters (``interactive`` before ``bulk``), each waiter a bare
-future. Nothing polls and no waiter sleeps: when the head of the queue is blocked only by time, the key arms
-exactly one loop timer (``call_at``) for the moment it may start; a released slot schedules one dispatch. An
-idle key holds no timer, so 500 keys cost at most 500 pending timer handles, each firing once per granted
-request, and keys share no lock. A waiter cancelled before its turn is removed in O(1) (lanes are
-``OrderedDict``); one cancelled in the instant between being granted and resuming gives its grant back (the
-start time is restored).
+Per process. The state lives in one :class:`KeyThrottle` per (mode, key) that every event loop and thread of the
+process shares (a sync worker calling ``asyncio.run`` per job keeps its spacing and its learned tier). The clock
+is ``time.monotonic()``; a ``threading.Lock`` guards the state for the few microseconds of each decision. No
+loop is referenced except by a waiter while it waits.
 
-Safety margin. The server measures *arrivals*; the client controls *departures*. Request A leaves at
-``s_A`` and arrives at ``s_A + u_A``; B arrives at ``s_B + u_B``; spacing ``>= T`` needs
-``s_B - s_A >= T + (u_A - u_B)``. A fixed margin must cover the whole one-way jitter span J on every
-request, which caps the rate at ``1 / (T + J)``. We measure instead. A's round trip (departure to the end of
-the slot) is ``u_A + rest_A``; its excess over the smallest round trip seen lately bounds how much later A
-arrived than the fastest possible arrival, which is the earliest B can arrive. So once A has completed, B
-may leave at ``s_A + T + (rtt_A - est_min) + floor``: ``est_min`` is the minimum of the last 32 round trips
-lowered by ``span / (n - 1)`` (the lower-end estimate for a uniform spread: B may beat every sample seen),
-and ``floor`` (2 ms) absorbs timer and loop granularity. A fast request costs almost no margin; on average
-the cost is the mean excess (J/2 with jitter on the way up only, about J with jitter both ways). Until four
-round trips are known, or while the previous request has not completed (``max_in_flight > 1``, or it
-failed), the margin is the full spread seen (50 ms at first). The extra is capped at
-``min(100 ms, max(50 ms, T / 2))``: a slow *execution* looks like jitter to the client, and must not stall
-the key. A throttle answer on a key whose tier is already known widens the floor by 10 ms.
-``safety_margin=<seconds>`` replaces all this with a fixed margin. Measured against the emulator (P1 in
-``benchmarks/bench_throttle.py``, 21..39 ms each way, T = 0.2 s): 0 violations at 0.98 of ``1 / (T + J)``.
+Waiting is event-driven in each waiter's own loop: a waiter is a future of its loop. A release in one loop that
+grants a waiter of another loop resolves it with ``call_soon_threadsafe``. When the head of the queue is blocked
+only by time, one timer is armed, in the head waiter's loop (a loop that closes takes its waiters with it, so the
+timer never lives where nobody waits). An idle key holds no timer.
 
-Departure. The slot's start is when the waiting task resumes; a busy client (hundreds of keys) may write the
-request much later. ``slot.mark_sent()``, or httpx's ``trace`` extension set to ``slot.trace``, records the
-real departure: the spacing and the round trip then count from it. Without it, a client whose event loop
-lags by more than the margin cap can bring two arrivals too close.
+Cancellation. A waiter cancelled before its turn consumes nothing; one cancelled between its grant and its
+resumption gives the grant back. A Remote request cancelled or failed *after it left* may still run on the
+server, which counts the interval from its arrival and refuses anything while it runs: the key stays occupied
+until the request's estimated end (its departure plus the larger of T and the key's slowest recent round trip,
+capped at :data:`MAX_CANCEL_HOLD`), so the caller is free at once and the next request is not refused.
 
-Why not aiolimiter. ``AsyncLimiter(1, T)`` is a leaky bucket: it counts *acquisitions*, not starts or
-in-flight requests, so a request that runs longer than T is overlapped by the next one (the server refuses
-it), it has no priority lanes, no per-key registry, no margin, and its bucket semantics admit a burst of
-``max_rate`` at first use. The scheduler needed here is a next-allowed-start time plus an in-flight count,
-which is smaller than adapting a bucket to it.
+Departure. The slot's start is when the waiting task resumes; a busy client may write the request later.
+``slot.mark_sent()``, or httpx's ``trace`` extension set to ``slot.trace``, records the real departure.
+
+Why not aiolimiter. ``AsyncLimiter(1, T)`` is a leaky bucket: it counts acquisitions, not starts or in-flight
+requests, so a request that runs longer than T is overlapped by the next one (the server refuses it); it has no
+lanes, no margin, is bound to one loop, and admits a burst at first use. A next-allowed-start time plus an
+in-flight count is smaller than adapting a bucket to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict, deque
+import threading
+import time
+import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Literal, get_args
+from typing import Any
 
-__all__ = [
-    "TIER_INTERVALS",
-    "KeyThrottle",
-    "Mode",
-    "Priority",
-    "ThrottleRegistry",
-    "ThrottleSlot",
-    "ThrottleStats",
-    "Tier",
-]
+from ._lanes import Lanes
+from ._margin import MarginEstimator
+from ._settings import PRIORITIES, TIER_INTERVALS, KeySettings, Mode, Priority, ThrottleStats, Tier
+
+__all__ = ["MAX_CANCEL_HOLD", "TIER_INTERVALS", "KeyThrottle", "ThrottleSlot"]
 
 logger = logging.getLogger("odapi_async.throttle")
 
-Mode = Literal["local", "service", "remote"]
-Tier = Literal["read_all", "full", "enterprise", "auto"]
-Priority = Literal["interactive", "bulk"]
-
-TIER_INTERVALS: dict[str, float] = {"read_all": 5.0, "full": 1.0, "enterprise": 0.5}
-DEFAULT_IN_FLIGHT: dict[str, int] = {"remote": 1, "local": 8, "service": 8}
-
-_MODES: frozenset[str] = frozenset(get_args(Mode))
-_TIERS: frozenset[str] = frozenset(get_args(Tier))
-_PRIORITIES: frozenset[str] = frozenset(get_args(Priority))
-
-_WINDOW = 32  # round trips remembered per key
-_MIN_SAMPLES = 4  # below this the per-request estimate is not trusted
-_INITIAL_MARGIN = 0.05  # before any round trip is known
-_MAX_EXTRA = 0.1  # the largest one-way jitter defended adaptively (a slow execution looks like jitter)
-_FLOOR = 0.002  # loop and timer granularity
-_FLOOR_STEP = 0.01  # widening after a throttle answer the margin should have prevented
+#: The longest a Remote key stays occupied by a request that was given up after it left.
+MAX_CANCEL_HOLD = 30.0
 _INF = float("inf")
-
-
-@dataclass
-class ThrottleStats:
-    """Counters of one key in one mode (a snapshot copy)."""
-
-    requests: int = 0
-    """Slots granted (each HTTP attempt, retries included)."""
-    waits: int = 0
-    """Grants that had to queue first."""
-    wait_time: float = 0.0
-    """Seconds spent queued, summed over all waits."""
-    throttle_answers: int = 0
-    """Throttle answers (429 or throttle-text 400/503) reported by the session."""
-    in_flight: int = 0
-    queued: int = 0
-    interval: float = 0.0
-    tier: str = "auto"
-    margin: float = 0.0
-    """The safety margin the next start would use (0 for local/service)."""
-    max_start_lag: float = 0.0
-    """Worst delay between the moment a queued request was allowed to start and its start."""
+_clock = time.monotonic
 
 
 class _Waiter:
-    __slots__ = ("eligible", "enqueued", "future", "lane", "prev_last_rtt", "prev_last_start", "seq")
+    __slots__ = (
+        "eligible",
+        "enqueued",
+        "future",
+        "granted",
+        "interactive",
+        "loop",
+        "prev_last_rtt",
+        "prev_last_start",
+        "seq",
+    )
 
-    def __init__(self, seq: int, lane: OrderedDict[int, _Waiter], future: asyncio.Future[None], now: float):
+    def __init__(self, seq: int, loop: asyncio.AbstractEventLoop, interactive: bool, now: float) -> None:
         self.seq = seq
-        self.lane = lane
-        self.future = future
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.interactive = interactive
         self.enqueued = now
         self.eligible = now
+        self.granted = False
         self.prev_last_start = -_INF
         self.prev_last_rtt: float | None = None
 
 
-class ThrottleSlot:
-    """What :meth:`KeyThrottle.slot` returns: ``async with throttle.slot() as slot: ...``.
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # cancelled meanwhile: the waiter's own cleanup gives the grant back
+        future.set_result(None)
 
-    Optionally tell it when the request actually left, either with ``slot.mark_sent()`` or by passing
-    ``extensions={"trace": slot.trace}`` to httpx: spacing then counts from the departure, so time lost in a
-    busy client between taking the slot and writing the request cannot bring two arrivals too close.
-    """
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class ThrottleSlot:
+    """One request's turn: ``async with throttle.slot() as slot: ...`` (see the module docstring)."""
 
     __slots__ = ("_priority", "_retry", "_sent", "_seq", "_started", "_throttle")
 
-    def __init__(self, throttle: KeyThrottle, priority: Priority, retry: bool):
+    def __init__(self, throttle: KeyThrottle, priority: Priority, retry: bool) -> None:
         self._throttle = throttle
         self._priority = priority
         self._retry = retry
         self._seq = -1
         self._started = 0.0
         self._sent: float | None = None
+
+    @property
+    def spaced(self) -> bool:
+        """Whether departures matter (a Remote key): then pass :meth:`trace` to httpx."""
+        return self._throttle.interval > 0
 
     async def __aenter__(self) -> ThrottleSlot:
         self._seq, self._started = await self._throttle._acquire(self._priority, self._retry)
@@ -160,63 +133,60 @@ class ThrottleSlot:
         if event.endswith("send_request_body.complete"):
             self.mark_sent()
 
+    def report_throttled(self, retry_after: float | None, *, max_wait: float = _INF) -> None:
+        """The server refused this request as too soon: hold the key (before this slot is released)."""
+        self._throttle.report_throttled(retry_after, max_wait=max_wait)
+
 
 class KeyThrottle:
-    """Spacing and in-flight limit for one customer key in one mode (see the module docstring)."""
+    """Spacing and in-flight limit for one customer key in one mode, shared by the whole process."""
 
     def __init__(
         self,
         mode: Mode,
         key_id: str,
+        settings: KeySettings | None = None,
         *,
         tier: Tier = "auto",
         intervals: Mapping[str, float] | None = None,
         max_in_flight: int | None = None,
         safety_margin: float | None = None,
     ) -> None:
-        if mode not in _MODES:
-            raise ValueError(f"unknown mode {mode!r}")
-        if tier not in _TIERS:
-            raise ValueError(f"unknown tier {tier!r}")
-        merged = {**TIER_INTERVALS, **(intervals or {})}
-        if any(v <= 0 for v in merged.values()):
-            raise ValueError("tier intervals must be positive")
-        if max_in_flight is not None and max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
-        if safety_margin is not None and safety_margin < 0:
-            raise ValueError("safety_margin must not be negative")
+        if settings is None:
+            settings = KeySettings.build(
+                mode,
+                tier=tier,
+                intervals=intervals,
+                max_in_flight={mode: max_in_flight} if max_in_flight is not None else None,
+                safety_margin=safety_margin,
+            )
         self.mode: Mode = mode
         self.key_id = key_id
-        self._tier: str = tier
-        self._intervals = merged
-        self._spaced = mode == "remote"
-        self._interval = merged["full" if tier == "auto" else tier] if self._spaced else 0.0
-        self._max_in_flight = max_in_flight or DEFAULT_IN_FLIGHT[mode]
-        self._fixed_margin = safety_margin
-        self._floor = _FLOOR
+        self._settings = settings
         self._learned = False  # tier "auto" switched to read_all
+        self._interval = settings.interval(mode)
+        self._margin = MarginEstimator(settings.safety_margin)
 
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._interactive: OrderedDict[int, _Waiter] = OrderedDict()
-        self._bulk: OrderedDict[int, _Waiter] = OrderedDict()
+        self._lock = threading.Lock()
+        self._lanes: Lanes[_Waiter] = Lanes()
         self._seq = 0
         self._in_flight = 0
         self._last_seq = -1  # the most recently granted slot
         self._last_start = -_INF
         self._last_rtt: float | None = None  # round trip of that slot, once it completed cleanly
-        self._hold_until = -_INF  # set by throttle answers
+        self._hold_until = -_INF  # throttle answers and requests given up while they may still run
         self._last_release = -_INF
-        self._rtts: deque[float] = deque(maxlen=_WINDOW)
-        self._timer: asyncio.TimerHandle | None = None
-        self._dispatch_pending = False
-        self._stats = ThrottleStats(tier=tier)
+        self._timer_due = _INF  # when the armed timer fires (inf: none armed)
+        self._timer_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._stats = ThrottleStats(tier=settings.tier)
         self.on_start_lag: Callable[[float], None] | None = None
         """Called with each queued request's start lag in seconds (benchmarks, monitoring)."""
 
     def __repr__(self) -> str:
         return (
-            f"<KeyThrottle {self.mode} key_id={self.key_id} tier={self._tier} interval={self.interval:g}"
-            f" in_flight={self._in_flight}/{self._max_in_flight} queued={self.queued}>"
+            f"<KeyThrottle {self.mode} key_id={self.key_id} tier={self._settings.tier}"
+            f" interval={self._interval:g} in_flight={self._in_flight}/{self.max_in_flight}"
+            f" queued={self.queued}>"
         )
 
     # -- public -------------------------------------------------------------------------------------
@@ -224,45 +194,73 @@ class KeyThrottle:
     def slot(self, priority: Priority = "bulk", *, retry: bool = False) -> ThrottleSlot:
         """Wait for this request's turn, then hold an in-flight slot until exit.
 
-        ``retry=True`` queues at the front of its lane (a request the server refused, retried).
+        ``retry=True`` queues at the front of its lane (a request the server refused, sent again).
         """
-        if priority not in _PRIORITIES:
+        if priority not in PRIORITIES:
             raise ValueError(f"unknown priority {priority!r}")
         return ThrottleSlot(self, priority, retry)
 
-    def report_throttled(self, retry_after: float | None) -> None:
-        """Record a throttle answer: learn the tier if "auto", then hold the key for a while."""
-        self._stats.throttle_answers += 1
-        if not self._spaced:
-            # Local/Service are not throttled by the docs; honour Retry-After anyway.
-            hold = max(retry_after or 0.0, 0.0)
-        else:
-            if self._tier == "auto" and not self._learned:
-                self._learned = True
-                self._interval = self._intervals["read_all"]
-                logger.warning(
-                    "key %s: the server throttled a request; tier auto now spaces requests %.3g s apart",
-                    self.key_id,
-                    self._interval,
-                )
-            elif self._fixed_margin is None:
-                # The tier was right, so the margin was too small for this network.
-                self._floor = min(self._floor + _FLOOR_STEP, max(self._interval / 2, _FLOOR))
-            hold = max(retry_after or 0.0, self._interval)
-        loop = self._loop
-        now = loop.time() if loop is not None else asyncio.get_running_loop().time()
-        self._hold_until = max(self._hold_until, now + hold)
+    @property
+    def settings(self) -> KeySettings:
+        return self._settings
+
+    def configure(self, settings: KeySettings) -> None:
+        """Apply another session's settings to this key: the last writer wins, and the change is logged."""
+        with self._lock:
+            old = self._settings
+            if settings == old:
+                return
+            self._settings = settings
+            if settings.tier != "auto" or old.tier != "auto":
+                self._learned = False  # an explicit tier replaces what "auto" learned
+            self._interval = settings.interval(self.mode, self._learned)
+            self._margin.set_fixed(settings.safety_margin)
+            grants, timer = self._dispatch(_clock())
+        changed = [
+            f"{name} {getattr(old, name)!r} -> {getattr(settings, name)!r}"
+            for name in ("tier", "intervals", "max_in_flight", "safety_margin")
+            if getattr(old, name) != getattr(settings, name)
+        ]
+        logger.info("key %s (%s): a newer session changed %s", self.key_id, self.mode, "; ".join(changed))
+        self._wake(grants, timer)
+
+    def report_throttled(self, retry_after: float | None, *, max_wait: float = _INF) -> None:
+        """Record a throttle answer: learn the tier if "auto", then hold the key for a while.
+
+        The hold is Retry-After (or one interval, the full tier's on unthrottled modes) but never more than
+        ``max_wait``: a server's absurd Retry-After must not freeze the key for hours.
+        """
+        with self._lock:
+            self._stats.throttle_answers += 1
+            settings = self._settings
+            if self.mode != "remote":
+                # Local/Service are not throttled by the docs; back off as on Remote all the same.
+                hold = max(retry_after or 0.0, settings.intervals["full"])
+            else:
+                if settings.tier == "auto" and not self._learned:
+                    self._learned = True
+                    self._interval = settings.interval(self.mode, learned_read_all=True)
+                    logger.warning(
+                        "key %s: the server throttled a request; tier auto now spaces requests %.3g s apart",
+                        self.key_id,
+                        self._interval,
+                    )
+                else:
+                    self._margin.widen(self._interval)  # the tier was right: the margin was too small
+                hold = max(retry_after or 0.0, self._interval)
+            self._hold_until = max(self._hold_until, _clock() + min(hold, max_wait))
 
     def stats(self) -> ThrottleStats:
         """A snapshot of this key's counters."""
-        return replace(
-            self._stats,
-            in_flight=self._in_flight,
-            queued=self.queued,
-            interval=self.interval,
-            tier="read_all" if self._learned else self._tier,
-            margin=self._margin() if self._spaced else 0.0,
-        )
+        with self._lock:
+            return replace(
+                self._stats,
+                in_flight=self._in_flight,
+                queued=len(self._lanes),
+                interval=self._interval,
+                tier="read_all" if self._learned else self._settings.tier,
+                margin=self._margin.margin(self._interval, self._last_rtt) if self._interval else 0.0,
+            )
 
     @property
     def interval(self) -> float:
@@ -272,229 +270,184 @@ class KeyThrottle:
     @property
     def max_in_flight(self) -> int:
         """How many requests of this key may run at once (size connection pools from it)."""
-        return self._max_in_flight
+        return self._settings.max_in_flight
 
     @property
     def queued(self) -> int:
         """Waiters not yet granted."""
-        return len(self._interactive) + len(self._bulk)
+        return len(self._lanes)
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
 
-    # -- margin -------------------------------------------------------------------------------------
+    @property
+    def timer_armed(self) -> bool:
+        """Whether a wake-up is pending for a waiter blocked by time (never while the key is idle)."""
+        return self._timer_due != _INF
 
-    def _cap(self) -> float:
-        return min(_MAX_EXTRA, max(_INITIAL_MARGIN, self._interval / 2))
-
-    def _margin(self) -> float:
-        """Extra spacing after the last start, from the round trips measured (module docstring)."""
-        if self._fixed_margin is not None:
-            return self._fixed_margin
-        rtts = self._rtts
-        n = len(rtts)
-        if n < _MIN_SAMPLES:
-            return max(_INITIAL_MARGIN, self._floor)
-        low, high = min(rtts), max(rtts)
-        span = high - low
-        # With the previous round trip unknown (still running, or failed) assume the worst span seen.
-        extra = span if self._last_rtt is None else self._last_rtt - (low - span / (n - 1))
-        return min(max(extra, 0.0), self._cap()) + self._floor
+    # -- scheduling (the lock is held in every method that reads or writes the state) ----------------
 
     def _earliest(self) -> float:
-        if not self._spaced:
+        if not self._interval:
             return self._hold_until
-        return max(self._last_start + self._interval + self._margin(), self._hold_until)
-
-    # -- scheduling ---------------------------------------------------------------------------------
+        start = self._last_start + self._interval + self._margin.margin(self._interval, self._last_rtt)
+        return max(start, self._hold_until)
 
     async def _acquire(self, priority: Priority, retry: bool) -> tuple[int, float]:
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._seq += 1
-        seq = self._seq
-        if (
-            not self._interactive
-            and not self._bulk
-            and self._in_flight < self._max_in_flight
-            and now >= self._earliest()
-        ):
-            self._grant_bookkeeping(seq, now)
-            self._last_start = now
-            return seq, now
-
-        lane = self._interactive if priority == "interactive" else self._bulk
-        waiter = _Waiter(seq, lane, loop.create_future(), now)
-        lane[seq] = waiter
-        if retry:
-            lane.move_to_end(seq, last=False)
-        self._dispatch()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            now = _clock()
+            self._seq += 1
+            seq = self._seq
+            if not self._lanes and self._in_flight < self.max_in_flight and now >= self._earliest():
+                self._take(seq)
+                self._last_start = now
+                return seq, now
+            waiter = _Waiter(seq, loop, priority == "interactive", now)
+            self._lanes.push(waiter, front=retry)
+            grants, timer = self._dispatch(now)
+        self._wake(grants, timer)
         try:
             await waiter.future
         except BaseException:
             self._abandon(waiter)
             raise
-        started = loop.time()
-        if self._last_seq == seq:
-            # The request really starts now, a loop turn or more after the grant.
-            self._last_start = max(self._last_start, started)
-        lag = started - waiter.eligible
-        if lag > self._stats.max_start_lag:
-            self._stats.max_start_lag = lag
+        started = _clock()
+        with self._lock:
+            if self._last_seq == seq:
+                # The request really starts now, a loop turn or more after the grant.
+                self._last_start = max(self._last_start, started)
+            lag = started - waiter.eligible
+            if lag > self._stats.max_start_lag:
+                self._stats.max_start_lag = lag
         if self.on_start_lag is not None:
             self.on_start_lag(lag)
         return seq, started
 
-    def _grant_bookkeeping(self, seq: int, now: float) -> None:
+    def _take(self, seq: int) -> None:
         self._in_flight += 1
         self._last_seq = seq
         self._last_rtt = None
         self._stats.requests += 1
 
     def _grant(self, waiter: _Waiter, now: float, earliest: float) -> None:
+        waiter.granted = True
         waiter.eligible = max(earliest, waiter.enqueued, self._last_release)
         waiter.prev_last_start = self._last_start
         waiter.prev_last_rtt = self._last_rtt
-        self._grant_bookkeeping(waiter.seq, now)
+        self._take(waiter.seq)
         self._last_start = now
-        waited = now - waiter.enqueued
         self._stats.waits += 1
-        self._stats.wait_time += waited
-        waiter.future.set_result(None)
+        self._stats.wait_time += now - waiter.enqueued
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "key %s (%s): waited %.3f s for its turn; %d queued, %d in flight, interval %.3g s",
                 self.key_id,
                 self.mode,
-                waited,
-                self.queued,
+                now - waiter.enqueued,
+                len(self._lanes),
                 self._in_flight,
                 self._interval,
             )
 
     def _abandon(self, waiter: _Waiter) -> None:
         """A waiter left (cancelled) before its request started: give back what it took."""
-        fut = waiter.future
-        waiter.lane.pop(waiter.seq, None)
-        if fut.done() and not fut.cancelled():
+        with self._lock:
+            if not waiter.granted:
+                self._lanes.remove(waiter)
+                if not self._lanes:  # nobody left to wake: the armed timer, if any, will find nothing to do
+                    self._timer_due = _INF
+                    self._timer_loop = None
+                return
             # Granted, then cancelled before it resumed: the request never left.
             self._in_flight -= 1
             self._stats.requests -= 1
+            self._stats.waits -= 1
             if self._last_seq == waiter.seq:
                 self._last_start = waiter.prev_last_start
                 self._last_rtt = waiter.prev_last_rtt
                 self._last_seq = -1
-            self._schedule_dispatch()
-        elif not self._interactive and not self._bulk and self._timer is not None:
-            # Nobody left to wake; the others' turn does not depend on who queued ahead of them.
-            self._timer.cancel()
-            self._timer = None
+            grants, timer = self._dispatch(_clock())
+        self._wake(grants, timer)
 
     def _departed(self, seq: int) -> float:
-        assert self._loop is not None
-        now = self._loop.time()
-        if seq == self._last_seq:
-            self._last_start = max(self._last_start, now)
+        now = _clock()
+        with self._lock:
+            if seq == self._last_seq:
+                self._last_start = max(self._last_start, now)
         return now
 
-    def _release(self, seq: int, started: float, *, ok: bool) -> None:
-        self._in_flight -= 1
-        if self._loop is not None:
-            self._last_release = self._loop.time()
-        if self._spaced and ok:
-            rtt = self._last_release - started
-            self._rtts.append(rtt)
-            if seq == self._last_seq:
-                self._last_rtt = rtt
-        # A failed or cancelled request may or may not have reached the server: _last_rtt stays unknown
-        # and _margin() assumes the worst span seen. It may also have left later than its slot began (bytes
-        # still being written when it was cancelled) or still be running there: so the next start counts from
-        # the moment it was given up, as if it had left then.
-        elif self._spaced and seq == self._last_seq:
-            self._last_start = max(self._last_start, self._last_release)
-        if self._interactive or self._bulk:
-            self._schedule_dispatch()
+    def _release(self, seq: int, sent: float, *, ok: bool) -> None:
+        with self._lock:
+            now = _clock()
+            self._in_flight -= 1
+            self._last_release = now
+            if self._interval and ok:
+                rtt = now - sent
+                self._margin.record(rtt)
+                if seq == self._last_seq:
+                    self._last_rtt = rtt
+            elif self._interval:
+                # Failed or cancelled: it may or may not have reached the server, and may still run there. The
+                # next start counts from the moment it was given up, as if it had left then, and waits for its
+                # estimated end on the server (module docstring, "Cancellation").
+                if seq == self._last_seq:
+                    self._last_start = max(self._last_start, now)
+                running = min(max(self._interval, self._margin.slowest()), MAX_CANCEL_HOLD)
+                self._hold_until = max(self._hold_until, sent + running)
+            grants, timer = self._dispatch(now)
+        self._wake(grants, timer)
 
-    def _schedule_dispatch(self) -> None:
-        # Deferred by one loop turn so that a throttle answer reported right after the slot is released
-        # still holds back the next waiter.
-        if not self._dispatch_pending and self._loop is not None:
-            self._dispatch_pending = True
-            self._loop.call_soon(self._dispatch)
-
-    def _dispatch(self) -> None:
-        self._dispatch_pending = False
-        loop = self._loop
-        assert loop is not None
-        while self._in_flight < self._max_in_flight:
-            lane = self._interactive or self._bulk
-            if not lane:
-                break
-            now = loop.time()
+    def _dispatch(self, now: float) -> tuple[list[_Waiter], tuple[asyncio.AbstractEventLoop, float] | None]:
+        """Grant every waiter that may start now; name the timer to arm for the next one, if time blocks it."""
+        grants: list[_Waiter] = []
+        lanes = self._lanes
+        while lanes and self._in_flight < self.max_in_flight:
+            head = lanes.peek()
+            if head.loop.is_closed() or head.future.done():
+                lanes.pop()  # its loop is gone, or it was cancelled and its cleanup has not run yet
+                continue
             earliest = self._earliest()
             if now < earliest:
-                self._arm(earliest)
-                return
-            _, waiter = lane.popitem(last=False)
-            if waiter.future.done():  # cancelled; its task has not run its cleanup yet
-                continue
-            self._grant(waiter, now, earliest)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+                timer_loop = self._timer_loop() if self._timer_loop is not None else None
+                if earliest < self._timer_due or timer_loop is not head.loop:
+                    self._timer_due = earliest
+                    self._timer_loop = weakref.ref(head.loop)
+                    return grants, (head.loop, earliest)
+                return grants, None
+            lanes.pop()
+            self._grant(head, now, earliest)
+            grants.append(head)
+        return grants, None
 
-    def _arm(self, when: float) -> None:
-        timer = self._timer
+    def _wake(self, grants: list[_Waiter], timer: tuple[asyncio.AbstractEventLoop, float] | None) -> None:
+        """Outside the lock: resolve granted waiters and arm the timer, each in its own loop."""
+        current = _running_loop() if grants or timer else None
+        for waiter in grants:
+            if waiter.loop is current:
+                _resolve(waiter.future)
+            else:
+                try:
+                    waiter.loop.call_soon_threadsafe(_resolve, waiter.future)
+                except RuntimeError:  # its loop closed meanwhile: nobody will start; give the slot back
+                    self._release(waiter.seq, _clock(), ok=False)
         if timer is not None:
-            if timer.when() <= when:
-                return  # fires first; _dispatch re-arms for the rest
-            timer.cancel()
-        assert self._loop is not None
-        self._timer = self._loop.call_at(when, self._on_timer)
+            loop, when = timer
+            if loop is current:
+                loop.call_later(max(0.0, when - _clock()), self._on_timer)
+            else:
+                try:
+                    loop.call_soon_threadsafe(
+                        lambda: loop.call_later(max(0.0, when - _clock()), self._on_timer)
+                    )
+                except RuntimeError:
+                    pass  # closed: its waiters are dropped at the next dispatch
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._dispatch()
-
-
-class ThrottleRegistry:
-    """The throttles of one event loop, shared by every session on that loop."""
-
-    def __init__(self) -> None:
-        self._throttles: dict[tuple[str, str], KeyThrottle] = {}
-
-    def for_key(
-        self,
-        mode: Mode,
-        key_id: str,
-        *,
-        tier: Tier = "auto",
-        intervals: Mapping[str, float] | None = None,
-        max_in_flight: int | None = None,
-        safety_margin: float | None = None,
-    ) -> KeyThrottle:
-        """The throttle of ``(mode, key_id)``, created on first use (the first caller's settings win).
-
-        ``key_id`` is an opaque id the session derives from the customer key, never the key itself.
-        """
-        found = self._throttles.get((mode, key_id))
-        if found is None:
-            found = self._throttles[(mode, key_id)] = KeyThrottle(
-                mode,
-                key_id,
-                tier=tier,
-                intervals=intervals,
-                max_in_flight=max_in_flight,
-                safety_margin=safety_margin,
-            )
-        return found
-
-    def stats(self) -> dict[tuple[str, str], ThrottleStats]:
-        """Snapshots of every key's counters, by ``(mode, key_id)``."""
-        return {k: t.stats() for k, t in self._throttles.items()}
-
-    def __len__(self) -> int:
-        return len(self._throttles)
+        with self._lock:
+            if self._timer_due <= _clock() + 0.001:
+                self._timer_due = _INF
+                self._timer_loop = None
+            grants, timer = self._dispatch(_clock())
+        self._wake(grants, timer)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from odapi_async import OpenDental
+from odapi_async._backend import ProcessThrottle
+from odapi_async._settings import KeySettings
+from odapi_async._throttle import KeyThrottle
 
 BASE = "http://od.test/api/v1"
 DEV_KEY = "DEVKEY-s3cr3t-dev"
@@ -15,3 +19,13 @@ def fast_retries(od: OpenDental) -> OpenDental:
     """Shrink the backoff so retry tests take milliseconds (the policy's shape is unchanged)."""
     od._options = replace(od._options, retry=replace(od._options.retry, base_delay=0.001, max_delay=0.002))
     return od
+
+
+def for_key(
+    reg: ProcessThrottle, mode: Any, key_id: str, *, max_in_flight: int | None = None, **kw: Any
+) -> KeyThrottle:
+    """The throttle of (mode, key_id) in ``reg``; settings given here are applied to it (the last writer wins)."""
+    if not kw and max_in_flight is None:
+        return reg.key(mode, key_id)
+    cap = {mode: max_in_flight} if max_in_flight is not None else None
+    return reg.key(mode, key_id, KeySettings.build(mode, max_in_flight=cap, **kw))

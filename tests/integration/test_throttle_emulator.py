@@ -10,7 +10,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from odapi_async._throttle import KeyThrottle, Priority, ThrottleRegistry
+from odapi_async._backend import ProcessThrottle
+from odapi_async._throttle import KeyThrottle, Priority
+from support import for_key
 
 emulator = pytest.importorskip("odapi_async.emulator")
 Emulator = getattr(emulator, "Emulator", None)
@@ -128,10 +130,10 @@ async def test_fifty_tasks_with_jitter_both_ways_never_violate(emu: Any) -> None
 
 
 async def test_two_keys_progress_independently(emu: Any, client: httpx2.AsyncClient) -> None:
-    reg = ThrottleRegistry()
+    reg = ProcessThrottle()
     base = emu.endpoints["remote"]
-    t1 = reg.for_key("remote", "id1", tier="full", intervals={"full": T})
-    t2 = reg.for_key("remote", "id2", tier="full", intervals={"full": T})
+    t1 = for_key(reg, "remote", "id1", tier="full", intervals={"full": T})
+    t2 = for_key(reg, "remote", "id2", tier="full", intervals={"full": T})
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await asyncio.gather(
@@ -209,7 +211,7 @@ async def test_cancellation_leaves_nothing_behind(emu: Any, client: httpx2.Async
     for task in victims:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    assert t.queued == 0 and t.in_flight == 0 and t._timer is None
+    assert t.queued == 0 and t.in_flight == 0 and not t.timer_armed
     survivors = [task for task in tasks if not task.cancelled()]
     assert all(task.result() == 200 for task in survivors)
     assert t.stats().requests == started  # a cancelled waiter took no turn
@@ -310,7 +312,7 @@ async def test_session_interactive_view_overtakes_queued_bulk(emu: Any) -> None:
             await session.request("GET", "/patients", params={"Limit": 1})
             done.append(name)
 
-        throttle = od._throttle("remote")
+        throttle = od._core.hub.throttle.key("remote", od.key_id)
         first = asyncio.Event()
         throttle.on_start_lag = lambda lag: first.set()
         bulk = [asyncio.create_task(fetch(f"b{i}", od)) for i in range(12)]

@@ -51,7 +51,7 @@ async def test_time_queued_for_the_throttle_is_not_retry_time(od, mock_api) -> N
     route = mock_api.get("/patients/1").mock(
         side_effect=[httpx.Response(504, text="timeout"), httpx.Response(200, json={"PatNum": 1})]
     )
-    throttle = od._throttle("local")
+    throttle = od._core.hub.throttle.key("local", od.key_id)
     held = [throttle.slot() for _ in range(throttle.max_in_flight)]
     for slot in held:
         await slot.__aenter__()

@@ -86,15 +86,17 @@ async def test_sessions_of_one_key_share_its_pool(mock_api) -> None:
             await stack.enter_async_context(od)
         for od in [*sessions, twin]:
             await od.patients.get(1)
-        pools = dict(hub.state().pools)
-        assert len(pools) == 3  # one per key
-        assert hub.client(sessions[0].key_id) is hub.client(twin.key_id)
-        assert hub.client(sessions[1].key_id) is not hub.client(sessions[0].key_id)
-        async with sessions[0]:  # re-entering counts as another user
+        clients = hub.pools.open_clients()
+        assert len(clients) == 3  # one per key
+        pool_of = {od.key_id: hub.pools.client(od.key_id, od._core, max_connections=8) for od in sessions}
+        assert pool_of[sessions[0].key_id] is hub.pools.client(twin.key_id, twin._core, max_connections=8)
+        assert pool_of[sessions[1].key_id] is not pool_of[sessions[0].key_id]
+        async with sessions[0]:  # re-entering is counted: leaving the inner block does not close it
             pass
-        assert hub.state().pools == pools and not any(p.is_closed for p in pools.values())
-    assert hub.state().pools == {} and all(
-        p.is_closed for p in pools.values()
+        assert not sessions[0].closed
+        assert hub.pools.open_clients() == clients
+    assert hub.pools.open_clients() == [] and all(
+        c.is_closed for c in clients
     )  # the last one out closed them
 
 
@@ -112,7 +114,7 @@ async def test_escape_hatch_request(od, mock_api) -> None:
 async def test_pool_is_sized_from_the_in_flight_caps(od, mock_api) -> None:
     mock_api.get("/patients/1").mock(return_value=httpx.Response(200, json={"PatNum": 1}))
     await od.patients.get(1)
-    pool = od._core.hub.client(od.key_id)._transport._pool
+    pool = od._core.hub.pools.client(od.key_id, od._core, max_connections=0)._transport._pool
     assert pool._max_connections == 8  # local only: the local in-flight cap
     both = OpenDental("d", "c2", modes=("local", "remote"), endpoints={"local": BASE}, hub=od._core.hub)
     assert both._core.pool_size == 9

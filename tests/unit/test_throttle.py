@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from odapi_async._throttle import TIER_INTERVALS, KeyThrottle, ThrottleRegistry
+from odapi_async._backend import ProcessThrottle
+from odapi_async._throttle import TIER_INTERVALS, KeyThrottle
+from support import for_key
 
 T = 0.02  # interval for most tests
 FAST = {"full": T, "read_all": 0.06, "enterprise": 0.01}
@@ -32,8 +34,8 @@ async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
 def assert_idle(t: KeyThrottle) -> None:
     assert t.queued == 0
     assert t.in_flight == 0
-    assert not t._interactive and not t._bulk
-    assert t._timer is None
+    assert not t._lanes
+    assert not t.timer_armed
 
 
 async def run_recording(
@@ -98,7 +100,7 @@ async def test_remote_one_in_flight_even_after_interval() -> None:
     await until(lambda: t.queued == 1)
     await asyncio.sleep(3 * T)  # the interval is long over; only the in-flight cap holds b back now
     assert order == ["a"] and t.queued == 1 and t.in_flight == 1
-    assert t._timer is None  # blocked by in-flight, not time: no timer armed
+    assert not t.timer_armed  # blocked by in-flight, not time: no timer armed
     gate.set()
     await asyncio.gather(a, b)
     assert order == ["a", "a-done", "b"]
@@ -268,8 +270,8 @@ async def test_granted_then_cancelled_before_resuming_gives_the_grant_back() -> 
     b = asyncio.create_task(b_body())
     await until(lambda: t.queued == 1)
     await asyncio.sleep(0.06)  # a's interval is over: b becomes eligible as soon as a leaves
-    await a.__aexit__(None, None, None)  # schedules the dispatch that grants b ...
-    loop.call_soon(b.cancel)  # ... and b is cancelled before its task resumes
+    await a.__aexit__(None, None, None)  # grants b: its task is woken ...
+    b.cancel()  # ... and cancelled before it resumes
     await asyncio.gather(b, return_exceptions=True)
     assert b.cancelled() and started == []
     assert t.stats().requests == 1
@@ -334,7 +336,6 @@ async def test_ten_thousand_cancellations_leave_nothing_behind(mode: str) -> Non
                 await asyncio.sleep(0)  # let grants happen while cancelling
         await asyncio.gather(*tasks, return_exceptions=True)
         cancelled += sum(task.cancelled() for task in tasks)
-        await until(lambda: not t._dispatch_pending)
         assert_idle(t)
     assert cancelled == 10_000
     assert held > 0  # some were holders when cancelled, not only waiters
@@ -377,8 +378,8 @@ async def test_retry_after_longer_than_interval_is_honoured() -> None:
         assert loop.time() - before >= 0.08 - 1e-3
 
 
-async def test_throttle_answer_reported_after_release_still_holds_next_waiter() -> None:
-    # The session may report the 429 just after leaving the slot; a queued waiter must not slip through.
+async def test_throttle_answer_reported_through_the_slot_holds_next_waiter() -> None:
+    # The request path reports the 429 before it leaves the slot; a queued waiter must not slip through.
     t = remote()
     loop = asyncio.get_running_loop()
     a = t.slot()
@@ -392,18 +393,18 @@ async def test_throttle_answer_reported_after_release_still_holds_next_waiter() 
     b = asyncio.create_task(b_body())
     await until(lambda: t.queued == 1)
     await asyncio.sleep(2 * T)
-    await a.__aexit__(None, None, None)
     now = loop.time()
-    t.report_throttled(0.05)
+    a.report_throttled(0.05)
+    await a.__aexit__(None, None, None)
     await b
     assert b_start[0] - now >= 0.05 - 1e-3
 
 
 async def test_fixed_tier_throttle_answer_widens_adaptive_floor() -> None:
     t = KeyThrottle("remote", "kid", tier="full", intervals=FAST)
-    floor = t._floor
+    floor = t._margin._floor
     t.report_throttled(None)
-    assert t._floor > floor and t.interval == T
+    assert t._margin._floor > floor and t.interval == T
 
 
 async def test_enterprise_and_defaults() -> None:
@@ -441,19 +442,19 @@ async def test_bad_priority_is_rejected() -> None:
 
 def test_adaptive_margin_from_round_trips() -> None:
     t = KeyThrottle("remote", "kid", tier="full")
-    assert t._margin() == pytest.approx(0.05)  # nothing measured yet
+    assert t._margin.margin(t.interval, t._last_rtt) == pytest.approx(0.05)  # nothing measured yet
     for rtt in [0.060, 0.042, 0.051, 0.078, 0.045]:  # n=5, min 42 ms, span 36 ms
-        t._rtts.append(rtt)
+        t._margin._rtts.append(rtt)
     est_min = 0.042 - 0.036 / 4
     t._last_rtt = 0.078  # the previous request arrived late: wait longer
-    assert t._margin() == pytest.approx(0.078 - est_min + 0.002)
+    assert t._margin.margin(t.interval, t._last_rtt) == pytest.approx(0.078 - est_min + 0.002)
     t._last_rtt = 0.042  # it was among the fastest: little extra
-    assert t._margin() == pytest.approx(0.042 - est_min + 0.002)
+    assert t._margin.margin(t.interval, t._last_rtt) == pytest.approx(0.042 - est_min + 0.002)
     t._last_rtt = None  # still running: the worst span seen
-    assert t._margin() == pytest.approx(0.036 + 0.002)
-    t._rtts.append(5.0)  # one very slow execution cannot stall the key
+    assert t._margin.margin(t.interval, t._last_rtt) == pytest.approx(0.036 + 0.002)
+    t._margin._rtts.append(5.0)  # one very slow execution cannot stall the key
     t._last_rtt = 5.0
-    assert t._margin() == pytest.approx(0.1 + 0.002)
+    assert t._margin.margin(t.interval, t._last_rtt) == pytest.approx(0.1 + 0.002)
 
 
 async def test_round_trips_are_measured_per_slot() -> None:
@@ -461,7 +462,7 @@ async def test_round_trips_are_measured_per_slot() -> None:
     for _ in range(6):
         async with t.slot():
             await asyncio.sleep(0.01)
-    assert len(t._rtts) == 6 and min(t._rtts) >= 0.01 - 1e-3
+    assert len(t._margin._rtts) == 6 and min(t._margin._rtts) >= 0.01 - 1e-3
     assert t._last_rtt is not None
     assert 0 < t.stats().margin <= 0.05
 
@@ -470,20 +471,20 @@ async def test_round_trips_are_measured_per_slot() -> None:
 
 
 def test_registry_shares_per_mode_and_key() -> None:
-    reg = ThrottleRegistry()
-    a = reg.for_key("remote", "k1", tier="full")
-    assert reg.for_key("remote", "k1") is a
-    assert reg.for_key("remote", "k2") is not a
-    assert reg.for_key("local", "k1") is not a
+    reg = ProcessThrottle()
+    a = for_key(reg, "remote", "k1", tier="full")
+    assert for_key(reg, "remote", "k1") is a
+    assert for_key(reg, "remote", "k2") is not a
+    assert for_key(reg, "local", "k1") is not a
     assert set(reg.stats()) == {("remote", "k1"), ("remote", "k2"), ("local", "k1")}
     assert len(reg) == 3
     assert reg.stats()[("remote", "k1")].tier == "full"
 
 
 async def test_keys_do_not_wait_on_each_other() -> None:
-    reg = ThrottleRegistry()
-    k1 = reg.for_key("remote", "k1", tier="full", intervals={"full": 10.0})
-    k2 = reg.for_key("remote", "k2", tier="full", intervals={"full": 0.01}, safety_margin=0.0)
+    reg = ProcessThrottle()
+    k1 = for_key(reg, "remote", "k1", tier="full", intervals={"full": 10.0})
+    k2 = for_key(reg, "remote", "k2", tier="full", intervals={"full": 0.01}, safety_margin=0.0)
     async with k1.slot():
         pass
     blocked = asyncio.create_task(run_recording(k1, 1))
@@ -496,9 +497,9 @@ async def test_keys_do_not_wait_on_each_other() -> None:
 
 
 async def test_many_keys_use_one_timer_each_at_most_and_none_when_idle() -> None:
-    reg = ThrottleRegistry()
+    reg = ProcessThrottle()
     keys = [
-        reg.for_key("remote", f"k{i}", tier="full", intervals={"full": 0.05}, safety_margin=0.0)
+        for_key(reg, "remote", f"k{i}", tier="full", intervals={"full": 0.05}, safety_margin=0.0)
         for i in range(500)
     ]
     loop = asyncio.get_running_loop()
@@ -512,12 +513,12 @@ async def test_many_keys_use_one_timer_each_at_most_and_none_when_idle() -> None
 
     tasks = [asyncio.create_task(one(t)) for t in keys for _ in range(4)]
     await until(lambda: done == 500)  # everyone's first request ran; three wait per key
-    armed = sum(t._timer is not None for t in keys)
+    armed = sum(t.timer_armed for t in keys)
     assert armed <= 500
     assert len(loop._scheduled) - before <= 500 + 5  # type: ignore[attr-defined]
     await asyncio.gather(*tasks)
     assert done == 2000
-    assert all(t._timer is None and t.queued == 0 and t.in_flight == 0 for t in keys)
+    assert all(not t.timer_armed and t.queued == 0 and t.in_flight == 0 for t in keys)
 
 
 async def test_debug_log_for_waits_names_key_id_only(caplog: pytest.LogCaptureFixture) -> None:
@@ -562,7 +563,7 @@ async def test_trace_hook_marks_departure_on_body_complete() -> None:
         assert slot._sent is not None
         await asyncio.sleep(0.02)
     # The round trip counts from the departure, not from taking the slot.
-    assert t._rtts[-1] == pytest.approx(0.02, abs=0.01)
+    assert t._margin._rtts[-1] == pytest.approx(0.02, abs=0.01)
 
 
 async def test_marked_departure_keeps_arrivals_apart_when_the_client_lags() -> None:
