@@ -46,9 +46,9 @@ class _LoopPools:
 
     __slots__ = ("closer", "pools")
 
-    def __init__(self) -> None:
+    def __init__(self, forget: Callable[[asyncio.AbstractEventLoop], None]) -> None:
         self.pools: dict[str, _Pool] = {}
-        self.closer = _close_at_shutdown(self.pools)
+        self.closer = _close_at_shutdown(self.pools, forget)
         # Advance it to its ``yield`` now: the loop's asyncgen hooks register it, and the loop's
         # ``shutdown_asyncgens`` then runs its ``finally``.
         try:
@@ -57,7 +57,9 @@ class _LoopPools:
             pass
 
 
-async def _close_at_shutdown(pools: dict[str, _Pool]) -> AsyncGenerator[None, None]:
+async def _close_at_shutdown(
+    pools: dict[str, _Pool], forget: Callable[[asyncio.AbstractEventLoop], None]
+) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
@@ -65,6 +67,8 @@ async def _close_at_shutdown(pools: dict[str, _Pool]) -> AsyncGenerator[None, No
         pools.clear()
         for client in clients:
             await client.aclose()
+        # This generator holds its loop (its finaliser is a method of the loop): drop it, or the loop lives on.
+        forget(asyncio.get_running_loop())
 
 
 class ConnectionPools:
@@ -82,8 +86,12 @@ class ConnectionPools:
         with self._lock:
             found = self._loops.get(loop)
             if found is None:
-                found = self._loops[loop] = _LoopPools()
+                found = self._loops[loop] = _LoopPools(self._forget)
             return found
+
+    def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._loops.pop(loop, None)
 
     def client(self, key_id: str, user: object, *, max_connections: int | None) -> httpx2.AsyncClient:
         """The pool of ``key_id`` on the running loop, with ``user`` (a session) counted as using it."""

@@ -79,14 +79,15 @@ class KeySettings:
 
 def in_flight_for(mode: Mode, max_in_flight: int | Mapping[str, int] | None) -> int:
     """The in-flight cap of ``mode``: a plain number raises Local/Service only, never Remote (the docs' rule)."""
+    given = list(max_in_flight.values()) if isinstance(max_in_flight, Mapping) else [max_in_flight]
+    if any(v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1) for v in given):
+        raise ValueError(f"max_in_flight must be a whole number of at least 1; got {max_in_flight!r}")
     if max_in_flight is None:
         cap = DEFAULT_IN_FLIGHT[mode]
     elif isinstance(max_in_flight, Mapping):
         cap = max_in_flight.get(mode, DEFAULT_IN_FLIGHT[mode])
     else:
         cap = DEFAULT_IN_FLIGHT[mode] if mode == "remote" else max_in_flight
-    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-        raise ValueError("max_in_flight must be a whole number of at least 1")
     return cap
 
 

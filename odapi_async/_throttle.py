@@ -419,6 +419,9 @@ class KeyThrottle:
             lanes.pop()
             self._grant(head, now, earliest)
             grants.append(head)
+        if not lanes:  # nobody waits: a timer still pending finds nothing to do when it fires
+            self._timer_due = _INF
+            self._timer_loop = None
         return grants, None
 
     def _wake(self, grants: list[_Waiter], timer: tuple[asyncio.AbstractEventLoop, float] | None) -> None:
