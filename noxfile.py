@@ -57,6 +57,7 @@ def bench(session: nox.Session) -> None:
             ["p1", "--via-session"],
             ["p2", "--via-session", "--stagger", "--gc-threshold", "50000"],
         ],
+        "sync_worker": [[]],
     }
     for name in session.posargs or list(runs):
         for args in runs[name]:

@@ -252,7 +252,7 @@ async def p1(interval: float, duration: float, via_session: bool = False) -> dic
                 od = OpenDental(DEV, "ours", endpoints=emu.endpoints, modes=("remote",), tier="full",
                                 intervals={"full": interval}, max_retries=5, hub=hub)  # fmt: skip
                 async with od:
-                    throttle = od._throttle("remote")
+                    throttle = od._core.hub.throttle.key("remote", od.key_id)
                     # Cancelled at the deadline: a queued request consumes nothing.
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(
@@ -391,11 +391,16 @@ async def _p2_sessions(
     async with contextlib.AsyncExitStack() as stack:
         for od in sessions:
             await stack.enter_async_context(od)
-            od._throttle("remote").on_start_lag = lags.append
+            od._core.hub.throttle.key("remote", od.key_id).on_start_lag = lags.append
         loop = asyncio.get_running_loop()
         # Open each key's connection first (outside the throttle) so that connection setup is not lag.
         await asyncio.gather(
-            *[hub.client(od.key_id).get(emu.endpoints["remote"] + "/nothing") for od in sessions]
+            *[
+                hub.pools.client(od.key_id, od._core, max_connections=1).get(
+                    emu.endpoints["remote"] + "/nothing"
+                )
+                for od in sessions
+            ]
         )
         if gc.get_threshold()[0] != 700:
             gc.freeze()  # the start-up objects (sessions, pools, connections) live on: stop rescanning them
