@@ -15,6 +15,7 @@ import httpx2
 
 from ._backend import ProcessThrottle, ThrottleBackend
 from ._pools import ConnectionPools
+from ._prober import RouterRegistry
 from ._version import __version__
 
 USER_AGENT = f"odapi-async/{__version__}"
@@ -40,6 +41,7 @@ class Hub:
         self._transport_factory = transport_factory
         self._ssl: ssl.SSLContext | None = None
         self.pools = ConnectionPools(self._new_client)
+        self.routers = RouterRegistry()
 
     def __repr__(self) -> str:
         return f"<Hub throttle={self.throttle!r}>"

@@ -27,10 +27,10 @@ from ._attempt import AttemptOptions, AttemptRunner, Kind, total_deadline
 from ._backend import ThrottleBackend
 from ._codec import WireDecodeError, check_body_size, decode_json, encode_body, query_value, wire_value
 from ._decide import Action, decide, error_for
-from ._exceptions import ConfigurationError, SessionClosed
+from ._exceptions import ConfigurationError, SessionClosed, Unauthorized
 from ._hub import Hub, default_hub
 from ._operation import Operation
-from ._prober import ModeRouter
+from ._prober import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
 from ._request import Answer, Prepared
 from ._retry import RetryPolicy
 from ._settings import (
@@ -89,6 +89,7 @@ class _Secret:
 class _Options:
     """Per-view settings (``with_options`` changes these and shares everything else)."""
 
+    router: ModeRouter
     timeout: httpx2.Timeout
     total: float
     retry: RetryPolicy
@@ -96,9 +97,15 @@ class _Options:
     max_retry_wait: float
     max_response_bytes: int
 
-    def for_attempt(self) -> AttemptOptions:
+    def for_attempt(self, probe_timeout: float | None = None) -> AttemptOptions:
+        """What an attempt needs; ``probe_timeout`` shortens the connect phase (a mode not yet seen answering)."""
+        timeout = self.timeout
+        if probe_timeout is not None and (timeout.connect is None or timeout.connect > probe_timeout):
+            timeout = httpx2.Timeout(
+                connect=probe_timeout, read=timeout.read, write=timeout.write, pool=timeout.pool
+            )
         return AttemptOptions(
-            timeout=self.timeout,
+            timeout=timeout,
             total=self.total,
             priority=self.priority,
             max_retry_wait=self.max_retry_wait,
@@ -116,8 +123,9 @@ class _Core:
     tier: Tier
     hub: Hub
     backend: ThrottleBackend
-    router: ModeRouter
     base_urls: dict[str, str]
+    probe_timeout: float
+    failback_interval: float
     pool_size: int  # connections this key can have in use at once: its in-flight caps over its modes
     attempts: AttemptRunner | None = None
     entered: int = 0  # ``async with`` blocks of the session (not its views) not yet left
@@ -149,8 +157,8 @@ class OpenDental(GeneratedResources):
         developer_key: str | None = None,
         customer_key: str | None = None,
         *,
-        modes: Sequence[Mode] = ("local", "service", "remote"),
-        service_host: str = "localhost",
+        modes: Sequence[Mode] | None = None,
+        service_host: str | None = None,
         tier: Tier = "auto",
         endpoints: Mapping[str, str] | None = None,
         timeout: float | httpx2.Timeout = 60.0,
@@ -162,6 +170,8 @@ class OpenDental(GeneratedResources):
         safety_margin: float | None = None,
         max_retry_wait: float = 60.0,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        probe_timeout: float = 1.0,
+        failback_interval: float = 60.0,
         throttle: ThrottleBackend | None = None,
         hub: Hub | None = None,
     ) -> None:
@@ -170,14 +180,17 @@ class OpenDental(GeneratedResources):
         developer_key = customer_key = None
         dev = _read_key(given[0], "ODAPI_DEVELOPER_KEY", "developer")
         cust = _read_key(given[1], "ODAPI_CUSTOMER_KEY", "customer")
-        modes = _check_modes(modes)
         if tier not in TIERS:
             raise ConfigurationError(f"tier must be one of {TIERS}; got {tier!r}")
-        if not isinstance(service_host, str) or not service_host or "/" in service_host:
+        if service_host is not None and (
+            not isinstance(service_host, str) or not service_host or "/" in service_host
+        ):
             raise ConfigurationError(f"service_host must be a host name or address; got {service_host!r}")
-        base_urls = {m: url.format(service_host=service_host) for m, url in DEFAULT_ENDPOINTS.items()}
         if endpoints is not None and not isinstance(endpoints, Mapping):
             raise ConfigurationError("endpoints must be a mapping of mode to URL")
+        modes = _check_modes(modes) if modes is not None else _default_modes(service_host, endpoints)
+        host = service_host or "localhost"
+        base_urls = {m: url.format(service_host=host) for m, url in DEFAULT_ENDPOINTS.items()}
         for mode, url in (endpoints or {}).items():
             if mode not in MODES:
                 raise ConfigurationError(f"endpoints: unknown mode {mode!r}; modes are {MODES}")
@@ -209,8 +222,9 @@ class OpenDental(GeneratedResources):
             tier=tier,
             hub=hub,
             backend=backend,
-            router=ModeRouter(modes, key_id),
             base_urls={m: u.rstrip("/") for m, u in base_urls.items()},
+            probe_timeout=_check_positive("probe_timeout", probe_timeout),
+            failback_interval=_check_positive("failback_interval", failback_interval, zero=True),
             pool_size=pool_size,
         )
         core.attempts = AttemptRunner(
@@ -227,6 +241,7 @@ class OpenDental(GeneratedResources):
         self._core = core
         self._owner = True  # views made by with_options do not close the session
         self._options = _Options(
+            router=_router(core, modes),
             timeout=_make_timeout(timeout, connect_timeout),
             total=_check_positive("timeout", total_deadline(timeout)),
             retry=RetryPolicy(max_retries=_check_count("max_retries", max_retries)),
@@ -284,8 +299,34 @@ class OpenDental(GeneratedResources):
 
     @property
     def mode(self) -> Mode:
-        """The mode requests go to now."""
-        return self._core.router.mode
+        """The mode requests go to now (it moves down the cascade on failures and back up when a mode returns)."""
+        return self._options.router.mode
+
+    @property
+    def modes(self) -> tuple[Mode, ...]:
+        """The cascade order of this session (or view)."""
+        return self._options.router.modes
+
+    async def probe(self) -> dict[Mode, ModeReport]:
+        """Probe every Local/Service mode of the cascade now and report on each mode (Remote is not probed).
+
+        A higher mode that answers is used again at once; the mode in use that does not answer is left. A 401
+        raises :class:`Unauthorized` (a wrong key is wrong everywhere).
+        """
+        router = self._options.router
+        reports: dict[Mode, ModeReport] = {}
+        for mode in router.modes:
+            report = await self._probe_mode(mode)
+            if report.error and report.error.startswith("401"):
+                raise Unauthorized(
+                    status_code=401, method="GET", path=PROBE_PATH, mode=mode, explanation=report.error[4:]
+                )
+            if report.reachable:
+                router.move_back(mode)
+            elif report.reachable is False and router.mode == mode:
+                router.fail_over(mode, report.error or "no answer")
+            reports[mode] = report
+        return {m: replace(r, in_use=m == router.mode) for m, r in reports.items()}
 
     def with_options(
         self,
@@ -294,9 +335,15 @@ class OpenDental(GeneratedResources):
         max_retries: int | None = None,
         priority: Priority | None = None,
         max_retry_wait: float | None = None,
+        modes: Sequence[Mode] | None = None,
     ) -> OpenDental:
-        """A view of this session with other per-request settings; it shares keys, pool, throttle and life."""
+        """A view of this session with other per-request settings; it shares keys, pool, throttle and life.
+
+        ``modes=("remote",)`` pins the view to those modes (a cascade of its own, in that order).
+        """
         options = self._options
+        if modes is not None:
+            options = replace(options, router=_router(self._core, _check_modes(modes)))
         if timeout is not None:
             total = _check_positive("timeout", total_deadline(timeout))
             connect = options.timeout.connect or 5.0
@@ -352,6 +399,7 @@ class OpenDental(GeneratedResources):
     # ------------------------------------------------------------------- the request path (RequestPath)
 
     def _page_cap(self) -> int:
+        # Per page: a stream that fails over mid-way continues with the new mode's cap at the same row.
         caps = ENTERPRISE_PAGE_CAPS if self._core.tier == "enterprise" else PAGE_CAPS
         return caps[self.mode]
 
@@ -383,11 +431,11 @@ class OpenDental(GeneratedResources):
         qs = "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="") if query else ""
         req = Prepared(method, path, qs, payload, idempotent)
         options = self._options
-        attempt_options = options.for_attempt()
         policy = options.retry
         attempts = core.attempts
         assert attempts is not None
-        router = core.router
+        router = options.router
+        router.maybe_fail_back(self._probe_answers)
         mode = router.mode
         # Retries stop max_total seconds after the first failure: time queued for the throttle before the first
         # attempt (minutes, on a busy read_all key) is not retry time. A wait that would end past it is not begun.
@@ -395,7 +443,10 @@ class OpenDental(GeneratedResources):
         retries = 0
         front = False
         while True:
-            outcome = await attempts.run(mode, req, attempt_options, retry=front)
+            short = None if router.confirmed(mode) else core.probe_timeout
+            outcome = await attempts.run(mode, req, options.for_attempt(short), retry=front)
+            if outcome.kind not in (Kind.NOT_SENT, Kind.LOST):
+                router.answered(mode)
             if outcome.kind is Kind.ANSWER:
                 assert outcome.answer is not None
                 if logger.isEnabledFor(logging.DEBUG):
@@ -427,6 +478,58 @@ class OpenDental(GeneratedResources):
             )
             if decision.delay:
                 await anyio.sleep(decision.delay)
+
+    async def _probe_mode(self, mode: Mode) -> ModeReport:
+        core = self._core
+        caps = ENTERPRISE_PAGE_CAPS if core.tier == "enterprise" else PAGE_CAPS
+        url = core.base_urls[mode]
+        if mode == "remote":
+            return ModeReport(
+                mode,
+                url,
+                None,
+                None,
+                caps[mode],
+                True,
+                False,
+                "not probed: it would spend a throttled request",
+            )
+        attempts = core.attempts
+        assert attempts is not None
+        total = max(core.probe_timeout, 5.0)
+        options = AttemptOptions(
+            timeout=httpx2.Timeout(total, connect=core.probe_timeout),
+            total=total,
+            priority="interactive",
+            max_retry_wait=0.0,
+            max_response_bytes=1 << 20,
+        )
+        started = time.monotonic()
+        outcome = await attempts.run(
+            mode, Prepared("GET", PROBE_PATH, PROBE_QUERY, None, True), options, retry=False
+        )
+        took = time.monotonic() - started
+        if outcome.kind in (Kind.NOT_SENT, Kind.LOST):
+            return ModeReport(mode, url, False, None, caps[mode], False, False, outcome.failure)
+        error = None if outcome.kind is Kind.ANSWER else f"{outcome.status} {outcome.text}"[:300]
+        up = outcome.kind is not Kind.STATUS or (outcome.status < 500 and outcome.status != 401)
+        return ModeReport(mode, url, up, took, caps[mode], False, False, error)
+
+    async def _probe_answers(self, mode: Mode) -> bool:
+        return bool((await self._probe_mode(mode)).reachable)
+
+
+def _router(core: _Core, modes: tuple[Mode, ...]) -> ModeRouter:
+    urls = tuple(core.base_urls[m] for m in modes)
+    return core.hub.routers.get(core.key_id, modes, urls, failback_interval=core.failback_interval)
+
+
+def _default_modes(service_host: str | None, endpoints: Mapping[str, str] | None) -> tuple[Mode, ...]:
+    """Local, then Service when a service host (or endpoint) is given, then Remote."""
+    given = endpoints or {}
+    if service_host is not None or "service" in given:
+        return ("local", "service", "remote")
+    return ("local", "remote")
 
 
 def _text_or_empty(value: object) -> str:

@@ -512,7 +512,7 @@ async def test_many_keys_use_one_timer_each_at_most_and_none_when_idle() -> None
             done += 1
 
     tasks = [asyncio.create_task(one(t)) for t in keys for _ in range(4)]
-    await until(lambda: done == 500)  # everyone's first request ran; three wait per key
+    await until(lambda: done >= 500)  # everyone's first request ran; three wait per key
     armed = sum(t.timer_armed for t in keys)
     assert armed <= 500
     scheduled = len(loop._scheduled) - before  # type: ignore[attr-defined]
