@@ -53,6 +53,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="LISTENER:NAME=VALUE",
         help=f"fault setting, e.g. remote:rate_504=0.1 ({', '.join(sorted(FAULT_FIELDS))}); repeatable",
     )
+    p.add_argument(
+        "--fractional-retry-after",
+        action="store_true",
+        help="send Retry-After with milliseconds (fast tests) instead of whole seconds",
+    )
     p.add_argument("--print-endpoints-json", action="store_true", help="print the endpoints as one JSON line")
     return p
 
@@ -76,6 +81,7 @@ def emulator_from_args(args: argparse.Namespace) -> Emulator:
         db_path=args.db_path,
         faults={name: Faults(**values) for name, values in faults.items()},
         host=args.host,
+        fractional_retry_after=args.fractional_retry_after,
     )
 
 

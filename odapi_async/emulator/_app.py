@@ -29,7 +29,7 @@ from odapi_async.emulator._faults import FaultInjector, Faults
 from odapi_async.emulator._handlers import Handlers, Reply, prepare
 from odapi_async.emulator._practice import ApiError, Practice
 from odapi_async.emulator._stats import Stats, key_id
-from odapi_async.emulator._throttle import RemoteThrottle
+from odapi_async.emulator._throttle import RemoteThrottle, retry_after_header
 
 LISTENERS: tuple[str, ...] = ("local", "service", "remote")
 #: The docs' body limit ("about 16.8 million characters").
@@ -56,6 +56,8 @@ class Core:
     injectors: dict[str, FaultInjector]
     stats: Stats
     handlers: Handlers
+    #: send Retry-After with milliseconds (opt-in for fast tests) instead of whole seconds (RFC 9110)
+    fractional_retry_after: bool = False
     #: set by the Emulator: (listener, up) -> awaitable, so the admin route can stop/start listeners
     set_listener_up: Callable[[str, bool], Awaitable[None]] | None = None
 
@@ -70,6 +72,7 @@ class Core:
         faults: dict[str, Faults] | None,
         seed: int,
         history: int,
+        fractional_retry_after: bool = False,
     ) -> Core:
         faults = faults or {}
         return cls(
@@ -83,6 +86,7 @@ class Core:
             },
             stats=Stats(LISTENERS, history),
             handlers=Handlers(practice, ACTIONS),
+            fractional_retry_after=fractional_retry_after,
         )
 
 
@@ -218,7 +222,7 @@ def build_app(core: Core, listener: str) -> Starlette:
                 response = _plain(
                     429,
                     "Too many requests: this customer key is throttled on the Remote API. Wait and retry.",
-                    {"Retry-After": f"{wait:.3f}"},
+                    {"Retry-After": retry_after_header(wait, fractional=core.fractional_retry_after)},
                 )
                 return _count(response, stats_key.counters.statuses)
         stats_key.accepted.append(arrival)

@@ -46,6 +46,7 @@ class Emulator:
         history: int = DEFAULT_HISTORY,
         now: datetime | None = None,
         db: sqlite3.Connection | None = None,
+        fractional_retry_after: bool = False,
     ) -> None:
         keys = dict(DEFAULT_CUSTOMER_KEYS if customer_keys is None else customer_keys)
         for tier in keys.values():
@@ -64,6 +65,7 @@ class Emulator:
         self.host = host
         self.history = history
         self.now = now
+        self.fractional_retry_after = fractional_retry_after
         self._faults = {
             name: f if isinstance(f, Faults) else Faults(**{k: float(v) for k, v in f.items()})
             for name, f in (faults or {}).items()
@@ -110,6 +112,7 @@ class Emulator:
             faults=self._faults,
             seed=self.seed,
             history=self.history,
+            fractional_retry_after=self.fractional_retry_after,
         )
         core.set_listener_up = self._set_up
         self._core = core
