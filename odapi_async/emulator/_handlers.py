@@ -7,7 +7,7 @@ behaviour live in ``_actions`` and are looked up by (url segment, operation id).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from odapi_async.emulator._routes import (
     Operation,
     Resource,
 )
+from odapi_async.emulator._row_shapes import row_fields, row_forms
 from odapi_async.emulator._wire import WireError, parse_date, parse_datetime, to_store, zero
 
 #: Parameters filtering "changed on or after" (the incremental-sync watermark family).
@@ -231,7 +232,7 @@ class Handlers:
         op = call.op
         if op.returns != "object":
             return Reply(status, b"", None)
-        body = self.practice.one_json(res, pk)
+        body = self.practice.one_json(res, pk, cols=row_fields(op), forms=row_forms(op))
         return Reply(status, body or b"{}")
 
     def require(self, res: Resource, key: int | None) -> int:
@@ -327,7 +328,7 @@ class Handlers:
     def get_one(self, call: Call) -> Reply:
         res = call.op.resource
         assert call.key is not None
-        body = self.practice.one_json(res, call.key)
+        body = self.practice.one_json(res, call.key, cols=row_fields(call.op), forms=row_forms(call.op))
         if body is None:
             raise self.not_found(res, call.key)
         return Reply(200, body)
@@ -344,19 +345,27 @@ class Handlers:
         ):
             hidden = "isHidden" if res.segment == "definitions" else "IsHidden"
             where.append(f"{self.practice.col(res, hidden)} != 'true'")
-        cols = None
+        cols: Sequence[str] | None = row_fields(call.op)
         if call.op.response_model != "resource" and call.op.response_fields:
             cols = [f.name for f in call.op.response_fields]
+        if cols is not None:
             with_sdt = with_sdt and SERVER_DATETIME in cols
         body = self.practice.list_json(
-            res, where, args, limit=call.limit, offset=call.offset, with_sdt=with_sdt, cols=cols
+            res,
+            where,
+            args,
+            limit=call.limit,
+            offset=call.offset,
+            with_sdt=with_sdt,
+            cols=cols,
+            forms=row_forms(call.op),
         )
         return Reply(200, body)
 
     def get_first(self, call: Call) -> Reply:
         res = call.op.resource
         where, args, _ = self.filters(call)
-        body = self.practice.first_json(res, where, args)
+        body = self.practice.first_json(res, where, args, cols=row_fields(call.op), forms=row_forms(call.op))
         if body is None:
             raise ApiError(404, f"No {res.name} row matches the given parameters.")
         return Reply(200, body)
