@@ -48,6 +48,7 @@ ROW_FORMS: Mapping[tuple[str, str], Mapping[str, str]] = {
     ("documents", "get"): {"PatNum": "number", "ProvNum": "number"},
     ("claims", "get"): {"IsOrtho": "Bool"},
     ("claims", "list"): {"IsOrtho": "Bool"},
+    ("appointments", "GetWebSched"): {"IsHygiene": "Bool"},
 }
 
 

@@ -36,25 +36,6 @@ EXCEPTIONS: dict[tuple[str, str, str], str] = {
         "",
     ): "the docs' text is not JSON (stray braces); __1 is compared",
     ("UserGroupAttaches__list__1", "unparsed", ""): "the docs' text is not JSON; nothing to compare",
-    ("AccountModules__ServiceDateView__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    ("Appointments__GetWebSched__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    ("ChartModules__PatientInfo__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    ("ChartModules__ProgNotes__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    ("FamilyModules__Insurance__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    (
-        "ProcedureLogs__GetInsuranceHistory__1",
-        "empty",
-        "",
-    ): "TODO(issue 9): not computed from the practice yet",
-    ("ProcedureLogs__GroupNotes__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    ("Recalls__List__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    ("Reports__Aging__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    ("Reports__FinanceCharges__1", "empty", ""): "TODO(issue 9): not computed from the practice yet",
-    ("ChartModules__PlannedAppts__1", "type", "AptNum"): "TODO(issue 9)",
-    ("ChartModules__PlannedAppts__1", "type", "ProvNum"): "TODO(issue 9)",
-    ("ChartModules__PlannedAppts__1", "type", "ItemOrder"): "TODO(issue 9)",
-    ("ChartModules__PlannedAppts__1", "type", "minutes"): "TODO(issue 9)",
-    ("ChartModules__PlannedAppts__1", "form", "dateSched"): "TODO(issue 9)",
 }
 
 
