@@ -1,7 +1,7 @@
 """The ASGI app of one listener: auth, throttle, faults, validation, then the handlers; plus admin routes.
 
 Order of checks for ``/api/v1/...`` (each step can answer on its own):
-auth (401) -> remote throttle (429) -> injected faults (latency, reset, 504, eConnector 400) -> route (404/405,
+auth (401) -> remote throttle (429) -> injected faults (latency, reset, 504, eConnector 400) -> route (404,
 400 for DELETE where the docs have none) -> deprecated (410) -> Content-Type/body (400) -> parameters (400)
 -> handler (200/201/400/404).
 """
@@ -174,8 +174,8 @@ def build_app(core: Core, listener: str) -> Starlette:
                 if request.method == "DELETE" and res is not None and res.has_table and len(parts) == 2:
                     detail = f" {res.note}" if res.note and "DELETE" in res.note else ""
                     raise ApiError(400, f"{res.name} cannot be deleted through the API.{detail}")
-                if other:
-                    raise ApiError(405, f"{request.method} is not supported on {request.url.path}.")
+                if other:  # the docs list only 400/401/404: an undocumented method on a known path is a 404
+                    raise ApiError(404, f"{request.method} is not supported on {request.url.path}.")
                 raise ApiError(404, f"No API method matches {request.method} {request.url.path}.")
             if op.deprecated:
                 raise ApiError(410, f"{op.method} {op.path} is deprecated and no longer available.")

@@ -7,6 +7,7 @@ behaviour live in ``_actions`` and are looked up by (url segment, operation id).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,10 @@ from odapi_async.emulator._routes import (
     Resource,
 )
 from odapi_async.emulator._row_shapes import row_fields, row_forms
-from odapi_async.emulator._wire import WireError, parse_date, parse_datetime, to_store, zero
+from odapi_async.emulator._wire import MAX_KEY, WireError, parse_date, parse_datetime, to_store, zero
+
+#: The one datetime form the docs allow in parameters.
+STRICT_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 #: Parameters filtering "changed on or after" (the incremental-sync watermark family).
 SINCE_PARAMS = frozenset({"DateTStamp", "SecDateTEdit", "SigDateTime", "DateEntry", "DateTimeOriginal"})
@@ -101,6 +105,8 @@ def _int(name: str, raw: str) -> int:
         raise ApiError(400, f"{name} is invalid: '{raw[:40]}' is not a whole number.") from None
     if n < 0:
         raise ApiError(400, f"{name} must not be negative.")
+    if n > MAX_KEY:
+        raise ApiError(400, f"{name} is invalid: '{raw[:40]}' is too large.")
     return n
 
 
@@ -138,6 +144,11 @@ def prepare(
             raise ApiError(400, f"{p.name} is required.")
     for pname, raw in params.items():
         p = op.query_params[pname.lower()]
+        if p.type == "datetime" and raw != "" and not STRICT_DATETIME.match(raw):
+            # the docs require this one form; the live server refuses a bare date or an ISO 'T'
+            raise ApiError(
+                400, f"{p.name} is invalid: '{raw[:40]}' is not in the format yyyy-MM-dd HH:mm:ss."
+            )
         if p.type in ("int", "bool", "date", "datetime", "enum") and raw != "":
             try:
                 to_store(p, raw)
@@ -171,6 +182,9 @@ def prepare(
     for p in op.required_body:
         if p.name not in args and not (p.name in alternatives and any(a in args for a in alternatives)):
             raise ApiError(400, f"{p.name} is required.")
+    if key is not None and int(key) > MAX_KEY:
+        name = op.path_param.name if op.path_param else "The key"
+        raise ApiError(400, f"{name} is invalid: '{key[:40]}' is too large.")
     return Call(
         op=op,
         listener=listener,
