@@ -3,7 +3,7 @@
 Order of checks for ``/api/v1/...`` (each step can answer on its own):
 auth (401) -> remote throttle (429) -> injected faults (latency, reset, 504, eConnector 400) -> route (404,
 400 for DELETE where the docs have none) -> deprecated (410) -> Content-Type/body (400) -> parameters (400)
--> handler (200/201/400/404).
+-> handler (200/201/400/404) -> faults after execution (reset or 504 in place of the answer).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -37,6 +37,7 @@ MAX_BODY_CHARS = 16_800_000
 #: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_listeners``).
 ABORT_EXTENSION = "odapi.abort"
 API_PREFIX = "/api/v1"
+TIMEOUT_TEXT = "The request did not complete within the time limit."
 
 
 def page_cap(listener: str, tier: str) -> int:
@@ -153,6 +154,13 @@ def build_app(core: Core, listener: str) -> Starlette:
 
     async def dispatch(request: Request, cust: str, tier: str) -> Response:
         stats_key = core.stats.for_key(key_id(cust), listener, tier)
+        if request.method in ("POST", "PUT"):
+            # The server has the whole request before it starts executing: a client that gives up during the
+            # execution (latency) does not stop it, so read the body now (Starlette keeps it for later).
+            try:
+                await request.body()
+            except ClientDisconnect:
+                return _plain(400, "The request body was not received.")
         delay, outcome = injector.draw()
         if delay > 0:
             counters.faults["latency"] += 1
@@ -164,8 +172,17 @@ def build_app(core: Core, listener: str) -> Starlette:
             if outcome == "reset":
                 return _Abort()
             if outcome == "504":
-                return _plain(504, "The request did not complete within the time limit.")
-            return _plain(400, "The eConnector is not running at this office. Try again later.")
+                return _plain(504, TIMEOUT_TEXT)
+            if outcome == "econnector":
+                return _plain(400, "The eConnector is not running at this office. Try again later.")
+        response = await execute(request, tier)
+        if outcome == "reset_after":  # executed and committed; the answer is lost on the way back
+            return _Abort()
+        if outcome == "504_after":  # executed and committed; the gateway gave up waiting for it
+            return _plain(504, TIMEOUT_TEXT)
+        return response
+
+    async def execute(request: Request, tier: str) -> Response:
         try:
             parts = [p for p in request.url.path[len(API_PREFIX) :].split("/") if p]
             op, value, other = cat.match(request.method, parts)
