@@ -9,6 +9,7 @@ auth (401) -> remote throttle (429) -> injected faults (latency, reset, 504, eCo
 from __future__ import annotations
 
 import asyncio
+import hmac
 import socket
 import sqlite3
 import struct
@@ -57,6 +58,8 @@ class Core:
     injectors: dict[str, FaultInjector]
     stats: Stats
     handlers: Handlers
+    #: required on the admin routes (``Authorization: Bearer <token>``) when set; see ``Emulator(admin_token=)``
+    admin_token: str | None = None
     #: send Retry-After with milliseconds (opt-in for fast tests) instead of whole seconds (RFC 9110)
     fractional_retry_after: bool = False
     #: set by the Emulator: (listener, up) -> awaitable, so the admin route can stop/start listeners
@@ -74,6 +77,7 @@ class Core:
         seed: int,
         history: int,
         fractional_retry_after: bool = False,
+        admin_token: str | None = None,
     ) -> Core:
         faults = faults or {}
         return cls(
@@ -88,6 +92,7 @@ class Core:
             stats=Stats(LISTENERS, history),
             handlers=Handlers(practice, ACTIONS),
             fractional_retry_after=fractional_retry_after,
+            admin_token=admin_token,
         )
 
 
@@ -294,15 +299,30 @@ def build_app(core: Core, listener: str) -> Starlette:
         core.stats.reset()
         return Response(b"{}", media_type="application/json")
 
+    def admin(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """Refuse an admin call without the admin token, when the emulator has one."""
+
+        async def guarded(request: Request) -> Response:
+            token = core.admin_token
+            if token is not None:
+                scheme, _, given = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    given.strip().encode(), token.encode()
+                ):
+                    return _plain(401, "The admin routes need 'Authorization: Bearer <admin token>'.")
+            return await route(request)
+
+        return guarded
+
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     return Starlette(
         routes=[
             Route(API_PREFIX + "/{path:path}", api, methods=methods),
             Route(API_PREFIX, api, methods=methods),
-            Route("/_emulator/stats", stats_route, methods=["GET"]),
-            Route("/_emulator/stats/reset", reset_stats, methods=["POST"]),
-            Route("/_emulator/faults", faults_route, methods=["GET", "PUT"]),
-            Route("/_emulator/listeners/{name}", listener_route, methods=["PUT"]),
+            Route("/_emulator/stats", admin(stats_route), methods=["GET"]),
+            Route("/_emulator/stats/reset", admin(reset_stats), methods=["POST"]),
+            Route("/_emulator/faults", admin(faults_route), methods=["GET", "PUT"]),
+            Route("/_emulator/listeners/{name}", admin(listener_route), methods=["PUT"]),
         ]
     )
 
