@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
+from odapi_async.emulator._db import ApiError
 from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
 from odapi_async.emulator._module_views import VIEWS
-from odapi_async.emulator._practice import ApiError
 from odapi_async.emulator._report_views import REPORTS, mark_web_sched
 
 SHORT_QUERY_PAGE = 100

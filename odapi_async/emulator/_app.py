@@ -26,9 +26,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from odapi_async.emulator._actions import ACTIONS
+from odapi_async.emulator._db import ApiError, Practice
 from odapi_async.emulator._faults import FaultInjector, Faults
 from odapi_async.emulator._handlers import Handlers, Reply, prepare
-from odapi_async.emulator._practice import ApiError, Practice
 from odapi_async.emulator._stats import Stats, key_id
 from odapi_async.emulator._throttle import RemoteThrottle, retry_after_header
 

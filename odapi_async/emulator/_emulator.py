@@ -14,9 +14,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from odapi_async.emulator._app import LISTENERS, Core, build_app
+from odapi_async.emulator._db import Practice
 from odapi_async.emulator._faults import Faults
 from odapi_async.emulator._listeners import Listener
-from odapi_async.emulator._practice import Practice
 from odapi_async.emulator._stats import DEFAULT_HISTORY, key_id
 
 T = TypeVar("T")

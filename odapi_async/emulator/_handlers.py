@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from odapi_async.emulator._practice import ApiError, Practice, q
+from odapi_async.emulator._db import ApiError, Practice, q
 from odapi_async.emulator._routes import (
     FORMAT_PARAMS,
     SERVER_DATETIME,

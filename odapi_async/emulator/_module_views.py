@@ -15,13 +15,13 @@ from typing import Any
 
 import msgspec
 
+from odapi_async.emulator._db import DERIVED_SUFFIX, ApiError
 from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
-from odapi_async.emulator._practice import DERIVED_SUFFIX, ApiError
 
 
 def query_rows(h: Handlers, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
     cur = h.practice.db.execute(sql, list(args))
-    # derived helper columns whose name clashes with a real one are stored with a suffix (see _practice)
+    # derived helper columns whose name clashes with a real one are stored with a suffix (see _db)
     names = [d[0].removesuffix(DERIVED_SUFFIX) for d in cur.description or ()]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 

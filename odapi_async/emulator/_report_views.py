@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from odapi_async.emulator._db import ApiError
 from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
 from odapi_async.emulator._module_views import (
     age_text,
@@ -25,7 +26,6 @@ from odapi_async.emulator._module_views import (
     sql_in,
     us_date,
 )
-from odapi_async.emulator._practice import ApiError
 
 #: Insurance history categories, in the docs' order, with the codes the desktop program suggests for each.
 INS_HIST_CODES: tuple[tuple[str, str], ...] = (

@@ -16,7 +16,6 @@ import datetime as dt
 import sqlite3
 
 from odapi_async.emulator._store_patients import PatientGenerator
-from odapi_async.emulator._store_practice import PracticeBuilder
 from odapi_async.emulator._store_schema import (
     TableSpec,
     column_map,
@@ -28,6 +27,7 @@ from odapi_async.emulator._store_schema import (
     wire_value,
     zero_value,
 )
+from odapi_async.emulator._store_setup import PracticeBuilder
 
 __all__ = [
     "TableSpec",

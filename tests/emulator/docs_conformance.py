@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from odapi_async.emulator._practice import Practice, q
+from odapi_async.emulator._db import Practice, q
 from odapi_async.emulator._routes import Operation, catalog
 
 ROOT = Path(__file__).resolve().parents[2]

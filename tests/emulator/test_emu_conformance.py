@@ -83,7 +83,7 @@ def test_an_empty_answer_is_a_deviation() -> None:
 
 
 def test_seeding_fills_only_empty_tables() -> None:
-    from odapi_async.emulator._practice import Practice
+    from odapi_async.emulator._db import Practice
     from odapi_async.emulator._store import create_store
 
     practice = Practice(create_store(None, seed=1, patients=5))
