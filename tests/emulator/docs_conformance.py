@@ -60,7 +60,7 @@ class Example:
 
 
 def repair(raw: str) -> Any:
-    """Parse the docs' text, mending its known typos (missing commas, stray trailing commas, lone backslashes)."""
+    """Parse the docs' text, mending its known typos (missing commas or quotes, trailing commas, lone backslashes)."""
     text = raw.replace("etc...", "").replace("ect.", "")
     for _ in range(200):
         try:
@@ -72,6 +72,8 @@ def repair(raw: str) -> Any:
                 text = text[:end] + "," + text[end:]
             elif err.msg == "Invalid \\escape":
                 text = text[:pos] + "\\" + text[pos:]
+            elif err.msg.startswith("Expecting property name") and re.match(r'\w+"\s*:', text[pos:]):
+                text = text[:pos] + '"' + text[pos:]  # a key that lost its opening quote
             elif err.msg in ("Expecting value", "Expecting property name enclosed in double quotes"):
                 comma = text.rfind(",", 0, pos)
                 if comma < 0 or text[comma + 1 : pos].strip():
