@@ -161,12 +161,18 @@ def prepare(
     if body is not None:
         if not isinstance(body, dict):
             raise ApiError(400, "The request body must be a JSON object.")
+        folded = {k.lower(): v for k, v in op.body_params.items()}
         for name, value in body.items():
             p = op.body_params.get(name)
             col = res.field_by_name.get(name)
+            if p is None and col is not None and col.derived:
+                continue  # read-only helper fields are ignored, as the server does
             if p is None:
-                if col is not None and col.derived:
-                    continue  # read-only helper fields are ignored, as the server does
+                # The docs' own example bodies vary the case of a name (dateTimeStart, Birthdate for
+                # DateTimeStart, BirthDate): the server matches names without regard to case.
+                p = folded.get(name.lower())
+                col = col or (res.field_by_name.get(p.name) if p is not None else None)
+            if p is None:
                 if not op.body_params and col is not None and name != res.pk:
                     p = col  # schema-fallback resources: no documented body, accept their fields
                 else:
@@ -175,9 +181,9 @@ def prepare(
                 stored = to_store(p, value)
             except WireError as exc:
                 raise ApiError(400, str(exc)) from None
-            args[name] = stored
-            if col is not None and name != SERVER_DATETIME and name in res.columns:
-                columns[name] = adapt(col, stored)
+            args[p.name] = stored
+            if col is not None and col.name != SERVER_DATETIME and col.name in res.columns:
+                columns[col.name] = adapt(col, stored)
     alternatives = _EITHER_OF.get((res.segment, op.id), ())
     for p in op.required_body:
         if p.name not in args and not (p.name in alternatives and any(a in args for a in alternatives)):
@@ -486,4 +492,7 @@ class Handlers:
         import msgspec
 
         obj = {f.name: (given or {}).get(f.name, zero(f)) for f in fields}
+        for f in fields:  # lists are kept as JSON text; answer them as arrays
+            if f.type == "list" and isinstance(obj[f.name], str):
+                obj[f.name] = msgspec.json.decode(obj[f.name] or "[]")
         return msgspec.json.encode(obj)

@@ -3,8 +3,8 @@
 The spec gives one field list per resource (the union of what its examples show) and one wire form per field.
 A few GET answers are documented narrower or typed differently: Patients GET (multiple) answers 25 fields,
 not 48; ProcedureLogs GET sends ``AptNum`` as a number although its PUT example sends a string. The tables
-below are read off the documented GET examples (``spec/examples``); ``tests/emulator/test_emu_conformance.py``
-holds the emulator to them.
+below are read off the documented examples (``spec/examples``), GET and write answers alike;
+``tests/emulator/test_emu_conformance.py`` holds the emulator to them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,28 @@ ROW_FIELDS: Mapping[tuple[str, str], tuple[str, ...]] = {
         "DocNum", "MountNum", "filePath", "Description", "PatNum", "Note", "DateCreated", "docCategory",
         "DocCategory", "ToothNumbers", "ProvNum", "PrintHeading", "DateTStamp", "serverDateTime",
     ),
+    ("documents", "UploadSftp"): (
+        "DocNum", "filePath", "Description", "ToothNumbers", "Note", "DateCreated", "DateTStamp", "DocCategory",
+        "docCategory", "serverDateTime",
+    ),
+    ("userods", "create"): (
+        "UserNum", "UserName", "EmployeeNum", "employeeName", "ProviderNum", "providerName", "ClinicNum",
+        "emailAddress", "IsHidden", "UserGroupNum", "Password", "IsPasswordResetRequired",
+    ),
+    ("userods", "update"): (
+        "UserNum", "UserName", "userGroupNums", "EmployeeNum", "employeeName", "ProviderNum", "providerName",
+        "ClinicNum", "emailAddress", "IsHidden", "UserNumCEMT", "IsPasswordResetRequired",
+    ),
 }  # fmt: skip
+# Write answers of Documents show the GET single row.
+for _op in ("update", "Upload", "SetByUrl"):
+    ROW_FIELDS[("documents", _op)] = ROW_FIELDS[("documents", "get")]  # type: ignore[index]
+
+#: Fields left out of some answers: appointments' write answers carry no serverDateTime (GETs do).
+ROW_OMIT: Mapping[tuple[str, str], frozenset[str]] = {
+    ("appointments", op): frozenset({"serverDateTime"})
+    for op in ("create", "update", "Planned", "SchedulePlanned", "PostWebSched")
+}
 
 #: Fields only POST takes, never in a GET answer (the Userods POST answer does echo them, as documented).
 WRITE_ONLY: Mapping[str, frozenset[str]] = {"userods": frozenset({"Password", "UserGroupNum"})}
@@ -45,9 +66,21 @@ ROW_FORMS: Mapping[tuple[str, str], Mapping[str, str]] = {
     ("fees", "list"): {"Amount": "number"},
     ("schedules", "get"): {"ScheduleNum": "string"},
     ("schedules", "list"): {"ScheduleNum": "string"},
+    ("procedurelogs", "create"): {"AptNum": "number", "PlannedAptNum": "number"},
+    ("procedurelogs", "PostInsuranceHistory"): {
+        "AptNum": "number",
+        "PlannedAptNum": "number",
+        "ClinicNum": "number",
+    },
     ("documents", "get"): {"PatNum": "number", "ProvNum": "number"},
+    ("documents", "update"): {"PatNum": "number", "ProvNum": "number"},
+    ("documents", "Upload"): {"PatNum": "number", "ProvNum": "number"},
+    ("documents", "SetByUrl"): {"PatNum": "number", "ProvNum": "number"},
     ("claims", "get"): {"IsOrtho": "Bool"},
     ("claims", "list"): {"IsOrtho": "Bool"},
+    ("claims", "create"): {"IsOrtho": "Bool"},
+    ("claims", "update"): {"IsOrtho": "Bool"},
+    ("claims", "Status"): {"IsOrtho": "Bool"},
     ("appointments", "GetWebSched"): {"IsHygiene": "Bool"},
 }
 
@@ -61,7 +94,7 @@ def row_fields(op: Operation) -> tuple[str, ...] | None:
     """The documented row of an operation, or None when it is the resource's full field list."""
     res = op.resource
     fields = ROW_FIELDS.get((res.segment, op.id))
-    hidden = TYPO_KEYS.get(res.segment, frozenset())
+    hidden = TYPO_KEYS.get(res.segment, frozenset()) | ROW_OMIT.get((res.segment, op.id), frozenset())
     if op.method == "GET":
         hidden |= WRITE_ONLY.get(res.segment, frozenset())
     if hidden:
