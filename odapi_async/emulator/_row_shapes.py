@@ -1,7 +1,7 @@
 """Rows as the docs show them where that differs from the resource's full field list or its stored form.
 
 The spec gives one field list per resource (the union of what its examples show) and one wire form per field.
-A few GET answers are documented narrower or typed differently: Patients GET (multiple) answers 25 fields,
+A few answers are documented narrower or typed differently: Patients GET (multiple) answers 25 fields,
 not 48; ProcedureLogs GET sends ``AptNum`` as a number although its PUT example sends a string. The tables
 below are read off the documented examples (``spec/examples``), GET and write answers alike;
 ``tests/emulator/test_emu_conformance.py`` holds the emulator to them.
@@ -13,6 +13,11 @@ from collections.abc import Mapping
 
 from odapi_async.emulator._routes import Operation
 
+_DOCUMENT_ROW = (
+    "DocNum", "Description", "DateCreated", "DocCategory", "docCategory", "PatNum", "FileName", "ImgType",
+    "ToothNumbers", "DateTStamp", "ProvNum", "PrintHeading",
+)  # fmt: skip
+
 #: Documented row (field names in the docs' order) per (url segment, operation id).
 ROW_FIELDS: Mapping[tuple[str, str], tuple[str, ...]] = {
     ("patients", "list"): (
@@ -20,10 +25,11 @@ ROW_FIELDS: Mapping[tuple[str, str], tuple[str, ...]] = {
         "Address2", "City", "State", "Zip", "HmPhone", "WkPhone", "WirelessPhone", "Email", "priProvAbbr",
         "secProvAbbr", "BillingType", "ChartNumber", "ClinicNum", "clinicAbbr", "siteDesc", "TxtMsgOk",
     ),
-    ("documents", "get"): (
-        "DocNum", "Description", "DateCreated", "DocCategory", "docCategory", "PatNum", "FileName", "ImgType",
-        "ToothNumbers", "DateTStamp", "ProvNum", "PrintHeading",
-    ),
+    # Documents: GET single and the writes answer one row, GET multiple and UploadSftp others.
+    ("documents", "get"): _DOCUMENT_ROW,
+    ("documents", "update"): _DOCUMENT_ROW,
+    ("documents", "Upload"): _DOCUMENT_ROW,
+    ("documents", "SetByUrl"): _DOCUMENT_ROW,
     ("documents", "list"): (
         "DocNum", "MountNum", "filePath", "Description", "PatNum", "Note", "DateCreated", "docCategory",
         "DocCategory", "ToothNumbers", "ProvNum", "PrintHeading", "DateTStamp", "serverDateTime",
@@ -41,9 +47,6 @@ ROW_FIELDS: Mapping[tuple[str, str], tuple[str, ...]] = {
         "ClinicNum", "emailAddress", "IsHidden", "UserNumCEMT", "IsPasswordResetRequired",
     ),
 }  # fmt: skip
-# Write answers of Documents show the GET single row.
-for _op in ("update", "Upload", "SetByUrl"):
-    ROW_FIELDS[("documents", _op)] = ROW_FIELDS[("documents", "get")]  # type: ignore[index]
 
 #: Fields left out of some answers: appointments' write answers carry no serverDateTime (GETs do).
 ROW_OMIT: Mapping[tuple[str, str], frozenset[str]] = {
@@ -57,30 +60,30 @@ WRITE_ONLY: Mapping[str, frozenset[str]] = {"userods": frozenset({"Password", "U
 #: other examples and the server use the real name, so no answer carries the typo.
 TYPO_KEYS: Mapping[str, frozenset[str]] = {"substitutionlinks": frozenset({"SubstiutionLinkNum"})}
 
-#: JSON form per field where a documented GET answer differs from the stored (wire) form:
+_PROC_NUMBERS = {"AptNum": "number", "PlannedAptNum": "number", "ClinicNum": "number"}
+_DOC_NUMBERS = {"PatNum": "number", "ProvNum": "number"}
+_BOOL_ORTHO = {"IsOrtho": "Bool"}
+
+#: JSON form per field where a documented answer differs from the stored (wire) form:
 #: "number", "string", or "Bool" (booleans capitalised, "True"/"False").
 ROW_FORMS: Mapping[tuple[str, str], Mapping[str, str]] = {
-    ("procedurelogs", "get"): {"AptNum": "number", "PlannedAptNum": "number", "ClinicNum": "number"},
-    ("procedurelogs", "list"): {"AptNum": "number", "PlannedAptNum": "number", "ClinicNum": "number"},
+    ("procedurelogs", "get"): _PROC_NUMBERS,
+    ("procedurelogs", "list"): _PROC_NUMBERS,
+    ("procedurelogs", "PostInsuranceHistory"): _PROC_NUMBERS,
+    ("procedurelogs", "create"): {"AptNum": "number", "PlannedAptNum": "number"},  # ClinicNum stays text here
     ("fees", "get"): {"Amount": "number"},
     ("fees", "list"): {"Amount": "number"},
     ("schedules", "get"): {"ScheduleNum": "string"},
     ("schedules", "list"): {"ScheduleNum": "string"},
-    ("procedurelogs", "create"): {"AptNum": "number", "PlannedAptNum": "number"},
-    ("procedurelogs", "PostInsuranceHistory"): {
-        "AptNum": "number",
-        "PlannedAptNum": "number",
-        "ClinicNum": "number",
-    },
-    ("documents", "get"): {"PatNum": "number", "ProvNum": "number"},
-    ("documents", "update"): {"PatNum": "number", "ProvNum": "number"},
-    ("documents", "Upload"): {"PatNum": "number", "ProvNum": "number"},
-    ("documents", "SetByUrl"): {"PatNum": "number", "ProvNum": "number"},
-    ("claims", "get"): {"IsOrtho": "Bool"},
-    ("claims", "list"): {"IsOrtho": "Bool"},
-    ("claims", "create"): {"IsOrtho": "Bool"},
-    ("claims", "update"): {"IsOrtho": "Bool"},
-    ("claims", "Status"): {"IsOrtho": "Bool"},
+    ("documents", "get"): _DOC_NUMBERS,
+    ("documents", "update"): _DOC_NUMBERS,
+    ("documents", "Upload"): _DOC_NUMBERS,
+    ("documents", "SetByUrl"): _DOC_NUMBERS,
+    ("claims", "get"): _BOOL_ORTHO,
+    ("claims", "list"): _BOOL_ORTHO,
+    ("claims", "create"): _BOOL_ORTHO,
+    ("claims", "update"): _BOOL_ORTHO,
+    ("claims", "Status"): _BOOL_ORTHO,
     ("appointments", "GetWebSched"): {"IsHygiene": "Bool"},
 }
 
