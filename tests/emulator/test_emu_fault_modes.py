@@ -58,9 +58,15 @@ def _requests(emu: Emulator, listener: str = "local", key: str = "k") -> int:
 
 def _session(emu: Emulator, mode: str = "local", key: str = "k", **options: object) -> OpenDental:
     od = OpenDental(
-        DEV, key, endpoints=emu.endpoints, modes=(mode,), tier="full", intervals={"full": INTERVAL}, hub=Hub(),
+        DEV,
+        key,
+        endpoints=emu.endpoints,
+        modes=(mode,),
+        tier="full",
+        intervals={"full": INTERVAL},
+        hub=Hub(),
         **options,
-    )  # fmt: skip
+    )
     return fast_retries(od)
 
 
@@ -144,9 +150,11 @@ async def test_execution_time_keeps_the_key_busy_after_the_client_gave_up(emu: E
             t0 = time.monotonic()
             with pytest.raises(httpx2.TimeoutException):
                 await c.post(
-                    remote + "/commlogs", json={"PatNum": 1, "Note": "dropped-mid-run"}, headers=_headers("r"),
+                    remote + "/commlogs",
+                    json={"PatNum": 1, "Note": "dropped-mid-run"},
+                    headers=_headers("r"),
                     timeout=0.1,
-                )  # fmt: skip
+                )
             emu.set_faults("remote", latency=0)
             r = await c.get(remote + "/patients", params={"Limit": 1}, headers=_headers("r"))
             assert r.status_code == 429  # the interval has passed, but the dropped request still runs
