@@ -107,6 +107,8 @@ def chart_prog_notes(h: Handlers, call: Call) -> Reply:
     out: list[tuple[str, dict[str, Any]]] = []
     for a in query_rows(h, 'SELECT * FROM appointments WHERE "PatNum" = ?', (pat["PatNum"],)):
         when = str(a["AptDateTime"])
+        if not us_date(when):
+            continue  # not on the schedule (planned, unscheduled list): nothing dated to show
         minutes = max(len(a["Pattern"] or ""), 1) * 5
         row = dict(
             blank, ObjectType="Appointment", PrimaryKey=str(a["AptNum"]), Date=us_date(when, padded=True)

@@ -43,37 +43,54 @@ INS_HIST_CODES: tuple[tuple[str, str], ...] = (
 
 
 # -- reports --------------------------------------------------------------------------------------------------
+def _bucket(days: int) -> str:
+    return (
+        "Bal_0_30"
+        if days <= 30
+        else "Bal_31_60"
+        if days <= 60
+        else "Bal_61_90"
+        if days <= 90
+        else "BalOver90"
+    )
+
+
+def age_balance(total: float, charges: list[tuple[str, float]], today: date) -> dict[str, float]:
+    """Spread a balance over the newest charges (payments pay the oldest first); the rest is over 90 days."""
+    buckets = dict.fromkeys(("Bal_0_30", "Bal_31_60", "Bal_61_90", "BalOver90"), 0.0)
+    left = total
+    for day, amount in sorted(charges, reverse=True):
+        if left <= 0:
+            break
+        taken = min(left, amount)
+        buckets[_bucket((today - (parse_day(day) or today)).days)] += taken
+        left -= taken
+    buckets["BalOver90" if left > 0 else "Bal_0_30"] += left  # what no charge explains (or a credit)
+    return {name: round(value, 2) for name, value in buckets.items()}
+
+
 def report_aging(h: Handlers, call: Call) -> Reply:
-    """Guarantors with a balance, aged by the date of the family's oldest completed procedure still owed."""
+    """Guarantors with a balance, aged by the dates of the family's charges that make it up."""
     today = practice_today(h)
     where = '"Guarantor" = "PatNum" AND "BalTotal" != 0'
     args: list[Any] = []
     if call.query.get("ClinicNum"):
         where += ' AND "ClinicNum" = ?'
         args.append(int(call.query["ClinicNum"]))
+    db = h.practice.db
     out = []
     for g in query_rows(h, f'SELECT * FROM patients WHERE {where} ORDER BY "LName", "FName"', args):
-        fam = family_nums(h, g)
-        oldest = h.practice.db.execute(
-            f'SELECT max("ProcDate") FROM procedurelogs WHERE "ProcStatus" = \'C\' AND "PatNum" IN {sql_in(fam)}'
-        ).fetchone()[0]
-        ins_est = h.practice.db.execute(
+        fam = sql_in(family_nums(h, g))
+        charges = db.execute(
+            f'SELECT "ProcDate", "ProcFee" FROM procedurelogs WHERE "ProcStatus" = \'C\' AND "PatNum" IN {fam} '
+            f'UNION ALL SELECT "AdjDate", "AdjAmt" FROM adjustments WHERE "AdjAmt" > 0 AND "PatNum" IN {fam}'
+        ).fetchall()
+        ins_est = db.execute(
             f'SELECT coalesce(sum("InsPayEst"), 0), coalesce(sum("WriteOffEst"), 0) FROM claimprocs '
-            f'WHERE "Status" = \'NotReceived\' AND "PatNum" IN {sql_in(fam)}'
+            f'WHERE "Status" = \'NotReceived\' AND "PatNum" IN {fam}'
         ).fetchone()
         total = round(float(g["BalTotal"] or 0), 2)
-        days = (today - (parse_day(oldest) or today)).days
-        buckets = {"Bal_0_30": 0.0, "Bal_31_60": 0.0, "Bal_61_90": 0.0, "BalOver90": 0.0}
-        bucket = (
-            "Bal_0_30"
-            if days <= 30
-            else "Bal_31_60"
-            if days <= 60
-            else "Bal_61_90"
-            if days <= 90
-            else "BalOver90"
-        )
-        buckets[bucket] = total
+        buckets = age_balance(total, [(str(d)[:10], float(a or 0)) for d, a in charges], today)
         pay_est, wo_est = round(max(float(ins_est[0]), 0), 2), round(max(float(ins_est[1]), 0), 2)
         out.append(
             {

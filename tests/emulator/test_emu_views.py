@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from conftest import headers
 from docs_conformance import rich_patient
+
+from odapi_async.emulator._report_views import age_balance
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -30,9 +34,8 @@ async def test_progress_notes_list_every_appointment_procedure_and_commlog(emu, 
     pat = rich_patient(emu.db)
     rows = await _get(emu, client, f"/chartmodules/{pat}/ProgNotes")
     kinds = [r["ObjectType"] for r in rows]
-    assert kinds.count("Appointment") == _count(
-        emu, 'SELECT count(*) FROM appointments WHERE "PatNum" = ?', pat
-    )
+    dated = 'SELECT count(*) FROM appointments WHERE "PatNum" = ? AND "AptDateTime" > \'1880\''
+    assert kinds.count("Appointment") == _count(emu, dated, pat)
     assert kinds.count("Procedure") == _count(
         emu, 'SELECT count(*) FROM procedurelogs WHERE "PatNum" = ?', pat
     )
@@ -83,6 +86,17 @@ async def test_family_insurance_lists_the_patients_plans(emu, client):
     rows = await _get(emu, client, f"/familymodules/{pat}/Insurance")
     assert len(rows) == _count(emu, f'SELECT count(*) {_FULL_PLANS} WHERE pp."PatNum" = ?', pat) > 0
     assert rows[0]["ordinal"] == "Primary" and rows[0]["CarrierName"]
+
+
+async def test_aging_spreads_a_balance_over_the_newest_charges():
+    today = date(2026, 3, 31)
+    charges = [("2026-03-20", 100.0), ("2026-02-15", 50.0), ("2025-10-01", 500.0)]
+    spread = age_balance(120.0, charges, today)
+    assert spread == {"Bal_0_30": 100.0, "Bal_31_60": 20.0, "Bal_61_90": 0.0, "BalOver90": 0.0}
+    assert (
+        age_balance(700.0, charges, today)["BalOver90"] == 550.0
+    )  # 500 over 90 days and 50 nothing explains
+    assert age_balance(-30.0, charges, today)["Bal_0_30"] == -30.0  # a credit stays current
 
 
 async def test_aging_report_has_one_row_per_guarantor_with_a_balance(emu, client):
