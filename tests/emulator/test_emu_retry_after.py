@@ -64,3 +64,33 @@ async def test_fractional_retry_after_is_an_opt_in() -> None:
     value = float(r.headers["Retry-After"])
     assert 0 < value <= 0.5
     assert r.headers["Retry-After"] != "1"
+
+
+@async_test
+async def test_the_sdk_honours_a_whole_second_retry_after() -> None:
+    """The SDK believes the interval is 10 ms, the server enforces 0.5 s: its second request is refused with
+    `Retry-After: 1`, and it waits that second before sending it again (measured at the server)."""
+    from odapi_async import Hub, OpenDental
+
+    async with Emulator(
+        patients=5, developer_key="dev", customer_keys={"k": "full"}, intervals={"full": 0.5}
+    ) as emu:
+        od = OpenDental(
+            "dev",
+            "k",
+            endpoints=emu.endpoints,
+            modes=("remote",),
+            tier="full",
+            intervals={"full": 0.01},
+            max_retries=3,
+            hub=Hub(),
+        )
+        async with od:
+            await od.request("GET", "/patients", params={"Limit": 1})
+            await od.request("GET", "/patients", params={"Limit": 1})
+        remote = emu.stats()["keys"][emu.key_id("k")]["listeners"]["remote"]
+    assert remote["violations"] == 1
+    first, second = remote["accepted_arrivals"]
+    refused = [t for t in remote["arrivals"] if t not in remote["accepted_arrivals"]]
+    assert len(refused) == 1
+    assert second - refused[0] >= 1.0 - 0.05  # waited the whole second it was told, not its own 10 ms
