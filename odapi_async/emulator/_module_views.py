@@ -126,7 +126,10 @@ def chart_prog_notes(h: Handlers, call: Call) -> Reply:
         out.append((when, row))
     procs = query_rows(
         h,
-        'SELECT p.*, c."AbbrDesc", cl."Description" AS clinic FROM procedurelogs p '
+        'SELECT p.*, c."AbbrDesc", cl."Description" AS clinic, n."Note" AS pnote, n."isSigned" AS signed '
+        "FROM procedurelogs p "
+        'LEFT JOIN procnotes n ON n."ProcNoteNum" = (SELECT max("ProcNoteNum") FROM procnotes x '
+        'WHERE x."PatNum" = p."PatNum" AND x."ProcNum" = p."ProcNum") '
         'LEFT JOIN procedurecodes c ON c."CodeNum" = p."CodeNum" '
         'LEFT JOIN clinics cl ON cl."ClinicNum" = p."ClinicNum" WHERE p."PatNum" = ?',
         (pat["PatNum"],),
@@ -142,6 +145,8 @@ def chart_prog_notes(h: Handlers, call: Call) -> Reply:
             Surf=p["Surf"] or "",
             Dx=p["dxName"] or "",
             Description=p["descript"] or "",
+            note=p["pnote"] or "",
+            Signed="Signed" if str(p["signed"]).lower() == "true" else "",
             Stat=p["ProcStatus"] or "",
             Prov=p["provAbbr"] or "",
             ProvNum=str(p["ProvNum"]),

@@ -186,8 +186,9 @@ def group_notes(h: Handlers, call: Call) -> Reply:
         if len(nums) < 2:
             continue
         note = h.practice.db.execute(
-            'SELECT "Note", "isSigned" FROM procnotes WHERE "ProcNum" = ? ORDER BY "EntryDateTime" DESC LIMIT 1',
-            (nums[0],),
+            'SELECT "Note", "isSigned" FROM procnotes WHERE "PatNum" = ? AND "ProcNum" = ? '
+            'ORDER BY "EntryDateTime" DESC LIMIT 1',
+            (pat["PatNum"], nums[0]),
         ).fetchone()
         signed = str(note[1]).lower() == "true" if note else False
         out.append(

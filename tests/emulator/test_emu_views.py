@@ -145,6 +145,9 @@ async def test_group_notes_group_procedures_of_one_day(emu, client):
             for n in [r["ProcNum"], *r["ProcNums"]]
         }
         assert len(days) == 1 and r["isSigned"] in ("True", "False")
+    everyone = [await _get(emu, client, "/procedurelogs/GroupNotes", PatNum=p) for p in range(1, 60)]
+    notes = [r for rows in everyone for r in rows]
+    assert any(r["Note"] for r in notes) and {r["isSigned"] for r in notes} == {"True", "False"}
 
 
 async def test_recall_list_shows_recalls_due_in_the_range(emu, client):
