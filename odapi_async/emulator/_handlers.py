@@ -161,7 +161,7 @@ def prepare(
     if body is not None:
         if not isinstance(body, dict):
             raise ApiError(400, "The request body must be a JSON object.")
-        folded = {k.lower(): v for k, v in op.body_params.items()}
+        folded: dict[str, Field] | None = None  # built on the first name that does not match exactly
         for name, value in body.items():
             p = op.body_params.get(name)
             col = res.field_by_name.get(name)
@@ -170,6 +170,8 @@ def prepare(
             if p is None:
                 # The docs' own example bodies vary the case of a name (dateTimeStart, Birthdate for
                 # DateTimeStart, BirthDate): the server matches names without regard to case.
+                if folded is None:
+                    folded = {k.lower(): v for k, v in op.body_params.items()}
                 p = folded.get(name.lower())
                 col = col or (res.field_by_name.get(p.name) if p is not None else None)
             if p is None:
