@@ -55,3 +55,22 @@ async def test_datetime_parameters_in_the_documented_form_are_accepted(emu, clie
         base + "/appointments", params={"DateTStamp": "2024-01-02 03:04:05"}, headers=headers()
     )
     assert r.status_code == 200 and r.json()
+
+
+async def test_body_names_match_without_case_but_helper_fields_stay_ignored(emu, client):
+    base = emu.endpoints["local"]
+    h = headers()
+    body = {
+        "PatNum": 1,
+        "Op": 1,
+        "AptDateTime": "2031-05-06 10:00:00",
+        "confirmed": "Not Called",
+        "provnum": 1,
+    }
+    r = await client.post(base + "/appointments", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    apt = r.json()
+    assert apt["ProvNum"] == 1  # 'provnum' is ProvNum
+    assert apt["Confirmed"] == 0  # 'confirmed' is the read-only helper, not Confirmed: ignored
+    r = await client.post(base + "/appointments", json={**body, "NoSuchField": 1}, headers=h)
+    assert r.status_code == 400 and "NoSuchField" in r.text
