@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration]
 module_loop = pytest.mark.asyncio(loop_scope="module")
 
 DEV = "dev"
-KEYS = {"k": "full", "r": "full"}
+KEYS = {"k": "full", "cust-busy": "full"}  # keys are scrubbed from SDK messages: no one-letter keys
 INTERVAL = 0.05
 #: Server-side execution time in the tests of the busy key: well above the client timeouts, for slow machines.
 EXECUTION = 0.8
@@ -154,11 +154,11 @@ async def test_execution_time_keeps_the_key_busy_after_the_client_gave_up(emu: E
                 await c.post(
                     remote + "/commlogs",
                     json={"PatNum": 1, "Note": "dropped-mid-run"},
-                    headers=_headers("r"),
+                    headers=_headers("cust-busy"),
                     timeout=0.1,
                 )
             emu.set_faults("remote", latency=0)
-            r = await c.get(remote + "/patients", params={"Limit": 1}, headers=_headers("r"))
+            r = await c.get(remote + "/patients", params={"Limit": 1}, headers=_headers("cust-busy"))
             assert r.status_code == 429  # the interval has passed, but the dropped request still runs
             assert time.monotonic() - t0 < EXECUTION
             # the commit comes at the end of the execution; poll for it, bounded (3 s)
@@ -167,7 +167,7 @@ async def test_execution_time_keeps_the_key_busy_after_the_client_gave_up(emu: E
                     break
                 await asyncio.sleep(0.02)
             await asyncio.sleep(INTERVAL)
-            r = await c.get(remote + "/patients", params={"Limit": 1}, headers=_headers("r"))
+            r = await c.get(remote + "/patients", params={"Limit": 1}, headers=_headers("cust-busy"))
             assert r.status_code == 200
     finally:
         emu.clear_faults("remote")
@@ -179,12 +179,14 @@ async def test_sdk_cancel_rule_against_server_execution_time(emu: Emulator) -> N
     """The SDK gives up on a POST (timeout) that keeps running on the server; its next request on the key is
     refused while that POST executes, is retried after Retry-After, and nothing is lost or sent twice."""
     emu.set_faults("remote", latency=EXECUTION)
-    key = emu.key_id("r")
+    key = emu.key_id("cust-busy")
     stats0 = emu.stats()["keys"].get(key, {}).get("listeners", {}).get("remote", {})
     violations0 = int(stats0.get("violations", 0))
     accepted0 = len(stats0.get("accepted_arrivals", []))
     try:
-        async with _session(emu, mode="remote", key="r", timeout=0.2, max_retries=5) as od:
+        # while the POST runs the key is busy: each refusal says Retry-After 0.05 s (fractional mode), so the
+        # SDK knocks about 15 times in 0.8 s; the retries must outlast the execution
+        async with _session(emu, mode="remote", key="cust-busy", timeout=0.2, max_retries=40) as od:
             await asyncio.sleep(INTERVAL)
             with pytest.raises(TransportError):
                 await od.commlogs.create(PatNum=1, Note="sdk-timeout-post")
