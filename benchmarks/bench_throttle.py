@@ -125,7 +125,7 @@ class EmulatorProcess:
         intervals: dict[str, float] | None = None,
         faults: dict[str, dict[str, float]] | None = None,
     ) -> None:
-        self.args = ["--patients", "50", "--print-endpoints-json"]
+        self.args = ["--patients", "50", "--print-endpoints-json", "--fractional-retry-after"]
         self.args += ["--port-local", "0", "--port-service", "0", "--port-remote", "0"]
         for key, tier in (customer_keys or {}).items():
             self.args += ["--customer-key", f"{key}={tier}"]

@@ -53,6 +53,17 @@ def parser() -> argparse.ArgumentParser:
         metavar="LISTENER:NAME=VALUE",
         help=f"fault setting, e.g. remote:rate_504=0.1 ({', '.join(sorted(FAULT_FIELDS))}); repeatable",
     )
+    p.add_argument(
+        "--admin-token",
+        default=None,
+        help="token the admin routes require (Authorization: Bearer ...); made up and printed when --host is "
+        "not a loopback address and none is given",
+    )
+    p.add_argument(
+        "--fractional-retry-after",
+        action="store_true",
+        help="send Retry-After with milliseconds (fast tests) instead of whole seconds",
+    )
     p.add_argument("--print-endpoints-json", action="store_true", help="print the endpoints as one JSON line")
     return p
 
@@ -76,6 +87,8 @@ def emulator_from_args(args: argparse.Namespace) -> Emulator:
         db_path=args.db_path,
         faults={name: Faults(**values) for name, values in faults.items()},
         host=args.host,
+        fractional_retry_after=args.fractional_retry_after,
+        admin_token=args.admin_token,
     )
 
 
@@ -88,12 +101,16 @@ async def serve(emu: Emulator, print_json: bool) -> None:
     async with emu:
         if print_json:
             print(json.dumps(emu.endpoints), flush=True)
+            if emu.admin_token is not None:  # stdout carries one JSON line; the token goes to stderr
+                print(f"admin token: {emu.admin_token}", file=sys.stderr, flush=True)
         else:
             for name, url in emu.endpoints.items():
                 print(f"{name:8s} {url}", flush=True)
             print(
                 "admin    GET/PUT <listener>/_emulator/stats, /_emulator/faults; Ctrl-C to stop", flush=True
             )
+            if emu.admin_token is not None:
+                print(f"admin token (Authorization: Bearer ...): {emu.admin_token}", flush=True)
         await stop.wait()
 
 

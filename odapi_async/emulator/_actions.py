@@ -13,8 +13,10 @@ from typing import Any
 
 import msgspec
 
+from odapi_async.emulator._db import ApiError
 from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
-from odapi_async.emulator._practice import ApiError
+from odapi_async.emulator._module_views import VIEWS
+from odapi_async.emulator._report_views import REPORTS, mark_web_sched
 
 SHORT_QUERY_PAGE = 100
 SHORT_QUERY_SECONDS = 5.0
@@ -84,8 +86,11 @@ def appointment_break(h: Handlers, call: Call) -> Reply:
 
 
 def appointment_note(h: Handlers, call: Call) -> Reply:
+    """Append a line: "If a note already exists, a CR is included before the new note" (the desktop's CR LF)."""
     row = _appointment(h, call)
-    h.practice.update(call.op.resource, int(row["AptNum"]), {"Note": (row["Note"] or "") + call.args["Note"]})
+    old = row["Note"] or ""
+    new = old + "\r\n" + call.args["Note"] if old else call.args["Note"]
+    h.practice.update(call.op.resource, int(row["AptNum"]), {"Note": new})
     return Reply(200, b"", None)
 
 
@@ -205,7 +210,30 @@ def appointment_websched(h: Handlers, call: Call) -> Reply:
         "AptStatus": "Scheduled",
         "AppointmentTypeNum": a["defNumApptType"],
     }
-    return h.create(call, values=values)
+    reply = h.create(call, values=values)
+    mark_web_sched(h, int(msgspec.json.decode(reply.body)["AptNum"]), int(a["PatNum"]))
+    return reply
+
+
+# -- patient notes --------------------------------------------------------------------------------------------
+def _ensure_patient_note(h: Handlers, call: Call) -> None:
+    """Notes are one-to-one with patients: a patient without a note row gets an empty one on first use."""
+    notes = call.op.resource
+    if call.key is None or h.practice.exists(notes, call.key):
+        return
+    if not h.practice.exists(_res(h, "patients"), call.key):
+        raise ApiError(404, f"Patient {call.key} was not found.")
+    h.practice.insert(notes, {"PatNum": call.key})
+
+
+def patient_note_get(h: Handlers, call: Call) -> Reply:
+    _ensure_patient_note(h, call)
+    return h.get_one(call)
+
+
+def patient_note_update(h: Handlers, call: Call) -> Reply:
+    _ensure_patient_note(h, call)
+    return h.update(call)
 
 
 # -- recalls --------------------------------------------------------------------------------------------------
@@ -277,20 +305,28 @@ def account_patient_balances(h: Handlers, call: Call) -> Reply:
 
 def chart_planned_appts(h: Handlers, call: Call) -> Reply:
     _patient(h, call)
-    rows = h.practice.rows(_res(h, "appointments"), '"PatNum" = ? AND "AptStatus" = \'Planned\'', (call.key,))
-    out = [
-        {
-            "AptNum": r["AptNum"],
-            "ProvNum": r["ProvNum"],
-            "ItemOrder": r.get("ItemOrderPlanned", 0),
-            "minutes": _pattern_minutes(r["Pattern"]),
-            "ProcDescript": r["ProcDescript"],
-            "Note": r["Note"],
-            "dateSched": "0001-01-01",
-            "AptStatus": r["AptStatus"],
-        }
-        for r in rows
-    ]
+    apts = _res(h, "appointments")
+    rows = h.practice.rows(apts, '"PatNum" = ? AND "AptStatus" = \'Planned\'', (call.key,))
+    # numbers travel as text here (documented); dateSched is when the appointment made from the plan is booked
+    out = []
+    for r in rows:
+        booked = h.practice.db.execute(
+            'SELECT "AptDateTime" FROM appointments WHERE "NextAptNum" = ? AND "AptStatus" != \'Planned\' '
+            'ORDER BY "AptDateTime" LIMIT 1',
+            (r["AptNum"],),
+        ).fetchone()
+        out.append(
+            {
+                "AptNum": str(r["AptNum"]),
+                "ProvNum": str(r["ProvNum"]),
+                "ItemOrder": str(r.get("ItemOrderPlanned") or 0),
+                "minutes": str(_pattern_minutes(r["Pattern"])),
+                "ProcDescript": r["ProcDescript"],
+                "Note": r["Note"],
+                "dateSched": booked[0] if booked else "0001-01-01 00:00:00",
+                "AptStatus": r["AptStatus"],
+            }
+        )
     return Reply(200, msgspec.json.encode(out[call.offset : call.offset + call.limit]))
 
 
@@ -348,10 +384,14 @@ ACTIONS: dict[tuple[str, str], ActionFn] = {
     ("appointments", "Planned"): appointment_planned,
     ("appointments", "SchedulePlanned"): appointment_schedule_planned,
     ("appointments", "PostWebSched"): appointment_websched,
+    ("patientnotes", "get"): patient_note_get,
+    ("patientnotes", "update"): patient_note_update,
     ("recalls", "SwitchType"): recall_switch_type,
     ("recalls", "Status"): recall_status,
     ("accountmodules", "Aging"): account_aging,
     ("accountmodules", "PatientBalances"): account_patient_balances,
     ("chartmodules", "PlannedAppts"): chart_planned_appts,
     ("queries", "ShortQuery"): short_query,
+    **VIEWS,
+    **REPORTS,
 }

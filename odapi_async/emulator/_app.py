@@ -1,14 +1,15 @@
 """The ASGI app of one listener: auth, throttle, faults, validation, then the handlers; plus admin routes.
 
 Order of checks for ``/api/v1/...`` (each step can answer on its own):
-auth (401) -> remote throttle (429) -> injected faults (latency, reset, 504, eConnector 400) -> route (404/405,
+auth (401) -> remote throttle (429) -> injected faults (latency, reset, 504, eConnector 400) -> route (404,
 400 for DELETE where the docs have none) -> deprecated (410) -> Content-Type/body (400) -> parameters (400)
--> handler (200/201/400/404).
+-> handler (200/201/400/404) -> faults after execution (reset or 504 in place of the answer).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import socket
 import sqlite3
 import struct
@@ -19,17 +20,17 @@ from typing import Any
 
 import msgspec
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from odapi_async.emulator._actions import ACTIONS
+from odapi_async.emulator._db import ApiError, Practice
 from odapi_async.emulator._faults import FaultInjector, Faults
 from odapi_async.emulator._handlers import Handlers, Reply, prepare
-from odapi_async.emulator._practice import ApiError, Practice
 from odapi_async.emulator._stats import Stats, key_id
-from odapi_async.emulator._throttle import RemoteThrottle
+from odapi_async.emulator._throttle import RemoteThrottle, retry_after_header
 
 LISTENERS: tuple[str, ...] = ("local", "service", "remote")
 #: The docs' body limit ("about 16.8 million characters").
@@ -37,6 +38,7 @@ MAX_BODY_CHARS = 16_800_000
 #: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_listeners``).
 ABORT_EXTENSION = "odapi.abort"
 API_PREFIX = "/api/v1"
+TIMEOUT_TEXT = "The request did not complete within the time limit."
 
 
 def page_cap(listener: str, tier: str) -> int:
@@ -56,6 +58,10 @@ class Core:
     injectors: dict[str, FaultInjector]
     stats: Stats
     handlers: Handlers
+    #: required on the admin routes (``Authorization: Bearer <token>``) when set; see ``Emulator(admin_token=)``
+    admin_token: str | None = None
+    #: send Retry-After with milliseconds (opt-in for fast tests) instead of whole seconds (RFC 9110)
+    fractional_retry_after: bool = False
     #: set by the Emulator: (listener, up) -> awaitable, so the admin route can stop/start listeners
     set_listener_up: Callable[[str, bool], Awaitable[None]] | None = None
 
@@ -70,6 +76,8 @@ class Core:
         faults: dict[str, Faults] | None,
         seed: int,
         history: int,
+        fractional_retry_after: bool = False,
+        admin_token: str | None = None,
     ) -> Core:
         faults = faults or {}
         return cls(
@@ -83,6 +91,8 @@ class Core:
             },
             stats=Stats(LISTENERS, history),
             handlers=Handlers(practice, ACTIONS),
+            fractional_retry_after=fractional_retry_after,
+            admin_token=admin_token,
         )
 
 
@@ -149,6 +159,13 @@ def build_app(core: Core, listener: str) -> Starlette:
 
     async def dispatch(request: Request, cust: str, tier: str) -> Response:
         stats_key = core.stats.for_key(key_id(cust), listener, tier)
+        if request.method in ("POST", "PUT"):
+            # The server has the whole request before it starts executing: a client that gives up during the
+            # execution (latency) does not stop it, so read the body now (Starlette keeps it for later).
+            try:
+                await request.body()
+            except ClientDisconnect:
+                return _plain(400, "The request body was not received.")
         delay, outcome = injector.draw()
         if delay > 0:
             counters.faults["latency"] += 1
@@ -160,8 +177,17 @@ def build_app(core: Core, listener: str) -> Starlette:
             if outcome == "reset":
                 return _Abort()
             if outcome == "504":
-                return _plain(504, "The request did not complete within the time limit.")
-            return _plain(400, "The eConnector is not running at this office. Try again later.")
+                return _plain(504, TIMEOUT_TEXT)
+            if outcome == "econnector":
+                return _plain(400, "The eConnector is not running at this office. Try again later.")
+        response = await execute(request, tier)
+        if outcome == "reset_after":  # executed and committed; the answer is lost on the way back
+            return _Abort()
+        if outcome == "504_after":  # executed and committed; the gateway gave up waiting for it
+            return _plain(504, TIMEOUT_TEXT)
+        return response
+
+    async def execute(request: Request, tier: str) -> Response:
         try:
             parts = [p for p in request.url.path[len(API_PREFIX) :].split("/") if p]
             op, value, other = cat.match(request.method, parts)
@@ -170,8 +196,8 @@ def build_app(core: Core, listener: str) -> Starlette:
                 if request.method == "DELETE" and res is not None and res.has_table and len(parts) == 2:
                     detail = f" {res.note}" if res.note and "DELETE" in res.note else ""
                     raise ApiError(400, f"{res.name} cannot be deleted through the API.{detail}")
-                if other:
-                    raise ApiError(405, f"{request.method} is not supported on {request.url.path}.")
+                if other:  # the docs list only 400/401/404: an undocumented method on a known path is a 404
+                    raise ApiError(404, f"{request.method} is not supported on {request.url.path}.")
                 raise ApiError(404, f"No API method matches {request.method} {request.url.path}.")
             if op.deprecated:
                 raise ApiError(410, f"{op.method} {op.path} is deprecated and no longer available.")
@@ -218,7 +244,7 @@ def build_app(core: Core, listener: str) -> Starlette:
                 response = _plain(
                     429,
                     "Too many requests: this customer key is throttled on the Remote API. Wait and retry.",
-                    {"Retry-After": f"{wait:.3f}"},
+                    {"Retry-After": retry_after_header(wait, fractional=core.fractional_retry_after)},
                 )
                 return _count(response, stats_key.counters.statuses)
         stats_key.accepted.append(arrival)
@@ -273,15 +299,30 @@ def build_app(core: Core, listener: str) -> Starlette:
         core.stats.reset()
         return Response(b"{}", media_type="application/json")
 
+    def admin(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """Refuse an admin call without the admin token, when the emulator has one."""
+
+        async def guarded(request: Request) -> Response:
+            token = core.admin_token
+            if token is not None:
+                scheme, _, given = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    given.strip().encode(), token.encode()
+                ):
+                    return _plain(401, "The admin routes need 'Authorization: Bearer <admin token>'.")
+            return await route(request)
+
+        return guarded
+
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     return Starlette(
         routes=[
             Route(API_PREFIX + "/{path:path}", api, methods=methods),
             Route(API_PREFIX, api, methods=methods),
-            Route("/_emulator/stats", stats_route, methods=["GET"]),
-            Route("/_emulator/stats/reset", reset_stats, methods=["POST"]),
-            Route("/_emulator/faults", faults_route, methods=["GET", "PUT"]),
-            Route("/_emulator/listeners/{name}", listener_route, methods=["PUT"]),
+            Route("/_emulator/stats", admin(stats_route), methods=["GET"]),
+            Route("/_emulator/stats/reset", admin(reset_stats), methods=["POST"]),
+            Route("/_emulator/faults", admin(faults_route), methods=["GET", "PUT"]),
+            Route("/_emulator/listeners/{name}", admin(listener_route), methods=["PUT"]),
         ]
     )
 

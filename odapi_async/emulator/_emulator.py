@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import secrets
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -12,14 +14,26 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from odapi_async.emulator._app import LISTENERS, Core, build_app
+from odapi_async.emulator._db import Practice
 from odapi_async.emulator._faults import Faults
 from odapi_async.emulator._listeners import Listener
-from odapi_async.emulator._practice import Practice
 from odapi_async.emulator._stats import DEFAULT_HISTORY, key_id
 
 T = TypeVar("T")
 
 DEFAULT_CUSTOMER_KEYS: dict[str, str] = {"cust-full": "full", "cust-ro": "read_all"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
 TIERS = ("read_all", "full", "enterprise")
 
 
@@ -46,6 +60,8 @@ class Emulator:
         history: int = DEFAULT_HISTORY,
         now: datetime | None = None,
         db: sqlite3.Connection | None = None,
+        fractional_retry_after: bool = False,
+        admin_token: str | None = None,
     ) -> None:
         keys = dict(DEFAULT_CUSTOMER_KEYS if customer_keys is None else customer_keys)
         for tier in keys.values():
@@ -64,6 +80,11 @@ class Emulator:
         self.host = host
         self.history = history
         self.now = now
+        self.fractional_retry_after = fractional_retry_after
+        # Bound beyond loopback, anyone on the network could reset stats or stop listeners: require a token.
+        if admin_token is None and not is_loopback(host):
+            admin_token = secrets.token_urlsafe(18)
+        self.admin_token = admin_token
         self._faults = {
             name: f if isinstance(f, Faults) else Faults(**{k: float(v) for k, v in f.items()})
             for name, f in (faults or {}).items()
@@ -77,7 +98,7 @@ class Emulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    def __repr__(self) -> str:  # never show keys
+    def __repr__(self) -> str:  # never show keys (nor the admin token)
         return f"<Emulator seed={self.seed} patients={self.patients} keys={len(self.customer_keys)}>"
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -110,6 +131,8 @@ class Emulator:
             faults=self._faults,
             seed=self.seed,
             history=self.history,
+            fractional_retry_after=self.fractional_retry_after,
+            admin_token=self.admin_token,
         )
         core.set_listener_up = self._set_up
         self._core = core

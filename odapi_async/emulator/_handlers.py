@@ -7,11 +7,12 @@ behaviour live in ``_actions`` and are looked up by (url segment, operation id).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from odapi_async.emulator._practice import ApiError, Practice, q
+from odapi_async.emulator._db import ApiError, Practice, q
 from odapi_async.emulator._routes import (
     FORMAT_PARAMS,
     SERVER_DATETIME,
@@ -19,7 +20,11 @@ from odapi_async.emulator._routes import (
     Operation,
     Resource,
 )
-from odapi_async.emulator._wire import WireError, parse_date, parse_datetime, to_store, zero
+from odapi_async.emulator._row_shapes import row_fields, row_forms
+from odapi_async.emulator._wire import MAX_KEY, WireError, parse_date, parse_datetime, to_store, zero
+
+#: The one datetime form the docs allow in parameters.
+STRICT_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 #: Parameters filtering "changed on or after" (the incremental-sync watermark family).
 SINCE_PARAMS = frozenset({"DateTStamp", "SecDateTEdit", "SigDateTime", "DateEntry", "DateTimeOriginal"})
@@ -100,6 +105,8 @@ def _int(name: str, raw: str) -> int:
         raise ApiError(400, f"{name} is invalid: '{raw[:40]}' is not a whole number.") from None
     if n < 0:
         raise ApiError(400, f"{name} must not be negative.")
+    if n > MAX_KEY:
+        raise ApiError(400, f"{name} is invalid: '{raw[:40]}' is too large.")
     return n
 
 
@@ -137,6 +144,11 @@ def prepare(
             raise ApiError(400, f"{p.name} is required.")
     for pname, raw in params.items():
         p = op.query_params[pname.lower()]
+        if p.type == "datetime" and raw != "" and not STRICT_DATETIME.match(raw):
+            # the docs require this one form; the live server refuses a bare date or an ISO 'T'
+            raise ApiError(
+                400, f"{p.name} is invalid: '{raw[:40]}' is not in the format yyyy-MM-dd HH:mm:ss."
+            )
         if p.type in ("int", "bool", "date", "datetime", "enum") and raw != "":
             try:
                 to_store(p, raw)
@@ -149,12 +161,20 @@ def prepare(
     if body is not None:
         if not isinstance(body, dict):
             raise ApiError(400, "The request body must be a JSON object.")
+        folded: dict[str, Field] | None = None  # built on the first name that does not match exactly
         for name, value in body.items():
             p = op.body_params.get(name)
             col = res.field_by_name.get(name)
+            if p is None and col is not None and col.derived:
+                continue  # read-only helper fields are ignored, as the server does
             if p is None:
-                if col is not None and col.derived:
-                    continue  # read-only helper fields are ignored, as the server does
+                # The docs' own example bodies vary the case of a name (dateTimeStart, Birthdate for
+                # DateTimeStart, BirthDate): the server matches names without regard to case.
+                if folded is None:
+                    folded = {k.lower(): v for k, v in op.body_params.items()}
+                p = folded.get(name.lower())
+                col = col or (res.field_by_name.get(p.name) if p is not None else None)
+            if p is None:
                 if not op.body_params and col is not None and name != res.pk:
                     p = col  # schema-fallback resources: no documented body, accept their fields
                 else:
@@ -163,13 +183,16 @@ def prepare(
                 stored = to_store(p, value)
             except WireError as exc:
                 raise ApiError(400, str(exc)) from None
-            args[name] = stored
-            if col is not None and name != SERVER_DATETIME and name in res.columns:
-                columns[name] = adapt(col, stored)
+            args[p.name] = stored
+            if col is not None and col.name != SERVER_DATETIME and col.name in res.columns:
+                columns[col.name] = adapt(col, stored)
     alternatives = _EITHER_OF.get((res.segment, op.id), ())
     for p in op.required_body:
         if p.name not in args and not (p.name in alternatives and any(a in args for a in alternatives)):
             raise ApiError(400, f"{p.name} is required.")
+    if key is not None and int(key) > MAX_KEY:
+        name = op.path_param.name if op.path_param else "The key"
+        raise ApiError(400, f"{name} is invalid: '{key[:40]}' is too large.")
     return Call(
         op=op,
         listener=listener,
@@ -231,7 +254,7 @@ class Handlers:
         op = call.op
         if op.returns != "object":
             return Reply(status, b"", None)
-        body = self.practice.one_json(res, pk)
+        body = self.practice.one_json(res, pk, cols=row_fields(op), forms=row_forms(op))
         return Reply(status, body or b"{}")
 
     def require(self, res: Resource, key: int | None) -> int:
@@ -327,7 +350,7 @@ class Handlers:
     def get_one(self, call: Call) -> Reply:
         res = call.op.resource
         assert call.key is not None
-        body = self.practice.one_json(res, call.key)
+        body = self.practice.one_json(res, call.key, cols=row_fields(call.op), forms=row_forms(call.op))
         if body is None:
             raise self.not_found(res, call.key)
         return Reply(200, body)
@@ -344,19 +367,27 @@ class Handlers:
         ):
             hidden = "isHidden" if res.segment == "definitions" else "IsHidden"
             where.append(f"{self.practice.col(res, hidden)} != 'true'")
-        cols = None
+        cols: Sequence[str] | None = row_fields(call.op)
         if call.op.response_model != "resource" and call.op.response_fields:
             cols = [f.name for f in call.op.response_fields]
+        if cols is not None:
             with_sdt = with_sdt and SERVER_DATETIME in cols
         body = self.practice.list_json(
-            res, where, args, limit=call.limit, offset=call.offset, with_sdt=with_sdt, cols=cols
+            res,
+            where,
+            args,
+            limit=call.limit,
+            offset=call.offset,
+            with_sdt=with_sdt,
+            cols=cols,
+            forms=row_forms(call.op),
         )
         return Reply(200, body)
 
     def get_first(self, call: Call) -> Reply:
         res = call.op.resource
         where, args, _ = self.filters(call)
-        body = self.practice.first_json(res, where, args)
+        body = self.practice.first_json(res, where, args, cols=row_fields(call.op), forms=row_forms(call.op))
         if body is None:
             raise ApiError(404, f"No {res.name} row matches the given parameters.")
         return Reply(200, body)
@@ -463,4 +494,7 @@ class Handlers:
         import msgspec
 
         obj = {f.name: (given or {}).get(f.name, zero(f)) for f in fields}
+        for f in fields:  # lists are kept as JSON text; answer them as arrays
+            if f.type == "list" and isinstance(obj[f.name], str):
+                obj[f.name] = msgspec.json.decode(obj[f.name] or "[]")
         return msgspec.json.encode(obj)

@@ -75,12 +75,12 @@ class Listener:
         return sock
 
     async def start(self) -> None:
-        """Bind (the same port as before, if any) and serve; returns once accepting."""
+        """Bind (the same port as before, if any) and serve; returns once accepting (at once when up)."""
+        if self._server is not None:
+            return  # already up (waiting on its task would wait for it to stop)
         if self._task is not None:
             await self._task  # a previous stop() is still winding down
             self._task = None
-        if self._server is not None:
-            return
         sock = self._bind()
         config = uvicorn.Config(
             self.app,

@@ -21,6 +21,12 @@ STAMP_COLUMNS = ("DateTStamp", "SecDateTEdit")
 #: Columns that record creation, set to "now" on insert only.
 ENTRY_COLUMNS = ("SecDateEntry", "SecDateTEntry", "DateTEntry", "DateEntry", "DateTimeEntry")
 SERVER_DATETIME = "serverDateTime"
+#: Parameter types the spec got wrong, per (resource, operation, parameter): the docs call these amounts of
+#: money ("insUsed of $300", example 300.75) where the spec, from the parameter table, says int.
+PARAM_TYPE_FIXES: dict[tuple[str, str, str], str] = {
+    ("ClaimProcs", "PostInsAdjust", "insUsed"): "float",
+    ("ClaimProcs", "PostInsAdjust", "deductibleUsed"): "float",
+}
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,12 @@ def catalog() -> Catalog:
                 segments=_segments(rop["path"]),
                 path_param=_field(path_params[0]) if path_params else None,
                 query_params={p["name"].lower(): _field(p) for p in rop.get("query_params", [])},
-                body_params={p["name"]: _field(p) for p in rop.get("body_params", [])},
+                body_params={
+                    p["name"]: _field(
+                        {**p, "type": PARAM_TYPE_FIXES.get((res.name, rop["id"], p["name"]), p["type"])}
+                    )
+                    for p in rop.get("body_params", [])
+                },
                 returns=rop.get("returns", "none"),
                 paginated=bool(rop.get("paginated")),
                 response_model=rop.get("response_model"),

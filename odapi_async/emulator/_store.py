@@ -4,8 +4,8 @@
 :mod:`._store_schema` for names, columns and stored value forms) and fills the practice: clinics, providers,
 operatories, definitions, preferences, procedure codes, fee schedules and fees, carriers and plans, families
 of patients with insurance, schedules, appointments in every status, procedures, claims with claim
-procedures, claim and patient payments with splits, adjustments, commlogs and recalls. Other resources get
-empty tables.
+procedures, claim and patient payments with splits, adjustments, commlogs, recalls and procedure notes.
+Other resources get empty tables.
 
 The same seed, counts and ``now`` give an identical database; all times are placed relative to ``now``.
 """
@@ -13,10 +13,10 @@ The same seed, counts and ``now`` give an identical database; all times are plac
 from __future__ import annotations
 
 import datetime as dt
+import random
 import sqlite3
 
 from odapi_async.emulator._store_patients import PatientGenerator
-from odapi_async.emulator._store_practice import PracticeBuilder
 from odapi_async.emulator._store_schema import (
     TableSpec,
     column_map,
@@ -28,6 +28,8 @@ from odapi_async.emulator._store_schema import (
     wire_value,
     zero_value,
 )
+from odapi_async.emulator._store_setup import PracticeBuilder
+from odapi_async.emulator._word_lists import PROC_NOTES
 
 __all__ = [
     "TableSpec",
@@ -55,6 +57,30 @@ def practice_now(now: dt.datetime | None = None) -> dt.datetime:
     return WEEKLY_ANCHOR + ((real - WEEKLY_ANCHOR) // WEEK) * WEEK
 
 
+def add_procedure_notes(conn: sqlite3.Connection, seed: int) -> None:
+    """A note on the first procedure of most visits (completed procedures of one patient, day and provider).
+
+    A pass of its own with its own random source, so the rest of the practice is the same with or without it.
+    """
+    rng = random.Random(seed * 7919 + 17)
+    visits = conn.execute(
+        'SELECT min("ProcNum"), "PatNum", "ProcDate" FROM procedurelogs WHERE "ProcStatus" = \'C\' '
+        'GROUP BY "PatNum", "ProcDate", "ProvNum" ORDER BY 1'
+    ).fetchall()
+    rows: list[tuple[object, ...]] = []
+    for proc_num, pat_num, day in visits:
+        if rng.random() < 0.7:
+            signed = rng.random() < 0.6
+            entry = f"{str(day)[:10]} {9 + int(rng.random() * 8):02d}:{int(rng.random() * 60):02d}:00"
+            rows.append((len(rows) + 1, pat_num, proc_num, entry, 1, rng.choice(PROC_NOTES), "false",
+                         "true" if signed else "false"))  # fmt: skip
+    conn.executemany(
+        'INSERT INTO procnotes ("ProcNoteNum", "PatNum", "ProcNum", "EntryDateTime", "UserNum", "Note", '
+        '"SigIsTopaz", "isSigned") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        rows,
+    )
+
+
 def create_store(
     path: str | None = None, *, seed: int = 1, patients: int = 200, now: dt.datetime | None = None
 ) -> sqlite3.Connection:
@@ -79,6 +105,7 @@ def create_store(
         builder.build_setup()
         builder.build_schedules()
         PatientGenerator(builder).build()
+        add_procedure_notes(conn, seed)
         create_indexes(conn)
         conn.execute("COMMIT")
     except BaseException:

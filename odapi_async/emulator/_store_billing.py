@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from odapi_async.emulator._store_practice import DAY, PracticeBuilder, Provider, Row
 from odapi_async.emulator._store_schema import ZERO_DATE
+from odapi_async.emulator._store_setup import DAY, PracticeBuilder, Provider, Row
 
 Proc = tuple[int, int, float, int]  # (ProcNum, code position, fee, ProvNum)
 

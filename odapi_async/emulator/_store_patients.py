@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from odapi_async.emulator import _practice_data as data
+from odapi_async.emulator import _word_lists as data
 from odapi_async.emulator._store_billing import BillingMixin, Insurance
-from odapi_async.emulator._store_practice import DAY, PracticeBuilder, Provider, Row
 from odapi_async.emulator._store_schema import ZERO_DATE, ZERO_DATETIME
+from odapi_async.emulator._store_setup import DAY, PracticeBuilder, Provider, Row
 
 APT_STATUSES = ("None", "Scheduled", "Complete", "UnschedList", "ASAP", "Broken", "Planned", "PtNote",
                 "PtNoteCompleted")  # fmt: skip

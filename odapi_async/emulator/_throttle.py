@@ -7,6 +7,7 @@ executing. Refused requests do not move the clock (they were never executed).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 DEFAULT_INTERVALS: dict[str, float] = {"read_all": 5.0, "full": 1.0, "enterprise": 0.5}
@@ -48,3 +49,15 @@ class RemoteThrottle:
         st = self._state.get(key)
         if st is not None and st.in_flight:
             st.in_flight -= 1
+
+
+def retry_after_header(wait: float, *, fractional: bool = False) -> str:
+    """The ``Retry-After`` value for a refusal ``wait`` seconds early.
+
+    RFC 9110 allows only whole seconds (or an HTTP date), and standard clients (urllib3, requests) reject
+    anything else, so the default is the wait rounded up, at least 1. ``fractional`` (an opt-in for fast
+    tests with intervals far below a second) sends milliseconds instead, e.g. ``0.048``.
+    """
+    if fractional:
+        return f"{max(wait, 0.001):.3f}"
+    return str(max(1, math.ceil(wait)))

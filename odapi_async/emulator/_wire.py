@@ -16,6 +16,8 @@ from odapi_async.emulator._store_schema import zero_value
 
 NONE_DATE = "0001-01-01"
 NONE_DATETIME = "0001-01-01 00:00:00"
+#: Largest whole number the API's keys (and SQLite) hold: a bigger one is a 400, not an overflow.
+MAX_KEY = 2**63 - 1
 
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?$")
@@ -62,6 +64,8 @@ def to_store(f: Field, value: Any) -> Any:
             n = int(value)
         else:
             raise _invalid(f, value)
+        if not -MAX_KEY <= n <= MAX_KEY:
+            raise WireError(f"{f.name} is invalid: '{str(value)[:40]}' is too large.")
         return str(n) if f.numeric_string else n
     if t == "float":
         if isinstance(value, bool):

@@ -22,7 +22,12 @@ def headers(cust: str = "cust-full") -> dict[str, str]:
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
 async def emu() -> AsyncIterator[Emulator]:
     async with Emulator(
-        seed=1, patients=200, developer_key=DEV, customer_keys=KEYS, intervals=INTERVALS
+        seed=1,
+        patients=200,
+        developer_key=DEV,
+        customer_keys=KEYS,
+        intervals=INTERVALS,
+        fractional_retry_after=True,  # the default (whole seconds) has its own test
     ) as e:
         yield e
 

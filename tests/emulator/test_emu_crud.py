@@ -48,11 +48,11 @@ async def test_appointment_round_trip_and_actions(emu, client):
     apt = r.json()
     num = apt["AptNum"]
     assert apt["AptStatus"] == "Scheduled" and apt["provAbbr"] != ""
-    assert DT.match(apt["DateTStamp"]) and DT.match(apt["serverDateTime"])
-    r = await client.put(base + f"/appointments/{num}/Note", json={"Note": " second."}, headers=h)
+    assert DT.match(apt["DateTStamp"]) and "serverDateTime" not in apt  # only GETs carry it (documented)
+    r = await client.put(base + f"/appointments/{num}/Note", json={"Note": "second."}, headers=h)
     assert r.status_code == 200
     r = await client.put(base + f"/appointments/{num}", json={"Pattern": "XXXX//"}, headers=h)
-    assert r.json()["Note"] == "first. second." and r.json()["Pattern"] == "XXXX//"
+    assert r.json()["Note"] == "first.\r\nsecond." and r.json()["Pattern"] == "XXXX//"
     r = await client.put(base + f"/appointments/{num}/Confirm", json={"confirmVal": "Sent"}, headers=h)
     assert r.status_code == 200
     r = await client.get(base + f"/appointments/{num}", headers=h)

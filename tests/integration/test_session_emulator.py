@@ -24,7 +24,12 @@ INTERVAL = 0.01
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def emu() -> AsyncIterator[Emulator]:
     async with Emulator(
-        seed=7, patients=2100, developer_key=DEV, customer_keys=KEYS, intervals={"full": INTERVAL}
+        seed=7,
+        patients=2100,
+        developer_key=DEV,
+        customer_keys=KEYS,
+        intervals={"full": INTERVAL},
+        fractional_retry_after=True,  # sub-second intervals: whole-second Retry-After would stall the tests
     ) as e:
         yield e
 

@@ -36,6 +36,7 @@ async def emu() -> AsyncIterator[Any]:
         developer_key="dev",
         customer_keys=KEYS,
         intervals={"full": T, "read_all": T_READ_ALL},
+        fractional_retry_after=True,  # sub-second intervals: whole-second Retry-After would stall the tests
     ) as e:
         yield e
 

@@ -376,4 +376,8 @@ APPT_NOTES: tuple[str, ...] = (
     "", "", "", "", "", "", "Prefers morning appointments", "Needs premed", "Bring insurance card",
     "Anxious patient, allow extra time", "Check new medical history", "Spanish speaking", "Wants to discuss whitening",
 )
+PROC_NOTES: tuple[str, ...] = (
+    "Medical history reviewed, no changes.", "Tolerated procedure well.", "Local anesthetic, 1 carpule.",
+    "Post-op instructions given.", "Patient reports sensitivity on the lower left.", "Schedule follow-up in 2 weeks.",
+)
 # fmt: on

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from odapi_async.emulator import _practice_data as data
+from odapi_async.emulator import _word_lists as data
 from odapi_async.emulator._store_schema import ZERO_DATE, table_specs
 
 DAY = 86_400

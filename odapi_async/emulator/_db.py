@@ -7,7 +7,7 @@ the answer: no Python object per row, which keeps a 1000-row page at a few milli
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from odapi_async.emulator._routes import (
     Resource,
     catalog,
 )
+from odapi_async.emulator._row_shapes import render
 from odapi_async.emulator._wire import zero
 
 #: Suffix of a derived lower-case column whose name clashes (ignoring case) with a real field.
@@ -57,7 +58,7 @@ class Practice:
         self.db = db
         self.clock = clock
         self.cat: Catalog = catalog()
-        self._select: dict[tuple[str, tuple[str, ...] | None, bool], str] = {}
+        self._select: dict[tuple[Any, ...], str] = {}
         self._indexed: set[tuple[str, str]] = set()
         self.colmap: dict[str, dict[str, str]] = {}
         self._ensure_tables()
@@ -115,9 +116,23 @@ class Practice:
     def order_by(self, res: Resource) -> str:
         return self._pk_col(res)
 
-    def json_expr(self, res: Resource, cols: Sequence[str] | None, with_sdt: bool) -> str:
-        """``json_object(...)`` over the columns in spec order, ``?`` standing for serverDateTime."""
-        key = (res.segment, tuple(cols) if cols is not None else None, with_sdt)
+    def json_expr(
+        self,
+        res: Resource,
+        cols: Sequence[str] | None,
+        with_sdt: bool,
+        forms: Mapping[str, str] | None = None,
+    ) -> str:
+        """``json_object(...)`` over the columns in spec order, ``?`` standing for serverDateTime.
+
+        ``forms`` renders some fields in another JSON form than the stored one (see ``_row_shapes``).
+        """
+        key = (
+            res.segment,
+            tuple(cols) if cols is not None else None,
+            with_sdt,
+            tuple(sorted((forms or {}).items())),
+        )
         expr = self._select.get(key)
         if expr is None:
             names = list(cols) if cols is not None else [f.name for f in res.fields]
@@ -135,6 +150,8 @@ class Practice:
                 col = self.col(res, name)
                 if f.type == "list":
                     col = f"CASE WHEN json_valid({col}) THEN json({col}) ELSE {col} END"
+                elif forms and name in forms:
+                    col = render(col, forms[name])
                 parts.append(f"'{name}', {col}")
             expr = self._select[key] = f"json_object({', '.join(parts)})"
         return expr
@@ -154,8 +171,9 @@ class Practice:
         with_sdt: bool = True,
         cols: Sequence[str] | None = None,
         order: str | None = None,
+        forms: Mapping[str, str] | None = None,
     ) -> bytes:
-        expr = self.json_expr(res, cols, with_sdt)
+        expr = self.json_expr(res, cols, with_sdt, forms)
         sql = f"SELECT {expr} FROM {q(res.segment)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -164,19 +182,35 @@ class Practice:
         rows = self.db.execute(sql, args).fetchall()
         return ("[" + ",".join(r[0] for r in rows) + "]").encode()
 
-    def one_json(self, res: Resource, pk: int, *, with_sdt: bool = True) -> bytes | None:
-        expr = self.json_expr(res, None, with_sdt)
+    def one_json(
+        self,
+        res: Resource,
+        pk: int,
+        *,
+        with_sdt: bool = True,
+        cols: Sequence[str] | None = None,
+        forms: Mapping[str, str] | None = None,
+    ) -> bytes | None:
+        expr = self.json_expr(res, cols, with_sdt, forms)
         sql = f"SELECT {expr} FROM {q(res.segment)} WHERE {self._pk_col(res)} = ?"
-        row = self.db.execute(sql, [*self._sdt_params(res, None, with_sdt), pk]).fetchone()
+        row = self.db.execute(sql, [*self._sdt_params(res, cols, with_sdt), pk]).fetchone()
         return row[0].encode() if row else None
 
-    def first_json(self, res: Resource, where: Sequence[str], params: Sequence[Any]) -> bytes | None:
-        expr = self.json_expr(res, None, True)
+    def first_json(
+        self,
+        res: Resource,
+        where: Sequence[str],
+        params: Sequence[Any],
+        *,
+        cols: Sequence[str] | None = None,
+        forms: Mapping[str, str] | None = None,
+    ) -> bytes | None:
+        expr = self.json_expr(res, cols, True, forms)
         sql = f"SELECT {expr} FROM {q(res.segment)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {self.order_by(res)} LIMIT 1"
-        row = self.db.execute(sql, [*self._sdt_params(res, None, True), *params]).fetchone()
+        row = self.db.execute(sql, [*self._sdt_params(res, cols, True), *params]).fetchone()
         return row[0].encode() if row else None
 
     def _pk_col(self, res: Resource) -> str:
