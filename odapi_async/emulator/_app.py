@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from odapi_async.emulator._actions import ACTIONS
+from odapi_async.emulator._events import EventFirer
 from odapi_async.emulator._faults import FaultInjector, Faults
 from odapi_async.emulator._handlers import Handlers, Reply, prepare
 from odapi_async.emulator._practice import ApiError, Practice
@@ -56,6 +57,7 @@ class Core:
     injectors: dict[str, FaultInjector]
     stats: Stats
     handlers: Handlers
+    events: EventFirer  # serves /subscriptions and fires their webhooks
     #: set by the Emulator: (listener, up) -> awaitable, so the admin route can stop/start listeners
     set_listener_up: Callable[[str, bool], Awaitable[None]] | None = None
 
@@ -83,6 +85,7 @@ class Core:
             },
             stats=Stats(LISTENERS, history),
             handlers=Handlers(practice, ACTIONS),
+            events=EventFirer(practice),
         )
 
 
@@ -191,6 +194,8 @@ def build_app(core: Core, listener: str) -> Starlette:
                 body=body,
                 base_url=f"{request.url.scheme}://{request.url.netloc}{API_PREFIX}",
             )
+            if op.resource.segment == "subscriptions":
+                return _reply(core.events.subscriptions(call, cust))
             return _reply(core.handlers.handle(call))
         except ApiError as exc:
             return _plain(exc.status, exc.message)
@@ -282,6 +287,7 @@ def build_app(core: Core, listener: str) -> Starlette:
             Route("/_emulator/stats/reset", reset_stats, methods=["POST"]),
             Route("/_emulator/faults", faults_route, methods=["GET", "PUT"]),
             Route("/_emulator/listeners/{name}", listener_route, methods=["PUT"]),
+            *core.events.routes(),
         ]
     )
 

@@ -182,6 +182,7 @@ class EventReceiver:
         if self._tg is not None:
             raise RuntimeError("the receiver is already running")
         await self.store.open()
+        self._wake, self._progress = anyio.Event(), anyio.Event()  # bound to this event loop
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -226,15 +227,24 @@ class EventReceiver:
     async def _drain(self) -> None:
         """Give queued events up to ``drain_timeout`` to be handled before stopping."""
         with anyio.move_on_after(self.drain_timeout):
-            while self.store.outstanding() > 0:
-                self._progress = anyio.Event()
-                await self._progress.wait()  # set by the acker after each batch it records
+            await self._until_idle()
+
+    async def join(self) -> None:
+        """Wait until every queued event has been handled (bound it with ``anyio.fail_after``)."""
+        await self._until_idle()
+
+    async def _until_idle(self) -> None:
+        while True:
+            progress = self._progress  # taken before the check: the acker sets this very object next
+            if self.store.outstanding() == 0:
+                return
+            await progress.wait()
 
     async def _workers(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        lanes: list[MemoryObjectSendStream[Event[Any]]] = []
         try:
             async with anyio.create_task_group() as tg:
                 self._workers_scope = tg.cancel_scope
-                lanes = []
                 for _ in range(self.concurrency):
                     send, recv = anyio.create_memory_object_stream[Event[Any]](64)
                     lanes.append(send)
@@ -242,6 +252,8 @@ class EventReceiver:
                 tg.start_soon(self._dispatch, lanes)
                 task_status.started()
         finally:
+            for send in lanes:
+                send.close()
             self._workers_done.set()
 
     async def _dispatch(self, lanes: Sequence[MemoryObjectSendStream[Event[Any]]]) -> None:
@@ -305,7 +317,8 @@ class EventReceiver:
                 with anyio.CancelScope(shield=True):
                     await self.store.done(done)
                     await self.store.failed(failed)
-                self._progress.set()
+                progress, self._progress = self._progress, anyio.Event()
+                progress.set()
 
     # -- ASGI ----------------------------------------------------------------------------------------------
     def asgi(self, *, lifespan: bool = True) -> Any:
