@@ -19,6 +19,7 @@ from odapi_async.events._asgi import EventsApp
 from odapi_async.events._models import UI_EVENT_TYPES, WATCH_TABLES, Event, PatientSelected
 from odapi_async.events._receiver import EventReceiver
 from odapi_async.events._store import EventStore, MemoryEventStore, StoreFull
+from odapi_async.events._store_redis import RedisEventStore
 from odapi_async.events._store_sqlite import SQLiteEventStore
 from odapi_async.events._subscriptions import EnsureResult, SubscriptionSpec, ensure_subscriptions
 
@@ -32,6 +33,7 @@ __all__ = [
     "EventsApp",
     "MemoryEventStore",
     "PatientSelected",
+    "RedisEventStore",
     "SQLiteEventStore",
     "StoreFull",
     "SubscriptionSpec",

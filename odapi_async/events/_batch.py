@@ -89,12 +89,37 @@ def decode_call(
     return entries
 
 
-def decode_stored(kind: EventKind, name: str, row_json: bytes) -> Any:
-    """A row back from its canonical encoding (a durable store's replay after a restart)."""
-    known = KNOWN_TYPES.get((kind, name))
-    if known is None:
-        return _generic.decode(row_json)
-    return decode_one(row_json, model_of(known))
+class _Stored(msgspec.Struct, array_like=True):
+    """A queued event as a durable store keeps it: a few short fields and the canonical row."""
+
+    kind: str
+    type: str
+    office: str
+    workstation: str
+    received_at: float
+    row: msgspec.Raw
+
+
+_stored_decoder = msgspec.json.Decoder(_Stored)
+
+
+def encode_entry(entry: Entry) -> bytes:
+    """The bytes a durable store keeps for one queued event."""
+    e = entry.event
+    stored = _Stored(
+        e.kind, e.type, e.office, e.workstation, e.received_at.timestamp(), msgspec.Raw(entry.row_json)
+    )
+    return _encoder.encode(stored)
+
+
+def decode_entry(seq: int, blob: bytes) -> Event[Any]:
+    """An event back from :func:`encode_entry` (a durable store's replay, possibly after a restart)."""
+    s = _stored_decoder.decode(blob)
+    kind: EventKind = UI_EVENT if s.kind == UI_EVENT else WATCH_TABLE
+    known = KNOWN_TYPES.get((kind, s.type))
+    row = _generic.decode(s.row) if known is None else decode_one(bytes(s.row), model_of(known))
+    received = dt.datetime.fromtimestamp(s.received_at, dt.timezone.utc)
+    return Event(kind, s.type, row, s.office, s.workstation, received, seq=seq)
 
 
 def _decode_unknown(kind: str, name: str, body: bytes, is_list: bool) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ deleted once their handlers ran; a restarted receiver hands every event still in
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -16,10 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-import msgspec
 
-from odapi_async.events._batch import Entry, decode_stored
-from odapi_async.events._models import Event, EventKind
+from odapi_async.events._batch import Entry, decode_entry, encode_entry
+from odapi_async.events._models import Event
 from odapi_async.events._store import DEFAULT_HORIZON, StoreFull
 
 T = TypeVar("T")
@@ -35,17 +33,6 @@ CREATE TABLE IF NOT EXISTS queue (
 """
 #: Expired keys are swept at most this often (a sweep is one indexed DELETE).
 _SWEEP_EVERY = 60.0
-
-
-class _Stored(msgspec.Struct, array_like=True):
-    """A queued event on disk: everything but the row is a few short fields."""
-
-    kind: str
-    type: str
-    office: str
-    workstation: str
-    received_at: float
-    row: msgspec.Raw
 
 
 class SQLiteEventStore:
@@ -142,7 +129,7 @@ class SQLiteEventStore:
                     if enqueue:
                         if fresh > room:
                             raise StoreFull(f"{self._queued} events are queued (bound {self.max_queued})")
-                        db.execute("INSERT INTO queue (event) VALUES (?)", (_encode(entry),))
+                        db.execute("INSERT INTO queue (event) VALUES (?)", (encode_entry(entry),))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -164,7 +151,7 @@ class SQLiteEventStore:
         )
         if rows:
             self._cursor = rows[-1][0]
-        return [_decode(seq, blob) for seq, blob in rows]
+        return [decode_entry(seq, blob) for seq, blob in rows]
 
     async def done(self, seqs: Sequence[int]) -> None:
         if seqs:
@@ -187,32 +174,4 @@ class SQLiteEventStore:
                 "SELECT seq, event FROM queue WHERE failed = 1 ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
         )
-        return [_decode(seq, blob) for seq, blob in rows]
-
-
-_encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(_Stored)
-
-
-def _encode(entry: Entry) -> bytes:
-    e = entry.event
-    return _encoder.encode(
-        _Stored(
-            e.kind, e.type, e.office, e.workstation, e.received_at.timestamp(), msgspec.Raw(entry.row_json)
-        )
-    )
-
-
-def _decode(seq: int, blob: bytes) -> Event[Any]:
-    s = _decoder.decode(blob)
-    kind: EventKind = "UiEventType" if s.kind == "UiEventType" else "WatchTable"
-    row = decode_stored(kind, s.type, bytes(s.row))
-    return Event(
-        kind,
-        s.type,
-        row,
-        s.office,
-        s.workstation,
-        dt.datetime.fromtimestamp(s.received_at, dt.timezone.utc),
-        seq=seq,
-    )
+        return [decode_entry(seq, blob) for seq, blob in rows]
