@@ -67,14 +67,29 @@ def body(*apts: int) -> bytes:
     return json.dumps([{**DOC_ROW, "AptNum": n} for n in apts]).encode()
 
 
-def recorder(receiver: EventReceiver, out: list) -> None:
+class Recorded(list):
+    """Handled (receiver, AptNum) pairs; ``reached(n)`` waits until there are n."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = anyio.Event()
+
+    async def reached(self, n: int) -> None:
+        with anyio.fail_after(10):
+            while len(self) < n:
+                await self.changed.wait()
+
+
+def recorder(receiver: EventReceiver, out: Recorded) -> None:
     @receiver.on("Appointment")
     async def record(event: Event) -> None:
         out.append((id(receiver), event.row.AptNum))
+        changed, out.changed = out.changed, anyio.Event()
+        changed.set()
 
 
 async def test_two_receivers_share_dedupe_and_queue(redis_url) -> None:
-    got: list = []
+    got = Recorded()
     one = EventReceiver([KEY], store=RedisEventStore(redis_url))
     two = EventReceiver([KEY], store=RedisEventStore(redis_url))
     recorder(one, got)
@@ -86,34 +101,28 @@ async def test_two_receivers_share_dedupe_and_queue(redis_url) -> None:
             "OK: 0 new"
         )
         assert (await two.handle(HEADERS, body(41)))[0] == 200
-        with anyio.fail_after(10):
-            while len(got) < 41:
-                await one.join()
-                await two.join()
-                await anyio.sleep(0.01)
+        await got.reached(41)
     assert sorted(n for _, n in got) == list(range(1, 42))  # each once, whichever process took it
 
 
 async def test_events_of_a_dead_receiver_are_claimed_by_another(redis_url) -> None:
-    stuck = anyio.Event()
+    stuck, started = anyio.Event(), anyio.Event()
     first = EventReceiver([KEY], store=RedisEventStore(redis_url, consumer="a"), drain_timeout=0)
 
     @first.on("Appointment")
     async def never(event: Event) -> None:
+        started.set()
         await stuck.wait()
 
     async with first:
         await first.handle(HEADERS, body(1, 2))
         with anyio.fail_after(5):
-            while first.store.outstanding() < 2:  # both taken by the first receiver's workers
-                await anyio.sleep(0.01)
-    got: list = []
+            await started.wait()  # both were taken in one read; the first receiver then dies
+    got = Recorded()
     second = EventReceiver([KEY], store=RedisEventStore(redis_url, consumer="b", claim_after=0.05))
     recorder(second, got)
     async with second:
-        with anyio.fail_after(10):
-            while len(got) < 2:
-                await anyio.sleep(0.02)
+        await got.reached(2)
         assert (await second.handle(HEADERS, body(1)))[1] == "OK: 0 new, 1 duplicate."
     assert sorted(n for _, n in got) == [1, 2]
 
