@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -32,6 +33,8 @@ from starlette.routing import Route
 
 from odapi_async.emulator._handlers import Call, Reply, text
 from odapi_async.emulator._practice import ApiError, Practice, q
+
+logger = logging.getLogger("odapi_async.emulator")
 
 #: WatchTable -> the resource (url segment) whose table is watched.
 WATCH_TABLES: dict[str, str] = {
@@ -190,16 +193,27 @@ class EventFirer:
         """Poll every subscription when it is due; each poll runs in its own task (a slow endpoint delays
         only its own subscription)."""
         while True:
-            now = time.monotonic()
-            for sub in self._subscriptions("WatchTable != ''"):
-                num = int(sub["SubscriptionNum"])
-                period = max(int(sub["PollingSeconds"] or 0), 1) * self.poll_unit
-                due = self._due.setdefault(num, now + period)
-                lock = self._lock(num)
-                if now >= due and not lock.locked():
-                    self._due[num] = now + period
-                    self._spawn(self._poll(num))
+            try:
+                self._tick()
+            except Exception:  # a broken row or a closed database must not stop every later poll
+                logger.exception("emulator: polling subscriptions failed")
             await asyncio.sleep(min(0.05, self.poll_unit / 4))
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        for sub in self._subscriptions("WatchTable != ''"):
+            num = int(sub["SubscriptionNum"])
+            period = max(int(sub["PollingSeconds"] or 0), 1) * self.poll_unit
+            due = self._due.setdefault(num, now + period)
+            if now >= due and not self._lock(num).locked():
+                self._due[num] = now + period
+                self._spawn(self._poll_logged(num))
+
+    async def _poll_logged(self, num: int) -> None:
+        try:
+            await self._poll(num)
+        except Exception:
+            logger.exception("emulator: polling subscription %d failed", num)
 
     # -- the /subscriptions API -----------------------------------------------------------------------------
     def subscriptions(self, call: Call, customer_key: str) -> Reply:

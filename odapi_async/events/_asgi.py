@@ -28,9 +28,17 @@ BODY_TIMEOUT = 30.0
 class EventsApp:
     """ASGI app: ``POST`` a webhook → :meth:`EventReceiver.handle` → its status and text."""
 
-    def __init__(self, receiver: EventReceiver, *, lifespan: bool = True, body_timeout: float = BODY_TIMEOUT):
+    def __init__(
+        self,
+        receiver: EventReceiver,
+        *,
+        lifespan: bool = True,
+        event_type: str | None = None,
+        body_timeout: float = BODY_TIMEOUT,
+    ) -> None:
         self.receiver = receiver
         self.lifespan = lifespan
+        self.event_type = event_type  # for offices older than 22.4.35, which send no Event-Type header
         self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,7 +72,7 @@ class EventsApp:
         if scope_timer.cancelled_caught:
             await _answer(send, 400, "The body did not arrive in time.")
             return
-        status, text = await self.receiver.handle(headers, bytes(body))
+        status, text = await self.receiver.handle(headers, bytes(body), event_type=self.event_type)
         await _answer(send, status, text)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

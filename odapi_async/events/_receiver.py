@@ -113,9 +113,16 @@ class EventReceiver:
 
     # -- one call ------------------------------------------------------------------------------------------
     async def handle(
-        self, headers: Mapping[str, str] | Iterable[tuple[str, str]], body: bytes
+        self,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: bytes,
+        *,
+        event_type: str | None = None,
     ) -> tuple[int, str]:
         """Do what the ASGI app does with one call; return ``(status, text)`` to answer with.
+
+        ``event_type`` (``"WatchTable: Appointment"``) stands in for a missing ``Event-Type`` header: Open Dental
+        sends it from version 22.4.35 on; for older offices give each subscription its own URL and type.
 
         200 once the new rows are durably queued; 400 for a call that cannot be read (nothing is kept);
         401 for a wrong key; 503 when not running or the queue is full (Open Dental resends later).
@@ -130,7 +137,7 @@ class EventReceiver:
             self.stats["refused"] += 1
             return 400, f"The body is larger than {self.max_body_bytes} bytes."
         try:
-            kind, name = parse_event_type(h.get("event-type"))
+            kind, name = parse_event_type(h.get("event-type") or event_type)
             entries = decode_call(
                 kind,
                 name,
@@ -321,11 +328,12 @@ class EventReceiver:
                 progress.set()
 
     # -- ASGI ----------------------------------------------------------------------------------------------
-    def asgi(self, *, lifespan: bool = True) -> Any:
-        """An ASGI app answering webhook POSTs at any path (see :class:`~odapi_async.events.EventsApp`)."""
+    def asgi(self, *, lifespan: bool = True, event_type: str | None = None) -> Any:
+        """An ASGI app answering webhook POSTs at any path (see :class:`~odapi_async.events.EventsApp`);
+        ``lifespan=False`` when mounted in an app whose own lifespan runs the receiver."""
         from odapi_async.events._asgi import EventsApp
 
-        return EventsApp(self, lifespan=lifespan)
+        return EventsApp(self, lifespan=lifespan, event_type=event_type)
 
 
 def _lower(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -111,9 +111,9 @@ class SQLiteEventStore:
         sweep = now - self._last_sweep >= _SWEEP_EVERY
         if sweep:
             self._last_sweep = now
-        room = self.max_queued - self._queued
 
         def write(db: sqlite3.Connection) -> int:
+            room = self.max_queued - self._queued  # under the lock: concurrent puts see each other
             db.execute("BEGIN IMMEDIATE")
             try:
                 if sweep:
@@ -134,12 +134,11 @@ class SQLiteEventStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            if enqueue:
+                self._queued += fresh
             return fresh
 
-        fresh = await self._run(write)
-        if enqueue:
-            self._queued += fresh
-        return fresh
+        return await self._run(write)
 
     async def take(self, limit: int) -> list[Event[Any]]:
         cursor = self._cursor
@@ -154,18 +153,26 @@ class SQLiteEventStore:
         return [decode_entry(seq, blob) for seq, blob in rows]
 
     async def done(self, seqs: Sequence[int]) -> None:
-        if seqs:
-            await self._run(
-                lambda db: db.executemany("DELETE FROM queue WHERE seq = ?", [(s,) for s in seqs])
-            )
-            self._queued -= len(seqs)
+        await self._forget(seqs, "DELETE FROM queue WHERE seq = ?")
 
     async def failed(self, seqs: Sequence[int]) -> None:
-        if seqs:
-            await self._run(
-                lambda db: db.executemany("UPDATE queue SET failed = 1 WHERE seq = ?", [(s,) for s in seqs])
-            )
+        await self._forget(seqs, "UPDATE queue SET failed = 1 WHERE seq = ?")
+
+    async def _forget(self, seqs: Sequence[int], sql: str) -> None:
+        if not seqs:
+            return
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")  # one transaction (one fsync) for the whole batch
+            try:
+                db.executemany(sql, [(s,) for s in seqs])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
             self._queued -= len(seqs)
+
+        await self._run(write)
 
     async def failed_events(self, limit: int = 100) -> list[Event[Any]]:
         """Events whose handlers gave up (oldest first), for inspection or a manual replay."""

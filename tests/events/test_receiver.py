@@ -119,6 +119,16 @@ async def test_refusals_keep_nothing(headers, body, status, reason) -> None:
     assert got == [] and receiver.stats["new"] == 0
 
 
+async def test_offices_without_event_type_header_use_the_urls_type() -> None:
+    receiver = EventReceiver([KEY])
+    got = collecting(receiver)
+    async with receiver:
+        old_office = {"Authorization": KEY, "Workstation": "MOLLYR"}  # before 22.4.35: no Event-Type
+        assert (await receiver.handle(old_office, rows({}), event_type="WatchTable: Appointment"))[0] == 200
+        await join(receiver)
+    assert isinstance(got[0].row, Appointment)
+
+
 async def test_a_batch_with_one_bad_row_is_refused_whole() -> None:
     receiver = EventReceiver([KEY])
     got = collecting(receiver)
