@@ -83,7 +83,7 @@ class EventReceiver:
         self._tg: TaskGroup | None = None
         self._workers_scope: anyio.CancelScope | None = None
         self._workers_done = anyio.Event()
-        self._ack_send: MemoryObjectSendStream[tuple[int, bool]] | None = None
+        self._ack_send: MemoryObjectSendStream[list[tuple[int, bool]]] | None = None
         self._unhandled_logged: set[tuple[str, str]] = set()
         self.stats: dict[str, int] = dict.fromkeys(
             ("calls", "rows", "new", "duplicates", "handled", "failed", "unauthorized", "refused"), 0
@@ -194,7 +194,7 @@ class EventReceiver:
         await tg.__aenter__()
         self._tg = tg
         try:
-            ack_send, ack_recv = anyio.create_memory_object_stream[tuple[int, bool]](_TAKE * 4)
+            ack_send, ack_recv = anyio.create_memory_object_stream[list[tuple[int, bool]]](_TAKE)
             self._ack_send = ack_send
             tg.start_soon(self._acker, ack_recv)
             self._workers_done = anyio.Event()
@@ -248,12 +248,12 @@ class EventReceiver:
             await progress.wait()
 
     async def _workers(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        lanes: list[MemoryObjectSendStream[Event[Any]]] = []
+        lanes: list[MemoryObjectSendStream[list[Event[Any]]]] = []
         try:
             async with anyio.create_task_group() as tg:
                 self._workers_scope = tg.cancel_scope
                 for _ in range(self.concurrency):
-                    send, recv = anyio.create_memory_object_stream[Event[Any]](64)
+                    send, recv = anyio.create_memory_object_stream[list[Event[Any]]](16)
                     lanes.append(send)
                     tg.start_soon(self._lane, recv)
                 tg.start_soon(self._dispatch, lanes)
@@ -263,7 +263,7 @@ class EventReceiver:
                 send.close()
             self._workers_done.set()
 
-    async def _dispatch(self, lanes: Sequence[MemoryObjectSendStream[Event[Any]]]) -> None:
+    async def _dispatch(self, lanes: Sequence[MemoryObjectSendStream[list[Event[Any]]]]) -> None:
         while True:
             self._wake = anyio.Event()
             events = await self.store.take(_TAKE)
@@ -271,16 +271,19 @@ class EventReceiver:
                 with anyio.move_on_after(1.0):  # a bound: also picks up anything a missed wake-up left
                     await self._wake.wait()
                 continue
+            # events travel to lanes and acks back in lists: one stream hop per batch, not per event
+            per_lane: dict[int, list[Event[Any]]] = {}
             for event in events:
-                await lanes[_lane_of(event, len(lanes))].send(event)
+                per_lane.setdefault(_lane_of(event, len(lanes)), []).append(event)
+            for lane, batch in per_lane.items():
+                await lanes[lane].send(batch)
 
-    async def _lane(self, recv: MemoryObjectReceiveStream[Event[Any]]) -> None:
+    async def _lane(self, recv: MemoryObjectReceiveStream[list[Event[Any]]]) -> None:
         assert self._ack_send is not None
         ack = self._ack_send.clone()
         async with recv, ack:
-            async for event in recv:
-                ok = await self._run_handlers(event)
-                await ack.send((event.seq, ok))
+            async for batch in recv:
+                await ack.send([(event.seq, await self._run_handlers(event)) for event in batch])
 
     async def _run_handlers(self, event: Event[Any]) -> bool:
         ok = True
@@ -309,14 +312,14 @@ class EventReceiver:
             self.stats["failed"] += 1
         return ok
 
-    async def _acker(self, recv: MemoryObjectReceiveStream[tuple[int, bool]]) -> None:
+    async def _acker(self, recv: MemoryObjectReceiveStream[list[tuple[int, bool]]]) -> None:
         """Record handled events in batches (one store write for many events)."""
         async with recv:
             async for first in recv:
-                batch = [first]
+                batch = list(first)
                 while len(batch) < 1024:
                     try:
-                        batch.append(recv.receive_nowait())
+                        batch += recv.receive_nowait()
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
                 done = [seq for seq, ok in batch if ok]

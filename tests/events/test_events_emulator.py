@@ -134,7 +134,7 @@ async def test_wrong_key_bad_json_and_oversized_bodies_are_refused(emu, od) -> N
         # the office of another customer key: every delivery is refused and DateTimeStart stays put
         async with _session(emu, OTHER_KEY) as other:
             sub = await other.subscriptions.create(
-                EndPointUrl=url, Workstation="", WatchTable="Appointment", PollingSeconds=1
+                EndPointUrl=url, Workstation="", WatchTable="Appointment", PollingSeconds=3600
             )
             await new_appointments(other, 1)
             sent = await emu.events.poll_now(sub.SubscriptionNum)
