@@ -56,6 +56,8 @@ class EventReceiver:
         max_body_bytes: int = DEFAULT_MAX_BODY,
         drain_timeout: float = 5.0,
     ) -> None:
+        if isinstance(customer_keys, (str, bytes)):
+            raise TypeError("customer_keys is a list of keys or a mapping {label: key}, not one string")
         pairs = list(customer_keys.items()) if isinstance(customer_keys, Mapping) else None
         if pairs is None:
             pairs = [(_label(k), k) for k in customer_keys]
@@ -268,6 +270,7 @@ class EventReceiver:
             self._wake = anyio.Event()
             events = await self.store.take(_TAKE)
             if not events:
+                self._signal_progress()  # a store that only now knows it is empty lets join() return
                 with anyio.move_on_after(1.0):  # a bound: also picks up anything a missed wake-up left
                     await self._wake.wait()
                 continue
@@ -327,8 +330,11 @@ class EventReceiver:
                 with anyio.CancelScope(shield=True):
                     await self.store.done(done)
                     await self.store.failed(failed)
-                progress, self._progress = self._progress, anyio.Event()
-                progress.set()
+                self._signal_progress()
+
+    def _signal_progress(self) -> None:
+        progress, self._progress = self._progress, anyio.Event()
+        progress.set()
 
     # -- ASGI ----------------------------------------------------------------------------------------------
     def asgi(self, *, lifespan: bool = True, event_type: str | None = None) -> Any:

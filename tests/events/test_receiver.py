@@ -316,6 +316,8 @@ def test_keys_stay_out_of_reprs_and_bad_configs_are_refused() -> None:
     assert "office-" in EventReceiver([KEY])._keys[0][0] and KEY not in EventReceiver([KEY])._keys[0][0]
     with pytest.raises(ValueError):
         EventReceiver([])
+    with pytest.raises(TypeError):
+        EventReceiver(KEY)  # one string is not a list of keys
     with pytest.raises(ValueError):
         EventReceiver([" "])
     with pytest.raises(ValueError):

@@ -148,6 +148,13 @@ async def test_full_shared_queue_refuses_the_whole_batch(redis_url, client) -> N
             await receiver.join()
 
 
+async def test_join_returns_on_an_empty_shared_queue(redis_url) -> None:
+    receiver = EventReceiver([KEY], store=RedisEventStore(redis_url))
+    async with receiver:
+        with anyio.fail_after(5):
+            await receiver.join()
+
+
 async def test_failed_events_are_kept_for_inspection(redis_url) -> None:
     store = RedisEventStore(redis_url)
     receiver = EventReceiver([KEY], store=store, retries=0)
