@@ -285,9 +285,10 @@ class EventFirer:
             return [named] if self.workstations is None or named in self.workstations else []
         return list(self.workstations) if self.workstations else [DEFAULT_WORKSTATION]
 
-    @staticmethod
-    def _needs_snapshot(table: str) -> bool:
-        return table == "AppointmentDeleted" or table == "Operatory"
+    def _needs_snapshot(self, table: str) -> bool:
+        """Deletions, and tables without a change stamp (Operatory), are found by comparing rows."""
+        res = self.practice.cat.resources[WATCH_TABLES[table]]
+        return table == "AppointmentDeleted" or res.stamp_column is None
 
     def _current(self, table: str) -> dict[int, str]:
         res = self.practice.cat.resources[WATCH_TABLES[table]]

@@ -119,6 +119,32 @@ async def test_operatory_changes_and_deleted_appointments_fire(emu, od) -> None:
     assert [e.row.AptNum for e in gone] == [apt]
 
 
+async def test_patients_and_patfields_changed_through_the_sdk(emu, od) -> None:
+    from odapi_async.resources import PatField, Patient
+
+    receiver = EventReceiver([KEY])
+    patients: list[Event[Patient]] = []
+    fields: list[Event[PatField]] = []
+    receiver.on("Patient")(_into(patients))
+    receiver.on("PatField")(_into(fields))
+    async with serve(receiver.asgi()) as port:
+        url = f"http://127.0.0.1:{port}/"
+        subs = [
+            await od.subscriptions.create(EndPointUrl=url, Workstation="", WatchTable=t, PollingSeconds=3600)
+            for t in ("Patient", "PatField")
+        ]
+        pat = (await od.patients.list(Limit=1).first_page())[0]
+        await od.patients.update(pat.PatNum, City="Lakewood")
+        field = await od.patfields.create(PatNum=pat.PatNum, FieldName="Referral", FieldValue="Dr. Chu")
+        for sub in subs:
+            assert [d.status for d in await emu.events.poll_now(sub.SubscriptionNum)] == [200]
+        await join(receiver)
+    assert [(e.row.PatNum, e.row.City) for e in patients] == [(pat.PatNum, "Lakewood")]
+    assert isinstance(patients[0].row, Patient) and patients[0].row.DateTStamp is not None
+    assert [(e.row.PatFieldNum, e.row.FieldValue) for e in fields] == [(field.PatFieldNum, "Dr. Chu")]
+    assert isinstance(fields[0].row, PatField)
+
+
 async def test_expired_and_unserved_subscriptions_do_not_fire(emu, od) -> None:
     emu.events.configure(workstations=("FRONTDESK",))
     past = dt.datetime.now().replace(microsecond=0) - dt.timedelta(hours=1)
