@@ -82,7 +82,8 @@ class RedisEventStore:
         if isinstance(self._given, str):
             from redis.asyncio import Redis
 
-            self._redis = Redis.from_url(self._given)
+            # every read and write has a bound: a Redis that stops answering fails the call (503), not hangs it
+            self._redis = Redis.from_url(self._given, socket_timeout=10.0, socket_connect_timeout=5.0)
         else:
             self._redis = self._given
         try:

@@ -324,6 +324,26 @@ def test_keys_stay_out_of_reprs_and_bad_configs_are_refused() -> None:
         EventReceiver([KEY], concurrency=0)
 
 
+async def test_keys_never_reach_the_log(caplog) -> None:
+    receiver = EventReceiver({"north": KEY})
+    with caplog.at_level(logging.DEBUG):
+        await receiver.handle(HEADERS, rows({}))  # not running: logged refusal
+        async with receiver:
+            await receiver.handle({**HEADERS, "Authorization": KEY + "x"}, rows({}))
+            await receiver.handle({**HEADERS, "Event-Type": "WatchTable: Brand"}, b"[{}]")
+            await receiver.handle(HEADERS, rows({}))
+    assert caplog.records and KEY not in caplog.text
+
+
+def test_public_names() -> None:
+    import odapi_async.events as events
+
+    assert len(set(events.__all__)) == len(events.__all__)
+    public = {n for n in dir(events) if not n.startswith("_")} - {"annotations"}
+    modules = {n for n in public if type(getattr(events, n)).__name__ == "module"}
+    assert set(events.__all__) == public - modules
+
+
 def test_event_repr_shows_no_row_data() -> None:
     event = Event("WatchTable", "Patient", {"LName": "Harrison"}, "north", "MOLLYR", dt.datetime.now())
     assert "Harrison" not in repr(event)
