@@ -40,8 +40,7 @@ def p7(runs: int, requests: int, interval: float) -> dict[str, Any]:
             ) as emu:
                 box["endpoints"] = emu.endpoints
                 ready.set()
-                while not done.is_set():
-                    await asyncio.sleep(0.05)
+                await asyncio.to_thread(done.wait)
                 box["snapshot"] = await emu.stats()
 
         asyncio.run(main())

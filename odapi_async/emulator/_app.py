@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from odapi_async.emulator._actions import ACTIONS
 from odapi_async.emulator._db import ApiError, Practice
+from odapi_async.emulator._events import EventFirer
 from odapi_async.emulator._faults import FaultInjector, Faults
 from odapi_async.emulator._handlers import Handlers, Reply, prepare
 from odapi_async.emulator._stats import Stats, key_id
@@ -58,6 +59,7 @@ class Core:
     injectors: dict[str, FaultInjector]
     stats: Stats
     handlers: Handlers
+    events: EventFirer  # serves /subscriptions and fires their webhooks
     #: required on the admin routes (``Authorization: Bearer <token>``) when set; see ``Emulator(admin_token=)``
     admin_token: str | None = None
     #: send Retry-After with milliseconds (opt-in for fast tests) instead of whole seconds (RFC 9110)
@@ -93,6 +95,7 @@ class Core:
             handlers=Handlers(practice, ACTIONS),
             fractional_retry_after=fractional_retry_after,
             admin_token=admin_token,
+            events=EventFirer(practice),
         )
 
 
@@ -180,14 +183,14 @@ def build_app(core: Core, listener: str) -> Starlette:
                 return _plain(504, TIMEOUT_TEXT)
             if outcome == "econnector":
                 return _plain(400, "The eConnector is not running at this office. Try again later.")
-        response = await execute(request, tier)
+        response = await execute(request, cust, tier)
         if outcome == "reset_after":  # executed and committed; the answer is lost on the way back
             return _Abort()
         if outcome == "504_after":  # executed and committed; the gateway gave up waiting for it
             return _plain(504, TIMEOUT_TEXT)
         return response
 
-    async def execute(request: Request, tier: str) -> Response:
+    async def execute(request: Request, cust: str, tier: str) -> Response:
         try:
             parts = [p for p in request.url.path[len(API_PREFIX) :].split("/") if p]
             op, value, other = cat.match(request.method, parts)
@@ -217,6 +220,8 @@ def build_app(core: Core, listener: str) -> Starlette:
                 body=body,
                 base_url=f"{request.url.scheme}://{request.url.netloc}{API_PREFIX}",
             )
+            if op.resource.segment == "subscriptions":
+                return _reply(core.events.subscriptions(call, cust))
             return _reply(core.handlers.handle(call))
         except ApiError as exc:
             return _plain(exc.status, exc.message)
@@ -323,6 +328,7 @@ def build_app(core: Core, listener: str) -> Starlette:
             Route("/_emulator/stats/reset", admin(reset_stats), methods=["POST"]),
             Route("/_emulator/faults", admin(faults_route), methods=["GET", "PUT"]),
             Route("/_emulator/listeners/{name}", admin(listener_route), methods=["PUT"]),
+            *[Route(r.path, admin(r.endpoint), methods=r.methods) for r in core.events.routes()],
         ]
     )
 

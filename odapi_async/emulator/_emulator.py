@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from odapi_async.emulator._app import LISTENERS, Core, build_app
 from odapi_async.emulator._db import Practice
+from odapi_async.emulator._events import EventFirer
 from odapi_async.emulator._faults import Faults
 from odapi_async.emulator._listeners import Listener
 from odapi_async.emulator._stats import DEFAULT_HISTORY, key_id
@@ -142,12 +143,15 @@ class Emulator:
                 self._listeners[name] = listener
                 await listener.start()
                 self.ports[name] = listener.port
+            await core.events.start()
         except BaseException:
             await self.aclose()
             raise
 
     async def aclose(self) -> None:
         """Stop every listener (the database stays open for inspection until garbage collected)."""
+        if self._core is not None:
+            await self._core.events.aclose()
         listeners, self._listeners = self._listeners, {}
         await asyncio.gather(*(lst.aclose() for lst in listeners.values()), return_exceptions=True)
 
@@ -229,6 +233,11 @@ class Emulator:
         if self._core is None:
             raise RuntimeError("emulator not started")
         return self._core
+
+    @property
+    def events(self) -> EventFirer:
+        """The API Events firer: its settings, deliveries, ``poll_now()`` and ``fire_ui()``."""
+        return self.core.events
 
     @property
     def db(self) -> sqlite3.Connection:
