@@ -72,6 +72,18 @@ async def findings() -> AsyncIterator[Findings]:
     ):
         seed_empty_tables(emu.core.practice)
         headers = {"Authorization": "ODFHIR dev/k", "Content-Type": "application/json"}
+        # Subscriptions belong to each customer key and start empty: make one, so the list has a row to compare.
+        made = await client.post(
+            emu.endpoints["local"] + "/subscriptions",
+            headers=headers,
+            json={
+                "EndPointUrl": "http://127.0.0.1:9/never-called",
+                "WatchTable": "Appointment",
+                "PollingSeconds": 3600,
+                "Workstation": "FRONTDESK1",
+            },
+        )
+        assert made.status_code == 201, made.text
         reads = await run(client, emu.endpoints["local"], headers, emu.db)
         writes = await run_writes(
             client, emu.endpoints["local"], headers, emu.db
