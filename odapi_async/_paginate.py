@@ -15,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from ._rows import ListInfo
 
 T = TypeVar("T")
 
@@ -99,19 +102,50 @@ class Paginator(Generic[T]):
         finally:
             await pages.aclose()  # type: ignore[attr-defined]
 
-    async def collect(self) -> list[T]:
-        """Fetch every page and return all rows in one list."""
-        rows: list[T] = []
-        pages = self.pages()
-        try:
-            async for page in pages:
-                rows.extend(page)
-        finally:
-            await pages.aclose()  # type: ignore[attr-defined]
-        return rows
+    async def collect(self, *, max_rows: int | None = None, progress: bool | None = None) -> list[T]:
+        """Fetch every page (or only the first ``max_rows`` rows) and return the rows in one list.
+
+        ``progress``: a progress display (rich); ``None`` shows it in notebooks and at the prompt only.
+        """
+        from ._rows import collect_rows
+
+        return await collect_rows(self, max_rows=max_rows, progress=progress)
 
     def __await__(self) -> Generator[Any, None, list[T]]:
         return self.collect().__await__()
+
+    # -- notebooks and scripts: bounds, first row, repr, DataFrames (``_rows``, ``_frames``, docs/notebooks.md)
+
+    _info: ListInfo | None = None  # what is listed and the rows fetched so far (set by the resource)
+    _max_rows: int | None = None  # set on the paginators ``take()`` returns
+
+    def take(self, max_rows: int) -> Paginator[T]:
+        """The same list, stopping after ``max_rows`` rows (iteration, ``pages()``, ``collect()``, frames)."""
+        from ._rows import bounded
+
+        return bounded(self, max_rows)
+
+    async def first(self) -> T | None:
+        """The first row, or ``None`` for an empty list (one request, asking for one row)."""
+        rows = await self._fetch(self._offset, 1)
+        return rows[0] if rows else None
+
+    def __repr__(self) -> str:
+        from ._rows import paginator_repr
+
+        return paginator_repr(self)
+
+    async def to_polars(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
+        """Collect into a ``polars.DataFrame`` with typed columns (needs the ``polars`` extra)."""
+        from ._frames import to_polars
+
+        return await to_polars(self, max_rows=max_rows, progress=progress)
+
+    async def to_pandas(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
+        """Collect into a ``pandas.DataFrame`` with typed columns (needs the ``pandas`` extra)."""
+        from ._frames import to_pandas
+
+        return await to_pandas(self, max_rows=max_rows, progress=progress)
 
 
 def _cancel(ahead: collections.deque[tuple[int, int, asyncio.Task[Any]]]) -> list[asyncio.Task[Any]]:

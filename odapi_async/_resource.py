@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._codec import DynamicRow, WireDecodeError, decode_dynamic, decode_json, decode_list, decode_one
 from ._operation import Operation, build_body, build_path, build_query
 from ._paginate import Paginator
+from ._rows import describe
 
 if TYPE_CHECKING:
     from ._request import Answer, RequestPath
@@ -64,13 +65,14 @@ class Resource:
             rows = decode_answer(op, answer)
             return rows if isinstance(rows, list) else [rows]
 
-        return Paginator(
+        paginator: Paginator[Any] = Paginator(
             fetch,
             limit_for_page=session._page_cap,
             prefetch_depth=session._prefetch_depth,
             offset=offset,
             limit=limit,
         )
+        return describe(paginator, op.name, op.model, params, session)  # its repr names the filters, never their values
 
 
 def decode_answer(op: Operation, answer: Answer) -> Any:

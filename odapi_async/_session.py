@@ -27,6 +27,7 @@ from ._attempt import AttemptOptions, AttemptRunner, Kind, total_deadline
 from ._backend import ThrottleBackend
 from ._codec import WireDecodeError, check_body_size, decode_json, encode_body, query_value, wire_value
 from ._decide import Action, decide, error_for
+from ._display import StatsTable
 from ._exceptions import ConfigurationError, SessionClosed, Unauthorized
 from ._hub import Hub, default_hub
 from ._operation import Operation
@@ -364,9 +365,11 @@ class OpenDental(GeneratedResources):
         return view
 
     def throttle_stats(self) -> dict[str, ThrottleStats]:
-        """This key's throttle counters, by mode (only modes that have been used)."""
+        """This key's throttle counters, by mode (only modes that have been used); a table in notebooks."""
         found = self._core.backend.stats(self._core.key_id)
-        return {mode: stats for (mode, _key), stats in found.items() if stats.requests or stats.queued}
+        return StatsTable(
+            {mode: stats for (mode, _key), stats in found.items() if stats.requests or stats.queued}
+        )
 
     async def request(
         self,
