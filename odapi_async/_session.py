@@ -18,20 +18,21 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import anyio
 import httpx2
 
 from ._attempt import AttemptOptions, AttemptRunner, Kind, total_deadline
 from ._backend import ThrottleBackend
-from ._codec import WireDecodeError, check_body_size, decode_json, encode_body, query_value, wire_value
+from ._codec import check_body_size, encode_body, query_value, wire_value
 from ._decide import Action, decide, error_for
 from ._display import StatsTable
 from ._exceptions import ConfigurationError, SessionClosed, Unauthorized
 from ._hub import Hub, default_hub
 from ._operation import Operation
 from ._prober import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
+from ._raw import RawRequests, decode_as
 from ._request import Answer, Prepared
 from ._retry import RetryPolicy
 from ._settings import (
@@ -50,6 +51,8 @@ from .resources._generated import GeneratedResources
 __all__ = ["Answer", "OpenDental", "key_id_for"]
 
 logger = logging.getLogger("odapi_async")
+
+_R = TypeVar("_R")
 
 DEFAULT_ENDPOINTS = {
     "local": "http://localhost:30222/api/v1",
@@ -371,6 +374,7 @@ class OpenDental(GeneratedResources):
             {mode: stats for (mode, _key), stats in found.items() if stats.requests or stats.queued}
         )
 
+    @overload
     async def request(
         self,
         method: str,
@@ -379,13 +383,55 @@ class OpenDental(GeneratedResources):
         params: Mapping[str, Any] | None = None,
         json: Mapping[str, Any] | None = None,
         idempotent: bool | None = None,
+        cast_to: None = None,
+    ) -> Any: ...
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+        cast_to: type[_R],
+    ) -> _R: ...
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+        cast_to: Any = None,
     ) -> Any:
         """Call any path (relative to ``/api/v1``) through the session's throttle, retries and errors.
 
         Values are sent in wire form (booleans as ``"true"``, dates as ``yyyy-MM-dd``…). ``idempotent`` defaults
-        to true for GET and DELETE only. Returns the decoded JSON answer (``None`` for an empty body); an answer
-        that is not JSON raises :class:`DecodeError`. A query string in ``path`` is kept (``params`` win).
+        to true for GET and DELETE only. Returns the decoded JSON answer (``None`` for an empty body), or, with
+        ``cast_to=`` (a model, ``list[Model]`` or any type msgspec decodes), the answer as that type; an answer
+        that does not fit raises :class:`DecodeError`. A query string in ``path`` is kept (``params`` win).
+        :attr:`with_raw_response` gives the status, headers and body instead.
         """
+        answer = await self._request_answer(method, path, params, json, idempotent)
+        return decode_as(answer, cast_to)
+
+    @property
+    def with_raw_response(self) -> RawRequests:
+        """``await od.with_raw_response.request(...)``: the answer's status, headers and body, undecoded."""
+        return RawRequests(self)
+
+    async def _request_answer(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Mapping[str, Any] | None,
+        idempotent: bool | None,
+    ) -> Answer:
         method = method.upper()
         path, _, query_string = path.partition("?")
         path = _check_request_path(path)
@@ -393,11 +439,7 @@ class OpenDental(GeneratedResources):
         query.update({k: query_value(v, "") for k, v in (params or {}).items() if v is not None})
         body = {k: wire_value(v, "") for k, v in json.items()} if json is not None else None
         safe = method in ("GET", "DELETE") if idempotent is None else idempotent
-        answer = await self._send(method, path, query, body, idempotent=safe)
-        try:
-            return decode_json(answer.content)
-        except WireDecodeError as exc:
-            raise answer.decode_error(exc) from None
+        return await self._send(method, path, query, body, idempotent=safe)
 
     # ------------------------------------------------------------------- the request path (RequestPath)
 
