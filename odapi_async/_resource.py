@@ -72,7 +72,9 @@ class Resource:
             offset=offset,
             limit=limit,
         )
-        return describe(paginator, op.name, op.model, params, session)  # its repr names the filters, never their values
+        return describe(
+            paginator, op.name, op.model, params, session
+        )  # its repr names the filters, never their values
 
 
 def decode_answer(op: Operation, answer: Answer) -> Any:

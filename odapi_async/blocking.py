@@ -1,0 +1,5 @@
+"""The blocking client: ``from odapi_async.blocking import OpenDental`` (see ``docs/web.md``)."""
+
+from ._blocking import BlockingPaginator, OpenDental, shutdown
+
+__all__ = ["BlockingPaginator", "OpenDental", "shutdown"]
