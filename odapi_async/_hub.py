@@ -7,6 +7,7 @@ pools (tests do this to stay independent).
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,9 +82,17 @@ class Hub:
         if isinstance(options.verify, ssl.SSLContext):
             return options.verify
         try:
-            return httpx2.create_ssl_context(
-                verify=options.verify, cert=options.cert, trust_env=options.trust_env
-            )
+            if isinstance(options.verify, str):  # a CA bundle (file) or a directory of certificates
+                if os.path.isdir(options.verify):
+                    ctx = ssl.create_default_context(capath=options.verify)
+                else:
+                    ctx = ssl.create_default_context(cafile=options.verify)
+            else:
+                ctx = httpx2.create_ssl_context(verify=options.verify, trust_env=options.trust_env)
+            if options.cert is not None:
+                cert = (options.cert,) if isinstance(options.cert, str) else options.cert
+                ctx.load_cert_chain(*cert)
+            return ctx
         except (OSError, ssl.SSLError) as exc:
             raise ConfigurationError(f"Hub: cannot load the TLS settings (verify=/cert=): {exc}") from None
 

@@ -1,0 +1,44 @@
+"""A module-scoped emulator for the ergonomics tests (notebook flows, frames, escape hatch, web, blocking)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from odapi_async import Hub, OpenDental
+from odapi_async.emulator import Emulator
+
+DEV = "dev-erg"
+KEYS = {"cust-erg": "full", "cust-erg2": "full"}
+INTERVAL = 0.02
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(
+        seed=3,
+        patients=300,
+        developer_key=DEV,
+        customer_keys=KEYS,
+        intervals={"full": INTERVAL},
+        fractional_retry_after=True,
+    ) as e:
+        yield e
+
+
+def session(emu: Emulator, mode: str = "local", key: str = "cust-erg", **kw) -> OpenDental:
+    return OpenDental(
+        DEV,
+        key,
+        endpoints=emu.endpoints,
+        modes=(mode,),
+        tier="full",
+        intervals={"full": INTERVAL},
+        hub=kw.pop("hub", None) or Hub(),
+        **kw,
+    )
+
+
+def served(emu: Emulator, mode: str) -> int:
+    return emu.stats()["listeners"][mode]["requests"]
