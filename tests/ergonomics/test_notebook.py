@@ -18,7 +18,7 @@ def shell():
     sh = InteractiveShell.instance()
     sh.autoawait = True
     yield sh
-    sh.run_cell("await emu.__aexit__(None, None, None)")
+    sh.run_cell("if emu._listeners:\n    await emu.__aexit__(None, None, None)")  # unless a cell closed it
     InteractiveShell.clear_instance()
 
 
@@ -57,3 +57,21 @@ def test_notebook_flow(shell, monkeypatch) -> None:
     df = run(shell, "await od.appointments.list().to_polars(max_rows=50, progress=False)")
     assert df.height == 50
     run(shell, "await od.aclose()")
+
+
+def test_the_example_notebook_runs_top_to_bottom(shell, monkeypatch) -> None:
+    import json
+    from pathlib import Path
+
+    pytest.importorskip("polars")
+    monkeypatch.setenv(
+        "ODAPI_PROGRESS", "0"
+    )  # keep the test's output quiet; the cell still passes progress=True
+    notebook = json.loads((Path(__file__).resolve().parents[2] / "examples" / "notebook.ipynb").read_text())
+    code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert len(code) >= 8
+    results = [run(shell, "".join(cell["source"])) for cell in code]
+    rows_len, listing = results[4]
+    assert rows_len == 200 and "rows_fetched=" in repr(listing)
+    assert results[5]["AptStatus"] is not None  # the schema cell
+    assert results[7][0] == 1 and results[7][1] == 200
