@@ -26,6 +26,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._exceptions import SessionClosed
 from ._paginate import Paginator
+from ._raw import RawRequests
 from ._session import OpenDental as AsyncOpenDental
 
 __all__ = ["BlockingPaginator", "OpenDental", "shutdown"]
@@ -187,8 +188,8 @@ class OpenDental:
         attr = getattr(self._async, name)  # resources are created lazily by the async session
         if callable(attr):
             return _blocking_method(attr)
-        if hasattr(attr, "_segment"):
-            return _BlockingResource(attr)
+        if hasattr(attr, "_segment") or isinstance(attr, RawRequests):
+            return _BlockingResource(attr)  # its coroutine methods become blocking
         return attr
 
     @property

@@ -62,6 +62,7 @@ def test_calls_and_lists_without_await(emu) -> None:
         assert len(od.patients.list().collect(max_rows=120)) == 120
         assert od.patients.list().first().PatNum == expected[0]
         assert od.request("GET", f"/patients/{expected[1]}", cast_to=Patient).PatNum == expected[1]
+        assert od.with_raw_response.request("GET", f"/patients/{expected[1]}").status_code == 200
         assert od.with_options(priority="interactive").patients.get(expected[2]).PatNum == expected[2]
         assert od.throttle_stats()["local"].requests >= 7
     with pytest.raises(SessionClosed):
