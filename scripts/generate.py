@@ -69,6 +69,10 @@ def model_type(field: dict[str, Any]) -> tuple[str, str]:
 
 
 def param_type(param: dict[str, Any]) -> str:
+    if param["type"] == "enum" and param.get("enum"):
+        # Literal in the parameter types, so that mypy and editors catch AptStatus="Sheduled"; the run-time
+        # check (case-insensitive) stays as lenient as the server, and model fields stay plain text.
+        return "Literal[" + ", ".join(repr(v) for v in param["enum"]) + "]"
     if param["type"] == "list":
         return f"List[{_ITEM_TYPES.get(param.get('items_type', ''), 'Any')}]"
     return _PARAM_TYPES.get(param["type"], "Any")
@@ -160,7 +164,7 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
     out = [HEADER, f'"""The ``{segment}`` resource: models and operations."""', ""]
     out += [
         "import datetime",
-        "from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union",
+        "from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union",
         "",
         "from typing_extensions import Required, TypedDict, Unpack",
         "",

@@ -4,7 +4,7 @@
 """The ``appointments`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -127,7 +127,7 @@ _OP_get = Operation(
 
 class AppointmentsListParams(TypedDict, total=False):
     PatNum: int
-    AptStatus: str
+    AptStatus: Literal['Scheduled', 'Complete', 'UnschedList', 'ASAP', 'Broken', 'Planned', 'PtNote', 'PtNoteCompleted']
     Op: int
     date: Union[datetime.date, str, None]
     dateStart: Union[datetime.date, str, None]
@@ -257,7 +257,7 @@ class AppointmentsCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     Op: Required[int]
     AptDateTime: Required[Union[datetime.datetime, datetime.date, str, None]]
-    AptStatus: str
+    AptStatus: Literal['Scheduled', 'Complete', 'UnschedList', 'PtNote', 'PtNoteCompleted']
     Pattern: str
     Confirmed: int
     Note: str
@@ -269,7 +269,7 @@ class AppointmentsCreateBody(TypedDict, total=False):
     DateTimeSeated: Union[datetime.datetime, datetime.date, str, None]
     DateTimeDismissed: Union[datetime.datetime, datetime.date, str, None]
     IsNewPatient: bool
-    Priority: str
+    Priority: Literal['Normal', 'ASAP']
     AppointmentTypeNum: int
     SecUserNumEntry: int
     colorOverride: str
@@ -304,7 +304,7 @@ class AppointmentsPlannedBody(TypedDict, total=False):
     ClinicNum: int
     IsHygiene: bool
     IsNewPatient: bool
-    Priority: str
+    Priority: Literal['Normal', 'ASAP']
     PatternSecondary: str
 
 
@@ -375,7 +375,7 @@ _OP_PostWebSched = Operation(
 
 
 class AppointmentsUpdateBody(TypedDict, total=False):
-    AptStatus: str
+    AptStatus: Literal['Scheduled', 'Complete', 'UnschedList', 'Broken', 'Planned', 'PtNote', 'PtNoteCompleted']
     Pattern: str
     Confirmed: int
     Op: int
@@ -389,7 +389,7 @@ class AppointmentsUpdateBody(TypedDict, total=False):
     DateTimeSeated: Union[datetime.datetime, datetime.date, str, None]
     DateTimeDismissed: Union[datetime.datetime, datetime.date, str, None]
     IsNewPatient: bool
-    Priority: str
+    Priority: Literal['Normal', 'ASAP']
     AppointmentTypeNum: int
     UnschedStatus: int
     colorOverride: str
@@ -454,7 +454,7 @@ _OP_Note = Operation(
 
 
 class AppointmentsConfirmBody(TypedDict, total=False):
-    confirmVal: str
+    confirmVal: Literal['None', 'Sent', 'Confirmed', 'Not Accepted', 'Failed']
     defNum: int
 
 

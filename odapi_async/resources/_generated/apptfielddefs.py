@@ -4,7 +4,7 @@
 """The ``apptfielddefs`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -45,7 +45,7 @@ _OP_list = Operation(
 
 class ApptFieldDefsCreateBody(TypedDict, total=False):
     FieldName: Required[str]
-    FieldType: str
+    FieldType: Literal['Text', 'PickList']
     PickList: str
 
 

@@ -4,7 +4,7 @@
 """The ``autonotecontrols`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -46,7 +46,7 @@ _OP_list = Operation(
 
 class AutoNoteControlsCreateBody(TypedDict, total=False):
     Descript: Required[str]
-    ControlType: Required[str]
+    ControlType: Required[Literal['Text', 'OneResponse', 'MultiResponse']]
     ControlLabel: Required[str]
     ControlOptions: Required[str]
 
@@ -68,7 +68,7 @@ _OP_create = Operation(
 
 class AutoNoteControlsUpdateBody(TypedDict, total=False):
     Descript: str
-    ControlType: str
+    ControlType: Literal['Text', 'OneResponse', 'MultiResponse']
     ControlLabel: str
     ControlOptions: str
 

@@ -4,7 +4,7 @@
 """The ``benefits`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -82,18 +82,18 @@ _OP_list = Operation(
 class BenefitsCreateBody(TypedDict, total=False):
     PlanNum: int
     PatPlanNum: int
-    BenefitType: Required[str]
-    CoverageLevel: Required[str]
+    BenefitType: Required[Literal['ActiveCoverage', 'CoInsurance', 'Deductible', 'CoPayment', 'Exclusions', 'Limitations', 'WaitingPeriod']]
+    CoverageLevel: Required[Literal['None', 'Individual', 'Family']]
     CovCatNum: int
     Percent: int
     MonetaryAmt: float
-    TimePeriod: str
-    QuantityQualifier: str
+    TimePeriod: Literal['None', 'ServiceYear', 'CalendarYear', 'Lifetime', 'Years', 'NumberInLast12Months']
+    QuantityQualifier: Literal['None', 'NumberOfServices', 'AgeLimit', 'Visits', 'Years', 'Months']
     Quantity: int
     CodeNum: int
     procCode: str
     CodeGroupNum: int
-    TreatArea: str
+    TreatArea: Literal['None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange']
 
 
 _OP_create = Operation(
@@ -113,17 +113,17 @@ _OP_create = Operation(
 
 class BenefitsUpdateBody(TypedDict, total=False):
     CovCatNum: int
-    BenefitType: str
+    BenefitType: Literal['ActiveCoverage', 'CoInsurance', 'Deductible', 'CoPayment', 'Exclusions', 'Limitations', 'WaitingPeriod']
     Percent: int
     MonetaryAmt: float
-    TimePeriod: str
-    QuantityQualifier: str
+    TimePeriod: Literal['None', 'ServiceYear', 'CalendarYear', 'Lifetime', 'Years', 'NumberInLast12Months']
+    QuantityQualifier: Literal['None', 'NumberOfServices', 'AgeLimit', 'Visits', 'Years', 'Months']
     Quantity: int
     CodeNum: int
     procCode: str
-    CoverageLevel: str
+    CoverageLevel: Literal['None', 'Individual', 'Family']
     CodeGroupNum: int
-    TreatArea: str
+    TreatArea: Literal['None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange']
 
 
 _OP_update = Operation(

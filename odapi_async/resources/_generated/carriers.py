@@ -4,7 +4,7 @@
 """The ``carriers`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -78,7 +78,7 @@ class CarriersCreateBody(TypedDict, total=False):
     Zip: str
     Phone: str
     ElectID: str
-    NoSendElect: str
+    NoSendElect: Literal['SendElect', 'NoSendElect', 'NoSendSecondaryElect']
     IsHidden: bool
 
 
@@ -106,7 +106,7 @@ class CarriersUpdateBody(TypedDict, total=False):
     Zip: str
     Phone: str
     ElectID: str
-    NoSendElect: str
+    NoSendElect: Literal['SendElect', 'NoSendElect', 'NoSendSecondaryElect']
     IsHidden: bool
 
 

@@ -4,7 +4,7 @@
 """The ``claimprocs`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -91,7 +91,7 @@ class ClaimProcsListParams(TypedDict, total=False):
     ProcNum: int
     ClaimNum: int
     PatNum: int
-    Status: str
+    Status: Literal['NotReceived', 'Received', 'Preauth', 'Adjustment', 'Supplemental', 'CapClaim', 'Estimate', 'CapComplete', 'CapEstimate', 'InsHist']
     ClaimPaymentNum: int
     Offset: int
     Limit: int
@@ -116,7 +116,7 @@ class ClaimProcsUpdateBody(TypedDict, total=False):
     ProvNum: int
     FeeBilled: float
     DedApplied: float
-    Status: str
+    Status: Literal['NotReceived', 'Received', 'Preauth', 'Supplemental', 'Estimate']
     InsPayAmt: float
     Remarks: str
     ClaimPaymentNum: int

@@ -4,7 +4,7 @@
 """The ``claims`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -113,8 +113,8 @@ class ClaimsCreateBody(TypedDict, total=False):
     ClaimType: Required[str]
     InsSubNum: int
     InsSubNum2: int
-    PatRelat: str
-    PatRelat2: str
+    PatRelat: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
+    PatRelat2: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
     DateService: Union[datetime.date, str, None]
     DateSent: Union[datetime.date, str, None]
     ClaimForm: int
@@ -147,15 +147,15 @@ class ClaimsUpdateBody(TypedDict, total=False):
     ClaimNote: str
     ReasonUnderPaid: str
     ProvBill: int
-    PlaceService: str
+    PlaceService: Literal['Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet']
     AccidentRelated: str
     AccidentDate: Union[datetime.date, str, None]
     AccidentST: str
     IsOrtho: bool
     OrthoRemainM: int
     OrthoDate: Union[datetime.date, str, None]
-    PatRelat: str
-    PatRelat2: str
+    PatRelat: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
+    PatRelat2: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
     ClaimForm: int
     InsSubNum2: int
     PriorAuthorizationNumber: str

@@ -4,7 +4,7 @@
 """The ``clockevents`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -59,7 +59,7 @@ _OP_get = Operation(
 
 class ClockEventsListParams(TypedDict, total=False):
     EmployeeNum: int
-    ClockStatus: str
+    ClockStatus: Literal['Home', 'Lunch', 'Break']
     ClinicNum: int
     date: Union[datetime.date, str, None]
     dateStart: Union[datetime.date, str, None]

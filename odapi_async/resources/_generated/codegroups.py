@@ -4,7 +4,7 @@
 """The ``codegroups`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -70,7 +70,7 @@ _OP_list = Operation(
 class CodeGroupsCreateBody(TypedDict, total=False):
     GroupName: Required[str]
     ProcCodes: str
-    CodeGroupFixed: str
+    CodeGroupFixed: Literal['None', 'BW', 'PanoFMX', 'Exam', 'Perio', 'Prophy', 'SRP', 'FMDebride', 'Fluoride', 'Sealant']
     IsHidden: bool
     ShowInAgeLimit: bool
     ShowInFrequency: bool
@@ -95,7 +95,7 @@ _OP_create = Operation(
 class CodeGroupsUpdateBody(TypedDict, total=False):
     GroupName: str
     ProcCodes: str
-    CodeGroupFixed: str
+    CodeGroupFixed: Literal['None', 'BW', 'PanoFMX', 'Exam', 'Perio', 'Prophy', 'SRP', 'FMDebride', 'Fluoride', 'Sealant']
     IsHidden: bool
     ShowInAgeLimit: bool
     ShowInFrequency: bool

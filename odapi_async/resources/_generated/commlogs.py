@@ -4,7 +4,7 @@
 """The ``commlogs`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -82,8 +82,8 @@ class CommlogsCreateBody(TypedDict, total=False):
     CommDateTime: Union[datetime.datetime, datetime.date, str, None]
     CommType: int
     commType: str
-    Mode_: str
-    SentOrReceived: str
+    Mode_: Literal['None', 'Email', 'Mail', 'Phone', 'In Person', 'Text', 'Email and Text', 'Phone and Text']
+    SentOrReceived: Literal['Neither', 'Sent', 'Received']
 
 
 _OP_create = Operation(

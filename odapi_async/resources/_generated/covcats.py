@@ -4,7 +4,7 @@
 """The ``covcats`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -68,7 +68,7 @@ class CovCatsCreateBody(TypedDict, total=False):
     Description: Required[str]
     DefaultPercent: int
     IsHidden: bool
-    EbenefitCat: str
+    EbenefitCat: Literal['None', 'General', 'Diagnostic', 'Periodontics', 'Restorative', 'Endodontics', 'MaxillofacialProsth', 'Crowns', 'Accident', 'Orthodontics', 'Prosthodontics', 'OralSurgery', 'RoutinePreventive', 'DiagnosticXRay', 'Adjunctive']
 
 
 _OP_create = Operation(
@@ -91,7 +91,7 @@ class CovCatsUpdateBody(TypedDict, total=False):
     DefaultPercent: int
     CovOrder: int
     IsHidden: bool
-    EbenefitCat: str
+    EbenefitCat: Literal['None', 'General', 'Diagnostic', 'Periodontics', 'Restorative', 'Endodontics', 'MaxillofacialProsth', 'Crowns', 'Accident', 'Orthodontics', 'Prosthodontics', 'OralSurgery', 'RoutinePreventive', 'DiagnosticXRay', 'Adjunctive']
 
 
 _OP_update = Operation(

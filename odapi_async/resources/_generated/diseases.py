@@ -4,7 +4,7 @@
 """The ``diseases`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -75,7 +75,7 @@ class DiseasesCreateBody(TypedDict, total=False):
     diseaseDefName: Required[str]
     DateStart: Union[datetime.date, str, None]
     DateStop: Union[datetime.date, str, None]
-    ProbStatus: str
+    ProbStatus: Literal['Active', 'Resolved', 'Inactive']
     PatNote: str
 
 
@@ -97,7 +97,7 @@ _OP_create = Operation(
 class DiseasesUpdateBody(TypedDict, total=False):
     DateStart: Union[datetime.date, str, None]
     DateStop: Union[datetime.date, str, None]
-    ProbStatus: str
+    ProbStatus: Literal['Active', 'Resolved', 'Inactive']
     PatNote: str
 
 

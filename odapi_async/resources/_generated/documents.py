@@ -4,7 +4,7 @@
 """The ``documents`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -109,7 +109,7 @@ class DocumentsUploadSftpBody(TypedDict, total=False):
     Description: str
     DateCreated: Union[datetime.datetime, datetime.date, str, None]
     DocCategory: int
-    ImgType: str
+    ImgType: Literal['Document', 'Radiograph', 'Photo', 'File', 'Attachment']
     ToothNumbers: str
     ProvNum: int
     PrintHeading: bool
@@ -138,7 +138,7 @@ class DocumentsUploadBody(TypedDict, total=False):
     Description: str
     DateCreated: Union[datetime.datetime, datetime.date, str, None]
     DocCategory: int
-    ImgType: str
+    ImgType: Literal['Document', 'Radiograph', 'Photo', 'File', 'Attachment']
     ToothNumbers: str
     ProvNum: int
     PrintHeading: bool
@@ -212,7 +212,7 @@ class DocumentsSetByUrlBody(TypedDict, total=False):
     Description: str
     DateCreated: Union[datetime.datetime, datetime.date, str, None]
     DocCategory: int
-    ImgType: str
+    ImgType: Literal['Document', 'Radiograph', 'Photo', 'File', 'Attachment']
     ToothNumbers: str
     ProvNum: int
     PrintHeading: bool
@@ -238,7 +238,7 @@ class DocumentsUpdateBody(TypedDict, total=False):
     Description: str
     DateCreated: Union[datetime.datetime, datetime.date, str, None]
     DocCategory: int
-    ImgType: str
+    ImgType: Literal['Document', 'Radiograph', 'Photo', 'File', 'Attachment']
     ToothNumbers: str
     ProvNum: int
     PrintHeading: bool

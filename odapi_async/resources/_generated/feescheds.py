@@ -4,7 +4,7 @@
 """The ``feescheds`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -50,7 +50,7 @@ _OP_list = Operation(
 
 class FeeSchedsCreateBody(TypedDict, total=False):
     Description: Required[str]
-    FeeSchedType: Required[str]
+    FeeSchedType: Required[Literal['Normal', 'CoPay', 'OutNetwork', 'FixedBenefit', 'ManualBlueBook']]
     IsHidden: bool
     IsGlobal: bool
 

@@ -4,7 +4,7 @@
 """The ``histappointments`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -61,10 +61,10 @@ class HistAppointment(Model):
 
 
 class HistAppointmentsListParams(TypedDict, total=False):
-    HistApptAction: str
+    HistApptAction: Literal['Created', 'Changed', 'Missed', 'Cancelled', 'Deleted']
     AptNum: int
     PatNum: int
-    AptStatus: str
+    AptStatus: Literal['Scheduled', 'Complete', 'UnschedList', 'Broken', 'Planned']
     ClinicNum: int
     date: Union[datetime.date, str, None]
     dateStart: Union[datetime.date, str, None]

@@ -4,7 +4,7 @@
 """The ``insplans`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -106,13 +106,13 @@ class InsPlansCreateBody(TypedDict, total=False):
     IsHidden: bool
     MonthRenew: int
     FilingCodeSubtype: int
-    CobRule: str
+    CobRule: Literal['Basic', 'Standard', 'CarveOut', 'SecondaryMedicaid']
     BillingType: int
-    ExclusionFeeRule: str
+    ExclusionFeeRule: Literal['PracticeDefault', 'DoNothing', 'UseUcrFee']
     ManualFeeSchedNum: int
     IsBlueBookEnabled: bool
-    InsPlansZeroWriteOffsOnAnnualMaxOverride: str
-    InsPlansZeroWriteOffsOnFreqOrAgingOverride: str
+    InsPlansZeroWriteOffsOnAnnualMaxOverride: Literal['Default', 'Yes', 'No']
+    InsPlansZeroWriteOffsOnFreqOrAgingOverride: Literal['Default', 'Yes', 'No']
 
 
 _OP_create = Operation(
@@ -148,13 +148,13 @@ class InsPlansUpdateBody(TypedDict, total=False):
     IsHidden: bool
     MonthRenew: int
     FilingCodeSubtype: int
-    CobRule: str
+    CobRule: Literal['Basic', 'Standard', 'CarveOut', 'SecondaryMedicaid']
     BillingType: int
-    ExclusionFeeRule: str
+    ExclusionFeeRule: Literal['PracticeDefault', 'DoNothing', 'UseUcrFee']
     ManualFeeSchedNum: int
     IsBlueBookEnabled: bool
-    InsPlansZeroWriteOffsOnAnnualMaxOverride: str
-    InsPlansZeroWriteOffsOnFreqOrAgingOverride: str
+    InsPlansZeroWriteOffsOnAnnualMaxOverride: Literal['Default', 'Yes', 'No']
+    InsPlansZeroWriteOffsOnFreqOrAgingOverride: Literal['Default', 'Yes', 'No']
 
 
 _OP_update = Operation(

@@ -4,7 +4,7 @@
 """The ``insverifies`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -48,7 +48,7 @@ _OP_get = Operation(
 
 
 class InsVerifiesListParams(TypedDict, total=False):
-    VerifyType: str
+    VerifyType: Literal['None', 'InsuranceBenefit', 'PatientEnrollment']
     FKey: int
     SecDateTEdit: Union[datetime.datetime, datetime.date, str, None]
     Offset: int
@@ -72,7 +72,7 @@ _OP_list = Operation(
 
 class InsVerifiesUpdateBody(TypedDict, total=False):
     DateLastVerified: Union[datetime.date, str, None]
-    VerifyType: Required[str]
+    VerifyType: Required[Literal['None', 'InsuranceBenefit', 'PatientEnrollment']]
     FKey: Required[int]
     DefNum: int
     Note: str

@@ -4,7 +4,7 @@
 """The ``patfielddefs`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -46,7 +46,7 @@ _OP_list = Operation(
 
 class PatFieldDefsCreateBody(TypedDict, total=False):
     FieldName: Required[str]
-    FieldType: Required[str]
+    FieldType: Required[Literal['Text', 'PickList', 'Date', 'Checkbox', 'Currency', 'CareCreditStatus', 'CareCreditPreApprovalAmt']]
     PickList: str
     IsHidden: bool
 
@@ -68,7 +68,7 @@ _OP_create = Operation(
 
 class PatFieldDefsUpdateBody(TypedDict, total=False):
     FieldName: str
-    FieldType: str
+    FieldType: Literal['Text', 'PickList', 'Date', 'Checkbox', 'Currency', 'CareCreditStatus', 'CareCreditPreApprovalAmt']
     PickList: str
     IsHidden: bool
 

@@ -4,7 +4,7 @@
 """The ``patients`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -149,11 +149,11 @@ class PatientsSimpleParams(TypedDict, total=False):
     FName: str
     Birthdate: Union[datetime.date, str, None]
     ClinicNum: int
-    PatStatus: str
+    PatStatus: Literal['Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective']
     DateTStamp: Union[datetime.datetime, datetime.date, str, None]
     PriProv: int
-    Gender: str
-    Position: str
+    Gender: Literal['Male', 'Female', 'Unknown', 'Other']
+    Position: Literal['Single', 'Married', 'Child', 'Widowed', 'Divorced']
     Guarantor: int
     SuperFamily: int
     EmployerNum: int
@@ -221,9 +221,9 @@ class PatientsCreateBody(TypedDict, total=False):
     FName: Required[str]
     MiddleI: str
     Preferred: str
-    PatStatus: str
-    Gender: str
-    Position: str
+    PatStatus: Literal['Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective']
+    Gender: Literal['Male', 'Female', 'Unknown']
+    Position: Literal['Single', 'Married', 'Child', 'Widowed', 'Divorced']
     Birthdate: Union[datetime.date, str, None]
     SSN: str
     Address: str
@@ -248,13 +248,13 @@ class PatientsCreateBody(TypedDict, total=False):
     ClinicNum: int
     Premed: bool
     Ward: str
-    PreferConfirmMethod: str
-    PreferContactMethod: str
-    PreferRecallMethod: str
+    PreferConfirmMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
+    PreferContactMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
+    PreferRecallMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
     Language: str
     AdmitDate: Union[datetime.date, str, None]
     SuperFamily: int
-    TxtMsgOk: str
+    TxtMsgOk: Literal['Unknown', 'Yes', 'No']
 
 
 _OP_create = Operation(
@@ -278,9 +278,9 @@ class PatientsUpdateBody(TypedDict, total=False):
     FName: str
     MiddleI: str
     Preferred: str
-    PatStatus: str
-    Gender: str
-    Position: str
+    PatStatus: Literal['Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective']
+    Gender: Literal['Male', 'Female', 'Unknown']
+    Position: Literal['Single', 'Married', 'Child', 'Widowed', 'Divorced']
     Birthdate: Union[datetime.date, str, None]
     SSN: str
     Address: str
@@ -305,13 +305,13 @@ class PatientsUpdateBody(TypedDict, total=False):
     ClinicNum: int
     Premed: bool
     Ward: str
-    PreferConfirmMethod: str
-    PreferContactMethod: str
-    PreferRecallMethod: str
+    PreferConfirmMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
+    PreferContactMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
+    PreferRecallMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
     Language: str
     AdmitDate: Union[datetime.date, str, None]
     SuperFamily: int
-    TxtMsgOk: str
+    TxtMsgOk: Literal['Unknown', 'Yes', 'No']
 
 
 _OP_update = Operation(

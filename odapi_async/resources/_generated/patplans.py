@@ -4,7 +4,7 @@
 """The ``patplans`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -56,7 +56,7 @@ class PatPlansCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     InsSubNum: Required[int]
     Ordinal: int
-    Relationship: str
+    Relationship: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
     PatID: str
 
 
@@ -78,7 +78,7 @@ _OP_create = Operation(
 class PatPlansUpdateBody(TypedDict, total=False):
     InsSubNum: int
     Ordinal: int
-    Relationship: str
+    Relationship: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
     PatID: str
 
 

@@ -4,7 +4,7 @@
 """The ``payments`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -121,7 +121,7 @@ class PaymentsUpdateBody(TypedDict, total=False):
     CheckNum: str
     BankBranch: str
     PayNote: str
-    ProcessStatus: str
+    ProcessStatus: Literal['OnlineProcessed', 'OnlinePending']
 
 
 _OP_update = Operation(

@@ -4,7 +4,7 @@
 """The ``payplans`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -98,11 +98,11 @@ class PayPlansPostDynamicBody(TypedDict, total=False):
     DownPayment: float
     Note: str
     PlanCategory: int
-    ChargeFrequency: str
+    ChargeFrequency: Literal['Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday']
     DatePayPlanStart: Union[datetime.date, str, None]
     DateInterestStart: Union[datetime.date, str, None]
     IsLocked: bool
-    DynamicPayPlanTPOption: str
+    DynamicPayPlanTPOption: Literal['AwaitComplete', 'TreatAsComplete']
 
 
 _OP_PostDynamic = Operation(
@@ -132,7 +132,7 @@ class PayPlansCreateBody(TypedDict, total=False):
     APR: float
     DownPayment: float
     Note: str
-    ChargeFrequency: str
+    ChargeFrequency: Literal['Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday']
     DatePayPlanStart: Union[datetime.date, str, None]
     DateInterestStart: Union[datetime.date, str, None]
 
@@ -182,7 +182,7 @@ class PayPlansPutDynamicBody(TypedDict, total=False):
     APR: float
     Note: str
     PlanCategory: int
-    ChargeFrequency: str
+    ChargeFrequency: Literal['Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday']
     DatePayPlanStart: Union[datetime.date, str, None]
     DateInterestStart: Union[datetime.date, str, None]
     IsLocked: bool

@@ -4,7 +4,7 @@
 """The ``periomeasures`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -54,7 +54,7 @@ _OP_list = Operation(
 
 class PerioMeasuresCreateBody(TypedDict, total=False):
     PerioExamNum: Required[int]
-    SequenceType: Required[str]
+    SequenceType: Required[Literal['Mobility', 'Furcation', 'GingMargin', 'MGJ', 'Probing', 'SkipTooth', 'BleedSupPlaqCalc']]
     IntTooth: Required[int]
     ToothValue: int
     MBvalue: int

@@ -4,7 +4,7 @@
 """The ``popups`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -52,7 +52,7 @@ _OP_list = Operation(
 class PopupsCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     Description: Required[str]
-    PopupLevel: str
+    PopupLevel: Literal['Patient', 'Family', 'SuperFamily', 'Automation']
     DateTimeDisabled: Union[datetime.datetime, datetime.date, str, None]
 
 
@@ -73,7 +73,7 @@ _OP_create = Operation(
 
 class PopupsUpdateBody(TypedDict, total=False):
     Description: str
-    PopupLevel: str
+    PopupLevel: Literal['Patient', 'Family', 'SuperFamily']
     DateTimeDisabled: Union[datetime.datetime, datetime.date, str, None]
 
 

@@ -4,7 +4,7 @@
 """The ``procedurecodes`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -100,7 +100,7 @@ class ProcedureCodesCreateBody(TypedDict, total=False):
     ProcCat: int
     procCat: str
     ProcTime: str
-    TreatArea: str
+    TreatArea: Literal['None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange']
     NoBillIns: bool
     IsProsth: bool
     DefaultNote: str
@@ -108,12 +108,12 @@ class ProcedureCodesCreateBody(TypedDict, total=False):
     AlternateCode1: str
     MedicalCode: str
     IsTaxed: bool
-    PaintType: str
+    PaintType: Literal['None', 'Extraction', 'Implant', 'RCT', 'PostBU', 'FillingDark', 'FillingLight', 'CrownDark', 'CrownLight', 'BridgeDark', 'BridgeLight', 'DentureDark', 'DentureLight', 'Sealant', 'Veneer', 'Text', 'RetainedRoot', 'SpaceMaintainer']
     LaymanTerm: str
     IsCanadianLab: bool
     BaseUnits: int
     SubstitutionCode: str
-    SubstOnlyIf: str
+    SubstOnlyIf: Literal['Always', 'Molar', 'SecondMolar', 'Never', 'Posterior']
     DrugNDC: str
     RevenueCodeDefault: str
     ProvNumDefault: int
@@ -147,7 +147,7 @@ class ProcedureCodesUpdateBody(TypedDict, total=False):
     ProcTime: str
     ProcCat: int
     procCat: str
-    TreatArea: str
+    TreatArea: Literal['None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange']
     NoBillIns: bool
     IsProsth: bool
     DefaultNote: str
@@ -155,12 +155,12 @@ class ProcedureCodesUpdateBody(TypedDict, total=False):
     AlternateCode1: str
     MedicalCode: str
     IsTaxed: bool
-    PaintType: str
+    PaintType: Literal['None', 'Extraction', 'Implant', 'RCT', 'PostBU', 'FillingDark', 'FillingLight', 'CrownDark', 'CrownLight', 'BridgeDark', 'BridgeLight', 'DentureDark', 'DentureLight', 'Sealant', 'Veneer', 'Text', 'RetainedRoot', 'SpaceMaintainer']
     LaymanTerm: str
     IsCanadianLab: bool
     BaseUnits: int
     SubstitutionCode: str
-    SubstOnlyIf: str
+    SubstOnlyIf: Literal['Always', 'Molar', 'SecondMolar', 'Never', 'Posterior']
     DrugNDC: str
     RevenueCodeDefault: str
     ProvNumDefault: int

@@ -4,7 +4,7 @@
 """The ``procedurelogs`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -133,7 +133,7 @@ _OP_get = Operation(
 class ProcedureLogsListParams(TypedDict, total=False):
     PatNum: int
     AptNum: int
-    ProcStatus: str
+    ProcStatus: Literal['TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi']
     PlannedAptNum: int
     ClinicNum: int
     CodeNum: int
@@ -203,7 +203,7 @@ _OP_GroupNotes = Operation(
 class ProcedureLogsCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     ProcDate: Required[Union[datetime.date, str, None]]
-    ProcStatus: Required[str]
+    ProcStatus: Required[Literal['TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi']]
     CodeNum: int
     procCode: str
     AptNum: int
@@ -214,7 +214,7 @@ class ProcedureLogsCreateBody(TypedDict, total=False):
     Dx: int
     dxName: str
     PlannedAptNum: int
-    PlaceService: str
+    PlaceService: Literal['Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet']
     Prosthesis: str
     DateOriginalProsth: Union[datetime.date, str, None]
     ClaimNote: str
@@ -275,7 +275,7 @@ _OP_PostGroupNote = Operation(
 class ProcedureLogsPostInsuranceHistoryBody(TypedDict, total=False):
     PatNum: Required[int]
     InsSubNum: Required[int]
-    insHistPrefName: Required[str]
+    insHistPrefName: Required[Literal['InsHistBWCodes', 'InsHistPanoCodes', 'InsHistExamCodes', 'InsHistProphyCodes', 'InsHistPerioURCodes', 'InsHistPerioULCodes', 'InsHistPerioLRCodes', 'InsHistPerioLLCodes', 'InsHistPerioMaintCodes', 'InsHistDebridementCodes']]
     ProcDate: Required[Union[datetime.date, str, None]]
 
 
@@ -300,11 +300,11 @@ class ProcedureLogsUpdateBody(TypedDict, total=False):
     ProcDate: Union[datetime.date, str, None]
     ProcFee: float
     Priority: int
-    ProcStatus: str
+    ProcStatus: Literal['TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi']
     ProvNum: int
     Dx: int
     PlannedAptNum: int
-    PlaceService: str
+    PlaceService: Literal['Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet']
     Prosthesis: str
     DateOriginalProsth: Union[datetime.date, str, None]
     ClaimNote: str

@@ -4,7 +4,7 @@
 """The ``recalls`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -111,7 +111,7 @@ class RecallsCreateBody(TypedDict, total=False):
     IsDisabled: bool
     DisableUntilBalance: float
     DisableUntilDate: Union[datetime.date, str, None]
-    Priority: str
+    Priority: Literal['Normal', 'ASAP']
     TimePatternOverride: str
 
 
@@ -139,7 +139,7 @@ class RecallsUpdateBody(TypedDict, total=False):
     IsDisabled: bool
     DisableUntilBalance: float
     DisableUntilDate: Union[datetime.date, str, None]
-    Priority: str
+    Priority: Literal['Normal', 'ASAP']
     TimePatternOverride: str
 
 
@@ -163,7 +163,7 @@ class RecallsStatusBody(TypedDict, total=False):
     PatNum: Required[int]
     recallType: Required[str]
     RecallStatus: int
-    commlogMode: str
+    commlogMode: Literal['None', 'Email', 'Mail', 'Phone', 'InPerson', 'Text', 'EmailAndText', 'PhoneAndText']
     commlogNote: str
 
 

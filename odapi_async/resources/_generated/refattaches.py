@@ -4,7 +4,7 @@
 """The ``refattaches`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -63,8 +63,8 @@ class RefAttachesCreateBody(TypedDict, total=False):
     ReferralNum: int
     referralName: str
     RefDate: Union[datetime.date, str, None]
-    ReferralType: str
-    RefToStatus: str
+    ReferralType: Literal['RefTo', 'RefFrom', 'RefCustom']
+    RefToStatus: Literal['None', 'Declined', 'Scheduled', 'Consulted', 'InTreatment', 'Complete']
     Note: str
     IsTransitionOfCare: bool
     ProcNum: int
@@ -90,8 +90,8 @@ _OP_create = Operation(
 class RefAttachesUpdateBody(TypedDict, total=False):
     ReferralNum: int
     RefDate: Union[datetime.date, str, None]
-    ReferralType: str
-    RefToStatus: str
+    ReferralType: Literal['RefTo', 'RefFrom', 'RefCustom']
+    RefToStatus: Literal['None', 'Declined', 'Scheduled', 'Consulted', 'InTreatment', 'Complete']
     Note: str
     IsTransitionOfCare: bool
     ProcNum: int

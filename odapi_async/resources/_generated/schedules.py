@@ -4,7 +4,7 @@
 """The ``schedules`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -56,7 +56,7 @@ class SchedulesListParams(TypedDict, total=False):
     date: Union[datetime.date, str, None]
     dateStart: Union[datetime.date, str, None]
     dateEnd: Union[datetime.date, str, None]
-    SchedType: str
+    SchedType: Literal['Practice', 'Provider', 'Blockout', 'Employee', 'WebSchedASAP']
     BlockoutDefNum: int
     ProvNum: int
     EmployeeNum: int

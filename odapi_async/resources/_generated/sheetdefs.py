@@ -4,7 +4,7 @@
 """The ``sheetdefs`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -42,7 +42,7 @@ _OP_get = Operation(
 
 
 class SheetDefsListParams(TypedDict, total=False):
-    SheetType: str
+    SheetType: Literal['LabelPatient', 'LabelCarrier', 'LabelReferral', 'ReferralSlip', 'LabelAppointment', 'Rx', 'Consent', 'PatientLetter', 'ReferralLetter', 'PatientForm', 'RoutingSlip', 'MedicalHistory', 'LabSlip', 'ExamSheet', 'DepositSlip', 'Statement', 'MedLabResults', 'TreatmentPlan', 'Screening', 'PaymentPlan', 'RxMulti', 'ERA', 'ERAGridHeader', 'RxInstruction', 'PatientDashboard', 'PatientDashboardWidget', 'ChartModule', 'None', 'Check']
     Offset: int
     Limit: int
 

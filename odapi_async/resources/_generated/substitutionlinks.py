@@ -4,7 +4,7 @@
 """The ``substitutionlinks`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -50,7 +50,7 @@ class SubstitutionLinksCreateBody(TypedDict, total=False):
     PlanNum: Required[int]
     CodeNum: Required[int]
     SubstitutionCode: Required[str]
-    SubstOnlyIf: Required[str]
+    SubstOnlyIf: Required[Literal['Always', 'Molar', 'SecondMolar', 'Never', 'Posterior']]
 
 
 _OP_create = Operation(
@@ -70,7 +70,7 @@ _OP_create = Operation(
 
 class SubstitutionLinksUpdateBody(TypedDict, total=False):
     SubstitutionCode: str
-    SubstOnlyIf: str
+    SubstOnlyIf: Literal['Always', 'Molar', 'SecondMolar', 'Never', 'Posterior']
 
 
 _OP_update = Operation(

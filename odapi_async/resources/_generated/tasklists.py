@@ -4,7 +4,7 @@
 """The ``tasklists`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -30,7 +30,7 @@ class TaskList(Model):
 
 
 class TaskListsListParams(TypedDict, total=False):
-    TaskListStatus: str
+    TaskListStatus: Literal['Active', 'Archived']
     Offset: int
     Limit: int
 

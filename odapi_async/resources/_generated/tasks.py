@@ -4,7 +4,7 @@
 """The ``tasks`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -62,8 +62,8 @@ _OP_get = Operation(
 class TasksListParams(TypedDict, total=False):
     TaskListNum: int
     KeyNum: int
-    ObjectType: str
-    TaskStatus: str
+    ObjectType: Literal['None', 'Patient', 'Appointment']
+    TaskStatus: Literal['New', 'Viewed', 'Done']
     DateTimeOriginal: Union[datetime.datetime, datetime.date, str, None]
     Offset: int
     Limit: int
@@ -89,7 +89,7 @@ class TasksCreateBody(TypedDict, total=False):
     Descript: Required[str]
     UserNum: Required[int]
     KeyNum: int
-    ObjectType: str
+    ObjectType: Literal['None', 'Patient', 'Appointment']
     DateTimeEntry: Union[datetime.datetime, datetime.date, str, None]
     PriorityDefNum: int
     DescriptOverride: str
@@ -112,9 +112,9 @@ _OP_create = Operation(
 
 class TasksUpdateBody(TypedDict, total=False):
     Descript: str
-    TaskStatus: str
+    TaskStatus: Literal['New', 'Viewed', 'Done']
     KeyNum: int
-    ObjectType: str
+    ObjectType: Literal['None', 'Patient', 'Appointment']
     DateTimeEntry: Union[datetime.datetime, datetime.date, str, None]
     PriorityDefNum: int
     DescriptOverride: str

@@ -4,7 +4,7 @@
 """The ``toothinitials`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -53,7 +53,7 @@ _OP_list = Operation(
 class ToothInitialsCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     ToothNum: Required[str]
-    InitialType: Required[str]
+    InitialType: Required[Literal['Missing', 'Hidden', 'Primary']]
 
 
 _OP_create = Operation(

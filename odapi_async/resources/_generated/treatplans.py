@@ -4,7 +4,7 @@
 """The ``treatplans`` resource: models and operations."""
 
 import datetime
-from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Union
 
 from typing_extensions import Required, TypedDict, Unpack
 
@@ -44,7 +44,7 @@ class TreatPlan(Model):
 class TreatPlansListParams(TypedDict, total=False):
     PatNum: int
     SecDateTEdit: Union[datetime.datetime, datetime.date, str, None]
-    TPStatus: str
+    TPStatus: Literal['Saved', 'Active', 'Inactive']
     Offset: int
     Limit: int
 
@@ -68,7 +68,7 @@ class TreatPlansCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     Heading: str
     Note: str
-    TPType: str
+    TPType: Literal['Insurance', 'Discount']
 
 
 _OP_create = Operation(
@@ -114,7 +114,7 @@ class TreatPlansUpdateBody(TypedDict, total=False):
     Heading: str
     Note: str
     ResponsParty: int
-    TPType: str
+    TPType: Literal['Insurance', 'Discount']
     SignatureText: str
     SignaturePracticeText: str
     isSigned: bool
