@@ -10,6 +10,7 @@ Reprs are logged and land in tracebacks, and filter values can be patient data (
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -109,15 +110,14 @@ def bounded(paginator: Paginator[T], max_rows: int) -> Paginator[T]:
         # Read ahead no further than the pages the bound needs.
         return max(1, min(depth(), -(-max_rows // out._asked())))
 
-    limit = paginator._limit
-    out = BoundedPaginator(
-        paginator._fetch,  # the same (counting) fetch: the original's repr shows these rows too
-        limit_for_page=capped,
-        prefetch_depth=enough_pages,
-        offset=paginator._offset,
-        limit=min(limit, max_rows) if limit is not None else None,
-    )
-    out._info = paginator._info
+    # A copy, not a new Paginator(...): whatever else the paginator carries (its fetch, stop rule state,
+    # options added later) comes along; only the page size, read-ahead and bound change.
+    out: Paginator[T] = copy.copy(paginator)
+    out.__class__ = BoundedPaginator
+    out._limit_for_page = capped
+    out._prefetch_depth = enough_pages
+    if paginator._limit is not None:
+        out._limit = min(paginator._limit, max_rows)
     out._max_rows = max_rows
     return out
 
