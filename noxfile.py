@@ -41,8 +41,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def generate(session: nox.Session) -> None:
-    """Regenerate odapi_async/resources/_generated from spec/opendental-api.json."""
+    """Regenerate odapi_async/resources/_generated and docs/reference from spec/opendental-api.json."""
     session.run("python", "scripts/generate.py", external=True)
+    session.run("python", "scripts/generate_reference.py", external=True)
 
 
 @nox.session(python=PYTHON)
