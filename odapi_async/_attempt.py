@@ -54,6 +54,7 @@ class Outcome:
     failure: str = ""  # "ConnectError: …", keys scrubbed
     timed_out: bool = False
     cause: Exception | None = None  # a copy of the network error safe to chain: same type, scrubbed text
+    headers: httpx2.Headers | None = None  # an error answer's headers, keys scrubbed (for the error)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class AttemptRunner:
                 text = self._scrub(_explanation(content, response.headers.get("Location")))
                 content = b""  # a server that echoes the key must not leave it in this frame's locals
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                headers = httpx2.Headers([(k, self._scrub(v)) for k, v in response.headers.multi_items()])
                 if is_throttle_answer(status, text):
                     # Reported before the slot is released, so the next waiter is held back too.
                     slot.report_throttled(retry_after, max_wait=options.max_retry_wait)
@@ -133,8 +135,11 @@ class AttemptRunner:
                         text=text,
                         retry_after=retry_after,
                         real_429=status == 429,
+                        headers=headers,
                     )
-                return Outcome(Kind.STATUS, mode, status=status, text=text, retry_after=retry_after)
+                return Outcome(
+                    Kind.STATUS, mode, status=status, text=text, retry_after=retry_after, headers=headers
+                )
         except httpx2.RequestError as exc:
             cause = _sanitized(exc, self._scrub)
             kind = Kind.NOT_SENT if isinstance(exc, _NEVER_LEFT) else Kind.LOST

@@ -102,7 +102,7 @@ def error_for(outcome: Outcome, method: str, path: str, *, idempotent: bool) -> 
     """The exception that reports ``outcome`` (never holding a key, nor chained to one that does)."""
     mode = outcome.mode
     if outcome.kind is Kind.THROTTLED:
-        return Throttled(
+        throttled = Throttled(
             retry_after=outcome.retry_after,
             status_code=outcome.status,
             method=method,
@@ -110,10 +110,14 @@ def error_for(outcome: Outcome, method: str, path: str, *, idempotent: bool) -> 
             mode=mode,
             explanation=outcome.text,
         )
+        throttled.headers = outcome.headers
+        return throttled
     if outcome.kind is Kind.STATUS:
-        return status_error_class(outcome.status)(
+        error = status_error_class(outcome.status)(
             status_code=outcome.status, method=method, path=path, mode=mode, explanation=outcome.text
         )
+        error.headers = outcome.headers
+        return error
     message = f"{method} {path} [{mode}]: {outcome.failure}"
     if outcome.kind is Kind.NOT_SENT:
         return ConnectError(message, method=method, path=path, mode=mode)

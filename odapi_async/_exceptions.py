@@ -113,6 +113,9 @@ class APIStatusError(_RequestError):
             f"{status_code} {method} {path}{mode_text}{detail}", method=method, path=path, mode=mode
         )
 
+    #: The answer's headers (keys scrubbed), set by the request path; ``None`` on an error made by hand.
+    headers: Any = None
+
 
 class BadRequest(APIStatusError):
     """400: the server refused the request (validation, eConnector not running, version too old)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import httpx
 import httpx2
 import pytest
 from conftest import session
@@ -46,8 +47,11 @@ async def test_raw_response_carries_status_headers_and_body(emu) -> None:
         assert raw.headers["content-type"].startswith("application/json")
         assert raw.json()["PatNum"] == 1 and raw.parse(Patient).PatNum == 1
         assert repr(raw).startswith("<RawResponse 200 GET /patients/1 [local]") and "LName" not in repr(raw)
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as err:
             await od.with_raw_response.request("GET", "/patients/987654321")
+    # An error status carries the answer's status, headers and text.
+    assert err.value.status_code == 404 and "987654321" in err.value.explanation
+    assert err.value.headers["content-type"].startswith("text/plain")
 
 
 class ForwardProxy:
@@ -149,3 +153,17 @@ async def test_limits_cap_each_keys_pool(emu) -> None:
         pool = client._transport._pool
         assert pool._max_connections == 2 and pool._keepalive_expiry == 1.0
         assert len(pool.connections) <= 2
+
+
+async def test_error_headers_never_carry_a_key(od, mock_api) -> None:
+    from odapi_async import BadRequest
+    from support import CUST_KEY, DEV_KEY
+
+    echo = f"ODFHIR {DEV_KEY}/{CUST_KEY}"
+    mock_api.get("/patients/1").mock(
+        return_value=httpx.Response(400, text="no", headers={"X-Echo": echo, "X-Request-Id": "r-1"})
+    )
+    with pytest.raises(BadRequest) as err:
+        await od.patients.get(1)
+    assert err.value.headers["x-request-id"] == "r-1"
+    assert DEV_KEY not in str(err.value.headers) and CUST_KEY not in err.value.headers["x-echo"]
