@@ -28,6 +28,8 @@ from ._exceptions import (
 )
 from ._hub import Hub, default_hub
 from ._paginate import Paginator
+from ._permissions import PermissionWarning
+from ._raw import RawResponse
 from ._session import OpenDental
 from ._settings import KeySettings, ThrottleStats
 from ._version import __version__
@@ -51,7 +53,9 @@ __all__ = [
     "OpenDentalError",
     "OutcomeUnknown",
     "Paginator",
+    "PermissionWarning",
     "ProcessThrottle",
+    "RawResponse",
     "ResponseTooLarge",
     "ServerError",
     "SessionClosed",

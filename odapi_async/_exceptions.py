@@ -124,6 +124,9 @@ class BadRequest(APIStatusError):
 class Unauthorized(APIStatusError):
     """401: the developer or customer key is wrong or lacks the API permission."""
 
+    #: The API permission group the operation needs (from the docs' table), when the call was an operation.
+    permission: str | None = None
+
 
 class NotFound(APIStatusError):
     """404: no such object."""

@@ -54,6 +54,7 @@ class Operation:
     model: Any = None  # a Model subclass, DynamicRow, or None for untyped answers
     deprecated: bool = False
     derived: frozenset[str] = field(default_factory=frozenset)
+    permission: str = ""  # the API permission group the docs require ("Read All", "Comm", "Appointments"…)
 
     @property
     def name(self) -> str:

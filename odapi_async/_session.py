@@ -31,6 +31,7 @@ from ._display import StatsTable
 from ._exceptions import ConfigurationError, SessionClosed, Unauthorized
 from ._hub import Hub, default_hub
 from ._operation import Operation
+from ._permissions import name_the_permission, warn_if_read_only
 from ._prober import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
 from ._raw import RawRequests, decode_as
 from ._request import Answer, Prepared
@@ -454,7 +455,12 @@ class OpenDental(GeneratedResources):
     async def _send_operation(
         self, op: Operation, path: str, *, query: dict[str, str], body: dict[str, Any] | None
     ) -> Answer:
-        return await self._send(op.method, path, query, body, idempotent=op.idempotent)
+        warn_if_read_only(op, self._core.tier)
+        try:
+            return await self._send(op.method, path, query, body, idempotent=op.idempotent)
+        except Unauthorized as exc:
+            name_the_permission(exc, op)  # its message now names the API permission the operation needs
+            raise
 
     async def _send(
         self,

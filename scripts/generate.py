@@ -225,6 +225,8 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
             fields.append("    deprecated=True,")
         if derived:
             fields.append(f"    derived=frozenset({derived!r}),")
+        if op.get("permission"):
+            fields.append(f"    permission={op['permission']!r},")
         out += [f"{const} = Operation(", *fields, ")", "", ""]
 
         path_params = op.get("path_params", [])

@@ -117,6 +117,8 @@ def render_page(resource: dict[str, Any], schema: dict[str, Any]) -> str:
             facts.append("retried after a failure (safe to repeat)")
         else:
             facts.append("**not idempotent**: sent again only when it provably never left, or after a 429")
+        if op.get("permission"):
+            facts.append(f"API permission: {op['permission']}")
         if op.get("version_added"):
             facts.append(f"Open Dental {op['version_added']} or later")
         if op.get("deprecated"):

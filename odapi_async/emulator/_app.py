@@ -15,7 +15,7 @@ import sqlite3
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -66,6 +66,8 @@ class Core:
     fractional_retry_after: bool = False
     #: set by the Emulator: (listener, up) -> awaitable, so the admin route can stop/start listeners
     set_listener_up: Callable[[str, bool], Awaitable[None]] | None = None
+    #: API permission groups granted per customer key; a key not listed has them all (``Emulator(permissions=)``)
+    permissions: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -204,6 +206,12 @@ def build_app(core: Core, listener: str) -> Starlette:
                 raise ApiError(404, f"No API method matches {request.method} {request.url.path}.")
             if op.deprecated:
                 raise ApiError(410, f"{op.method} {op.path} is deprecated and no longer available.")
+            granted = core.permissions.get(cust)
+            if granted is not None and op.permission not in granted:
+                # The docs: a missing API permission is a 401 (the text is the emulator's own).
+                raise ApiError(
+                    401, f"This customer key does not have the API permission for {op.method} {op.path}."
+                )
             body = None
             if request.method in ("POST", "PUT"):
                 body = _parse_body(request, await request.body())

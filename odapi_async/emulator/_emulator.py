@@ -7,12 +7,13 @@ import ipaddress
 import secrets
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
+from odapi_async._spec import load_spec
 from odapi_async.emulator._app import LISTENERS, Core, build_app
 from odapi_async.emulator._db import Practice
 from odapi_async.emulator._events import EventFirer
@@ -23,6 +24,12 @@ from odapi_async.emulator._stats import DEFAULT_HISTORY, key_id
 T = TypeVar("T")
 
 DEFAULT_CUSTOMER_KEYS: dict[str, str] = {"cust-full": "full", "cust-ro": "read_all"}
+
+
+def permission_groups() -> frozenset[str]:
+    """The API permission groups the spec names (the docs' permissions table)."""
+    groups = {op.get("permission") for res in load_spec()["resources"] for op in res["operations"]}
+    return frozenset(g for g in groups if g)
 
 
 def is_loopback(host: str) -> bool:
@@ -63,8 +70,20 @@ class Emulator:
         db: sqlite3.Connection | None = None,
         fractional_retry_after: bool = False,
         admin_token: str | None = None,
+        permissions: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         keys = dict(DEFAULT_CUSTOMER_KEYS if customer_keys is None else customer_keys)
+        # API permission groups per customer key ("Read All", "Comm", "Appointments"…, as in the docs'
+        # permissions table); a key not listed has every group. An operation outside them answers 401.
+        self.permissions = {key: frozenset(groups) for key, groups in (permissions or {}).items()}
+        for key, groups in self.permissions.items():
+            if key not in keys:
+                raise ValueError(f"permissions given for an unknown customer key ({len(key)} characters)")
+            unknown_groups = groups - permission_groups()
+            if unknown_groups:
+                raise ValueError(
+                    f"unknown permission group(s) {sorted(unknown_groups)}; groups: {sorted(permission_groups())}"
+                )
         for tier in keys.values():
             if tier not in TIERS:
                 raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
@@ -136,6 +155,7 @@ class Emulator:
             admin_token=self.admin_token,
         )
         core.set_listener_up = self._set_up
+        core.permissions = dict(self.permissions)
         self._core = core
         try:
             for name in LISTENERS:

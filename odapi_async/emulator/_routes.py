@@ -86,6 +86,7 @@ class Operation:
     deprecated: bool
     success_status: int
     idempotent: bool
+    permission: str = "Read All"  # the API permission group the docs require (spec: operations[].permission)
 
     @property
     def required_query(self) -> list[Field]:
@@ -201,6 +202,7 @@ def catalog() -> Catalog:
                 deprecated=bool(rop.get("deprecated")),
                 success_status=default if default in codes or not codes else codes[0],
                 idempotent=bool(rop.get("idempotent", rop["method"] != "POST")),
+                permission=rop.get("permission") or ("Read All" if rop["method"] == "GET" else "AllOthers"),
             )
             res.operations.append(op)
             operations.append(op)

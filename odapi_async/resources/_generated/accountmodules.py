@@ -70,6 +70,7 @@ _OP_Aging = Operation(
     paginated=False,
     returns='object',
     model=AccountModulesAgingResult,
+    permission='Read All',
 )
 
 
@@ -90,6 +91,7 @@ _OP_PatientBalances = Operation(
     paginated=True,
     returns='list',
     model=AccountModulesPatientBalancesRow,
+    permission='Read All',
 )
 
 
@@ -111,6 +113,7 @@ _OP_ServiceDateView = Operation(
     paginated=True,
     returns='list',
     model=AccountModulesServiceDateViewRow,
+    permission='Read All',
 )
 
 

@@ -55,6 +55,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Adjustment,
+    permission='Read All',
 )
 
 
@@ -83,6 +84,7 @@ _OP_create = Operation(
     returns='object',
     model=Adjustment,
     derived=frozenset(['adjType']),
+    permission='AllOthers',
 )
 
 
@@ -109,6 +111,7 @@ _OP_update = Operation(
     returns='object',
     model=Adjustment,
     derived=frozenset(['adjType']),
+    permission='AllOthers',
 )
 
 

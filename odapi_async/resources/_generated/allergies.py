@@ -47,6 +47,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Allergy,
+    permission='Read All',
 )
 
 
@@ -72,6 +73,7 @@ _OP_create = Operation(
     returns='none',
     model=None,
     derived=frozenset(['defSnomedType']),
+    permission='AllOthers',
 )
 
 
@@ -94,6 +96,7 @@ _OP_update = Operation(
     returns='none',
     model=None,
     derived=frozenset(['defDescription', 'defSnomedType']),
+    permission='AllOthers',
 )
 
 
@@ -113,6 +116,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

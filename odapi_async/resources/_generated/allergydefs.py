@@ -43,6 +43,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=AllergyDef,
+    permission='Read All',
 )
 
 
@@ -62,6 +63,7 @@ _OP_create = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Setup',
 )
 
 

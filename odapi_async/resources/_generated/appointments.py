@@ -122,6 +122,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Appointment,
+    permission='Read All',
 )
 
 
@@ -151,6 +152,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Appointment,
+    permission='Read All',
 )
 
 
@@ -173,6 +175,7 @@ _OP_ASAP = Operation(
     paginated=True,
     returns='list',
     model=Appointment,
+    permission='Read All',
 )
 
 
@@ -199,6 +202,7 @@ _OP_Slots = Operation(
     paginated=True,
     returns='list',
     model=AppointmentsSlotsRow,
+    permission='Read All',
 )
 
 
@@ -225,6 +229,7 @@ _OP_SlotsWebSched = Operation(
     paginated=True,
     returns='list',
     model=AppointmentsSlotsWebSchedRow,
+    permission='Read All',
 )
 
 
@@ -250,6 +255,7 @@ _OP_GetWebSched = Operation(
     paginated=True,
     returns='list',
     model=AppointmentsGetWebSchedRow,
+    permission='Read All',
 )
 
 
@@ -289,6 +295,7 @@ _OP_create = Operation(
     returns='object',
     model=Appointment,
     derived=frozenset(['confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
+    permission='Appointments',
 )
 
 
@@ -321,6 +328,7 @@ _OP_Planned = Operation(
     returns='object',
     model=Appointment,
     derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
+    permission='Appointments',
 )
 
 
@@ -346,6 +354,7 @@ _OP_SchedulePlanned = Operation(
     returns='object',
     model=Appointment,
     derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
+    permission='Appointments',
 )
 
 
@@ -371,6 +380,7 @@ _OP_PostWebSched = Operation(
     returns='object',
     model=Appointment,
     derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
+    permission='Appointments',
 )
 
 
@@ -409,6 +419,7 @@ _OP_update = Operation(
     returns='object',
     model=Appointment,
     derived=frozenset(['confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
+    permission='Appointments',
 )
 
 
@@ -430,6 +441,7 @@ _OP_Break = Operation(
     returns='none',
     model=None,
     derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
+    permission='Comm',
 )
 
 
@@ -450,6 +462,7 @@ _OP_Note = Operation(
     returns='none',
     model=None,
     derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
+    permission='Comm',
 )
 
 
@@ -471,6 +484,7 @@ _OP_Confirm = Operation(
     returns='none',
     model=None,
     derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
+    permission='Comm',
 )
 
 

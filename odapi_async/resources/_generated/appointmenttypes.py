@@ -47,6 +47,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=AppointmentType,
+    permission='Read All',
 )
 
 

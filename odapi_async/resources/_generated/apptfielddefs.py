@@ -40,6 +40,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ApptFieldDef,
+    permission='Read All',
 )
 
 
@@ -61,6 +62,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=ApptFieldDef,
+    permission='Setup',
 )
 
 

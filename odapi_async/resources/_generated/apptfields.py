@@ -39,6 +39,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=ApptField,
+    permission='Read All',
 )
 
 
@@ -60,6 +61,7 @@ _OP_update = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Comm',
 )
 
 

@@ -50,6 +50,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=AsapComm,
+    permission='Read All',
 )
 
 
@@ -74,6 +75,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=AsapComm,
+    permission='Read All',
 )
 
 
@@ -96,6 +98,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=AsapComm,
+    permission='TextingASAP',
 )
 
 

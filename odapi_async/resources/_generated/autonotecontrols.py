@@ -41,6 +41,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=AutoNoteControl,
+    permission='Read All',
 )
 
 
@@ -63,6 +64,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=AutoNoteControl,
+    permission='AllOthers',
 )
 
 
@@ -85,6 +87,7 @@ _OP_update = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

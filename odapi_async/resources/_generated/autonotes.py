@@ -44,6 +44,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=AutoNote,
+    permission='Read All',
 )
 
 
@@ -66,6 +67,7 @@ _OP_create = Operation(
     returns='object',
     model=AutoNote,
     derived=frozenset(['category']),
+    permission='AllOthers',
 )
 
 
@@ -88,6 +90,7 @@ _OP_update = Operation(
     returns='object',
     model=AutoNote,
     derived=frozenset(['category']),
+    permission='AllOthers',
 )
 
 

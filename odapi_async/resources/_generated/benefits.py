@@ -54,6 +54,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Benefit,
+    permission='Read All',
 )
 
 
@@ -76,6 +77,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Benefit,
+    permission='Read All',
 )
 
 
@@ -108,6 +110,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Benefit,
+    permission='Insurance',
 )
 
 
@@ -138,6 +141,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=Benefit,
+    permission='Insurance',
 )
 
 
@@ -157,6 +161,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Insurance',
 )
 
 

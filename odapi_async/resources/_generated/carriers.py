@@ -46,6 +46,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Carrier,
+    permission='Read All',
 )
 
 
@@ -66,6 +67,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Carrier,
+    permission='Read All',
 )
 
 
@@ -94,6 +96,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Carrier,
+    permission='AllOthers',
 )
 
 
@@ -122,6 +125,7 @@ _OP_update = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

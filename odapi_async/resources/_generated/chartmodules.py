@@ -81,6 +81,7 @@ _OP_ProgNotes = Operation(
     paginated=True,
     returns='list',
     model=ChartModulesProgNotesRow,
+    permission='Read All',
 )
 
 
@@ -101,6 +102,7 @@ _OP_PatientInfo = Operation(
     paginated=True,
     returns='list',
     model=ChartModulesPatientInfoRow,
+    permission='Read All',
 )
 
 
@@ -121,6 +123,7 @@ _OP_PlannedAppts = Operation(
     paginated=True,
     returns='list',
     model=ChartModulesPlannedApptsRow,
+    permission='Read All',
 )
 
 

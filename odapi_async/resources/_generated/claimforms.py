@@ -46,6 +46,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='Read All',
 )
 
 
@@ -66,6 +67,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=None,
+    permission='Read All',
 )
 
 

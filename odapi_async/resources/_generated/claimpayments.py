@@ -55,6 +55,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=ClaimPayment,
+    permission='Read All',
 )
 
 
@@ -76,6 +77,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ClaimPayment,
+    permission='Read All',
 )
 
 
@@ -106,6 +108,7 @@ _OP_create = Operation(
     returns='object',
     model=ClaimPayment,
     derived=frozenset(['payGroup', 'payType']),
+    permission='Insurance',
 )
 
 
@@ -136,6 +139,7 @@ _OP_Batch = Operation(
     returns='object',
     model=ClaimPayment,
     derived=frozenset(['payGroup', 'payType']),
+    permission='Insurance',
 )
 
 
@@ -162,6 +166,7 @@ _OP_update = Operation(
     returns='object',
     model=ClaimPayment,
     derived=frozenset(['payGroup', 'payType']),
+    permission='Insurance',
 )
 
 
@@ -181,6 +186,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Insurance',
 )
 
 

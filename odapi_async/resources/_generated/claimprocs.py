@@ -84,6 +84,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=ClaimProc,
+    permission='Read All',
 )
 
 
@@ -109,6 +110,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ClaimProc,
+    permission='Read All',
 )
 
 
@@ -145,6 +147,7 @@ _OP_update = Operation(
     returns='object',
     model=ClaimProc,
     derived=frozenset(['claimPaymentTracking']),
+    permission='Insurance',
 )
 
 
@@ -168,6 +171,7 @@ _OP_PutInsAdjust = Operation(
     returns='none',
     model=None,
     derived=frozenset(['claimPaymentTracking']),
+    permission='InsuranceSimple',
 )
 
 
@@ -191,6 +195,7 @@ _OP_PostInsAdjust = Operation(
     returns='object',
     model=ClaimProc,
     derived=frozenset(['claimPaymentTracking']),
+    permission='InsuranceSimple',
 )
 
 
@@ -212,6 +217,7 @@ _OP_Supplemental = Operation(
     returns='object',
     model=ClaimProc,
     derived=frozenset(['claimPaymentTracking']),
+    permission='Insurance',
 )
 
 

@@ -81,6 +81,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Claim,
+    permission='Read All',
 )
 
 
@@ -104,6 +105,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Claim,
+    permission='Read All',
 )
 
 
@@ -135,6 +137,7 @@ _OP_create = Operation(
     returns='object',
     model=Claim,
     derived=frozenset(['customTracking']),
+    permission='Insurance',
 )
 
 
@@ -175,6 +178,7 @@ _OP_update = Operation(
     returns='object',
     model=Claim,
     derived=frozenset(['customTracking']),
+    permission='Insurance',
 )
 
 
@@ -196,6 +200,7 @@ _OP_Status = Operation(
     returns='object',
     model=Claim,
     derived=frozenset(['customTracking']),
+    permission='Insurance',
 )
 
 
@@ -216,6 +221,7 @@ _OP_Split = Operation(
     returns='object',
     model=ClaimsSplitResult,
     derived=frozenset(['customTracking']),
+    permission='Insurance',
 )
 
 
@@ -235,6 +241,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Insurance',
 )
 
 

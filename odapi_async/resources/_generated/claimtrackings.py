@@ -45,6 +45,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ClaimTracking,
+    permission='Read All',
 )
 
 
@@ -67,6 +68,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=ClaimTracking,
+    permission='Insurance',
 )
 
 
@@ -88,6 +90,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=ClaimTracking,
+    permission='Insurance',
 )
 
 

@@ -56,6 +56,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Clinic,
+    permission='Read All',
 )
 
 
@@ -88,6 +89,7 @@ _OP_update = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Setup',
 )
 
 

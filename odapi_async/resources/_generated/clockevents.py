@@ -54,6 +54,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=ClockEvent,
+    permission='Read All',
 )
 
 
@@ -80,6 +81,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ClockEvent,
+    permission='Read All',
 )
 
 

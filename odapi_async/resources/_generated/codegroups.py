@@ -44,6 +44,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=CodeGroup,
+    permission='Read All',
 )
 
 
@@ -64,6 +65,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=CodeGroup,
+    permission='Read All',
 )
 
 
@@ -89,6 +91,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=CodeGroup,
+    permission='AllOthers',
 )
 
 
@@ -114,6 +117,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=CodeGroup,
+    permission='AllOthers',
 )
 
 

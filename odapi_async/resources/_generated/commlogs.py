@@ -51,6 +51,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Commlog,
+    permission='Read All',
 )
 
 
@@ -73,6 +74,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Commlog,
+    permission='Read All',
 )
 
 
@@ -98,6 +100,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Commlog,
+    permission='Comm',
 )
 
 
@@ -118,6 +121,7 @@ _OP_update = Operation(
     returns='object',
     model=Commlog,
     derived=frozenset(['commType']),
+    permission='AllOthers',
 )
 
 

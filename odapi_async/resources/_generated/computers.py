@@ -39,6 +39,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Computer,
+    permission='Read All',
 )
 
 

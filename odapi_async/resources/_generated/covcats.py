@@ -41,6 +41,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=CovCat,
+    permission='Read All',
 )
 
 
@@ -61,6 +62,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=CovCat,
+    permission='Read All',
 )
 
 
@@ -83,6 +85,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=CovCat,
+    permission='Setup',
 )
 
 
@@ -106,6 +109,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=CovCat,
+    permission='Setup',
 )
 
 

@@ -39,6 +39,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=CovSpan,
+    permission='Read All',
 )
 
 
@@ -60,6 +61,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=CovSpan,
+    permission='Read All',
 )
 
 
@@ -81,6 +83,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=CovSpan,
+    permission='Setup',
 )
 
 
@@ -101,6 +104,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=CovSpan,
+    permission='Setup',
 )
 
 
@@ -120,6 +124,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Setup',
 )
 
 

@@ -46,6 +46,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Definition,
+    permission='Read All',
 )
 
 
@@ -68,6 +69,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Definition,
+    permission='Setup',
 )
 
 

@@ -43,6 +43,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='Read All',
 )
 
 
@@ -63,6 +64,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=None,
+    permission='Read All',
 )
 
 
@@ -82,6 +84,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='AllOthers',
 )
 
 
@@ -101,6 +104,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='AllOthers',
 )
 
 
@@ -120,6 +124,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

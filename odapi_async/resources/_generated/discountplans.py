@@ -52,6 +52,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=DiscountPlan,
+    permission='Read All',
 )
 
 
@@ -72,6 +73,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=DiscountPlan,
+    permission='Read All',
 )
 
 
@@ -104,6 +106,7 @@ _OP_create = Operation(
     returns='object',
     model=DiscountPlan,
     derived=frozenset(['adjustmentType']),
+    permission='AllOthers',
 )
 
 
@@ -136,6 +139,7 @@ _OP_update = Operation(
     returns='object',
     model=DiscountPlan,
     derived=frozenset(['adjustmentType']),
+    permission='AllOthers',
 )
 
 

@@ -42,6 +42,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=DiseaseDef,
+    permission='Read All',
 )
 
 
@@ -62,6 +63,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=DiseaseDef,
+    permission='Read All',
 )
 
 
@@ -81,6 +83,7 @@ _OP_create = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Setup',
 )
 
 

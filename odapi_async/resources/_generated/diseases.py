@@ -45,6 +45,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Disease,
+    permission='Read All',
 )
 
 
@@ -66,6 +67,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Disease,
+    permission='Read All',
 )
 
 
@@ -91,6 +93,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Disease,
+    permission='AllOthers',
 )
 
 
@@ -114,6 +117,7 @@ _OP_update = Operation(
     returns='object',
     model=Disease,
     derived=frozenset(['diseaseDefName']),
+    permission='AllOthers',
 )
 
 
@@ -133,6 +137,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

@@ -53,6 +53,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Document,
+    permission='Read All',
 )
 
 
@@ -74,6 +75,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Document,
+    permission='Read All',
 )
 
 
@@ -98,6 +100,7 @@ _OP_DownloadSftp = Operation(
     returns='none',
     model=None,
     derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
+    permission='AllOthers',
 )
 
 
@@ -128,6 +131,7 @@ _OP_UploadSftp = Operation(
     returns='object',
     model=Document,
     derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
+    permission='AllOthers',
 )
 
 
@@ -157,6 +161,7 @@ _OP_Upload = Operation(
     returns='object',
     model=Document,
     derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
+    permission='Documents',
 )
 
 
@@ -180,6 +185,7 @@ _OP_Thumbnails = Operation(
     returns='list',
     model=Document,
     derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
+    permission='AllOthers',
 )
 
 
@@ -203,6 +209,7 @@ _OP_DownloadMount = Operation(
     returns='list',
     model=Document,
     derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
+    permission='AllOthers',
 )
 
 
@@ -231,6 +238,7 @@ _OP_SetByUrl = Operation(
     returns='object',
     model=Document,
     derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
+    permission='AllOthers',
 )
 
 
@@ -257,6 +265,7 @@ _OP_update = Operation(
     returns='object',
     model=Document,
     derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
+    permission='AllOthers',
 )
 
 
@@ -276,6 +285,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

@@ -45,6 +45,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=EhrPatient,
+    permission='Read All',
 )
 
 
@@ -65,6 +66,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=EhrPatient,
+    permission='AllOthers',
 )
 
 

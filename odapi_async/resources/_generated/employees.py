@@ -47,6 +47,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Employee,
+    permission='Read All',
 )
 
 
@@ -68,6 +69,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Employee,
+    permission='Read All',
 )
 
 

@@ -37,6 +37,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Employer,
+    permission='Read All',
 )
 
 
@@ -57,6 +58,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Employer,
+    permission='Read All',
 )
 
 
@@ -76,6 +78,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Employer,
+    permission='AllOthers',
 )
 
 
@@ -95,6 +98,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=Employer,
+    permission='AllOthers',
 )
 
 
@@ -114,6 +118,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

@@ -42,6 +42,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=EobAttach,
+    permission='Read All',
 )
 
 
@@ -64,6 +65,7 @@ _OP_DownloadSftp = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 
@@ -86,6 +88,7 @@ _OP_UploadSftp = Operation(
     paginated=False,
     returns='object',
     model=EobAttach,
+    permission='AllOthers',
 )
 
 
@@ -105,6 +108,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

@@ -37,6 +37,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=EtransMessageText,
+    permission='Read All',
 )
 
 

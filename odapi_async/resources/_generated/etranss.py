@@ -62,6 +62,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Etrans,
+    permission='Read All',
 )
 
 

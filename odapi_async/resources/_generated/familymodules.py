@@ -64,6 +64,7 @@ _OP_Insurance = Operation(
     paginated=True,
     returns='list',
     model=FamilyModulesInsuranceRow,
+    permission='Read All',
 )
 
 

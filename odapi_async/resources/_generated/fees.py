@@ -44,6 +44,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Fee,
+    permission='Read All',
 )
 
 
@@ -68,6 +69,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Fee,
+    permission='Read All',
 )
 
 
@@ -91,6 +93,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Fee,
+    permission='AllOthers',
 )
 
 
@@ -110,6 +113,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=Fee,
+    permission='AllOthers',
 )
 
 
@@ -129,6 +133,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

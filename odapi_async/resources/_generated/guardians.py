@@ -40,6 +40,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='Read All',
 )
 
 
@@ -60,6 +61,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=None,
+    permission='Read All',
 )
 
 
@@ -79,6 +81,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='AllOthers',
 )
 
 
@@ -98,6 +101,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='AllOthers',
 )
 
 

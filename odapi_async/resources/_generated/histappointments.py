@@ -85,6 +85,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=HistAppointment,
+    permission='Read All',
 )
 
 

@@ -63,6 +63,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=InsPlan,
+    permission='Read All',
 )
 
 
@@ -85,6 +86,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=InsPlan,
+    permission='Read All',
 )
 
 
@@ -127,6 +129,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=InsPlan,
+    permission='Insurance',
 )
 
 
@@ -169,6 +172,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=InsPlan,
+    permission='Insurance',
 )
 
 

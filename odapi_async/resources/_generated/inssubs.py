@@ -46,6 +46,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=InsSub,
+    permission='Read All',
 )
 
 
@@ -69,6 +70,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=InsSub,
+    permission='Read All',
 )
 
 
@@ -96,6 +98,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=InsSub,
+    permission='InsuranceSimple',
 )
 
 
@@ -123,6 +126,7 @@ _OP_update = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='InsuranceSimple',
 )
 
 
@@ -142,6 +146,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='InsuranceSimple',
 )
 
 

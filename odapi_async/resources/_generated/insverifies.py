@@ -44,6 +44,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=InsVerify,
+    permission='Read All',
 )
 
 
@@ -67,6 +68,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=InsVerify,
+    permission='Read All',
 )
 
 
@@ -90,6 +92,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=InsVerify,
+    permission='InsuranceSimple',
 )
 
 

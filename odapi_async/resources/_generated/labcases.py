@@ -50,6 +50,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=LabCase,
+    permission='Read All',
 )
 
 
@@ -75,6 +76,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=LabCase,
+    permission='Read All',
 )
 
 
@@ -106,6 +108,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=LabCase,
+    permission='AllOthers',
 )
 
 
@@ -136,6 +139,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=LabCase,
+    permission='AllOthers',
 )
 
 
@@ -155,6 +159,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

@@ -47,6 +47,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Laboratory,
+    permission='Read All',
 )
 
 
@@ -67,6 +68,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Laboratory,
+    permission='Read All',
 )
 
 
@@ -96,6 +98,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Laboratory,
+    permission='AllOthers',
 )
 
 
@@ -125,6 +128,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=Laboratory,
+    permission='AllOthers',
 )
 
 

@@ -40,6 +40,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=LabTurnaround,
+    permission='Read All',
 )
 
 
@@ -61,6 +62,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=LabTurnaround,
+    permission='Read All',
 )
 
 
@@ -83,6 +85,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=LabTurnaround,
+    permission='AllOthers',
 )
 
 
@@ -104,6 +107,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=LabTurnaround,
+    permission='AllOthers',
 )
 
 

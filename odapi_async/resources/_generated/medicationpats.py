@@ -47,6 +47,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=MedicationPat,
+    permission='Read All',
 )
 
 
@@ -72,6 +73,7 @@ _OP_create = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 
@@ -95,6 +97,7 @@ _OP_update = Operation(
     returns='none',
     model=None,
     derived=frozenset(['medName']),
+    permission='AllOthers',
 )
 
 
@@ -114,6 +117,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

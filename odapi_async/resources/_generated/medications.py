@@ -44,6 +44,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Medication,
+    permission='Read All',
 )
 
 
@@ -65,6 +66,7 @@ _OP_create = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Setup',
 )
 
 

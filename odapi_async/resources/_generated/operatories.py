@@ -50,6 +50,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Operatory,
+    permission='Read All',
 )
 
 
@@ -71,6 +72,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Operatory,
+    permission='Read All',
 )
 
 

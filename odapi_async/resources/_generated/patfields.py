@@ -41,6 +41,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=PatField,
+    permission='Read All',
 )
 
 
@@ -64,6 +65,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=PatField,
+    permission='Read All',
 )
 
 
@@ -85,6 +87,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=PatField,
+    permission='AllOthers',
 )
 
 
@@ -106,6 +109,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=PatField,
+    permission='AllOthers',
 )
 
 
@@ -125,6 +129,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

@@ -45,6 +45,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=PatientNote,
+    permission='Read All',
 )
 
 
@@ -65,6 +66,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=PatientNote,
+    permission='Read All',
 )
 
 
@@ -90,6 +92,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=PatientNote,
+    permission='AllOthers',
 )
 
 

@@ -141,6 +141,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Patient,
+    permission='Read All',
 )
 
 
@@ -174,6 +175,7 @@ _OP_Simple = Operation(
     paginated=True,
     returns='list',
     model=PatientsSimpleRow,
+    permission='Read All',
 )
 
 
@@ -213,6 +215,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Patient,
+    permission='Read All',
 )
 
 
@@ -270,6 +273,7 @@ _OP_create = Operation(
     returns='object',
     model=Patient,
     derived=frozenset(['clinicAbbr', 'priProvAbbr', 'secProvAbbr', 'siteDesc']),
+    permission='Patients',
 )
 
 
@@ -327,6 +331,7 @@ _OP_update = Operation(
     returns='object',
     model=Patient,
     derived=frozenset(['clinicAbbr', 'priProvAbbr', 'secProvAbbr', 'siteDesc']),
+    permission='Patients',
 )
 
 

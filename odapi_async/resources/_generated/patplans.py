@@ -49,6 +49,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=PatPlan,
+    permission='Read All',
 )
 
 
@@ -72,6 +73,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=PatPlan,
+    permission='InsuranceSimple',
 )
 
 
@@ -94,6 +96,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=PatPlan,
+    permission='InsuranceSimple',
 )
 
 
@@ -113,6 +116,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='InsuranceSimple',
 )
 
 

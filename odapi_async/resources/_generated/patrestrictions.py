@@ -38,6 +38,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='Read All',
 )
 
 
@@ -58,6 +59,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=None,
+    permission='Read All',
 )
 
 
@@ -77,6 +79,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='AllOthers',
 )
 
 
@@ -96,6 +99,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

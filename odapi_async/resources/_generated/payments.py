@@ -62,6 +62,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Payment,
+    permission='Read All',
 )
 
 
@@ -93,6 +94,7 @@ _OP_create = Operation(
     returns='object',
     model=Payment,
     derived=frozenset(['payType', 'serverDateTime']),
+    permission='Payments',
 )
 
 
@@ -113,6 +115,7 @@ _OP_Refund = Operation(
     returns='object',
     model=Payment,
     derived=frozenset(['payType', 'serverDateTime']),
+    permission='Payments',
 )
 
 
@@ -137,6 +140,7 @@ _OP_update = Operation(
     returns='object',
     model=Payment,
     derived=frozenset(['payType', 'serverDateTime']),
+    permission='Payments',
 )
 
 
@@ -161,6 +165,7 @@ _OP_Partial = Operation(
     returns='object',
     model=Payment,
     derived=frozenset(['payType', 'serverDateTime']),
+    permission='Payments',
 )
 
 

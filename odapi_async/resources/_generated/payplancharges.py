@@ -55,6 +55,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=PayPlanCharge,
+    permission='Read All',
 )
 
 

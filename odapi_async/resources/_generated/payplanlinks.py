@@ -41,6 +41,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='Read All',
 )
 
 
@@ -61,6 +62,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=None,
+    permission='Read All',
 )
 
 
@@ -80,6 +82,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='PayPlans',
 )
 
 
@@ -99,6 +102,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=None,
+    permission='PayPlans',
 )
 
 
@@ -118,6 +122,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='PayPlans',
 )
 
 

@@ -61,6 +61,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=PayPlan,
+    permission='Read All',
 )
 
 
@@ -83,6 +84,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=PayPlan,
+    permission='Read All',
 )
 
 
@@ -118,6 +120,7 @@ _OP_PostDynamic = Operation(
     returns='object',
     model=PayPlan,
     derived=frozenset(['planCategory', 'principalAmount']),
+    permission='PayPlans',
 )
 
 
@@ -151,6 +154,7 @@ _OP_create = Operation(
     model=None,
     deprecated=True,
     derived=frozenset(['planCategory']),
+    permission='PayPlans',
 )
 
 
@@ -171,6 +175,7 @@ _OP_Close = Operation(
     returns='object',
     model=PayPlan,
     derived=frozenset(['planCategory', 'principalAmount']),
+    permission='AllOthers',
 )
 
 
@@ -202,6 +207,7 @@ _OP_PutDynamic = Operation(
     returns='object',
     model=PayPlan,
     derived=frozenset(['planCategory', 'principalAmount']),
+    permission='PayPlans',
 )
 
 

@@ -57,6 +57,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=PaySplit,
+    permission='Read All',
 )
 
 
@@ -78,6 +79,7 @@ _OP_update = Operation(
     returns='object',
     model=PaySplit,
     derived=frozenset(['unearnedType']),
+    permission='Payments',
 )
 
 

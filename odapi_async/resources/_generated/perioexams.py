@@ -41,6 +41,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=PerioExam,
+    permission='Read All',
 )
 
 
@@ -63,6 +64,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=PerioExam,
+    permission='Read All',
 )
 
 
@@ -89,6 +91,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=PerioExam,
+    permission='AllOthers',
 )
 
 
@@ -110,6 +113,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=PerioExam,
+    permission='AllOthers',
 )
 
 
@@ -129,6 +133,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

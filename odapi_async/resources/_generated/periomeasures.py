@@ -49,6 +49,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=PerioMeasure,
+    permission='Read All',
 )
 
 
@@ -77,6 +78,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=PerioMeasure,
+    permission='AllOthers',
 )
 
 
@@ -102,6 +104,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=PerioMeasure,
+    permission='AllOthers',
 )
 
 
@@ -121,6 +124,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

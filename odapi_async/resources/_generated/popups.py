@@ -46,6 +46,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Popup,
+    permission='Read All',
 )
 
 
@@ -68,6 +69,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Popup,
+    permission='Comm',
 )
 
 
@@ -89,6 +91,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=Popup,
+    permission='Comm',
 )
 
 

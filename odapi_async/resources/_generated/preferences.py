@@ -40,6 +40,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Preference,
+    permission='Read All',
 )
 
 

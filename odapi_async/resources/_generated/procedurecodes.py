@@ -69,6 +69,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=ProcedureCode,
+    permission='Read All',
 )
 
 
@@ -90,6 +91,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ProcedureCode,
+    permission='Read All',
 )
 
 
@@ -138,6 +140,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=ProcedureCode,
+    permission='AllOthers',
 )
 
 
@@ -185,6 +188,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=ProcedureCode,
+    permission='AllOthers',
 )
 
 

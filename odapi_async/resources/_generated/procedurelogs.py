@@ -127,6 +127,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=ProcedureLog,
+    permission='Read All',
 )
 
 
@@ -154,6 +155,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ProcedureLog,
+    permission='Read All',
 )
 
 
@@ -176,6 +178,7 @@ _OP_GetInsuranceHistory = Operation(
     paginated=True,
     returns='list',
     model=ProcedureLogsGetInsuranceHistoryRow,
+    permission='Read All',
 )
 
 
@@ -197,6 +200,7 @@ _OP_GroupNotes = Operation(
     paginated=True,
     returns='list',
     model=ProcedureLogsGroupNotesRow,
+    permission='Read All',
 )
 
 
@@ -245,6 +249,7 @@ _OP_create = Operation(
     returns='object',
     model=ProcedureLog,
     derived=frozenset(['descript', 'provAbbr', 'serverDateTime']),
+    permission='ProcedureLogs',
 )
 
 
@@ -269,6 +274,7 @@ _OP_PostGroupNote = Operation(
     returns='object',
     model=ProcedureLogsPostGroupNoteResult,
     derived=frozenset(['descript', 'dxName', 'priority', 'procCode', 'provAbbr', 'serverDateTime']),
+    permission='AllOthers',
 )
 
 
@@ -292,6 +298,7 @@ _OP_PostInsuranceHistory = Operation(
     returns='object',
     model=ProcedureLog,
     derived=frozenset(['descript', 'dxName', 'priority', 'procCode', 'provAbbr', 'serverDateTime']),
+    permission='ProcedureLogs',
 )
 
 
@@ -337,6 +344,7 @@ _OP_update = Operation(
     returns='object',
     model=ProcedureLog,
     derived=frozenset(['descript', 'dxName', 'priority', 'provAbbr', 'serverDateTime']),
+    permission='ProcedureLogs',
 )
 
 
@@ -361,6 +369,7 @@ _OP_PutGroupNote = Operation(
     returns='object',
     model=ProcedureLogsPutGroupNoteResult,
     derived=frozenset(['descript', 'dxName', 'priority', 'procCode', 'provAbbr', 'serverDateTime']),
+    permission='AllOthers',
 )
 
 
@@ -380,6 +389,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='ProcedureLogs',
 )
 
 
@@ -399,6 +409,7 @@ _OP_DeleteGroupNote = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

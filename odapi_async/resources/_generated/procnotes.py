@@ -48,6 +48,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ProcNote,
+    permission='Read All',
 )
 
 
@@ -71,6 +72,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=ProcNote,
+    permission='AllOthers',
 )
 
 

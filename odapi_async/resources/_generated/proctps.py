@@ -67,6 +67,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ProcTP,
+    permission='Read All',
 )
 
 
@@ -100,6 +101,7 @@ _OP_update = Operation(
     returns='object',
     model=ProcTP,
     derived=frozenset(['priority']),
+    permission='AllOthers',
 )
 
 
@@ -119,6 +121,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

@@ -61,6 +61,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Provider,
+    permission='Read All',
 )
 
 
@@ -83,6 +84,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Provider,
+    permission='Read All',
 )
 
 
@@ -121,6 +123,7 @@ _OP_create = Operation(
     returns='object',
     model=Provider,
     derived=frozenset(['provColor', 'serverDateTime']),
+    permission='Setup',
 )
 
 
@@ -152,6 +155,7 @@ _OP_update = Operation(
     returns='object',
     model=Provider,
     derived=frozenset(['provColor', 'serverDateTime']),
+    permission='Setup',
 )
 
 

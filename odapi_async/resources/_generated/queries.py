@@ -35,6 +35,7 @@ _OP_create = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Queries',
 )
 
 
@@ -56,6 +57,7 @@ _OP_ShortQuery = Operation(
     paginated=True,
     returns='list',
     model=DynamicRow,
+    permission='Queries',
 )
 
 

@@ -39,6 +39,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=QuickPasteCat,
+    permission='Read All',
 )
 
 
@@ -59,6 +60,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=QuickPasteCat,
+    permission='Read All',
 )
 
 

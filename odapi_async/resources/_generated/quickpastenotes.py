@@ -40,6 +40,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=QuickPasteNote,
+    permission='Read All',
 )
 
 
@@ -61,6 +62,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=QuickPasteNote,
+    permission='Read All',
 )
 
 

@@ -72,6 +72,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Recall,
+    permission='Read All',
 )
 
 
@@ -98,6 +99,7 @@ _OP_List = Operation(
     paginated=True,
     returns='list',
     model=RecallsListRow,
+    permission='Read All',
 )
 
 
@@ -128,6 +130,7 @@ _OP_create = Operation(
     returns='object',
     model=Recall,
     derived=frozenset(['recallStatus']),
+    permission='AllOthers',
 )
 
 
@@ -156,6 +159,7 @@ _OP_update = Operation(
     returns='object',
     model=Recall,
     derived=frozenset(['recallStatus']),
+    permission='AllOthers',
 )
 
 
@@ -180,6 +184,7 @@ _OP_Status = Operation(
     returns='none',
     model=None,
     derived=frozenset(['recallStatus']),
+    permission='Comm',
 )
 
 
@@ -200,6 +205,7 @@ _OP_SwitchType = Operation(
     returns='none',
     model=None,
     derived=frozenset(['recallStatus']),
+    permission='AllOthers',
 )
 
 

@@ -41,6 +41,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=RecallType,
+    permission='Read All',
 )
 
 
@@ -61,6 +62,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=RecallType,
+    permission='Read All',
 )
 
 

@@ -55,6 +55,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=RefAttach,
+    permission='Read All',
 )
 
 
@@ -84,6 +85,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=RefAttach,
+    permission='AllOthers',
 )
 
 
@@ -112,6 +114,7 @@ _OP_update = Operation(
     returns='object',
     model=RefAttach,
     derived=frozenset(['referralName']),
+    permission='AllOthers',
 )
 
 
@@ -131,6 +134,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

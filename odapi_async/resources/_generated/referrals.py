@@ -64,6 +64,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Referral,
+    permission='Read All',
 )
 
 
@@ -90,6 +91,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Referral,
+    permission='Read All',
 )
 
 
@@ -131,6 +133,7 @@ _OP_create = Operation(
     returns='object',
     model=Referral,
     derived=frozenset(['isPatient']),
+    permission='AllOthers',
 )
 
 
@@ -170,6 +173,7 @@ _OP_update = Operation(
     returns='object',
     model=Referral,
     derived=frozenset(['isPatient', 'specialty']),
+    permission='AllOthers',
 )
 
 

@@ -59,6 +59,7 @@ _OP_Aging = Operation(
     paginated=True,
     returns='list',
     model=ReportsAgingRow,
+    permission='Read All',
 )
 
 
@@ -83,6 +84,7 @@ _OP_FinanceCharges = Operation(
     paginated=True,
     returns='list',
     model=ReportsFinanceChargesRow,
+    permission='Read All',
 )
 
 

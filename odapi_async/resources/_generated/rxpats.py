@@ -55,6 +55,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=RxPat,
+    permission='Read All',
 )
 
 
@@ -76,6 +77,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=RxPat,
+    permission='Read All',
 )
 
 

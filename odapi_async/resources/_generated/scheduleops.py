@@ -41,6 +41,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ScheduleOp,
+    permission='Read All',
 )
 
 

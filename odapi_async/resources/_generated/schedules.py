@@ -49,6 +49,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Schedule,
+    permission='Read All',
 )
 
 
@@ -76,6 +77,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Schedule,
+    permission='Read All',
 )
 
 

@@ -45,6 +45,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=SecurityLog,
+    permission='Read All',
 )
 
 

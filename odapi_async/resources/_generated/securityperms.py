@@ -38,6 +38,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=SecurityPerm,
+    permission='Read All',
 )
 
 

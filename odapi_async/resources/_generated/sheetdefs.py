@@ -38,6 +38,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=SheetDef,
+    permission='Read All',
 )
 
 
@@ -59,6 +60,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=SheetDef,
+    permission='Read All',
 )
 
 

@@ -43,6 +43,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=SheetField,
+    permission='Read All',
 )
 
 
@@ -64,6 +65,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=SheetField,
+    permission='Read All',
 )
 
 
@@ -83,6 +85,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=SheetField,
+    permission='AllOthers',
 )
 
 

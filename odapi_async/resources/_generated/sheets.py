@@ -48,6 +48,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Sheet,
+    permission='Read All',
 )
 
 
@@ -69,6 +70,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Sheet,
+    permission='AllOthers',
 )
 
 
@@ -91,6 +93,7 @@ _OP_DownloadSftp = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

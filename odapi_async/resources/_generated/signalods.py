@@ -48,6 +48,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Signalod,
+    permission='Read All',
 )
 
 

@@ -57,6 +57,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Statement,
+    permission='Read All',
 )
 
 
@@ -78,6 +79,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Statement,
+    permission='Read All',
 )
 
 
@@ -100,6 +102,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Statement,
+    permission='AllOthers',
 )
 
 

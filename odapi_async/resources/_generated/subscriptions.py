@@ -52,6 +52,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Subscription,
+    permission='Read All',
 )
 
 
@@ -72,6 +73,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Subscription,
+    permission='Read All',
 )
 
 
@@ -96,6 +98,7 @@ _OP_update = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='Read All',
 )
 
 
@@ -115,6 +118,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

@@ -43,6 +43,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=SubstitutionLink,
+    permission='Read All',
 )
 
 
@@ -65,6 +66,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=SubstitutionLink,
+    permission='AllOthers',
 )
 
 
@@ -85,6 +87,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=SubstitutionLink,
+    permission='AllOthers',
 )
 
 
@@ -104,6 +107,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

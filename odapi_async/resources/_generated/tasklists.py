@@ -47,6 +47,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=TaskList,
+    permission='Read All',
 )
 
 

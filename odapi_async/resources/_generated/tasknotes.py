@@ -40,6 +40,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=TaskNote,
+    permission='Read All',
 )
 
 
@@ -62,6 +63,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=TaskNote,
+    permission='Read All',
 )
 
 
@@ -83,6 +85,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=TaskNote,
+    permission='AllOthers',
 )
 
 
@@ -103,6 +106,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=TaskNote,
+    permission='AllOthers',
 )
 
 

@@ -56,6 +56,7 @@ _OP_get = Operation(
     paginated=False,
     returns='object',
     model=Task,
+    permission='Read All',
 )
 
 
@@ -81,6 +82,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Task,
+    permission='Read All',
 )
 
 
@@ -107,6 +109,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=Task,
+    permission='AllOthers',
 )
 
 
@@ -132,6 +135,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=Task,
+    permission='AllOthers',
 )
 
 

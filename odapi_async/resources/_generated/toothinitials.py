@@ -47,6 +47,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=ToothInitial,
+    permission='Read All',
 )
 
 
@@ -68,6 +69,7 @@ _OP_create = Operation(
     paginated=False,
     returns='object',
     model=ToothInitial,
+    permission='AllOthers',
 )
 
 
@@ -87,6 +89,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

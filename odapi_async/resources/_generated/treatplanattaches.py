@@ -44,6 +44,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=TreatPlanAttach,
+    permission='Read All',
 )
 
 
@@ -66,6 +67,7 @@ _OP_create = Operation(
     returns='object',
     model=TreatPlanAttach,
     derived=frozenset(['priority']),
+    permission='AllOthers',
 )
 
 
@@ -86,6 +88,7 @@ _OP_update = Operation(
     returns='object',
     model=TreatPlanAttach,
     derived=frozenset(['priority']),
+    permission='AllOthers',
 )
 
 

@@ -61,6 +61,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=TreatPlan,
+    permission='Read All',
 )
 
 
@@ -84,6 +85,7 @@ _OP_create = Operation(
     returns='object',
     model=TreatPlan,
     derived=frozenset(['isSigned', 'isSignedPractice']),
+    permission='AllOthers',
 )
 
 
@@ -106,6 +108,7 @@ _OP_Saved = Operation(
     returns='object',
     model=TreatPlan,
     derived=frozenset(['isSigned', 'isSignedPractice']),
+    permission='AllOthers',
 )
 
 
@@ -133,6 +136,7 @@ _OP_update = Operation(
     paginated=False,
     returns='object',
     model=TreatPlan,
+    permission='AllOthers',
 )
 
 
@@ -152,6 +156,7 @@ _OP_delete = Operation(
     paginated=False,
     returns='none',
     model=None,
+    permission='AllOthers',
 )
 
 

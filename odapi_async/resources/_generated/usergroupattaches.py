@@ -41,6 +41,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=UserGroupAttach,
+    permission='Read All',
 )
 
 

@@ -54,6 +54,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=Userod,
+    permission='Read All',
 )
 
 
@@ -77,6 +78,7 @@ _OP_create = Operation(
     returns='object',
     model=Userod,
     derived=frozenset(['emailAddress', 'employeeName', 'providerName', 'userGroupNums']),
+    permission='Setup',
 )
 
 
@@ -102,6 +104,7 @@ _OP_update = Operation(
     returns='object',
     model=Userod,
     derived=frozenset(['emailAddress', 'employeeName', 'providerName']),
+    permission='Setup',
 )
 
 

@@ -56,6 +56,7 @@ _OP_list = Operation(
     paginated=True,
     returns='list',
     model=None,
+    permission='Read All',
 )
 
 
