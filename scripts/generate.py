@@ -324,6 +324,20 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
     return "\n".join(out).rstrip() + "\n"
 
 
+def render_exports(resources: list[dict[str, Any]], models: dict[str, list[str]]) -> str:
+    """Every model and resource class by name, for type checkers only (``odapi_async.resources`` imports this
+    under ``TYPE_CHECKING``; at run time its ``__getattr__`` loads one module at a time)."""
+    out = [
+        HEADER,
+        '"""Every model and resource class, for type checkers (see ``odapi_async.resources``)."""',
+        "",
+    ]
+    for r in resources:
+        names = [*models[r["url_segment"]], r["name"]]
+        out.append(f"from .{r['url_segment']} import " + ", ".join(f"{n} as {n}" for n in names))
+    return "\n".join(out).rstrip() + "\n"
+
+
 def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     resources = sorted(spec["resources"], key=lambda r: r["url_segment"])
@@ -346,6 +360,9 @@ def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
         written.append(path)
     index = out_dir / "__init__.py"
     index.write_text(render_index(resources, models), encoding="utf-8")
+    exports = out_dir / "_exports.py"
+    exports.write_text(render_exports(resources, models), encoding="utf-8")
+    written.append(exports)
     written.append(index)
     return written
 

@@ -11,7 +11,7 @@ mypy_api = pytest.importorskip("mypy.api")
 SNIPPET = textwrap.dedent(
     """
     from odapi_async import OpenDental
-    from odapi_async.resources._generated.patients import Patient
+    from odapi_async.resources import Patient
 
     async def main(od: OpenDental) -> None:
         od.appointments.list(AptStatus="Scheduled")
