@@ -4,12 +4,13 @@ The API gives no total, so the display counts up (towards ``max_rows`` when one 
 when asked (``progress=True``) or, with ``progress=None`` (the default), in an interactive session: IPython or
 Jupyter, or the plain Python prompt. Scripts, servers and workers stay silent unless they ask; the environment
 variable ``ODAPI_PROGRESS`` (``1``/``0``) overrides the guess either way. The display starts only after the
-first page, when a second one is needed, so a short list never flickers; it needs ``rich`` (the ``cli`` extra)
-and is skipped silently without it unless asked for explicitly.
+first page, when a second one is needed, so a short list never flickers; it needs ``rich`` (and ``ipywidgets``
+in Jupyter: the ``notebook`` extra) and is skipped silently without them unless asked for explicitly.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -36,28 +37,28 @@ def progress_wanted(progress: bool | None) -> bool:
     if progress is not None:
         if not isinstance(progress, bool):
             raise TypeError(f"progress must be True, False or None; got {progress!r}")
-        if progress:
-            _require_rich()
+        if progress and not _can_draw():
+            raise ImportError(
+                "progress=True needs rich (and ipywidgets in Jupyter): pip install 'odapi-async[notebook]'"
+            )
         return progress
     env = os.environ.get(_ENV, "").strip().lower()
     if env in ("1", "true", "yes", "on"):
-        return _rich_available()
+        return _can_draw()
     if env in ("0", "false", "no", "off"):
         return False
-    return _interactive() and _rich_available()
+    return _interactive() and _can_draw()
 
 
-def _rich_available() -> bool:
-    try:
-        import rich.progress  # noqa: F401
-    except ImportError:
+def _can_draw() -> bool:
+    """rich is there, and in a Jupyter kernel so is ipywidgets (rich draws live output through it there)."""
+    if importlib.util.find_spec("rich") is None:
         return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if type(shell).__name__ == "ZMQInteractiveShell":
+        return importlib.util.find_spec("ipywidgets") is not None
     return True
-
-
-def _require_rich() -> None:
-    if not _rich_available():
-        raise ImportError("progress=True needs rich: pip install 'odapi-async[cli]'")
 
 
 def make_console() -> Any:

@@ -121,3 +121,26 @@ async def test_throttle_stats_is_a_dict_that_draws_a_table(emu) -> None:
     Console(file=out, width=200).print(stats)
     assert "remote" in out.getvalue() and "throttle stats" in out.getvalue()
     assert stats.as_dicts()["remote"]["requests"] == 1
+
+
+def test_in_jupyter_without_ipywidgets_progress_stays_off(monkeypatch) -> None:
+    import importlib.util
+    import types
+
+    class ZMQInteractiveShell:  # what a Jupyter kernel's shell is called
+        pass
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: ZMQInteractiveShell()
+    monkeypatch.setitem(__import__("sys").modules, "IPython", fake)
+    monkeypatch.delenv("ODAPI_PROGRESS", raising=False)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ipywidgets" else real(name, *a)
+    )
+    assert progress_wanted(None) is False  # rich would only warn "install ipywidgets" on every redraw
+    with pytest.raises(ImportError, match=r"odapi-async\[notebook\]"):
+        progress_wanted(True)
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    if real("ipywidgets") is not None:
+        assert progress_wanted(None) is True
