@@ -58,8 +58,8 @@ DEFAULT_ENDPOINTS = {
 #: Rows per page each mode serves at most (Enterprise: 1000 Remote, 10 000 Local/Service).
 PAGE_CAPS = {"local": 1000, "service": 1000, "remote": 100}
 ENTERPRISE_PAGE_CAPS = {"local": 10_000, "service": 10_000, "remote": 1000}
-#: Pages fetched ahead on unthrottled modes.
-PREFETCH_PAGES = 4
+#: Pages fetched ahead of the one being read, on unthrottled modes.
+READ_AHEAD = 3
 #: The default cap on one answer's body.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -96,6 +96,7 @@ class _Options:
     priority: Priority
     max_retry_wait: float
     max_response_bytes: int
+    read_ahead: int
 
     def for_attempt(self, probe_timeout: float | None = None) -> AttemptOptions:
         """What an attempt needs; ``probe_timeout`` shortens the connect phase (a mode not yet seen answering)."""
@@ -172,6 +173,7 @@ class OpenDental(GeneratedResources):
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         probe_timeout: float = 1.0,
         failback_interval: float = 60.0,
+        read_ahead: int = READ_AHEAD,
         throttle: ThrottleBackend | None = None,
         hub: Hub | None = None,
     ) -> None:
@@ -248,6 +250,7 @@ class OpenDental(GeneratedResources):
             priority=_check_priority(priority),
             max_retry_wait=_check_positive("max_retry_wait", max_retry_wait, zero=True),
             max_response_bytes=_check_count("max_response_bytes", max_response_bytes, least=1),
+            read_ahead=_check_count("read_ahead", read_ahead),
         )
 
     # ------------------------------------------------------------------------------------------ public
@@ -336,6 +339,7 @@ class OpenDental(GeneratedResources):
         priority: Priority | None = None,
         max_retry_wait: float | None = None,
         modes: Sequence[Mode] | None = None,
+        read_ahead: int | None = None,
     ) -> OpenDental:
         """A view of this session with other per-request settings; it shares keys, pool, throttle and life.
 
@@ -344,6 +348,8 @@ class OpenDental(GeneratedResources):
         options = self._options
         if modes is not None:
             options = replace(options, router=_router(self._core, _check_modes(modes)))
+        if read_ahead is not None:
+            options = replace(options, read_ahead=_check_count("read_ahead", read_ahead))
         if timeout is not None:
             total = _check_positive("timeout", total_deadline(timeout))
             connect = options.timeout.connect or 5.0
@@ -404,7 +410,8 @@ class OpenDental(GeneratedResources):
         return caps[self.mode]
 
     def _prefetch_depth(self) -> int:
-        return 1 if self.mode == "remote" else PREFETCH_PAGES
+        # Remote is throttled to one request at a time: reading ahead there would only queue.
+        return 1 if self.mode == "remote" else 1 + self._options.read_ahead
 
     async def _send_operation(
         self, op: Operation, path: str, *, query: dict[str, str], body: dict[str, Any] | None
