@@ -318,6 +318,82 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
     return "\n".join(out).rstrip() + "\n"
 
 
+# ------------------------------------------------------------------------------------------- sync metadata
+
+#: "Changed on or after" filters, in order of preference, as the resource pages name them.
+SINCE_PARAMS = ("DateTStamp", "SecDateTEdit", "SigDateTime")
+#: Resources the API never deletes from: a deletion is a status change, which the incremental filter sees.
+STATUS_DELETIONS = {"patients": "PatStatus"}
+
+
+def sync_row_fields(resource: dict[str, Any], op: dict[str, Any]) -> list[str]:
+    if op.get("response_fields"):
+        return [f["name"] for f in op["response_fields"]]
+    if op.get("response_model") == "resource":
+        return [f["name"] for f in resource["fields"]]
+    return []
+
+
+def sync_spec(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The sync metadata of one resource, or None when no list can copy it whole.
+
+    A usable list is a paginated GET with no path parameter and no required filter, whose rows have a model that
+    holds the primary key. The one with a "changed since" filter wins (patients: ``Simple``, not ``list``).
+    """
+    pk = resource.get("primary_key")
+    usable = []
+    for op in resource["operations"]:
+        if op["method"] != "GET" or not op.get("paginated") or op.get("path_params"):
+            continue
+        if any(p.get("required") for p in op.get("query_params", [])):
+            continue
+        fields = sync_row_fields(resource, op)
+        if not pk or pk not in fields:
+            continue
+        names = [p["name"] for p in op.get("query_params", [])]
+        since = next((n for n in SINCE_PARAMS if n in names), None)
+        usable.append((since is None, op["id"] != "list", op, since, fields))
+    if not usable:
+        return None
+    _, _, op, since, fields = min(usable, key=lambda u: (u[0], u[1]))
+    model, _ = operation_model(resource, op, singular(resource["name"]))
+    if since is None:
+        watermark, deletions = "none", "listing"
+    else:
+        watermark = "serverDateTime" if "serverDateTime" in fields else "office-clock"
+        deletions = "status" if resource["url_segment"] in STATUS_DELETIONS else "reconcile"
+    return {
+        "resource": resource["url_segment"],
+        "operation": op["id"],
+        "model": model,
+        "primary_key": pk,
+        "since_param": since,
+        "watermark": watermark,
+        "deletions": deletions,
+    }
+
+
+def render_sync(resources: list[dict[str, Any]]) -> str:
+    out = [
+        HEADER,
+        '"""Per resource: the list a sync pages through, its key, filter, watermark and deletions."""',
+        "",
+    ]
+    out += ["from typing import Dict", "", "from ..._syncspec import SyncSpec", "", ""]
+    out += [
+        "#: URL segment → how ``odapi sync`` copies it (see docs/sync.md).",
+        "SYNC: Dict[str, SyncSpec] = {",
+    ]
+    for resource in resources:
+        spec = sync_spec(resource)
+        if spec is None:
+            continue
+        args = ", ".join(f"{k}={v!r}" for k, v in spec.items())
+        out.append(f"    {resource['url_segment']!r}: SyncSpec({args}),")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
 def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     resources = sorted(spec["resources"], key=lambda r: r["url_segment"])
@@ -341,6 +417,9 @@ def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
     index = out_dir / "__init__.py"
     index.write_text(render_index(resources, models), encoding="utf-8")
     written.append(index)
+    sync = out_dir / "_sync.py"
+    sync.write_text(render_sync(resources), encoding="utf-8")
+    written.append(sync)
     return written
 
 

@@ -1,0 +1,252 @@
+"""Incremental sync of many offices into a :class:`SyncStore`, through the SDK's public API only.
+
+Per office (one session, so one throttle per key) the resources run one after the other; offices run
+concurrently and fail alone. Per resource:
+
+- incremental (it has a "changed since" filter and a watermark): ask for rows changed since one second before the
+  watermark (some filters mean "after", not "on or after"), upsert them, then save the new watermark;
+- whole (no filter, no watermark yet, or ``reconcile``): list everything, upsert, then remove the rows the office
+  no longer lists.
+
+The new watermark is the ``serverDateTime`` of the run's first page, or, for resources whose rows do not carry it,
+the office's clock read before their listing began. Either way it is a moment no later than the start of the
+listing, so a row changed while the run pages is fetched again next time rather than missed. See docs/sync.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from .. import resources as _models
+from .._exceptions import OpenDentalError
+from .._session import OpenDental
+from .._syncspec import SyncSpec
+from ..resources._generated._sync import SYNC
+from ._store import SyncStore, TableLayout
+
+#: Re-ask this much before the watermark: a filter that means "after" would otherwise miss a row changed in the
+#: same second the watermark was read.
+OVERLAP = dt.timedelta(seconds=1)
+WATERMARK_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Resources whose rows carry ``serverDateTime`` run first: their first page also reads the office's clock.
+_RULE_ORDER = {"serverDateTime": 0, "office-clock": 1, "none": 2}
+
+
+def incremental_resources() -> list[str]:
+    """The resources ``odapi sync`` copies by default: every one with an incremental list."""
+    return [name for name, spec in SYNC.items() if spec.incremental]
+
+
+def syncable_resources() -> list[str]:
+    """Every resource a sync can copy (the others are whole listings each time)."""
+    return list(SYNC)
+
+
+def sync_specs(names: Iterable[str]) -> list[SyncSpec]:
+    """The specs of ``names`` in the order a run takes them; ValueError naming the unknown ones."""
+    names = list(dict.fromkeys(names))
+    unknown = [n for n in names if n not in SYNC]
+    if unknown:
+        raise ValueError(f"cannot sync {', '.join(unknown)}: syncable resources are {', '.join(SYNC)}")
+    return sorted((SYNC[n] for n in names), key=lambda s: _RULE_ORDER[s.watermark])
+
+
+@dataclass
+class OfficeConfig:
+    """One office to sync: its name (the ``office`` column) and how to open its session."""
+
+    name: str
+    session: Callable[[], OpenDental]
+    """Makes the office's session (keys stay inside it)."""
+
+
+@dataclass
+class ResourceResult:
+    resource: str
+    how: str  # "incremental", "whole" or "reconcile"
+    rows: int = 0
+    pages: int = 0
+    removed: int = 0
+    watermark: str | None = None
+    note: str = ""
+
+
+@dataclass
+class OfficeProgress:
+    """Live counters of one office's run (read by a progress display while it runs)."""
+
+    name: str
+    resource: str = ""
+    rows: int = 0
+    pages: int = 0
+    expected_rows: int = 0  # rows the current whole listing had last time (0: unknown)
+    resource_rows: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    session: OpenDental | None = None
+    results: list[ResourceResult] = field(default_factory=list)
+    error: str | None = None
+
+    def throttle(self) -> dict[str, float]:
+        """Requests, waits and seconds waited on the throttle so far, over every mode, plus the interval."""
+        out = {"requests": 0.0, "waits": 0.0, "wait_time": 0.0, "interval": 0.0}
+        if self.session is None:
+            return out
+        for stats in self.session.throttle_stats().values():
+            out["requests"] += stats.requests
+            out["waits"] += stats.waits
+            out["wait_time"] += stats.wait_time
+            out["interval"] = max(out["interval"], stats.interval)
+        return out
+
+    def eta(self, page_rows: int) -> float | None:
+        """Seconds left in the current resource, from the throttle's rate, when last run's size is known."""
+        stats = self.throttle()
+        if not self.expected_rows or not stats["interval"]:
+            return None
+        left_pages = max(0, self.expected_rows - self.resource_rows) / max(1, page_rows)
+        return left_pages * stats["interval"]
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+
+class _OfficeClock:
+    """The office's "now", as read from the latest ``serverDateTime`` seen before a listing begins."""
+
+    def __init__(self, od: OpenDental) -> None:
+        self._od = od
+        self.latest: dt.datetime | None = None
+
+    def note(self, rows: Sequence[Any]) -> dt.datetime | None:
+        server_time = getattr(rows[0], "serverDateTime", None) if rows else None
+        if isinstance(server_time, dt.datetime):
+            self.latest = server_time
+        return server_time if isinstance(server_time, dt.datetime) else None
+
+    async def read(self) -> dt.datetime | None:
+        """The clock now: one small request to a list whose rows carry serverDateTime (documented for providers)."""
+        self.note(await self._od.providers.list(Limit=1).first_page())
+        return self.latest
+
+
+async def sync_office(
+    office: OfficeConfig,
+    store: SyncStore,
+    specs: Sequence[SyncSpec],
+    *,
+    reconcile: bool = False,
+    progress: OfficeProgress | None = None,
+) -> OfficeProgress:
+    """Sync ``specs`` of one office into ``store``. Errors propagate (``sync_offices`` catches them)."""
+    progress = progress or OfficeProgress(office.name)
+    async with office.session() as od:
+        progress.session = od
+        clock = _OfficeClock(od)
+        for spec in specs:
+            progress.results.append(
+                await _sync_resource(od, office.name, store, spec, clock, reconcile, progress)
+            )
+    return progress
+
+
+async def _sync_resource(
+    od: OpenDental,
+    office: str,
+    store: SyncStore,
+    spec: SyncSpec,
+    clock: _OfficeClock,
+    reconcile: bool,
+    progress: OfficeProgress,
+) -> ResourceResult:
+    layout = TableLayout(spec, getattr(_models, spec.model))
+    await anyio.to_thread.run_sync(store.prepare, layout)
+    state = await anyio.to_thread.run_sync(store.state, office, spec.resource)
+    since = _parse_watermark(state.watermark) if state and spec.incremental else None
+    listing = since is None or reconcile
+    how = (
+        "incremental"
+        if not listing
+        else ("reconcile" if reconcile and state and state.watermark else "whole")
+    )
+    result = ResourceResult(spec.resource, how)
+    progress.resource = spec.resource
+    progress.resource_rows = 0
+    progress.expected_rows = state.listed_rows if (listing and state) else 0
+
+    # Office-clock resources: the watermark is the clock read before the listing starts.
+    watermark: dt.datetime | None = None
+    if spec.watermark == "office-clock":
+        watermark = clock.latest or await clock.read()
+        if watermark is None:
+            result.note = "office clock unreadable: watermark not advanced"
+
+    params: dict[str, Any] = {}
+    if not listing and spec.since_param is not None and since is not None:
+        params[spec.since_param] = since - OVERLAP
+    if listing:
+        await anyio.to_thread.run_sync(store.begin_listing, office, spec.resource)
+    paginator = getattr(getattr(od, spec.resource), spec.operation)(**params)
+    async with contextlib.aclosing(paginator.pages()) as pages:
+        async for page in pages:
+            if result.pages == 0 and spec.watermark == "serverDateTime":
+                watermark = clock.note(page)
+            await anyio.to_thread.run_sync(
+                functools.partial(store.write_page, layout, office, page, listing=listing)
+            )
+            result.pages += 1
+            result.rows += len(page)
+            progress.pages += 1
+            progress.rows += len(page)
+            progress.resource_rows += len(page)
+
+    if spec.incremental and watermark is None:
+        # Nothing came back, or no clock: asking again from the old watermark next time loses nothing.
+        watermark = since
+    result.watermark = watermark.strftime(WATERMARK_FORMAT) if watermark else None
+    result.removed = await anyio.to_thread.run_sync(
+        lambda: store.finish(
+            layout, office, watermark=result.watermark, listing=listing, listed_rows=result.rows
+        )
+    )
+    return result
+
+
+def _parse_watermark(text: str | None) -> dt.datetime | None:
+    return dt.datetime.strptime(text, WATERMARK_FORMAT) if text else None
+
+
+async def sync_offices(
+    offices: Sequence[OfficeConfig],
+    store: SyncStore,
+    specs: Sequence[SyncSpec],
+    *,
+    reconcile: bool = False,
+    progress: Mapping[str, OfficeProgress] | None = None,
+) -> list[OfficeProgress]:
+    """Sync every office concurrently; an office that fails is reported in its ``error``, the others go on."""
+    tracked = {o.name: (progress or {}).get(o.name) or OfficeProgress(o.name) for o in offices}
+
+    async def one(office: OfficeConfig) -> None:
+        entry = tracked[office.name]
+        try:
+            await sync_office(office, store, specs, reconcile=reconcile, progress=entry)
+        except (OpenDentalError, OSError, ValueError) as exc:
+            entry.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            entry.finished = time.monotonic()
+
+    async with anyio.create_task_group() as tg:
+        for office in offices:
+            tg.start_soon(one, office)
+    return list(tracked.values())
