@@ -41,6 +41,17 @@ def parse_endpoint(text: str) -> tuple[str, str]:
     return mode, url.strip()
 
 
+def parse_interval(text: str) -> tuple[str, float]:
+    tier, sep, seconds = text.partition("=")
+    try:
+        value = float(seconds)
+    except ValueError:
+        value = -1.0
+    if not sep or tier not in TIERS[1:] or value <= 0:
+        raise usage_error(f"--interval {text!r}: expected TIER=SECONDS with TIER one of {', '.join(TIERS[1:])}")
+    return tier, value
+
+
 @dataclass
 class Connection:
     """The connection settings of one command line (keys are never shown in a repr)."""
@@ -51,6 +62,7 @@ class Connection:
     endpoints: dict[str, str] = field(default_factory=dict)
     service_host: str = "localhost"
     tier: str = "auto"
+    intervals: dict[str, float] = field(default_factory=dict)
 
     def cascade(self) -> tuple[str, ...]:
         """The modes to use: as given; else the modes of the endpoints given; else the full cascade."""
@@ -68,6 +80,7 @@ class Connection:
             endpoints=self.endpoints or None,
             service_host=self.service_host,
             tier=self.tier,  # type: ignore[arg-type]
+            intervals=self.intervals or None,
             **extra,
         )
 
@@ -90,7 +103,7 @@ def office_from_entry(entry: OfficeEntry, developer_key: str | None, overrides: 
             endpoints=endpoints or None,
             service_host=entry.service_host,
             tier=entry.tier,  # type: ignore[arg-type]
-            intervals=entry.intervals or None,
+            intervals={**entry.intervals, **overrides.intervals} or None,
         )
 
     return OfficeConfig(entry.name, session)
@@ -114,6 +127,13 @@ def connection_options(func: F) -> F:
             help="Cascade order (repeatable). Default: the modes of --endpoint, else local, service, remote.",
         ),
         click.option("--tier", type=click.Choice(TIERS), default="auto", show_default=True),
+        click.option(
+            "--interval",
+            "intervals",
+            multiple=True,
+            metavar="TIER=SECONDS",
+            help="Remote throttle interval of a tier (repeatable), for test servers and emulators.",
+        ),
         click.option(
             "--service-host", default="localhost", show_default=True, help="Where the API Service runs."
         ),
@@ -140,6 +160,7 @@ def connection_options(func: F) -> F:
             endpoints=dict(parse_endpoint(e) for e in kwargs.pop("endpoints")),
             service_host=kwargs.pop("service_host"),
             tier=kwargs.pop("tier"),
+            intervals=dict(parse_interval(i) for i in kwargs.pop("intervals")),
         )
         return func(*args, **kwargs)
 
