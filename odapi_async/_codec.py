@@ -41,6 +41,8 @@ class Model(msgspec.Struct, kw_only=True, gc=False):
 
     #: Read-only helper fields (lower-case names such as ``provAbbr``) that must never be sent back.
     __od_derived__: ClassVar[frozenset[str]] = frozenset()
+    #: The field that identifies a row (the spec's primary key, ``AptNum``), or None when rows have no own key.
+    __od_primary_key__: ClassVar[str | None] = None
     #: (field, sentinel) pairs where the API's ``0001-01-01`` means "none"; filled in by ``__init_subclass__``.
     __od_min_dates__: ClassVar[tuple[tuple[str, dt.date], ...]] = ()
     #: Swaps those sentinels for None in a batch of rows (compiled per model: see _compile_min_date_fixer).
