@@ -24,6 +24,7 @@ from ._exceptions import (
     Unauthorized,
 )
 from ._hub import Hub, default_hub
+from ._logfilter import redact_transport_logs
 from ._paginate import Paginator
 from ._session import OpenDental
 from ._throttle import ThrottleStats
@@ -55,4 +56,8 @@ __all__ = [
     "Unauthorized",
     "__version__",
     "default_hub",
+    "redact_transport_logs",
 ]
+
+# httpx2 logs full URLs, and query strings carry patient names and birthdates: cut them out by default.
+redact_transport_logs()

@@ -145,11 +145,12 @@ class _Stream(Generic[T]):
 
     async def run(self) -> AsyncIterator[list[T]]:
         while True:
-            start = self._start()
+            overlap = self._overlap(self.pager._asked())
+            start = self.offset - overlap
             entry = await self._next(start)
             rows = await entry.task
             self._check_not_repeated(rows, entry)
-            if self.seen and start > 0 and not self._connects(rows):
+            if overlap and not self._connects(rows):
                 # Rows were deleted behind the cursor: this page may have skipped some. Find our place again.
                 self._drop_guesses()
                 start, rows = await self._resync(start, entry.asked)
@@ -162,9 +163,6 @@ class _Stream(Generic[T]):
 
     def _overlap(self, asked: int) -> int:
         return min(self.pager._overlap, asked - 1, self.offset) if self.seen else 0
-
-    def _start(self) -> int:
-        return self.offset - self._overlap(self.pager._asked())
 
     async def _next(self, start: int) -> _Ahead:
         """The entry for the page at ``start``: the guess made for it, or a new fetch; then more guesses."""
