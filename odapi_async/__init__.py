@@ -16,12 +16,15 @@ from ._exceptions import (
     InvalidParameter,
     NotFound,
     OpenDentalError,
+    PaginationError,
+    ResponseTooLarge,
     ServerError,
     Throttled,
     TransportError,
     Unauthorized,
 )
 from ._hub import Hub, default_hub
+from ._logfilter import redact_transport_logs
 from ._paginate import Paginator
 from ._session import OpenDental
 from ._throttle import ThrottleStats
@@ -43,7 +46,9 @@ __all__ = [
     "NotFound",
     "OpenDental",
     "OpenDentalError",
+    "PaginationError",
     "Paginator",
+    "ResponseTooLarge",
     "ServerError",
     "ThrottleStats",
     "Throttled",
@@ -51,4 +56,8 @@ __all__ = [
     "Unauthorized",
     "__version__",
     "default_hub",
+    "redact_transport_logs",
 ]
+
+# httpx2 logs full URLs, and query strings carry patient names and birthdates: cut them out by default.
+redact_transport_logs()

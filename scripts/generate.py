@@ -86,8 +86,27 @@ def unique(name: str, used: set[str], op: dict[str, Any]) -> str:
     return name
 
 
-def render_model(name: str, doc: str, fields: list[dict[str, Any]]) -> list[str]:
+def model_primary_key(resource: dict[str, Any], fields: list[dict[str, Any]], own: bool) -> str | None:
+    """The field that identifies a row of this model, or None.
+
+    The resource's own model: the spec's ``primary_key`` when the rows carry it (``apptfields`` rows do not).
+    An operation's model (``patients/Simple``): only when that key leads the row (after the ``serverDateTime``
+    stamp), as in the resource's own rows; elsewhere it is a reference that may repeat (``InsuranceHistory``
+    lists a row per category, several with one ``ProcNum``) and must not be used to drop rows as duplicates.
+    """
+    key = resource.get("primary_key")
+    names = [f["name"] for f in fields if f["name"] != "serverDateTime"]
+    if not key or key not in names:
+        return None
+    return key if own or names[0] == key else None
+
+
+def render_model(
+    name: str, doc: str, fields: list[dict[str, Any]], primary_key: str | None = None
+) -> list[str]:
     lines = [f"class {name}(Model):", f'    """{doc}"""', ""]
+    lines.append(f"    __od_primary_key__: ClassVar[Optional[str]] = {primary_key!r}")
+    lines.append("")
     derived = sorted(f["name"] for f in fields if f.get("derived"))
     if derived:
         lines.append(f"    __od_derived__: ClassVar[FrozenSet[str]] = frozenset({derived!r})")
@@ -175,16 +194,17 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
     if resource["fields"]:
         table = resource.get("table")
         where = f" (table ``{table}``)" if table else ""
-        out += render_model(model_name, f"One row of ``{segment}``{where}.", resource["fields"])
+        key = model_primary_key(resource, resource["fields"], own=True)
+        out += render_model(model_name, f"One row of ``{segment}``{where}.", resource["fields"], key)
         out += ["", ""]
         models.append(model_name)
     for op in resource["operations"]:
         if op.get("response_fields"):
             expr, _ = operation_model(resource, op, model_name)
             assert expr is not None
-            out += render_model(
-                expr, f"The answer of ``{op['method']} {op['path']}``.", op["response_fields"]
-            )
+            doc = f"The answer of ``{op['method']} {op['path']}``."
+            key = model_primary_key(resource, op["response_fields"], own=False)
+            out += render_model(expr, doc, op["response_fields"], key)
             out += ["", ""]
             models.append(expr)
 
@@ -212,7 +232,8 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
             f"    path_params={render_param_tuple(op.get('path_params', []))},",
             f"    query={render_param_tuple(op.get('query_params', []))},",
             f"    body={render_param_tuple(op.get('body_params', []))},",
-            f"    idempotent={op.get('idempotent', True)!r},",
+            # Safe default: an operation the spec does not mark idempotent is not retried once it may have left.
+            f"    idempotent={op.get('idempotent', False)!r},",
             f"    paginated={paginated!r},",
             f"    returns={op['returns']!r},",
             f"    model={model_expr or 'None'},",
