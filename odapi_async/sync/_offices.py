@@ -126,11 +126,13 @@ def _check_fields(table: dict[str, Any], at: list[str], where: _Locator, *, allo
                 at, key, f"unknown field {key!r} (expected one of {', '.join(sorted(allowed))})"
             )
         problem = _field_problem(key, value)
+        if isinstance(problem, tuple):  # a key inside a sub-table (endpoints, intervals)
+            raise where.error([*at, key], problem[0], problem[1])
         if problem:
             raise where.error(at, key, problem)
 
 
-def _field_problem(key: str, value: Any) -> str | None:
+def _field_problem(key: str, value: Any) -> str | tuple[str, str] | None:
     if key in ("customer_key", "customer_key_env", "service_host") and (
         not isinstance(value, str) or not value.strip()
     ):
@@ -149,9 +151,9 @@ def _field_problem(key: str, value: Any) -> str | None:
             return "must be a table of MODE = URL"
         for mode, url in value.items():
             if mode not in MODES:
-                return f"unknown mode {mode!r} (modes are {', '.join(MODES)})"
+                return mode, f"unknown mode {mode!r} (modes are {', '.join(MODES)})"
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-                return f"{mode}: must be an http:// or https:// URL"
+                return mode, "must be an http:// or https:// URL"
     if key == "intervals" and (
         not isinstance(value, dict)
         or any(t not in TIERS or not isinstance(v, (int, float)) or v <= 0 for t, v in value.items())
