@@ -48,7 +48,9 @@ def parse_interval(text: str) -> tuple[str, float]:
     except ValueError:
         value = -1.0
     if not sep or tier not in TIERS[1:] or value <= 0:
-        raise usage_error(f"--interval {text!r}: expected TIER=SECONDS with TIER one of {', '.join(TIERS[1:])}")
+        raise usage_error(
+            f"--interval {text!r}: expected TIER=SECONDS with TIER one of {', '.join(TIERS[1:])}"
+        )
     return tier, value
 
 

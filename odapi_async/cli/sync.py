@@ -9,6 +9,7 @@ import anyio
 import click
 from rich.console import Console
 
+from .._exceptions import ConfigurationError
 from ..sync import (
     OfficeConfig,
     OfficeProgress,
@@ -105,6 +106,11 @@ def sync(
 ) -> int:
     """Copy offices' data into SQLite, fetching only what changed since the last run."""
     offices = offices_for(connection, offices_file)
+    for office in offices:  # settings errors (no key, a bad tier) are usage errors, found before any request
+        try:
+            office.session()
+        except ConfigurationError as exc:
+            raise usage_error(f"office {office.name}: {exc}") from None
     console = Console()
     done = anyio.run(
         lambda: run_sync(
