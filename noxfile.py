@@ -52,6 +52,7 @@ def bench(session: nox.Session) -> None:
     runs = {
         "decode": [[]],
         "emulator": [[]],
+        "sync": [[]],
         "throttle": [
             ["all"],
             ["p1", "--via-session"],

@@ -106,11 +106,11 @@ def sync(
 ) -> int:
     """Copy offices' data into SQLite, fetching only what changed since the last run."""
     offices = offices_for(connection, offices_file)
-    for office in offices:  # settings errors (no key, a bad tier) are usage errors, found before any request
+    for config in offices:  # settings errors (no key, a bad tier) are usage errors, found before any request
         try:
-            office.session()
+            config.session()
         except ConfigurationError as exc:
-            raise usage_error(f"office {office.name}: {exc}") from None
+            raise usage_error(f"office {config.name}: {exc}") from None
     console = Console()
     done = anyio.run(
         lambda: run_sync(

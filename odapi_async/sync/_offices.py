@@ -28,11 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
 MODES = ("local", "service", "remote")
 TIERS = ("read_all", "full", "enterprise", "auto")
 OFFICE_FIELDS = frozenset(
@@ -73,6 +68,10 @@ def load_offices(path: str | Path, environ: Mapping[str, str] | None = None) -> 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise OfficesFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10: the cli extra installs tomli
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
