@@ -8,8 +8,9 @@ concurrently and fail alone. Per resource:
 - whole (no filter, no watermark yet, or ``reconcile``): list everything, upsert, then remove the rows the office
   no longer lists.
 
-The new watermark is the ``serverDateTime`` of the run's first page, or, for resources whose rows do not carry it,
-the office's clock read before their listing began. Either way it is a moment no later than the start of the
+The new watermark is the earliest ``serverDateTime`` of the run's pages (the first page's, unless a page fetched
+ahead was answered sooner), or, for resources whose rows do not carry it, the office's clock read before their
+listing began. Either way it is a moment no later than the start of the
 listing, so a row changed while the run pages is fetched again next time rather than missed. See docs/sync.md.
 """
 
@@ -130,9 +131,11 @@ class _OfficeClock:
 
     def note(self, rows: Sequence[Any]) -> dt.datetime | None:
         server_time = getattr(rows[0], "serverDateTime", None) if rows else None
-        if isinstance(server_time, dt.datetime):
+        if not isinstance(server_time, dt.datetime):
+            return None
+        if self.latest is None or server_time > self.latest:
             self.latest = server_time
-        return server_time if isinstance(server_time, dt.datetime) else None
+        return server_time
 
     async def read(self) -> dt.datetime | None:
         """The clock now: one small request to a list whose rows carry serverDateTime (documented for providers)."""
@@ -199,8 +202,12 @@ async def _sync_resource(
     paginator = getattr(getattr(od, spec.resource), spec.operation)(**params)
     async with contextlib.aclosing(paginator.pages()) as pages:
         async for page in pages:
-            if result.pages == 0 and spec.watermark == "serverDateTime":
-                watermark = clock.note(page)
+            if spec.watermark == "serverDateTime":
+                # The earliest of the run's pages: on unthrottled modes later pages are fetched ahead,
+                # concurrently, and one may be answered before the first.
+                served = clock.note(page)
+                if served is not None and (watermark is None or served < watermark):
+                    watermark = served
             await anyio.to_thread.run_sync(
                 functools.partial(store.write_page, layout, office, page, listing=listing)
             )
