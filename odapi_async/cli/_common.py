@@ -99,7 +99,7 @@ def office_from_entry(entry: OfficeEntry, developer_key: str | None, overrides: 
 
     def session() -> OpenDental:
         return OpenDental(
-            overrides.developer_key or developer_key,
+            developer_key or overrides.developer_key,  # the file's choice, else the flag / environment
             entry.customer_key,
             modes=modes,  # type: ignore[arg-type]
             endpoints=endpoints or None,

@@ -69,9 +69,12 @@ def test_second_sync_fetches_only_the_changes_and_reconcile_removes_deletions(em
     assert_equal(emulator, db, key, "default", RESOURCES.split(","))
 
 
-@pytest.mark.parametrize("kill_after", [(2, 8, 20)], ids=["kills at 2, 8, 20 requests"])
-def test_sync_killed_with_sigkill_then_rerun_ends_equal(emulator, tmp_path, kill_after) -> None:
-    """Each run is killed once the emulator has served a few more of its requests; the last one finishes."""
+KILLS = [(signal.SIGINT, 2), (signal.SIGKILL, 8), (signal.SIGKILL, 20)]
+
+
+@pytest.mark.parametrize("kills", [KILLS], ids=["Ctrl-C at 2, SIGKILL at 8 and 20 requests"])
+def test_sync_interrupted_then_rerun_ends_equal(emulator, tmp_path, kills) -> None:
+    """Each run is stopped once the emulator has served a few more of its requests; the last one finishes."""
     key, db = "k-kill", tmp_path / "killed.sqlite"
     resources = "appointments,patients,procedurelogs,commlogs,fees"
     # Over the throttled Remote listener (100 rows a page), so that a run spans many requests.
@@ -80,7 +83,7 @@ def test_sync_killed_with_sigkill_then_rerun_ends_equal(emulator, tmp_path, kill
         "--interval", "full=0.01",
         "--developer-key", "dev-cli", "--customer-key", key, "--quiet", "--resources", resources,
     ]  # fmt: skip
-    for count in kill_after:
+    for sig, count in kills:
         start = emulator.requests(key, "remote")
         proc = odapi_popen(*args)
         deadline = time.monotonic() + 60
@@ -88,9 +91,12 @@ def test_sync_killed_with_sigkill_then_rerun_ends_equal(emulator, tmp_path, kill
             assert proc.poll() is None, f"the sync ended before {count} requests: {proc.stderr.read()}"
             assert time.monotonic() < deadline, "no progress"
             time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=30)
+        if sig == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL
+        else:  # Ctrl-C: the page being written is committed or rolled back, then a one-line exit
+            assert (proc.returncode, stderr.strip()) == (130, "interrupted")
         with sqlite3.connect(db) as conn:
             finished = conn.execute("SELECT count(*) FROM odapi_sync_state").fetchone()[0]
         conn.close()
