@@ -76,7 +76,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
     return int(result or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import inspect
@@ -92,23 +93,12 @@ async def _rows(
         raise usage_error(f"{resource} has no list operation; give an ID")
     paginator = method(**coerce(method, params))
     count = 0
-    async with _closing(paginator.__aiter__()) as rows:
+    async with contextlib.aclosing(paginator.__aiter__()) as rows:
         async for row in rows:
             if limit is not None and count >= limit:
                 return
             count += 1
             yield row
-
-
-class _closing:
-    def __init__(self, agen: Any) -> None:
-        self.agen = agen
-
-    async def __aenter__(self) -> Any:
-        return self.agen
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.agen.aclose()
 
 
 async def _emit(
@@ -139,7 +129,8 @@ async def _emit(
                 if table is None:
                     table = Table(*record)
                 table.add_row(*("" if v is None else str(v) for v in record.values()))
-            out.flush() if fmt != "table" else None
+            if fmt != "table":
+                out.flush()  # a pipe's reader sees each row as it comes
     if table is not None:
         Console().print(table)
 
