@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -38,10 +39,23 @@ def _register() -> None:
 _register()
 
 
+def _log_to_stderr(debug: bool) -> None:
+    """The SDK's log lines (a mode failing over, a tier learned) on stderr, apart from the tables on stdout."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=debug, markup=False)
+    logger = logging.getLogger("odapi_async")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``odapi`` script; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _DEBUG in args[: args.index("--") if "--" in args else len(args)]
+    _log_to_stderr(debug)
     try:
         result = cli.main(args, prog_name="odapi", standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help, --version

@@ -20,10 +20,32 @@ async def _probe(connection: Connection) -> tuple[Any, str]:
         return report, str(od.mode)
 
 
-def _rows(report: Any) -> list[tuple[str, str]]:
-    if isinstance(report, Mapping):
-        return [(str(mode), str(item)) for mode, item in report.items()]
-    return [(str(getattr(item, "mode", "")), str(item)) for item in report]
+def _answers(report: Any) -> str:
+    reachable = getattr(report, "reachable", None)
+    if reachable is None:
+        return "not probed (assumed up)"
+    return "yes" if reachable else "no"
+
+
+def _rows(reports: Any) -> list[list[str]]:
+    """One row per mode; reads the report's attributes by name (mode, url, reachable, round_trip, ...)."""
+    items = reports.values() if isinstance(reports, Mapping) else reports
+    rows = []
+    for report in items:
+        round_trip = getattr(report, "round_trip", None)
+        rows.append(
+            [
+                str(getattr(report, "mode", "")),
+                str(getattr(report, "url", "")),
+                _answers(report),
+                f"{round_trip * 1000:.1f} ms" if round_trip is not None else "",
+                str(getattr(report, "page_cap", "")),
+                "yes" if getattr(report, "throttled", False) else "no",
+                "←" if getattr(report, "in_use", False) else "",
+                str(getattr(report, "error", None) or ""),
+            ]
+        )
+    return rows
 
 
 @click.command()
@@ -35,9 +57,19 @@ def probe(connection: Connection) -> int:
             "odapi probe is not available in this version of odapi_async (no OpenDental.probe())", 2
         )
     report, mode = anyio.run(_probe, connection)
-    table = Table("mode", "result", title="odapi probe")
-    for name, result in _rows(report):
-        table.add_row(name, result)
+    table = Table(
+        "mode",
+        "URL",
+        "answers",
+        "round trip",
+        "page cap",
+        "throttled",
+        "in use",
+        "error",
+        title="odapi probe",
+    )
+    for row in _rows(report):
+        table.add_row(*row, end_section=False)
     console = Console()
     console.print(table)
     console.print(f"requests go to: {mode}")
