@@ -12,14 +12,28 @@ from typing import Literal
 #: How deletions at the office reach a local copy.
 #: ``listing``: the resource is synced whole, so each complete run removes rows the office no longer lists;
 #: ``status``: rows are never removed by the API, a deletion is a status change seen as an update;
+#: ``log``: the office keeps a log of deletions (``deletion_log``), read after each incremental run;
 #: ``reconcile``: invisible to the incremental filter, removed only by a reconcile pass (a whole listing).
-Deletions = Literal["listing", "status", "reconcile"]
+Deletions = Literal["listing", "status", "log", "reconcile"]
 
 #: How the next watermark is found.
 #: ``serverDateTime``: the ``serverDateTime`` of the first page of a run (the documented pattern);
 #: ``office-clock``: the office's clock read before the run (the rows do not carry ``serverDateTime``);
 #: ``none``: no incremental filter, no watermark.
 WatermarkRule = Literal["serverDateTime", "office-clock", "none"]
+
+
+@dataclass(frozen=True)
+class DeletionLog:
+    """A list that names deleted rows: ``od.<resource>.<operation>(**filters, <since_param>=day)`` → ``key``."""
+
+    resource: str
+    operation: str
+    filters: tuple[tuple[str, str], ...]
+    since_param: str
+    """A date filter ("on or after this day")."""
+    key: str
+    """The field holding the deleted row's primary key."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class SyncSpec:
     """The "changed on or after" filter (``DateTStamp``, ``SecDateTEdit``, ``SigDateTime``), if any."""
     watermark: WatermarkRule
     deletions: Deletions
+    deletion_log: DeletionLog | None = None
 
     @property
     def incremental(self) -> bool:

@@ -345,6 +345,34 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
 SINCE_PARAMS = ("DateTStamp", "SecDateTEdit", "SigDateTime")
 #: Resources the API never deletes from: a deletion is a status change, which the incremental filter sees.
 STATUS_DELETIONS = {"patients": "PatStatus"}
+#: Lists that log deletions (API HistAppointments: "a new HistAppointment entry is created anytime an appointment
+#: is created, changed, missed, cancelled, or deleted").
+DELETION_LOGS = {
+    "appointments": {
+        "resource": "histappointments",
+        "operation": "list",
+        "filters": (("HistApptAction", "Deleted"),),
+        "since_param": "dateStart",
+        "key": "AptNum",
+    },
+}
+
+
+def deletion_log(resources: dict[str, dict[str, Any]], segment: str) -> dict[str, Any] | None:
+    """The deletion log of a resource, checked against the spec (its list, filters and key field exist)."""
+    log = DELETION_LOGS.get(segment)
+    if log is None:
+        return None
+    source = resources[log["resource"]]
+    op = next(o for o in source["operations"] if o["id"] == log["operation"])
+    names = {p["name"] for p in op.get("query_params", [])}
+    fields = {f["name"] for f in source["fields"]}
+    wanted = {name for name, _ in log["filters"]} | {log["since_param"]}
+    if not wanted <= names or log["key"] not in fields:
+        raise SystemExit(
+            f"deletion log of {segment}: {log['resource']}.{log['operation']} lacks {wanted - names}"
+        )
+    return log
 
 
 def sync_row_fields(resource: dict[str, Any], op: dict[str, Any]) -> list[str]:
@@ -383,6 +411,8 @@ def sync_spec(resource: dict[str, Any]) -> dict[str, Any] | None:
     else:
         watermark = "serverDateTime" if "serverDateTime" in fields else "office-clock"
         deletions = "status" if resource["url_segment"] in STATUS_DELETIONS else "reconcile"
+        if resource["url_segment"] in DELETION_LOGS:
+            deletions = "log"
     return {
         "resource": resource["url_segment"],
         "operation": op["id"],
@@ -395,12 +425,13 @@ def sync_spec(resource: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def render_sync(resources: list[dict[str, Any]]) -> str:
+    by_segment = {r["url_segment"]: r for r in resources}
     out = [
         HEADER,
         '"""Per resource: the list a sync pages through, its key, filter, watermark and deletions."""',
         "",
     ]
-    out += ["from typing import Dict", "", "from ..._syncspec import SyncSpec", "", ""]
+    out += ["from typing import Dict", "", "from ..._syncspec import DeletionLog, SyncSpec", "", ""]
     out += [
         "#: URL segment → how ``odapi sync`` copies it (see docs/sync.md).",
         "SYNC: Dict[str, SyncSpec] = {",
@@ -410,6 +441,9 @@ def render_sync(resources: list[dict[str, Any]]) -> str:
         if spec is None:
             continue
         args = ", ".join(f"{k}={v!r}" for k, v in spec.items())
+        log = deletion_log(by_segment, resource["url_segment"])
+        if log is not None:
+            args += ", deletion_log=DeletionLog(" + ", ".join(f"{k}={v!r}" for k, v in log.items()) + ")"
         out.append(f"    {resource['url_segment']!r}: SyncSpec({args}),")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -28,7 +28,7 @@ import anyio
 import anyio.to_thread
 
 from .. import resources as _models
-from .._exceptions import OpenDentalError
+from .._exceptions import BadRequest, OpenDentalError
 from .._session import OpenDental
 from .._syncspec import SyncSpec
 from ..resources._generated._sync import SYNC
@@ -217,16 +217,40 @@ async def _sync_resource(
             progress.rows += len(page)
             progress.resource_rows += len(page)
 
+    deleted: list[int] = []
+    if spec.deletion_log is not None and not listing and since is not None:
+        deleted, result.note = await _logged_deletions(od, spec, since - OVERLAP)
     if spec.incremental and watermark is None:
         # Nothing came back, or no clock: asking again from the old watermark next time loses nothing.
         watermark = since
     result.watermark = watermark.strftime(WATERMARK_FORMAT) if watermark else None
     result.removed = await anyio.to_thread.run_sync(
         lambda: store.finish(
-            layout, office, watermark=result.watermark, listing=listing, listed_rows=result.rows
+            layout,
+            office,
+            watermark=result.watermark,
+            listing=listing,
+            listed_rows=result.rows,
+            deleted=deleted,
         )
     )
     return result
+
+
+async def _logged_deletions(od: OpenDental, spec: SyncSpec, since: dt.datetime) -> tuple[list[int], str]:
+    """Keys the office's deletion log names since ``since`` (a day filter: the day is read again, harmlessly).
+
+    Read after the listing: a row deleted meanwhile is listed first and removed here, never the reverse. An office
+    too old for the log (400) keeps its rows until a reconcile pass; the note says so.
+    """
+    log = spec.deletion_log
+    assert log is not None
+    lister = getattr(getattr(od, log.resource), log.operation)
+    try:
+        rows = await lister(**dict(log.filters), **{log.since_param: since.date()}).collect()
+    except BadRequest as exc:
+        return [], f"deletions not read ({log.resource}: {exc.explanation or exc}); use --reconcile"
+    return sorted({getattr(row, log.key) for row in rows}), ""
 
 
 def _parse_watermark(text: str | None) -> dt.datetime | None:

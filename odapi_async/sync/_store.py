@@ -153,16 +153,28 @@ class SyncStore:
             )
 
     def finish(
-        self, layout: TableLayout, office: str, *, watermark: str | None, listing: bool, listed_rows: int
+        self,
+        layout: TableLayout,
+        office: str,
+        *,
+        watermark: str | None,
+        listing: bool,
+        listed_rows: int,
+        deleted: Sequence[int] = (),
     ) -> int:
-        """End a run in one transaction: after a whole listing, remove the rows it did not list; save the
-        watermark. Returns the rows removed."""
+        """End a run in one transaction: remove the rows a whole listing did not list, or the ``deleted`` keys
+        (from a deletion log); save the watermark. Returns the rows removed."""
         removed = 0
         resource = layout.table
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         with self._lock, _transaction(self._conn) as conn:
+            if deleted:
+                removed += conn.executemany(
+                    f'DELETE FROM "{resource}" WHERE office = ? AND "{layout.pk_column}" = ?',
+                    [(office, key) for key in deleted],
+                ).rowcount
             if listing:
-                removed = conn.execute(
+                removed += conn.execute(
                     f'DELETE FROM "{resource}" WHERE office = ? AND "{layout.pk_column}" NOT IN '
                     "(SELECT pk FROM odapi_sync_listing WHERE office = ? AND resource = ?)",
                     (office, office, resource),

@@ -57,3 +57,34 @@ async def test_a_row_changed_behind_a_running_sync_comes_with_the_next_run(od_em
         assert fee() == 4321.0
     finally:
         store.close()
+
+
+async def test_an_appointment_deleted_at_the_office_is_removed_through_the_deletion_log(
+    od_emulator, tmp_path
+) -> None:
+    def session() -> OpenDental:
+        return OpenDental("dev", "cust-full", modes=("local",), endpoints=od_emulator.endpoints)
+
+    office, specs = OfficeConfig("north", session), sync_specs(["appointments"])
+    with SyncStore(tmp_path / "s.sqlite") as store:
+        first = await sync_office(office, store, specs)
+        assert first.results[0].how == "whole" and store.count("appointments", "north") == first.rows
+        # Deleted in the desktop program (the API has no DELETE for appointments): the row goes, a history
+        # entry "Deleted" is written, and nothing the DateTStamp filter could see changes.
+        gone = od_emulator.db.execute(
+            "SELECT AptNum, PatNum FROM appointments ORDER BY AptNum LIMIT 1"
+        ).fetchone()
+        od_emulator.db.execute("DELETE FROM appointments WHERE AptNum = ?", (gone[0],))
+        od_emulator.db.execute(
+            "INSERT INTO histappointments (HistDateTStamp, HistApptAction, AptNum, PatNum) "
+            "VALUES (datetime('now', 'localtime'), 'Deleted', ?, ?)",
+            gone,
+        )
+        od_emulator.db.commit()
+        before = od_emulator.stats()["listeners"]["local"]["requests"]
+        second = await sync_office(office, store, specs)
+        result = second.results[0]
+        assert (result.how, result.rows, result.removed) == ("incremental", 0, 1)
+        assert store.count("appointments", "north") == first.rows - 1
+        # One request for the (empty) changes, one for the deletion log.
+        assert od_emulator.stats()["listeners"]["local"]["requests"] - before == 2

@@ -5,13 +5,13 @@
 
 from typing import Dict
 
-from ..._syncspec import SyncSpec
+from ..._syncspec import DeletionLog, SyncSpec
 
 
 #: URL segment → how ``odapi sync`` copies it (see docs/sync.md).
 SYNC: Dict[str, SyncSpec] = {
     'allergydefs': SyncSpec(resource='allergydefs', operation='list', model='AllergyDef', primary_key='AllergyDefNum', since_param=None, watermark='none', deletions='listing'),
-    'appointments': SyncSpec(resource='appointments', operation='list', model='Appointment', primary_key='AptNum', since_param='DateTStamp', watermark='serverDateTime', deletions='reconcile'),
+    'appointments': SyncSpec(resource='appointments', operation='list', model='Appointment', primary_key='AptNum', since_param='DateTStamp', watermark='serverDateTime', deletions='log', deletion_log=DeletionLog(resource='histappointments', operation='list', filters=(('HistApptAction', 'Deleted'),), since_param='dateStart', key='AptNum')),
     'appointmenttypes': SyncSpec(resource='appointmenttypes', operation='list', model='AppointmentType', primary_key='AppointmentTypeNum', since_param=None, watermark='none', deletions='listing'),
     'apptfielddefs': SyncSpec(resource='apptfielddefs', operation='list', model='ApptFieldDef', primary_key='ApptFieldDefNum', since_param=None, watermark='none', deletions='listing'),
     'asapcomms': SyncSpec(resource='asapcomms', operation='list', model='AsapComm', primary_key='AsapCommNum', since_param=None, watermark='none', deletions='listing'),
