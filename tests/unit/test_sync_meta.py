@@ -43,6 +43,14 @@ def test_the_documented_incremental_resources() -> None:
     assert SYNC["patients"].deletions == "status"
     assert SYNC["claims"].since_param == "SecDateTEdit" and SYNC["claims"].watermark == "office-clock"
     assert SYNC["fees"].watermark == "none" and SYNC["fees"].deletions == "listing"
+    # Appointments are deleted only in the desktop program, which logs it as a HistAppointment "Deleted".
+    log = SYNC["appointments"].deletion_log
+    assert SYNC["appointments"].deletions == "log" and log is not None
+    assert (log.resource, dict(log.filters), log.since_param, log.key) == (
+        "histappointments", {"HistApptAction": "Deleted"}, "dateStart", "AptNum",
+    )  # fmt: skip
+    getattr(OpenDental("d", "c").histappointments, log.operation)(**dict(log.filters), dateStart="2024-01-01")
+    assert [name for name, spec in SYNC.items() if spec.deletion_log] == ["appointments"]
 
 
 def test_a_case_clash_gets_its_own_column_and_values_are_sqlite_values(tmp_path) -> None:
