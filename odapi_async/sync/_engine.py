@@ -177,11 +177,10 @@ async def _sync_resource(
     state = await anyio.to_thread.run_sync(store.state, office, spec.resource)
     since = _parse_watermark(state.watermark) if state and spec.incremental else None
     listing = since is None or reconcile
-    how = (
-        "incremental"
-        if not listing
-        else ("reconcile" if reconcile and state and state.watermark else "whole")
-    )
+    if not listing:
+        how = "incremental"
+    else:
+        how = "reconcile" if reconcile and state and state.watermark else "whole"
     result = ResourceResult(spec.resource, how)
     progress.resource = spec.resource
     progress.resource_rows = 0
@@ -219,7 +218,8 @@ async def _sync_resource(
 
     deleted: list[int] = []
     if spec.deletion_log is not None and not listing and since is not None:
-        deleted, result.note = await _logged_deletions(od, spec, since - OVERLAP)
+        deleted, note = await _logged_deletions(od, spec, since - OVERLAP)
+        result.note = "; ".join(filter(None, (result.note, note)))
     if spec.incremental and watermark is None:
         # Nothing came back, or no clock: asking again from the old watermark next time loses nothing.
         watermark = since
