@@ -156,3 +156,13 @@ def test_a_bad_offices_file_names_its_line_and_field(tmp_path, change, line, mes
     assert message in text and "s3cr3t" not in text
     if line is not None:
         assert text.startswith(f"{path}:{line}: ")
+
+
+async def test_an_office_too_old_for_the_deletion_log_keeps_its_rows_and_says_so(od, mock_api) -> None:
+    from odapi_async.sync._engine import _logged_deletions
+
+    mock_api.get("/histappointments").respond(400, text="Version 23.1.30 or later is required.")
+    keys, note = await _logged_deletions(od, SYNC["appointments"], dt.datetime(2024, 5, 6, 9, 30))
+    assert keys == [] and "23.1.30" in note and "--reconcile" in note
+    assert mock_api.calls.last.request.url.params["dateStart"] == "2024-05-06"
+    assert mock_api.calls.last.request.url.params["HistApptAction"] == "Deleted"
