@@ -72,13 +72,13 @@ class LiveProgress:
 
 def summary(offices: Sequence[OfficeProgress]) -> dict[str, Any]:
     """Plain data: what each office did, for ``--json`` and for tests."""
-    out: dict[str, Any] = {"ok": all(o.error is None for o in offices), "offices": []}
+    out: dict[str, Any] = {"ok": not any(o.failures for o in offices), "offices": []}
     for office in offices:
         stats = office.throttle()
         out["offices"].append(
             {
                 "office": office.name,
-                "ok": office.error is None,
+                "ok": not office.failures,
                 "error": office.error,
                 "rows": office.rows,
                 "pages": office.pages,
@@ -95,6 +95,7 @@ def summary(offices: Sequence[OfficeProgress]) -> dict[str, Any]:
                         "removed": r.removed,
                         "watermark": r.watermark,
                         **({"note": r.note} if r.note else {}),
+                        **({"error": r.error} if r.error else {}),
                     }
                     for r in office.results
                 ],
@@ -113,7 +114,12 @@ def print_summary(console: Console, offices: Sequence[OfficeProgress], *, as_jso
     for office in offices:
         stats = office.throttle()
         removed = sum(r.removed for r in office.results)
-        result = "[green]ok[/green]" if office.error is None else "[red]failed[/red]"
+        if office.error:
+            result = "[red]failed[/red]"
+        elif office.failures:
+            result = f"[yellow]{len(office.failures)} resource(s) failed[/yellow]"
+        else:
+            result = "[green]ok[/green]"
         table.add_row(
             office.name,
             result,

@@ -89,7 +89,7 @@ async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Consol
     say(f"Throttle violations counted by the emulator: {violations}")
     say(f"The rows are in [bold]{db}[/bold] (one table per resource, an 'office' column).")
     say(f"Next: sqlite3 {db.name} 'SELECT office, count(*) FROM appointments GROUP BY office'")
-    return all(o.error is None for o in done)
+    return not any(o.failures for o in done)
 
 
 @click.command()

@@ -123,10 +123,11 @@ def sync(
             as_json=as_json,
         )
     )
-    failed = [o for o in done if o.error]
-    err = Console(stderr=True, highlight=False)
+    failed = [o for o in done if o.failures]
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     for office in failed:
-        err.print(f"error: office {office.name}: {office.error}", markup=False)
+        for failure in office.failures:
+            err.print(f"error: office {office.name}: {failure}", markup=False)
     if failed:
         raise CliFailure(f"{len(failed)} of {len(done)} office(s) failed", exit_code=1)
     return 0

@@ -28,7 +28,7 @@ import anyio
 import anyio.to_thread
 
 from .. import resources as _models
-from .._exceptions import BadRequest, OpenDentalError
+from .._exceptions import BadRequest, Gone, NotFound, OpenDentalError
 from .._session import OpenDental
 from .._syncspec import SyncSpec
 from ..resources._generated._sync import SYNC
@@ -70,15 +70,20 @@ class OfficeConfig:
     """Makes the office's session (keys stay inside it)."""
 
 
+#: Answers that concern one resource's list, not the office: they fail that resource and the run goes on.
+RESOURCE_ERRORS = (BadRequest, NotFound, Gone)
+
+
 @dataclass
 class ResourceResult:
     resource: str
-    how: str  # "incremental", "whole" or "reconcile"
+    how: str  # "incremental", "whole", "reconcile" or "failed"
     rows: int = 0
     pages: int = 0
     removed: int = 0
     watermark: str | None = None
     note: str = ""
+    error: str | None = None
 
 
 @dataclass
@@ -116,6 +121,13 @@ class OfficeProgress:
             return None
         left_pages = max(0, self.expected_rows - self.resource_rows) / max(1, page_rows)
         return left_pages * stats["interval"]
+
+    @property
+    def failures(self) -> list[str]:
+        """The office's error, or its resources' errors ("resource: error")."""
+        if self.error:
+            return [self.error]
+        return [f"{r.resource}: {r.error}" for r in self.results if r.error]
 
     @property
     def elapsed(self) -> float:
@@ -157,9 +169,13 @@ async def sync_office(
         progress.session = od
         clock = _OfficeClock(od)
         for spec in specs:
-            progress.results.append(
-                await _sync_resource(od, office.name, store, spec, clock, reconcile, progress)
-            )
+            try:
+                result = await _sync_resource(od, office.name, store, spec, clock, reconcile, progress)
+            except RESOURCE_ERRORS as exc:
+                # This resource only (an office too old for the list, a list the office does not serve): its
+                # watermark stays, the other resources go on, and the run reports it as a failure.
+                result = ResourceResult(spec.resource, "failed", error=f"{type(exc).__name__}: {exc}")
+            progress.results.append(result)
     return progress
 
 
@@ -265,7 +281,8 @@ async def sync_offices(
     reconcile: bool = False,
     progress: Mapping[str, OfficeProgress] | None = None,
 ) -> list[OfficeProgress]:
-    """Sync every office concurrently; an office that fails is reported in its ``error``, the others go on."""
+    """Sync every office concurrently; an office that fails is reported in its ``error`` (a resource that fails,
+    in its result's ``error``), the others go on."""
     tracked = {o.name: (progress or {}).get(o.name) or OfficeProgress(o.name) for o in offices}
 
     async def one(office: OfficeConfig) -> None:

@@ -166,3 +166,26 @@ async def test_an_office_too_old_for_the_deletion_log_keeps_its_rows_and_says_so
     assert keys == [] and "23.1.30" in note and "--reconcile" in note
     assert mock_api.calls.last.request.url.params["dateStart"] == "2024-05-06"
     assert mock_api.calls.last.request.url.params["HistApptAction"] == "Deleted"
+
+
+async def test_a_list_the_office_refuses_fails_that_resource_only(od, mock_api, tmp_path) -> None:
+    from odapi_async.sync import OfficeConfig, sync_office, sync_specs
+
+    mock_api.get("/providers").respond(
+        json=[{"serverDateTime": "2024-05-06 09:30:00", "ProvNum": 1, "Abbr": "DOC"}]
+    )
+    mock_api.get("/fees").respond(400, text="Version 99.1 or later is required.")
+    mock_api.get("/carriers").respond(json=[{"CarrierNum": 3, "CarrierName": "Acme"}])
+    with SyncStore(tmp_path / "s.sqlite") as store:
+        done = await sync_office(
+            OfficeConfig("north", lambda: od), store, sync_specs(["providers", "fees", "carriers"])
+        )
+        assert done.error is None
+        assert [(r.resource, r.how, r.rows) for r in done.results] == [
+            ("providers", "whole", 1), ("fees", "failed", 0), ("carriers", "whole", 1),
+        ]  # fmt: skip
+        assert done.failures == [
+            "fees: BadRequest: 400 GET /fees [local]: Version 99.1 or later is required."
+        ]
+        assert store.state("north", "providers").watermark == "2024-05-06 09:30:00"
+        assert store.state("north", "fees") is None and store.count("carriers", "north") == 1
