@@ -16,7 +16,7 @@ from ._common import CliFailure, Connection, connection_options
 
 async def _probe(connection: Connection) -> tuple[Any, str]:
     async with connection.session() as od:
-        report = await od.probe()  # type: ignore[attr-defined]
+        report = await od.probe()  # type: ignore[attr-defined,unused-ignore]  # before the prober: hasattr checked
         return report, str(od.mode)
 
 
