@@ -36,7 +36,6 @@ def progress_table(offices: Sequence[OfficeProgress]) -> Table:
             state = "[green]done[/green]"
         else:
             state = office.resource or "starting"
-        page_rows = 100 if stats["interval"] else 1000
         table.add_row(
             office.name,
             state,
@@ -45,7 +44,7 @@ def progress_table(offices: Sequence[OfficeProgress]) -> Table:
             f"{int(stats['requests']):,}",
             f"{int(stats['waits']):,} ({stats['wait_time']:.1f} s)",
             _seconds(office.elapsed),
-            _seconds(office.eta(page_rows)) if office.finished is None else "",
+            _seconds(office.eta()) if office.finished is None else "",
         )
     return table
 

@@ -32,7 +32,7 @@ from .._exceptions import BadRequest, Gone, NotFound, OpenDentalError
 from .._session import OpenDental
 from .._syncspec import SyncSpec
 from ..resources._generated._sync import SYNC
-from ._store import SyncStore, TableLayout
+from ._store import SyncState, SyncStore, TableLayout
 
 #: Re-ask this much before the watermark: a filter that means "after" would otherwise miss a row changed in the
 #: same second the watermark was read.
@@ -94,8 +94,10 @@ class OfficeProgress:
     resource: str = ""
     rows: int = 0
     pages: int = 0
-    expected_rows: int = 0  # rows the current whole listing had last time (0: unknown)
     resource_rows: int = 0
+    plan: dict[str, int | None] = field(default_factory=dict)
+    """Rows each resource of the run is expected to bring: its last whole listing's size, 0 for an incremental
+    run (changes only: one page), None when unknown (a first run)."""
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     session: OpenDental | None = None
@@ -114,13 +116,27 @@ class OfficeProgress:
             out["interval"] = max(out["interval"], stats.interval)
         return out
 
-    def eta(self, page_rows: int) -> float | None:
-        """Seconds left in the current resource, from the throttle's rate, when last run's size is known."""
+    def eta(self) -> float | None:
+        """Seconds left for the office, from the plan and the pace so far (on Remote, the throttle's interval);
+        None while a resource of unknown size is still to come."""
         stats = self.throttle()
-        if not self.expected_rows or not stats["interval"]:
+        page_rows = 100 if stats["interval"] else 1000  # Remote pages are 100 rows, Local/Service 1000
+        finished = {r.resource for r in self.results}
+        left_pages = 0.0
+        for resource, rows in self.plan.items():
+            if resource in finished:
+                continue
+            if rows is None:
+                return None
+            done = self.resource_rows if resource == self.resource else 0
+            left_pages += max(0, rows - done) / page_rows + 1  # + the page that confirms the end
+        if self.pages:
+            per_page = max(stats["interval"], self.elapsed / self.pages)
+        elif stats["interval"]:
+            per_page = stats["interval"]
+        else:
             return None
-        left_pages = max(0, self.expected_rows - self.resource_rows) / max(1, page_rows)
-        return left_pages * stats["interval"]
+        return left_pages * per_page
 
     @property
     def failures(self) -> list[str]:
@@ -169,6 +185,9 @@ async def sync_office(
         progress.session = od
         clock = _OfficeClock(od)
         for spec in specs:
+            state = await anyio.to_thread.run_sync(store.state, office.name, spec.resource)
+            progress.plan[spec.resource] = _expected_rows(spec, state, reconcile)
+        for spec in specs:
             try:
                 result = await _sync_resource(od, office.name, store, spec, clock, reconcile, progress)
             except RESOURCE_ERRORS as exc:
@@ -200,7 +219,6 @@ async def _sync_resource(
     result = ResourceResult(spec.resource, how)
     progress.resource = spec.resource
     progress.resource_rows = 0
-    progress.expected_rows = state.listed_rows if (listing and state) else 0
 
     # Office-clock resources: the watermark is the clock read before the listing starts.
     watermark: dt.datetime | None = None
@@ -267,6 +285,14 @@ async def _logged_deletions(od: OpenDental, spec: SyncSpec, since: dt.datetime) 
     except BadRequest as exc:
         return [], f"deletions not read ({log.resource}: {exc.explanation or exc}); use --reconcile"
     return sorted({getattr(row, log.key) for row in rows}), ""
+
+
+def _expected_rows(spec: SyncSpec, state: SyncState | None, reconcile: bool) -> int | None:
+    if state is None:
+        return None
+    if spec.incremental and state.watermark and not reconcile:
+        return 0
+    return state.listed_rows
 
 
 def _parse_watermark(text: str | None) -> dt.datetime | None:

@@ -189,3 +189,14 @@ async def test_a_list_the_office_refuses_fails_that_resource_only(od, mock_api, 
         ]
         assert store.state("north", "providers").watermark == "2024-05-06 09:30:00"
         assert store.state("north", "fees") is None and store.count("carriers", "north") == 1
+
+
+def test_the_eta_counts_the_pages_left_at_the_pace_so_far() -> None:
+    from odapi_async.sync import OfficeProgress
+
+    progress = OfficeProgress("north", resource="appointments", resource_rows=500, pages=5, started=100.0)
+    progress.finished = 110.0  # 10 s for 5 pages: 2 s a page (no session: unthrottled, 1000-row pages)
+    progress.plan = {"appointments": 2500, "patients": 0}
+    assert progress.eta() == pytest.approx((2000 / 1000 + 1 + 0 / 1000 + 1) * 2.0)
+    progress.plan["claims"] = None  # a first run of claims: its size is unknown
+    assert progress.eta() is None
