@@ -28,8 +28,6 @@ __all__ = ["AttemptRunner", "Kind", "Outcome"]
 
 # Connection failures that prove the request never reached the server, so even a POST may be sent again.
 _NEVER_LEFT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
-#: Characters of the server's text kept on an outcome (the rest is not needed to decide or to explain).
-_TEXT_LIMIT = 64 * 1024
 
 
 class Kind(enum.Enum):
@@ -170,8 +168,8 @@ async def _read_capped(response: httpx2.Response, limit: int, req: Prepared, mod
 
 
 def _explanation(content: bytes, location: str | None) -> str:
-    """The server's plain-text reason (also when it arrives as a JSON string), at most 64 KiB of it."""
-    text = content[:_TEXT_LIMIT].decode("utf-8", "replace").strip()
+    """The server's plain-text reason (also when it arrives as a JSON string), whole: messages quote 2 KB of it."""
+    text = content.decode("utf-8", "replace").strip()
     if location and not text:
         return f"redirect to {location}"
     if text.startswith('"') and text.endswith('"'):
