@@ -20,6 +20,7 @@ import msgspec
 from ._backend import ThrottleBackend
 from ._exceptions import ResponseTooLarge
 from ._pools import ConnectionPools
+from ._redact import Secret
 from ._request import Answer, Prepared
 from ._retry import is_throttle_answer, parse_retry_after
 from ._settings import Mode, Priority
@@ -78,6 +79,7 @@ class AttemptRunner:
         base_urls: dict[str, str],
         headers: httpx2.Headers,
         scrub: Callable[[str], str],
+        keys: tuple[Secret, ...],
         pool_size: int,
     ) -> None:
         self._backend = backend
@@ -87,6 +89,7 @@ class AttemptRunner:
         self._base_urls = base_urls
         self._headers = headers  # built once per session; its repr masks Authorization
         self._scrub = scrub
+        self._keys = keys
         self._pool_size = pool_size
 
     async def run(self, mode: Mode, req: Prepared, options: AttemptOptions, *, retry: bool) -> Outcome:
@@ -116,7 +119,7 @@ class AttemptRunner:
                     return Outcome(
                         Kind.ANSWER,
                         mode,
-                        Answer(status, content, response.headers, req.method, req.path, mode),
+                        Answer(status, content, response.headers, req.method, req.path, mode, self._keys),
                     )
                 text = self._scrub(_explanation(content, response.headers.get("Location")))
                 content = b""  # a server that echoes the key must not leave it in this frame's locals

@@ -27,6 +27,23 @@ SUBSTRING_MIN = 8
 _AUTHORIZATION = re.compile(r"(ODFHIR)[ \t]+\S+", re.IGNORECASE)
 
 
+class Secret:
+    """A key that never prints: its repr and str are ``'***'``; :meth:`reveal` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
 def scrub_authorization(text: str) -> str:
     """``text`` with every ``ODFHIR …`` credential blanked."""
     if "odfhir" not in text.lower():

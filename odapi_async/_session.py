@@ -3,7 +3,7 @@
 A request goes: arguments checked (``_operation``) → encoded once (:class:`Prepared`) → for each attempt, the
 mode in use (``_prober``) → one attempt (``_attempt``: throttle slot, pool, send, read) → an outcome → the
 decision (``_decide``: retry, fail over, raise). ``docs/architecture.md`` draws it. Keys are held in a
-:class:`_Secret` so that no repr, log line, traceback-with-locals or exception ever shows them.
+:class:`Secret` so that no repr, log line, traceback-with-locals or exception ever shows them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ._exceptions import ConfigurationError, SessionClosed, Unauthorized
 from ._hub import Hub, default_hub
 from ._operation import Operation
 from ._prober import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
+from ._redact import Secret, scrub
 from ._request import Answer, Prepared
 from ._retry import RetryPolicy
 from ._settings import (
@@ -68,23 +69,6 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _KEY_TEXT = re.compile(r"[!-~]+")
 
 
-class _Secret:
-    """A value that never prints."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
-
-
 @dataclass(frozen=True)
 class _Options:
     """Per-view settings (``with_options`` changes these and shares everything else)."""
@@ -118,8 +102,8 @@ class _Options:
 class _Core:
     """What every view of one session shares."""
 
-    auth: _Secret
-    keys: tuple[_Secret, ...]  # the developer and customer keys, to scrub from any text we pass on
+    auth: Secret
+    keys: tuple[Secret, ...]  # the developer and customer keys, to scrub from any text we pass on
     key_id: str
     tier: Tier
     hub: Hub
@@ -134,9 +118,7 @@ class _Core:
 
     def scrub(self, text: str) -> str:
         """``text`` with every key replaced by ``***`` (server texts and network errors may quote them)."""
-        for key in self.keys:
-            text = text.replace(key.reveal(), "***")
-        return text
+        return scrub(text, (key.reveal() for key in self.keys))
 
 
 def key_id_for(customer_key: str) -> str:
@@ -178,7 +160,7 @@ class OpenDental(GeneratedResources):
         hub: Hub | None = None,
     ) -> None:
         # Wrap the keys first, so that no raw key stays in this frame's locals (tracebacks with locals).
-        given = (_Secret(_text_or_empty(developer_key)), _Secret(_text_or_empty(customer_key)))
+        given = (Secret(_text_or_empty(developer_key)), Secret(_text_or_empty(customer_key)))
         developer_key = customer_key = None
         dev = _read_key(given[0], "ODAPI_DEVELOPER_KEY", "developer")
         cust = _read_key(given[1], "ODAPI_CUSTOMER_KEY", "customer")
@@ -216,7 +198,7 @@ class OpenDental(GeneratedResources):
             pool_size = sum(in_flight_for(mode, max_in_flight) for mode in modes)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
-        auth = _Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}")
+        auth = Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}")
         core = _Core(
             auth=auth,
             keys=(dev, cust),
@@ -238,6 +220,7 @@ class OpenDental(GeneratedResources):
             # httpx2.Headers masks Authorization in its repr (tracebacks with locals).
             headers=httpx2.Headers({"Authorization": auth.reveal(), "Content-Type": "application/json"}),
             scrub=core.scrub,
+            keys=core.keys,
             pool_size=pool_size,
         )
         self._core = core
@@ -547,9 +530,9 @@ def _text_or_empty(value: object) -> str:
     return value
 
 
-def _read_key(given: _Secret, env: str, what: str) -> _Secret:
+def _read_key(given: Secret, env: str, what: str) -> Secret:
     """The key from the argument or the environment, checked; errors never quote it."""
-    secret = _Secret((given.reveal() or os.environ.get(env) or "").strip())
+    secret = Secret((given.reveal() or os.environ.get(env) or "").strip())
     if not secret.reveal():
         raise ConfigurationError(f"no {what} key: pass {what}_key= or set {env}")
     if not _KEY_TEXT.fullmatch(secret.reveal()):
