@@ -133,7 +133,7 @@ async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
     never = asyncio.Event()
 
     async def slow_after_two_pages(request):
-        if int(request.url.params.get("Offset", 0)) >= 2000:
+        if int(request.url.params.get("Offset", 0)) >= 1500:
             await never.wait()  # stays in flight until cancelled
         return server(request)
 
@@ -159,32 +159,31 @@ async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
 
 
 async def test_wrong_guesses_cancelled_mid_stream_do_not_outlive_it() -> None:
-    # Page size drops from 1000 to 100 after the first page (a failover): the prefetched guesses at 2000,
-    # 3000, 4000 are cancelled; their cleanup (closing a connection, releasing a slot) must end before the
-    # stream does.
+    # Page size drops from 1000 to 100 after two full pages (a failover): the prefetched guesses at 3000, 4000,
+    # 5000 are cancelled; their cleanup (closing a connection, releasing a slot) must end before the stream does.
     started: set[int] = set()
     finished: set[int] = set()
 
     async def fetch(offset: int, limit: int) -> list[int]:
         started.add(offset)
         try:
-            if offset == 0:
-                return list(range(1000))
-            if offset == 1000:
+            if offset in (0, 1000):
+                return list(range(offset, offset + 1000))
+            if offset == 2000:
                 await asyncio.sleep(0.01)  # let the guesses start
-                return list(range(100))
-            if offset == 1100:
-                return list(range(7))
+                return list(range(2000, 2100))
+            if offset == 2100:
+                return list(range(2100, 2107))
             await asyncio.Event().wait()  # a guess: hangs until cancelled
             return []
         finally:
-            if offset >= 2000:
+            if offset >= 3000:
                 await asyncio.sleep(0.05)  # slow cleanup after the cancellation
             finished.add(offset)
 
     pager = Paginator(fetch, limit_for_page=lambda: 1000, prefetch_depth=lambda: 4)
-    assert len(await pager.collect()) == 1107
-    assert {2000, 3000, 4000} <= started
+    assert await pager.collect() == list(range(2107))
+    assert {3000, 4000, 5000} <= started  # the read-ahead window grew to the full depth after two full pages
     assert finished == started
 
 
