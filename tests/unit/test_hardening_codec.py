@@ -91,3 +91,9 @@ async def test_paging_arguments_out_of_range_fail_at_the_call(od, mock_api, kwar
         od.appointments.list(**kwargs)
     assert caught.value.parameter == name
     assert not mock_api.calls
+
+
+async def test_a_huge_wrong_value_is_not_copied_into_the_message(od, mock_api) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        await od.patients.get("x" * 1_000_000)  # type: ignore[arg-type]
+    assert len(str(caught.value)) < 300
