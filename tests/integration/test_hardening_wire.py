@@ -186,3 +186,14 @@ async def test_patient_names_stay_out_of_the_transport_logs(emu, caplog) -> None
     assert "HTTP Request: GET" in redacted and "/patients?[redacted]" in redacted
     assert "Zebulonski" not in redacted and "1980-02-03" not in redacted
     assert "Zebulonski" in kept  # the same records carry the name when the filter is off
+
+
+@module_loop
+async def test_untyped_answers_get_the_same_shape_repairs() -> None:
+    # deposits has no documented answer model: rows arrive as plain dicts.
+    async with RogueServer(lambda r: json_answer({"DepositNum": 4, "Amount": 12.5})) as server:
+        async with against(server) as od:
+            assert await od.deposits.list().collect() == [{"DepositNum": 4, "Amount": 12.5}]
+    async with RogueServer(lambda r: json_answer([{"DepositNum": 4}])) as server:
+        async with against(server) as od:
+            assert await od.deposits.get(4) == {"DepositNum": 4}
