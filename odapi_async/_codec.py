@@ -256,7 +256,13 @@ def check_sendable(value: Any, name: str = "") -> None:
     why = unsendable(value)
     if why:
         where = f"parameter {name!r}" if name else "a value"
-        raise InvalidParameter(f"{where} must be {why}, got {value!r}", operation="", parameter=name)
+        raise InvalidParameter(f"{where} must be {why}, got {shown(value)}", operation="", parameter=name)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages (a wrong value may be a whole document)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def wire_value(value: Any, kind: str, name: str = "") -> Any:

@@ -17,8 +17,9 @@ is yielded exactly once. Not guaranteed: a row inserted behind the cursor is not
 incremental ``DateTStamp`` pass picks it up), and a row deleted during the stream may or may not appear.
 
 **Read-ahead.** On unthrottled modes the next pages are fetched ahead, concurrently and in order, but only while
-pages come back full: after a short page no new guess is made. A guess whose offset turns out wrong and the
-overshoot past the end are cancelled.
+pages come back full: after a short page no new guess is made. The window starts at one guess and doubles with
+each full page up to the mode's depth, so a short list is not overshot by the whole window. A guess whose offset
+turns out wrong and the overshoot past the end are cancelled.
 """
 
 from __future__ import annotations
@@ -132,13 +133,17 @@ class _Stream(Generic[T]):
         self.offset = pager._offset  # rows before this position have been read
         self.seen: set[Any] = set()
         self.key: Callable[[Any], Any] | None = None
-        self.previous: list[Any] | None = None  # the last page as fetched, to spot a server ignoring Offset
+        # The last page as fetched (rows, keys), to spot a server that ignores Offset.
+        self.previous: tuple[list[Any], list[Any] | None] | None = None
         self.ahead: collections.deque[_Ahead] = collections.deque()
         self.dropped: list[asyncio.Future[Any]] = []  # cancelled guesses, still unwinding
         self.full_sizes: set[int] = (
             set()
         )  # page lengths that mean "full": the Limit asked, or a confirmed cap
         self.step = 0  # rows between the starts of two full pages: the read-ahead's stride (0: no guessing)
+        # Pages in flight at most, doubled after each full page up to the mode's depth: a list of two pages
+        # then costs one guess past its end, not depth - 1.
+        self.window = 1
         self.resyncs = 0
 
     # ------------------------------------------------------------------------------------------ the loop
@@ -149,12 +154,13 @@ class _Stream(Generic[T]):
             start = self.offset - overlap
             entry = await self._next(start)
             rows = await entry.task
-            self._check_not_repeated(rows, entry)
-            if overlap and not self._connects(rows):
+            keys = self._keys(rows)
+            self._check_not_repeated(rows, keys, entry)
+            if overlap and not self._connects(keys):
                 # Rows were deleted behind the cursor: this page may have skipped some. Find our place again.
                 self._drop_guesses()
-                start, rows = await self._resync(start, entry.asked)
-            new = self._remember(rows)
+                start, rows, keys = await self._resync(start, entry.asked)
+            new = self._remember(rows, keys)
             if new:
                 yield new
             self.offset = start + len(rows)
@@ -170,7 +176,7 @@ class _Stream(Generic[T]):
             self._drop_guesses()  # the page size changed, or the last page was short: the guesses are wrong
         if not self.ahead:
             self.ahead.append(self._launch(start, self.pager._asked()))
-        depth = self.pager._prefetch_depth()
+        depth = min(self.pager._prefetch_depth(), self.window)
         while self.step and len(self.ahead) < depth:
             self.ahead.append(self._launch(self.ahead[-1].start + self.step, self.pager._asked()))
         return self.ahead.popleft()
@@ -183,6 +189,7 @@ class _Stream(Generic[T]):
         if rows == asked or rows in self.full_sizes:
             self.full_sizes.add(rows)
             self.step = rows - self._overlap(self.pager._asked())
+            self.window *= 2
             return False
         self.step = 0  # short: no guessing past what may be the end
         if is_last_page(rows, asked):
@@ -192,38 +199,47 @@ class _Stream(Generic[T]):
 
     # --------------------------------------------------------------------------------- exactness checks
 
-    def _keys(self, rows: Sequence[Any]) -> list[Any]:
+    def _keys(self, rows: Sequence[Any]) -> list[Any] | None:
+        """The primary keys of a page's rows (None for a stream without a key)."""
+        name = self.pager._primary_key
+        if name is None or not rows:
+            return None if name is None else []
         if self.key is None:
-            name = self.pager._primary_key
-            assert name is not None
             self.key = operator.itemgetter(name) if isinstance(rows[0], dict) else operator.attrgetter(name)
-        return [self.key(row) for row in rows]
+        return list(map(self.key, rows))
 
-    def _remember(self, rows: list[T]) -> list[T]:
+    def _remember(self, rows: list[T], keys: list[Any] | None) -> list[T]:
         """Record a page's rows; return those not yielded before."""
-        if not self.pager._primary_key or not rows:
+        if not keys:
             return rows
-        new = []
         seen = self.seen
-        for row, key in zip(rows, self._keys(rows), strict=True):
+        # The usual pages, in C: all rows new, or all but the overlapping first one.
+        skip = 1 if keys[0] in seen else 0
+        fresh = set(keys[skip:])
+        if len(fresh) == len(keys) - skip and seen.isdisjoint(fresh):
+            seen |= fresh
+            return rows[skip:] if skip else rows
+        new = []
+        for row, key in zip(rows, keys, strict=True):
             if key not in seen:
                 seen.add(key)
                 new.append(row)
         return new
 
-    def _connects(self, rows: list[T]) -> bool:
+    def _connects(self, keys: list[Any] | None) -> bool:
         """Whether a page holds a row already read: then it continues the rows read so far without a gap."""
-        return bool(rows) and not self.seen.isdisjoint(self._keys(rows))
+        return bool(keys) and not self.seen.isdisjoint(keys)  # type: ignore[arg-type]
 
-    def _check_not_repeated(self, rows: list[T], entry: _Ahead) -> None:
-        previous, self.previous = self.previous, rows
-        if not rows or previous is None or len(rows) != len(previous):
+    def _check_not_repeated(self, rows: list[T], keys: list[Any] | None, entry: _Ahead) -> None:
+        previous, self.previous = self.previous, (rows, keys)
+        if not rows or previous is None or len(rows) != len(previous[0]):
             return
-        if self.pager._primary_key:
-            same = self._keys(rows) == self._keys(previous)
+        if keys is not None:
+            same = keys == previous[1]
         else:
+            rows_before = previous[0]
             # Without a key, a page of identical rows (a query's constant column) proves nothing.
-            same = rows == previous and any(row != rows[0] for row in rows)
+            same = rows == rows_before and any(row != rows[0] for row in rows)
         if same:
             raise PaginationError(
                 f"{self.pager._operation or 'list'}: the page at Offset={entry.start} is the same as the page "
@@ -233,7 +249,7 @@ class _Stream(Generic[T]):
                 limit=entry.asked,
             )
 
-    async def _resync(self, start: int, asked: int) -> tuple[int, list[T]]:
+    async def _resync(self, start: int, asked: int) -> tuple[int, list[T], list[Any] | None]:
         """Step back from ``start``, doubling the distance, until a page holds a row already read."""
         self.resyncs += 1
         if self.resyncs > MAX_RESYNCS:
@@ -248,9 +264,10 @@ class _Stream(Generic[T]):
         while True:
             probe = max(start - back, 0)
             rows = await self.pager._fetch(probe, asked)
-            self.previous = rows
-            if probe == 0 or self._connects(rows):
-                return probe, rows
+            keys = self._keys(rows)
+            self.previous = (rows, keys)
+            if probe == 0 or self._connects(keys):
+                return probe, rows, keys
             back *= 2
 
     # --------------------------------------------------------------------------------------- cleanup

@@ -114,9 +114,13 @@ def _decode(op: Operation, content: bytes) -> Any:
         return None
     if op.model is DynamicRow:
         return decode_dynamic(content)
-    if op.model is None:
+    if op.model is None:  # untyped answers get the same two shape repairs as typed ones
         data = decode_json(content)
-        return [data] if op.returns == "list" and isinstance(data, dict) else data
+        if op.returns == "list" and isinstance(data, dict):
+            return [data]
+        if op.returns == "object" and isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+            return data[0]
+        return data
     if op.returns == "list":
         return decode_list(content, op.model)
     return decode_one(content, op.model)

@@ -83,3 +83,17 @@ def test_the_filter_rewrites_arguments_and_keeps_the_record() -> None:
     )
     assert QueryStringFilter().filter(record) is True
     assert record.getMessage() == "HTTP Request: GET http://h/p?[redacted]"
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"Offset": -1}, "Offset"), ({"Limit": 0}, "Limit")])
+async def test_paging_arguments_out_of_range_fail_at_the_call(od, mock_api, kwargs, name) -> None:
+    with pytest.raises(InvalidParameter, match=name) as caught:
+        od.appointments.list(**kwargs)
+    assert caught.value.parameter == name
+    assert not mock_api.calls
+
+
+async def test_a_huge_wrong_value_is_not_copied_into_the_message(od, mock_api) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        await od.patients.get("x" * 1_000_000)  # type: ignore[arg-type]
+    assert len(str(caught.value)) < 300

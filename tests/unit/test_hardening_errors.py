@@ -130,3 +130,28 @@ def test_decode_error_snippet_and_body_hold_no_key() -> None:
     # Without the keys, the Authorization form still goes.
     bare = DecodeError("x", **REQUEST, body=body[:80])
     assert "s3cr3t" not in bare.snippet and "s3cr3t" not in str(bare)
+
+
+def raise_in_worker(status: int) -> None:
+    """Runs in another process: raises an error built there."""
+    from odapi_async._exceptions import status_error_class
+
+    raise status_error_class(status)(
+        status_code=status, method="GET", path="/patients/1", mode="remote", explanation="x" * 5000
+    )
+
+
+def test_an_error_raised_in_a_process_pool_arrives_whole() -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    from odapi_async import Throttled
+
+    context = multiprocessing.get_context("spawn")  # fork would copy this test process, threads and all
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        future = pool.submit(raise_in_worker, 429)
+        with pytest.raises(Throttled) as caught:
+            future.result(timeout=60)
+    error = caught.value
+    assert (error.status_code, error.method, error.path, error.mode) == (429, "GET", "/patients/1", "remote")
+    assert error.explanation == "x" * 5000 and error.retry_after is None

@@ -133,7 +133,7 @@ async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
     never = asyncio.Event()
 
     async def slow_after_two_pages(request):
-        if int(request.url.params.get("Offset", 0)) >= 2000:
+        if int(request.url.params.get("Offset", 0)) >= 1500:
             await never.wait()  # stays in flight until cancelled
         return server(request)
 
@@ -159,32 +159,31 @@ async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
 
 
 async def test_wrong_guesses_cancelled_mid_stream_do_not_outlive_it() -> None:
-    # Page size drops from 1000 to 100 after the first page (a failover): the prefetched guesses at 2000,
-    # 3000, 4000 are cancelled; their cleanup (closing a connection, releasing a slot) must end before the
-    # stream does.
+    # Page size drops from 1000 to 100 after two full pages (a failover): the prefetched guesses at 3000, 4000,
+    # 5000 are cancelled; their cleanup (closing a connection, releasing a slot) must end before the stream does.
     started: set[int] = set()
     finished: set[int] = set()
 
     async def fetch(offset: int, limit: int) -> list[int]:
         started.add(offset)
         try:
-            if offset == 0:
-                return list(range(1000))
-            if offset == 1000:
+            if offset in (0, 1000):
+                return list(range(offset, offset + 1000))
+            if offset == 2000:
                 await asyncio.sleep(0.01)  # let the guesses start
-                return list(range(100))
-            if offset == 1100:
-                return list(range(7))
+                return list(range(2000, 2100))
+            if offset == 2100:
+                return list(range(2100, 2107))
             await asyncio.Event().wait()  # a guess: hangs until cancelled
             return []
         finally:
-            if offset >= 2000:
+            if offset >= 3000:
                 await asyncio.sleep(0.05)  # slow cleanup after the cancellation
             finished.add(offset)
 
     pager = Paginator(fetch, limit_for_page=lambda: 1000, prefetch_depth=lambda: 4)
-    assert len(await pager.collect()) == 1107
-    assert {2000, 3000, 4000} <= started
+    assert await pager.collect() == list(range(2107))
+    assert {3000, 4000, 5000} <= started  # the read-ahead window grew to the full depth after two full pages
     assert finished == started
 
 
@@ -220,3 +219,60 @@ async def test_prefetched_page_error_surfaces_after_earlier_rows_and_none_is_lef
     gc.collect()
     await asyncio.sleep(0)
     assert "never retrieved" not in caplog.text
+
+
+def keyed(nums) -> list[dict]:
+    return [{"AptNum": n} for n in nums]
+
+
+async def test_a_key_twice_in_one_page_is_yielded_once() -> None:
+    async def fetch(offset: int, limit: int) -> list[dict]:
+        return keyed([1, 2, 2, 3]) if offset == 0 else []
+
+    pager = Paginator(fetch, limit_for_page=lambda: 100, prefetch_depth=lambda: 1, primary_key="AptNum")
+    assert [r["AptNum"] for r in await pager.collect()] == [1, 2, 3]
+
+
+async def test_identical_rows_without_a_key_are_not_taken_for_a_repeated_page() -> None:
+    # queries/ShortQuery "SELECT 1 ...": every row the same, pages the same, and yet the server is right.
+    async def fetch(offset: int, limit: int) -> list[dict]:
+        return [{"1": 1}] * min(100, 250 - offset)
+
+    pager = Paginator(fetch, limit_for_page=lambda: 100, prefetch_depth=lambda: 1)
+    assert len(await pager.collect()) == 250
+
+
+async def test_a_list_that_never_connects_gives_up() -> None:
+    from odapi_async import PaginationError
+    from odapi_async._paginate import MAX_RESYNCS
+
+    fresh = iter(range(10**9))
+    calls = 0
+
+    async def fetch(offset: int, limit: int) -> list[dict]:
+        nonlocal calls
+        calls += 1
+        return keyed(next(fresh) for _ in range(limit))  # every answer all new rows: the list churns fully
+
+    pager = Paginator(fetch, limit_for_page=lambda: 100, prefetch_depth=lambda: 1, primary_key="AptNum")
+    with pytest.raises(PaginationError, match="lost its place"):
+        await pager.collect()
+    assert calls <= 2 * (MAX_RESYNCS + 1)  # bounded: it does not page forever
+
+
+async def test_a_page_that_loses_its_place_steps_back_until_it_connects() -> None:
+    rows = list(range(1000))
+    asked: list[int] = []
+
+    async def fetch(offset: int, limit: int) -> list[dict]:
+        asked.append(offset)
+        if len(asked) == 4:  # after three pages, 250 rows behind the cursor go
+            del rows[10:260]
+        return keyed(rows[offset : offset + limit])
+
+    pager = Paginator(fetch, limit_for_page=lambda: 100, prefetch_depth=lambda: 1, primary_key="AptNum")
+    got = [r["AptNum"] for r in await pager.collect()]
+    assert got[:10] == list(range(10)) and set(range(297, 1000)) <= set(got)
+    assert len(got) == len(set(got))
+    assert asked[:4] == [0, 99, 198, 297]
+    assert asked[4:7] == [198, 99, 0]  # stepped back one page, then doubling, until a page held a known row
