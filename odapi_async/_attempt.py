@@ -20,6 +20,7 @@ import msgspec
 from ._backend import ThrottleBackend
 from ._exceptions import ResponseTooLarge
 from ._pools import ConnectionPools
+from ._redact import Secret
 from ._request import Answer, Prepared
 from ._retry import is_throttle_answer, parse_retry_after
 from ._settings import Mode, Priority
@@ -28,8 +29,6 @@ __all__ = ["AttemptRunner", "Kind", "Outcome"]
 
 # Connection failures that prove the request never reached the server, so even a POST may be sent again.
 _NEVER_LEFT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
-#: Characters of the server's text kept on an outcome (the rest is not needed to decide or to explain).
-_TEXT_LIMIT = 64 * 1024
 
 
 class Kind(enum.Enum):
@@ -81,6 +80,7 @@ class AttemptRunner:
         base_urls: dict[str, str],
         headers: httpx2.Headers,
         scrub: Callable[[str], str],
+        keys: tuple[Secret, ...],
         pool_size: int,
     ) -> None:
         self._backend = backend
@@ -90,6 +90,7 @@ class AttemptRunner:
         self._base_urls = base_urls
         self._headers = headers  # built once per session; its repr masks Authorization
         self._scrub = scrub
+        self._keys = keys
         self._pool_size = pool_size
 
     async def run(self, mode: Mode, req: Prepared, options: AttemptOptions, *, retry: bool) -> Outcome:
@@ -119,7 +120,7 @@ class AttemptRunner:
                     return Outcome(
                         Kind.ANSWER,
                         mode,
-                        Answer(status, content, response.headers, req.method, req.path, mode),
+                        Answer(status, content, response.headers, req.method, req.path, mode, self._keys),
                     )
                 text = self._scrub(_explanation(content, response.headers.get("Location")))
                 content = b""  # a server that echoes the key must not leave it in this frame's locals
@@ -175,8 +176,8 @@ async def _read_capped(response: httpx2.Response, limit: int, req: Prepared, mod
 
 
 def _explanation(content: bytes, location: str | None) -> str:
-    """The server's plain-text reason (also when it arrives as a JSON string), at most 64 KiB of it."""
-    text = content[:_TEXT_LIMIT].decode("utf-8", "replace").strip()
+    """The server's plain-text reason (also when it arrives as a JSON string), whole: messages quote 2 KB of it."""
+    text = content.decode("utf-8", "replace").strip()
     if location and not text:
         return f"redirect to {location}"
     if text.startswith('"') and text.endswith('"'):

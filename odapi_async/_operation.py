@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from ._codec import query_value, wire_value
+from ._codec import query_value, shown, unsendable, wire_value
 from ._exceptions import InvalidParameter
 
 #: Paging parameters every paginated GET accepts without the spec listing them.
@@ -121,14 +121,22 @@ def check_arguments(op: Operation, where: str, values: Mapping[str, Any], params
         if value is not None and not _type_ok(value, param):
             raise InvalidParameter(
                 f"{op.name}() parameter {name!r} must be {_expected(param)}, got {type(value).__name__} "
-                f"{value!r}",
+                f"{shown(value)}",
+                operation=op.name,
+                parameter=name,
+                valid=valid,
+            )
+        why = unsendable(value)
+        if why:
+            raise InvalidParameter(
+                f"{op.name}() parameter {name!r} must be {why}, got {shown(value)}",
                 operation=op.name,
                 parameter=name,
                 valid=valid,
             )
         if _unknown_enum(value, param):
             raise InvalidParameter(
-                f"{op.name}() parameter {name!r} must be one of {', '.join(param.enum)}; got {value!r}",
+                f"{op.name}() parameter {name!r} must be one of {', '.join(param.enum)}; got {shown(value)}",
                 operation=op.name,
                 parameter=name,
                 valid=valid,

@@ -6,12 +6,13 @@ session implements it, and imports the resources; nothing below imports the sess
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx2
 
 from ._exceptions import DecodeError
+from ._redact import Secret
 
 if TYPE_CHECKING:
     from ._codec import WireDecodeError
@@ -30,10 +31,18 @@ class Answer:
     method: str
     path: str
     mode: str
+    keys: tuple[Secret, ...] = field(default=(), repr=False)  # to scrub from what a DecodeError quotes
 
     def decode_error(self, reason: WireDecodeError) -> DecodeError:
-        """The error to raise when this answer does not fit the expected shape."""
-        return DecodeError(str(reason), method=self.method, path=self.path, mode=self.mode, body=self.content)
+        """The error to raise when this answer does not fit the expected shape (keys scrubbed from it)."""
+        return DecodeError(
+            str(reason),
+            method=self.method,
+            path=self.path,
+            mode=self.mode,
+            body=self.content,
+            secrets=(key.reveal() for key in self.keys),
+        )
 
 
 @dataclass(frozen=True)

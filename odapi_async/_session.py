@@ -3,7 +3,7 @@
 A request goes: arguments checked (``_operation``) → encoded once (:class:`Prepared`) → for each attempt, the
 mode in use (``_prober``) → one attempt (``_attempt``: throttle slot, pool, send, read) → an outcome → the
 decision (``_decide``: retry, fail over, raise). ``docs/architecture.md`` draws it. Keys are held in a
-:class:`_Secret` so that no repr, log line, traceback-with-locals or exception ever shows them.
+:class:`Secret` so that no repr, log line, traceback-with-locals or exception ever shows them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ._operation import Operation
 from ._permissions import name_the_permission, warn_if_read_only
 from ._prober import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
 from ._raw import RawRequests, decode_as
+from ._redact import Secret, scrub
 from ._request import Answer, Prepared
 from ._retry import RetryPolicy
 from ._settings import (
@@ -63,31 +64,14 @@ DEFAULT_ENDPOINTS = {
 #: Rows per page each mode serves at most (Enterprise: 1000 Remote, 10 000 Local/Service).
 PAGE_CAPS = {"local": 1000, "service": 1000, "remote": 100}
 ENTERPRISE_PAGE_CAPS = {"local": 10_000, "service": 10_000, "remote": 1000}
-#: Pages fetched ahead on unthrottled modes.
-PREFETCH_PAGES = 4
+#: Pages fetched ahead of the one being read, on unthrottled modes.
+READ_AHEAD = 3
 #: The default cap on one answer's body.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 # What a key may hold: printable ASCII without spaces. Anything else cannot travel in a header, and httpx2/h11 would
 # then fail with a message that quotes the whole header value (the key).
 _KEY_TEXT = re.compile(r"[!-~]+")
-
-
-class _Secret:
-    """A value that never prints."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -101,6 +85,7 @@ class _Options:
     priority: Priority
     max_retry_wait: float
     max_response_bytes: int
+    read_ahead: int
 
     def for_attempt(self, probe_timeout: float | None = None) -> AttemptOptions:
         """What an attempt needs; ``probe_timeout`` shortens the connect phase (a mode not yet seen answering)."""
@@ -122,8 +107,8 @@ class _Options:
 class _Core:
     """What every view of one session shares."""
 
-    auth: _Secret
-    keys: tuple[_Secret, ...]  # the developer and customer keys, to scrub from any text we pass on
+    auth: Secret
+    keys: tuple[Secret, ...]  # the developer and customer keys, to scrub from any text we pass on
     key_id: str
     tier: Tier
     hub: Hub
@@ -138,9 +123,7 @@ class _Core:
 
     def scrub(self, text: str) -> str:
         """``text`` with every key replaced by ``***`` (server texts and network errors may quote them)."""
-        for key in self.keys:
-            text = text.replace(key.reveal(), "***")
-        return text
+        return scrub(text, (key.reveal() for key in self.keys))
 
 
 def key_id_for(customer_key: str) -> str:
@@ -177,11 +160,12 @@ class OpenDental(GeneratedResources):
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         probe_timeout: float = 1.0,
         failback_interval: float = 60.0,
+        read_ahead: int = READ_AHEAD,
         throttle: ThrottleBackend | None = None,
         hub: Hub | None = None,
     ) -> None:
         # Wrap the keys first, so that no raw key stays in this frame's locals (tracebacks with locals).
-        given = (_Secret(_text_or_empty(developer_key)), _Secret(_text_or_empty(customer_key)))
+        given = (Secret(_text_or_empty(developer_key)), Secret(_text_or_empty(customer_key)))
         developer_key = customer_key = None
         dev = _read_key(given[0], "ODAPI_DEVELOPER_KEY", "developer")
         cust = _read_key(given[1], "ODAPI_CUSTOMER_KEY", "customer")
@@ -219,7 +203,7 @@ class OpenDental(GeneratedResources):
             pool_size = sum(in_flight_for(mode, max_in_flight) for mode in modes)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
-        auth = _Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}")
+        auth = Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}")
         core = _Core(
             auth=auth,
             keys=(dev, cust),
@@ -241,6 +225,7 @@ class OpenDental(GeneratedResources):
             # httpx2.Headers masks Authorization in its repr (tracebacks with locals).
             headers=httpx2.Headers({"Authorization": auth.reveal(), "Content-Type": "application/json"}),
             scrub=core.scrub,
+            keys=core.keys,
             pool_size=pool_size,
         )
         self._core = core
@@ -253,6 +238,7 @@ class OpenDental(GeneratedResources):
             priority=_check_priority(priority),
             max_retry_wait=_check_positive("max_retry_wait", max_retry_wait, zero=True),
             max_response_bytes=_check_count("max_response_bytes", max_response_bytes, least=1),
+            read_ahead=_check_count("read_ahead", read_ahead),
         )
 
     # ------------------------------------------------------------------------------------------ public
@@ -341,6 +327,7 @@ class OpenDental(GeneratedResources):
         priority: Priority | None = None,
         max_retry_wait: float | None = None,
         modes: Sequence[Mode] | None = None,
+        read_ahead: int | None = None,
     ) -> OpenDental:
         """A view of this session with other per-request settings; it shares keys, pool, throttle and life.
 
@@ -349,6 +336,8 @@ class OpenDental(GeneratedResources):
         options = self._options
         if modes is not None:
             options = replace(options, router=_router(self._core, _check_modes(modes)))
+        if read_ahead is not None:
+            options = replace(options, read_ahead=_check_count("read_ahead", read_ahead))
         if timeout is not None:
             total = _check_positive("timeout", total_deadline(timeout))
             connect = options.timeout.connect or 5.0
@@ -450,7 +439,8 @@ class OpenDental(GeneratedResources):
         return caps[self.mode]
 
     def _prefetch_depth(self) -> int:
-        return 1 if self.mode == "remote" else PREFETCH_PAGES
+        # Remote is throttled to one request at a time: reading ahead there would only queue.
+        return 1 if self.mode == "remote" else 1 + self._options.read_ahead
 
     async def _send_operation(
         self, op: Operation, path: str, *, query: dict[str, str], body: dict[str, Any] | None
@@ -591,9 +581,9 @@ def _text_or_empty(value: object) -> str:
     return value
 
 
-def _read_key(given: _Secret, env: str, what: str) -> _Secret:
+def _read_key(given: Secret, env: str, what: str) -> Secret:
     """The key from the argument or the environment, checked; errors never quote it."""
-    secret = _Secret((given.reveal() or os.environ.get(env) or "").strip())
+    secret = Secret((given.reveal() or os.environ.get(env) or "").strip())
     if not secret.reveal():
         raise ConfigurationError(f"no {what} key: pass {what}_key= or set {env}")
     if not _KEY_TEXT.fullmatch(secret.reveal()):

@@ -76,8 +76,9 @@ class Stats:
         return st
 
     def reset(self) -> None:
-        for name in self.listeners:
-            self.listeners[name] = Counters()
+        # In place: each listener's app holds its Counters object.
+        for counters in self.listeners.values():
+            vars(counters).update(vars(Counters()))
         self.keys.clear()
         self.tiers.clear()
 
