@@ -35,8 +35,8 @@ async def test_cast_to_a_model_and_a_list_of_it(emu) -> None:
 async def test_cast_to_a_misfit_raises_decode_error(emu) -> None:
     async with session(emu) as od:
         with pytest.raises(DecodeError) as err:
-            await od.request("GET", "/patients/1", cast_to=list[Patient])
-    assert err.value.path == "/patients/1" and err.value.mode == "local"
+            await od.request("GET", "/patients", params={"Limit": 2}, cast_to=Patient)  # two rows, not one
+    assert err.value.path == "/patients" and err.value.mode == "local"
 
 
 @module_loop
