@@ -55,9 +55,13 @@ def decode_as(answer: Answer, cast_to: Any) -> Any:
             return decode_json(answer.content)
         return _decode(answer.content, cast_to)
     except WireDecodeError as exc:
-        raise answer.decode_error(exc) from None
+        error = answer.decode_error(exc)
     except TypeError as exc:  # msgspec refuses a type it cannot decode to
         raise TypeError(f"request(): cast_to={cast_to!r} is not a type msgspec can decode: {exc}") from None
+    # Raised with the answer dropped from this frame: a traceback shown with its locals must not print the body
+    # (a server that echoes the request's headers puts the key in it).
+    del answer
+    raise error
 
 
 @dataclass(frozen=True)

@@ -406,8 +406,8 @@ class OpenDental(GeneratedResources):
         that does not fit raises :class:`DecodeError`. A query string in ``path`` is kept (``params`` win).
         :attr:`with_raw_response` gives the status, headers and body instead.
         """
-        answer = await self._request_answer(method, path, params, json, idempotent)
-        return decode_as(answer, cast_to)
+        # The answer is never bound to a name here, so no frame of a traceback holds its body.
+        return decode_as(await self._request_answer(method, path, params, json, idempotent), cast_to)
 
     @property
     def with_raw_response(self) -> RawRequests:
