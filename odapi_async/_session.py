@@ -383,7 +383,9 @@ class OpenDental(GeneratedResources):
         try:
             return decode_json(answer.content)
         except WireDecodeError as exc:
-            raise answer.decode_error(exc) from None
+            error = answer.decode_error(exc)  # scrubbed
+        del answer  # an answer that echoes the key must not stay in this frame's locals (tracebacks with locals)
+        raise error from None
 
     # ------------------------------------------------------------------- the request path (RequestPath)
 

@@ -124,10 +124,6 @@ def sdk_locals(error: BaseException) -> str:
     return " ".join(repr(value) for frame in frames for value in frame.f_locals.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OpenDental.request() raises the DecodeError in the frame that holds the answer (its body) in a local",
-)
 @module_loop
 async def test_request_traceback_locals_hold_no_echoed_key() -> None:
     async with RogueServer(echo_headers) as server:
