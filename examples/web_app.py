@@ -104,7 +104,10 @@ async def list_appointments(request: Request) -> Response:
     filters = {
         k: request.query_params[k] for k in ("date", "dateStart", "dateEnd") if k in request.query_params
     }
-    max_rows = min(int(request.query_params.get("max_rows", "100")), 1000)  # a page of a UI, not a table dump
+    given = request.query_params.get("max_rows", "100")
+    if not given.isdigit() or not 1 <= int(given) <= 1000:  # a page of a UI, not a table dump
+        return JSONResponse({"error": "max_rows must be a whole number from 1 to 1000"}, status_code=422)
+    max_rows = int(given)
     rows = await cancel_on_disconnect(request, od.appointments.list(**filters).collect(max_rows=max_rows))  # type: ignore[arg-type]
     return as_json(rows)
 

@@ -94,6 +94,13 @@ async def test_requests_share_the_lifespans_sessions(emu) -> None:
         assert all(od._options.priority == "interactive" for od in sessions.values())
         assert (await client.get("/practices/north/patients/987654")).status_code == 404
         assert (await client.get("/practices/nowhere/patients/1")).status_code == 404
+        assert (
+            await client.get("/practices/south/appointments", params={"max_rows": "all"})
+        ).status_code == 422
+        bad_date = await client.get("/practices/south/appointments", params={"date": "yesterday"})
+        assert (
+            bad_date.status_code == 422 and "date" in bad_date.json()["error"]
+        )  # InvalidParameter, no request
     assert all(od.closed for od in sessions.values())  # closed with the server's lifespan
 
 
