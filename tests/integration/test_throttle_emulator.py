@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx2
@@ -29,15 +29,17 @@ TOL = 0.003  # arrival timestamps and our clock are the same monotonic clock; al
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Any]:
-    async with Emulator(
+def emu() -> Iterator[Any]:
+    # In its own thread and loop: the arrival stamps must not wait for the client's loop (a busy client would
+    # otherwise delay one arrival's stamp and not the next, and the server would see a gap that never was).
+    with Emulator(
         seed=1,
         patients=50,
         developer_key="dev",
         customer_keys=KEYS,
         intervals={"full": T, "read_all": T_READ_ALL},
         fractional_retry_after=True,  # sub-second intervals: whole-second Retry-After would stall the tests
-    ) as e:
+    ).in_thread() as e:
         yield e
 
 
