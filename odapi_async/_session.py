@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
-import os
-import re
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -23,6 +20,18 @@ from typing import Any, TypeVar, overload
 import anyio
 import httpx2
 
+from ._arguments import (
+    check_count,
+    check_modes,
+    check_positive,
+    check_priority,
+    check_request_path,
+    check_url,
+    default_modes,
+    make_timeout,
+    read_key,
+    text_or_empty,
+)
 from ._attempt import AttemptOptions, AttemptRunner, Kind, total_deadline
 from ._backend import ThrottleBackend
 from ._codec import check_body_size, encode_body, query_value, wire_value
@@ -39,7 +48,6 @@ from ._request import Answer, Prepared
 from ._retry import RetryPolicy
 from ._settings import (
     MODES,
-    PRIORITIES,
     TIERS,
     KeySettings,
     Mode,
@@ -68,10 +76,6 @@ ENTERPRISE_PAGE_CAPS = {"local": 10_000, "service": 10_000, "remote": 1000}
 READ_AHEAD = 3
 #: The default cap on one answer's body.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-# What a key may hold: printable ASCII without spaces. Anything else cannot travel in a header, and httpx2/h11 would
-# then fail with a message that quotes the whole header value (the key).
-_KEY_TEXT = re.compile(r"[!-~]+")
 
 
 @dataclass(frozen=True)
@@ -165,10 +169,10 @@ class OpenDental(GeneratedResources):
         hub: Hub | None = None,
     ) -> None:
         # Wrap the keys first, so that no raw key stays in this frame's locals (tracebacks with locals).
-        given = (Secret(_text_or_empty(developer_key)), Secret(_text_or_empty(customer_key)))
+        given = (Secret(text_or_empty(developer_key)), Secret(text_or_empty(customer_key)))
         developer_key = customer_key = None
-        dev = _read_key(given[0], "ODAPI_DEVELOPER_KEY", "developer")
-        cust = _read_key(given[1], "ODAPI_CUSTOMER_KEY", "customer")
+        dev = read_key(given[0], "ODAPI_DEVELOPER_KEY", "developer")
+        cust = read_key(given[1], "ODAPI_CUSTOMER_KEY", "customer")
         if tier not in TIERS:
             raise ConfigurationError(f"tier must be one of {TIERS}; got {tier!r}")
         if service_host is not None and (
@@ -177,13 +181,13 @@ class OpenDental(GeneratedResources):
             raise ConfigurationError(f"service_host must be a host name or address; got {service_host!r}")
         if endpoints is not None and not isinstance(endpoints, Mapping):
             raise ConfigurationError("endpoints must be a mapping of mode to URL")
-        modes = _check_modes(modes) if modes is not None else _default_modes(service_host, endpoints)
+        modes = check_modes(modes) if modes is not None else default_modes(service_host, endpoints)
         host = service_host or "localhost"
         base_urls = {m: url.format(service_host=host) for m, url in DEFAULT_ENDPOINTS.items()}
         for mode, url in (endpoints or {}).items():
             if mode not in MODES:
                 raise ConfigurationError(f"endpoints: unknown mode {mode!r}; modes are {MODES}")
-            base_urls[mode] = _check_url(mode, url)
+            base_urls[mode] = check_url(mode, url)
         hub = hub or default_hub
         backend = throttle if throttle is not None else hub.throttle
         key_id = key_id_for(cust.reveal())
@@ -212,8 +216,8 @@ class OpenDental(GeneratedResources):
             hub=hub,
             backend=backend,
             base_urls={m: u.rstrip("/") for m, u in base_urls.items()},
-            probe_timeout=_check_positive("probe_timeout", probe_timeout),
-            failback_interval=_check_positive("failback_interval", failback_interval, zero=True),
+            probe_timeout=check_positive("probe_timeout", probe_timeout),
+            failback_interval=check_positive("failback_interval", failback_interval, zero=True),
             pool_size=pool_size,
         )
         core.attempts = AttemptRunner(
@@ -232,13 +236,13 @@ class OpenDental(GeneratedResources):
         self._owner = True  # views made by with_options do not close the session
         self._options = _Options(
             router=_router(core, modes),
-            timeout=_make_timeout(timeout, connect_timeout),
-            total=_check_positive("timeout", total_deadline(timeout)),
-            retry=RetryPolicy(max_retries=_check_count("max_retries", max_retries)),
-            priority=_check_priority(priority),
-            max_retry_wait=_check_positive("max_retry_wait", max_retry_wait, zero=True),
-            max_response_bytes=_check_count("max_response_bytes", max_response_bytes, least=1),
-            read_ahead=_check_count("read_ahead", read_ahead),
+            timeout=make_timeout(timeout, connect_timeout),
+            total=check_positive("timeout", total_deadline(timeout)),
+            retry=RetryPolicy(max_retries=check_count("max_retries", max_retries)),
+            priority=check_priority(priority),
+            max_retry_wait=check_positive("max_retry_wait", max_retry_wait, zero=True),
+            max_response_bytes=check_count("max_response_bytes", max_response_bytes, least=1),
+            read_ahead=check_count("read_ahead", read_ahead),
         )
 
     # ------------------------------------------------------------------------------------------ public
@@ -335,21 +339,21 @@ class OpenDental(GeneratedResources):
         """
         options = self._options
         if modes is not None:
-            options = replace(options, router=_router(self._core, _check_modes(modes)))
+            options = replace(options, router=_router(self._core, check_modes(modes)))
         if read_ahead is not None:
-            options = replace(options, read_ahead=_check_count("read_ahead", read_ahead))
+            options = replace(options, read_ahead=check_count("read_ahead", read_ahead))
         if timeout is not None:
-            total = _check_positive("timeout", total_deadline(timeout))
+            total = check_positive("timeout", total_deadline(timeout))
             connect = options.timeout.connect or 5.0
-            options = replace(options, timeout=_make_timeout(timeout, connect), total=total)
+            options = replace(options, timeout=make_timeout(timeout, connect), total=total)
         if max_retries is not None:
-            count = _check_count("max_retries", max_retries)
+            count = check_count("max_retries", max_retries)
             options = replace(options, retry=replace(options.retry, max_retries=count))
         if priority is not None:
-            options = replace(options, priority=_check_priority(priority))
+            options = replace(options, priority=check_priority(priority))
         if max_retry_wait is not None:
             options = replace(
-                options, max_retry_wait=_check_positive("max_retry_wait", max_retry_wait, zero=True)
+                options, max_retry_wait=check_positive("max_retry_wait", max_retry_wait, zero=True)
             )
         view = object.__new__(type(self))
         view._core = self._core
@@ -424,7 +428,7 @@ class OpenDental(GeneratedResources):
     ) -> Answer:
         method = method.upper()
         path, _, query_string = path.partition("?")
-        path = _check_request_path(path)
+        path = check_request_path(path)
         query = dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True))
         query.update({k: query_value(v, "") for k, v in (params or {}).items() if v is not None})
         body = {k: wire_value(v, "") for k, v in json.items()} if json is not None else None
@@ -563,99 +567,3 @@ class OpenDental(GeneratedResources):
 def _router(core: _Core, modes: tuple[Mode, ...]) -> ModeRouter:
     urls = tuple(core.base_urls[m] for m in modes)
     return core.hub.routers.get(core.key_id, modes, urls, failback_interval=core.failback_interval)
-
-
-def _default_modes(service_host: str | None, endpoints: Mapping[str, str] | None) -> tuple[Mode, ...]:
-    """Local, then Service when a service host (or endpoint) is given, then Remote."""
-    given = endpoints or {}
-    if service_host is not None or "service" in given:
-        return ("local", "service", "remote")
-    return ("local", "remote")
-
-
-def _text_or_empty(value: object) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ConfigurationError(f"keys must be text; got a {type(value).__name__}")
-    return value
-
-
-def _read_key(given: Secret, env: str, what: str) -> Secret:
-    """The key from the argument or the environment, checked; errors never quote it."""
-    secret = Secret((given.reveal() or os.environ.get(env) or "").strip())
-    if not secret.reveal():
-        raise ConfigurationError(f"no {what} key: pass {what}_key= or set {env}")
-    if not _KEY_TEXT.fullmatch(secret.reveal()):
-        raise ConfigurationError(
-            f"the {what} key holds characters an HTTP header cannot carry (spaces, control characters or "
-            "non-ASCII): check how it was read"
-        )
-    return secret
-
-
-def _check_modes(modes: Sequence[Mode]) -> tuple[Mode, ...]:
-    if isinstance(modes, str) or not isinstance(modes, Sequence):
-        raise ConfigurationError(f"modes must be a sequence of mode names from {MODES}; got {modes!r}")
-    found = tuple(modes)
-    unknown = [m for m in found if m not in MODES]
-    if not found or unknown or len(set(found)) != len(found):
-        raise ConfigurationError(
-            f"modes must be a non-empty subset of {MODES} without repeats; got {found!r}"
-        )
-    return found
-
-
-def _check_url(mode: str, url: object) -> str:
-    if not isinstance(url, str):
-        raise ConfigurationError(f"endpoints[{mode!r}] must be a URL string; got a {type(url).__name__}")
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(
-            f"endpoints[{mode!r}] must be an http:// or https:// URL with a host, such as "
-            f"'http://localhost:30222/api/v1'; got {url!r}"
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError(f"endpoints[{mode!r}] must not carry a query, fragment or user info")
-    return url
-
-
-def _check_count(name: str, value: object, *, least: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ConfigurationError(f"{name} must be a whole number >= {least}; got {value!r}")
-    return value
-
-
-def _check_positive(name: str, value: object, *, zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-    if not ok or value < 0 or (value == 0 and not zero):  # type: ignore[operator]
-        raise ConfigurationError(f"{name} must be a positive number of seconds; got {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def _make_timeout(timeout: float | httpx2.Timeout, connect: float) -> httpx2.Timeout:
-    if isinstance(timeout, httpx2.Timeout):
-        return timeout
-    _check_positive("timeout", timeout)
-    _check_positive("connect_timeout", connect)
-    return httpx2.Timeout(timeout, connect=min(connect, timeout))
-
-
-def _check_priority(priority: str) -> Priority:
-    if priority not in PRIORITIES:
-        raise ConfigurationError(f"priority must be one of {PRIORITIES}; got {priority!r}")
-    return priority
-
-
-def _check_request_path(path: str) -> str:
-    """A path under the API root: no scheme or host, no ``..`` segment (also percent-encoded), no backslash."""
-    if not isinstance(path, str):
-        raise ConfigurationError(f"path must be text; got a {type(path).__name__}")
-    decoded = urllib.parse.unquote(path)
-    if "://" in path or path.startswith("//") or "\\" in decoded:
-        raise ConfigurationError(f"request(): {path!r} is not a path under the API root (give '/patients/1')")
-    if any(seg in ("..", ".") for seg in decoded.split("/")):
-        raise ConfigurationError(
-            f"request(): {path!r} leaves the API root ('.' and '..' segments are refused)"
-        )
-    return "/" + path.lstrip("/")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import click
 
-from .._exceptions import ConfigurationError, InvalidParameter, OpenDentalError
+from .. import ConfigurationError, InvalidParameter, OpenDentalError
 from ._common import CliFailure
 
 _DEBUG = "--debug"

@@ -9,7 +9,7 @@ import anyio
 import click
 from rich.console import Console
 
-from .._exceptions import ConfigurationError
+from .. import ConfigurationError
 from ..sync import (
     OfficeConfig,
     OfficeProgress,

@@ -27,9 +27,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from .. import BadRequest, Gone, NotFound, OpenDental, OpenDentalError
 from .. import resources as _models
-from .._exceptions import BadRequest, Gone, NotFound, OpenDentalError
-from .._session import OpenDental
 from .._syncspec import SyncSpec
 from ..resources._generated._sync import SYNC
 from ._store import SyncState, SyncStore, TableLayout
