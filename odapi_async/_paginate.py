@@ -159,13 +159,83 @@ class Paginator(Generic[T]):
         return await to_pandas(self, max_rows=max_rows, progress=progress)
 
 
+class _SeenKeys:
+    """The primary keys a stream has yielded, in bounded memory while they ascend (as the API lists rows).
+
+    The last :data:`KEEP` keys (whole pages) are held exactly; older ones are summed up by ``floor``, the largest
+    key forgotten: while every key so far came in ascending order, a key at or below it was yielded already. A
+    million-row stream then holds ~20 000 keys, not a million. If the keys ever come out of order, nothing more
+    is forgotten (and ``floor`` is no longer trusted): exactness first, memory second.
+    """
+
+    KEEP = 20_000
+
+    __slots__ = ("_ascending", "_floor", "_held", "_keys", "_last", "_pages")
+
+    def __init__(self) -> None:
+        self._keys: set[Any] = set()
+        self._pages: collections.deque[list[Any]] = collections.deque()
+        self._held = 0
+        self._floor: Any = None
+        self._last: Any = None
+        self._ascending = True
+
+    def __bool__(self) -> bool:
+        return self._last is not None or bool(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._keys or (self._trust_floor() and key <= self._floor)
+
+    def _trust_floor(self) -> bool:
+        return self._floor is not None and self._ascending
+
+    def all_new(self, fresh: list[Any]) -> bool:
+        """Whether none of ``fresh`` (distinct) was yielded before: set operations and one ``min``, in C."""
+        if not self._keys.isdisjoint(fresh):
+            return False
+        return not (self._trust_floor() and fresh and min(fresh) <= self._floor)
+
+    def connects(self, keys: list[Any]) -> bool:
+        """Whether a page holds a key already yielded."""
+        if not self._keys.isdisjoint(keys):
+            return True
+        return self._trust_floor() and bool(keys) and min(keys) <= self._floor
+
+    def add(self, fresh: list[Any]) -> None:
+        """Record keys just yielded, in page order."""
+        if not fresh:
+            return
+        self._keys.update(fresh)
+        if not self._ascending:
+            return
+        try:
+            ascending = (self._last is None or fresh[0] > self._last) and fresh == sorted(fresh)
+        except TypeError:  # keys that do not compare: never forget any
+            ascending = False
+        if not ascending:
+            self._ascending = False
+            self._pages.clear()
+            return
+        self._last = fresh[-1]
+        self._pages.append(fresh)
+        self._held += len(fresh)
+        while self._held - len(self._pages[0]) >= self.KEEP:
+            old = self._pages.popleft()
+            self._held -= len(old)
+            self._keys.difference_update(old)
+            self._floor = old[-1]
+
+
 class _Stream(Generic[T]):
     """One pass over a list: the position, the keys seen, and the pages fetched ahead."""
 
     def __init__(self, pager: Paginator[T]) -> None:
         self.pager = pager
         self.offset = pager._offset  # rows before this position have been read
-        self.seen: set[Any] = set()
+        self.seen = _SeenKeys()
         self.key: Callable[[Any], Any] | None = None
         # The last page as fetched (rows, keys), to spot a server that ignores Offset.
         self.previous: tuple[list[Any], list[Any] | None] | None = None
@@ -249,20 +319,22 @@ class _Stream(Generic[T]):
         seen = self.seen
         # The usual pages, in C: all rows new, or all but the overlapping first one.
         skip = 1 if keys[0] in seen else 0
-        fresh = set(keys[skip:])
-        if len(fresh) == len(keys) - skip and seen.isdisjoint(fresh):
-            seen |= fresh
+        fresh = keys[skip:] if skip else keys
+        if len(set(fresh)) == len(fresh) and seen.all_new(fresh):
+            seen.add(fresh)
             return rows[skip:] if skip else rows
-        new = []
+        new, new_keys, taken = [], [], set()
         for row, key in zip(rows, keys, strict=True):
-            if key not in seen:
-                seen.add(key)
+            if key not in seen and key not in taken:
+                taken.add(key)
+                new_keys.append(key)
                 new.append(row)
+        seen.add(new_keys)
         return new
 
     def _connects(self, keys: list[Any] | None) -> bool:
         """Whether a page holds a row already read: then it continues the rows read so far without a gap."""
-        return bool(keys) and not self.seen.isdisjoint(keys)  # type: ignore[arg-type]
+        return bool(keys) and self.seen.connects(keys)  # type: ignore[arg-type]
 
     def _check_not_repeated(self, rows: list[T], keys: list[Any] | None, entry: _Ahead) -> None:
         previous, self.previous = self.previous, (rows, keys)
