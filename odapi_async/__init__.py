@@ -22,12 +22,14 @@ from ._exceptions import (
     ServerError,
     SessionClosed,
     Throttled,
+    ThrottleUnavailable,
     Timeout,
     TransportError,
     Unauthorized,
 )
 from ._hub import Hub, default_hub
 from ._paginate import Paginator
+from ._redis_throttle import RedisThrottle
 from ._session import OpenDental
 from ._settings import KeySettings, ThrottleStats
 from ._version import __version__
@@ -52,11 +54,13 @@ __all__ = [
     "OutcomeUnknown",
     "Paginator",
     "ProcessThrottle",
+    "RedisThrottle",
     "ResponseTooLarge",
     "ServerError",
     "SessionClosed",
     "ThrottleBackend",
     "ThrottleStats",
+    "ThrottleUnavailable",
     "Throttled",
     "Timeout",
     "TransportError",

@@ -7,6 +7,7 @@
     ├── InvalidParameter            wrong parameter name, type or value (raised before any request)
     ├── BodyTooLarge                body over the API's 16.8 M character limit (raised before sending)
     ├── SessionClosed               the session was used after aclose()
+    ├── ThrottleUnavailable         the shared (Redis) throttle could not be asked; nothing was sent
     ├── TransportError              the request failed on the network (no HTTP answer)
     │   ├── ConnectError            ... before it left: refused, DNS, connect timeout
     │   ├── Timeout                 ... past the attempt's total deadline
@@ -193,3 +194,7 @@ class ResponseTooLarge(_RequestError):
 
 class SessionClosed(OpenDentalError, RuntimeError):
     """The session was closed (``aclose()`` or the end of its ``async with``); make a new one."""
+
+
+class ThrottleUnavailable(OpenDentalError, RuntimeError):
+    """The shared throttle (Redis) could not be asked, or gave no turn in time; the request was not sent."""

@@ -1,0 +1,158 @@
+"""RedisThrottle against a real redis-server and the emulator, within one process.
+
+Several ``RedisThrottle`` objects stand for several processes here (each has its own local throttle); the
+multi-process tests are in ``test_processes.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+from conftest import INTERVALS, NEEDS_REDIS, T, remote_stats
+from odapi_async import KeySettings, OpenDental, RedisThrottle, ThrottleUnavailable
+from redis_support import RedisServer
+
+pytestmark = NEEDS_REDIS
+
+
+def session(emu: Any, key: str, throttle: RedisThrottle, **kw: Any) -> OpenDental:
+    kw.setdefault("tier", "full")
+    return OpenDental(
+        "dev", key, endpoints=emu.endpoints, modes=("remote",), intervals=INTERVALS, throttle=throttle, **kw
+    )
+
+
+async def get(od: OpenDental) -> None:
+    await od.request("GET", "/patients", params={"Limit": 1})
+
+
+async def test_two_throttles_on_one_key_are_spaced_at_the_emulator(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    a, b = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+    async with session(emu, "k1", a) as od_a, session(emu, "k1", b) as od_b:
+        started = time.monotonic()
+        await asyncio.gather(*[get(od) for od in (od_a, od_b) for _ in range(6)])
+        elapsed = time.monotonic() - started
+    st = remote_stats(emu, "k1")
+    assert st["violations"] == 0 and st["requests"] == 12
+    assert elapsed >= 11 * T
+    for throttle in (a, b):
+        (counters,) = throttle.redis_stats().values()
+        assert counters.requests == 6
+        # acquire + release, and an extra acquire for each "busy" answer
+        assert counters.calls == 2 * counters.requests + counters.busy + counters.noscript
+
+
+async def test_two_keys_stay_independent(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url)
+    async with session(emu, "k1", throttle) as one, session(emu, "k2", throttle) as two:
+        started = time.monotonic()
+        await asyncio.gather(*[get(od) for od in (one, two) for _ in range(8)])
+        elapsed = time.monotonic() - started
+    assert remote_stats(emu, "k1")["violations"] == remote_stats(emu, "k2")["violations"] == 0
+    # Each key needs 7 intervals; one shared queue would need 15.
+    assert elapsed < 11 * T, elapsed
+
+
+async def test_noscript_after_script_flush_loads_the_script_again(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url)
+    admin = redis_asyncio.Redis.from_url(redis_server.url)
+    try:
+        async with session(emu, "k3", throttle) as od:
+            await get(od)  # a fresh server: both scripts are loaded on first use
+            (counters,) = throttle.redis_stats().values()
+            before = (counters.requests, counters.noscript, counters.calls)
+            await admin.script_flush()
+            await get(od)
+    finally:
+        await admin.aclose()
+    # One request: acquire and release each answered NOSCRIPT once, then ran by EVAL.
+    assert (counters.requests, counters.noscript, counters.calls) == (before[0] + 1, before[1] + 2, before[2] + 4)
+    assert remote_stats(emu, "k3")["violations"] == 0
+
+
+async def test_the_learned_auto_tier_is_shared(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    first, second = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+    async with session(emu, "ro", first, tier="auto") as od:
+        for _ in range(3):
+            await get(od)  # the second is refused once: "auto" learns read_all, for everyone
+    refused = remote_stats(emu, "ro")["violations"]
+    assert refused == 1
+    async with session(emu, "ro", second, tier="auto") as od:
+        for _ in range(3):
+            await get(od)
+    assert remote_stats(emu, "ro")["violations"] == refused  # the second "process" never learned it itself
+    (st,) = second.stats().values()
+    assert st.tier == "read_all" and st.interval == INTERVALS["read_all"]
+
+
+async def test_redis_down_fails_closed_before_sending(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url, connect_timeout=0.5)
+    async with session(emu, "k4", throttle) as od:
+        await get(od)
+        redis_server.stop()
+        with pytest.raises(ThrottleUnavailable, match=r"redis://127\.0\.0\.1:\d+/0 did not answer") as info:
+            await get(od)
+        assert "fallback='local'" in str(info.value)
+    assert remote_stats(emu, "k4")["requests"] == 1  # the refused turn sent nothing
+
+
+async def test_redis_down_falls_back_to_the_local_throttle_with_one_warning(
+    emu: Any, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url, fallback="local", connect_timeout=0.5, retry_down=0.05)
+    redis_server.stop()
+    with caplog.at_level(logging.WARNING, logger="odapi_async.throttle"):
+        async with session(emu, "k5", throttle) as od:
+            for _ in range(4):
+                await get(od)  # retry_down is short: Redis is asked (and fails) again, but warned once
+    st = remote_stats(emu, "k5")
+    assert st["requests"] == 4 and st["violations"] == 0  # the local throttle still spaces this process
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
+    (counters,) = throttle.redis_stats().values()
+    assert counters.local_only == 4 and counters.requests == 0
+
+
+async def test_a_redis_restart_gives_clear_errors_then_recovers(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url, connect_timeout=0.5)
+    async with session(emu, "k6", throttle) as od:
+        await get(od)
+        redis_server.stop()
+        for _ in range(2):
+            with pytest.raises(ThrottleUnavailable):
+                await get(od)
+        redis_server.start()  # same port, empty: no scripts, no state
+        for _ in range(3):
+            await get(od)  # the same session and throttle: reconnects, loads the scripts again
+    st = remote_stats(emu, "k6")
+    assert st["requests"] == 4 and st["violations"] == 0
+    (counters,) = throttle.redis_stats().values()
+    assert counters.noscript == 4  # acquire and release, on the first server and on the restarted one
+
+
+async def test_a_lease_frees_itself_after_the_ttl(redis_server: RedisServer) -> None:
+    # A holder that never releases (its process died: here its lease is simply never given back).
+    holder, other = RedisThrottle(redis_server.url, lease_ttl=0.6), RedisThrottle(redis_server.url)
+    for throttle in (holder, other):  # an interval well below the TTL: the lease is what holds the key
+        throttle.configure("remote", "kx", KeySettings.build("remote", tier="full", intervals={"full": 0.1}))
+    slot = holder.slot("remote", "kx")
+    await slot.__aenter__()
+    granted = time.monotonic()
+    slot._member = ""  # forget the lease: the exit below releases only the local turn
+    await slot.__aexit__(None, None, None)
+    async with other.slot("remote", "kx"):
+        waited = time.monotonic() - granted
+    assert 0.6 - 0.05 <= waited <= 0.6 + 0.3, waited
