@@ -10,9 +10,31 @@ import socket
 import subprocess
 import tempfile
 import time
+from typing import Any
+
+import pytest
+
+from odapi_async.emulator._stats import key_id
 
 #: Whether the tests that need a real Redis can run here.
 HAVE_REDIS = shutil.which("redis-server") is not None
+
+T = 0.1
+KEYS = {**{f"k{n}": "full" for n in range(1, 10)}, "ro": "read_all"}
+"""Each test uses its own keys: a fresh Redis knows nothing of what another test just sent."""
+INTERVALS = {"full": T, "read_all": 0.3}
+
+
+#: Every test module here: ``pytestmark = NEEDS_REDIS``.
+NEEDS_REDIS = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not HAVE_REDIS, reason="redis-server is not installed"),
+]
+
+
+def remote_stats(emu: Any, customer_key: str) -> dict[str, Any]:
+    per = emu.stats()["keys"].get(key_id(customer_key), {"listeners": {}})
+    return per["listeners"].get("remote", {"requests": 0, "violations": 0, "throttled": 0})
 
 
 def free_port() -> int:
@@ -34,7 +56,17 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
         self._proc = subprocess.Popen(
             [*args, "--dir", self._dir.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
+from redis_support import INTERVALS, NEEDS_REDIS, RedisServer, T, remote_stats
 
-from conftest import INTERVALS, NEEDS_REDIS, T, remote_stats
 from odapi_async import KeySettings, OpenDental, RedisThrottle, ThrottleUnavailable
-from redis_support import RedisServer
 
 pytestmark = NEEDS_REDIS
 
@@ -32,7 +31,9 @@ async def get(od: OpenDental) -> None:
     await od.request("GET", "/patients", params={"Limit": 1})
 
 
-async def test_two_throttles_on_one_key_are_spaced_at_the_emulator(emu: Any, redis_server: RedisServer) -> None:
+async def test_two_throttles_on_one_key_are_spaced_at_the_emulator(
+    emu: Any, redis_server: RedisServer
+) -> None:
     emu.reset_stats()
     a, b = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
     async with session(emu, "k1", a) as od_a, session(emu, "k1", b) as od_b:
@@ -52,16 +53,18 @@ async def test_two_throttles_on_one_key_are_spaced_at_the_emulator(emu: Any, red
 async def test_two_keys_stay_independent(emu: Any, redis_server: RedisServer) -> None:
     emu.reset_stats()
     throttle = RedisThrottle(redis_server.url)
-    async with session(emu, "k1", throttle) as one, session(emu, "k2", throttle) as two:
+    async with session(emu, "k8", throttle) as one, session(emu, "k2", throttle) as two:
         started = time.monotonic()
         await asyncio.gather(*[get(od) for od in (one, two) for _ in range(8)])
         elapsed = time.monotonic() - started
-    assert remote_stats(emu, "k1")["violations"] == remote_stats(emu, "k2")["violations"] == 0
+    assert remote_stats(emu, "k8")["violations"] == remote_stats(emu, "k2")["violations"] == 0
     # Each key needs 7 intervals; one shared queue would need 15.
     assert elapsed < 11 * T, elapsed
 
 
-async def test_noscript_after_script_flush_loads_the_script_again(emu: Any, redis_server: RedisServer) -> None:
+async def test_noscript_after_script_flush_loads_the_script_again(
+    emu: Any, redis_server: RedisServer
+) -> None:
     emu.reset_stats()
     throttle = RedisThrottle(redis_server.url)
     admin = redis_asyncio.Redis.from_url(redis_server.url)
@@ -75,7 +78,11 @@ async def test_noscript_after_script_flush_loads_the_script_again(emu: Any, redi
     finally:
         await admin.aclose()
     # One request: acquire and release each answered NOSCRIPT once, then ran by EVAL.
-    assert (counters.requests, counters.noscript, counters.calls) == (before[0] + 1, before[1] + 2, before[2] + 4)
+    assert (counters.requests, counters.noscript, counters.calls) == (
+        before[0] + 1,
+        before[1] + 2,
+        before[2] + 4,
+    )
     assert remote_stats(emu, "k3")["violations"] == 0
 
 

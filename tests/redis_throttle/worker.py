@@ -30,7 +30,18 @@ async def send(url: str, endpoint: str, key: str, n: int, interval: float) -> No
         ended = time.time()
     counters = throttle.redis_stats()
     (c,) = counters.values()
-    print(json.dumps({"start": started, "end": ended, "calls": c.calls, "busy": c.busy, "requests": c.requests}))
+    print(
+        json.dumps(
+            {
+                "start": started,
+                "end": ended,
+                "calls": c.calls,
+                "busy": c.busy,
+                "requests": c.requests,
+                "noscript": c.noscript,
+            }
+        )
+    )
 
 
 async def hold(url: str, key: str, ttl: float) -> None:
