@@ -163,3 +163,67 @@ async def test_a_lease_frees_itself_after_the_ttl(redis_server: RedisServer) -> 
     async with other.slot("remote", "kx"):
         waited = time.monotonic() - granted
     assert 0.6 - 0.05 <= waited <= 0.6 + 0.3, waited
+
+
+async def test_a_request_cancelled_after_it_left_keeps_the_key_busy_for_everyone(
+    emu: Any, redis_server: RedisServer
+) -> None:
+    emu.reset_stats()
+    emu.set_faults("remote", latency=0.3)
+    first, second = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+    try:
+        async with session(emu, "k9", first) as od_a, session(emu, "k9", second) as od_b:
+            for _ in range(2):  # the first "process" learns that its requests take ~0.3 s
+                await get(od_a)
+            task = asyncio.create_task(get(od_a))
+            await asyncio.sleep(0.1)  # on the wire, running at the emulator
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await get(od_b)  # another process: must not arrive while the cancelled one still runs
+    finally:
+        emu.clear_faults("remote")
+    st = remote_stats(emu, "k9")
+    assert st["violations"] == 0 and st["requests"] == 4
+
+
+async def test_a_turn_cancelled_before_it_was_sent_gives_its_lease_back(redis_server: RedisServer) -> None:
+    settings = KeySettings.build("remote", tier="full", intervals={"full": 0.1})
+    a, b, c = (RedisThrottle(redis_server.url, lease_ttl=5.0) for _ in range(3))
+    for throttle in (a, b, c):
+        throttle.configure("remote", "kc", settings)
+
+    async def take(throttle: RedisThrottle, entered: asyncio.Event) -> None:
+        async with throttle.slot("remote", "kc"):
+            entered.set()
+
+    async with a.slot("remote", "kc"):
+        pass  # the next start is reserved ~0.1 s from now: b is granted it, and sleeps until then
+    b_entered = asyncio.Event()
+    waiting = asyncio.create_task(take(b, b_entered))
+    await asyncio.sleep(0.03)
+    (counters,) = b.redis_stats().values()
+    assert counters.requests == 1 and not b_entered.is_set()  # holds a reserved lease, not yet sent
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    started = time.monotonic()
+    c_entered = asyncio.Event()
+    await asyncio.wait_for(take(c, c_entered), 2)  # not the 5 s TTL: b's lease was given back
+    assert c_entered.is_set() and time.monotonic() - started < 1.0
+    assert b.local.stats()[("remote", "kc")].in_flight == 0  # the local turn was given back too
+
+
+async def test_redis_keys_are_namespaced_and_never_hold_the_customer_key(
+    emu: Any, redis_server: RedisServer
+) -> None:
+    throttle = RedisThrottle(redis_server.url.replace("redis://", "redis://:secret-pw@"), namespace="fleet")
+    assert "secret-pw" not in repr(throttle) and "secret-pw" not in throttle.where
+    throttle = RedisThrottle(redis_server.url, namespace="fleet")
+    admin = redis_asyncio.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        async with session(emu, "k2", throttle) as od:
+            await get(od)
+            names = sorted(await admin.keys("*"))
+    finally:
+        await admin.aclose()
+    assert names == [f"fleet:throttle:{{{od.key_id}}}:remote"]  # the lease set is empty, so Redis dropped it
+    assert not any("k2" in n.replace(od.key_id, "") for n in names)
