@@ -18,6 +18,7 @@ loaded again (``NOSCRIPT`` → ``EVAL``, once). See ``docs/redis.md`` for what i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import threading
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 from ._backend import ProcessThrottle
 from ._exceptions import ThrottleUnavailable
 from ._margin import MarginEstimator
-from ._redis_scripts import ACQUIRE, RELEASE, RENEW, Script, state_keys
+from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, state_keys
 from ._settings import KeySettings, Mode, Priority, ThrottleStats
 from ._throttle import MAX_CANCEL_HOLD, ThrottleSlot
 
@@ -48,6 +49,10 @@ logger = logging.getLogger("odapi_async.throttle")
 _INF = float("inf")
 #: How long the per-key state lives in Redis after its last use (the learned tier, the last start).
 _KEEP_MS = 24 * 3600 * 1000
+#: How long past its turn a waiter keeps its place in line (plus one interval): longer than a busy loop's lag.
+_TICKET_GRACE = 1.0
+#: How much sooner than its turn a waiter in line asks again.
+_LEAD = 0.01
 _clock = time.monotonic
 
 
@@ -74,7 +79,7 @@ class _KeyState:
 
     __slots__ = ("counters", "keys", "learned", "margin", "settings")
 
-    def __init__(self, keys: tuple[str, str], settings: KeySettings) -> None:
+    def __init__(self, keys: tuple[str, str, str, str], settings: KeySettings) -> None:
         self.keys = keys
         self.settings = settings
         self.learned = False  # the shared tier "auto" was refused: read_all (as Redis last said)
@@ -87,6 +92,7 @@ class RedisSlot:
 
     __slots__ = (
         "_key",
+        "_lease_id",
         "_local",
         "_member",
         "_mode",
@@ -110,6 +116,7 @@ class RedisSlot:
         self._retry = retry
         self._state = owner._state(mode, key_id)
         self._local: ThrottleSlot | None = None
+        self._lease_id = ""
         self._member = ""  # the Redis lease, once granted ("" when running on the local throttle alone)
         self._start = 0.0  # the reserved start, on this process's clock
         self._sent: float | None = None
@@ -342,11 +349,11 @@ class RedisThrottle:
         started = _clock()
         counters.calls += 1
         try:
-            reply = await client.evalsha(script.sha, 2, *state.keys, *args)
+            reply = await client.evalsha(script.sha, 4, *state.keys, *args)
         except NoScriptError:  # Redis restarted or SCRIPT FLUSH: EVAL loads it again
             counters.noscript += 1
             counters.calls += 1
-            reply = await client.eval(script.body, 2, *state.keys, *args)
+            reply = await client.eval(script.body, 4, *state.keys, *args)
         counters.latencies.append(_clock() - started)
         return reply
 
@@ -394,8 +401,10 @@ class RedisThrottle:
         mode = slot._mode
         interval = settings.interval(mode, state.learned)
         unknown, est_min, cap, floor = state.margin.terms(interval)
+        lease_id = secrets.token_hex(8)
+        slot._lease_id = lease_id
         args: list[str | int] = [
-            secrets.token_hex(8),
+            lease_id,
             settings.max_in_flight,
             _ms(self.lease_ttl),
             _ms(settings.interval(mode, False)),
@@ -405,6 +414,7 @@ class RedisThrottle:
             _ms(cap),
             _ms(floor),
             _KEEP_MS,
+            _ms(_TICKET_GRACE + interval),
         ]
         deadline = _clock() + self.acquire_timeout
         while True:
@@ -433,11 +443,27 @@ class RedisThrottle:
                 return
             state.counters.busy += 1
             if _clock() + wait > deadline:
+                self._spawn(self._leave(state, lease_id))
                 raise ThrottleUnavailable(
                     f"no turn on the shared throttle at {self.where} within {self.acquire_timeout:g} s; "
                     "the request was not sent"
                 )
-            await asyncio.sleep(wait)
+            if wait > 2 * _LEAD:
+                # Ask again a little before the turn: the answer is then a reservation, slept out locally,
+                # and the Redis round trip is not on the way of the departure.
+                wait -= _LEAD
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                self._spawn(self._leave(state, lease_id))
+                raise
+
+    async def _leave(self, state: _KeyState, lease_id: str) -> None:
+        """A waiter gives up its place in line (best effort: else its ticket expires after the grace)."""
+        from redis.exceptions import RedisError
+
+        with contextlib.suppress(RedisError, OSError):
+            await self._call(state, LEAVE, [lease_id])
 
     def _drop_granted(self, slot: RedisSlot, call: asyncio.Future[Any]) -> None:
         if call.cancelled() or call.exception() is not None:
@@ -446,6 +472,8 @@ class RedisThrottle:
         if granted == 1:
             slot._member = member
             self._spawn(self._release(slot, ok=False, never_sent=True))
+        else:
+            self._spawn(self._leave(slot._state, slot._lease_id))
 
     def _arm_renewal(self, slot: RedisSlot) -> None:
         # Most requests end long before half the TTL: a timer, not a task, until one does not.
