@@ -53,6 +53,7 @@ def bench(session: nox.Session) -> None:
         "decode": [[]],
         "emulator": [[]],
         "events": [[]],
+        "sync": [[]],
         "throttle": [
             ["all"],
             ["p1", "--via-session"],

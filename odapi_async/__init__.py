@@ -18,6 +18,7 @@ from ._exceptions import (
     NotFound,
     OpenDentalError,
     OutcomeUnknown,
+    PaginationError,
     ResponseTooLarge,
     ServerError,
     SessionClosed,
@@ -28,6 +29,7 @@ from ._exceptions import (
     Unauthorized,
 )
 from ._hub import Hub, default_hub
+from ._logfilter import redact_transport_logs
 from ._paginate import Paginator
 from ._redis_throttle import RedisThrottle
 from ._session import OpenDental
@@ -52,6 +54,7 @@ __all__ = [
     "OpenDental",
     "OpenDentalError",
     "OutcomeUnknown",
+    "PaginationError",
     "Paginator",
     "ProcessThrottle",
     "RedisThrottle",
@@ -67,4 +70,8 @@ __all__ = [
     "Unauthorized",
     "__version__",
     "default_hub",
+    "redact_transport_logs",
 ]
+
+# httpx2 logs full URLs, and query strings carry patient names and birthdates: cut them out by default.
+redact_transport_logs()

@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import math
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
-from ._exceptions import BodyTooLarge
+from ._exceptions import BodyTooLarge, InvalidParameter
 
 #: The API's body limit ("about 16.8 million characters"): 2**24.
 MAX_BODY_CHARS = 16_777_216
@@ -31,6 +32,9 @@ DATE_FORMAT = "%Y-%m-%d"
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MIN_DATE = dt.date(1, 1, 1)
 MIN_DATETIME = dt.datetime(1, 1, 1)
+#: The API's keys and integers are 64-bit (MySQL BIGINT, .NET long).
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 
 class Model(msgspec.Struct, kw_only=True, gc=False):
@@ -41,6 +45,8 @@ class Model(msgspec.Struct, kw_only=True, gc=False):
 
     #: Read-only helper fields (lower-case names such as ``provAbbr``) that must never be sent back.
     __od_derived__: ClassVar[frozenset[str]] = frozenset()
+    #: The field that identifies a row (the spec's primary key, ``AptNum``), or None when rows have no own key.
+    __od_primary_key__: ClassVar[str | None] = None
     #: (field, sentinel) pairs where the API's ``0001-01-01`` means "none"; filled in by ``__init_subclass__``.
     __od_min_dates__: ClassVar[tuple[tuple[str, dt.date], ...]] = ()
     #: Swaps those sentinels for None in a batch of rows (compiled per model: see _compile_min_date_fixer).
@@ -130,6 +136,8 @@ def decode_list(raw: bytes, model: type[M]) -> list[M]:
         rows: list[M] = _list_decoder(model).decode(raw)
     except msgspec.ValidationError:
         data = _loads(raw)
+        if isinstance(data, dict):
+            data = [data]  # a list answered with one bare object (the docs show it for patfields, providers)
         if not isinstance(data, list):
             raise WireDecodeError(f"expected a JSON array, got {type(data).__name__}") from None
         rows = [_lenient(row, model) for row in data]
@@ -144,7 +152,12 @@ def decode_one(raw: bytes, model: type[M]) -> M:
     try:
         row: M = _one_decoder(model).decode(raw)
     except msgspec.ValidationError:
-        row = _lenient(_loads(raw), model)
+        data = _loads(raw)
+        if isinstance(data, list):
+            if len(data) != 1:
+                raise WireDecodeError(f"expected one JSON object, got an array of {len(data)}") from None
+            data = data[0]  # one object wrapped in an array
+        row = _lenient(data, model)
     except msgspec.DecodeError as exc:
         raise WireDecodeError(f"not valid JSON: {exc}") from None
     model.__od_clear_min_dates__((row,))
@@ -154,6 +167,8 @@ def decode_one(raw: bytes, model: type[M]) -> M:
 def decode_dynamic(raw: bytes) -> list[DynamicRow]:
     """Decode rows whose columns are not known in advance (``queries/ShortQuery``)."""
     data = _loads(raw)
+    if isinstance(data, dict):
+        data = [data]
     if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
         raise WireDecodeError("expected a JSON array of objects")
     return [DynamicRow(row) for row in data]
@@ -217,7 +232,34 @@ def _lenient(row: Any, model: type[M]) -> M:
 # ---------------------------------------------------------------------------------------------- encoding
 
 
-def wire_value(value: Any, kind: str) -> Any:
+def unsendable(value: Any) -> str:
+    """Why the API cannot receive this number ("" when it can): NaN, an infinity, an integer outside 64 bits.
+
+    JSON has no NaN: msgspec would send ``null``, which the server reads as "no value", and a .NET ``long``
+    cannot hold ``2**70``. Lists and objects are checked item by item.
+    """
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else "a finite number"
+    if isinstance(value, Decimal):
+        return "" if value.is_finite() else "a finite number"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "" if INT64_MIN <= value <= INT64_MAX else "within the API's 64-bit integer range"
+    if isinstance(value, (list, tuple)):
+        return next((why for why in map(unsendable, value) if why), "")
+    if isinstance(value, Mapping):
+        return next((why for why in map(unsendable, value.values()) if why), "")
+    return ""
+
+
+def check_sendable(value: Any, name: str = "") -> None:
+    """Raise :class:`InvalidParameter` when :func:`unsendable` finds a reason."""
+    why = unsendable(value)
+    if why:
+        where = f"parameter {name!r}" if name else "a value"
+        raise InvalidParameter(f"{where} must be {why}, got {value!r}", operation="", parameter=name)
+
+
+def wire_value(value: Any, kind: str, name: str = "") -> Any:
     """One Python value → its JSON wire form for a parameter of spec type ``kind``."""
     if value is None:
         if kind == "date":
@@ -238,9 +280,10 @@ def wire_value(value: Any, kind: str) -> Any:
             return value.value  # an IntEnum given for a number travels as its number
         return value.name if isinstance(value.value, int) else value.value
     if isinstance(value, (list, tuple)):
-        return [wire_value(item, "") for item in value]
+        return [wire_value(item, "", name) for item in value]
     if isinstance(value, Mapping):  # list-of-object parameters (payments.Partial) and request(json=...)
-        return {k: wire_value(v, "") for k, v in value.items()}
+        return {k: wire_value(v, "", str(k)) for k, v in value.items()}
+    check_sendable(value, name)
     return value
 
 

@@ -12,7 +12,8 @@
     │   ├── ConnectError            ... before it left: refused, DNS, connect timeout
     │   ├── Timeout                 ... past the attempt's total deadline
     │   └── OutcomeUnknown          ... after a write may have reached the server (not sent again)
-    ├── ResponseTooLarge            the answer passed max_response_bytes
+    ├── PaginationError             a list stream cannot go on exactly (the server ignores Offset, ...)
+    ├── ResponseTooLarge            the answer passed max_response_bytes; reading stopped there
     ├── DecodeError                 the server's answer does not fit the model (carries a snippet)
     └── APIStatusError              the server answered with an error status
         ├── BadRequest              400 (validation, eConnector down, version too old)
@@ -25,17 +26,44 @@
 
 Every error carries the HTTP method, the URL path (never a key: keys travel only in the Authorization
 header) and the mode that answered; status errors also carry the status and the server's explanation text.
+Messages quote at most :data:`QUOTE_LIMIT` characters of what the server sent (a proxy's 200 KB HTML error page
+would otherwise fill a log); the whole text stays on the exception (``explanation``, ``body``). Every error
+pickles with its attributes (Celery, process pools and ``concurrent.futures`` send them between processes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from ._redact import scrub, scrub_authorization
+
+#: Characters of a DecodeError's ``snippet``.
 _SNIPPET = 200
+#: Characters of the server's text an error message quotes at most.
+QUOTE_LIMIT = 2048
+
+
+def _quote(text: str) -> str:
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    return f"{text[:QUOTE_LIMIT]}… [{len(text) - QUOTE_LIMIT:,} more characters]"
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class OpenDentalError(Exception):
     """Base class of every error odapi_async raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default re-calls ``cls(*args)``, which fails for the keyword-only constructors below; rebuild
+        # from the message and the attributes instead, without calling ``__init__``.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigurationError(OpenDentalError, ValueError):
@@ -61,6 +89,16 @@ class BodyTooLarge(OpenDentalError, ValueError):
         super().__init__(f"request body is {size:,} characters; the API accepts at most {limit:,}")
 
 
+class PaginationError(OpenDentalError):
+    """A list stream cannot go on without losing or doubling rows (e.g. the server ignores ``Offset``)."""
+
+    def __init__(self, message: str, *, operation: str, offset: int, limit: int) -> None:
+        self.operation = operation
+        self.offset = offset
+        self.limit = limit
+        super().__init__(message)
+
+
 class _RequestError(OpenDentalError):
     """Shared fields of errors tied to one request."""
 
@@ -82,11 +120,45 @@ class ConnectError(TransportError):
     """The connection could not be made, so the request provably never reached the server."""
 
 
-class DecodeError(_RequestError):
-    """The server's answer could not be read into the expected model."""
+class ResponseTooLarge(_RequestError):
+    """The answer grew past the session's response size cap; reading stopped there, nothing was decoded."""
 
-    def __init__(self, reason: str, *, method: str, path: str, mode: str | None, body: bytes | str) -> None:
+    def __init__(self, *, limit: int, received: int, method: str, path: str, mode: str | None) -> None:
+        self.limit = limit
+        self.received = received
+        mode_text = f" [{mode}]" if mode else ""
+        super().__init__(
+            f"{method} {path}{mode_text}: the answer passed the response size cap of {limit:,} bytes "
+            f"(stopped after {received:,} bytes)",
+            method=method,
+            path=path,
+            mode=mode,
+        )
+
+
+class DecodeError(_RequestError):
+    """The server's answer could not be read into the expected model.
+
+    ``snippet`` is the start of the answer and ``body`` all of it, both without keys (a server that echoes the
+    request headers would show the ``Authorization`` header); pass the session's keys as ``secrets``.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        method: str,
+        path: str,
+        mode: str | None,
+        body: bytes | str,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        secrets = tuple(secrets)
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        text = scrub(text, secrets)
+        reason = scrub(reason, secrets)
+        secrets = ()  # no key left in this frame's locals (tracebacks shown with locals)
+        self.body = text
         self.snippet = text[:_SNIPPET]
         self.reason = reason
         more = "…" if len(text) > _SNIPPET else ""
@@ -104,11 +176,20 @@ class APIStatusError(_RequestError):
     status_code: int = 0
 
     def __init__(
-        self, *, status_code: int, method: str, path: str, mode: str | None, explanation: str
+        self,
+        *,
+        status_code: int,
+        method: str,
+        path: str,
+        mode: str | None,
+        explanation: str,
+        secrets: Iterable[str] = (),
     ) -> None:
+        explanation = scrub(explanation, secrets) if secrets else scrub_authorization(explanation)
+        secrets = ()
         self.status_code = status_code
-        self.explanation = explanation
-        detail = f": {explanation}" if explanation else ""
+        self.explanation = explanation  # the whole text; the message quotes its start
+        detail = f": {_quote(explanation)}" if explanation else ""
         mode_text = f" [{mode}]" if mode else ""
         super().__init__(
             f"{status_code} {method} {path}{mode_text}{detail}", method=method, path=path, mode=mode
@@ -176,20 +257,6 @@ class OutcomeUnknown(TransportError):
 
     Check on the server (list the rows it would have made) before sending it again.
     """
-
-
-class ResponseTooLarge(_RequestError):
-    """The answer's body passed the session's ``max_response_bytes``; the read stopped there."""
-
-    def __init__(self, *, limit: int, received: int, method: str, path: str, mode: str | None) -> None:
-        self.limit = limit
-        self.received = received
-        super().__init__(
-            f"{method} {path} [{mode}]: the answer passed {limit:,} bytes (max_response_bytes); read stopped",
-            method=method,
-            path=path,
-            mode=mode,
-        )
 
 
 class SessionClosed(OpenDentalError, RuntimeError):

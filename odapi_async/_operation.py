@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from ._codec import query_value, wire_value
+from ._codec import query_value, unsendable, wire_value
 from ._exceptions import InvalidParameter
 
 #: Paging parameters every paginated GET accepts without the spec listing them.
@@ -121,6 +121,14 @@ def check_arguments(op: Operation, where: str, values: Mapping[str, Any], params
             raise InvalidParameter(
                 f"{op.name}() parameter {name!r} must be {_expected(param)}, got {type(value).__name__} "
                 f"{value!r}",
+                operation=op.name,
+                parameter=name,
+                valid=valid,
+            )
+        why = unsendable(value)
+        if why:
+            raise InvalidParameter(
+                f"{op.name}() parameter {name!r} must be {why}, got {value!r}",
                 operation=op.name,
                 parameter=name,
                 valid=valid,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._codec import DynamicRow, WireDecodeError, decode_dynamic, decode_json, decode_list, decode_one
+from ._exceptions import InvalidParameter
 from ._operation import Operation, build_body, build_path, build_query
 from ._paginate import Paginator
 
@@ -34,10 +35,12 @@ class Resource:
     async def _call(self, op: Operation, path_values: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
         path = build_path(op, path_values)
         if op.method in _BODY_METHODS:
-            answer = await self._session._send_operation(op, path, query={}, body=build_body(op, values))
+            query: dict[str, str] = {}
+            body: dict[str, Any] | None = build_body(op, values)
         else:
-            answer = await self._session._send_operation(op, path, query=build_query(op, values), body=None)
-        return decode_answer(op, answer)
+            query, body = build_query(op, values), None
+        # The answer is never bound to a name here, so no frame of a traceback holds its body.
+        return decode_answer(op, await self._session._send_operation(op, path, query=query, body=body))
 
     def _list(
         self, op: Operation, path_values: Mapping[str, Any], values: Mapping[str, Any]
@@ -48,6 +51,14 @@ class Resource:
         build_query(op, paging, paging=True)  # type-checks Offset/Limit
         offset: int = paging["Offset"] or 0
         limit: int | None = paging["Limit"]
+        if offset < 0 or (limit is not None and limit < 1):
+            bad = "Offset" if offset < 0 else "Limit"
+            raise InvalidParameter(
+                f"{op.name}() parameter {bad!r} must be {'>= 0' if bad == 'Offset' else '>= 1'}, "
+                f"got {paging[bad]!r}",
+                operation=op.name,
+                parameter=bad,
+            )
         # Check everything now, so a typo fails on the caller's line, not on first iteration.
         path = build_path(op, path_values)
         if op.method in _BODY_METHODS:
@@ -60,8 +71,7 @@ class Resource:
 
         async def fetch(page_offset: int, page_limit: int) -> list[Any]:
             page_query = {**query, "Offset": str(page_offset), "Limit": str(page_limit)}
-            answer = await session._send_operation(op, path, query=page_query, body=body)
-            rows = decode_answer(op, answer)
+            rows = decode_answer(op, await session._send_operation(op, path, query=page_query, body=body))
             return rows if isinstance(rows, list) else [rows]
 
         return Paginator(
@@ -70,21 +80,46 @@ class Resource:
             prefetch_depth=session._prefetch_depth,
             offset=offset,
             limit=limit,
+            primary_key=getattr(op.model, "__od_primary_key__", None),
+            operation=op.name,
         )
 
 
 def decode_answer(op: Operation, answer: Answer) -> Any:
-    """Decode a successful answer into the operation's documented shape."""
-    content = answer.content
+    """Decode a successful answer into the operation's documented shape.
+
+    An empty body where the spec documents one is an error for reads (a GET answering nothing is not "no
+    row") and for lists (an empty body must not end a stream as if it were the last page). A write that
+    answers with nothing keeps returning None: it was executed, and an error would invite the caller to
+    send it again.
+    """
     try:
-        if op.returns == "none" or not content.strip():
-            return None if op.returns != "list" else []
-        if op.model is DynamicRow:
-            return decode_dynamic(content)
-        if op.model is None:
-            return decode_json(content)
-        if op.returns == "list":
-            return decode_list(content, op.model)
-        return decode_one(content, op.model)
+        return _decode(op, answer.content)
     except WireDecodeError as exc:
-        raise answer.decode_error(exc) from None
+        error = answer.decode_error(exc)
+    # Raised outside the except block and with the answer dropped from this frame: a traceback shown with its
+    # locals must not print the body (a server that echoes request headers puts the key in it).
+    del answer
+    raise error
+
+
+def _decode(op: Operation, content: bytes) -> Any:
+    if op.returns == "none":
+        return None
+    if not content.strip():
+        if op.method == "GET" or op.returns == "list":
+            raise WireDecodeError(
+                f"an empty body where the API documents {_SHAPES.get(op.returns, 'a value')}"
+            )
+        return None
+    if op.model is DynamicRow:
+        return decode_dynamic(content)
+    if op.model is None:
+        data = decode_json(content)
+        return [data] if op.returns == "list" and isinstance(data, dict) else data
+    if op.returns == "list":
+        return decode_list(content, op.model)
+    return decode_one(content, op.model)
+
+
+_SHAPES = {"list": "a JSON array", "object": "a JSON object", "string": "a JSON string"}

@@ -86,8 +86,27 @@ def unique(name: str, used: set[str], op: dict[str, Any]) -> str:
     return name
 
 
-def render_model(name: str, doc: str, fields: list[dict[str, Any]]) -> list[str]:
+def model_primary_key(resource: dict[str, Any], fields: list[dict[str, Any]], own: bool) -> str | None:
+    """The field that identifies a row of this model, or None.
+
+    The resource's own model: the spec's ``primary_key`` when the rows carry it (``apptfields`` rows do not).
+    An operation's model (``patients/Simple``): only when that key leads the row (after the ``serverDateTime``
+    stamp), as in the resource's own rows; elsewhere it is a reference that may repeat (``InsuranceHistory``
+    lists a row per category, several with one ``ProcNum``) and must not be used to drop rows as duplicates.
+    """
+    key = resource.get("primary_key")
+    names = [f["name"] for f in fields if f["name"] != "serverDateTime"]
+    if not key or key not in names:
+        return None
+    return key if own or names[0] == key else None
+
+
+def render_model(
+    name: str, doc: str, fields: list[dict[str, Any]], primary_key: str | None = None
+) -> list[str]:
     lines = [f"class {name}(Model):", f'    """{doc}"""', ""]
+    lines.append(f"    __od_primary_key__: ClassVar[Optional[str]] = {primary_key!r}")
+    lines.append("")
     derived = sorted(f["name"] for f in fields if f.get("derived"))
     if derived:
         lines.append(f"    __od_derived__: ClassVar[FrozenSet[str]] = frozenset({derived!r})")
@@ -175,16 +194,17 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
     if resource["fields"]:
         table = resource.get("table")
         where = f" (table ``{table}``)" if table else ""
-        out += render_model(model_name, f"One row of ``{segment}``{where}.", resource["fields"])
+        key = model_primary_key(resource, resource["fields"], own=True)
+        out += render_model(model_name, f"One row of ``{segment}``{where}.", resource["fields"], key)
         out += ["", ""]
         models.append(model_name)
     for op in resource["operations"]:
         if op.get("response_fields"):
             expr, _ = operation_model(resource, op, model_name)
             assert expr is not None
-            out += render_model(
-                expr, f"The answer of ``{op['method']} {op['path']}``.", op["response_fields"]
-            )
+            doc = f"The answer of ``{op['method']} {op['path']}``."
+            key = model_primary_key(resource, op["response_fields"], own=False)
+            out += render_model(expr, doc, op["response_fields"], key)
             out += ["", ""]
             models.append(expr)
 
@@ -212,7 +232,8 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
             f"    path_params={render_param_tuple(op.get('path_params', []))},",
             f"    query={render_param_tuple(op.get('query_params', []))},",
             f"    body={render_param_tuple(op.get('body_params', []))},",
-            f"    idempotent={op.get('idempotent', True)!r},",
+            # Safe default: an operation the spec does not mark idempotent is not retried once it may have left.
+            f"    idempotent={op.get('idempotent', False)!r},",
             f"    paginated={paginated!r},",
             f"    returns={op['returns']!r},",
             f"    model={model_expr or 'None'},",
@@ -318,6 +339,116 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
     return "\n".join(out).rstrip() + "\n"
 
 
+# ------------------------------------------------------------------------------------------- sync metadata
+
+#: "Changed on or after" filters, in order of preference, as the resource pages name them.
+SINCE_PARAMS = ("DateTStamp", "SecDateTEdit", "SigDateTime")
+#: Resources the API never deletes from: a deletion is a status change, which the incremental filter sees.
+STATUS_DELETIONS = {"patients": "PatStatus"}
+#: Lists that log deletions (API HistAppointments: "a new HistAppointment entry is created anytime an appointment
+#: is created, changed, missed, cancelled, or deleted").
+DELETION_LOGS = {
+    "appointments": {
+        "resource": "histappointments",
+        "operation": "list",
+        "filters": (("HistApptAction", "Deleted"),),
+        "since_param": "dateStart",
+        "key": "AptNum",
+    },
+}
+
+
+def deletion_log(resources: dict[str, dict[str, Any]], segment: str) -> dict[str, Any] | None:
+    """The deletion log of a resource, checked against the spec (its list, filters and key field exist)."""
+    log = DELETION_LOGS.get(segment)
+    if log is None:
+        return None
+    source = resources[log["resource"]]
+    op = next(o for o in source["operations"] if o["id"] == log["operation"])
+    names = {p["name"] for p in op.get("query_params", [])}
+    fields = {f["name"] for f in source["fields"]}
+    wanted = {name for name, _ in log["filters"]} | {log["since_param"]}
+    if not wanted <= names or log["key"] not in fields:
+        raise SystemExit(
+            f"deletion log of {segment}: {log['resource']}.{log['operation']} lacks {wanted - names}"
+        )
+    return log
+
+
+def sync_row_fields(resource: dict[str, Any], op: dict[str, Any]) -> list[str]:
+    if op.get("response_fields"):
+        return [f["name"] for f in op["response_fields"]]
+    if op.get("response_model") == "resource":
+        return [f["name"] for f in resource["fields"]]
+    return []
+
+
+def sync_spec(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The sync metadata of one resource, or None when no list can copy it whole.
+
+    A usable list is a paginated GET with no path parameter and no required filter, whose rows have a model that
+    holds the primary key. The one with a "changed since" filter wins (patients: ``Simple``, not ``list``).
+    """
+    pk = resource.get("primary_key")
+    usable = []
+    for op in resource["operations"]:
+        if op["method"] != "GET" or not op.get("paginated") or op.get("path_params"):
+            continue
+        if any(p.get("required") for p in op.get("query_params", [])):
+            continue
+        fields = sync_row_fields(resource, op)
+        if not pk or pk not in fields:
+            continue
+        names = [p["name"] for p in op.get("query_params", [])]
+        since = next((n for n in SINCE_PARAMS if n in names), None)
+        usable.append((since is None, op["id"] != "list", op, since, fields))
+    if not usable:
+        return None
+    _, _, op, since, fields = min(usable, key=lambda u: (u[0], u[1]))
+    model, _ = operation_model(resource, op, singular(resource["name"]))
+    if since is None:
+        watermark, deletions = "none", "listing"
+    else:
+        watermark = "serverDateTime" if "serverDateTime" in fields else "office-clock"
+        deletions = "status" if resource["url_segment"] in STATUS_DELETIONS else "reconcile"
+        if resource["url_segment"] in DELETION_LOGS:
+            deletions = "log"
+    return {
+        "resource": resource["url_segment"],
+        "operation": op["id"],
+        "model": model,
+        "primary_key": pk,
+        "since_param": since,
+        "watermark": watermark,
+        "deletions": deletions,
+    }
+
+
+def render_sync(resources: list[dict[str, Any]]) -> str:
+    by_segment = {r["url_segment"]: r for r in resources}
+    out = [
+        HEADER,
+        '"""Per resource: the list a sync pages through, its key, filter, watermark and deletions."""',
+        "",
+    ]
+    out += ["from typing import Dict", "", "from ..._syncspec import DeletionLog, SyncSpec", "", ""]
+    out += [
+        "#: URL segment → how ``odapi sync`` copies it (see docs/sync.md).",
+        "SYNC: Dict[str, SyncSpec] = {",
+    ]
+    for resource in resources:
+        spec = sync_spec(resource)
+        if spec is None:
+            continue
+        args = ", ".join(f"{k}={v!r}" for k, v in spec.items())
+        log = deletion_log(by_segment, resource["url_segment"])
+        if log is not None:
+            args += ", deletion_log=DeletionLog(" + ", ".join(f"{k}={v!r}" for k, v in log.items()) + ")"
+        out.append(f"    {resource['url_segment']!r}: SyncSpec({args}),")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
 def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     resources = sorted(spec["resources"], key=lambda r: r["url_segment"])
@@ -341,6 +472,9 @@ def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
     index = out_dir / "__init__.py"
     index.write_text(render_index(resources, models), encoding="utf-8")
     written.append(index)
+    sync = out_dir / "_sync.py"
+    sync.write_text(render_sync(resources), encoding="utf-8")
+    written.append(sync)
     return written
 
 

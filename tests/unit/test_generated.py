@@ -51,7 +51,7 @@ def test_every_operation_has_a_typed_method(resource, op) -> None:
         assert inspect.iscoroutinefunction(method)
     generated_op = method.__func__.__globals__[f"_OP_{op['id']}"]
     assert (generated_op.method, generated_op.path) == (op["method"], op["path"])
-    assert generated_op.idempotent == op.get("idempotent", True)
+    assert generated_op.idempotent is op["idempotent"]
 
 
 def test_generated_code_matches_the_spec(tmp_path) -> None:

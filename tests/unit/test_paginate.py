@@ -18,22 +18,19 @@ def rows(start: int, count: int) -> list[dict]:
 
 
 class PagedServer:
-    """Answers GET /appointments from a list of page sizes, recording the Offset/Limit asked."""
+    """Answers GET /appointments from ``total`` rows, as a server does: the rows at [Offset, Offset + Limit),
+    capped at ``cap(offset)`` rows a page (default: no cap). Records the Offset/Limit asked."""
 
-    def __init__(self, sizes: list[int]) -> None:
-        self.sizes = sizes
+    def __init__(self, total: int, cap=None) -> None:
+        self.total = total
+        self.cap = cap or (lambda offset: 10**9)
         self.asked: list[tuple[int, int]] = []
-        self.by_offset: dict[int, int] = {}
-        offset = 0
-        for size in sizes:
-            self.by_offset[offset] = size
-            offset += size
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         offset = int(request.url.params.get("Offset", 0))
         limit = int(request.url.params["Limit"])
         self.asked.append((offset, limit))
-        size = self.by_offset.get(offset, 0)
+        size = max(0, min(limit, self.cap(offset), self.total - offset))
         return httpx.Response(200, json=rows(offset, size))
 
 
@@ -41,34 +38,36 @@ def test_stop_rule() -> None:
     assert is_last_page(0, 100)
     assert is_last_page(37, 1000)
     assert is_last_page(15, 20)
+    assert is_last_page(450, 1000)  # 450 cannot be a cap: the end, no request for an empty page
     assert not is_last_page(100, 1000)  # a server capping at 100 must not end the stream
     assert not is_last_page(1000, 1000)
     assert not is_last_page(10_000, 10_000)
     assert not is_last_page(20, 20)
-    assert not is_last_page(500, 1000)  # short of the Limit but not of the smallest cap: ask again
+    assert not is_last_page(500, 1000)  # short of the Limit but perhaps an undocumented cap: ask again
 
 
 async def test_empty_first_page(od, mock_api) -> None:
-    server = PagedServer([])
+    server = PagedServer(0)
     mock_api.get("/appointments").mock(side_effect=server)
     assert await od.appointments.list().collect() == []
-    assert server.asked[0] == (0, 1000)
+    assert server.asked == [(0, 1000)]
 
 
 async def test_exactly_cap_pages_never_end_the_stream(od, mock_api) -> None:
-    server = PagedServer([1000, 1000])
+    server = PagedServer(2000)
     mock_api.get("/appointments").mock(side_effect=server)
     got = [a.AptNum async for a in od.appointments.list()]
     assert got == list(range(2000))
-    assert sorted(o for o, _ in server.asked)[:3] == [0, 1000, 2000]  # the empty page at 2000 ended it
+    # Each page overlaps the one before by a row; the 2-row page at 1998 (short, not a possible cap) ended it.
+    assert sorted(o for o, _ in server.asked)[:3] == [0, 999, 1998]
 
 
 async def test_asked_1000_got_100_twice_then_37(od, mock_api) -> None:
-    server = PagedServer([100, 100, 37])
+    server = PagedServer(237, cap=lambda offset: 100)
     mock_api.get("/appointments").mock(side_effect=server)
     got = [a.AptNum async for a in od.appointments.list(Limit=1000)]
     assert got == list(range(237))  # nothing lost, nothing doubled
-    assert (0, 1000) in server.asked and (100, 1000) in server.asked and (200, 1000) in server.asked
+    assert (0, 1000) in server.asked and (99, 1000) in server.asked and (198, 1000) in server.asked
 
 
 async def test_remote_mode_uses_cap_100_and_no_prefetch() -> None:
@@ -83,17 +82,17 @@ async def test_remote_mode_uses_cap_100_and_no_prefetch() -> None:
         intervals={"full": 0.001, "read_all": 0.001},
         safety_margin=0.0,
     )
-    server = PagedServer([100, 100, 5])
+    server = PagedServer(203, cap=lambda offset: 100)
     with respx.mock(using="httpcore2", base_url=BASE) as router:
         router.get("/appointments").mock(side_effect=server)
         async with od:
             got = await od.appointments.list().collect()
-    assert len(got) == 205
-    assert server.asked == [(0, 100), (100, 100), (200, 100)]
+    assert [a.AptNum for a in got] == list(range(203))
+    assert server.asked == [(0, 100), (99, 100), (198, 100)]  # one row of overlap a page; no guess
 
 
 async def test_user_limit_and_offset(od, mock_api) -> None:
-    server = PagedServer([20] * 10)
+    server = PagedServer(200)
     mock_api.get("/appointments").mock(side_effect=server)
     page = await od.appointments.list(Offset=40, Limit=20).first_page()
     assert [a.AptNum for a in page] == list(range(40, 60))
@@ -102,7 +101,7 @@ async def test_user_limit_and_offset(od, mock_api) -> None:
 
 
 async def test_await_paginator_collects(od, mock_api) -> None:
-    server = PagedServer([1000, 3])
+    server = PagedServer(1003)
     mock_api.get("/appointments").mock(side_effect=server)
     paginator = od.appointments.list()
     assert isinstance(paginator, Paginator)
@@ -111,25 +110,26 @@ async def test_await_paginator_collects(od, mock_api) -> None:
 
 
 async def test_pages_in_order_with_prefetch(od, mock_api) -> None:
-    server = PagedServer([1000] * 7 + [1])
+    server = PagedServer(7001)
     mock_api.get("/appointments").mock(side_effect=server)
     pages = [len(p) async for p in od.appointments.list().pages()]
-    assert pages == [1000] * 7 + [1]
+    assert pages == [1000] + [999] * 6 + [7]  # new rows only: the overlapping row is not yielded twice
     offsets = [o for o, _ in server.asked]
     assert len(set(offsets)) == len(offsets)  # each page fetched once
+    assert len(offsets) <= 8 + 3  # the pages, plus at most (prefetch depth - 1) guesses past the end
 
 
 async def test_page_size_change_mid_stream_refetches_at_the_right_offset(od, mock_api) -> None:
     # The first page is full at 1000, then the server starts capping at 100 (e.g. a failover):
     # prefetched guesses at 2000, 3000... are wrong and must be discarded, not used.
-    server = PagedServer([1000, 100, 100, 100, 12])
+    server = PagedServer(1312, cap=lambda offset: 1000 if offset == 0 else 100)
     mock_api.get("/appointments").mock(side_effect=server)
     got = [a.AptNum async for a in od.appointments.list()]
     assert got == list(range(1312))
 
 
 async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
-    server = PagedServer([1000] * 50)
+    server = PagedServer(50_000)
     never = asyncio.Event()
 
     async def slow_after_two_pages(request):

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class AccountModulesAgingResult(Model):
     """The answer of ``GET /accountmodules/{PatNum}/Aging``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     Bal_0_30: float = 0.0
     Bal_31_60: float = 0.0
     Bal_61_90: float = 0.0
@@ -31,6 +33,8 @@ class AccountModulesAgingResult(Model):
 class AccountModulesPatientBalancesRow(Model):
     """The answer of ``GET /accountmodules/{PatNum}/PatientBalances``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     PatNum: int = 0
     Name: str = ""
     Balance: float = 0.0
@@ -38,6 +42,8 @@ class AccountModulesPatientBalancesRow(Model):
 
 class AccountModulesServiceDateViewRow(Model):
     """The answer of ``GET /accountmodules/{PatNum}/ServiceDateView``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = None
 
     ObjectType: str = ""
     PrimaryKey: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Adjustment(Model):
     """One row of ``adjustments`` (table ``adjustment``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'AdjNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['adjType'])
 
     AdjNum: int = 0

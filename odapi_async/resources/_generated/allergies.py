@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Allergy(Model):
     """One row of ``allergies`` (table ``allergy``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'AllergyNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['defDescription', 'defSnomedType'])
 
     AllergyNum: int = 0

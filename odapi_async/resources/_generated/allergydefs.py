@@ -17,6 +17,8 @@ from ..._resource import Resource
 class AllergyDef(Model):
     """One row of ``allergydefs`` (table ``allergydef``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'AllergyDefNum'
+
     AllergyDefNum: int = 0
     Description: str = ""
     IsHidden: bool = False

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Appointment(Model):
     """One row of ``appointments`` (table ``appointment``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'AptNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus'])
 
     serverDateTime: Optional[datetime.datetime] = None  # read-only helper
@@ -59,6 +61,8 @@ class Appointment(Model):
 class AppointmentsSlotsRow(Model):
     """The answer of ``GET /appointments/Slots``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     DateTimeStart: Optional[datetime.datetime] = None
     DateTimeEnd: Optional[datetime.datetime] = None
     ProvNum: int = 0
@@ -68,6 +72,8 @@ class AppointmentsSlotsRow(Model):
 class AppointmentsSlotsWebSchedRow(Model):
     """The answer of ``GET /appointments/SlotsWebSched``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     DateTimeStart: Optional[datetime.datetime] = None
     DateTimeEnd: Optional[datetime.datetime] = None
     ProvNum: int = 0
@@ -76,6 +82,8 @@ class AppointmentsSlotsWebSchedRow(Model):
 
 class AppointmentsGetWebSchedRow(Model):
     """The answer of ``GET /appointments/WebSched``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = 'AptNum'
 
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['confirmed', 'eServiceLogType', 'provAbbr', 'serverDateTime', 'unschedStatus'])
 

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class AppointmentType(Model):
     """One row of ``appointmenttypes`` (table ``appointmenttype``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'AppointmentTypeNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['appointmentTypeColor'])
 
     AppointmentTypeNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ApptFieldDef(Model):
     """One row of ``apptfielddefs`` (table ``apptfielddef``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ApptFieldDefNum'
+
     ApptFieldDefNum: int = 0
     FieldName: str = ""
     FieldType: str = ""  # ApptFieldType: Text, PickList

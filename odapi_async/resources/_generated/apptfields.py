@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ApptField(Model):
     """One row of ``apptfields`` (table ``apptfield``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     FieldName: str = ""
     AptNum: int = 0
     FieldValue: str = ""

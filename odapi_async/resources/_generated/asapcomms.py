@@ -17,6 +17,8 @@ from ..._resource import Resource
 class AsapComm(Model):
     """One row of ``asapcomms`` (table ``asapcomm``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'AsapCommNum'
+
     AsapCommNum: int = 0
     FKey: int = 0
     FKeyType: str = ""  # AsapCommFKeyType: None, ScheduledAppt, UnscheduledAppt, PlannedAppt, Recall, Broken

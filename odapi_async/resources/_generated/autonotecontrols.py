@@ -17,6 +17,8 @@ from ..._resource import Resource
 class AutoNoteControl(Model):
     """One row of ``autonotecontrols`` (table ``autonotecontrol``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'AutoNoteControlNum'
+
     AutoNoteControlNum: int = 0
     Descript: str = ""
     ControlType: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class AutoNote(Model):
     """One row of ``autonotes`` (table ``autonote``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'AutoNoteNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['category'])
 
     AutoNoteNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Benefit(Model):
     """One row of ``benefits`` (table ``benefit``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'BenefitNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['procCode'])
 
     BenefitNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Carrier(Model):
     """One row of ``carriers`` (table ``carrier``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'CarrierNum'
+
     CarrierNum: int = 0
     CarrierName: str = ""
     Address: str = ""

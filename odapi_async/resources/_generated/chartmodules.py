@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ChartModulesProgNotesRow(Model):
     """The answer of ``GET /chartmodules/{PatNum}/ProgNotes``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['note'])
 
     ObjectType: str = ""
@@ -45,12 +47,16 @@ class ChartModulesProgNotesRow(Model):
 class ChartModulesPatientInfoRow(Model):
     """The answer of ``GET /chartmodules/{PatNum}/PatientInfo``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     Field: str = ""
     Content: str = ""
 
 
 class ChartModulesPlannedApptsRow(Model):
     """The answer of ``GET /chartmodules/{PatNum}/PlannedAppts``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = None
 
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['dateSched', 'minutes'])
 

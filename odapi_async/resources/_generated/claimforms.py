@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ClaimForm(Model):
     """One row of ``claimforms`` (table ``claimform``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimFormNum'
+
     ClaimFormNum: int = 0
     Description: str = ""
     IsHidden: int = 0

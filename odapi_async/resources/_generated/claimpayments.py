@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ClaimPayment(Model):
     """One row of ``claimpayments`` (table ``claimpayment``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimPaymentNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['payGroup', 'payType'])
 
     ClaimPaymentNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ClaimProc(Model):
     """One row of ``claimprocs`` (table ``claimproc``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimProcNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['claimPaymentTracking'])
 
     ClaimProcNum: int = 0

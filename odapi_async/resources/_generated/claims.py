@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Claim(Model):
     """One row of ``claims`` (table ``claim``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['customTracking'])
 
     ClaimNum: int = 0
@@ -60,6 +62,8 @@ class Claim(Model):
 
 class ClaimsSplitResult(Model):
     """The answer of ``PUT /claims/{ClaimNum}/Split``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimNum'
 
     ClaimNum: int = 0
     ProcNums: List[int] = []

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ClaimTracking(Model):
     """One row of ``claimtrackings`` (table ``claimtracking``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimTrackingNum'
+
     ClaimTrackingNum: int = 0
     ClaimNum: int = 0
     TrackingType: str = ""  # ClaimTrackingType: StatusHistory, ClaimUser, ClaimProcReceived

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Clinic(Model):
     """One row of ``clinics`` (table ``clinic``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ClinicNum'
+
     ClinicNum: int = 0
     Description: str = ""
     Address: str = ""

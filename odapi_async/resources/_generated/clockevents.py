@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ClockEvent(Model):
     """One row of ``clockevents`` (table ``clockevent``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ClockEventNum'
+
     ClockEventNum: int = 0
     EmployeeNum: int = 0
     TimeEntered1: Optional[datetime.datetime] = None

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class CodeGroup(Model):
     """One row of ``codegroups`` (table ``codegroup``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'CodeGroupNum'
+
     CodeGroupNum: int = 0
     GroupName: str = ""
     ProcCodes: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Commlog(Model):
     """One row of ``commlogs`` (table ``commlog``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'CommlogNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['commType'])
 
     CommlogNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Computer(Model):
     """One row of ``computers`` (table ``computer``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ComputerNum'
+
     ComputerNum: int = 0
     CompName: str = ""
     LastHeartBeat: Optional[datetime.datetime] = None

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class CovCat(Model):
     """One row of ``covcats`` (table ``covcat``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'CovCatNum'
+
     CovCatNum: int = 0
     Description: str = ""
     DefaultPercent: int = 0

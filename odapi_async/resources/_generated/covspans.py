@@ -17,6 +17,8 @@ from ..._resource import Resource
 class CovSpan(Model):
     """One row of ``covspans`` (table ``covspan``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'CovSpanNum'
+
     CovSpanNum: int = 0
     CovCatNum: int = 0
     FromCode: str = ""

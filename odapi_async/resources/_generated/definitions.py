@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Definition(Model):
     """One row of ``definitions`` (table ``definition``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'DefNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['category', 'isHidden'])
 
     DefNum: int = 0

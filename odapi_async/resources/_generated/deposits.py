@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Deposit(Model):
     """One row of ``deposits`` (table ``deposit``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'DepositNum'
+
     DepositNum: int = 0
     DateDeposit: Optional[datetime.date] = None
     BankAccountInfo: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class DiscountPlan(Model):
     """One row of ``discountplans`` (table ``discountplan``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'DiscountPlanNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['adjustmentType'])
 
     DiscountPlanNum: int = 0

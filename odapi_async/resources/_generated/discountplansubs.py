@@ -17,6 +17,8 @@ from ..._resource import Resource
 class DiscountPlanSub(Model):
     """One row of ``discountplansubs`` (table ``discountplansub``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'DiscountSubNum'
+
     DiscountSubNum: int = 0
     DiscountPlanNum: int = 0
     PatNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class DiseaseDef(Model):
     """One row of ``diseasedefs`` (table ``diseasedef``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'DiseaseDefNum'
+
     DiseaseDefNum: int = 0
     DiseaseName: str = ""
     IsHidden: bool = False

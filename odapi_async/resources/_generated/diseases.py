@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Disease(Model):
     """One row of ``diseases`` (table ``disease``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'DiseaseNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['diseaseDefName'])
 
     DiseaseNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Document(Model):
     """One row of ``documents`` (table ``document``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'DocNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['docCategory', 'filePath', 'serverDateTime'])
 
     DocNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class EhrPatient(Model):
     """One row of ``ehrpatients`` (table ``ehrpatient``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatNum'
+
     PatNum: int = 0
     MotherMaidenFname: str = ""
     MotherMaidenLname: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Employee(Model):
     """One row of ``employees`` (table ``employee``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'EmployeeNum'
+
     EmployeeNum: int = 0
     LName: str = ""
     FName: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Employer(Model):
     """One row of ``employers`` (table ``employer``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'EmployerNum'
+
     EmployerNum: int = 0
     EmpName: str = ""
 

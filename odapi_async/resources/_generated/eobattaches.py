@@ -17,6 +17,8 @@ from ..._resource import Resource
 class EobAttach(Model):
     """One row of ``eobattaches`` (table ``eobattach``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'EobAttachNum'
+
     EobAttachNum: int = 0
     ClaimPaymentNum: int = 0
     DateTCreated: Optional[datetime.datetime] = None

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class EtransMessageText(Model):
     """One row of ``etransmessagetexts`` (table ``etransmessagetext``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'EtransMessageTextNum'
+
     EtransMessageTextNum: int = 0
     MessageText: str = ""
 

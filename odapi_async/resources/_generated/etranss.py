@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Etrans(Model):
     """One row of ``etranss`` (table ``etrans``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'EtransNum'
+
     EtransNum: int = 0
     DateTimeTrans: Optional[datetime.datetime] = None
     ClearingHouseNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class FamilyModulesInsuranceRow(Model):
     """The answer of ``GET /familymodules/{PatNum}/Insurance``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['employer', 'feeSchedule', 'ordinal', 'planType', 'subscriber'])
 
     PatNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Fee(Model):
     """One row of ``fees`` (table ``fee``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'FeeNum'
+
     FeeNum: int = 0
     Amount: float = 0.0  # sent as text by the API
     FeeSched: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class FeeSched(Model):
     """One row of ``feescheds`` (table ``feesched``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'FeeSchedNum'
+
     FeeSchedNum: int = 0
     Description: str = ""
     FeeSchedType: str = ""  # FeeScheduleType: Normal, CoPay, OutNetwork, FixedBenefit, ManualBlueBook

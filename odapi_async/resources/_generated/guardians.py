@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Guardian(Model):
     """One row of ``guardians`` (table ``guardian``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'GuardianNum'
+
     GuardianNum: int = 0
     PatNumChild: int = 0
     PatNumGuardian: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class HistAppointment(Model):
     """One row of ``histappointments`` (table ``histappointment``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'HistApptNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['colorOverride', 'confirmed', 'provAbbr', 'unschedStatus'])
 
     HistApptNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class InsPlan(Model):
     """One row of ``insplans`` (table ``insplan``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PlanNum'
+
     PlanNum: int = 0
     GroupName: str = ""
     GroupNum: str = ""

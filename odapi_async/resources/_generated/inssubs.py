@@ -17,6 +17,8 @@ from ..._resource import Resource
 class InsSub(Model):
     """One row of ``inssubs`` (table ``inssub``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'InsSubNum'
+
     InsSubNum: int = 0
     PlanNum: int = 0
     Subscriber: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class InsVerify(Model):
     """One row of ``insverifies`` (table ``insverify``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'InsVerifyNum'
+
     InsVerifyNum: int = 0
     DateLastVerified: Optional[datetime.date] = None
     UserNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class LabCase(Model):
     """One row of ``labcases`` (table ``labcase``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'LabCaseNum'
+
     LabCaseNum: int = 0
     PatNum: int = 0
     LaboratoryNum: int = 0

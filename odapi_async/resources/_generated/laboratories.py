@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Laboratory(Model):
     """One row of ``laboratories`` (table ``laboratory``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'LaboratoryNum'
+
     LaboratoryNum: int = 0
     Description: str = ""
     Phone: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class LabTurnaround(Model):
     """One row of ``labturnarounds`` (table ``labturnaround``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'LabTurnaroundNum'
+
     LabTurnaroundNum: int = 0
     LaboratoryNum: int = 0
     Description: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class MedicationPat(Model):
     """One row of ``medicationpats`` (table ``medicationpat``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'MedicationPatNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['medName'])
 
     MedicationPatNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Medication(Model):
     """One row of ``medications`` (table ``medication``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'MedicationNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['genericName'])
 
     MedicationNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Operatory(Model):
     """One row of ``operatories`` (table ``operatory``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'OperatoryNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['operatoryType'])
 
     OperatoryNum: int = 0

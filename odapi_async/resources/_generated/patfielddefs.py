@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PatFieldDef(Model):
     """One row of ``patfielddefs`` (table ``patfielddef``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatFieldDefNum'
+
     PatFieldDefNum: int = 0
     FieldName: str = ""
     FieldType: str = ""  # PatFieldType: Text, PickList, Date, Checkbox, Currency, InCaseOfEmergency, CareCreditStatus, CareCreditPreApprovalAmt, CareCreditAvailableCredit

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PatField(Model):
     """One row of ``patfields`` (table ``patfield``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatFieldNum'
+
     PatFieldNum: int = 0
     PatNum: int = 0
     FieldName: str = ""

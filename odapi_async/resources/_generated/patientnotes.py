@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PatientNote(Model):
     """One row of ``patientnotes`` (table ``patientnote``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatNum'
+
     PatNum: int = 0
     FamFinancial: str = ""
     Medical: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PatientRace(Model):
     """One row of ``patientraces`` (table ``patientrace``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatientRaceNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['descripition', 'heirarchicalCode', 'isEthnicity'])
 
     PatientRaceNum: int = 0

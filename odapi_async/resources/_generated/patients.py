@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Patient(Model):
     """One row of ``patients`` (table ``patient``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['clinicAbbr', 'priProvAbbr', 'secProvAbbr', 'siteDesc'])
 
     PatNum: int = 0
@@ -71,6 +73,8 @@ class Patient(Model):
 
 class PatientsSimpleRow(Model):
     """The answer of ``GET /patients/Simple``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatNum'
 
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['clinicAbbr', 'priProvAbbr', 'secProvAbbr', 'serverDateTime', 'siteDesc'])
 

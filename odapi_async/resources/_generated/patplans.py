@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PatPlan(Model):
     """One row of ``patplans`` (table ``patplan``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatPlanNum'
+
     PatPlanNum: int = 0
     PatNum: int = 0
     Ordinal: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PatRestriction(Model):
     """One row of ``patrestrictions`` (table ``patrestriction``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PatRestrictionNum'
+
     PatRestrictionNum: int = 0
     PatNum: int = 0
     PatRestrictType: str = ""  # PatRestrict: None, ApptSchedule

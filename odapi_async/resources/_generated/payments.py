@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Payment(Model):
     """One row of ``payments`` (table ``payment``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PayNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['payType', 'serverDateTime'])
 
     PayNum: int = 0

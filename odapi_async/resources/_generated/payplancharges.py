@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PayPlanCharge(Model):
     """One row of ``payplancharges`` (table ``payplancharge``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PayPlanChargeNum'
+
     PayPlanChargeNum: int = 0
     PayPlanNum: int = 0
     Guarantor: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PayPlanLink(Model):
     """One row of ``payplanlinks`` (table ``payplanlink``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PayPlanLinkNum'
+
     PayPlanLinkNum: int = 0
     PayPlanNum: int = 0
     LinkType: str = ""  # PayPlanLinkType: None, Adjustment, Procedure, OrthoCase

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PayPlan(Model):
     """One row of ``payplans`` (table ``payplan``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PayPlanNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['planCategory', 'principalAmount'])
 
     PayPlanNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PaySplit(Model):
     """One row of ``paysplits`` (table ``paysplit``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'SplitNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['unearnedType'])
 
     SplitNum: int = 0

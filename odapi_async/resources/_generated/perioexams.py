@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PerioExam(Model):
     """One row of ``perioexams`` (table ``perioexam``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PerioExamNum'
+
     PerioExamNum: int = 0
     PatNum: int = 0
     ExamDate: Optional[datetime.date] = None

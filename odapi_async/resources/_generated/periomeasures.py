@@ -17,6 +17,8 @@ from ..._resource import Resource
 class PerioMeasure(Model):
     """One row of ``periomeasures`` (table ``periomeasure``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PerioMeasureNum'
+
     PerioMeasureNum: int = 0
     PerioExamNum: int = 0
     SequenceType: str = ""  # PerioSequenceType: Mobility, Furcation, GingMargin, MGJ, Probing, SkipTooth, BleedSupPlaqCalc, CAL, AttGing

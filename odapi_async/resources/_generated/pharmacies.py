@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Pharmacy(Model):
     """One row of ``pharmacies`` (table ``pharmacy``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PharmacyNum'
+
     PharmacyNum: int = 0
     StoreName: str = ""
     Phone: str = ""

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Popup(Model):
     """One row of ``popups`` (table ``popup``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PopupNum'
+
     PopupNum: int = 0
     PatNum: int = 0
     Description: str = ""

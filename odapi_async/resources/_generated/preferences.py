@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Preference(Model):
     """One row of ``preferences`` (table ``preference``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'PrefNum'
+
     PrefNum: int = 0
     PrefName: str = ""
     ValueString: str = ""

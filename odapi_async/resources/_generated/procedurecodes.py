@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ProcedureCode(Model):
     """One row of ``procedurecodes`` (table ``procedurecode``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'CodeNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['procCat'])
 
     CodeNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ProcedureLog(Model):
     """One row of ``procedurelogs`` (table ``procedurelog``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ProcNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['descript', 'dxName', 'priority', 'procCode', 'provAbbr', 'serverDateTime'])
 
     ProcNum: int = 0
@@ -65,6 +67,8 @@ class ProcedureLog(Model):
 class ProcedureLogsGetInsuranceHistoryRow(Model):
     """The answer of ``GET /procedurelogs/InsuranceHistory``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['insHistPrefName', 'procDate'])
 
     insHistPrefName: str = ""  # read-only helper
@@ -74,6 +78,8 @@ class ProcedureLogsGetInsuranceHistoryRow(Model):
 
 class ProcedureLogsGroupNotesRow(Model):
     """The answer of ``GET /procedurelogs/GroupNotes``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = None
 
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned'])
 
@@ -88,6 +94,8 @@ class ProcedureLogsGroupNotesRow(Model):
 class ProcedureLogsPostGroupNoteResult(Model):
     """The answer of ``POST /procedurelogs/GroupNote``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned'])
 
     PatNum: int = 0
@@ -100,6 +108,8 @@ class ProcedureLogsPostGroupNoteResult(Model):
 
 class ProcedureLogsPutGroupNoteResult(Model):
     """The answer of ``PUT /procedurelogs/{ProcNum}/GroupNote``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = None
 
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned'])
 

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ProcNote(Model):
     """One row of ``procnotes`` (table ``procnote``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ProcNoteNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned'])
 
     ProcNoteNum: int = 0

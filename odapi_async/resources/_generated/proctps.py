@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ProcTP(Model):
     """One row of ``proctps`` (table ``proctp``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ProcTPNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['priority'])
 
     ProcTPNum: int = 0

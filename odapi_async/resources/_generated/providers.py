@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Provider(Model):
     """One row of ``providers`` (table ``provider``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ProvNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['provColor', 'serverDateTime'])
 
     ProvNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class QuickPasteCat(Model):
     """One row of ``quickpastecats`` (table ``quickpastecat``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'QuickPasteCatNum'
+
     QuickPasteCatNum: int = 0
     Description: str = ""
     ItemOrder: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class QuickPasteNote(Model):
     """One row of ``quickpastenotes`` (table ``quickpastenote``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'QuickPasteNoteNum'
+
     QuickPasteNoteNum: int = 0
     QuickPasteCatNum: int = 0
     ItemOrder: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Recall(Model):
     """One row of ``recalls`` (table ``recall``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'RecallNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['recallStatus'])
 
     RecallNum: int = 0
@@ -39,6 +41,8 @@ class Recall(Model):
 
 class RecallsListRow(Model):
     """The answer of ``GET /recalls/List``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = None
 
     DueDate: str = ""
     PatNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class RecallType(Model):
     """One row of ``recalltypes`` (table ``recalltype``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'RecallTypeNum'
+
     RecallTypeNum: int = 0
     Description: str = ""
     DefaultInterval: str = ""

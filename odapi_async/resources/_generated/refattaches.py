@@ -17,6 +17,8 @@ from ..._resource import Resource
 class RefAttach(Model):
     """One row of ``refattaches`` (table ``refattach``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'RefAttachNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['referralName'])
 
     RefAttachNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Referral(Model):
     """One row of ``referrals`` (table ``referral``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ReferralNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isPatient', 'specialty'])
 
     ReferralNum: int = 0

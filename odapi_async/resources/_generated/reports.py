@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ReportsAgingRow(Model):
     """The answer of ``GET /reports/Aging``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['patName'])
 
     PatNum: int = 0
@@ -33,6 +35,8 @@ class ReportsAgingRow(Model):
 
 class ReportsFinanceChargesRow(Model):
     """The answer of ``GET /reports/FinanceCharges``."""
+
+    __od_primary_key__: ClassVar[Optional[str]] = None
 
     PatNum: int = 0
     PatName: str = ""

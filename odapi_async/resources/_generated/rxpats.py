@@ -17,6 +17,8 @@ from ..._resource import Resource
 class RxPat(Model):
     """One row of ``rxpats`` (table ``rxpat``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'RxNum'
+
     RxNum: int = 0
     PatNum: int = 0
     RxDate: Optional[datetime.date] = None

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ScheduleOp(Model):
     """One row of ``scheduleops`` (table ``scheduleop``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ScheduleOpNum'
+
     ScheduleOpNum: int = 0
     ScheduleNum: int = 0
     OperatoryNum: int = 0

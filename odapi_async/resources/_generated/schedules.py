@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Schedule(Model):
     """One row of ``schedules`` (table ``schedule``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ScheduleNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['blockoutType', 'operatories'])
 
     ScheduleNum: int = 0  # sent as text by the API

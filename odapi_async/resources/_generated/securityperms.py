@@ -17,6 +17,8 @@ from ..._resource import Resource
 class SecurityPerm(Model):
     """One row of ``securityperms``."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = None
+
     Permission: str = ""
     HasPermission: bool = False
 

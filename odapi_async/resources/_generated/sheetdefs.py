@@ -17,6 +17,8 @@ from ..._resource import Resource
 class SheetDef(Model):
     """One row of ``sheetdefs`` (table ``sheetdef``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'SheetDefNum'
+
     SheetDefNum: int = 0
     Description: str = ""
     SheetType: str = ""  # SheetTypeEnum: LabelPatient, LabelCarrier, LabelReferral, ReferralSlip, LabelAppointment, Rx, Consent, PatientLetter, ReferralLetter, PatientForm, RoutingSlip, MedicalHistory, LabSlip, ExamSheet, DepositSlip, Statement, MedLabResults, TreatmentPlan, Screening, PaymentPlan, RxMulti, ERA, ERAGridHeader, RxInstruction, PatientDashboard, PatientDashboardWidget, ChartModule, None, Check

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class SheetFieldDef(Model):
     """One row of ``sheetfielddefs`` (table ``sheetfielddef``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'SheetFieldDefNum'
+
     SheetFieldDefNum: int = 0
     SheetDefNum: int = 0
     FieldType: str = ""  # SheetFieldType: OutputText, InputField, StaticText, Parameter, Image, Drawing, Line, Rectangle, CheckBox, SigBox, PatImage, Special, Grid, ComboBox, ScreenChart, MobileHeader, SigBoxPractice

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class SheetField(Model):
     """One row of ``sheetfields`` (table ``sheetfield``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'SheetFieldNum'
+
     SheetFieldNum: int = 0
     SheetNum: int = 0
     FieldType: str = ""  # SheetFieldType: OutputText, InputField, StaticText, Parameter, Image, Drawing, Line, Rectangle, CheckBox, SigBox, PatImage, Special, Grid, ComboBox, ScreenChart, MobileHeader, SigBoxPractice

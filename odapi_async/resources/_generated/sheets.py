@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Sheet(Model):
     """One row of ``sheets`` (table ``sheet``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'SheetNum'
+
     SheetNum: int = 0
     SheetType: str = ""  # SheetTypeEnum: LabelPatient, LabelCarrier, LabelReferral, ReferralSlip, LabelAppointment, Rx, Consent, PatientLetter, ReferralLetter, PatientForm, RoutingSlip, MedicalHistory, LabSlip, ExamSheet, DepositSlip, Statement, MedLabResults, TreatmentPlan, Screening, PaymentPlan, RxMulti, ERA, ERAGridHeader, RxInstruction, PatientDashboard, PatientDashboardWidget, ChartModule, None, Check
     PatNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Signalod(Model):
     """One row of ``signalods`` (table ``signalod``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'SignalNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['serverDateTime'])
 
     SignalNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Statement(Model):
     """One row of ``statements`` (table ``statement``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'StatementNum'
+
     StatementNum: int = 0
     PatNum: int = 0
     DateSent: Optional[datetime.date] = None

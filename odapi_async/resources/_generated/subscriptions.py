@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Subscription(Model):
     """One row of ``subscriptions`` (table ``apisubscription``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'SubscriptionNum'
+
     SubscriptionNum: int = 0
     EndPointUrl: str = ""
     Workstation: str = ""

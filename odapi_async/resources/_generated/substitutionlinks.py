@@ -17,6 +17,8 @@ from ..._resource import Resource
 class SubstitutionLink(Model):
     """One row of ``substitutionlinks`` (table ``substitutionlink``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'SubstitutionLinkNum'
+
     SubstiutionLinkNum: int = 0
     PlanNum: int = 0
     CodeNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class TaskList(Model):
     """One row of ``tasklists`` (table ``tasklist``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'TaskListNum'
+
     TaskListNum: int = 0
     Descript: str = ""
     Parent: int = 0

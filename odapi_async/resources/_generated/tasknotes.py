@@ -17,6 +17,8 @@ from ..._resource import Resource
 class TaskNote(Model):
     """One row of ``tasknotes`` (table ``tasknote``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'TaskNoteNum'
+
     TaskNoteNum: int = 0
     TaskNum: int = 0
     UserNum: int = 0

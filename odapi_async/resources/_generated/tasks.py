@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Task(Model):
     """One row of ``tasks`` (table ``task``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'TaskNum'
+
     TaskNum: int = 0
     TaskListNum: int = 0
     DateTask: Optional[datetime.date] = None

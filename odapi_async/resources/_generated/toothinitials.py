@@ -17,6 +17,8 @@ from ..._resource import Resource
 class ToothInitial(Model):
     """One row of ``toothinitials`` (table ``toothinitial``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'ToothInitialNum'
+
     ToothInitialNum: int = 0
     PatNum: int = 0
     ToothNum: str = ""

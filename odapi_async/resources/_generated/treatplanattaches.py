@@ -17,6 +17,8 @@ from ..._resource import Resource
 class TreatPlanAttach(Model):
     """One row of ``treatplanattaches`` (table ``treatplanattach``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'TreatPlanAttachNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['priority'])
 
     TreatPlanAttachNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class TreatPlan(Model):
     """One row of ``treatplans`` (table ``treatplan``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'TreatPlanNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned', 'isSignedPractice'])
 
     TreatPlanNum: int = 0

@@ -17,6 +17,8 @@ from ..._resource import Resource
 class UserGroupAttach(Model):
     """One row of ``usergroupattaches`` (table ``usergroupattach``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'UserGroupAttachNum'
+
     UserGroupAttachNum: int = 0
     UserNum: int = 0
     UserGroupNum: int = 0

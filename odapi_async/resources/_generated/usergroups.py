@@ -17,6 +17,8 @@ from ..._resource import Resource
 class UserGroup(Model):
     """One row of ``usergroups`` (table ``usergroup``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'UserGroupNum'
+
     UserGroupNum: int = 0
     Description: str = ""
     UserGroupNumCEMT: int = 0

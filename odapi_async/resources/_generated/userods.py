@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Userod(Model):
     """One row of ``userods`` (table ``userod``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'UserNum'
+
     __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['emailAddress', 'employeeName', 'providerName', 'userGroupNums'])
 
     UserNum: int = 0

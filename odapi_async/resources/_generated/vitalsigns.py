@@ -17,6 +17,8 @@ from ..._resource import Resource
 class Vitalsign(Model):
     """One row of ``vitalsigns`` (table ``vitalsign``)."""
 
+    __od_primary_key__: ClassVar[Optional[str]] = 'VitalsignNum'
+
     VitalsignNum: int = 0
     PatNum: int = 0
     Height: float = 0.0

@@ -1,0 +1,138 @@
+"""Live progress of a sync (one line per office) and its summary: a table, or JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from ..sync import OfficeProgress
+
+REFRESH_SECONDS = 0.25
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value < 60:
+        return f"{value:.1f} s"
+    return f"{int(value // 60)} min {int(value % 60):02d} s"
+
+
+def progress_table(offices: Sequence[OfficeProgress]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for column in ("office", "resource", "rows", "pages", "requests", "throttle waits", "elapsed", "ETA"):
+        table.add_column(column, justify="left" if column in ("office", "resource") else "right")
+    for office in offices:
+        stats = office.throttle()
+        if office.error:
+            state = "[red]failed[/red]"
+        elif office.finished is not None:
+            state = "[green]done[/green]"
+        else:
+            state = office.resource or "starting"
+        table.add_row(
+            office.name,
+            state,
+            f"{office.rows:,}",
+            f"{office.pages:,}",
+            f"{int(stats['requests']):,}",
+            f"{int(stats['waits']):,} ({stats['wait_time']:.1f} s)",
+            _seconds(office.elapsed),
+            _seconds(office.eta()) if office.finished is None else "",
+        )
+    return table
+
+
+class LiveProgress:
+    """Redraws the progress table while a sync runs (nothing when ``quiet`` or not on a terminal)."""
+
+    def __init__(self, console: Console, offices: Sequence[OfficeProgress], *, quiet: bool) -> None:
+        self._console = console
+        self._offices = offices
+        self._enabled = not quiet
+        self._live: Live | None = None
+
+    async def run(self, stop: anyio.Event) -> None:
+        if not self._enabled:
+            await stop.wait()
+            return
+        with Live(progress_table(self._offices), console=self._console, transient=True) as live:
+            while not stop.is_set():
+                with anyio.move_on_after(REFRESH_SECONDS):
+                    await stop.wait()
+                live.update(progress_table(self._offices))
+
+
+def summary(offices: Sequence[OfficeProgress]) -> dict[str, Any]:
+    """Plain data: what each office did, for ``--json`` and for tests."""
+    out: dict[str, Any] = {"ok": not any(o.failures for o in offices), "offices": []}
+    for office in offices:
+        stats = office.throttle()
+        out["offices"].append(
+            {
+                "office": office.name,
+                "ok": not office.failures,
+                "error": office.error,
+                "rows": office.rows,
+                "pages": office.pages,
+                "requests": int(stats["requests"]),
+                "throttle_waits": int(stats["waits"]),
+                "throttle_wait_seconds": round(stats["wait_time"], 3),
+                "seconds": round(office.elapsed, 3),
+                "resources": [
+                    {
+                        "resource": r.resource,
+                        "how": r.how,
+                        "rows": r.rows,
+                        "pages": r.pages,
+                        "removed": r.removed,
+                        "watermark": r.watermark,
+                        **({"note": r.note} if r.note else {}),
+                        **({"error": r.error} if r.error else {}),
+                    }
+                    for r in office.results
+                ],
+            }
+        )
+    return out
+
+
+def print_summary(console: Console, offices: Sequence[OfficeProgress], *, as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps(summary(offices)))
+        return
+    table = Table(title="odapi sync")
+    for column in ("office", "result", "rows", "removed", "requests", "throttle waits", "time"):
+        table.add_column(column, justify="left" if column in ("office", "result") else "right")
+    for office in offices:
+        stats = office.throttle()
+        removed = sum(r.removed for r in office.results)
+        if office.error:
+            result = "[red]failed[/red]"
+        elif office.failures:
+            result = f"[yellow]{len(office.failures)} resource(s) failed[/yellow]"
+        else:
+            result = "[green]ok[/green]"
+        table.add_row(
+            office.name,
+            result,
+            f"{office.rows:,}",
+            f"{removed:,}",
+            f"{int(stats['requests']):,}",
+            f"{int(stats['waits']):,} ({stats['wait_time']:.1f} s)",
+            _seconds(office.elapsed),
+        )
+    console.print(table)
+    whole = sorted({r.resource for o in offices for r in o.results if r.how == "whole"})
+    if whole:
+        console.print(f"synced whole (no incremental filter, or first run): {', '.join(whole)}")
+    for office in offices:
+        for r in office.results:
+            if r.note:
+                console.print(f"{office.name}/{r.resource}: {r.note}", markup=False)

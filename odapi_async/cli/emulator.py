@@ -1,0 +1,24 @@
+"""``odapi emulator``: serve the emulator (the flags of ``python -m odapi_async.emulator``)."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import usage_error
+
+
+@click.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def emulator(args: tuple[str, ...]) -> int:
+    """Run the API emulator until Ctrl-C (--help lists its flags)."""
+    try:
+        from ..emulator.__main__ import main as emulator_main
+    except ImportError as exc:  # starlette/uvicorn missing
+        raise usage_error(f"the emulator needs the 'emulator' extra ({exc.name} is not installed)") from None
+    try:
+        return emulator_main(list(args))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)

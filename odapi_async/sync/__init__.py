@@ -1,0 +1,40 @@
+"""Incremental, resumable sync of many offices into SQLite (the engine behind ``odapi sync``).
+
+Needs nothing beyond the SDK: the command line is one user of it, a worker of your own can be another. See
+docs/sync.md.
+"""
+
+from __future__ import annotations
+
+from .._syncspec import SyncSpec
+from ..resources._generated._sync import SYNC
+from ._engine import (
+    OfficeConfig,
+    OfficeProgress,
+    ResourceResult,
+    incremental_resources,
+    sync_office,
+    sync_offices,
+    sync_specs,
+    syncable_resources,
+)
+from ._offices import OfficeEntry, OfficesFileError, load_offices
+from ._store import SyncStore, TableLayout
+
+__all__ = [
+    "SYNC",
+    "OfficeConfig",
+    "OfficeEntry",
+    "OfficeProgress",
+    "OfficesFileError",
+    "ResourceResult",
+    "SyncSpec",
+    "SyncStore",
+    "TableLayout",
+    "incremental_resources",
+    "load_offices",
+    "sync_office",
+    "sync_offices",
+    "sync_specs",
+    "syncable_resources",
+]
