@@ -18,11 +18,13 @@ from ._engine import (
     sync_specs,
     syncable_resources,
 )
+from ._fleet import FleetLeases, sync_fleet
 from ._offices import OfficeEntry, OfficesFileError, load_offices
 from ._store import SyncStore, TableLayout
 
 __all__ = [
     "SYNC",
+    "FleetLeases",
     "OfficeConfig",
     "OfficeEntry",
     "OfficeProgress",
@@ -33,6 +35,7 @@ __all__ = [
     "TableLayout",
     "incremental_resources",
     "load_offices",
+    "sync_fleet",
     "sync_office",
     "sync_offices",
     "sync_specs",
