@@ -108,7 +108,9 @@ def test_a_killed_workers_offices_are_taken_over_after_the_ttl(
                 time.sleep(0.02)
         first.kill()  # SIGKILL mid-office: no release
         first.communicate(timeout=10)
-        with redis.Redis.from_url(redis_server.url, decode_responses=True) as r:  # its leases, until they expire
+        with redis.Redis.from_url(
+            redis_server.url, decode_responses=True
+        ) as r:  # its leases, until they expire
             held = [k.rsplit(":", 1)[1] for k in r.keys("odapi:fleet:{default}:lease:*")]
         killed = time.monotonic()
         httpx2.put(f"{root}/_emulator/faults", json={"listener": "local", "latency": 0.0}, timeout=10)
