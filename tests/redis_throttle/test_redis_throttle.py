@@ -227,3 +227,80 @@ async def test_redis_keys_are_namespaced_and_never_hold_the_customer_key(
         await admin.aclose()
     assert names == [f"fleet:throttle:{{{od.key_id}}}:remote"]  # the lease set is empty, so Redis dropped it
     assert not any("k2" in n.replace(od.key_id, "") for n in names)
+
+
+def _settings(**kw: Any) -> KeySettings:
+    kw.setdefault("tier", "full")
+    kw.setdefault("intervals", {"full": 0.1})
+    return KeySettings.build(kw.pop("mode", "remote"), **kw)
+
+
+async def test_a_holder_past_half_its_ttl_renews_its_lease(redis_server: RedisServer) -> None:
+    holder, other = RedisThrottle(redis_server.url, lease_ttl=0.4), RedisThrottle(redis_server.url)
+    for throttle in (holder, other):
+        throttle.configure("remote", "kr", _settings())
+    released = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def hold() -> None:
+        async with holder.slot("remote", "kr"):
+            entered.set()
+            await asyncio.sleep(1.0)  # 2.5 TTLs: renewed at 0.2, 0.4, 0.6, 0.8 s
+        released.set()
+
+    task = asyncio.create_task(hold())
+    await entered.wait()
+    async with other.slot("remote", "kr"):
+        assert released.is_set()  # never granted while the long request ran
+    await task
+    (counters,) = holder.redis_stats().values()
+    assert counters.calls >= 2 + 4  # acquire, release and the renewals (first calls may add NOSCRIPT loads)
+
+
+async def test_the_in_flight_cap_holds_across_throttles(redis_server: RedisServer) -> None:
+    throttles = [RedisThrottle(redis_server.url) for _ in range(3)]
+    for throttle in throttles:
+        throttle.configure("local", "kl", _settings(mode="local", max_in_flight=2))
+    running, most = 0, 0
+    gate = asyncio.Event()
+
+    async def one(throttle: RedisThrottle) -> None:
+        nonlocal running, most
+        async with throttle.slot("local", "kl"):
+            running += 1
+            most = max(most, running)
+            if running == 2:
+                gate.set()
+            await asyncio.wait_for(gate.wait(), 5)  # the first two meet here; a third would too if allowed
+            await asyncio.sleep(0.05)
+            running -= 1
+
+    await asyncio.gather(*[one(t) for t in throttles])
+    assert most == 2
+
+
+async def test_a_waiter_that_died_in_line_leaves_it_after_the_grace(redis_server: RedisServer) -> None:
+    from odapi_async._redis_scripts import ACQUIRE, state_keys
+
+    throttle = RedisThrottle(redis_server.url)
+    throttle.configure("remote", "kq", _settings())
+    admin = redis_asyncio.Redis.from_url(redis_server.url, decode_responses=True)
+    keys = state_keys("odapi", "remote", "kq")
+    args = ["dead-waiter", 1, 30000, 100, 100, 3, -1, 0, 0, 60000, 600]  # a ticket grace of 0.6 s
+
+    async def acquire(lease_id: str) -> list[Any]:
+        return list(await admin.eval(ACQUIRE.body, 4, *keys, lease_id, *args[1:]))
+
+    try:
+        holder = await acquire("holder")
+        assert holder[0] == 1
+        queued = await acquire("dead-waiter")  # joins the line, then never asks again
+        assert queued[0] == 0
+        await admin.zrem(keys[1], holder[3])  # the holder releases (its start stays: spacing still applies)
+        started = time.monotonic()
+        async with throttle.slot("remote", "kq"):
+            waited = time.monotonic() - started
+    finally:
+        await admin.aclose()
+    # Behind the dead waiter until its turn (about one interval) plus its 0.6 s grace, then first in line.
+    assert 0.6 <= waited <= 1.5, waited
