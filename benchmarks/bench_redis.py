@@ -72,7 +72,7 @@ async def worker(
     baseline = url == "none"  # the in-process throttle alone (one worker): the SDK's own cost, for comparison
     od = OpenDental(
         "dev", KEY, endpoints={"remote": endpoint}, modes=("remote",), tier="full",
-        intervals={"full": interval}, throttle=None if baseline else throttle, max_retries=0,
+        intervals={"full": interval}, throttle=None if baseline else throttle, max_retries=3,
         safety_margin=margin if margin >= 0 else None,
     )  # fmt: skip
     async with od:
