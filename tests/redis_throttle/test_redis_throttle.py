@@ -131,6 +131,16 @@ async def test_redis_down_falls_back_to_the_local_throttle_with_one_warning(
     (counters,) = throttle.redis_stats().values()
     assert counters.local_only == 4 and counters.requests == 0
 
+    redis_server.start()  # back: once retry_down has passed, the next request asks Redis again
+    with caplog.at_level(logging.INFO, logger="odapi_async.throttle"):
+        async with session(emu, "k5", throttle) as od:
+            deadline = time.monotonic() + 5
+            while counters.requests == 0:  # bounded: each request after retry_down tries Redis
+                assert time.monotonic() < deadline
+                await get(od)
+    assert any("answers again" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    assert remote_stats(emu, "k5")["violations"] == 0
+
 
 async def test_a_redis_restart_gives_clear_errors_then_recovers(emu: Any, redis_server: RedisServer) -> None:
     emu.reset_stats()
