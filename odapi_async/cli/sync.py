@@ -57,6 +57,7 @@ async def run_sync(
     quiet: bool,
     as_json: bool,
     fleet: FleetLeases | None = None,
+    round_name: str | None = None,
 ) -> list[OfficeProgress]:
     """Sync with live progress, then print the summary. Returns each office's outcome."""
     try:
@@ -75,7 +76,13 @@ async def run_sync(
                 else:
                     async with fleet:
                         done = await sync_fleet(
-                            offices, store, specs, fleet, reconcile=reconcile, progress=tracked
+                            offices,
+                            store,
+                            specs,
+                            fleet,
+                            reconcile=reconcile,
+                            progress=tracked,
+                            round_name=round_name,
                         )
             finally:
                 stop.set()
@@ -113,6 +120,13 @@ async def run_sync(
 )
 @click.option("--fleet-group", default="default", show_default=True, help="The fleet's name in Redis.")
 @click.option(
+    "--round",
+    "round_name",
+    metavar="NAME",
+    help="With --redis: workers given the same round share one pass over the offices (e.g. the scheduled time). "
+    "Default: join the open numbered round, or open the next.",
+)
+@click.option(
     "--lease-ttl",
     type=float,
     default=30.0,
@@ -129,6 +143,7 @@ def sync(
     as_json: bool,
     redis_url: str | None,
     fleet_group: str,
+    round_name: str | None,
     lease_ttl: float,
     connection: Connection,
 ) -> int:
@@ -139,6 +154,10 @@ def sync(
             fleet = FleetLeases(redis_url, group=fleet_group, ttl=lease_ttl)
         except ValueError as exc:
             raise usage_error(f"--fleet-group/--lease-ttl: {exc}") from None
+    elif round_name is not None:
+        raise usage_error("--round needs --redis")
+    if round_name is not None and (not round_name or any(c in round_name for c in ":{} ")):
+        raise usage_error("--round: a name without spaces, ':', '{' or '}'")
         # Every session of this process shares its keys' throttle with the other workers.
         default_hub.throttle = RedisThrottle(redis_url)
     offices = offices_for(connection, offices_file)
@@ -158,6 +177,7 @@ def sync(
             quiet=quiet,
             as_json=as_json,
             fleet=fleet,
+            round_name=round_name,
         )
     )
     failed = [o for o in done if o.failures]

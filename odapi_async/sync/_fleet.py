@@ -7,12 +7,14 @@ lease carries a **fencing token**, a number that grows with every new holder of 
 only by the holder whose token is still current, so a worker paused past its TTL cannot mark an office that a
 newer holder is syncing.
 
-Work is counted in **rounds**: a round is one pass over the offices of the file. The first worker to start
-(or the first to find the last round complete) opens a new round; workers started during a round join it, and
-every worker leaves when every office of the round is done. So each office is synced exactly once per round,
-whatever the number of workers (a worker that dies mid-office is the exception: its office is synced again).
+Work is counted in **rounds**: a round is one pass over the offices of the file, and every worker leaves when
+every office of its round is done. Workers given the same round name (``odapi sync --round``, e.g. the time of
+a scheduled run) share one pass: a worker that starts after the others finished finds nothing left to do.
+Without a name, rounds are numbered: a worker joins the open round, or opens the next one when the last is
+complete. So each office is synced exactly once per round, whatever the number of workers (a worker that dies
+mid-office is the exception: its office is synced again).
 
-Redis keys: ``NS:fleet:{GROUP}:round``, ``…:done:ROUND`` (a set), ``…:lease:OFFICE``, ``…:fence:OFFICE`` —
+Redis keys: ``NS:fleet:{GROUP}:round`` (the numbered round), ``…:done:ROUND`` (a set), ``…:lease:OFFICE``, ``…:fence:OFFICE`` —
 one hash tag per group. The throttle is shared too when the sessions use a ``RedisThrottle`` (``odapi sync
 --redis`` does). See ``docs/sync.md``, "A fleet of workers".
 """
@@ -150,13 +152,16 @@ class FleetLeases:
     def _office(self, office: str) -> tuple[str, str]:
         return f"{self._base}:lease:{office}", f"{self._base}:fence:{office}"
 
-    def _done(self, round_no: int) -> str:
+    def _done(self, round_no: str) -> str:
         return f"{self._base}:done:{round_no}"
 
-    async def begin_round(self, offices: Sequence[str]) -> int:
-        return int(await self._run(_BEGIN, [f"{self._base}:round"], list(offices)))
+    async def begin_round(self, offices: Sequence[str], name: str | None = None) -> str:
+        """The round to work on: ``name`` if given, else the open numbered one (or a new one if it is complete)."""
+        if name is not None:
+            return f"name:{name}"  # apart from the numbered rounds
+        return str(await self._run(_BEGIN, [f"{self._base}:round"], list(offices)))
 
-    async def claim(self, round_no: int, office: str) -> tuple[int, float]:
+    async def claim(self, round_no: str, office: str) -> tuple[int, float]:
         """``(token, 0)`` taken; ``(0, seconds until it may free)`` held elsewhere; ``(-1, 0)`` done."""
         lease, fence = self._office(office)
         token, left = await self._run(
@@ -168,7 +173,7 @@ class FleetLeases:
         lease, _ = self._office(office)
         return bool(await self._run(_RENEW, [lease], [f"{self.holder}#{token}", int(self.ttl * 1000)]))
 
-    async def finish(self, round_no: int, office: str, token: int) -> bool:
+    async def finish(self, round_no: str, office: str, token: int) -> bool:
         lease, _ = self._office(office)
         args: list[str | int] = [f"{self.holder}#{token}", office, _KEEP_MS]
         return bool(await self._run(_FINISH, [lease, self._done(round_no)], args))
@@ -183,12 +188,13 @@ async def sync_fleet(
     reconcile: bool = False,
     concurrency: int = 4,
     progress: dict[str, OfficeProgress] | None = None,
+    round_name: str | None = None,
 ) -> list[OfficeProgress]:
     """Sync this worker's share of one round of ``offices``; returns the offices it synced (with their outcome)."""
     by_name = {o.name: o for o in offices}
     names = list(by_name)
-    round_no = await leases.begin_round(names)
-    logger.info("fleet: %s works on round %d", leases.holder, round_no)
+    round_no = await leases.begin_round(names, round_name)
+    logger.info("fleet: %s works on round %s", leases.holder, round_no)
     mine: list[OfficeProgress] = []
     start = secrets.randbelow(len(names)) if names else 0  # workers start on different offices
 

@@ -41,11 +41,11 @@ def offices_file(emulator: Any, path: Path) -> Path:
 
 
 def worker(
-    emulator: Any, redis_url: str, offices: Path, db: Path, ttl: float = 30.0
+    emulator: Any, redis_url: str, offices: Path, db: Path, ttl: float = 30.0, *extra: str
 ) -> subprocess.Popen[str]:
     args = [
         "sync", "--offices", str(offices), "--db", str(db), "--resources", "patients", "--json",
-        "--developer-key", "dev-cli", "--redis", redis_url, "--lease-ttl", str(ttl),
+        "--developer-key", "dev-cli", "--redis", redis_url, "--lease-ttl", str(ttl), *extra,
     ]  # fmt: skip
     return subprocess.Popen(
         [sys.executable, "-m", "odapi_async.cli", *args],
@@ -64,7 +64,7 @@ def synced(proc: subprocess.Popen[str]) -> list[str]:
     return [o["office"] for o in offices]
 
 
-def done_offices(redis_url: str, round_no: int = 1) -> set[str]:
+def done_offices(redis_url: str, round_no: int | str = 1) -> set[str]:
     with redis.Redis.from_url(redis_url, decode_responses=True) as r:
         return set(r.smembers(f"odapi:fleet:{{default}}:done:{round_no}"))
 
@@ -73,7 +73,11 @@ def test_three_workers_sync_each_office_once_per_round(
     emulator: Any, redis_server: RedisServer, tmp_path
 ) -> None:
     offices = offices_file(emulator, tmp_path / "offices.toml")
-    procs = [worker(emulator, redis_server.url, offices, tmp_path / f"w{i}.sqlite") for i in range(3)]
+    url = redis_server.url
+    # One named round (a scheduled run): however staggered their starts, the three share one pass.
+    procs = [
+        worker(emulator, url, offices, tmp_path / f"w{i}.sqlite", 30.0, "--round", "r1") for i in range(3)
+    ]
     try:
         shares = [synced(p) for p in procs]
     finally:
@@ -83,11 +87,13 @@ def test_three_workers_sync_each_office_once_per_round(
             p.communicate(timeout=10)
     every = [name for share in shares for name in share]
     assert sorted(every) == OFFICES  # each office once, by one worker
-    assert done_offices(redis_server.url) == set(OFFICES)
-    # A second run is a new round: every office once more.
-    again = worker(emulator, redis_server.url, offices, tmp_path / "w0.sqlite")
-    assert sorted(synced(again)) == OFFICES
-    assert done_offices(redis_server.url, 2) == set(OFFICES)
+    assert done_offices(url, "name:r1") == set(OFFICES)
+    late = worker(emulator, url, offices, tmp_path / "late.sqlite", 30.0, "--round", "r1")
+    assert synced(late) == []  # the round is complete: nothing left to do
+    # Numbered rounds: a worker opens round 1, a later one (round 1 complete) opens round 2.
+    for round_no in (1, 2):
+        assert sorted(synced(worker(emulator, url, offices, tmp_path / "w0.sqlite"))) == OFFICES
+        assert done_offices(url, round_no) == set(OFFICES)
 
 
 def test_a_killed_workers_offices_are_taken_over_after_the_ttl(
@@ -131,3 +137,10 @@ def test_a_killed_workers_offices_are_taken_over_after_the_ttl(
     assert done_offices(redis_server.url) == set(OFFICES)
     every = [name for share in shares for name in share]
     assert len(every) == len(set(every))  # the survivors never synced one office twice
+
+
+def test_round_needs_redis(tmp_path) -> None:
+    from clitools import odapi
+
+    run = odapi("sync", "--db", str(tmp_path / "x.sqlite"), "--round", "r1", "--developer-key", "d")
+    assert run.returncode == 2 and "--round needs --redis" in run.stderr
