@@ -418,6 +418,7 @@ class RedisThrottle:
         ]
         deadline = _clock() + self.acquire_timeout
         while True:
+            asked = _clock()
             call = self._spawn(self._call(state, ACQUIRE, args))
             try:
                 granted, wait_ms, learned, member = await asyncio.shield(call)
@@ -435,7 +436,9 @@ class RedisThrottle:
             wait = max(float(wait_ms), 0.0) / 1000
             if granted == 1:
                 slot._member = member
-                slot._start = _clock() + wait
+                # The reserved start on this clock, taken early rather than late (the script ran somewhere
+                # between asking and the answer): the departure reported at release is then never too early.
+                slot._start = asked + wait
                 state.counters.requests += 1
                 self._arm_renewal(slot)
                 if wait > 0:
