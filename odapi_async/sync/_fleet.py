@@ -44,19 +44,21 @@ __all__ = ["FleetLeases", "sync_fleet"]
 
 logger = logging.getLogger("odapi_async.sync")
 
-# KEYS: round, done set of the round is derived in the script. ARGV: office names.
-# Opens round 1, or the next round when every office of the current one is done. Returns the round to work on.
+# KEYS: round number, done set of round EXPECTED. ARGV: EXPECTED (the number the caller read), office names.
+# Opens round 1, or the next round when every office of the current one is done. Returns {round, 1}, or
+# {current, 0} when the round moved since the caller read it (read again: every key a script touches is
+# declared, as Redis Cluster requires).
 _BEGIN = Script(
     "fleet-begin",
     """
 local r = tonumber(redis.call('GET', KEYS[1]) or '0')
+if r ~= tonumber(ARGV[1]) then return {r, 0} end
 if r > 0 then
-  local done = KEYS[1]:gsub(':round$', ':done:') .. r
-  for i = 1, #ARGV do
-    if redis.call('SISMEMBER', done, ARGV[i]) == 0 then return r end
+  for i = 2, #ARGV do
+    if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 0 then return {r, 1} end
   end
 end
-return redis.call('INCR', KEYS[1])
+return {redis.call('INCR', KEYS[1]), 1}
 """,
 )
 
@@ -159,7 +161,15 @@ class FleetLeases:
         """The round to work on: ``name`` if given, else the open numbered one (or a new one if it is complete)."""
         if name is not None:
             return f"name:{name}"  # apart from the numbered rounds
-        return str(await self._run(_BEGIN, [f"{self._base}:round"], list(offices)))
+        counter = f"{self._base}:round"
+        assert self._client is not None, "use FleetLeases in 'async with'"
+        expected = int(await self._client.get(counter) or 0)
+        for _ in range(10):  # bounded: the round moves only when one completes
+            current, ok = await self._run(_BEGIN, [counter, self._done(str(expected))], [expected, *offices])
+            if ok == 1:
+                return str(current)
+            expected = int(current)
+        raise RuntimeError("the fleet's round kept moving; try again")
 
     async def claim(self, round_no: str, office: str) -> tuple[int, float]:
         """``(token, 0)`` taken; ``(0, seconds until it may free)`` held elsewhere; ``(-1, 0)`` done."""
