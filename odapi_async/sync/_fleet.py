@@ -5,7 +5,8 @@ renewed every third of the TTL while the office syncs) before it starts, and giv
 done. A worker that dies stops renewing: its lease expires and another worker takes the office over. Every
 lease carries a **fencing token**, a number that grows with every new holder of the office; "done" is recorded
 only by the holder whose token is still current, so a worker paused past its TTL cannot mark an office that a
-newer holder is syncing.
+newer holder is syncing, and the store drops its writes once a newer holder has written there
+(``SyncStore.fence``: checked in each write's transaction; it matters when workers share one database).
 
 Work is counted in **rounds**: a round is one pass over the offices of the file, and every worker leaves when
 every office of its round is done. Workers given the same round name (``odapi sync --round``, e.g. the time of
@@ -225,6 +226,7 @@ async def sync_fleet(
                             return
 
                 tg.start_soon(keep)
+                store.fence(name, token)  # a write after a newer holder's is rolled back (FencedOut)
                 try:
                     await sync_office(by_name[name], store, specs, reconcile=reconcile, progress=entry)
                 finally:
