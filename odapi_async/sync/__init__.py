@@ -20,10 +20,11 @@ from ._engine import (
 )
 from ._fleet import FleetLeases, sync_fleet
 from ._offices import OfficeEntry, OfficesFileError, load_offices
-from ._store import SyncStore, TableLayout
+from ._store import FencedOut, SyncStore, TableLayout
 
 __all__ = [
     "SYNC",
+    "FencedOut",
     "FleetLeases",
     "OfficeConfig",
     "OfficeEntry",
