@@ -63,6 +63,7 @@ def bench(session: nox.Session) -> None:
         "sync_worker": [[]],
         "frames": [[]],
         "blocking": [[]],
+        "redis": [["--duration", "30"]],
     }
     for name in session.posargs or list(runs):
         for args in runs[name]:

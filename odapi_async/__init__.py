@@ -23,6 +23,7 @@ from ._exceptions import (
     ServerError,
     SessionClosed,
     Throttled,
+    ThrottleUnavailable,
     Timeout,
     TransportError,
     Unauthorized,
@@ -32,6 +33,7 @@ from ._logfilter import redact_transport_logs
 from ._paginate import Paginator
 from ._permissions import PermissionWarning
 from ._raw import RawResponse
+from ._redis_throttle import RedisThrottle
 from ._session import OpenDental
 from ._settings import KeySettings, ThrottleStats
 from ._version import __version__
@@ -59,11 +61,13 @@ __all__ = [
     "PermissionWarning",
     "ProcessThrottle",
     "RawResponse",
+    "RedisThrottle",
     "ResponseTooLarge",
     "ServerError",
     "SessionClosed",
     "ThrottleBackend",
     "ThrottleStats",
+    "ThrottleUnavailable",
     "Throttled",
     "Timeout",
     "TransportError",

@@ -8,11 +8,12 @@
     ├── BodyTooLarge                body over the API's 16.8 M character limit (raised before sending)
     ├── PaginationError             a list stream cannot go on exactly (the server ignores Offset, ...)
     ├── SessionClosed               the session was used after aclose()
+    ├── ThrottleUnavailable         the shared (Redis) throttle could not be asked; nothing was sent
     ├── TransportError              the request failed on the network (no HTTP answer)
     │   ├── ConnectError            ... before it left: refused, DNS, connect timeout
     │   ├── Timeout                 ... past the attempt's total deadline
     │   └── OutcomeUnknown          ... after a write may have reached the server (not sent again)
-    ├── ResponseTooLarge            the answer passed max_response_bytes
+    ├── ResponseTooLarge            the answer passed max_response_bytes; reading stopped there
     ├── DecodeError                 the server's answer does not fit the model (carries a snippet)
     └── APIStatusError              the server answered with an error status
         ├── BadRequest              400 (validation, eConnector down, version too old)
@@ -266,3 +267,7 @@ class OutcomeUnknown(TransportError):
 
 class SessionClosed(OpenDentalError, RuntimeError):
     """The session was closed (``aclose()`` or the end of its ``async with``); make a new one."""
+
+
+class ThrottleUnavailable(OpenDentalError, RuntimeError):
+    """The shared throttle (Redis) could not be asked, or gave no turn in time; the request was not sent."""

@@ -73,3 +73,18 @@ class MarginEstimator:
         extra = span if last_rtt is None else last_rtt - (low - span / (n - 1))
         cap = min(MAX_EXTRA, max(INITIAL_MARGIN, interval / 2))
         return min(max(extra, 0.0), cap) + self._floor
+
+    def terms(self, interval: float) -> tuple[float, float | None, float, float]:
+        """:meth:`margin`'s parts, for a throttle that learns the last round trip elsewhere (a Redis script).
+
+        ``(margin with the last round trip unknown, estimated minimum round trip or None when that is not
+        used, cap on the extra, floor)``: the margin is then ``min(max(rtt - est_min, 0), cap) + floor``.
+        """
+        unknown = self.margin(interval, None)
+        rtts = self._rtts
+        n = len(rtts)
+        if self._fixed is not None or n < MIN_SAMPLES:
+            return unknown, None, 0.0, 0.0
+        low, high = min(rtts), max(rtts)
+        cap = min(MAX_EXTRA, max(INITIAL_MARGIN, interval / 2))
+        return unknown, low - (high - low) / (n - 1), cap, self._floor

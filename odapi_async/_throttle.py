@@ -120,6 +120,8 @@ class ThrottleSlot:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._seq < 0:  # given back already
+            return
         sent = self._sent if self._sent is not None else self._started
         self._throttle._release(self._seq, sent, ok=exc_type is None)
 
@@ -136,6 +138,16 @@ class ThrottleSlot:
     def report_throttled(self, retry_after: float | None, *, max_wait: float = _INF) -> None:
         """The server refused this request as too soon: hold the key (before this slot is released)."""
         self._throttle.report_throttled(retry_after, max_wait=max_wait)
+
+    def give_back(self) -> None:
+        """The request never left (a shared throttle behind this one said no): return the turn unused.
+
+        The slot is released without counting a departure, a round trip or a hold; exiting it afterwards is a
+        no-op. The previous start stays the reference for the next one (conservative: the turn is not reused).
+        """
+        if self._seq >= 0:
+            seq, self._seq = self._seq, -1
+            self._throttle._give_back(seq)
 
 
 class KeyThrottle:
@@ -377,6 +389,15 @@ class KeyThrottle:
             if seq == self._last_seq:
                 self._last_start = max(self._last_start, now)
         return now
+
+    def _give_back(self, seq: int) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._stats.requests -= 1
+            if self._last_seq == seq:
+                self._last_seq = -1
+            grants, timer = self._dispatch(_clock())
+        self._wake(grants, timer)
 
     def _release(self, seq: int, sent: float, *, ok: bool) -> None:
         with self._lock:

@@ -10,6 +10,8 @@ import click
 from rich.console import Console
 
 from .. import ConfigurationError
+from .._hub import default_hub
+from .._redis_throttle import RedisThrottle
 from ..sync import (
     OfficeConfig,
     OfficeProgress,
@@ -21,6 +23,7 @@ from ..sync import (
     sync_specs,
     syncable_resources,
 )
+from ..sync._fleet import FleetLeases, sync_fleet
 from ._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
 from ._report import LiveProgress, print_summary
 
@@ -53,6 +56,8 @@ async def run_sync(
     console: Console,
     quiet: bool,
     as_json: bool,
+    fleet: FleetLeases | None = None,
+    round_name: str | None = None,
 ) -> list[OfficeProgress]:
     """Sync with live progress, then print the summary. Returns each office's outcome."""
     try:
@@ -66,7 +71,19 @@ async def run_sync(
         async with anyio.create_task_group() as tg:
             tg.start_soon(display.run, stop)
             try:
-                done = await sync_offices(offices, store, specs, reconcile=reconcile, progress=tracked)
+                if fleet is None:
+                    done = await sync_offices(offices, store, specs, reconcile=reconcile, progress=tracked)
+                else:
+                    async with fleet:
+                        done = await sync_fleet(
+                            offices,
+                            store,
+                            specs,
+                            fleet,
+                            reconcile=reconcile,
+                            progress=tracked,
+                            round_name=round_name,
+                        )
             finally:
                 stop.set()
     if not quiet or as_json:
@@ -94,6 +111,28 @@ async def run_sync(
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; errors still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="Work as one of a fleet: offices are leased through this Redis, one worker each, and the throttle is "
+    "shared (see docs/sync.md).",
+)
+@click.option("--fleet-group", default="default", show_default=True, help="The fleet's name in Redis.")
+@click.option(
+    "--round",
+    "round_name",
+    metavar="NAME",
+    help="With --redis: workers given the same round share one pass over the offices (e.g. the scheduled time). "
+    "Default: join the open numbered round, or open the next.",
+)
+@click.option(
+    "--lease-ttl",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds before a dead worker's office frees.",
+)
 @connection_options
 def sync(
     db: Path,
@@ -102,9 +141,25 @@ def sync(
     reconcile: bool,
     quiet: bool,
     as_json: bool,
+    redis_url: str | None,
+    fleet_group: str,
+    round_name: str | None,
+    lease_ttl: float,
     connection: Connection,
 ) -> int:
     """Copy offices' data into SQLite, fetching only what changed since the last run."""
+    fleet = None
+    if redis_url:
+        try:
+            fleet = FleetLeases(redis_url, group=fleet_group, ttl=lease_ttl)
+        except ValueError as exc:
+            raise usage_error(f"--fleet-group/--lease-ttl: {exc}") from None
+    elif round_name is not None:
+        raise usage_error("--round needs --redis")
+    if round_name is not None and (not round_name or any(c in round_name for c in ":{} ")):
+        raise usage_error("--round: a name without spaces, ':', '{' or '}'")
+        # Every session of this process shares its keys' throttle with the other workers.
+        default_hub.throttle = RedisThrottle(redis_url)
     offices = offices_for(connection, offices_file)
     for config in offices:  # settings errors (no key, a bad tier) are usage errors, found before any request
         try:
@@ -121,6 +176,8 @@ def sync(
             console=console,
             quiet=quiet,
             as_json=as_json,
+            fleet=fleet,
+            round_name=round_name,
         )
     )
     failed = [o for o in done if o.failures]

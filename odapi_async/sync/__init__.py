@@ -18,11 +18,14 @@ from ._engine import (
     sync_specs,
     syncable_resources,
 )
+from ._fleet import FleetLeases, sync_fleet
 from ._offices import OfficeEntry, OfficesFileError, load_offices
-from ._store import SyncStore, TableLayout
+from ._store import FencedOut, SyncStore, TableLayout
 
 __all__ = [
     "SYNC",
+    "FencedOut",
+    "FleetLeases",
     "OfficeConfig",
     "OfficeEntry",
     "OfficeProgress",
@@ -33,6 +36,7 @@ __all__ = [
     "TableLayout",
     "incremental_resources",
     "load_offices",
+    "sync_fleet",
     "sync_office",
     "sync_offices",
     "sync_specs",

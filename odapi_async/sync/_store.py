@@ -21,6 +21,7 @@ from typing import Any, Union, get_args, get_origin
 
 import msgspec
 
+from .._exceptions import OpenDentalError
 from .._syncspec import SyncSpec
 
 #: Computed by the server when it answers ("now"), not data: never stored.
@@ -34,6 +35,10 @@ CREATE TABLE IF NOT EXISTS odapi_sync_state (
     synced_at TEXT NOT NULL,   -- UTC, ISO 8601
     listed_rows INTEGER NOT NULL,  -- rows the last complete whole listing returned (for the ETA)
     PRIMARY KEY (office, resource)
+);
+CREATE TABLE IF NOT EXISTS odapi_sync_fence (  -- a fleet's fencing token per office: the newest holder writes
+    office TEXT PRIMARY KEY,
+    token INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS odapi_sync_listing (  -- keys seen by a whole listing still under way
     office TEXT NOT NULL,
@@ -107,6 +112,25 @@ class SyncStore:
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.executescript(_META)
         self._ready: set[str] = set()
+        self._tokens: dict[str, int] = {}
+
+    def fence(self, office: str, token: int) -> None:
+        """Write ``office`` under a fleet's fencing token from now on (``sync/_fleet.py``).
+
+        Every later write of the office checks, in its own transaction, that no newer holder has written since;
+        a stale holder's write is rolled back and raises :class:`FencedOut`.
+        """
+        self._tokens[office] = token
+
+    def _check_fence(self, conn: sqlite3.Connection, office: str) -> None:
+        token = self._tokens.get(office)
+        if token is None:
+            return
+        row = conn.execute("SELECT token FROM odapi_sync_fence WHERE office = ?", (office,)).fetchone()
+        if row is not None and row[0] > token:
+            raise FencedOut(office, token, row[0])
+        if row is None or row[0] < token:
+            conn.execute("INSERT OR REPLACE INTO odapi_sync_fence VALUES (?, ?)", (office, token))
 
     def close(self) -> None:
         with self._lock:
@@ -138,6 +162,7 @@ class SyncStore:
         """Upsert one page by primary key (and note its keys when a whole listing is under way)."""
         values = [layout.values(office, row) for row in rows]
         with self._lock, _transaction(self._conn) as conn:
+            self._check_fence(conn, office)
             conn.executemany(layout.upsert_sql, values)
             if listing:
                 conn.executemany(
@@ -148,6 +173,7 @@ class SyncStore:
     def begin_listing(self, office: str, resource: str) -> None:
         """Forget the keys of an earlier whole listing that never finished."""
         with self._lock, _transaction(self._conn) as conn:
+            self._check_fence(conn, office)
             conn.execute(
                 "DELETE FROM odapi_sync_listing WHERE office = ? AND resource = ?", (office, resource)
             )
@@ -168,6 +194,7 @@ class SyncStore:
         resource = layout.table
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         with self._lock, _transaction(self._conn) as conn:
+            self._check_fence(conn, office)
             if deleted:
                 removed += conn.executemany(
                     f'DELETE FROM "{resource}" WHERE office = ? AND "{layout.pk_column}" = ?',
@@ -214,6 +241,17 @@ class SyncStore:
             except sqlite3.OperationalError:  # no such table yet
                 return 0
         return int(row[0])
+
+
+class FencedOut(OpenDentalError):
+    """A newer holder of the office's fleet lease has written to this store: this worker's write was dropped."""
+
+    def __init__(self, office: str, token: int, newer: int) -> None:
+        self.office, self.token, self.newer = office, token, newer
+        super().__init__(
+            f"office {office}: a newer holder (fencing token {newer}) has written here; this worker's lease "
+            f"(token {token}) expired, its write was rolled back"
+        )
 
 
 class _transaction:

@@ -1,0 +1,573 @@
+"""A throttle backend shared by many processes and hosts through Redis (extra ``redis``).
+
+Each slot composes two turns: the process's own :class:`~odapi_async._throttle.KeyThrottle` first (so the tasks
+of one process queue there, and one process asks Redis once per request, not once per waiting task), then a
+lease from Redis. Redis decides with one atomic script per decision on its own clock (``_redis_scripts.py``):
+acquire answers "go after W seconds" (a start reserved for this caller: sleep W, then send) or "busy, ask again
+after W" (every lease taken: W is the holder's expected end); release drops the lease and reports the real
+departure, the round trip, a throttle answer. That is two round trips per request when a lease is free; each
+"busy" answer adds one. Leases expire (``lease_ttl``), so a killed worker frees the key after the TTL; a holder
+renews its lease past half the TTL.
+
+Redis unreachable: ``fallback="fail"`` (default) raises :class:`~odapi_async.ThrottleUnavailable` before any
+request is sent; ``fallback="local"`` logs one WARNING and runs on the local throttle alone until Redis answers
+again (tried every ``retry_down`` seconds). After a Redis restart the client reconnects and the scripts are
+loaded again (``NOSCRIPT`` → ``EVAL``, once). See ``docs/redis.md`` for what is and is not guaranteed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, cast
+from urllib.parse import urlsplit
+
+from ._backend import ProcessThrottle
+from ._exceptions import ThrottleUnavailable
+from ._margin import MarginEstimator
+from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, state_keys
+from ._settings import KeySettings, Mode, Priority, ThrottleStats
+from ._throttle import MAX_CANCEL_HOLD, ThrottleSlot
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisCounters", "RedisSlot", "RedisThrottle"]
+
+logger = logging.getLogger("odapi_async.throttle")
+
+_INF = float("inf")
+#: How long the per-key state lives in Redis after its last use (the learned tier, the last start).
+_KEEP_MS = 24 * 3600 * 1000
+#: How long past its turn a waiter keeps its place in line (plus one interval): longer than a busy loop's lag.
+_TICKET_GRACE = 1.0
+#: How much sooner than its turn a waiter in line asks again.
+_LEAD = 0.01
+_clock = time.monotonic
+
+
+@dataclass
+class RedisCounters:
+    """What one (mode, key) cost in Redis, in this process."""
+
+    requests: int = 0
+    """Slots that held a Redis lease."""
+    calls: int = 0
+    """Script calls: acquires (``busy`` answers included), releases, renewals, re-sends after ``NOSCRIPT``."""
+    busy: int = 0
+    """Acquires answered "every lease is taken, ask again"."""
+    noscript: int = 0
+    """``NOSCRIPT`` answers (the script was loaded again)."""
+    local_only: int = 0
+    """Slots run on the local throttle alone while Redis was down (``fallback="local"``)."""
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    """Seconds per script call, the latest 10 000 (benchmarks)."""
+
+
+class _KeyState:
+    """This process's view of one (mode, key) on Redis."""
+
+    __slots__ = ("counters", "keys", "learned", "margin", "settings")
+
+    def __init__(self, keys: tuple[str, str, str, str], settings: KeySettings) -> None:
+        self.keys = keys
+        self.settings = settings
+        self.learned = False  # the shared tier "auto" was refused: read_all (as Redis last said)
+        self.margin = MarginEstimator(settings.safety_margin)
+        self.counters = RedisCounters()
+
+
+class RedisSlot:
+    """One attempt's turn: the local slot, then a Redis lease (see the module docstring)."""
+
+    __slots__ = (
+        "_key",
+        "_lease_id",
+        "_local",
+        "_member",
+        "_mode",
+        "_owner",
+        "_priority",
+        "_renewer",
+        "_retry",
+        "_sent",
+        "_start",
+        "_state",
+        "_throttled",
+    )
+
+    def __init__(
+        self, owner: RedisThrottle, mode: Mode, key_id: str, priority: Priority, retry: bool
+    ) -> None:
+        self._owner = owner
+        self._mode: Mode = mode
+        self._key = key_id
+        self._priority: Priority = priority
+        self._retry = retry
+        self._state = owner._state(mode, key_id)
+        self._local: ThrottleSlot | None = None
+        self._lease_id = ""
+        self._member = ""  # the Redis lease, once granted ("" when running on the local throttle alone)
+        self._start = 0.0  # the reserved start, on this process's clock
+        self._sent: float | None = None
+        self._throttled: tuple[float | None, float] | None = None
+        self._renewer: asyncio.TimerHandle | asyncio.Task[None] | None = None
+
+    @property
+    def spaced(self) -> bool:
+        return self._local is not None and self._local.spaced
+
+    async def __aenter__(self) -> RedisSlot:
+        local = self._owner.local.key(self._mode, self._key).slot(self._priority, retry=self._retry)
+        await local.__aenter__()
+        self._local = local
+        try:
+            await self._owner._acquire(self)
+        except BaseException:
+            local.give_back()  # the request never left: the local turn is not spent
+            if self._member:  # cancelled while waiting for its reserved start
+                self._owner._spawn(self._owner._release(self, ok=False, never_sent=True))
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._local is not None
+        try:
+            if self._member:
+                await self._owner._release(self, ok=exc_type is None)
+        finally:
+            await self._local.__aexit__(exc_type, exc, tb)
+
+    def mark_sent(self) -> None:
+        if self._sent is None:
+            self._sent = _clock()
+            if self._local is not None:
+                self._local.mark_sent()
+
+    async def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            self.mark_sent()
+
+    def report_throttled(self, retry_after: float | None, *, max_wait: float = _INF) -> None:
+        """Hold this process's key now; Redis learns it with the release (which follows at once)."""
+        if self._local is not None:
+            self._local.report_throttled(retry_after, max_wait=max_wait)
+        self._throttled = (retry_after, max_wait)
+
+
+class _LoopClient:
+    """The Redis client of one event loop, closed by the loop's ``shutdown_asyncgens`` (as connection pools)."""
+
+    __slots__ = ("client", "closer")
+
+    def __init__(self, client: Redis, forget: Callable[[asyncio.AbstractEventLoop], None]) -> None:
+        self.client = client
+        self.closer = _close_at_shutdown(client, forget)
+        try:
+            self.closer.asend(None).send(None)
+        except StopIteration:
+            pass
+
+
+async def _close_at_shutdown(
+    client: Redis, forget: Callable[[asyncio.AbstractEventLoop], None]
+) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
+        forget(asyncio.get_running_loop())
+
+
+class RedisThrottle:
+    """Per-key throttle state in Redis, shared by every process and host that points here.
+
+    ``url`` is a ``redis://`` (or ``rediss://``, ``unix://``) URL; ``namespace`` prefixes every Redis key;
+    ``lease_ttl`` bounds how long a killed worker's turn blocks the key; ``fallback`` is ``"fail"`` (raise
+    :class:`~odapi_async.ThrottleUnavailable`) or ``"local"`` (this process's throttle alone, one WARNING)
+    while Redis is unreachable; ``acquire_timeout`` bounds the wait for one turn.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        namespace: str = "odapi",
+        lease_ttl: float = 30.0,
+        fallback: Literal["fail", "local"] = "fail",
+        acquire_timeout: float = 600.0,
+        connect_timeout: float = 1.0,
+        command_timeout: float = 2.0,
+        retry_down: float = 2.0,
+        local: ProcessThrottle | None = None,
+    ) -> None:
+        if fallback not in ("fail", "local"):
+            raise ValueError(f"fallback must be 'fail' or 'local', not {fallback!r}")
+        for name, value in (
+            ("lease_ttl", lease_ttl),
+            ("acquire_timeout", acquire_timeout),
+            ("connect_timeout", connect_timeout),
+            ("command_timeout", command_timeout),
+            ("retry_down", retry_down),
+        ):
+            if not isinstance(value, (int, float)) or not 0 < value < _INF:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if ":" in namespace or "{" in namespace or "}" in namespace or not namespace:
+            raise ValueError("namespace must be a non-empty word without ':', '{' or '}'")
+        self._url = url
+        self.where = _display(url)
+        """The Redis server, for messages: scheme, host, port and database (never a password)."""
+        self.namespace = namespace
+        self.lease_ttl = float(lease_ttl)
+        self.fallback = fallback
+        self.acquire_timeout = float(acquire_timeout)
+        self._connect_timeout = float(connect_timeout)
+        self._command_timeout = float(command_timeout)
+        self._retry_down = float(retry_down)
+        self.local = local if local is not None else ProcessThrottle()
+        """The in-process throttle in front of Redis (and the fallback)."""
+        self._states: dict[tuple[str, str], _KeyState] = {}
+        self._lock = threading.Lock()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._down_until = -_INF  # fallback="local": Redis is not asked again before this
+        self._down_logged = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"<RedisThrottle {self.where} namespace={self.namespace} keys={len(self._states)}>"
+
+    # -- ThrottleBackend -------------------------------------------------------------------------------------
+
+    def configure(self, mode: Mode, key_id: str, settings: KeySettings) -> None:
+        self.local.configure(mode, key_id, settings)
+        state = self._state(mode, key_id)
+        if settings != state.settings:
+            state.settings = settings
+            state.margin.set_fixed(settings.safety_margin)
+            if settings.tier != "auto":
+                state.learned = False
+
+    def slot(
+        self, mode: Mode, key_id: str, priority: Priority = "bulk", *, retry: bool = False
+    ) -> AbstractAsyncContextManager[RedisSlot]:
+        return RedisSlot(self, mode, key_id, priority, retry)
+
+    def interval(self, mode: Mode, key_id: str) -> float:
+        state = self._state(mode, key_id)
+        return (
+            state.settings.interval(mode, state.learned)
+            if state.learned
+            else self.local.interval(mode, key_id)
+        )
+
+    def max_in_flight(self, mode: Mode, key_id: str) -> int:
+        return self.local.max_in_flight(mode, key_id)
+
+    def stats(self, key_id: str | None = None) -> dict[tuple[str, str], ThrottleStats]:
+        found = self.local.stats(key_id)
+        for (mode, kid), st in found.items():
+            state = self._states.get((mode, kid))
+            if state is not None and state.learned:
+                found[(mode, kid)] = replace(
+                    st, tier="read_all", interval=self.interval(cast(Mode, mode), kid)
+                )
+        return found
+
+    # -- extras ----------------------------------------------------------------------------------------------
+
+    def redis_stats(self, key_id: str | None = None) -> dict[tuple[str, str], RedisCounters]:
+        """What each (mode, key) cost in Redis from this process (the live counters, not a copy)."""
+        with self._lock:
+            return {k: s.counters for k, s in self._states.items() if key_id is None or k[1] == key_id}
+
+    async def aclose(self) -> None:
+        """Close the running loop's Redis connections (a loop that ends closes its own anyway)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            found = self._loops.pop(loop, None)
+        if found is not None:
+            await found.client.aclose()
+            await found.closer.aclose()
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _state(self, mode: Mode, key_id: str) -> _KeyState:
+        found = self._states.get((mode, key_id))
+        if found is None:
+            with self._lock:
+                found = self._states.get((mode, key_id))
+                if found is None:
+                    settings = self.local.key(mode, key_id).settings
+                    keys = state_keys(self.namespace, mode, key_id)
+                    found = self._states[(mode, key_id)] = _KeyState(keys, settings)
+        return found
+
+    def _client(self) -> Redis:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            found = self._loops.get(loop)
+            if found is None:
+                from redis.asyncio import Redis
+                from redis.asyncio.retry import Retry
+                from redis.backoff import NoBackoff
+
+                client = Redis.from_url(
+                    self._url,
+                    socket_connect_timeout=self._connect_timeout,
+                    socket_timeout=self._command_timeout,
+                    # A lost reply must not be sent again: the first acquire may have taken a lease.
+                    retry=Retry(NoBackoff(), 0),
+                    decode_responses=True,
+                )
+                found = self._loops[loop] = _LoopClient(client, self._forget)
+            return found.client
+
+    def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._loops.pop(loop, None)
+
+    async def _call(self, state: _KeyState, script: Script, args: Sequence[str | int]) -> Any:
+        """One script decision (``EVALSHA``; after ``NOSCRIPT`` the script is sent whole, once)."""
+        from redis.exceptions import NoScriptError
+
+        client = self._client()
+        counters = state.counters
+        started = _clock()
+        counters.calls += 1
+        try:
+            reply = await client.evalsha(script.sha, 4, *state.keys, *args)
+        except NoScriptError:  # Redis restarted or SCRIPT FLUSH: EVAL loads it again
+            counters.noscript += 1
+            counters.calls += 1
+            reply = await client.eval(script.body, 4, *state.keys, *args)
+        counters.latencies.append(_clock() - started)
+        return reply
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run ``coro`` as a task that a cancellation of the caller does not cut off halfway."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def _unavailable(self, exc: BaseException) -> ThrottleUnavailable:
+        return ThrottleUnavailable(
+            f"the shared throttle at {self.where} did not answer ({type(exc).__name__}: {exc}); the request "
+            "was not sent. RedisThrottle(..., fallback='local') runs on this process's throttle meanwhile."
+        )
+
+    def _went_down(self, exc: BaseException) -> bool:
+        """Redis failed: with fallback="local", note it (one WARNING per outage) and say to go on locally."""
+        if self.fallback != "local":
+            return False
+        self._down_until = _clock() + self._retry_down
+        if not self._down_logged:
+            self._down_logged = True
+            logger.warning(
+                "the shared throttle at %s is unreachable (%s); this process throttles on its own until it "
+                "answers again: other processes sharing a key are not coordinated meanwhile",
+                self.where,
+                type(exc).__name__,
+            )
+        return True
+
+    def _came_back(self) -> None:
+        if self._down_logged:
+            self._down_logged = False
+            logger.info("the shared throttle at %s answers again", self.where)
+
+    async def _acquire(self, slot: RedisSlot) -> None:
+        from redis.exceptions import RedisError
+
+        state = slot._state
+        if _clock() < self._down_until:
+            state.counters.local_only += 1
+            return
+        settings = state.settings
+        mode = slot._mode
+        interval = settings.interval(mode, state.learned)
+        unknown, est_min, cap, floor = state.margin.terms(interval)
+        lease_id = secrets.token_hex(8)
+        slot._lease_id = lease_id
+        args: list[str | int] = [
+            lease_id,
+            settings.max_in_flight,
+            _ms(self.lease_ttl),
+            _ms(settings.interval(mode, False)),
+            _ms(settings.interval(mode, True)),
+            _ms(unknown),
+            _ms(est_min) if est_min is not None else -1,
+            _ms(cap),
+            _ms(floor),
+            _KEEP_MS,
+            _ms(_TICKET_GRACE + interval),
+        ]
+        deadline = _clock() + self.acquire_timeout
+        while True:
+            asked = _clock()
+            call = self._spawn(self._call(state, ACQUIRE, args))
+            try:
+                granted, wait_ms, learned, member = await asyncio.shield(call)
+            except asyncio.CancelledError:
+                # Its effect is unknown until it answers: then give back a lease it may have taken.
+                call.add_done_callback(lambda done: self._drop_granted(slot, done))
+                raise
+            except (RedisError, OSError) as exc:
+                if self._went_down(exc):
+                    state.counters.local_only += 1
+                    return
+                raise self._unavailable(exc) from None
+            self._came_back()
+            state.learned = learned == 1
+            wait = max(float(wait_ms), 0.0) / 1000
+            if granted == 1:
+                slot._member = member
+                # The reserved start on this clock, taken early rather than late (the script ran somewhere
+                # between asking and the answer): the departure reported at release is then never too early.
+                slot._start = asked + wait
+                state.counters.requests += 1
+                self._arm_renewal(slot)
+                if wait > 0:
+                    await asyncio.sleep(wait)  # a cancellation here: __aenter__ gives the lease back
+                return
+            state.counters.busy += 1
+            if _clock() + wait > deadline:
+                self._spawn(self._leave(state, lease_id))
+                raise ThrottleUnavailable(
+                    f"no turn on the shared throttle at {self.where} within {self.acquire_timeout:g} s; "
+                    "the request was not sent"
+                )
+            if wait > 2 * _LEAD:
+                # Ask again a little before the turn: the answer is then a reservation, slept out locally,
+                # and the Redis round trip is not on the way of the departure.
+                wait -= _LEAD
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                self._spawn(self._leave(state, lease_id))
+                raise
+
+    async def _leave(self, state: _KeyState, lease_id: str) -> None:
+        """A waiter gives up its place in line (best effort: else its ticket expires after the grace)."""
+        from redis.exceptions import RedisError
+
+        with contextlib.suppress(RedisError, OSError):
+            await self._call(state, LEAVE, [lease_id])
+
+    def _drop_granted(self, slot: RedisSlot, call: asyncio.Future[Any]) -> None:
+        if call.cancelled() or call.exception() is not None:
+            return
+        granted, _wait, _learned, member = call.result()
+        if granted == 1:
+            slot._member = member
+            self._spawn(self._release(slot, ok=False, never_sent=True))
+        else:
+            self._spawn(self._leave(slot._state, slot._lease_id))
+
+    def _arm_renewal(self, slot: RedisSlot) -> None:
+        # Most requests end long before half the TTL: a timer, not a task, until one does not.
+        loop = asyncio.get_running_loop()
+        slot._renewer = loop.call_later(self.lease_ttl / 2, self._start_renewing, slot)
+
+    def _start_renewing(self, slot: RedisSlot) -> None:
+        slot._renewer = asyncio.ensure_future(self._renew(slot))
+
+    async def _renew(self, slot: RedisSlot) -> None:
+        from redis.exceptions import RedisError
+
+        while slot._member:
+            try:
+                held = await self._call(slot._state, RENEW, [slot._member, _ms(self.lease_ttl)])
+            except (RedisError, OSError) as exc:
+                logger.warning("could not renew a lease on %s (%s)", self.where, type(exc).__name__)
+                held = 1
+            if held != 1:
+                logger.warning(
+                    "key %s (%s): a lease expired while its request ran; the key may overlap",
+                    slot._key,
+                    slot._mode,
+                )
+                return
+            await asyncio.sleep(self.lease_ttl / 2)
+
+    async def _release(self, slot: RedisSlot, *, ok: bool, never_sent: bool = False) -> None:
+        from redis.exceptions import RedisError
+
+        renewer, slot._renewer = slot._renewer, None
+        if renewer is not None:
+            renewer.cancel()
+        member, slot._member = slot._member, ""
+        state = slot._state
+        settings = state.settings
+        mode = slot._mode
+        now = _clock()
+        interval = settings.interval(mode, state.learned)
+        sent = slot._sent
+        rtt = now - sent if sent is not None else -1.0
+        if ok and sent is not None and interval:
+            state.margin.record(rtt)
+        throttled = slot._throttled
+        retry_after, max_wait = throttled if throttled is not None else (None, _INF)
+        if throttled is not None and mode == "remote" and (settings.tier != "auto" or state.learned):
+            state.margin.widen(interval)  # the tier was right: the margin was too small
+        running = min(max(interval, state.margin.slowest()), MAX_CANCEL_HOLD)
+        args: list[str | int] = [
+            member,
+            _ms(max(sent - slot._start, 0.0)) if sent is not None else -1,
+            2 if never_sent else 1 if ok else 0,
+            _ms(rtt) if rtt >= 0 else -1,
+            1 if throttled is not None else 0,
+            _ms(retry_after) if retry_after is not None else -1,
+            _ms(min(max_wait, 1e9)),
+            _ms(running),
+            1 if mode == "remote" else 0,
+            1 if settings.tier == "auto" else 0,
+            _ms(settings.interval(mode, False)),
+            _ms(settings.interval(mode, True)),
+            _ms(settings.intervals["full"]),
+            _KEEP_MS,
+        ]
+        try:
+            learned_now, learned = await asyncio.shield(self._spawn(self._call(state, RELEASE, args)))
+        except (RedisError, OSError) as exc:
+            # The answer is in: do not lose it over the lease, which expires by itself.
+            logger.warning(
+                "could not release a lease on %s (%s); it expires within %g s",
+                self.where,
+                type(exc).__name__,
+                self.lease_ttl,
+            )
+            return
+        state.learned = learned == 1
+        if learned_now == 1:
+            logger.warning(
+                "key %s: the server throttled a request; tier auto now spaces requests %.3g s apart (shared)",
+                slot._key,
+                settings.interval(mode, True),
+            )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3f}"
+
+
+def _display(url: str) -> str:
+    """The URL without user or password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

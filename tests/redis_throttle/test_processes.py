@@ -1,0 +1,97 @@
+"""RedisThrottle across real processes: workers share one customer key through one redis-server.
+
+The emulator runs in this (the test's) process and counts violations at arrival; each worker is a separate
+Python process (``worker.py``) with its own event loop and local throttle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from redis_support import NEEDS_REDIS, RedisServer, T, remote_stats
+
+from odapi_async import KeySettings, RedisThrottle
+
+pytestmark = NEEDS_REDIS
+
+WORKER = str(Path(__file__).with_name("worker.py"))
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, WORKER, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-2000:]
+    return out
+
+
+def test_four_processes_on_one_key_make_no_violation(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    n, per = 4, 10
+    workers = [
+        spawn("requests", redis_server.url, emu.endpoints["remote"], "k7", str(per), str(T)) for _ in range(n)
+    ]
+    try:
+        for w in workers:  # every worker has imported, opened its session and waits: start them at once
+            assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+        for w in workers:
+            assert w.stdin is not None
+            w.stdin.write("go\n")
+            w.stdin.flush()
+        results = [json.loads(finish(w).splitlines()[-1]) for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+            w.communicate(timeout=10)  # reaps it and closes its pipes (a no-op after finish())
+    st = remote_stats(emu, "k7")
+    assert st["violations"] == 0
+    assert st["requests"] == n * per
+    span = max(r["end"] for r in results) - min(r["start"] for r in results)
+    assert span >= (n * per - 1) * T * 0.99  # spaced as one key, not as four
+    for r in results:
+        assert r["requests"] == per
+        # acquire + release per request, plus one acquire per "busy" answer (the processes contend)
+        assert r["calls"] == 2 * per + r["busy"] + r["noscript"]
+
+
+def test_a_killed_holder_frees_the_key_after_the_lease_ttl(redis_server: RedisServer) -> None:
+    ttl = 1.0
+    holder = spawn("hold", redis_server.url, "kz", str(ttl))
+    try:
+        assert holder.stdout is not None
+        word, at = holder.stdout.readline().split()
+        assert word == "held"
+        holder.send_signal(signal.SIGKILL)  # mid-request: no release, no cleanup
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.communicate(timeout=10)  # reaps it and closes the pipes
+
+    async def next_turn() -> float:
+        throttle = RedisThrottle(redis_server.url)
+        throttle.configure("remote", "kz", KeySettings.build("remote", tier="full", intervals={"full": 0.1}))
+        async with throttle.slot("remote", "kz"):
+            return time.time()
+
+    granted = asyncio.run(next_turn())
+    waited = granted - float(at)
+    assert ttl - 0.05 <= waited <= ttl + 0.4, waited

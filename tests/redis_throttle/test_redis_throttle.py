@@ -1,0 +1,316 @@
+"""RedisThrottle against a real redis-server and the emulator, within one process.
+
+Several ``RedisThrottle`` objects stand for several processes here (each has its own local throttle); the
+multi-process tests are in ``test_processes.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import pytest
+import redis.asyncio as redis_asyncio
+from redis_support import INTERVALS, NEEDS_REDIS, RedisServer, T, remote_stats
+
+from odapi_async import KeySettings, OpenDental, RedisThrottle, ThrottleUnavailable
+
+pytestmark = NEEDS_REDIS
+
+
+def session(emu: Any, key: str, throttle: RedisThrottle, **kw: Any) -> OpenDental:
+    kw.setdefault("tier", "full")
+    return OpenDental(
+        "dev", key, endpoints=emu.endpoints, modes=("remote",), intervals=INTERVALS, throttle=throttle, **kw
+    )
+
+
+async def get(od: OpenDental) -> None:
+    await od.request("GET", "/patients", params={"Limit": 1})
+
+
+async def test_two_throttles_on_one_key_are_spaced_at_the_emulator(
+    emu: Any, redis_server: RedisServer
+) -> None:
+    emu.reset_stats()
+    a, b = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+    async with session(emu, "k1", a) as od_a, session(emu, "k1", b) as od_b:
+        started = time.monotonic()
+        await asyncio.gather(*[get(od) for od in (od_a, od_b) for _ in range(6)])
+        elapsed = time.monotonic() - started
+    st = remote_stats(emu, "k1")
+    assert st["violations"] == 0 and st["requests"] == 12
+    assert elapsed >= 11 * T
+    for throttle in (a, b):
+        (counters,) = throttle.redis_stats().values()
+        assert counters.requests == 6
+        # acquire + release, and an extra acquire for each "busy" answer
+        assert counters.calls == 2 * counters.requests + counters.busy + counters.noscript
+
+
+async def test_two_keys_stay_independent(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url)
+    async with session(emu, "k8", throttle) as one, session(emu, "k2", throttle) as two:
+        started = time.monotonic()
+        await asyncio.gather(*[get(od) for od in (one, two) for _ in range(8)])
+        elapsed = time.monotonic() - started
+    assert remote_stats(emu, "k8")["violations"] == remote_stats(emu, "k2")["violations"] == 0
+    # Each key needs 7 intervals; one shared queue would need 15.
+    assert elapsed < 11 * T, elapsed
+
+
+async def test_noscript_after_script_flush_loads_the_script_again(
+    emu: Any, redis_server: RedisServer
+) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url)
+    admin = redis_asyncio.Redis.from_url(redis_server.url)
+    try:
+        async with session(emu, "k3", throttle) as od:
+            await get(od)  # a fresh server: both scripts are loaded on first use
+            (counters,) = throttle.redis_stats().values()
+            before = (counters.requests, counters.noscript, counters.calls)
+            await admin.script_flush()
+            await get(od)
+    finally:
+        await admin.aclose()
+    # One request: acquire and release each answered NOSCRIPT once, then ran by EVAL.
+    assert (counters.requests, counters.noscript, counters.calls) == (
+        before[0] + 1,
+        before[1] + 2,
+        before[2] + 4,
+    )
+    assert remote_stats(emu, "k3")["violations"] == 0
+
+
+async def test_the_learned_auto_tier_is_shared(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    first, second = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+    async with session(emu, "ro", first, tier="auto") as od:
+        for _ in range(3):
+            await get(od)  # the second is refused once: "auto" learns read_all, for everyone
+    refused = remote_stats(emu, "ro")["violations"]
+    assert refused == 1
+    async with session(emu, "ro", second, tier="auto") as od:
+        for _ in range(3):
+            await get(od)
+    assert remote_stats(emu, "ro")["violations"] == refused  # the second "process" never learned it itself
+    (st,) = second.stats().values()
+    assert st.tier == "read_all" and st.interval == INTERVALS["read_all"]
+
+
+async def test_redis_down_fails_closed_before_sending(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url, connect_timeout=0.5)
+    async with session(emu, "k4", throttle) as od:
+        await get(od)
+        redis_server.stop()
+        with pytest.raises(ThrottleUnavailable, match=r"redis://127\.0\.0\.1:\d+/0 did not answer") as info:
+            await get(od)
+        assert "fallback='local'" in str(info.value)
+    assert remote_stats(emu, "k4")["requests"] == 1  # the refused turn sent nothing
+
+
+async def test_redis_down_falls_back_to_the_local_throttle_with_one_warning(
+    emu: Any, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url, fallback="local", connect_timeout=0.5, retry_down=0.05)
+    redis_server.stop()
+    with caplog.at_level(logging.WARNING, logger="odapi_async.throttle"):
+        async with session(emu, "k5", throttle) as od:
+            for _ in range(4):
+                await get(od)  # retry_down is short: Redis is asked (and fails) again, but warned once
+    st = remote_stats(emu, "k5")
+    assert st["requests"] == 4 and st["violations"] == 0  # the local throttle still spaces this process
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
+    (counters,) = throttle.redis_stats().values()
+    assert counters.local_only == 4 and counters.requests == 0
+
+    redis_server.start()  # back: once retry_down has passed, the next request asks Redis again
+    with caplog.at_level(logging.INFO, logger="odapi_async.throttle"):
+        async with session(emu, "k5", throttle) as od:
+            deadline = time.monotonic() + 5
+            while counters.requests == 0:  # bounded: each request after retry_down tries Redis
+                assert time.monotonic() < deadline
+                await get(od)
+    assert any("answers again" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    assert remote_stats(emu, "k5")["violations"] == 0
+
+
+async def test_a_redis_restart_gives_clear_errors_then_recovers(emu: Any, redis_server: RedisServer) -> None:
+    emu.reset_stats()
+    throttle = RedisThrottle(redis_server.url, connect_timeout=0.5)
+    async with session(emu, "k6", throttle) as od:
+        await get(od)
+        redis_server.stop()
+        for _ in range(2):
+            with pytest.raises(ThrottleUnavailable):
+                await get(od)
+        redis_server.start()  # same port, empty: no scripts, no state
+        for _ in range(3):
+            await get(od)  # the same session and throttle: reconnects, loads the scripts again
+    st = remote_stats(emu, "k6")
+    assert st["requests"] == 4 and st["violations"] == 0
+    (counters,) = throttle.redis_stats().values()
+    assert counters.noscript == 4  # acquire and release, on the first server and on the restarted one
+
+
+async def test_a_lease_frees_itself_after_the_ttl(redis_server: RedisServer) -> None:
+    # A holder that never releases (its process died: here its lease is simply never given back).
+    holder, other = RedisThrottle(redis_server.url, lease_ttl=0.6), RedisThrottle(redis_server.url)
+    for throttle in (holder, other):  # an interval well below the TTL: the lease is what holds the key
+        throttle.configure("remote", "kx", KeySettings.build("remote", tier="full", intervals={"full": 0.1}))
+    slot = holder.slot("remote", "kx")
+    await slot.__aenter__()
+    granted = time.monotonic()
+    slot._member = ""  # forget the lease: the exit below releases only the local turn
+    await slot.__aexit__(None, None, None)
+    async with other.slot("remote", "kx"):
+        waited = time.monotonic() - granted
+    assert 0.6 - 0.05 <= waited <= 0.6 + 0.3, waited
+
+
+async def test_a_request_cancelled_after_it_left_keeps_the_key_busy_for_everyone(
+    emu: Any, redis_server: RedisServer
+) -> None:
+    emu.reset_stats()
+    emu.set_faults("remote", latency=0.3)
+    first, second = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+    try:
+        async with session(emu, "k9", first) as od_a, session(emu, "k9", second) as od_b:
+            for _ in range(2):  # the first "process" learns that its requests take ~0.3 s
+                await get(od_a)
+            task = asyncio.create_task(get(od_a))
+            await asyncio.sleep(0.1)  # on the wire, running at the emulator
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await get(od_b)  # another process: must not arrive while the cancelled one still runs
+    finally:
+        emu.clear_faults("remote")
+    st = remote_stats(emu, "k9")
+    assert st["violations"] == 0 and st["requests"] == 4
+
+
+async def test_a_turn_cancelled_before_it_was_sent_gives_its_lease_back(redis_server: RedisServer) -> None:
+    settings = KeySettings.build("remote", tier="full", intervals={"full": 0.1})
+    a, b, c = (RedisThrottle(redis_server.url, lease_ttl=5.0) for _ in range(3))
+    for throttle in (a, b, c):
+        throttle.configure("remote", "kc", settings)
+
+    async def take(throttle: RedisThrottle, entered: asyncio.Event) -> None:
+        async with throttle.slot("remote", "kc"):
+            entered.set()
+
+    async with a.slot("remote", "kc"):
+        pass  # the next start is reserved ~0.1 s from now: b is granted it, and sleeps until then
+    b_entered = asyncio.Event()
+    waiting = asyncio.create_task(take(b, b_entered))
+    await asyncio.sleep(0.03)
+    (counters,) = b.redis_stats().values()
+    assert counters.requests == 1 and not b_entered.is_set()  # holds a reserved lease, not yet sent
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    started = time.monotonic()
+    c_entered = asyncio.Event()
+    await asyncio.wait_for(take(c, c_entered), 2)  # not the 5 s TTL: b's lease was given back
+    assert c_entered.is_set() and time.monotonic() - started < 1.0
+    assert b.local.stats()[("remote", "kc")].in_flight == 0  # the local turn was given back too
+
+
+async def test_redis_keys_are_namespaced_and_never_hold_the_customer_key(
+    emu: Any, redis_server: RedisServer
+) -> None:
+    throttle = RedisThrottle(redis_server.url.replace("redis://", "redis://:secret-pw@"), namespace="fleet")
+    assert "secret-pw" not in repr(throttle) and "secret-pw" not in throttle.where
+    throttle = RedisThrottle(redis_server.url, namespace="fleet")
+    admin = redis_asyncio.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        async with session(emu, "k2", throttle) as od:
+            await get(od)
+            names = sorted(await admin.keys("*"))
+    finally:
+        await admin.aclose()
+    assert names == [f"fleet:throttle:{{{od.key_id}}}:remote"]  # the lease set is empty, so Redis dropped it
+    assert not any("k2" in n.replace(od.key_id, "") for n in names)
+
+
+def _settings(**kw: Any) -> KeySettings:
+    kw.setdefault("tier", "full")
+    kw.setdefault("intervals", {"full": 0.1})
+    return KeySettings.build(kw.pop("mode", "remote"), **kw)
+
+
+async def test_a_holder_past_half_its_ttl_renews_its_lease(redis_server: RedisServer) -> None:
+    holder, other = RedisThrottle(redis_server.url, lease_ttl=0.4), RedisThrottle(redis_server.url)
+    for throttle in (holder, other):
+        throttle.configure("remote", "kr", _settings())
+    released = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def hold() -> None:
+        async with holder.slot("remote", "kr"):
+            entered.set()
+            await asyncio.sleep(1.0)  # 2.5 TTLs: renewed at 0.2, 0.4, 0.6, 0.8 s
+        released.set()
+
+    task = asyncio.create_task(hold())
+    await entered.wait()
+    async with other.slot("remote", "kr"):
+        assert released.is_set()  # never granted while the long request ran
+    await task
+    (counters,) = holder.redis_stats().values()
+    assert counters.calls >= 2 + 4  # acquire, release and the renewals (first calls may add NOSCRIPT loads)
+
+
+async def test_the_in_flight_cap_holds_across_throttles(redis_server: RedisServer) -> None:
+    throttles = [RedisThrottle(redis_server.url) for _ in range(3)]
+    for throttle in throttles:
+        throttle.configure("local", "kl", _settings(mode="local", max_in_flight=2))
+    running, most = 0, 0
+    gate = asyncio.Event()
+
+    async def one(throttle: RedisThrottle) -> None:
+        nonlocal running, most
+        async with throttle.slot("local", "kl"):
+            running += 1
+            most = max(most, running)
+            if running == 2:
+                gate.set()
+            await asyncio.wait_for(gate.wait(), 5)  # the first two meet here; a third would too if allowed
+            await asyncio.sleep(0.05)
+            running -= 1
+
+    await asyncio.gather(*[one(t) for t in throttles])
+    assert most == 2
+
+
+async def test_a_waiter_that_died_in_line_leaves_it_after_the_grace(redis_server: RedisServer) -> None:
+    from odapi_async._redis_scripts import ACQUIRE, state_keys
+
+    throttle = RedisThrottle(redis_server.url)
+    throttle.configure("remote", "kq", _settings())
+    admin = redis_asyncio.Redis.from_url(redis_server.url, decode_responses=True)
+    keys = state_keys("odapi", "remote", "kq")
+    args = ["dead-waiter", 1, 30000, 100, 100, 3, -1, 0, 0, 60000, 600]  # a ticket grace of 0.6 s
+
+    async def acquire(lease_id: str) -> list[Any]:
+        return list(await admin.eval(ACQUIRE.body, 4, *keys, lease_id, *args[1:]))
+
+    try:
+        holder = await acquire("holder")
+        assert holder[0] == 1
+        queued = await acquire("dead-waiter")  # joins the line, then never asks again
+        assert queued[0] == 0
+        await admin.zrem(keys[1], holder[3])  # the holder releases (its start stays: spacing still applies)
+        started = time.monotonic()
+        async with throttle.slot("remote", "kq"):
+            waited = time.monotonic() - started
+    finally:
+        await admin.aclose()
+    # Behind the dead waiter until its turn (about one interval) plus its 0.6 s grace, then first in line.
+    assert 0.6 <= waited <= 1.5, waited
