@@ -1,0 +1,483 @@
+"""Streaming a large list, side by side: odapi, a bare httpx2 + msgspec loop, and ``opendental-sdk``.
+
+    python benchmarks/bench_paging.py [--patients 10500] [--reps 3] [--rss-rows 1000000] [--rss-source fake]
+
+The emulator runs in its own process (``python -m odapi_async.emulator``), so no client shares its CPU.
+In one run:
+
+1. **Throughput**: every contender streams the whole ``appointments`` list (>= 50 000 rows) from the Local
+   listener, 1000-row pages; the contenders take turns, round after round (``--reps``), and the best round
+   of each counts. Contenders:
+
+   - ``odapi ra=3`` / ``odapi ra=0``: ``async for row in od.appointments.list()`` (read-ahead on, the default,
+     and off);
+   - ``bare`` / ``bare ra=3``: an ``httpx2.AsyncClient`` loop over ``Offset``/``Limit=1000`` as the API docs
+     describe, each page decoded by msgspec into a Struct with the same fields and types as odapi's
+     ``Appointment`` (``strict=False``, as string booleans need), without and with 3 pages fetched ahead, in
+     order;
+   - ``opendental-sdk``: its ``appointments.list(offset=, limit=1000)`` (requests + pydantic), paged by hand:
+     its ``get_all()`` steps Offset by 100 while Local serves 1000-row pages, so it returns wrong rows.
+
+2. **Time to first row** of a fresh session (its own connection pool, ``Hub()``) per mode: a default
+   three-mode cascade whose earlier modes point at a closed port (connection refused), and a one-mode session;
+   the remote listener has a short interval. The bare loop's first page is the yardstick.
+
+3. **Peak RSS** streaming ``--rss-rows`` rows, in a child process per contender: ``VmHWM`` minus ``VmRSS``
+   after imports. ``--rss-source fake`` (default) serves one real 1000-row page of the emulator again and again
+   from a tiny HTTP server in another process (the emulator would take ~25 s for 10^6 rows);
+   ``--rss-source emulator`` streams the emulator's list repeatedly instead.
+
+Prints one JSON line, then a summary. Targets (issue 10): odapi ra=3 >= 1.0x bare ra=3, >= 5x the peer; peak
+RSS <= 30 MB above the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import gc
+import json
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from odapi_async import Hub, OpenDental  # noqa: E402
+from odapi_async.resources import Appointment  # noqa: E402
+
+DEV, CUSTOMER = "dev", "cust-full"
+HEADERS = {"Authorization": f"ODFHIR {DEV}/{CUSTOMER}", "Content-Type": "application/json"}
+PAGE = 1000
+AHEAD = 3
+REMOTE_INTERVAL = 0.05  # the emulator's (and the sessions') interval for the full tier on Remote
+
+# A Struct a user would write for these rows: odapi's fields and types, no wire rules of ours.
+BareAppointment = msgspec.defstruct(
+    "BareAppointment",
+    [(f.name, f.type, f.default) for f in msgspec.structs.fields(Appointment)],
+    kw_only=True,
+    gc=False,
+)
+BARE_DECODER = msgspec.json.Decoder(list[BareAppointment], strict=False)  # type: ignore[valid-type]
+
+
+# -- processes -------------------------------------------------------------------------------------
+
+
+def child_env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def start_child(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """Start ``python args...`` and return it with the first line it prints (its endpoints)."""
+    proc = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.PIPE, text=True, env=child_env(), cwd=ROOT
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        proc.wait(10)
+        raise SystemExit(f"{args[:2]} did not start")
+    return proc, line
+
+
+def stop_child(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+def start_emulator(patients: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    proc, line = start_child(
+        [
+            "-m",
+            "odapi_async.emulator",
+            "--patients",
+            str(patients),
+            "--print-endpoints-json",
+            "--port-local",
+            "0",
+            "--port-service",
+            "0",
+            "--port-remote",
+            "0",
+            "--interval",
+            f"full={REMOTE_INTERVAL}",
+            "--fractional-retry-after",
+        ]  # fmt: skip
+    )
+    return proc, json.loads(line)
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: a mode whose program is closed (connection refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api/v1"
+
+
+# -- the contenders --------------------------------------------------------------------------------
+
+
+def session(endpoints: dict[str, str], **kw: Any) -> OpenDental:
+    kw.setdefault("modes", ("local",))
+    return OpenDental(
+        DEV, CUSTOMER, endpoints=endpoints, hub=Hub(), intervals={"full": REMOTE_INTERVAL}, **kw
+    )
+
+
+async def odapi_stream(base: str, read_ahead: int, want: int | None = None) -> tuple[int, int]:
+    """Rows streamed and the last AptNum; ``want`` repeats the list until that many rows."""
+    rows = last = 0
+    async with session({"local": base}, read_ahead=read_ahead) as od:
+        while True:
+            async for row in od.appointments.list():
+                rows += 1
+                last = row.AptNum
+            if want is None or rows >= want:
+                return rows, last
+
+
+async def bare_stream(base: str, ahead: int, want: int | None = None) -> tuple[int, int]:
+    """The docs' loop: GET Offset/Limit until a short page, each page decoded into a Struct.
+
+    With ``ahead`` > 0, that many pages beyond the current one are in flight, and pages are read in order.
+    """
+    url = base + "/appointments"
+    rows = last = 0
+    async with httpx2.AsyncClient(timeout=60.0) as client:
+
+        async def fetch(offset: int) -> list[Any]:
+            r = await client.get(url, params={"Offset": offset, "Limit": PAGE}, headers=HEADERS)
+            r.raise_for_status()
+            return BARE_DECODER.decode(r.content)  # type: ignore[no-any-return]
+
+        while True:
+            queue: collections.deque[asyncio.Task[list[Any]]] = collections.deque()
+            offset = 0
+            try:
+                while True:
+                    while len(queue) < 1 + ahead:
+                        queue.append(asyncio.ensure_future(fetch(offset)))
+                        offset += PAGE
+                    page = await queue.popleft()
+                    for row in page:
+                        rows += 1
+                        last = row.AptNum
+                    if len(page) < PAGE:
+                        break
+            finally:
+                for task in queue:
+                    task.cancel()
+                await asyncio.gather(*queue, return_exceptions=True)
+            if want is None or rows >= want:
+                return rows, last
+
+
+def peer_stream(base: str) -> tuple[int, int]:
+    """``opendental-sdk`` (sync: requests + pydantic), paged with ``list(offset, limit)`` by hand."""
+    from opendental import OpenDentalClient
+
+    client = OpenDentalClient(DEV, CUSTOMER, base_url=base)
+    rows = last = offset = 0
+    try:
+        while True:
+            page = client.appointments.list(offset=offset, limit=PAGE)
+            for row in page:
+                rows += 1
+                last = row.apt_num
+            if len(page) < PAGE:
+                return rows, last
+            offset += len(page)
+    finally:
+        client.session.close()
+
+
+def peer_available() -> str | None:
+    """None if ``opendental-sdk`` imports, else why not."""
+    try:
+        with warnings.catch_warnings():  # its models use pydantic v1 config names; v2 warns at import
+            warnings.simplefilter("ignore")
+            import opendental  # noqa: F401
+    except Exception as exc:  # the exact reason goes into the table
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+# -- 1. throughput ---------------------------------------------------------------------------------
+
+
+def throughput(base: str, reps: int, total: int, last_id: int, emu_pid: int) -> dict[str, Any]:
+    contenders: dict[str, Callable[[], tuple[int, int]]] = {
+        "odapi ra=3": lambda: asyncio.run(odapi_stream(base, AHEAD)),
+        "odapi ra=0": lambda: asyncio.run(odapi_stream(base, 0)),
+        "bare ra=3": lambda: asyncio.run(bare_stream(base, AHEAD)),
+        "bare": lambda: asyncio.run(bare_stream(base, 0)),
+    }
+    why_not = peer_available()
+    if why_not is None:
+        contenders["opendental-sdk"] = lambda: peer_stream(base)
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(reps):
+        for name, run in contenders.items():
+            gc.collect()
+            cpu0, emu0, t0 = time.process_time(), cpu_of(emu_pid), time.perf_counter()
+            rows, last = run()
+            wall = time.perf_counter() - t0
+            cpu, emu_cpu = time.process_time() - cpu0, cpu_of(emu_pid) - emu0
+            if (rows, last) != (total, last_id):
+                raise SystemExit(
+                    f"{name}: got {rows} rows ending at {last}; expected {total} ending {last_id}"
+                )
+            if name not in best or wall < best[name]["seconds"]:
+                best[name] = {"seconds": wall, "client_cpu": cpu, "emulator_cpu": emu_cpu}
+    out: dict[str, Any] = {}
+    for name, b in best.items():
+        out[name] = {
+            "rows_per_s": round(total / b["seconds"]),
+            "seconds": round(b["seconds"], 3),
+            "client_cpu_us_per_row": round(b["client_cpu"] / total * 1e6, 2),
+            "emulator_cpu_share": round(b["emulator_cpu"] / b["seconds"], 2),
+        }
+    if why_not is not None:
+        out["opendental-sdk"] = {"error": why_not}
+    return out
+
+
+# -- 2. time to first row --------------------------------------------------------------------------
+
+
+async def first_row_odapi(endpoints: dict[str, str], modes: tuple[str, ...]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    async with session(endpoints, modes=modes) as od:
+        async for _ in od.appointments.list():
+            break
+        return time.perf_counter() - t0, str(od.mode)
+
+
+async def first_row_bare(base: str) -> float:
+    t0 = time.perf_counter()
+    async with httpx2.AsyncClient(timeout=60.0) as client:
+        r = await client.get(base + "/appointments", params={"Offset": 0, "Limit": PAGE}, headers=HEADERS)
+        r.raise_for_status()
+        BARE_DECODER.decode(r.content)
+    return time.perf_counter() - t0
+
+
+def first_rows(endpoints: dict[str, str], samples: int) -> dict[str, Any]:
+    dead = closed_port_url()
+    cascades = {
+        "local": {
+            "local": endpoints["local"],
+            "service": endpoints["service"],
+            "remote": endpoints["remote"],
+        },
+        "service": {"local": dead, "service": endpoints["service"], "remote": endpoints["remote"]},
+        "remote": {"local": dead, "service": dead, "remote": endpoints["remote"]},
+    }
+    out: dict[str, Any] = {}
+    for mode, eps in cascades.items():
+        runs: dict[str, list[float]] = {"cascade": [], "one_mode": [], "bare": []}
+        for _ in range(samples):
+            # Spaced beyond the remote interval: every fresh session starts with a cold throttle.
+            seconds, landed = asyncio.run(first_row_odapi(eps, ("local", "service", "remote")))
+            if landed != mode:
+                raise SystemExit(f"time to first row: the cascade landed on {landed}, not {mode}")
+            runs["cascade"].append(seconds)
+            time.sleep(REMOTE_INTERVAL * 3)
+            runs["one_mode"].append(asyncio.run(first_row_odapi({mode: endpoints[mode]}, (mode,)))[0])
+            time.sleep(REMOTE_INTERVAL * 3)
+            runs["bare"].append(asyncio.run(first_row_bare(endpoints[mode])))
+            time.sleep(REMOTE_INTERVAL * 3)
+        out[mode] = {k: round(statistics.median(v) * 1000, 1) for k, v in runs.items()}
+    return out
+
+
+# -- 3. peak RSS -----------------------------------------------------------------------------------
+
+
+def rss_child(contender: str, base: str, rows: int) -> None:
+    """In a child: stream ``rows`` rows and print the baseline and peak (kB) as one JSON line."""
+    gc.collect()
+    status = dict(
+        line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line
+    )
+    baseline = int(status["VmRSS"].split()[0])
+    if contender == "odapi":
+        got, _ = asyncio.run(odapi_stream(base, AHEAD, want=rows))
+    else:
+        got, _ = asyncio.run(bare_stream(base, AHEAD, want=rows))
+    status = dict(
+        line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line
+    )
+    print(json.dumps({"baseline_kb": baseline, "peak_kb": int(status["VmHWM"].split()[0]), "rows": got}))
+
+
+def fake_server(page_file: str, rows: int) -> None:
+    """Serve ``GET .../appointments?Offset=N&Limit=L``: the same 1000-row page until ``rows``, then ``[]``.
+
+    A few lines of asyncio, HTTP/1.1 keep-alive, GET only: just enough for the two streaming loops.
+    """
+    page = Path(page_file).read_bytes()
+
+    def answer(body: bytes) -> bytes:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+
+    full, empty = answer(page), answer(b"[]")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                target = head.split(b" ", 2)[1].decode()
+                query = dict(p.split("=", 1) for p in target.partition("?")[2].split("&") if "=" in p)
+                writer.write(full if int(query.get("Offset", 0)) < rows else empty)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def serve() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        print(json.dumps({"local": f"http://127.0.0.1:{port}/api/v1"}), flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+def peak_rss(base: str, rows: int, source: str) -> dict[str, Any]:
+    server = None
+    page_file = None
+    try:
+        if source == "fake":
+            r = httpx2.get(base + "/appointments", params={"Offset": 0, "Limit": PAGE}, headers=HEADERS)
+            r.raise_for_status()
+            with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
+                f.write(r.content)
+                page_file = f.name
+            server, line = start_child([__file__, "--fake-server", page_file, "--rss-rows", str(rows)])
+            base = json.loads(line)["local"]
+        out: dict[str, Any] = {"source": source}
+        for contender in ("odapi", "bare"):
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, __file__, "--rss-child", contender, base, "--rss-rows", str(rows)],
+                capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=600, check=True,
+            )  # fmt: skip
+            seconds = time.perf_counter() - t0
+            got = json.loads(done.stdout.strip().splitlines()[-1])
+            out[contender] = {
+                "rows": got["rows"],
+                "baseline_mb": round(got["baseline_kb"] / 1024, 1),
+                "peak_mb": round(got["peak_kb"] / 1024, 1),
+                "above_baseline_mb": round((got["peak_kb"] - got["baseline_kb"]) / 1024, 1),
+                "seconds": round(seconds, 1),
+            }
+        return out
+    finally:
+        if server is not None:
+            stop_child(server)
+        if page_file is not None:
+            os.unlink(page_file)
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+
+def count_rows(base: str) -> tuple[int, int]:
+    r = httpx2.put(
+        base + "/queries/ShortQuery",
+        json={"SqlCommand": "SELECT count(*) AS n, max(AptNum) AS last FROM appointments"},
+        headers=HEADERS,
+        timeout=60,
+    )
+    r.raise_for_status()
+    row = r.json()[0]
+    return int(row["n"]), int(row["last"])
+
+
+def summary(result: dict[str, Any]) -> str:
+    tp = result["throughput"]
+
+    def rate(name: str) -> float:
+        return float(tp[name]["rows_per_s"]) if "rows_per_s" in tp.get(name, {}) else float("nan")
+
+    vs_bare = rate("odapi ra=3") / rate("bare ra=3")
+    vs_peer = rate("odapi ra=3") / rate("opendental-sdk")
+    rss = result["rss"]["odapi"]["above_baseline_mb"]
+    parts = [f"{n} {rate(n) / 1000:.1f}k" for n in tp]
+    ttfr = ", ".join(f"{m} {v['cascade']} ms" for m, v in result["first_row_ms"].items())
+    ok = vs_bare >= 1.0 and vs_peer >= 5.0 and rss <= 30
+    return (
+        f"paging ({result['rows']} rows): " + ", ".join(parts) + " rows/s; "
+        f"odapi/bare ra=3 {vs_bare:.2f}x, odapi/peer {vs_peer:.1f}x; first row {ttfr}; "
+        f"peak RSS +{rss} MB over {result['rss']['odapi']['rows']} rows — targets "
+        f"{'met' if ok else 'MISSED'}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--patients", type=int, default=10_500, help="emulator practice size (~5 appts each)")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--first-row-samples", type=int, default=5)
+    ap.add_argument("--rss-rows", type=int, default=1_000_000)
+    ap.add_argument("--rss-source", choices=("fake", "emulator"), default="fake")
+    ap.add_argument("--rss-child", nargs=2, metavar=("CONTENDER", "BASE"), help=argparse.SUPPRESS)
+    ap.add_argument("--fake-server", metavar="PAGE_FILE", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.rss_child:
+        return rss_child(args.rss_child[0], args.rss_child[1], args.rss_rows)
+    if args.fake_server:
+        return fake_server(args.fake_server, args.rss_rows)
+
+    # The cascade's "now using ..." warnings are expected here (dead modes on purpose): keep them off stderr.
+    logging.getLogger("odapi_async").addHandler(logging.NullHandler())
+    warnings.filterwarnings("ignore", module="pydantic")  # opendental-sdk's v1-style config, at import
+    started = time.perf_counter()
+    emu, endpoints = start_emulator(args.patients)
+    try:
+        total, last_id = count_rows(endpoints["local"])
+        result: dict[str, Any] = {"benchmark": "paging", "rows": total, "page": PAGE, "reps": args.reps}
+        result["throughput"] = throughput(endpoints["local"], args.reps, total, last_id, emu.pid)
+        result["first_row_ms"] = first_rows(endpoints, args.first_row_samples)
+        result["rss"] = peak_rss(endpoints["local"], args.rss_rows, args.rss_source)
+    finally:
+        stop_child(emu)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result))
+    print(summary(result))
+
+
+if __name__ == "__main__":
+    main()
