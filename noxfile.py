@@ -59,6 +59,7 @@ def bench(session: nox.Session) -> None:
             ["p2", "--via-session", "--stagger", "--gc-threshold", "50000"],
         ],
         "sync_worker": [[]],
+        "paging": [[]],
     }
     for name in session.posargs or list(runs):
         for args in runs[name]:
