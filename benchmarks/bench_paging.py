@@ -386,24 +386,31 @@ def start_fake_server(emulator_base: str, page_file: str) -> tuple[subprocess.Po
     return server, json.loads(line)["root"]
 
 
-def peak_rss(base: str, rows: int) -> dict[str, Any]:
-    """Peak RSS above the after-import baseline, streaming ``rows`` rows in a fresh child per contender."""
+def rss_run(contender: str, base: str, rows: int) -> dict[str, Any]:
+    """One child streaming ``rows`` rows: its baseline and peak RSS."""
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--rss-child", contender, base, "--rss-rows", str(rows)],
+        capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=600, check=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "rows": got["rows"],
+        "baseline_mb": round(got["baseline_kb"] / 1024, 1),
+        "peak_mb": round(got["peak_kb"] / 1024, 1),
+        "above_baseline_mb": round((got["peak_kb"] - got["baseline_kb"]) / 1024, 1),
+        "seconds": round(seconds, 1),
+    }
+
+
+def peak_rss(base_for: Callable[[int], str], rows: int) -> dict[str, Any]:
+    """Peak RSS above the after-import baseline, per contender, for ``rows`` and for a tenth of them: a flat
+    stream peaks at the same height whatever its length."""
     out: dict[str, Any] = {}
     for contender in ("odapi", "bare"):
-        t0 = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, __file__, "--rss-child", contender, base, "--rss-rows", str(rows)],
-            capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=600, check=True,
-        )  # fmt: skip
-        seconds = time.perf_counter() - t0
-        got = json.loads(done.stdout.strip().splitlines()[-1])
-        out[contender] = {
-            "rows": got["rows"],
-            "baseline_mb": round(got["baseline_kb"] / 1024, 1),
-            "peak_mb": round(got["peak_kb"] / 1024, 1),
-            "above_baseline_mb": round((got["peak_kb"] - got["baseline_kb"]) / 1024, 1),
-            "seconds": round(seconds, 1),
-        }
+        out[contender] = rss_run(contender, base_for(rows), rows)
+        out[contender]["tenth"] = rss_run(contender, base_for(rows // 10), rows // 10)
     return out
 
 
@@ -451,7 +458,8 @@ def summary(result: dict[str, Any]) -> str:
     rss = result["rss"]["odapi"]
     lines.append(
         f"first row of a fresh session: {ttfr}; peak RSS streaming {rss['rows']} rows: "
-        f"+{rss['above_baseline_mb']} MB over the after-import baseline (target <= 30 MB)"
+        f"+{rss['above_baseline_mb']} MB over the after-import baseline (target <= 30 MB; "
+        f"+{rss['tenth']['above_baseline_mb']} MB for {rss['tenth']['rows']} rows)"
     )
     return "\n".join(lines)
 
@@ -459,7 +467,7 @@ def summary(result: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--patients", type=int, default=10_500, help="emulator practice size (~5 appts each)")
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--first-row-samples", type=int, default=5)
     ap.add_argument("--client-rows", type=int, default=100_000, help="rows per stream from the fake server")
     ap.add_argument("--rss-rows", type=int, default=1_000_000)
@@ -492,7 +500,10 @@ def main() -> None:
             )
             result["ratios"] = {k: ratios(result[k]) for k in ("throughput", "client_bound")}
             result["first_row_ms"] = first_rows(endpoints, args.first_row_samples)
-            rss_base = local if args.rss_source == "emulator" else f"{fake_root}/{args.rss_rows}/api/v1"
+
+            def rss_base(rows: int) -> str:
+                return local if args.rss_source == "emulator" else f"{fake_root}/{rows}/api/v1"
+
             result["rss"] = {"source": args.rss_source, **peak_rss(rss_base, args.rss_rows)}
         finally:
             if fake is not None:
