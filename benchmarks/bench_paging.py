@@ -64,6 +64,7 @@ DEV, CUSTOMER = "dev", "cust-full"
 HEADERS = {"Authorization": f"ODFHIR {DEV}/{CUSTOMER}", "Content-Type": "application/json"}
 PAGE = 1000
 AHEAD = 3
+MAX_ROWS = 50_000_000  # a bound on the hand-written loops, should a server never end a list
 REMOTE_INTERVAL = 0.05  # the emulator's (and the sessions') interval for the full tier on Remote
 
 # A Struct a user would write for these rows: odapi's fields and types, no wire rules of ours.
@@ -199,6 +200,10 @@ async def bare_stream(base: str, ahead: int, want: int | None = None) -> tuple[i
                         last = row.AptNum
                     if len(page) < PAGE:
                         break
+                    if rows > MAX_ROWS:
+                        raise SystemExit(
+                            f"bare loop: more than {MAX_ROWS} rows; the server never ends the list"
+                        )
             finally:
                 for task in queue:
                     task.cancel()
@@ -221,6 +226,8 @@ def peer_stream(base: str) -> tuple[int, int]:
                 last = row.apt_num
             if len(page) < PAGE:
                 return rows, last
+            if rows > MAX_ROWS:
+                raise SystemExit(f"opendental-sdk: more than {MAX_ROWS} rows; the server never ends the list")
             offset += len(page)
     finally:
         client.session.close()
@@ -521,6 +528,14 @@ def summary(result: dict[str, Any]) -> str:
         f"+{rss['above_baseline_mb']} MB over the after-import baseline (target <= 30 MB; "
         f"+{rss['tenth']['above_baseline_mb']} MB for {rss['tenth']['rows']} rows)"
     )
+    vs_bare = result["ratios"]["throughput"]["odapi_vs_bare_ra3"]
+    vs_peer = result["ratios"]["throughput"]["odapi_vs_peer"]
+    verdicts = [
+        f"odapi >= 1.0x bare with the same read-ahead: {'met' if vs_bare >= 1.0 else 'MISSED'} ({vs_bare}x)",
+        f"odapi >= 5x opendental-sdk: {'met' if vs_peer >= 5 else 'MISSED'} ({vs_peer}x)",
+        f"peak RSS <= 30 MB above baseline: {'met' if rss['above_baseline_mb'] <= 30 else 'MISSED'}",
+    ]
+    lines.append("targets (from the emulator): " + "; ".join(verdicts))
     return "\n".join(lines)
 
 
