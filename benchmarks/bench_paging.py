@@ -23,7 +23,7 @@ In one run:
    the remote listener has a short interval. The bare loop's first page is the yardstick.
 
 3. **Peak RSS** streaming ``--rss-rows`` rows, in a child process per contender: ``VmHWM`` minus ``VmRSS``
-   after imports. ``--rss-source fake`` (default) serves one real 1000-row page of the emulator again and again
+   after imports. ``--rss-source fake`` (default) serves the rows of one real 1000-row page of the emulator again and again
    from a tiny HTTP server in another process (the emulator would take ~25 s for 10^6 rows);
    ``--rss-source emulator`` streams the emulator's list repeatedly instead.
 
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import functools
 import gc
 import json
 import logging
@@ -404,27 +405,40 @@ def rss_child(contender: str, base: str, rows: int) -> None:
 
 
 def fake_server(page_file: str) -> None:
-    """Serve ``GET /<rows>/api/v1/appointments?Offset=N``: one 1000-row page again and again, ``[]`` from ``rows``.
+    """Serve ``GET /<total>/api/v1/appointments?Offset=N&Limit=L``: rows N+1.. of a list of ``total``.
 
-    A few lines of asyncio, HTTP/1.1 keep-alive, GET only: just enough for the streaming loops. The row count
-    sits in the URL so one server serves every length asked.
+    The rows are the emulator's first page over and over, each with ``AptNum`` = its position (1-based), so
+    pages differ and connect as a real list's do (a client may check that). A few lines of asyncio, HTTP/1.1
+    keep-alive, GET only: just enough for the streaming loops. The total sits in the URL so one server serves
+    every length asked.
     """
-    page = Path(page_file).read_bytes()
+    template = msgspec.json.decode(Path(page_file).read_bytes())
+    # Each row as the bytes around its AptNum, so that a page is a join, not an encode.
+    halves = [tuple(msgspec.json.encode({**row, "AptNum": 0}).split(b'"AptNum":0', 1)) for row in template]
 
-    def answer(body: bytes) -> bytes:
+    @functools.lru_cache(maxsize=256)  # rounds ask the same pages again: keep this server out of the way
+    def answer(offset: int, limit: int, total: int) -> bytes:
+        n = len(halves)
+        body = (
+            b"["
+            + b",".join(
+                halves[i % n][0] + b'"AptNum":' + str(i + 1).encode() + halves[i % n][1]
+                for i in range(offset, min(offset + limit, total))
+            )
+            + b"]"
+        )
         head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         return head.encode() + body
-
-    full, empty = answer(page), answer(b"[]")
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 path, _, query = head.split(b" ", 2)[1].decode().partition("?")
-                rows = int(path.split("/")[1])
+                total = int(path.split("/")[1])
                 params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-                writer.write(full if int(params.get("Offset", 0)) < rows else empty)
+                offset, limit = int(params.get("Offset", 0)), min(int(params.get("Limit", PAGE)), PAGE)
+                writer.write(answer(offset, limit, total))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -566,14 +580,17 @@ def main() -> None:
             local = endpoints["local"]
             total, last_id = count_rows(local)
             fake, fake_root = start_fake_server(local, str(Path(tmp) / "page.json"))
-            page_last = BARE_DECODER.decode(Path(tmp, "page.json").read_bytes())[-1].AptNum
             result: dict[str, Any] = {"benchmark": "paging", "rows": total, "page": PAGE, "reps": args.reps}
             result["throughput"] = throughput(
                 local, args.reps, total, last_id, emu.pid, lambda: emulator_requests(local)
             )
             result["client_rows"] = args.client_rows
             result["client_bound"] = throughput(
-                f"{fake_root}/{args.client_rows}/api/v1", args.reps, args.client_rows, page_last, fake.pid
+                f"{fake_root}/{args.client_rows}/api/v1",
+                args.reps,
+                args.client_rows,
+                args.client_rows,
+                fake.pid,
             )
             result["ratios"] = {k: ratios(result[k]) for k in ("throughput", "client_bound")}
             result["first_row_ms"] = first_rows(endpoints, args.first_row_samples)
