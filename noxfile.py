@@ -64,6 +64,7 @@ def bench(session: nox.Session) -> None:
         "frames": [[]],
         "blocking": [[]],
         "redis": [["--duration", "30"]],
+        "paging": [[]],
     }
     for name in session.posargs or list(runs):
         for args in runs[name]:
