@@ -25,7 +25,9 @@ turns out wrong and the overshoot past the end are cancelled.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
+import itertools
 import operator
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -160,73 +162,86 @@ class Paginator(Generic[T]):
 
 
 class _SeenKeys:
-    """The primary keys a stream has yielded, in bounded memory while they ascend (as the API lists rows).
+    """The primary keys a stream has yielded: a number while they ascend (as the API lists rows), else a set.
 
-    The last :data:`KEEP` keys (whole pages) are held exactly; older ones are summed up by ``floor``, the largest
-    key forgotten: while every key so far came in ascending order, a key at or below it was yielded already. A
-    million-row stream then holds ~20 000 keys, not a million. If the keys ever come out of order, nothing more
-    is forgotten (and ``floor`` is no longer trusted): exactness first, memory second.
+    While every page's keys strictly ascend and continue the last page's, "already yielded" is simply "at or
+    below the last key yielded": no set, constant memory, and the checks run in C. The last :data:`KEEP` keys
+    are kept anyway (whole pages, in lists), so that a list found out of order switches to an exact set of
+    them and goes on; keys forgotten before that switch could come back only after a resync stepped back that
+    far (thousands of deleted rows).
     """
 
     KEEP = 20_000
 
-    __slots__ = ("_ascending", "_floor", "_held", "_keys", "_last", "_pages")
+    __slots__ = ("_held", "_keys", "_last", "_pages")
 
     def __init__(self) -> None:
-        self._keys: set[Any] = set()
+        self._keys: set[Any] | None = None  # the exact set, once the keys were found out of order
         self._pages: collections.deque[list[Any]] = collections.deque()
         self._held = 0
-        self._floor: Any = None
         self._last: Any = None
-        self._ascending = True
 
     def __bool__(self) -> bool:
-        return self._last is not None or bool(self._keys)
+        return self._last is not None if self._keys is None else bool(self._keys)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return self._held if self._keys is None else len(self._keys)
 
     def __contains__(self, key: Any) -> bool:
-        return key in self._keys or (self._trust_floor() and key <= self._floor)
-
-    def _trust_floor(self) -> bool:
-        return self._floor is not None and self._ascending
-
-    def all_new(self, fresh: list[Any]) -> bool:
-        """Whether none of ``fresh`` (distinct) was yielded before: set operations and one ``min``, in C."""
-        if not self._keys.isdisjoint(fresh):
-            return False
-        return not (self._trust_floor() and fresh and min(fresh) <= self._floor)
+        if self._keys is None:
+            return self._last is not None and key <= self._last
+        return key in self._keys
 
     def connects(self, keys: list[Any]) -> bool:
-        """Whether a page holds a key already yielded."""
-        if not self._keys.isdisjoint(keys):
-            return True
-        return self._trust_floor() and bool(keys) and min(keys) <= self._floor
+        """Whether a page holds a key already yielded (it then continues the rows read without a gap)."""
+        if self._fast(keys):
+            return self._last is not None and keys[0] <= self._last
+        self._exact()
+        assert self._keys is not None
+        return not self._keys.isdisjoint(keys)
 
-    def add(self, fresh: list[Any]) -> None:
-        """Record keys just yielded, in page order."""
-        if not fresh:
-            return
-        self._keys.update(fresh)
-        if not self._ascending:
-            return
-        try:
-            ascending = (self._last is None or fresh[0] > self._last) and fresh == sorted(fresh)
-        except TypeError:  # keys that do not compare: never forget any
-            ascending = False
-        if not ascending:
-            self._ascending = False
-            self._pages.clear()
-            return
-        self._last = fresh[-1]
-        self._pages.append(fresh)
-        self._held += len(fresh)
+    def new_rows(self, rows: list[T], keys: list[Any]) -> list[T]:
+        """The rows of a page not yielded before (its keys recorded as yielded)."""
+        if self._fast(keys):
+            last = self._last
+            start = 0 if last is None or keys[0] > last else bisect.bisect_right(keys, last)
+            if start < len(keys):
+                self._hold(keys[start:] if start else keys)
+                self._last = keys[-1]
+            return rows[start:] if start else rows
+        self._exact()
+        seen = self._keys
+        assert seen is not None
+        new = []
+        for row, key in zip(rows, keys, strict=True):
+            if key not in seen:
+                seen.add(key)
+                new.append(row)
+        return new
+
+    def _fast(self, keys: list[Any]) -> bool:
+        # A page wholly below the last key does not continue the list in key order (a resync that stepped back
+        # far, or a list in another order): the exact set decides then.
+        return self._keys is None and _ascending(keys) and (self._last is None or keys[-1] >= self._last)
+
+    def _hold(self, keys: list[Any]) -> None:
+        self._pages.append(keys)
+        self._held += len(keys)
         while self._held - len(self._pages[0]) >= self.KEEP:
-            old = self._pages.popleft()
-            self._held -= len(old)
-            self._keys.difference_update(old)
-            self._floor = old[-1]
+            self._held -= len(self._pages.popleft())
+
+    def _exact(self) -> None:
+        if self._keys is None:
+            self._keys = {key for page in self._pages for key in page}
+            self._pages.clear()
+
+
+def _ascending(keys: list[Any]) -> bool:
+    """Strictly ascending keys (checked in C: ``map`` and ``all``)."""
+    try:
+        return bool(keys) and all(map(operator.lt, keys, itertools.islice(keys, 1, None)))
+    except TypeError:  # keys that do not compare
+        return False
 
 
 class _Stream(Generic[T]):
@@ -316,21 +331,7 @@ class _Stream(Generic[T]):
         """Record a page's rows; return those not yielded before."""
         if not keys:
             return rows
-        seen = self.seen
-        # The usual pages, in C: all rows new, or all but the overlapping first one.
-        skip = 1 if keys[0] in seen else 0
-        fresh = keys[skip:] if skip else keys
-        if len(set(fresh)) == len(fresh) and seen.all_new(fresh):
-            seen.add(fresh)
-            return rows[skip:] if skip else rows
-        new, new_keys, taken = [], [], set()
-        for row, key in zip(rows, keys, strict=True):
-            if key not in seen and key not in taken:
-                taken.add(key)
-                new_keys.append(key)
-                new.append(row)
-        seen.add(new_keys)
-        return new
+        return self.seen.new_rows(rows, keys)
 
     def _connects(self, keys: list[Any] | None) -> bool:
         """Whether a page holds a row already read: then it continues the rows read so far without a gap."""
