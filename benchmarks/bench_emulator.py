@@ -42,7 +42,10 @@ STREAM_LISTS = (
 )
 
 
-def start_emulator(patients: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_emulator(
+    patients: int, *, interval: float = REMOTE_INTERVAL, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """``python -m odapi_async.emulator`` in a child process (other benchmarks use it too); its endpoints."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [
         sys.executable,
@@ -57,8 +60,9 @@ def start_emulator(patients: int) -> tuple[subprocess.Popen[str], dict[str, str]
         "--port-remote",
         "0",
         "--interval",
-        f"full={REMOTE_INTERVAL}",
+        f"full={interval}",
         "--print-endpoints-json",
+        *extra,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     assert proc.stdout is not None

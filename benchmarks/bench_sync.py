@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bench_emulator
 import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,17 +44,7 @@ class TimedStore(SyncStore):
 
 
 def start_emulator(patients: int, interval: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, "-m", "odapi_async.emulator", "--patients", str(patients), "--print-endpoints-json",
-           "--port-local", "0", "--port-service", "0", "--port-remote", "0",
-           "--customer-key", f"{KEY}=full", "--interval", f"full={interval}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise SystemExit("emulator did not start")
-    return proc, json.loads(line)
+    return bench_emulator.start_emulator(patients, interval=interval, extra=("--customer-key", f"{KEY}=full"))
 
 
 async def sync_once(session: OpenDental, db: Path, resources: list[str]) -> tuple[dict[str, Any], TimedStore]:
