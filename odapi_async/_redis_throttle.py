@@ -12,7 +12,7 @@ renews its lease past half the TTL.
 Redis unreachable: ``fallback="fail"`` (default) raises :class:`~odapi_async.ThrottleUnavailable` before any
 request is sent; ``fallback="local"`` logs one WARNING and runs on the local throttle alone until Redis answers
 again (tried every ``retry_down`` seconds). After a Redis restart the client reconnects and the scripts are
-loaded again (``NOSCRIPT`` → ``EVAL``, once). See ``docs/redis.md`` for what is and is not guaranteed.
+loaded again (``NOSCRIPT`` → ``EVAL``, once). See ``docs/scaling.md`` for what is and is not guaranteed.
 """
 
 from __future__ import annotations
