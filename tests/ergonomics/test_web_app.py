@@ -1,4 +1,4 @@
-"""examples/web_app.py under a real uvicorn server, against the emulator: sessions from the lifespan, shared by
+"""examples/web_app.py (Starlette) and examples/fastapi_app.py (FastAPI) under a real uvicorn server, against the emulator: sessions from the lifespan, shared by
 requests, and a client that disconnects mid-request cancelling the SDK call."""
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from odapi_async import Hub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 import web_app  # noqa: E402
+
+fastapi_app = pytest.importorskip("fastapi_app", reason="FastAPI is not installed")
+APPS = pytest.mark.parametrize("example", [web_app, fastapi_app], ids=["starlette", "fastapi"])
 
 pytestmark = [pytest.mark.integration]
 module_loop = pytest.mark.asyncio(loop_scope="module")
@@ -65,8 +68,8 @@ async def until(condition, within: float) -> None:
             await asyncio.sleep(0.005)
 
 
-def make_app(emu, **options):
-    return web_app.create_app(
+def make_app(emu, example=web_app, **options):
+    return example.create_app(
         DEV,
         {"north": "cust-erg", "south": "cust-erg2"},
         endpoints=emu.endpoints,
@@ -78,9 +81,10 @@ def make_app(emu, **options):
     )
 
 
+@APPS
 @module_loop
-async def test_requests_share_the_lifespans_sessions(emu) -> None:
-    app = make_app(emu)
+async def test_requests_share_the_lifespans_sessions(emu, example) -> None:
+    app = make_app(emu, example)
     async with serve(app) as url, httpx2.AsyncClient(base_url=url, trust_env=False) as client:
         health = (await client.get("/health")).json()
         assert set(health) == {"north", "south"} and health["north"]["key_id"] != health["south"]["key_id"]
@@ -104,9 +108,10 @@ async def test_requests_share_the_lifespans_sessions(emu) -> None:
     assert all(od.closed for od in sessions.values())  # closed with the server's lifespan
 
 
+@APPS
 @module_loop
-async def test_a_client_that_leaves_cancels_the_sdk_call(emu) -> None:
-    app = make_app(emu)
+async def test_a_client_that_leaves_cancels_the_sdk_call(emu, example) -> None:
+    app = make_app(emu, example)
     latency = 5.0
     async with serve(app) as url:
         od = app.state.sessions["north"]
