@@ -12,8 +12,10 @@ and fails on any difference from the committed files.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import keyword
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -292,8 +294,11 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
                 body_line,
                 "",
             ]
+    extra = _extra_base(segment)
+    if extra:
+        out.insert(out.index("from ..._resource import Resource") + 1, f"from .._extras import {extra}")
     out += [
-        f"class {name}(Resource):",
+        f"class {name}({extra + ', ' if extra else ''}Resource):",
         f'    """Operations on ``/{segment}``."""',
         "",
         f"    _segment = {segment!r}",
@@ -302,6 +307,14 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
     out += methods
     text = "\n".join(out).rstrip() + "\n"
     return text, models
+
+
+def _extra_base(segment: str) -> str:
+    """The hand-written mixin of a resource (``odapi_async/resources/_extras.py``), if it has one."""
+    source = (ROOT / "odapi_async" / "resources" / "_extras.py").read_text()
+    match = re.search(r"^EXTRAS: dict\[str, str\] = (\{.*\})$", source, re.M)
+    extras: dict[str, str] = ast.literal_eval(match.group(1)) if match else {}
+    return extras.get(segment, "")
 
 
 def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) -> str:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from odapi_async import OpenDental
-    from odapi_async.resources import Subscription
+    from odapi_async.resources import Subscription, Subscriptions
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,14 @@ async def ensure_subscriptions(
     od: OpenDental, desired: Iterable[SubscriptionSpec], *, prune: bool = True
 ) -> EnsureResult:
     """Create, update and (with ``prune``) delete subscriptions so that the session's customer key has
-    exactly ``desired``. Every spec is checked before the first request."""
+    exactly ``desired``. Every spec is checked before the first request. Also ``od.subscriptions.ensure(...)``."""
+    return await ensure_on(od.subscriptions, desired, prune=prune)
+
+
+async def ensure_on(
+    subscriptions: Subscriptions, desired: Iterable[SubscriptionSpec], *, prune: bool = True
+) -> EnsureResult:
+    """:func:`ensure_subscriptions` on a session's ``subscriptions`` resource."""
     specs = list(desired)
     by_identity: dict[tuple[str, str, str, str], SubscriptionSpec] = {}
     for spec in specs:
@@ -91,19 +98,19 @@ async def ensure_subscriptions(
             )
         by_identity[spec.identity] = spec
     result = EnsureResult()
-    existing = await od.subscriptions.list().collect()
+    existing = await subscriptions.list().collect()
     matched: set[tuple[str, str, str, str]] = set()
     for sub in existing:
         spec_or_none = by_identity.get(_identity(sub))
         if spec_or_none is None or _identity(sub) in matched:
             if prune:  # not wanted, or a second copy of a wanted one (it would double every event)
-                await od.subscriptions.delete(sub.SubscriptionNum)
+                await subscriptions.delete(sub.SubscriptionNum)
                 result.deleted.append(sub)
             continue
         matched.add(_identity(sub))
         changes = _changes(spec_or_none, sub)
         if changes:
-            await od.subscriptions.update(sub.SubscriptionNum, **changes)
+            await subscriptions.update(sub.SubscriptionNum, **changes)
             result.updated.append(sub)
         else:
             result.unchanged.append(sub)
@@ -119,5 +126,5 @@ async def ensure_subscriptions(
             body["DateTimeStop"] = spec.DateTimeStop
         if spec.Note:
             body["Note"] = spec.Note
-        result.created.append(await od.subscriptions.create(**body))
+        result.created.append(await subscriptions.create(**body))
     return result

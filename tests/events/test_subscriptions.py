@@ -81,6 +81,16 @@ async def test_ensure_subscriptions_creates_updates_and_prunes(od) -> None:
     assert len(again.unchanged) == 3 and not (again.created or again.updated or again.deleted)
 
 
+async def test_ensure_is_a_method_of_the_subscriptions_resource(od) -> None:
+    await od.subscriptions.create(EndPointUrl=URL, Workstation="", WatchTable="Schedule", PollingSeconds=5)
+    result = await od.subscriptions.ensure([SubscriptionSpec(URL, WatchTable="Appointment", PollingSeconds=5)])
+    assert [s.WatchTable for s in result.created] == ["Appointment"]
+    assert [s.WatchTable for s in result.deleted] == ["Schedule"]
+    assert [s.WatchTable for s in await od.subscriptions.list().collect()] == ["Appointment"]
+    kept = await od.subscriptions.ensure([], prune=False)  # nothing wanted, nothing removed
+    assert not kept.deleted and len(await od.subscriptions.list().collect()) == 1
+
+
 def test_subscription_specs_are_checked_before_any_request() -> None:
     with pytest.raises(ValueError):
         SubscriptionSpec("ftp://x/", WatchTable="Patient", PollingSeconds=5)

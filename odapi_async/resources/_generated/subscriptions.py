@@ -12,6 +12,7 @@ from ..._codec import DynamicRow, Model
 from ..._operation import Operation, Param
 from ..._paginate import Paginator
 from ..._resource import Resource
+from .._extras import SubscriptionsExtras
 
 
 class Subscription(Model):
@@ -124,7 +125,7 @@ _OP_delete = Operation(
 )
 
 
-class Subscriptions(Resource):
+class Subscriptions(SubscriptionsExtras, Resource):
     """Operations on ``/subscriptions``."""
 
     _segment = 'subscriptions'

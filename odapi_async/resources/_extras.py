@@ -1,0 +1,31 @@
+"""Hand-written methods of generated resources (the generator never writes here; it adds these as bases).
+
+A resource named in :data:`EXTRAS` gets the mixin as a base class: ``class Subscriptions(SubscriptionsExtras,
+Resource)``. Keep each method a thin entry to the module that does the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..events._subscriptions import EnsureResult, SubscriptionSpec
+
+__all__ = ["EXTRAS", "SubscriptionsExtras"]
+
+
+class SubscriptionsExtras:
+    """``od.subscriptions.ensure(...)``: make the office's subscriptions match a desired list."""
+
+    async def ensure(self, desired: Iterable[SubscriptionSpec], *, prune: bool = True) -> EnsureResult:
+        """Create, update and (with ``prune``, the default) delete this customer key's subscriptions so that
+        they are exactly ``desired`` (``odapi_async.events.SubscriptionSpec``); every spec is checked first."""
+        from ..events._subscriptions import ensure_on
+
+        resource: Any = self
+        return await ensure_on(resource, desired, prune=prune)
+
+
+#: Resource segment -> the mixin the generator adds as a base of its class.
+EXTRAS: dict[str, str] = {"subscriptions": "SubscriptionsExtras"}
