@@ -154,12 +154,12 @@ def sync(
             fleet = FleetLeases(redis_url, group=fleet_group, ttl=lease_ttl)
         except ValueError as exc:
             raise usage_error(f"--fleet-group/--lease-ttl: {exc}") from None
+        # Every session of this process shares its keys' throttle with the other workers.
+        default_hub.throttle = RedisThrottle(redis_url)
     elif round_name is not None:
         raise usage_error("--round needs --redis")
     if round_name is not None and (not round_name or any(c in round_name for c in ":{} ")):
         raise usage_error("--round: a name without spaces, ':', '{' or '}'")
-        # Every session of this process shares its keys' throttle with the other workers.
-        default_hub.throttle = RedisThrottle(redis_url)
     offices = offices_for(connection, offices_file)
     for config in offices:  # settings errors (no key, a bad tier) are usage errors, found before any request
         try:
