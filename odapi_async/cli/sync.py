@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,6 +60,7 @@ async def run_sync(
     as_json: bool,
     fleet: FleetLeases | None = None,
     round_name: str | None = None,
+    store: SyncStore | None = None,
 ) -> list[OfficeProgress]:
     """Sync with live progress, then print the summary. Returns each office's outcome."""
     try:
@@ -65,7 +68,7 @@ async def run_sync(
     except ValueError as exc:
         raise usage_error(f"--resources: {exc}") from None
     tracked = {o.name: OfficeProgress(o.name) for o in offices}
-    with SyncStore(db) as store:
+    with contextlib.nullcontext(store) if store is not None else SyncStore(db) as store:
         stop = anyio.Event()
         display = LiveProgress(console, list(tracked.values()), quiet=quiet or as_json)
         async with anyio.create_task_group() as tg:
@@ -133,6 +136,27 @@ async def run_sync(
     show_default=True,
     help="Seconds before a dead worker's office frees.",
 )
+@click.option(
+    "--events",
+    "events_listen",
+    metavar="HOST:PORT",
+    help="Also receive API Events on HOST:PORT and write their rows as they come; sweeps stay the safety net "
+    "(runs until Ctrl-C or --for).",
+)
+@click.option("--events-url", metavar="URL", help="The URL the office posts to (default: http://HOST:PORT/).")
+@click.option(
+    "--polling-seconds", type=click.IntRange(1), default=60, show_default=True, help="With --events."
+)
+@click.option(
+    "--sweep-every",
+    type=click.FloatRange(1),
+    default=3600.0,
+    show_default=True,
+    help="With --events: seconds.",
+)
+@click.option(
+    "--for", "run_for", type=click.FloatRange(0), help="With --events: stop after this many seconds."
+)
 @connection_options
 def sync(
     db: Path,
@@ -145,6 +169,11 @@ def sync(
     fleet_group: str,
     round_name: str | None,
     lease_ttl: float,
+    events_listen: str | None,
+    events_url: str | None,
+    polling_seconds: int,
+    sweep_every: float,
+    run_for: float | None,
     connection: Connection,
 ) -> int:
     """Copy offices' data into SQLite, fetching only what changed since the last run."""
@@ -167,6 +196,30 @@ def sync(
         except ConfigurationError as exc:
             raise usage_error(f"office {config.name}: {exc}") from None
     console = Console()
+    if events_listen is not None:
+        if redis_url:
+            raise usage_error("--events and --redis: run the fleet's sweeps and one event receiver apart")
+        host, _, port = events_listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise usage_error("--events: HOST:PORT, such as 0.0.0.0:8090")
+        done = anyio.run(
+            lambda: run_following(
+                offices,
+                db,
+                resource_names(resources),
+                host=host,
+                port=int(port),
+                url=events_url or f"http://{host}:{port}/",
+                polling_seconds=polling_seconds,
+                sweep_every=sweep_every,
+                run_for=run_for,
+                reconcile=reconcile,
+                console=console,
+                quiet=quiet,
+                as_json=as_json,
+            )
+        )
+        return _exit_code(done)
     done = anyio.run(
         lambda: run_sync(
             offices,
@@ -180,6 +233,10 @@ def sync(
             round_name=round_name,
         )
     )
+    return _exit_code(done)
+
+
+def _exit_code(done: list[OfficeProgress]) -> int:
     failed = [o for o in done if o.failures]
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     for office in failed:
@@ -188,3 +245,64 @@ def sync(
     if failed:
         raise CliFailure(f"{len(failed)} of {len(done)} office(s) failed", exit_code=1)
     return 0
+
+
+async def run_following(
+    offices: Sequence[OfficeConfig],
+    db: Path,
+    resources: Sequence[str],
+    *,
+    host: str,
+    port: int,
+    url: str,
+    polling_seconds: int,
+    sweep_every: float,
+    run_for: float | None,
+    reconcile: bool,
+    console: Console,
+    quiet: bool,
+    as_json: bool,
+) -> list[OfficeProgress]:
+    """``--events``: a receiver writing event rows, and a sweep every ``sweep_every`` seconds (the safety net)."""
+    import uvicorn
+
+    from ..sync._follow import follow_subscriptions, make_event_receiver, watched_tables
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            yield  # Ctrl-C ends the whole command (anyio cancels), not the server alone
+
+    ends = time.monotonic() + run_for if run_for is not None else float("inf")
+    with SyncStore(db) as store:
+        receiver = make_event_receiver(offices, store, resources)
+        server = Server(
+            uvicorn.Config(receiver.asgi(), host=host, port=port, log_level="warning", lifespan="on")
+        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve)
+            with anyio.fail_after(30):
+                while not server.started:  # noqa: ASYNC110 (uvicorn has no event for it)
+                    await anyio.sleep(0.01)
+            try:
+                await follow_subscriptions(
+                    offices, url, watched_tables(resources), polling_seconds=polling_seconds
+                )
+                if not quiet:
+                    console.print(
+                        f"receiving API Events on {url} (every {polling_seconds} s from each office)"
+                    )
+                while True:
+                    done = await run_sync(
+                        offices, db, resources, reconcile=reconcile, console=console, quiet=quiet,
+                        as_json=as_json, store=store,
+                    )  # fmt: skip
+                    left = ends - time.monotonic()
+                    if left <= 0:
+                        break
+                    await anyio.sleep(min(sweep_every, left))
+                    if time.monotonic() >= ends:
+                        break
+            finally:
+                server.should_exit = True
+    return done

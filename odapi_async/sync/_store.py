@@ -170,6 +170,15 @@ class SyncStore:
                     [(office, layout.table, layout.key(row)) for row in rows],
                 )
 
+    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any]) -> int:
+        """Delete rows by primary key (a deletion the office announced); returns the rows removed."""
+        with self._lock, _transaction(self._conn) as conn:
+            self._check_fence(conn, office)
+            return conn.executemany(
+                f'DELETE FROM "{layout.table}" WHERE office = ? AND "{layout.pk_column}" = ?',
+                [(office, key) for key in keys],
+            ).rowcount
+
     def begin_listing(self, office: str, resource: str) -> None:
         """Forget the keys of an earlier whole listing that never finished."""
         with self._lock, _transaction(self._conn) as conn:

@@ -23,7 +23,14 @@ from odapi_async.sync import SYNC, TableLayout
 ROOT = Path(__file__).resolve().parents[2]
 DEV = "dev-cli"
 #: Customer keys of the shared emulator (one per test that counts requests, so counts do not mix).
-KEYS = {"k-changes": "full", "k-kill": "full", "k-a": "full", "k-b": "read_all", "k-get": "full"}
+KEYS = {
+    "k-changes": "full",
+    "k-kill": "full",
+    "k-a": "full",
+    "k-b": "read_all",
+    "k-get": "full",
+    "k-events": "full",
+}
 STARTUP_SECONDS = 60
 
 

@@ -83,7 +83,9 @@ async def test_ensure_subscriptions_creates_updates_and_prunes(od) -> None:
 
 async def test_ensure_is_a_method_of_the_subscriptions_resource(od) -> None:
     await od.subscriptions.create(EndPointUrl=URL, Workstation="", WatchTable="Schedule", PollingSeconds=5)
-    result = await od.subscriptions.ensure([SubscriptionSpec(URL, WatchTable="Appointment", PollingSeconds=5)])
+    result = await od.subscriptions.ensure(
+        [SubscriptionSpec(URL, WatchTable="Appointment", PollingSeconds=5)]
+    )
     assert [s.WatchTable for s in result.created] == ["Appointment"]
     assert [s.WatchTable for s in result.deleted] == ["Schedule"]
     assert [s.WatchTable for s in await od.subscriptions.list().collect()] == ["Appointment"]
