@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
+from ._forksafe import reset_after_fork
 from ._settings import KeySettings, Mode, Priority, ThrottleStats
 from ._throttle import KeyThrottle
 
@@ -76,6 +77,7 @@ class ProcessThrottle:
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], KeyThrottle] = {}
         self._lock = threading.Lock()
+        reset_after_fork(self, ProcessThrottle.__init__)  # a forked child starts blank (_forksafe.py)
 
     def __repr__(self) -> str:
         return f"<ProcessThrottle keys={len(self._keys)}>"

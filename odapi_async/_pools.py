@@ -26,6 +26,8 @@ from typing import Any
 
 import httpx2
 
+from ._forksafe import reset_after_fork
+
 __all__ = ["ConnectionPools"]
 
 MakeClient = Callable[[int | None], httpx2.AsyncClient]
@@ -80,6 +82,7 @@ class ConnectionPools:
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()  # the mapping is shared by every thread's loop
+        reset_after_fork(self, lambda pools: ConnectionPools.__init__(pools, pools._make_client))
 
     def _here(self) -> _LoopPools:
         loop = asyncio.get_running_loop()

@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ._forksafe import reset_after_fork
 from ._settings import Mode
 
 logger = logging.getLogger("odapi_async")
@@ -146,6 +147,7 @@ class RouterRegistry:
     def __init__(self) -> None:
         self._routers: dict[tuple[object, ...], ModeRouter] = {}
         self._lock = threading.Lock()
+        reset_after_fork(self, RouterRegistry.__init__)
 
     def get(
         self, key_id: str, modes: tuple[Mode, ...], urls: tuple[str, ...], *, failback_interval: float
