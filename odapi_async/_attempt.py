@@ -172,7 +172,7 @@ async def _read_capped(response: httpx2.Response, limit: int, req: Prepared, mod
         if size > limit:
             raise ResponseTooLarge(limit=limit, received=size, method=req.method, path=req.path, mode=mode)
         chunks.append(chunk)
-    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    return b"".join(chunks)  # one chunk: joined without a copy
 
 
 def _explanation(content: bytes, location: str | None) -> str:

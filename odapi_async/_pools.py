@@ -96,14 +96,16 @@ class ConnectionPools:
         with self._lock:
             self._loops.pop(loop, None)
 
-    def client(self, key_id: str, user: object, *, max_connections: int | None) -> httpx2.AsyncClient:
-        """The pool of ``key_id`` on the running loop, with ``user`` (a session) counted as using it."""
-        pools = self._here().pools
+    def _pool(self, pools: dict[str, _Pool], key_id: str, user: object, max_connections: int | None) -> _Pool:
         pool = pools.get(key_id)
         if pool is None or pool.closing or pool.client.is_closed:
             pool = pools[key_id] = _Pool(self._make_client(max_connections))
         pool.users.add(user)
-        return pool.client
+        return pool
+
+    def client(self, key_id: str, user: object, *, max_connections: int | None) -> httpx2.AsyncClient:
+        """The pool of ``key_id`` on the running loop, with ``user`` (a session) counted as using it."""
+        return self._pool(self._here().pools, key_id, user, max_connections).client
 
     @asynccontextmanager
     async def lease(
@@ -111,11 +113,10 @@ class ConnectionPools:
     ) -> AsyncIterator[httpx2.AsyncClient]:
         """The key's pool for one request: it stays open until the request is done with it."""
         pools = self._here().pools
-        client = self.client(key_id, user, max_connections=max_connections)
-        pool = pools[key_id]
+        pool = self._pool(pools, key_id, user, max_connections)
         pool.active += 1
         try:
-            yield client
+            yield pool.client
         finally:
             pool.active -= 1
             if pool.closing and not pool.active:

@@ -439,8 +439,11 @@ class OpenDental(GeneratedResources):
 
     def _page_cap(self) -> int:
         # Per page: a stream that fails over mid-way continues with the new mode's cap at the same row.
+        return self._page_cap_of(self.mode)
+
+    def _page_cap_of(self, mode: Mode) -> int:
         caps = ENTERPRISE_PAGE_CAPS if self._core.tier == "enterprise" else PAGE_CAPS
-        return caps[self.mode]
+        return caps[mode]
 
     def _prefetch_depth(self) -> int:
         # Remote is throttled to one request at a time: reading ahead there would only queue.
@@ -526,7 +529,7 @@ class OpenDental(GeneratedResources):
 
     async def _probe_mode(self, mode: Mode) -> ModeReport:
         core = self._core
-        caps = ENTERPRISE_PAGE_CAPS if core.tier == "enterprise" else PAGE_CAPS
+        cap = self._page_cap_of(mode)
         url = core.base_urls[mode]
         if mode == "remote":
             return ModeReport(
@@ -534,7 +537,7 @@ class OpenDental(GeneratedResources):
                 url,
                 None,
                 None,
-                caps[mode],
+                cap,
                 True,
                 False,
                 "not probed: it would spend a throttled request",
@@ -555,10 +558,10 @@ class OpenDental(GeneratedResources):
         )
         took = time.monotonic() - started
         if outcome.kind in (Kind.NOT_SENT, Kind.LOST):
-            return ModeReport(mode, url, False, None, caps[mode], False, False, outcome.failure)
+            return ModeReport(mode, url, False, None, cap, False, False, outcome.failure)
         error = None if outcome.kind is Kind.ANSWER else f"{outcome.status} {outcome.text}"[:300]
         up = outcome.kind is not Kind.STATUS or (outcome.status < 500 and outcome.status != 401)
-        return ModeReport(mode, url, up, took, caps[mode], False, False, error)
+        return ModeReport(mode, url, up, took, cap, False, False, error)
 
     async def _probe_answers(self, mode: Mode) -> bool:
         return bool((await self._probe_mode(mode)).reachable)
