@@ -28,6 +28,7 @@ from ._exceptions import SessionClosed
 from ._paginate import Paginator
 from ._raw import RawRequests
 from ._session import OpenDental as AsyncOpenDental
+from ._throttle import _running_loop
 
 __all__ = ["BlockingPaginator", "OpenDental", "shutdown"]
 
@@ -66,22 +67,12 @@ atexit.register(shutdown)
 
 
 def _call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    if _running_loop():
+    if _running_loop() is not None:
         raise RuntimeError(
             "odapi_async.blocking called inside a running event loop would block it: use the async "
             "odapi_async.OpenDental there"
         )
     return _the_portal().call(functools.partial(func, *args, **kwargs))
-
-
-def _running_loop() -> bool:
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 async def _next_page(pages: Any) -> Any:

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._redact import scrub, scrub_authorization
+from ._redact import scrub
 
 #: Characters of a DecodeError's ``snippet``.
 _SNIPPET = 200
@@ -185,7 +185,7 @@ class APIStatusError(_RequestError):
         explanation: str,
         secrets: Iterable[str] = (),
     ) -> None:
-        explanation = scrub(explanation, secrets) if secrets else scrub_authorization(explanation)
+        explanation = scrub(explanation, secrets)
         secrets = ()
         self.status_code = status_code
         self.explanation = explanation  # the whole text; the message quotes its start

@@ -63,16 +63,12 @@ class MarginEstimator:
         """Extra spacing after the last start; ``last_rtt`` is that request's round trip if it completed."""
         if self._fixed is not None:
             return self._fixed
-        rtts = self._rtts
-        n = len(rtts)
-        if n < MIN_SAMPLES:
+        if len(self._rtts) < MIN_SAMPLES:
             return max(INITIAL_MARGIN, self._floor)
-        low, high = min(rtts), max(rtts)
-        span = high - low
+        span, est_min = self._spread()
         # With the previous round trip unknown (still running, or failed) assume the worst span seen.
-        extra = span if last_rtt is None else last_rtt - (low - span / (n - 1))
-        cap = min(MAX_EXTRA, max(INITIAL_MARGIN, interval / 2))
-        return min(max(extra, 0.0), cap) + self._floor
+        extra = span if last_rtt is None else last_rtt - est_min
+        return min(max(extra, 0.0), _cap(interval)) + self._floor
 
     def terms(self, interval: float) -> tuple[float, float | None, float, float]:
         """:meth:`margin`'s parts, for a throttle that learns the last round trip elsewhere (a Redis script).
@@ -81,10 +77,18 @@ class MarginEstimator:
         used, cap on the extra, floor)``: the margin is then ``min(max(rtt - est_min, 0), cap) + floor``.
         """
         unknown = self.margin(interval, None)
-        rtts = self._rtts
-        n = len(rtts)
-        if self._fixed is not None or n < MIN_SAMPLES:
+        if self._fixed is not None or len(self._rtts) < MIN_SAMPLES:
             return unknown, None, 0.0, 0.0
+        return unknown, self._spread()[1], _cap(interval), self._floor
+
+    def _spread(self) -> tuple[float, float]:
+        """The span of the round trips remembered, and the estimated minimum (``low - span / (n - 1)``)."""
+        rtts = self._rtts
         low, high = min(rtts), max(rtts)
-        cap = min(MAX_EXTRA, max(INITIAL_MARGIN, interval / 2))
-        return unknown, low - (high - low) / (n - 1), cap, self._floor
+        span = high - low
+        return span, low - span / (len(rtts) - 1)
+
+
+def _cap(interval: float) -> float:
+    """The largest extra the margin adds: a slow execution looks like jitter and must not stall the key."""
+    return min(MAX_EXTRA, max(INITIAL_MARGIN, interval / 2))

@@ -300,8 +300,7 @@ class RedisThrottle:
         with self._lock:
             found = self._loops.pop(loop, None)
         if found is not None:
-            await found.client.aclose()
-            await found.closer.aclose()
+            await found.closer.aclose()  # its ``finally`` closes the client
 
     # -- internals -------------------------------------------------------------------------------------------
 
