@@ -13,12 +13,14 @@ from typing import Any, TypeVar, cast
 import click
 
 from .. import OpenDental
+from .._settings import MODES
+from .._settings import TIERS as ALL_TIERS
 from ..sync import OfficeConfig, OfficeEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-MODES = ("local", "service", "remote")
-TIERS = ("auto", "read_all", "full", "enterprise")
+#: The tiers in the order the help lists them: the default first.
+TIERS = ("auto", *(tier for tier in ALL_TIERS if tier != "auto"))
 
 
 class CliFailure(Exception):

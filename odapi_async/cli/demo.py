@@ -8,7 +8,6 @@ progress: one with a ``full`` key over the Local listener, one with a ``read_all
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import anyio
 import click
@@ -26,7 +25,7 @@ SPEED_UP = 250
 INTERVALS = {"full": 1.0 / SPEED_UP, "read_all": 5.0 / SPEED_UP, "enterprise": 0.5 / SPEED_UP}
 
 
-def _offices(endpoints: dict[str, str], cascade: bool) -> list[OfficeConfig]:
+def _offices(endpoints: dict[str, str]) -> list[OfficeConfig]:
     def northside() -> OpenDental:
         return OpenDental(
             DEVELOPER_KEY,
@@ -37,14 +36,11 @@ def _offices(endpoints: dict[str, str], cascade: bool) -> list[OfficeConfig]:
         )
 
     def riverside() -> OpenDental:
-        # With the prober, this office's Service listener is down and the cascade falls back to Remote.
-        modes: tuple[Literal["local", "service", "remote"], ...] = (
-            ("service", "remote") if cascade else ("remote",)
-        )
+        # This office's Service listener is down: the cascade falls back to Remote.
         return OpenDental(
             DEVELOPER_KEY,
             "demo-riverside",
-            modes=modes,
+            modes=("service", "remote"),
             endpoints=endpoints,
             tier="read_all",
             intervals=INTERVALS,
@@ -58,7 +54,6 @@ async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Consol
         from ..emulator import Emulator
     except ImportError as exc:
         raise usage_error(f"the demo needs the 'emulator' extra ({exc.name} is not installed)") from None
-    cascade = hasattr(OpenDental, "probe")
     emu = Emulator(
         seed=seed, patients=patients, developer_key=DEVELOPER_KEY, customer_keys=KEYS, intervals=INTERVALS
     )
@@ -66,17 +61,16 @@ async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Consol
     say(f"[bold]odapi demo[/bold]: starting the emulator with a synthetic practice of {patients:,} patients…")
     # Its own thread and event loop: the server does not share the sync's loop.
     with emu.in_thread():
-        if cascade:
-            emu.stop_listener("service")
+        emu.stop_listener("service")
         say(
             "Syncing two offices into SQLite: [bold]northside[/bold] (full key, Local listener) and "
-            f"[bold]riverside[/bold] (read_all key, {'cascade Service → Remote' if cascade else 'Remote listener'}).\n"
+            "[bold]riverside[/bold] (read_all key, cascade Service → Remote).\n"
             f"The Remote throttle intervals are scaled down {SPEED_UP}× for the demo "
             f"(read_all {INTERVALS['read_all'] * 1000:.0f} ms instead of 5 s, full {INTERVALS['full'] * 1000:.0f} ms "
             "instead of 1 s)."
         )
         done = await run_sync(
-            _offices(emu.endpoints, cascade),
+            _offices(emu.endpoints),
             db,
             incremental_resources(),
             reconcile=False,

@@ -2,60 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import anyio
 import click
 from rich.console import Console
 from rich.table import Table
 
-from .. import OpenDental
-from ._common import CliFailure, Connection, connection_options
+from .._prober import ModeReport
+from .._settings import Mode
+from ._common import Connection, connection_options
 
 
-async def _probe(connection: Connection) -> tuple[Any, str]:
+async def _probe(connection: Connection) -> tuple[dict[Mode, ModeReport], str]:
     async with connection.session() as od:
-        report = await od.probe()  # type: ignore[attr-defined,unused-ignore]  # before the prober: hasattr checked
-        return report, str(od.mode)
+        return await od.probe(), str(od.mode)
 
 
-def _answers(report: Any) -> str:
-    reachable = getattr(report, "reachable", None)
-    if reachable is None:
+def _answers(report: ModeReport) -> str:
+    if report.reachable is None:
         return "not probed (assumed up)"
-    return "yes" if reachable else "no"
+    return "yes" if report.reachable else "no"
 
 
-def _rows(reports: Any) -> list[list[str]]:
-    """One row per mode; reads the report's attributes by name (mode, url, reachable, round_trip, ...)."""
-    items = reports.values() if isinstance(reports, Mapping) else reports
-    rows = []
-    for report in items:
-        round_trip = getattr(report, "round_trip", None)
-        rows.append(
-            [
-                str(getattr(report, "mode", "")),
-                str(getattr(report, "url", "")),
-                _answers(report),
-                f"{round_trip * 1000:.1f} ms" if round_trip is not None else "",
-                str(getattr(report, "page_cap", "")),
-                "yes" if getattr(report, "throttled", False) else "no",
-                "←" if getattr(report, "in_use", False) else "",
-                str(getattr(report, "error", None) or ""),
-            ]
-        )
-    return rows
+def _rows(reports: dict[Mode, ModeReport]) -> list[list[str]]:
+    """One row per mode."""
+    return [
+        [
+            report.mode,
+            report.url,
+            _answers(report),
+            f"{report.round_trip * 1000:.1f} ms" if report.round_trip is not None else "",
+            str(report.page_cap),
+            "yes" if report.throttled else "no",
+            "←" if report.in_use else "",
+            report.error or "",
+        ]
+        for report in reports.values()
+    ]
 
 
 @click.command()
 @connection_options
 def probe(connection: Connection) -> int:
     """Try each mode of the cascade (Local, Service, Remote) and print what answered."""
-    if not hasattr(OpenDental, "probe"):
-        raise CliFailure(
-            "odapi probe is not available in this version of odapi_async (no OpenDental.probe())", 2
-        )
     report, mode = anyio.run(_probe, connection)
     table = Table(
         "mode",

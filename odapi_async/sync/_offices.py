@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODES = ("local", "service", "remote")
-TIERS = ("read_all", "full", "enterprise", "auto")
+from .._settings import MODES, TIERS
+
 OFFICE_FIELDS = frozenset(
     {"customer_key", "customer_key_env", "tier", "modes", "service_host", "endpoints", "intervals"}
 )
