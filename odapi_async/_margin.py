@@ -70,16 +70,10 @@ class MarginEstimator:
         extra = span if last_rtt is None else last_rtt - est_min
         return min(max(extra, 0.0), _cap(interval)) + self._floor
 
-    def terms(self, interval: float) -> tuple[float, float | None, float, float]:
-        """:meth:`margin`'s parts, for a throttle that learns the last round trip elsewhere (a Redis script).
-
-        ``(margin with the last round trip unknown, estimated minimum round trip or None when that is not
-        used, cap on the extra, floor)``: the margin is then ``min(max(rtt - est_min, 0), cap) + floor``.
-        """
-        unknown = self.margin(interval, None)
-        if self._fixed is not None or len(self._rtts) < MIN_SAMPLES:
-            return unknown, None, 0.0, 0.0
-        return unknown, self._spread()[1], _cap(interval), self._floor
+    def terms(self, interval: float) -> tuple[float, float, float, float | None]:
+        """The rule's settings, for a throttle that keeps the round trips elsewhere (the Redis script):
+        ``(margin before MIN_SAMPLES round trips, cap on the extra, floor, fixed margin or None)``."""
+        return INITIAL_MARGIN, _cap(interval), self._floor, self._fixed
 
     def _spread(self) -> tuple[float, float]:
         """The span of the round trips remembered, and the estimated minimum (``low - span / (n - 1)``)."""

@@ -1,22 +1,27 @@
 """The Redis side of the shared throttle: one Lua script per decision, run atomically on Redis's clock.
 
-Per (mode, customer key) two keys share the hash tag ``{key_id}`` (one Cluster slot), under a namespace:
+Per (mode, customer key) these keys share the hash tag ``{key_id}`` (one Cluster slot), under a namespace
+(``BASE`` = ``NS:throttle:{key_id}:MODE``):
 
-* ``NS:throttle:{key_id}:MODE`` — a hash: ``start`` (the latest granted start, ms of Redis time), ``rtt`` (that
-  request's round trip, once it completed cleanly), ``hold`` (no start before this: throttle answers, requests
-  given up while they may still run), ``learned`` (tier "auto" was refused: read_all from now on), ``slow`` (a
-  decaying slowest round trip: how long a holder may run);
-* ``NS:throttle:{key_id}:MODE:leases`` — a sorted set of leases, ``LEASE_ID|START`` scored by expiry. Every
-  lease expires (a killed worker's turn frees itself after the TTL); a holder renews it past half the TTL;
-* ``...:line`` and ``...:tickets`` — the callers waiting for a lease, in order of arrival, and when each one's
-  place expires (a waiter that died leaves the line a grace period after it should have asked again).
+* ``BASE`` — a hash: ``start`` (the latest granted start, ms of Redis time), ``rtt`` (that request's round
+  trip, once it completed cleanly), ``hold`` (no start before this: throttle answers, requests given up while
+  they may still run), ``learned`` (tier "auto" was refused: read_all from now on);
+* ``BASE:leases`` — a sorted set of leases, ``LEASE_ID|START`` scored by expiry. Every lease expires (a killed
+  worker's turn frees itself after the TTL); a holder renews it past half the TTL;
+* ``BASE:line``, ``BASE:tickets``, ``BASE:terms`` — the callers waiting for a lease in order of arrival, when
+  each one's place expires, and each one's spacing terms (intervals, margin parts, TTL, cap);
+* ``BASE:rtts`` — the latest 32 round trips of the key, from every process: the margin's window, shared, so a
+  worker that starts late does not pay the cautious first margin again;
+* ``BASE:grant:LEASE_ID`` — one list per waiting caller: the decision for it is pushed there, and the caller
+  waits on it with ``BLPOP`` (sent in the same round trip as its ``ACQUIRE``).
 
-``ACQUIRE`` drops expired leases and tickets, computes the earliest allowed start (``start + interval + margin``,
-the hold, now) and, when a lease is free and nobody waits ahead, *reserves* that start: the lease is taken now
-and the caller sleeps the returned wait, then sends. Otherwise the caller joins the line, and the answer is when
-its turn should come: after the oldest holder's expected end (when every lease is taken), one interval per
-waiter ahead. So waiting processes wake one at a time, in order, instead of all at once. ``RELEASE`` drops the lease, moves
-``start`` to the real departure, records the round trip, and applies a throttle report or a give-up hold.
+So a turn is decided when a lease frees, not when a waiter asks again: ``ACQUIRE`` puts the caller in line and
+hands free leases to the heads of the line; ``RELEASE`` (and ``LEAVE``, and an expired lease noticed by any
+script) hands the freed lease to the next in line. Handing a lease over *reserves* a start, the earliest the
+spacing allows (previous start + interval + margin, a throttle hold, now), and pushes ``G member wait learned``
+to that caller's list: it sleeps ``wait`` and sends. Two round trips per request: acquire (with the ``BLPOP``),
+release. A caller that gives up calls ``LEAVE``, which takes back a grant not yet read and pushes ``C`` so
+that its ``BLPOP`` returns.
 
 Times are milliseconds as decimal strings: Lua formats numbers with 14 significant digits, too few for
 microseconds since 1970, and Redis truncates a number reply to an integer.
@@ -26,13 +31,24 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "Script", "state_keys"]
+from ._margin import MIN_SAMPLES, WINDOW
+
+__all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "Script", "grant_key", "state_keys"]
+
+#: How long a decision pushed to a caller's list waits to be read (ms): far longer than a BLPOP reply takes.
+GRANT_KEEP_MS = 60_000
 
 
-def state_keys(namespace: str, mode: str, key_id: str) -> tuple[str, str, str, str]:
-    """The hash, the leases, the line and the tickets of one key (the opaque key id, never the customer key)."""
+def state_keys(namespace: str, mode: str, key_id: str) -> tuple[str, ...]:
+    """The hash, leases, line, tickets, terms and round trips of one key (the opaque key id, never the
+    customer key)."""
     base = f"{namespace}:throttle:{{{key_id}}}:{mode}"
-    return base, base + ":leases", base + ":line", base + ":tickets"
+    return (base, *(f"{base}:{part}" for part in ("leases", "line", "tickets", "terms", "rtts")))
+
+
+def grant_key(base: str, lease_id: str) -> str:
+    """The list a waiting caller blocks on (the same hash tag as ``base``: the same Cluster slot)."""
+    return f"{base}:grant:{lease_id}"
 
 
 class Script:
@@ -55,136 +71,189 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local function f(x) return string.format('%.3f', x) end
 """
 
-# ARGV: lease id, cap, ttl, interval (tier as set), interval (learned read_all), margin when the last round trip
-# is unknown, estimated minimum round trip (-1: not used), cap of the extra, floor, keep (state expiry, ms),
-# ticket grace (ms).
-# Returns {granted (1/0), wait ms, learned (1/0), lease member or ''}.
+# The hand-over, shared by every script that may free a lease. A caller's terms (one string, ms):
+# 1 interval (tier as set), 2 interval (learned read_all), 3 margin while fewer than MIN_SAMPLES round trips
+# are known, 4 cap of the margin's extra, 5 floor, 6 fixed margin (-1: measured), 7 lease TTL, 8 max in flight.
+# The margin is ``_margin.MarginEstimator.margin``'s rule, on the shared window of round trips.
+_HANDOVER = (
+    _NOW
+    + f"""
+local GRANT_KEEP = {GRANT_KEEP_MS}
+local MIN_SAMPLES = {MIN_SAMPLES}
+local WINDOW = {WINDOW}
+local function split(s)
+  local r = {{}}
+  for w in string.gmatch(s, '%S+') do r[#r + 1] = tonumber(w) end
+  return r
+end
+local function state() return redis.call('HMGET', KEYS[1], 'start', 'hold', 'learned', 'rtt') end
+local function forget(id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('HDEL', KEYS[5], id)
+end
+local function sweep()
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', f(now))
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', f(now))) do forget(id) end
+end
+local function margin(tm, last)
+  if tm[6] >= 0 then return tm[6] end
+  local rtts = redis.call('LRANGE', KEYS[6], 0, -1)
+  local n = #rtts
+  if n < MIN_SAMPLES then return math.max(tm[3], tm[5]) end
+  local low, high = math.huge, -math.huge
+  for _, r in ipairs(rtts) do
+    r = tonumber(r)
+    low, high = math.min(low, r), math.max(high, r)
+  end
+  local span = high - low
+  local extra = span  -- the last round trip unknown (still running, or failed): the worst span seen
+  if last then extra = tonumber(last) - (low - span / (n - 1)) end
+  return math.min(math.max(extra, 0), tm[4]) + tm[5]
+end
+local function grant(id, tm, s)
+  local learned = s[3] == '1'
+  local interval = learned and tm[2] or tm[1]
+  local at = math.max(now, tonumber(s[2]) or 0)
+  if interval > 0 and s[1] then at = math.max(at, tonumber(s[1]) + interval + margin(tm, s[4])) end
+  local member = id .. '|' .. f(at)
+  redis.call('ZADD', KEYS[2], f(at + tm[7]), member)
+  if interval > 0 then
+    redis.call('HSET', KEYS[1], 'start', f(at))
+    redis.call('HDEL', KEYS[1], 'rtt')
+    s[1], s[4] = f(at), false
+  end
+  local gk = KEYS[1] .. ':grant:' .. id
+  redis.call('RPUSH', gk, 'G ' .. member .. ' ' .. f(at - now) .. ' ' .. (learned and 1 or 0))
+  redis.call('PEXPIRE', gk, GRANT_KEEP)
+end
+-- Free leases go to the heads of the line, in order.
+local function handover(keep)
+  local s = state()
+  local busy = redis.call('ZCARD', KEYS[2])
+  while true do
+    local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    if not head then break end
+    local terms = redis.call('HGET', KEYS[5], head)
+    if not terms then
+      forget(head)
+    else
+      local tm = split(terms)
+      if busy >= tm[8] then break end
+      forget(head)
+      grant(head, tm, s)
+      busy = busy + 1
+    end
+  end
+  for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], keep) end
+end
+"""
+)
+
+# ARGV: lease id, terms, keep (state expiry, ms), ticket (how long the caller's place lasts, ms).
+# Returns {1} when a lease was handed to the caller now, {0, ms until the oldest lease expires (-1: none)} when
+# it waits in line, {2} when its turn was decided before (a hand-over or LEAVE): either way the decision is
+# (or will be) in its list.
 ACQUIRE = Script(
     "acquire",
-    _NOW
+    _HANDOVER
     + """
-local id, cap, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', f(now))
-local dead = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', f(now))
-if #dead > 0 then
-  redis.call('ZREM', KEYS[3], unpack(dead))
-  redis.call('ZREM', KEYS[4], unpack(dead))
-end
-local s = redis.call('HMGET', KEYS[1], 'start', 'hold', 'learned', 'rtt', 'slow')
-local learned = s[3] == '1'
-local interval = tonumber(learned and ARGV[5] or ARGV[4])
-local earliest = math.max(now, tonumber(s[2]) or 0)
-local step = 0
-if interval > 0 then
-  local margin = tonumber(ARGV[6])
-  local est_min = tonumber(ARGV[7])
-  if s[4] and est_min >= 0 then
-    margin = math.min(math.max(tonumber(s[4]) - est_min, 0), tonumber(ARGV[8])) + tonumber(ARGV[9])
-  end
-  step = interval  -- no margin: a waiter woken early is told the exact rest, one woken late loses time
-  if s[1] then earliest = math.max(earliest, tonumber(s[1]) + interval + margin) end
-end
-local flag = learned and 1 or 0
-local busy = redis.call('ZCARD', KEYS[2])
-local rank = redis.call('ZRANK', KEYS[3], id)
-local ahead = rank or redis.call('ZCARD', KEYS[3])
-if busy + ahead < cap then
-  local at = f(earliest)
-  local member = id .. '|' .. at
-  redis.call('ZADD', KEYS[2], f(earliest + ttl), member)
-  if rank then
-    redis.call('ZREM', KEYS[3], id)
-    redis.call('ZREM', KEYS[4], id)
-  end
-  if interval > 0 then
-    redis.call('HSET', KEYS[1], 'start', at)
-    redis.call('HDEL', KEYS[1], 'rtt')
-  end
-  for i = 1, 2 do redis.call('PEXPIRE', KEYS[i], ARGV[10]) end
-  return {1, f(earliest - now), flag, member}
-end
--- Wait in line: after the holders' expected end (when every lease is taken), one step per waiter ahead.
-local base = earliest
-if busy >= cap then
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-  local started = tonumber(string.match(oldest, '|([%d%.]+)$')) or now
-  local due = started + math.max(interval, tonumber(s[5]) or 0)
-  if due <= now then
-    -- The holder runs longer than expected: ask again after a quarter of its running time (5..250 ms).
-    due = now + math.min(math.max((now - started) / 4, 5), 250)
-  end
-  base = math.max(base, due)
-end
-local wait = base + ahead * step - now
-if not rank then redis.call('ZADD', KEYS[3], f(now), id) end
-redis.call('ZADD', KEYS[4], f(now + wait + tonumber(ARGV[11])), id)
-for i = 3, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[10]) end
-return {0, f(wait), flag, ''}
+local id = ARGV[1]
+local gk = KEYS[1] .. ':grant:' .. id
+if redis.call('EXISTS', gk) == 1 then return {2} end
+sweep()
+redis.call('ZADD', KEYS[3], 'NX', f(now), id)
+redis.call('ZADD', KEYS[4], f(now + tonumber(ARGV[4])), id)
+redis.call('HSET', KEYS[5], id, ARGV[2])
+handover(ARGV[3])
+if redis.call('EXISTS', gk) == 1 then return {1} end
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return {0, oldest[2] and f(tonumber(oldest[2]) - now) or '-1'}
 """,
 )
 
-# ARGV: member, departure after the reserved start (ms, -1: unknown), ok (1, 0, 2: never sent), round trip ms (-1), throttled
-# (1/0), Retry-After ms (-1: none), max wait ms, running estimate of a given-up request ms, remote (1/0),
-# auto (1/0), interval (as set), interval (learned), full-tier interval, keep ms.
+# ARGV: member, departure after the reserved start (ms, -1: unknown), ok (1, 0, 2: never sent), round trip ms (-1),
+# throttled (1/0), Retry-After ms (-1: none), max wait ms, running estimate of a given-up request ms, remote
+# (1/0), auto (1/0), interval (as set), interval (learned), full-tier interval, keep ms.
 # Returns {learned now (1/0), learned (1/0)}.
 RELEASE = Script(
     "release",
-    _NOW
+    _HANDOVER
     + """
 local member = ARGV[1]
 local mstart = string.match(member, '|([%d%.]+)$')
 redis.call('ZREM', KEYS[2], member)
-local s = redis.call('HMGET', KEYS[1], 'start', 'hold', 'learned', 'slow')
+local s = state()
 local latest = s[1] == mstart
 local learned = s[3] == '1'
 local interval = tonumber(learned and ARGV[12] or ARGV[11])
-if ARGV[3] == '2' then return {0, learned and 1 or 0} end  -- never sent: the reserved start stays taken
-local hold = tonumber(s[2]) or 0
-local sent = tonumber(mstart)
-if tonumber(ARGV[2]) >= 0 then sent = sent + tonumber(ARGV[2]) end
-if interval > 0 then
-  if ARGV[3] == '1' then
-    local rtt = tonumber(ARGV[4])
-    if latest then
-      redis.call('HSET', KEYS[1], 'start', f(sent), 'rtt', f(rtt))
-    end
-    redis.call('HSET', KEYS[1], 'slow', f(math.max(rtt, (tonumber(s[4]) or 0) * 0.9)))
-  else
-    -- Given up after it may have left: it may still run on the server (same rule as in-process).
-    if latest then redis.call('HSET', KEYS[1], 'start', f(math.max(sent, now))) end
-    hold = math.max(hold, sent + tonumber(ARGV[8]))
-  end
-end
 local learned_now = 0
-if ARGV[5] == '1' then
-  local h
-  local ra = math.max(tonumber(ARGV[6]), 0)
-  if ARGV[9] ~= '1' then
-    h = math.max(ra, tonumber(ARGV[13]))
-  else
-    if ARGV[10] == '1' and not learned then
-      learned = true
-      learned_now = 1
-      interval = tonumber(ARGV[12])
-      redis.call('HSET', KEYS[1], 'learned', '1')
+if ARGV[3] ~= '2' then  -- never sent: the reserved start stays taken, nothing else changes
+  local hold = tonumber(s[2]) or 0
+  local sent = tonumber(mstart)
+  if tonumber(ARGV[2]) >= 0 then sent = sent + tonumber(ARGV[2]) end
+  if interval > 0 then
+    if ARGV[3] == '1' then
+      if latest then
+        redis.call('HSET', KEYS[1], 'start', f(sent))
+        if tonumber(ARGV[4]) >= 0 then redis.call('HSET', KEYS[1], 'rtt', ARGV[4]) end
+      end
+      if tonumber(ARGV[4]) >= 0 then
+        redis.call('LPUSH', KEYS[6], ARGV[4])
+        redis.call('LTRIM', KEYS[6], 0, WINDOW - 1)
+      end
+    else
+      -- Given up after it may have left: it may still run on the server (same rule as in-process).
+      if latest then redis.call('HSET', KEYS[1], 'start', f(math.max(sent, now))) end
+      hold = math.max(hold, sent + tonumber(ARGV[8]))
     end
-    h = math.max(ra, interval)
   end
-  hold = math.max(hold, now + math.min(h, tonumber(ARGV[7])))
+  if ARGV[5] == '1' then
+    local h
+    local ra = math.max(tonumber(ARGV[6]), 0)
+    if ARGV[9] ~= '1' then
+      h = math.max(ra, tonumber(ARGV[13]))
+    else
+      if ARGV[10] == '1' and not learned then
+        learned = true
+        learned_now = 1
+        interval = tonumber(ARGV[12])
+        redis.call('HSET', KEYS[1], 'learned', '1')
+      end
+      h = math.max(ra, interval)
+    end
+    hold = math.max(hold, now + math.min(h, tonumber(ARGV[7])))
+  end
+  if hold > 0 then redis.call('HSET', KEYS[1], 'hold', f(hold)) end
 end
-if hold > 0 then redis.call('HSET', KEYS[1], 'hold', f(hold)) end
-redis.call('PEXPIRE', KEYS[1], ARGV[14])
+sweep()
+handover(ARGV[14])
 return {learned_now, learned and 1 or 0}
 """,
 )
 
-# ARGV: lease id. A waiter that gives up leaves the line (else the others wait for its ticket to expire).
+# ARGV: lease id, keep ms. A caller that gives up: out of the line; a lease handed to it and not yet read is
+# taken back (its reserved start stays taken) and handed on; ``C`` in its list ends its BLPOP.
+# Returns 1 when it took back a lease, else 0.
 LEAVE = Script(
     "leave",
-    """
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-return 1
+    _HANDOVER
+    + """
+local id = ARGV[1]
+local gk = KEYS[1] .. ':grant:' .. id
+local took = 0
+local g = redis.call('LPOP', gk)
+forget(id)
+if g and string.sub(g, 1, 1) == 'G' then
+  redis.call('ZREM', KEYS[2], string.match(g, '^G (%S+)'))
+  took = 1
+end
+sweep()
+handover(ARGV[2])
+redis.call('DEL', gk)
+redis.call('RPUSH', gk, 'C')
+redis.call('PEXPIRE', gk, GRANT_KEEP)
+return took
 """,
 )
 

@@ -2,12 +2,14 @@
 
 Each slot composes two turns: the process's own :class:`~odapi_async._throttle.KeyThrottle` first (so the tasks
 of one process queue there, and one process asks Redis once per request, not once per waiting task), then a
-lease from Redis. Redis decides with one atomic script per decision on its own clock (``_redis_scripts.py``):
-acquire answers "go after W seconds" (a start reserved for this caller: sleep W, then send) or "busy, ask again
-after W" (every lease taken: W is the holder's expected end); release drops the lease and reports the real
-departure, the round trip, a throttle answer. That is two round trips per request when a lease is free; each
-"busy" answer adds one. Leases expire (``lease_ttl``), so a killed worker frees the key after the TTL; a holder
-renews its lease past half the TTL.
+lease from Redis. Redis decides with one atomic script per decision on its own clock (``_redis_scripts.py``).
+Acquiring is one round trip that carries two commands: the ``ACQUIRE`` script (join the line; free leases go to
+its heads) and a ``BLPOP`` on this caller's own list, where the decision is pushed, at once or when a lease
+frees: "start in W seconds", a start reserved for this caller, which sleeps W and sends. Releasing is the
+second round trip (drop the lease, report the real departure, the round trip, a throttle answer; hand the lease
+to the next in line). A wait longer than ``lease_ttl`` asks again once per TTL (an expired lease frees the key
+only when some script sees it). Leases expire (``lease_ttl``), so a killed worker frees the key after the TTL;
+a holder renews its lease past half the TTL.
 
 Redis unreachable: ``fallback="fail"`` (default) raises :class:`~odapi_async.ThrottleUnavailable` before any
 request is sent; ``fallback="local"`` logs one WARNING and runs on the local throttle alone until Redis answers
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import statistics
 import threading
 import time
 import weakref
@@ -35,7 +38,7 @@ from urllib.parse import urlsplit
 from ._backend import ProcessThrottle
 from ._exceptions import ThrottleUnavailable
 from ._margin import MarginEstimator
-from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, state_keys
+from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
 from ._settings import KeySettings, Mode, Priority, ThrottleStats
 from ._throttle import MAX_CANCEL_HOLD, ThrottleSlot
 
@@ -49,10 +52,10 @@ logger = logging.getLogger("odapi_async.throttle")
 _INF = float("inf")
 #: How long the per-key state lives in Redis after its last use (the learned tier, the last start).
 _KEEP_MS = 24 * 3600 * 1000
-#: How long past its turn a waiter keeps its place in line (plus one interval): longer than a busy loop's lag.
+#: How long past the end of its BLPOP a waiter keeps its place in line: longer than a busy loop's lag.
 _TICKET_GRACE = 1.0
-#: How much sooner than its turn a waiter in line asks again.
-_LEAD = 0.01
+#: The shortest BLPOP (s): Redis takes 0 as "forever".
+_MIN_BLOCK = 0.01
 _clock = time.monotonic
 
 
@@ -63,28 +66,34 @@ class RedisCounters:
     requests: int = 0
     """Slots that held a Redis lease."""
     calls: int = 0
-    """Script calls: acquires (``busy`` answers included), releases, renewals, re-sends after ``NOSCRIPT``."""
+    """Round trips: acquires (each with its ``BLPOP``), releases, renewals, re-sends after ``NOSCRIPT``."""
     busy: int = 0
-    """Acquires answered "every lease is taken, ask again"."""
+    """Acquires asked again because the wait outlasted one ``BLPOP`` (``lease_ttl``)."""
     noscript: int = 0
     """``NOSCRIPT`` answers (the script was loaded again)."""
     local_only: int = 0
     """Slots run on the local throttle alone while Redis was down (``fallback="local"``)."""
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
-    """Seconds per script call, the latest 10 000 (benchmarks)."""
+    """Seconds per script call (an acquire's script, not its wait), the latest 10 000 (benchmarks)."""
 
 
 class _KeyState:
     """This process's view of one (mode, key) on Redis."""
 
-    __slots__ = ("counters", "keys", "learned", "margin", "settings")
+    __slots__ = ("counters", "keys", "learned", "margin", "round_trips", "settings")
 
-    def __init__(self, keys: tuple[str, str, str, str], settings: KeySettings) -> None:
+    def __init__(self, keys: tuple[str, ...], settings: KeySettings) -> None:
         self.keys = keys
         self.settings = settings
         self.learned = False  # the shared tier "auto" was refused: read_all (as Redis last said)
         self.margin = MarginEstimator(settings.safety_margin)
         self.counters = RedisCounters()
+        self.round_trips: deque[float] = deque(maxlen=32)  # of acquire scripts, recent
+
+    def round_trip(self, latest: float) -> float:
+        """A Redis round trip as it usually is (the median of recent ones, ``latest`` included)."""
+        self.round_trips.append(latest)
+        return statistics.median(self.round_trips)
 
 
 class RedisSlot:
@@ -168,13 +177,20 @@ class RedisSlot:
 
 
 class _LoopClient:
-    """The Redis client of one event loop, closed by the loop's ``shutdown_asyncgens`` (as connection pools)."""
+    """The Redis clients of one event loop, closed by the loop's ``shutdown_asyncgens`` (as connection pools).
 
-    __slots__ = ("client", "closer")
+    ``client`` runs bounded commands (``command_timeout``); ``blocking`` carries the acquires, whose ``BLPOP``
+    may wait up to ``lease_ttl``: its reads are bounded per call instead.
+    """
 
-    def __init__(self, client: Redis, forget: Callable[[asyncio.AbstractEventLoop], None]) -> None:
+    __slots__ = ("blocking", "client", "closer")
+
+    def __init__(
+        self, client: Redis, blocking: Redis, forget: Callable[[asyncio.AbstractEventLoop], None]
+    ) -> None:
         self.client = client
-        self.closer = _close_at_shutdown(client, forget)
+        self.blocking = blocking
+        self.closer = _close_at_shutdown((client, blocking), forget)
         try:
             self.closer.asend(None).send(None)
         except StopIteration:
@@ -182,12 +198,13 @@ class _LoopClient:
 
 
 async def _close_at_shutdown(
-    client: Redis, forget: Callable[[asyncio.AbstractEventLoop], None]
+    clients: tuple[Redis, ...], forget: Callable[[asyncio.AbstractEventLoop], None]
 ) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
-        await client.aclose()
+        for client in clients:
+            await client.aclose()
         forget(asyncio.get_running_loop())
 
 
@@ -315,7 +332,7 @@ class RedisThrottle:
                     found = self._states[(mode, key_id)] = _KeyState(keys, settings)
         return found
 
-    def _client(self) -> Redis:
+    def _client(self, *, blocking: bool = False) -> Redis:
         loop = asyncio.get_running_loop()
         with self._lock:
             found = self._loops.get(loop)
@@ -324,16 +341,18 @@ class RedisThrottle:
                 from redis.asyncio.retry import Retry
                 from redis.backoff import NoBackoff
 
-                client = Redis.from_url(
-                    self._url,
-                    socket_connect_timeout=self._connect_timeout,
-                    socket_timeout=self._command_timeout,
-                    # A lost reply must not be sent again: the first acquire may have taken a lease.
-                    retry=Retry(NoBackoff(), 0),
-                    decode_responses=True,
-                )
-                found = self._loops[loop] = _LoopClient(client, self._forget)
-            return found.client
+                def make(read_timeout: float | None) -> Redis:
+                    return Redis.from_url(
+                        self._url,
+                        socket_connect_timeout=self._connect_timeout,
+                        socket_timeout=read_timeout,
+                        # A lost reply must not be sent again: the first acquire may have taken a lease.
+                        retry=Retry(NoBackoff(), 0),
+                        decode_responses=True,
+                    )
+
+                found = self._loops[loop] = _LoopClient(make(self._command_timeout), make(None), self._forget)
+            return found.blocking if blocking else found.client
 
     def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
@@ -348,11 +367,11 @@ class RedisThrottle:
         started = _clock()
         counters.calls += 1
         try:
-            reply = await client.evalsha(script.sha, 4, *state.keys, *args)
+            reply = await client.evalsha(script.sha, len(state.keys), *state.keys, *args)
         except NoScriptError:  # Redis restarted or SCRIPT FLUSH: EVAL loads it again
             counters.noscript += 1
             counters.calls += 1
-            reply = await client.eval(script.body, 4, *state.keys, *args)
+            reply = await client.eval(script.body, len(state.keys), *state.keys, *args)
         counters.latencies.append(_clock() - started)
         return reply
 
@@ -396,33 +415,20 @@ class RedisThrottle:
         if _clock() < self._down_until:
             state.counters.local_only += 1
             return
-        settings = state.settings
-        mode = slot._mode
-        interval = settings.interval(mode, state.learned)
-        unknown, est_min, cap, floor = state.margin.terms(interval)
         lease_id = secrets.token_hex(8)
         slot._lease_id = lease_id
-        args: list[str | int] = [
-            lease_id,
-            settings.max_in_flight,
-            _ms(self.lease_ttl),
-            _ms(settings.interval(mode, False)),
-            _ms(settings.interval(mode, True)),
-            _ms(unknown),
-            _ms(est_min) if est_min is not None else -1,
-            _ms(cap),
-            _ms(floor),
-            _KEEP_MS,
-            _ms(_TICKET_GRACE + interval),
-        ]
+        terms = self._terms(state, slot._mode)
         deadline = _clock() + self.acquire_timeout
         while True:
+            block = max(min(self.lease_ttl, deadline - _clock()), _MIN_BLOCK)
             asked = _clock()
-            call = self._spawn(self._call(state, ACQUIRE, args))
+            call = self._spawn(self._ask(state, lease_id, terms, block))
             try:
-                granted, wait_ms, learned, member = await asyncio.shield(call)
+                decided, rtt = await asyncio.shield(call)
             except asyncio.CancelledError:
-                # Its effect is unknown until it answers: then give back a lease it may have taken.
+                # LEAVE takes back a lease handed over and not yet read, and ends the BLPOP; a lease the BLPOP
+                # did read is given back when the call answers.
+                self._spawn(self._leave(state, lease_id))
                 call.add_done_callback(lambda done: self._drop_granted(slot, done))
                 raise
             except (RedisError, OSError) as exc:
@@ -431,51 +437,136 @@ class RedisThrottle:
                     return
                 raise self._unavailable(exc) from None
             self._came_back()
-            state.learned = learned == 1
-            wait = max(float(wait_ms), 0.0) / 1000
-            if granted == 1:
+            if decided is not None and decided.startswith("G "):
+                _g, member, wait_ms, learned = decided.split()
+                state.learned = learned == "1"
+                wait = max(float(wait_ms), 0.0) / 1000
                 slot._member = member
-                # The reserved start on this clock, taken early rather than late (the script ran somewhere
-                # between asking and the answer): the departure reported at release is then never too early.
-                slot._start = asked + wait
+                # The reserved start on this clock, taken early rather than late, so that the departure
+                # reported at release is never too early: the script ran after ``asked``, and a lease handed
+                # over later ran about a round trip before the answer came (a recent one: this call's may
+                # include connecting and loading the script).
+                slot._start = max(asked, _clock() - state.round_trip(rtt)) + wait
                 state.counters.requests += 1
                 self._arm_renewal(slot)
                 if wait > 0:
                     await asyncio.sleep(wait)  # a cancellation here: __aenter__ gives the lease back
                 return
+            # The BLPOP ended (after ``block``) without a decision: ask again, keeping the place in line.
             state.counters.busy += 1
-            if _clock() + wait > deadline:
+            if _clock() >= deadline:
                 self._spawn(self._leave(state, lease_id))
                 raise ThrottleUnavailable(
                     f"no turn on the shared throttle at {self.where} within {self.acquire_timeout:g} s; "
                     "the request was not sent"
                 )
-            if wait > 2 * _LEAD:
-                # Ask again a little before the turn: the answer is then a reservation, slept out locally,
-                # and the Redis round trip is not on the way of the departure.
-                wait -= _LEAD
+
+    def _terms(self, state: _KeyState, mode: Mode) -> str:
+        """This caller's spacing terms, as ``_redis_scripts`` reads them (ms)."""
+        settings = state.settings
+        initial, cap, floor, fixed = state.margin.terms(settings.interval(mode, state.learned))
+        return " ".join(
+            (
+                _ms(settings.interval(mode, False)),
+                _ms(settings.interval(mode, True)),
+                _ms(initial),
+                _ms(cap),
+                _ms(floor),
+                _ms(fixed) if fixed is not None else "-1",
+                _ms(self.lease_ttl),
+                str(settings.max_in_flight),
+            )
+        )
+
+    async def _ask(
+        self, state: _KeyState, lease_id: str, terms: str, block: float
+    ) -> tuple[str | None, float]:
+        """One acquire round trip: ``ACQUIRE`` and the ``BLPOP`` on this caller's list, sent together.
+
+        Returns the decision read from the list (``G ...`` or ``C``; None when the BLPOP timed out) and the
+        script's round trip. After ``NOSCRIPT`` the script is sent whole on the other client while the BLPOP
+        keeps waiting here.
+        """
+        from redis.exceptions import NoScriptError, RedisError, TimeoutError
+
+        counters = state.counters
+        keys = state.keys
+        args = (lease_id, terms, _KEEP_MS, _ms(block + _TICKET_GRACE))
+        pool = self._client(blocking=True).connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        sent = False
+        try:
+            counters.calls += 1
+            started = _clock()
+            await conn.send_packed_command(
+                conn.pack_commands(
+                    [
+                        ("EVALSHA", ACQUIRE.sha, len(keys), *keys, *args),
+                        ("BLPOP", grant_key(keys[0], lease_id), f"{block:.3f}"),
+                    ]
+                )
+            )
+            sent = True
             try:
-                await asyncio.sleep(wait)
-            except asyncio.CancelledError:
+                first = await asyncio.wait_for(conn.read_response(), self._command_timeout)
+            except NoScriptError:  # Redis restarted or SCRIPT FLUSH: EVAL loads it, and queues this caller
+                counters.noscript += 1
+                counters.calls += 1
+                first = await self._client().eval(ACQUIRE.body, len(keys), *keys, *args)
+            rtt = _clock() - started
+            counters.latencies.append(rtt)
+            decided = await asyncio.wait_for(
+                self._decision(conn, state, args, first), block + self._command_timeout
+            )
+        except asyncio.TimeoutError:
+            if sent:
                 self._spawn(self._leave(state, lease_id))
-                raise
+            raise TimeoutError(f"no answer from {self.where} in time") from None
+        except (RedisError, OSError):
+            if sent:  # its place in line (or a lease handed to it) is given back; else it expires by itself
+                self._spawn(self._leave(state, lease_id))
+            raise
+        finally:
+            await pool.release(conn)
+        return decided, rtt
+
+    async def _decision(
+        self, conn: Any, state: _KeyState, args: Sequence[str | int], first: Any
+    ) -> str | None:
+        """The BLPOP's answer. Meanwhile, when the oldest lease expires, run ``ACQUIRE`` again: a holder that
+        died hands nothing over, and only a script call sees that its lease has expired."""
+        read = asyncio.ensure_future(conn.read_response())
+        try:
+            while True:
+                expires = float(first[1]) / 1000 if first[0] == 0 and float(first[1]) >= 0 else None
+                done, _pending = await asyncio.wait(
+                    {read}, timeout=None if expires is None else expires + 0.005
+                )
+                if done:
+                    popped = read.result()
+                    return str(popped[1]) if popped else None
+                state.counters.busy += 1
+                first = await self._call(state, ACQUIRE, args)
+        finally:
+            if not read.done():  # a timeout or an error: redis-py drops the connection, with its BLPOP
+                read.cancel()
+                await asyncio.gather(read, return_exceptions=True)
 
     async def _leave(self, state: _KeyState, lease_id: str) -> None:
-        """A waiter gives up its place in line (best effort: else its ticket expires after the grace)."""
+        """A waiter gives up its place in line, or a lease handed to it and not yet read (best effort)."""
         from redis.exceptions import RedisError
 
         with contextlib.suppress(RedisError, OSError):
-            await self._call(state, LEAVE, [lease_id])
+            await self._call(state, LEAVE, [lease_id, _KEEP_MS])
 
     def _drop_granted(self, slot: RedisSlot, call: asyncio.Future[Any]) -> None:
+        """A cancelled acquire's call answered: give back a lease it read (LEAVE could not take it back)."""
         if call.cancelled() or call.exception() is not None:
             return
-        granted, _wait, _learned, member = call.result()
-        if granted == 1:
-            slot._member = member
+        decided, _rtt = call.result()
+        if decided is not None and decided.startswith("G "):
+            slot._member = decided.split()[1]
             self._spawn(self._release(slot, ok=False, never_sent=True))
-        else:
-            self._spawn(self._leave(slot._state, slot._lease_id))
 
     def _arm_renewal(self, slot: RedisSlot) -> None:
         # Most requests end long before half the TTL: a timer, not a task, until one does not.

@@ -235,7 +235,8 @@ async def test_redis_keys_are_namespaced_and_never_hold_the_customer_key(
             names = sorted(await admin.keys("*"))
     finally:
         await admin.aclose()
-    assert names == [f"fleet:throttle:{{{od.key_id}}}:remote"]  # the lease set is empty, so Redis dropped it
+    base = f"fleet:throttle:{{{od.key_id}}}:remote"
+    assert names == [base, f"{base}:rtts"]  # the lease set and the line are empty, so Redis dropped them
     assert not any("k2" in n.replace(od.key_id, "") for n in names)
 
 
@@ -256,7 +257,7 @@ async def test_a_holder_past_half_its_ttl_renews_its_lease(redis_server: RedisSe
         async with holder.slot("remote", "kr"):
             entered.set()
             await asyncio.sleep(1.0)  # 2.5 TTLs: renewed at 0.2, 0.4, 0.6, 0.8 s
-        released.set()
+            released.set()  # the release starts: it hands the lease to the other
 
     task = asyncio.create_task(hold())
     await entered.wait()
@@ -289,28 +290,55 @@ async def test_the_in_flight_cap_holds_across_throttles(redis_server: RedisServe
     assert most == 2
 
 
-async def test_a_waiter_that_died_in_line_leaves_it_after_the_grace(redis_server: RedisServer) -> None:
-    from odapi_async._redis_scripts import ACQUIRE, state_keys
+async def test_a_waiter_that_died_in_line_frees_the_key_after_its_lease_ttl(redis_server: RedisServer) -> None:
+    from odapi_async._redis_scripts import ACQUIRE, RELEASE, state_keys
 
     throttle = RedisThrottle(redis_server.url)
     throttle.configure("remote", "kq", _settings())
     admin = redis_asyncio.Redis.from_url(redis_server.url, decode_responses=True)
     keys = state_keys("odapi", "remote", "kq")
-    args = ["dead-waiter", 1, 30000, 100, 100, 3, -1, 0, 0, 60000, 600]  # a ticket grace of 0.6 s
+    # A caller's terms (ms): intervals 100/100, a fixed 3 ms margin, a 0.6 s lease, 1 in flight.
+    terms = "100 100 3 0 0 3 600 1"
 
     async def acquire(lease_id: str) -> list[Any]:
-        return list(await admin.eval(ACQUIRE.body, 4, *keys, lease_id, *args[1:]))
+        return list(await admin.eval(ACQUIRE.body, len(keys), *keys, lease_id, terms, 60000, 60000))
 
     try:
-        holder = await acquire("holder")
-        assert holder[0] == 1
-        queued = await acquire("dead-waiter")  # joins the line, then never asks again
-        assert queued[0] == 0
-        await admin.zrem(keys[1], holder[3])  # the holder releases (its start stays: spacing still applies)
+        assert (await acquire("holder"))[0] == 1
+        assert (await acquire("dead-waiter"))[0] == 0  # joins the line, then never reads its decision
+        member = (await admin.lpop(f"{keys[0]}:grant:holder")).split()[1]
+        # The holder releases: its lease is handed to the dead waiter, which never sends nor releases.
+        await admin.eval(RELEASE.body, len(keys), *keys, member, 0, 1, 5, 0, -1, 1e9, 100, 1, 0, 100, 100, 100, 60000)
+        assert await admin.llen(f"{keys[0]}:grant:dead-waiter") == 1
         started = time.monotonic()
         async with throttle.slot("remote", "kq"):
             waited = time.monotonic() - started
     finally:
         await admin.aclose()
-    # Behind the dead waiter until its turn (about one interval) plus its 0.6 s grace, then first in line.
-    assert 0.6 <= waited <= 1.5, waited
+    # Blocked by the dead waiter's lease until it expires (0.6 s after its reserved start, ~0.1 s from now).
+    assert 0.6 <= waited <= 1.2, waited
+
+
+async def test_an_acquire_costs_one_round_trip_even_when_it_waits(redis_server: RedisServer) -> None:
+    a, b = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+    for throttle in (a, b):
+        throttle.configure("remote", "kw", _settings(intervals={"full": 0.2}))
+    entered = asyncio.Event()
+    released = 0.0
+
+    async def hold() -> None:
+        nonlocal released
+        async with a.slot("remote", "kw"):
+            entered.set()
+            await asyncio.sleep(0.3)  # b asks meanwhile: it waits in line, then the release hands it the lease
+            released = time.monotonic()  # the release starts now
+
+    task = asyncio.create_task(hold())
+    await entered.wait()
+    async with b.slot("remote", "kw"):
+        handed = time.monotonic()
+    await task
+    assert handed >= released > 0  # the cap held: b's turn came only after a's release
+    (counters,) = b.redis_stats().values()
+    assert (counters.requests, counters.busy) == (1, 0)
+    assert counters.calls - counters.noscript == 2  # one acquire (its BLPOP waited), one release
