@@ -342,3 +342,91 @@ async def test_an_acquire_costs_one_round_trip_even_when_it_waits(redis_server: 
     (counters,) = b.redis_stats().values()
     assert (counters.requests, counters.busy) == (1, 0)
     assert counters.calls - counters.noscript == 2  # one acquire (its BLPOP waited), one release
+
+
+async def _holding(throttle: RedisThrottle, key: str, release: asyncio.Event) -> asyncio.Task[None]:
+    """A task that takes a turn on ``key`` and keeps it until ``release`` is set."""
+    entered = asyncio.Event()
+
+    async def hold() -> None:
+        async with throttle.slot("remote", key):
+            entered.set()
+            await asyncio.wait_for(release.wait(), 10)
+
+    task = asyncio.create_task(hold())
+    await asyncio.wait_for(entered.wait(), 5)
+    return task
+
+
+async def test_a_waiter_cancelled_in_line_leaves_it_and_the_next_one_is_served(redis_server: RedisServer) -> None:
+    a, b, c = (RedisThrottle(redis_server.url) for _ in range(3))
+    for throttle in (a, b, c):
+        throttle.configure("remote", "kl2", _settings(intervals={"full": 0.05}))
+    release = asyncio.Event()
+    holder = await _holding(a, "kl2", release)
+    waiting_b = asyncio.create_task(_turn(b, "kl2"))
+    await _until_in_line(redis_server, "kl2", 1)
+    waiting_c = asyncio.create_task(_turn(c, "kl2"))
+    await _until_in_line(redis_server, "kl2", 2)
+    waiting_b.cancel()  # blocked in its BLPOP: LEAVE takes it out of the line and ends the BLPOP
+    await asyncio.gather(waiting_b, return_exceptions=True)
+    await _until_in_line(redis_server, "kl2", 1)
+    release.set()
+    await holder
+    await asyncio.wait_for(waiting_c, 2)  # handed over at the release, not after a TTL
+    (counters,) = b.redis_stats().values()
+    assert counters.requests == 0  # b never held a lease
+    assert b.local.stats()[("remote", "kl2")].in_flight == 0
+
+
+async def test_a_waiter_past_acquire_timeout_raises_and_leaves_the_line(redis_server: RedisServer) -> None:
+    a = RedisThrottle(redis_server.url)
+    b = RedisThrottle(redis_server.url, acquire_timeout=0.3)
+    for throttle in (a, b):
+        throttle.configure("remote", "kt", _settings(intervals={"full": 0.05}))
+    release = asyncio.Event()
+    holder = await _holding(a, "kt", release)
+    started = time.monotonic()
+    with pytest.raises(ThrottleUnavailable, match="within 0.3 s"):
+        await _turn(b, "kt")
+    assert 0.3 <= time.monotonic() - started < 1.0
+    await _until_in_line(redis_server, "kt", 0)
+    release.set()
+    await holder
+
+
+async def test_redis_stopped_under_a_waiting_caller_raises_at_once(redis_server: RedisServer) -> None:
+    a, b = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+    for throttle in (a, b):
+        throttle.configure("remote", "ks", _settings(intervals={"full": 0.05}))
+    release = asyncio.Event()
+    holder = await _holding(a, "ks", release)
+    waiting = asyncio.create_task(_turn(b, "ks"))
+    await _until_in_line(redis_server, "ks", 1)
+    redis_server.stop()
+    started = time.monotonic()
+    with pytest.raises(ThrottleUnavailable, match="did not answer"):
+        await asyncio.wait_for(waiting, 5)
+    assert time.monotonic() - started < 2.0  # the BLPOP's connection closed: not its 30 s wait
+    release.set()
+    await holder  # its release fails (Redis is down): logged, the answer is kept
+
+
+async def _turn(throttle: RedisThrottle, key: str) -> None:
+    async with throttle.slot("remote", key):
+        pass
+
+
+async def _until_in_line(redis_server: RedisServer, key: str, n: int) -> None:
+    """Wait (bounded) until ``n`` callers wait in ``key``'s line in Redis."""
+    from odapi_async._redis_scripts import state_keys
+
+    admin = redis_asyncio.Redis.from_url(redis_server.url)
+    line = state_keys("odapi", "remote", key)[2]
+    try:
+        deadline = time.monotonic() + 5
+        while await admin.zcard(line) != n:
+            assert time.monotonic() < deadline, f"the line never held {n}"
+            await asyncio.sleep(0.01)
+    finally:
+        await admin.aclose()
