@@ -8,7 +8,8 @@ The rules (``docs/architecture.md``, "The request path"; ``docs/errors.md``):
 * a failure before the request left fails over to the next mode at once, even for a write, else is retried;
 * an idempotent operation that failed after leaving (reset, timeout, 5xx, eConnector down) is retried with
   backoff, then may fail over; a write that may have reached the server is never sent again, anywhere;
-* 401 is raised on every mode (a wrong key is wrong everywhere); other statuses are raised.
+* 401 is raised on every mode (a wrong key is wrong everywhere); other statuses are raised, and a 504 to a
+  write as :class:`~odapi_async.WriteGatewayTimeout` (an ``OutcomeUnknown``: past the 60 s limit it may have run).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from dataclasses import dataclass
 
 from ._attempt import Kind, Outcome
 from ._exceptions import (
+    APIStatusError,
     ConnectError,
     OpenDentalError,
     OutcomeUnknown,
     Throttled,
     Timeout,
     TransportError,
+    WriteGatewayTimeout,
     status_error_class,
 )
 from ._retry import RetryPolicy, is_retryable_status
@@ -113,9 +116,14 @@ def error_for(outcome: Outcome, method: str, path: str, *, idempotent: bool) -> 
         throttled.headers = outcome.headers
         return throttled
     if outcome.kind is Kind.STATUS:
-        error = status_error_class(outcome.status)(
-            status_code=outcome.status, method=method, path=path, mode=mode, explanation=outcome.text
-        )
+        error: APIStatusError
+        if outcome.status == 504 and not idempotent:
+            # The docs: a 504 means the request ran past the 60 s limit, so the write may have run.
+            error = WriteGatewayTimeout(method=method, path=path, mode=mode, explanation=outcome.text)
+        else:
+            error = status_error_class(outcome.status)(
+                status_code=outcome.status, method=method, path=path, mode=mode, explanation=outcome.text
+            )
         error.headers = outcome.headers
         return error
     message = f"{method} {path} [{mode}]: {outcome.failure}"

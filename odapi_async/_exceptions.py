@@ -13,6 +13,7 @@
     │   ├── ConnectError            ... before it left: refused, DNS, connect timeout
     │   ├── Timeout                 ... past the attempt's total deadline
     │   └── OutcomeUnknown          ... after a write may have reached the server (not sent again)
+    │       └── WriteGatewayTimeout a 504 to a write: it may have run (also a GatewayTimeout)
     ├── ResponseTooLarge            the answer passed max_response_bytes; reading stopped there
     ├── DecodeError                 the server's answer does not fit the model (carries a snippet)
     └── APIStatusError              the server answered with an error status
@@ -22,7 +23,7 @@
         ├── Gone                    410 (deprecated method)
         ├── Throttled               429 or a throttle answer, after the retries ran out
         └── ServerError             5xx
-            └── GatewayTimeout      504 (request ran past the server's 60 s limit)
+            └── GatewayTimeout      504 (past the server's 60 s limit); to a write: WriteGatewayTimeout
 
 Every error carries the HTTP method, the URL path (never a key: keys travel only in the Authorization
 header) and the mode that answered; status errors also carry the status and the server's explanation text.
@@ -261,8 +262,47 @@ class Timeout(TransportError):
 class OutcomeUnknown(TransportError):
     """A request that must not run twice failed after it may have reached the server; it was not sent again.
 
-    Check on the server (list the rows it would have made) before sending it again.
+    Check on the server (list the rows it would have made) before sending it again. ``status_code`` is the
+    status that answered (504), or ``None`` when no answer came (a reset, a timeout).
     """
+
+    status_code: int | None = None
+
+
+# mypy sees OutcomeUnknown's ``int | None`` against APIStatusError's ``int``; here it is always an int: both hold.
+class WriteGatewayTimeout(OutcomeUnknown, GatewayTimeout):  # type: ignore[misc]
+    """504 to a write: the API's docs say the request ran past the 60 s limit, so it may have run.
+
+    An :class:`OutcomeUnknown` first (it was not sent again; check before sending it yourself); also a
+    :class:`GatewayTimeout`, so a handler written for the 504 still sees it, with ``explanation`` and ``headers``.
+    """
+
+    def __init__(
+        self,
+        *,
+        status_code: int = 504,
+        method: str,
+        path: str,
+        mode: str | None,
+        explanation: str,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        # APIStatusError's signature, so code that builds status errors by class builds this one too.
+        explanation = scrub(explanation, secrets)
+        secrets = ()
+        self.status_code = status_code
+        self.explanation = explanation
+        detail = f": {_quote(explanation)}" if explanation else ""
+        mode_text = f" [{mode}]" if mode else ""
+        # Not APIStatusError.__init__: the message must say the write may have run.
+        _RequestError.__init__(
+            self,
+            f"{status_code} {method} {path}{mode_text}{detail}; the write may have run on the server, so it was not "
+            "sent again",
+            method=method,
+            path=path,
+            mode=mode,
+        )
 
 
 class SessionClosed(OpenDentalError, RuntimeError):
