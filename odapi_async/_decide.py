@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from ._attempt import Kind, Outcome
 from ._exceptions import (
-    APIStatusError,
     ConnectError,
     OpenDentalError,
     OutcomeUnknown,
@@ -116,14 +115,12 @@ def error_for(outcome: Outcome, method: str, path: str, *, idempotent: bool) -> 
         throttled.headers = outcome.headers
         return throttled
     if outcome.kind is Kind.STATUS:
-        error: APIStatusError
-        if outcome.status == 504 and not idempotent:
-            # The docs: a 504 means the request ran past the 60 s limit, so the write may have run.
-            error = WriteGatewayTimeout(method=method, path=path, mode=mode, explanation=outcome.text)
-        else:
-            error = status_error_class(outcome.status)(
-                status_code=outcome.status, method=method, path=path, mode=mode, explanation=outcome.text
-            )
+        # The docs: a 504 means the request ran past the 60 s limit, so a write may have run.
+        write_504 = outcome.status == 504 and not idempotent
+        status_cls = WriteGatewayTimeout if write_504 else status_error_class(outcome.status)
+        error = status_cls(
+            status_code=outcome.status, method=method, path=path, mode=mode, explanation=outcome.text
+        )
         error.headers = outcome.headers
         return error
     message = f"{method} {path} [{mode}]: {outcome.failure}"

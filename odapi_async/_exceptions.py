@@ -35,7 +35,7 @@ pickles with its attributes (Celery, process pools and ``concurrent.futures`` se
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from ._redact import scrub
 
@@ -193,11 +193,16 @@ class APIStatusError(_RequestError):
         detail = f": {_quote(explanation)}" if explanation else ""
         mode_text = f" [{mode}]" if mode else ""
         super().__init__(
-            f"{status_code} {method} {path}{mode_text}{detail}", method=method, path=path, mode=mode
+            f"{status_code} {method} {path}{mode_text}{detail}{self._after}",
+            method=method,
+            path=path,
+            mode=mode,
         )
 
     #: The answer's headers (keys scrubbed), set by the request path; ``None`` on an error made by hand.
     headers: Any = None
+    #: What a subclass adds to the message.
+    _after: ClassVar[str] = ""
 
 
 class BadRequest(APIStatusError):
@@ -277,32 +282,7 @@ class WriteGatewayTimeout(OutcomeUnknown, GatewayTimeout):  # type: ignore[misc]
     :class:`GatewayTimeout`, so a handler written for the 504 still sees it, with ``explanation`` and ``headers``.
     """
 
-    def __init__(
-        self,
-        *,
-        status_code: int = 504,
-        method: str,
-        path: str,
-        mode: str | None,
-        explanation: str,
-        secrets: Iterable[str] = (),
-    ) -> None:
-        # APIStatusError's signature, so code that builds status errors by class builds this one too.
-        explanation = scrub(explanation, secrets)
-        secrets = ()
-        self.status_code = status_code
-        self.explanation = explanation
-        detail = f": {_quote(explanation)}" if explanation else ""
-        mode_text = f" [{mode}]" if mode else ""
-        # Not APIStatusError.__init__: the message must say the write may have run.
-        _RequestError.__init__(
-            self,
-            f"{status_code} {method} {path}{mode_text}{detail}; the write may have run on the server, so it was not "
-            "sent again",
-            method=method,
-            path=path,
-            mode=mode,
-        )
+    _after = "; the write may have run on the server, so it was not sent again"
 
 
 class SessionClosed(OpenDentalError, RuntimeError):
