@@ -20,10 +20,9 @@ import httpx2
 import msgspec
 
 from ._codec import Model, WireDecodeError, decode_json, decode_list, decode_one
-from ._request import decode_or_raise
+from ._request import Answer, decode_or_raise
 
 if TYPE_CHECKING:
-    from ._request import Answer
     from ._session import OpenDental
 
 __all__ = ["RawRequests", "RawResponse", "reader_for"]
