@@ -9,15 +9,14 @@ the SDK's errors to HTTP answers.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import Response
-from web_app import ClientGone, as_json, cancel_on_disconnect, on_error
+from web_app import ClientGone, as_json, cancel_on_disconnect, on_error, sessions_lifespan
 
 from odapi_async import NotFound, OpenDental, OpenDentalError
 
@@ -37,24 +36,7 @@ Practice = Annotated[OpenDental, Depends(practice)]
 
 def create_app(developer_key: str, practice_keys: Mapping[str, str], **session_options: Any) -> FastAPI:
     """The app; ``session_options`` go to every ``OpenDental`` (``endpoints=``, ``modes=``, ``hub=``...)."""
-    options: dict[str, Any] = {
-        "priority": "interactive",
-        "timeout": 20.0,
-        "max_retries": 1,
-        **session_options,
-    }
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as stack:
-            app.state.sessions = {
-                name: await stack.enter_async_context(OpenDental(developer_key, key, **options))
-                for name, key in practice_keys.items()
-            }
-            app.state.disconnects = 0
-            yield  # the sessions close when the server stops
-
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=sessions_lifespan(developer_key, practice_keys, **session_options))
     app.add_exception_handler(ClientGone, on_error)
     app.add_exception_handler(OpenDentalError, on_error)
 

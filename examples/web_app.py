@@ -19,7 +19,8 @@ import contextlib
 import inspect
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import anyio
@@ -131,12 +132,13 @@ async def on_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "Open Dental is unavailable"}, status_code=503)
 
 
-def create_app(
-    developer_key: str,
-    practice_keys: Mapping[str, str],
-    **session_options: Any,
-) -> Starlette:
-    """The app; ``session_options`` go to every ``OpenDental`` (``endpoints=``, ``modes=``, ``hub=``...)."""
+def sessions_lifespan(
+    developer_key: str, practice_keys: Mapping[str, str], **session_options: Any
+) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: one session per practice in ``app.state.sessions``, closed when the server stops.
+
+    ``session_options`` go to every ``OpenDental`` (``endpoints=``, ``modes=``, ``hub=``...).
+    """
     options: dict[str, Any] = {
         "priority": "interactive",
         "timeout": 20.0,
@@ -145,7 +147,7 @@ def create_app(
     }
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Any) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             app.state.sessions = {
                 name: await stack.enter_async_context(OpenDental(developer_key, key, **options))
@@ -154,13 +156,18 @@ def create_app(
             app.state.disconnects = 0
             yield  # the sessions close when the server stops
 
+    return lifespan
+
+
+def create_app(developer_key: str, practice_keys: Mapping[str, str], **session_options: Any) -> Starlette:
+    """The app; ``session_options`` go to every ``OpenDental`` (``endpoints=``, ``modes=``, ``hub=``...)."""
     return Starlette(
         routes=[
             Route("/health", health),
             Route("/practices/{practice}/patients/{patnum:int}", get_patient),
             Route("/practices/{practice}/appointments", list_appointments),
         ],
-        lifespan=lifespan,
+        lifespan=sessions_lifespan(developer_key, practice_keys, **session_options),
         exception_handlers={ClientGone: on_error, OpenDentalError: on_error},
     )
 

@@ -27,6 +27,7 @@ from ._exceptions import (
     Timeout,
     TransportError,
     Unauthorized,
+    WriteGatewayTimeout,
 )
 from ._hub import Hub, default_hub
 from ._logfilter import redact_transport_logs
@@ -72,6 +73,7 @@ __all__ = [
     "Timeout",
     "TransportError",
     "Unauthorized",
+    "WriteGatewayTimeout",
     "__version__",
     "default_hub",
     "redact_transport_logs",

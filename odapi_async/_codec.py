@@ -266,8 +266,12 @@ def shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
-def wire_value(value: Any, kind: str, name: str = "") -> Any:
-    """One Python value → its JSON wire form for a parameter of spec type ``kind``."""
+def wire_value(value: Any, kind: str, name: str = "", *, check: bool = True) -> Any:
+    """One Python value → its JSON wire form for a parameter of spec type ``kind``.
+
+    ``check=False`` where the value was checked already (an operation's arguments, by ``check_arguments``):
+    each number is then looked at once per request, not twice.
+    """
     if value is None:
         if kind == "date":
             return "0001-01-01"
@@ -287,16 +291,17 @@ def wire_value(value: Any, kind: str, name: str = "") -> Any:
             return value.value  # an IntEnum given for a number travels as its number
         return value.name if isinstance(value.value, int) else value.value
     if isinstance(value, (list, tuple)):
-        return [wire_value(item, "", name) for item in value]
+        return [wire_value(item, "", name, check=check) for item in value]
     if isinstance(value, Mapping):  # list-of-object parameters (payments.Partial) and request(json=...)
-        return {k: wire_value(v, "", str(k)) for k, v in value.items()}
-    check_sendable(value, name)
+        return {k: wire_value(v, "", str(k), check=check) for k, v in value.items()}
+    if check:
+        check_sendable(value, name)
     return value
 
 
-def query_value(value: Any, kind: str) -> str:
-    """A query-string value: the wire form as text (httpx2 percent-encodes it)."""
-    wire = wire_value(value, kind)
+def query_value(value: Any, kind: str, *, check: bool = True) -> str:
+    """A query-string value: the wire form as text (httpx2 percent-encodes it); ``check`` as for wire_value."""
+    wire = wire_value(value, kind, check=check)
     if isinstance(wire, list):
         return ",".join(_query_text(item) for item in wire)
     return _query_text(wire)

@@ -8,7 +8,8 @@ The rules (``docs/architecture.md``, "The request path"; ``docs/errors.md``):
 * a failure before the request left fails over to the next mode at once, even for a write, else is retried;
 * an idempotent operation that failed after leaving (reset, timeout, 5xx, eConnector down) is retried with
   backoff, then may fail over; a write that may have reached the server is never sent again, anywhere;
-* 401 is raised on every mode (a wrong key is wrong everywhere); other statuses are raised.
+* 401 is raised on every mode (a wrong key is wrong everywhere); other statuses are raised, and a 504 to a
+  write as :class:`~odapi_async.WriteGatewayTimeout` (an ``OutcomeUnknown``: past the 60 s limit it may have run).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._exceptions import (
     Throttled,
     Timeout,
     TransportError,
+    WriteGatewayTimeout,
     status_error_class,
 )
 from ._retry import RetryPolicy, is_retryable_status
@@ -113,7 +115,10 @@ def error_for(outcome: Outcome, method: str, path: str, *, idempotent: bool) -> 
         throttled.headers = outcome.headers
         return throttled
     if outcome.kind is Kind.STATUS:
-        error = status_error_class(outcome.status)(
+        # The docs: a 504 means the request ran past the 60 s limit, so a write may have run.
+        write_504 = outcome.status == 504 and not idempotent
+        status_cls = WriteGatewayTimeout if write_504 else status_error_class(outcome.status)
+        error = status_cls(
             status_code=outcome.status, method=method, path=path, mode=mode, explanation=outcome.text
         )
         error.headers = outcome.headers

@@ -13,6 +13,7 @@
     │   ├── ConnectError            ... before it left: refused, DNS, connect timeout
     │   ├── Timeout                 ... past the attempt's total deadline
     │   └── OutcomeUnknown          ... after a write may have reached the server (not sent again)
+    │       └── WriteGatewayTimeout a 504 to a write: it may have run (also a GatewayTimeout)
     ├── ResponseTooLarge            the answer passed max_response_bytes; reading stopped there
     ├── DecodeError                 the server's answer does not fit the model (carries a snippet)
     └── APIStatusError              the server answered with an error status
@@ -22,7 +23,7 @@
         ├── Gone                    410 (deprecated method)
         ├── Throttled               429 or a throttle answer, after the retries ran out
         └── ServerError             5xx
-            └── GatewayTimeout      504 (request ran past the server's 60 s limit)
+            └── GatewayTimeout      504 (past the server's 60 s limit); to a write: WriteGatewayTimeout
 
 Every error carries the HTTP method, the URL path (never a key: keys travel only in the Authorization
 header) and the mode that answered; status errors also carry the status and the server's explanation text.
@@ -34,7 +35,7 @@ pickles with its attributes (Celery, process pools and ``concurrent.futures`` se
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from ._redact import scrub
 
@@ -192,11 +193,16 @@ class APIStatusError(_RequestError):
         detail = f": {_quote(explanation)}" if explanation else ""
         mode_text = f" [{mode}]" if mode else ""
         super().__init__(
-            f"{status_code} {method} {path}{mode_text}{detail}", method=method, path=path, mode=mode
+            f"{status_code} {method} {path}{mode_text}{detail}{self._after}",
+            method=method,
+            path=path,
+            mode=mode,
         )
 
     #: The answer's headers (keys scrubbed), set by the request path; ``None`` on an error made by hand.
     headers: Any = None
+    #: What a subclass adds to the message.
+    _after: ClassVar[str] = ""
 
 
 class BadRequest(APIStatusError):
@@ -261,8 +267,22 @@ class Timeout(TransportError):
 class OutcomeUnknown(TransportError):
     """A request that must not run twice failed after it may have reached the server; it was not sent again.
 
-    Check on the server (list the rows it would have made) before sending it again.
+    Check on the server (list the rows it would have made) before sending it again. ``status_code`` is the
+    status that answered (504), or ``None`` when no answer came (a reset, a timeout).
     """
+
+    status_code: int | None = None
+
+
+# mypy sees OutcomeUnknown's ``int | None`` against APIStatusError's ``int``; here it is always an int: both hold.
+class WriteGatewayTimeout(OutcomeUnknown, GatewayTimeout):  # type: ignore[misc]
+    """504 to a write: the API's docs say the request ran past the 60 s limit, so it may have run.
+
+    An :class:`OutcomeUnknown` first (it was not sent again; check before sending it yourself); also a
+    :class:`GatewayTimeout`, so a handler written for the 504 still sees it, with ``explanation`` and ``headers``.
+    """
+
+    _after = "; the write may have run on the server, so it was not sent again"
 
 
 class SessionClosed(OpenDentalError, RuntimeError):

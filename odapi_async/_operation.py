@@ -103,7 +103,9 @@ def _unknown_enum(value: Any, param: Param) -> bool:
 
 
 def check_arguments(op: Operation, where: str, values: Mapping[str, Any], params: tuple[Param, ...]) -> None:
-    """Raise :class:`InvalidParameter` for an unknown name, a wrong type or a missing required parameter."""
+    """Raise :class:`InvalidParameter` for an unknown name, a wrong type, a number the API cannot hold or a
+    missing required parameter. The one check of an operation's arguments: ``build_*`` then encode unchecked.
+    """
     known = {p.name: p for p in params}
     valid = tuple(sorted(known))
     for name, value in values.items():
@@ -157,7 +159,8 @@ def build_path(op: Operation, path_values: Mapping[str, Any]) -> str:
     path = op.path
     for param in op.path_params:
         path = path.replace(
-            "{" + param.name + "}", quote(str(wire_value(path_values[param.name], param.kind)), safe="")
+            "{" + param.name + "}",
+            quote(str(wire_value(path_values[param.name], param.kind, check=False)), safe=""),
         )
     return path
 
@@ -167,7 +170,7 @@ def build_query(op: Operation, values: Mapping[str, Any], *, paging: bool = Fals
     params = op.query + tuple(Param(n, "int") for n in PAGING_PARAMS) if paging else op.query
     check_arguments(op, "query", values, params)
     kinds = {p.name: p.kind for p in params}
-    return {k: query_value(v, kinds[k]) for k, v in values.items() if v is not None}
+    return {k: query_value(v, kinds[k], check=False) for k, v in values.items() if v is not None}
 
 
 def build_body(op: Operation, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,7 +183,7 @@ def build_body(op: Operation, values: Mapping[str, Any]) -> dict[str, Any]:
     check_arguments(op, "body", given, op.body)
     kinds = {p.name: p.kind for p in op.body}
     return {
-        k: wire_value(v, kinds[k])
+        k: wire_value(v, kinds[k], check=False)
         for k, v in given.items()
         if v is not None or kinds[k] in ("date", "datetime")
     }

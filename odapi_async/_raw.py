@@ -11,7 +11,8 @@ every other call (the error carries the status and the server's text).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_origin
 
@@ -19,14 +20,19 @@ import httpx2
 import msgspec
 
 from ._codec import Model, WireDecodeError, decode_json, decode_list, decode_one
+from ._request import Answer, decode_or_raise
 
 if TYPE_CHECKING:
-    from ._request import Answer
     from ._session import OpenDental
 
-__all__ = ["RawRequests", "RawResponse", "decode_as"]
+__all__ = ["RawRequests", "RawResponse", "reader_for"]
 
 R = TypeVar("R")
+
+
+def reader_for(cast_to: Any) -> Callable[[bytes], Any]:
+    """Reads a body as ``cast_to`` (``None``: plain JSON), for :func:`decode_or_raise`."""
+    return decode_json if cast_to is None else functools.partial(_decode, cast_to=cast_to)
 
 
 def _decode(content: bytes, cast_to: Any) -> Any:
@@ -46,22 +52,8 @@ def _decode(content: bytes, cast_to: Any) -> Any:
         raise WireDecodeError(f"does not fit {cast_to!r}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise WireDecodeError(f"not valid JSON: {exc}") from None
-
-
-def decode_as(answer: Answer, cast_to: Any) -> Any:
-    """``answer``'s body as ``cast_to`` (``None`` → plain JSON); a misfit raises :class:`DecodeError`."""
-    try:
-        if cast_to is None:
-            return decode_json(answer.content)
-        return _decode(answer.content, cast_to)
-    except WireDecodeError as exc:
-        error = answer.decode_error(exc)
     except TypeError as exc:  # msgspec refuses a type it cannot decode to
         raise TypeError(f"request(): cast_to={cast_to!r} is not a type msgspec can decode: {exc}") from None
-    # Raised with the answer dropped from this frame: a traceback shown with its locals must not print the body
-    # (a server that echoes the request's headers puts the key in it).
-    del answer
-    raise error
 
 
 @dataclass(frozen=True)
@@ -82,11 +74,11 @@ class RawResponse:
 
     def json(self) -> Any:
         """The body as JSON (``None`` for an empty body)."""
-        return decode_as(self._answer, None)
+        return decode_or_raise(self._answer, decode_json)
 
     def parse(self, cast_to: type[R]) -> R:
         """The body decoded as ``cast_to`` (a model, ``list[Model]``, or any type msgspec decodes)."""
-        result: R = decode_as(self._answer, cast_to)
+        result: R = decode_or_raise(self._answer, reader_for(cast_to))
         return result
 
     def __repr__(self) -> str:  # never the body: it may hold patient data

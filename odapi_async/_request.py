@@ -6,19 +6,22 @@ session implements it, and imports the resources; nothing below imports the sess
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx2
 
+from ._codec import WireDecodeError
 from ._exceptions import DecodeError
 from ._redact import Secret
 
 if TYPE_CHECKING:
-    from ._codec import WireDecodeError
     from ._operation import Operation
 
-__all__ = ["Answer", "Prepared", "RequestPath"]
+__all__ = ["Answer", "Prepared", "RequestPath", "decode_or_raise"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,16 +36,28 @@ class Answer:
     mode: str
     keys: tuple[Secret, ...] = field(default=(), repr=False)  # to scrub from what a DecodeError quotes
 
-    def decode_error(self, reason: WireDecodeError) -> DecodeError:
-        """The error to raise when this answer does not fit the expected shape (keys scrubbed from it)."""
-        return DecodeError(
-            str(reason),
-            method=self.method,
-            path=self.path,
-            mode=self.mode,
-            body=self.content,
-            secrets=(key.reveal() for key in self.keys),
+
+def decode_or_raise(answer: Answer, read: Callable[[bytes], T]) -> T:
+    """``read(answer.content)``; an answer that does not fit raises :class:`DecodeError` (keys scrubbed).
+
+    Pass the answer straight from the call that got it (``decode_or_raise(await ..., read)``): then no frame of
+    the traceback holds the body once this one has dropped it.
+    """
+    try:
+        return read(answer.content)
+    except WireDecodeError as exc:
+        error = DecodeError(
+            str(exc),
+            method=answer.method,
+            path=answer.path,
+            mode=answer.mode,
+            body=answer.content,
+            secrets=(key.reveal() for key in answer.keys),
         )
+    # Raised outside the except block and with the answer dropped: a traceback shown with its locals must not
+    # print the body (a server that echoes the request's headers puts the key in it).
+    del answer
+    raise error
 
 
 @dataclass(frozen=True)

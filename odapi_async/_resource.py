@@ -7,17 +7,19 @@ everything else (argument checks, encoding, the session's throttle/retry path, d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._codec import DynamicRow, WireDecodeError, decode_dynamic, decode_json, decode_list, decode_one
 from ._exceptions import InvalidParameter
 from ._operation import Operation, build_body, build_path, build_query
 from ._paginate import Paginator
+from ._request import decode_or_raise
 from ._rows import describe
 
 if TYPE_CHECKING:
-    from ._request import Answer, RequestPath
+    from ._request import RequestPath
 
 _BODY_METHODS = ("POST", "PUT")
 
@@ -41,7 +43,9 @@ class Resource:
         else:
             query, body = build_query(op, values), None
         # The answer is never bound to a name here, so no frame of a traceback holds its body.
-        return decode_answer(op, await self._session._send_operation(op, path, query=query, body=body))
+        return decode_or_raise(
+            await self._session._send_operation(op, path, query=query, body=body), op_reader(op)
+        )
 
     def _list(
         self, op: Operation, path_values: Mapping[str, Any], values: Mapping[str, Any]
@@ -69,10 +73,11 @@ class Resource:
             query = build_query(op, params, paging=True)
             body = None
         session = self._session
+        read = op_reader(op)
 
         async def fetch(page_offset: int, page_limit: int) -> list[Any]:
             page_query = {**query, "Offset": str(page_offset), "Limit": str(page_limit)}
-            rows = decode_answer(op, await session._send_operation(op, path, query=page_query, body=body))
+            rows = decode_or_raise(await session._send_operation(op, path, query=page_query, body=body), read)
             return rows if isinstance(rows, list) else [rows]
 
         paginator: Paginator[Any] = Paginator(
@@ -89,22 +94,15 @@ class Resource:
         )  # its repr names the filters, never their values
 
 
-def decode_answer(op: Operation, answer: Answer) -> Any:
-    """Decode a successful answer into the operation's documented shape.
+def op_reader(op: Operation) -> Callable[[bytes], Any]:
+    """Reads a successful answer's body into ``op``'s documented shape.
 
     An empty body where the spec documents one is an error for reads (a GET answering nothing is not "no
     row") and for lists (an empty body must not end a stream as if it were the last page). A write that
     answers with nothing keeps returning None: it was executed, and an error would invite the caller to
     send it again.
     """
-    try:
-        return _decode(op, answer.content)
-    except WireDecodeError as exc:
-        error = answer.decode_error(exc)
-    # Raised outside the except block and with the answer dropped from this frame: a traceback shown with its
-    # locals must not print the body (a server that echoes request headers puts the key in it).
-    del answer
-    raise error
+    return functools.partial(_decode, op)
 
 
 def _decode(op: Operation, content: bytes) -> Any:

@@ -42,9 +42,9 @@ from ._hub import Hub, default_hub
 from ._operation import Operation
 from ._permissions import name_the_permission, warn_if_read_only
 from ._prober import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
-from ._raw import RawRequests, decode_as
+from ._raw import RawRequests, reader_for
 from ._redact import Secret, scrub
-from ._request import Answer, Prepared
+from ._request import Answer, Prepared, decode_or_raise
 from ._retry import RetryPolicy
 from ._settings import (
     MODES,
@@ -411,7 +411,8 @@ class OpenDental(GeneratedResources):
         :attr:`with_raw_response` gives the status, headers and body instead.
         """
         # The answer is never bound to a name here, so no frame of a traceback holds its body.
-        return decode_as(await self._request_answer(method, path, params, json, idempotent), cast_to)
+        read = reader_for(cast_to)
+        return decode_or_raise(await self._request_answer(method, path, params, json, idempotent), read)
 
     @property
     def with_raw_response(self) -> RawRequests:

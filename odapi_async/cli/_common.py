@@ -89,28 +89,23 @@ class Connection:
         )
 
     def office(self, name: str = "default") -> OfficeConfig:
-        return OfficeConfig(name, self.session)
+        return OfficeConfig(name, self.session, customer_key=self.customer_key)
 
 
 def office_from_entry(entry: OfficeEntry, developer_key: str | None, overrides: Connection) -> OfficeConfig:
     """An office of an offices file; ``--endpoint`` flags on the command line win over the file's."""
-    endpoints = {**entry.endpoints, **overrides.endpoints}
-    modes = overrides.modes or entry.modes
-    if overrides.endpoints and not overrides.modes:
-        modes = tuple(m for m in MODES if m in endpoints)
-
-    def session() -> OpenDental:
-        return OpenDental(
-            developer_key or overrides.developer_key,  # the file's choice, else the flag / environment
-            entry.customer_key,
-            modes=modes,  # type: ignore[arg-type]
-            endpoints=endpoints or None,
-            service_host=entry.service_host,
-            tier=entry.tier,  # type: ignore[arg-type]
-            intervals={**entry.intervals, **overrides.intervals} or None,
-        )
-
-    return OfficeConfig(entry.name, session)
+    connection = Connection(
+        developer_key=developer_key
+        or overrides.developer_key,  # the file's choice, else the flag / environment
+        customer_key=entry.customer_key,
+        # --endpoint without --mode: the cascade is the modes that have an endpoint (see Connection.cascade)
+        modes=overrides.modes or (() if overrides.endpoints else entry.modes),
+        endpoints={**entry.endpoints, **overrides.endpoints},
+        service_host=entry.service_host,
+        tier=entry.tier,
+        intervals={**entry.intervals, **overrides.intervals},
+    )
+    return connection.office(entry.name)
 
 
 def connection_options(func: F) -> F:

@@ -30,6 +30,7 @@ from odapi_async.emulator._db import ApiError, Practice
 from odapi_async.emulator._events import EventFirer
 from odapi_async.emulator._faults import FaultInjector, Faults
 from odapi_async.emulator._handlers import Handlers, Reply, prepare
+from odapi_async.emulator._http import json_answer, plain
 from odapi_async.emulator._stats import Stats, key_id
 from odapi_async.emulator._throttle import RemoteThrottle, retry_after_header
 
@@ -117,10 +118,6 @@ class _Abort(Response):
             pass
 
 
-def _plain(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(message, status_code=status, headers=headers, media_type="text/plain; charset=utf-8")
-
-
 def _auth(core: Core, header: str | None) -> str:
     """Return the customer key, or raise ApiError(401). Messages never repeat a key."""
     if not header:
@@ -170,7 +167,7 @@ def build_app(core: Core, listener: str) -> Starlette:
             try:
                 await request.body()
             except ClientDisconnect:
-                return _plain(400, "The request body was not received.")
+                return plain(400, "The request body was not received.")
         delay, outcome = injector.draw()
         if delay > 0:
             counters.faults["latency"] += 1
@@ -182,14 +179,14 @@ def build_app(core: Core, listener: str) -> Starlette:
             if outcome == "reset":
                 return _Abort()
             if outcome == "504":
-                return _plain(504, TIMEOUT_TEXT)
+                return plain(504, TIMEOUT_TEXT)
             if outcome == "econnector":
-                return _plain(400, "The eConnector is not running at this office. Try again later.")
+                return plain(400, "The eConnector is not running at this office. Try again later.")
         response = await execute(request, cust, tier)
         if outcome == "reset_after":  # executed and committed; the answer is lost on the way back
             return _Abort()
         if outcome == "504_after":  # executed and committed; the gateway gave up waiting for it
-            return _plain(504, TIMEOUT_TEXT)
+            return plain(504, TIMEOUT_TEXT)
         return response
 
     async def execute(request: Request, cust: str, tier: str) -> Response:
@@ -232,10 +229,10 @@ def build_app(core: Core, listener: str) -> Starlette:
                 return _reply(core.events.subscriptions(call, cust))
             return _reply(core.handlers.handle(call))
         except ApiError as exc:
-            return _plain(exc.status, exc.message)
+            return plain(exc.status, exc.message)
         except sqlite3.Error as exc:
             # a write the data does not allow (the real server answers such cases with a 400 explanation)
-            return _plain(400, f"The request could not be applied: {exc}.")
+            return plain(400, f"The request could not be applied: {exc}.")
 
     async def api(request: Request) -> Response:
         arrival = time.monotonic()
@@ -244,7 +241,7 @@ def build_app(core: Core, listener: str) -> Starlette:
             cust = _auth(core, request.headers.get("authorization"))
         except ApiError as exc:
             counters.unauthorized += 1
-            return _count(_plain(exc.status, exc.message))
+            return _count(plain(exc.status, exc.message))
         tier = core.customer_keys[cust]
         stats_key = core.stats.for_key(key_id(cust), listener, tier)
         stats_key.counters.requests += 1
@@ -254,7 +251,7 @@ def build_app(core: Core, listener: str) -> Starlette:
             if wait is not None:
                 counters.violations += 1
                 stats_key.counters.violations += 1
-                response = _plain(
+                response = plain(
                     429,
                     "Too many requests: this customer key is throttled on the Remote API. Wait and retry.",
                     {"Retry-After": retry_after_header(wait, fractional=core.fractional_retry_after)},
@@ -279,7 +276,7 @@ def build_app(core: Core, listener: str) -> Starlette:
         snap = core.stats.snapshot()
         snap["now"] = time.monotonic()
         snap["faults"] = {name: inj.faults.as_dict() for name, inj in core.injectors.items()}
-        return Response(msgspec.json.encode(snap), media_type="application/json")
+        return json_answer(snap)
 
     async def faults_route(request: Request) -> Response:
         if request.method == "PUT":
@@ -288,25 +285,25 @@ def build_app(core: Core, listener: str) -> Starlette:
                 target = body.pop("listener", listener)
                 core.injectors[target].update(**body)
             except (msgspec.DecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
-                return _plain(400, f"Bad fault settings: {exc}")
+                return plain(400, f"Bad fault settings: {exc}")
         out = {name: inj.faults.as_dict() for name, inj in core.injectors.items()}
-        return Response(msgspec.json.encode(out), media_type="application/json")
+        return json_answer(out)
 
     async def listener_route(request: Request) -> Response:
         name = request.path_params["name"]
         set_up = core.set_listener_up
         if name not in LISTENERS or set_up is None:
-            return _plain(404, f"No listener named {name!r}.")
+            return plain(404, f"No listener named {name!r}.")
         try:
             up = bool(msgspec.json.decode(await request.body())["up"])
         except (msgspec.DecodeError, KeyError, TypeError):
-            return _plain(400, 'Send {"up": true} or {"up": false}.')
+            return plain(400, 'Send {"up": true} or {"up": false}.')
         if name == listener and not up:
             # stopping ourselves: answer first, then go down
             asyncio.get_running_loop().call_later(0.05, lambda: asyncio.ensure_future(set_up(name, False)))
         else:
             await set_up(name, up)
-        return Response(msgspec.json.encode({"listener": name, "up": up}), media_type="application/json")
+        return json_answer({"listener": name, "up": up})
 
     async def reset_stats(request: Request) -> Response:
         core.stats.reset()
@@ -322,7 +319,7 @@ def build_app(core: Core, listener: str) -> Starlette:
                 if scheme.lower() != "bearer" or not hmac.compare_digest(
                     given.strip().encode(), token.encode()
                 ):
-                    return _plain(401, "The admin routes need 'Authorization: Bearer <admin token>'.")
+                    return plain(401, "The admin routes need 'Authorization: Bearer <admin token>'.")
             return await route(request)
 
         return guarded

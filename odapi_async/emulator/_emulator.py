@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import secrets
 import sqlite3
 import threading
@@ -18,6 +17,7 @@ from odapi_async.emulator._app import LISTENERS, Core, build_app
 from odapi_async.emulator._db import Practice
 from odapi_async.emulator._events import EventFirer
 from odapi_async.emulator._faults import Faults
+from odapi_async.emulator._http import is_loopback
 from odapi_async.emulator._listeners import Listener
 from odapi_async.emulator._stats import DEFAULT_HISTORY, key_id
 
@@ -30,16 +30,6 @@ def permission_groups() -> frozenset[str]:
     """The API permission groups the spec names (the docs' permissions table)."""
     groups = {op.get("permission") for res in load_spec()["resources"] for op in res["operations"]}
     return frozenset(g for g in groups if g)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to any interface
 
 
 TIERS = ("read_all", "full", "enterprise")

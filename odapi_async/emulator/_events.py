@@ -16,7 +16,6 @@ loopback addresses only.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from collections import deque
@@ -32,7 +31,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from odapi_async.emulator._db import ApiError, Practice, q
-from odapi_async.emulator._handlers import Call, Reply, text
+from odapi_async.emulator._handlers import Call, Reply
+from odapi_async.emulator._http import is_loopback, json_answer, plain
 
 logger = logging.getLogger("odapi_async.emulator")
 
@@ -118,16 +118,6 @@ class Delivery:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
-
-
-def is_loopback(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class EventFirer:
@@ -391,7 +381,7 @@ class EventFirer:
         started = time.monotonic()
         status: int | None = None
         error = ""
-        if not is_loopback(url):
+        if not is_loopback(urlsplit(url).hostname or ""):
             error = "the emulator sends events to loopback addresses only"
         elif self._client is None:
             error = "the emulator is not running"
@@ -447,17 +437,14 @@ class EventFirer:
     def routes(self) -> list[Route]:
         """``GET/PUT /_emulator/events`` (deliveries, settings), ``POST /_emulator/events/poll`` and ``/ui``."""
 
-        def answer(obj: Any, status: int = 200) -> Response:
-            return Response(msgspec.json.encode(obj), status_code=status, media_type="application/json")
-
         async def events_route(request: Request) -> Response:
             if request.method == "PUT":
                 try:
                     settings = msgspec.json.decode(await request.body())
                     self.configure(**settings)
                 except (msgspec.DecodeError, TypeError, ValueError) as exc:
-                    return _plain(400, f"Bad event settings: {exc}")
-            return answer(
+                    return plain(400, f"Bad event settings: {exc}")
+            return json_answer(
                 {
                     "workstations": self.workstations,
                     "poll_unit": self.poll_unit,
@@ -468,7 +455,7 @@ class EventFirer:
             )
 
         async def poll_route(request: Request) -> Response:
-            return answer([asdict(d) for d in await self.poll_now()])
+            return json_answer([asdict(d) for d in await self.poll_now()])
 
         async def ui_route(request: Request) -> Response:
             try:
@@ -479,16 +466,11 @@ class EventFirer:
                     workstation=str(body.get("Workstation") or DEFAULT_WORKSTATION),
                 )
             except (msgspec.DecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-                return _plain(400, f'Send {{"UiEventType": "PatientSelected", "PatNum": 1}}: {exc}')
-            return answer([asdict(d) for d in sent])
+                return plain(400, f'Send {{"UiEventType": "PatientSelected", "PatNum": 1}}: {exc}')
+            return json_answer([asdict(d) for d in sent])
 
         return [
             Route("/_emulator/events", events_route, methods=["GET", "PUT"]),
             Route("/_emulator/events/poll", poll_route, methods=["POST"]),
             Route("/_emulator/events/ui", ui_route, methods=["POST"]),
         ]
-
-
-def _plain(status: int, message: str) -> Response:
-    reply = text(status, message)
-    return Response(reply.body, status_code=status, media_type=reply.media_type)

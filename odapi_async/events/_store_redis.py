@@ -142,23 +142,41 @@ class RedisEventStore:
         return out
 
     async def done(self, seqs: Sequence[int]) -> None:
-        ids = [self._ids.pop(s) for s in seqs if s in self._ids]
-        if ids:
-            pipe = self._redis.pipeline(transaction=True)
-            pipe.xack(self._stream, self._group, *ids)
-            pipe.xdel(self._stream, *ids)
-            await pipe.execute()
+        ids = [self._ids[s] for s in seqs if s in self._ids]
+        try:
+            if ids:
+                pipe = self._redis.pipeline(transaction=True)
+                pipe.xack(self._stream, self._group, *ids)
+                pipe.xdel(self._stream, *ids)
+                await pipe.execute()
+        finally:
+            self._let_go(seqs)
 
     async def failed(self, seqs: Sequence[int]) -> None:
-        ids = [self._ids.pop(s) for s in seqs if s in self._ids]
-        if not ids:
-            return
+        ids = [self._ids[s] for s in seqs if s in self._ids]
+        try:
+            if ids:
+                await self._move_to_failed(ids)
+        finally:
+            self._let_go(seqs)
+
+    def _let_go(self, seqs: Sequence[int]) -> None:
+        # Only once Redis has the outcome: until then the events count as outstanding, so that join() does not
+        # return before a failed event is in the failed list.
+        for seq in seqs:
+            self._ids.pop(seq, None)
+
+    async def _move_to_failed(self, ids: list[str]) -> None:
         ordered = sorted(ids, key=lambda sid: tuple(int(part) for part in sid.split("-")))
-        entries = await self._redis.xrange(self._stream, ordered[0], ordered[-1])
-        wanted = set(ids)
+        # Each by its own id, one entry at most: a range from the first to the last would carry every event
+        # queued between them (an old event failing beside a new one: the whole backlog, in one answer).
+        reads = self._redis.pipeline(transaction=False)
+        for sid in ordered:
+            reads.xrange(self._stream, sid, sid, count=1)
+        found = await reads.execute()
         pipe = self._redis.pipeline(transaction=True)
-        for sid, fields in entries:
-            if (sid.decode() if isinstance(sid, bytes) else sid) in wanted:
+        for entries in found:
+            for _, fields in entries:  # none when another process finished it meanwhile
                 pipe.rpush(self._failed, fields[b"e"])
         pipe.ltrim(self._failed, -10_000, -1)  # kept for inspection, bounded
         pipe.xack(self._stream, self._group, *ids)

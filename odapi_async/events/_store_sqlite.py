@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
+from odapi_async._sqlite import connect, transaction
 from odapi_async.events._batch import Entry, decode_entry, encode_entry
 from odapi_async.events._models import Event
 from odapi_async.events._store import DEFAULT_HORIZON, StoreFull
@@ -78,18 +79,16 @@ class SQLiteEventStore:
         if self._db is not None:
             return
 
-        def connect() -> sqlite3.Connection:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        def open_file() -> sqlite3.Connection:
+            db = connect(self.path, synchronous=self.synchronous)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute(f"PRAGMA synchronous={self.synchronous}")
                 db.executescript(_SCHEMA)
             except BaseException:
                 db.close()
                 raise
             return db
 
-        self._db = await anyio.to_thread.run_sync(connect)
+        self._db = await anyio.to_thread.run_sync(open_file)
         self._queued = await self._run(
             lambda db: int(db.execute("SELECT count(*) FROM queue WHERE failed = 0").fetchone()[0])
         )
@@ -114,11 +113,10 @@ class SQLiteEventStore:
 
         def write(db: sqlite3.Connection) -> int:
             room = self.max_queued - self._queued  # under the lock: concurrent puts see each other
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            fresh = 0
+            with transaction(db):
                 if sweep:
                     db.execute("DELETE FROM seen WHERE expires <= ?", (now,))
-                fresh = 0
                 for entry in entries:
                     cur = db.execute(
                         "INSERT OR IGNORE INTO seen (key, expires) VALUES (?, ?)", (entry.key, expiry)
@@ -130,10 +128,6 @@ class SQLiteEventStore:
                         if fresh > room:
                             raise StoreFull(f"{self._queued} events are queued (bound {self.max_queued})")
                         db.execute("INSERT INTO queue (event) VALUES (?)", (encode_entry(entry),))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
             if enqueue:
                 self._queued += fresh
             return fresh
@@ -163,13 +157,8 @@ class SQLiteEventStore:
             return
 
         def write(db: sqlite3.Connection) -> None:
-            db.execute("BEGIN IMMEDIATE")  # one transaction (one fsync) for the whole batch
-            try:
+            with transaction(db):  # one transaction (one fsync) for the whole batch
                 db.executemany(sql, [(s,) for s in seqs])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
             self._queued -= len(seqs)
 
         await self._run(write)

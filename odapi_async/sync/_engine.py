@@ -67,6 +67,9 @@ class OfficeConfig:
     name: str
     session: Callable[[], OpenDental]
     """Makes the office's session (keys stay inside it)."""
+    customer_key: str | None = field(default=None, repr=False)
+    """The office's customer key, for what needs it without a session: the API Events receiver checks the
+    office's webhooks by it (``odapi sync --events``). Never shown in a repr."""
 
 
 #: Answers that concern one resource's list, not the office: they fail that resource and the run goes on.

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import msgspec
 
+from .. import ConfigurationError
 from .. import resources as _models
 from ..events import EventReceiver, SubscriptionSpec
 from ..events._models import AnyEvent
@@ -99,6 +100,11 @@ async def follow_subscriptions(
 
 
 def _customer_key(office: OfficeConfig) -> str:
-    # The receiver authenticates the office's webhooks by its customer key; the session holds it.
-    od = office.session()
-    return od._core.keys[1].reveal()
+    # The receiver authenticates the office's webhooks by its customer key.
+    key = (office.customer_key or "").strip()
+    if not key:
+        raise ConfigurationError(
+            f"office {office.name!r}: API Events need its customer key (OfficeConfig customer_key=...) to check "
+            "the office's webhooks"
+        )
+    return key

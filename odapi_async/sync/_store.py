@@ -22,6 +22,7 @@ from typing import Any, Union, get_args, get_origin
 import msgspec
 
 from .._exceptions import OpenDentalError
+from .._sqlite import connect, transaction
 from .._syncspec import SyncSpec
 
 #: Computed by the server when it answers ("now"), not data: never stored.
@@ -105,11 +106,8 @@ class SyncStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives a killed process (not always a power cut), and is much faster.
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn = connect(self.path, synchronous="NORMAL")
         self._conn.executescript(_META)
         self._ready: set[str] = set()
         self._tokens: dict[str, int] = {}
@@ -161,7 +159,7 @@ class SyncStore:
     def write_page(self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool) -> None:
         """Upsert one page by primary key (and note its keys when a whole listing is under way)."""
         values = [layout.values(office, row) for row in rows]
-        with self._lock, _transaction(self._conn) as conn:
+        with self._lock, transaction(self._conn) as conn:
             self._check_fence(conn, office)
             conn.executemany(layout.upsert_sql, values)
             if listing:
@@ -172,7 +170,7 @@ class SyncStore:
 
     def remove(self, layout: TableLayout, office: str, keys: Sequence[Any]) -> int:
         """Delete rows by primary key (a deletion the office announced); returns the rows removed."""
-        with self._lock, _transaction(self._conn) as conn:
+        with self._lock, transaction(self._conn) as conn:
             self._check_fence(conn, office)
             return conn.executemany(
                 f'DELETE FROM "{layout.table}" WHERE office = ? AND "{layout.pk_column}" = ?',
@@ -181,7 +179,7 @@ class SyncStore:
 
     def begin_listing(self, office: str, resource: str) -> None:
         """Forget the keys of an earlier whole listing that never finished."""
-        with self._lock, _transaction(self._conn) as conn:
+        with self._lock, transaction(self._conn) as conn:
             self._check_fence(conn, office)
             conn.execute(
                 "DELETE FROM odapi_sync_listing WHERE office = ? AND resource = ?", (office, resource)
@@ -202,7 +200,7 @@ class SyncStore:
         removed = 0
         resource = layout.table
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        with self._lock, _transaction(self._conn) as conn:
+        with self._lock, transaction(self._conn) as conn:
             self._check_fence(conn, office)
             if deleted:
                 removed += conn.executemany(
@@ -261,20 +259,6 @@ class FencedOut(OpenDentalError):
             f"office {office}: a newer holder (fencing token {newer}) has written here; this worker's lease "
             f"(token {token}) expired, its write was rolled back"
         )
-
-
-class _transaction:
-    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error (the connection runs in autocommit mode)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 def _column_names(fields: Sequence[str]) -> list[str]:

@@ -15,7 +15,7 @@ import httpx2
 import pytest
 import pytest_asyncio
 
-from odapi_async import GatewayTimeout, Hub, OpenDental, TransportError
+from odapi_async import GatewayTimeout, Hub, OpenDental, OutcomeUnknown, TransportError
 from odapi_async.emulator import Emulator
 from odapi_async.emulator._faults import FaultInjector, Faults
 from support import fast_retries
@@ -103,7 +103,7 @@ async def test_the_request_is_stored_although_its_answer_is_lost(emu: Emulator, 
 
 
 @module_loop
-@pytest.mark.parametrize(("kind", "error"), [("reset_after", TransportError), ("504_after", GatewayTimeout)])
+@pytest.mark.parametrize(("kind", "error"), [("reset_after", OutcomeUnknown), ("504_after", OutcomeUnknown)])
 async def test_the_sdk_never_resends_a_post_whose_answer_was_lost(
     emu: Emulator, kind: str, error: type
 ) -> None:
@@ -127,6 +127,39 @@ async def test_the_sdk_never_resends_a_post_whose_answer_was_lost(
     assert _stored(emu, prefix) == 25  # every POST ran once on the server, answered or not
     rows = emu.db.execute("SELECT Note FROM commlogs WHERE Note LIKE ?", (prefix + "%",)).fetchall()
     assert len({r[0] for r in rows}) == 25  # none doubled
+
+
+@module_loop
+async def test_a_504_to_a_post_raises_outcome_unknown_and_is_not_sent_again(emu: Emulator) -> None:
+    """The server ran the POST and answered 504: the SDK says the outcome is unknown, with the status."""
+    note = "sdk-504-once"
+    before = _requests(emu)
+    emu.set_faults("local", rate_504_after=1.0)
+    try:
+        async with _session(emu, max_retries=5) as od:
+            with pytest.raises(OutcomeUnknown) as err:
+                await od.commlogs.create(PatNum=1, Note=note)
+    finally:
+        emu.clear_faults("local")
+    assert err.value.status_code == 504 and isinstance(err.value, GatewayTimeout)
+    assert (err.value.method, err.value.path, err.value.mode) == ("POST", "/commlogs", "local")
+    assert "may have run" in str(err.value) and err.value.headers is not None  # the answer's, like any status
+    assert _requests(emu) - before == 1  # sent once, although five retries were allowed
+    assert _stored(emu, note) == 1  # and it did run: the row is there, once
+
+
+@module_loop
+async def test_a_504_to_a_get_is_still_retried_then_a_gateway_timeout(emu: Emulator) -> None:
+    before = _requests(emu)
+    emu.set_faults("local", rate_504=1.0)
+    try:
+        async with _session(emu, max_retries=2) as od:
+            with pytest.raises(GatewayTimeout) as err:
+                await od.patients.get(1)
+    finally:
+        emu.clear_faults("local")
+    assert not isinstance(err.value, OutcomeUnknown)  # a read is safe to send again: nothing is unknown
+    assert _requests(emu) - before == 3  # the first try and both retries
 
 
 @module_loop

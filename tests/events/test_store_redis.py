@@ -169,3 +169,43 @@ async def test_failed_events_are_kept_for_inspection(redis_url) -> None:
             await receiver.join()
         [failed] = await store.failed_events()
     assert failed.row.AptNum == 7
+
+
+def _sent_bytes(info: dict) -> int:
+    return int(info["total_net_output_bytes"])
+
+
+async def test_failing_two_far_apart_events_reads_only_those_two(redis_url, client) -> None:
+    """``failed()`` reads each failed event by its id: the backlog queued between them never travels."""
+    import datetime as dt
+
+    from odapi_async.events._batch import decode_call
+
+    entries = decode_call(
+        "WatchTable",
+        "Appointment",
+        body(*range(1, 2001)),
+        office="o",
+        workstation="w",
+        received_at=dt.datetime(2024, 1, 2),
+    )
+    between = sum(len(e.row_json) for e in entries[1:-1])
+    assert between > 500_000  # what a range from the first to the last would send
+    store = RedisEventStore(redis_url, prefix="span")
+    await store.open()
+    try:
+        assert await store.put(entries, enqueue=True, now=time.time()) == 2000
+        taken = await store.take(2000)
+        assert len(taken) == 2000
+        first, last = taken[0], taken[-1]
+        before = _sent_bytes(await client.info("stats"))
+        await store.failed([first.seq, last.seq])
+        after = _sent_bytes(await client.info("stats"))
+        # The two events (about 1 KB) and one INFO answer; the span between them is half a megabyte.
+        assert after - before < 20_000
+        assert [e.row.AptNum for e in await store.failed_events()] == [1, 2000]
+        assert await client.xlen("span:queue") == 1998  # the others are still queued, untouched
+        await store.done([e.seq for e in taken[1:-1]])
+        assert await client.xlen("span:queue") == 0
+    finally:
+        await store.close()

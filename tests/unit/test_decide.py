@@ -6,15 +6,18 @@ import httpx
 import pytest
 
 from odapi_async import (
+    BadRequest,
     ConfigurationError,
     ConnectError,
     GatewayTimeout,
     Hub,
     OpenDental,
     OutcomeUnknown,
+    ServerError,
     Throttled,
     Timeout,
     TransportError,
+    WriteGatewayTimeout,
 )
 from odapi_async._attempt import Kind, Outcome
 from odapi_async._decide import Action, decide, error_for
@@ -68,6 +71,7 @@ R, F, X = Action.RETRY, Action.FAIL_OVER, Action.RAISE
         (o(Kind.STATUS, status=504), True, 0, True, R),
         (o(Kind.STATUS, status=504), True, 2, True, F),
         (o(Kind.STATUS, status=504), False, 0, True, X),
+        (o(Kind.STATUS, status=504), False, 0, False, X),
         (o(Kind.STATUS, status=400, text="The eConnector is not running"), True, 2, True, F),
         (o(Kind.STATUS, status=400, text="PatNum is invalid"), True, 0, True, X),
         (o(Kind.STATUS, status=302, text="redirect to x"), True, 0, True, X),
@@ -95,7 +99,26 @@ def test_errors_name_what_happened() -> None:
     assert type(error_for(o(Kind.LOST), "GET", "/p", idempotent=True)) is TransportError
     throttled = error_for(o(Kind.THROTTLED, status=429, retry_after=7.0), "GET", "/p", idempotent=True)
     assert isinstance(throttled, Throttled) and throttled.retry_after == 7.0
-    assert isinstance(error_for(o(Kind.STATUS, status=504), "GET", "/p", idempotent=True), GatewayTimeout)
+    read_504 = error_for(o(Kind.STATUS, status=504), "GET", "/p", idempotent=True)
+    assert type(read_504) is GatewayTimeout  # a read was retried, and nothing is unknown about it
+    assert lost_write.status_code is None  # no answer came
+
+
+def test_a_504_to_a_write_is_an_outcome_unknown_carrying_the_status() -> None:
+    # The docs: 504 = the request ran past the 60 s limit, so the write may have run.
+    answer = o(Kind.STATUS, status=504, text="Request timed out.")
+    for method, path in (("POST", "/commlogs"), ("PUT", "/appointments/18/Note")):
+        error = error_for(answer, method, path, idempotent=False)
+        assert type(error) is WriteGatewayTimeout
+        assert isinstance(error, OutcomeUnknown) and isinstance(error, TransportError)
+        assert isinstance(error, GatewayTimeout)  # `except GatewayTimeout` written for the 504 still sees it
+        assert error.status_code == 504 and error.explanation == "Request timed out."
+        assert (error.method, error.path, error.mode) == (method, path, "local")
+        assert str(error).startswith(f"504 {method} {path} [local]: Request timed out.")
+        assert "may have run" in str(error) and "not sent again" in str(error)
+    # Only the 504 says "ran past the limit": a write's other statuses keep their classes.
+    assert type(error_for(o(Kind.STATUS, status=500), "POST", "/p", idempotent=False)) is ServerError
+    assert type(error_for(o(Kind.STATUS, status=400), "POST", "/p", idempotent=False)) is BadRequest
 
 
 # -- arguments are checked at construction, naming the argument ---------------------------------------

@@ -97,3 +97,30 @@ async def test_a_huge_wrong_value_is_not_copied_into_the_message(od, mock_api) -
     with pytest.raises(InvalidParameter) as caught:
         await od.patients.get("x" * 1_000_000)  # type: ignore[arg-type]
     assert len(str(caught.value)) < 300
+
+
+def test_an_operation_checks_each_number_once_and_still_refuses_a_bad_one(monkeypatch) -> None:
+    """``check_arguments`` checks an operation's values; the encoding after it does not check them again."""
+    from odapi_async import _codec
+    from odapi_async._operation import build_body, build_path, build_query
+    from odapi_async.resources._generated.payments import _OP_list, _OP_Partial
+
+    def second_check(value, name=""):
+        raise AssertionError(f"{name or 'a value'} was checked a second time")
+
+    monkeypatch.setattr(_codec, "check_sendable", second_check)
+    assert build_path(_OP_Partial, {"PayNum": 2**63 - 1}) == f"/payments/{2**63 - 1}/Partial"
+    body = build_body(
+        _OP_Partial, {"procNumsAndAmounts": [{"ProcNum": 4, "Amount": 1.5}], "PayPlanChargeNum": 7}
+    )
+    assert body == {"procNumsAndAmounts": [{"ProcNum": 4, "Amount": 1.5}], "PayPlanChargeNum": 7}
+    assert build_query(_OP_list, {"PatNum": 12}, paging=True) == {"PatNum": "12"}
+    # The one check is still there, with the operation's name in its message.
+    with pytest.raises(
+        InvalidParameter, match=r"payments\.Partial\(\) parameter 'procNumsAndAmounts' must be a finite"
+    ):
+        build_body(_OP_Partial, {"procNumsAndAmounts": [{"ProcNum": 4, "Amount": float("nan")}]})
+    with pytest.raises(InvalidParameter, match=r"payments\.Partial\(\) parameter 'PayNum' must be within"):
+        build_path(_OP_Partial, {"PayNum": 2**63})
+    with pytest.raises(InvalidParameter, match=r"payments\.list\(\) parameter 'PatNum' must be within"):
+        build_query(_OP_list, {"PatNum": -(2**64)}, paging=True)
