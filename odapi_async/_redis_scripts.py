@@ -8,8 +8,11 @@ Per (mode, customer key) these keys share the hash tag ``{key_id}`` (one Cluster
   they may still run), ``learned`` (tier "auto" was refused: read_all from now on);
 * ``BASE:leases`` — a sorted set of leases, ``LEASE_ID|START`` scored by expiry. Every lease expires (a killed
   worker's turn frees itself after the TTL); a holder renews it past half the TTL;
-* ``BASE:line``, ``BASE:tickets``, ``BASE:terms`` — the callers waiting for a lease in order of arrival, when
-  each one's place expires, and each one's spacing terms (intervals, margin parts, TTL, cap);
+* ``BASE:line`` and ``BASE:line:interactive`` — the callers waiting for a lease, one lane per priority, in
+  order of arrival (a refused request sent again goes to the front of its lane); ``BASE:tickets`` and
+  ``BASE:terms`` — when each one's place expires, and each one's spacing terms (intervals, margin parts, TTL,
+  cap). The next turn goes to the interactive lane's head, but a waiting bulk head lets at most
+  ``MAX_OVERTAKES`` interactive turns pass (the in-process lanes' rule, ``_lanes.py``);
 * ``BASE:rtts`` — the latest 32 round trips of the key, from every process: the margin's window, shared, so a
   worker that starts late does not pay the cautious first margin again;
 * ``BASE:grant:LEASE_ID`` — one list per waiting caller: the decision for it is pushed there, and the caller
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 
+from ._lanes import MAX_OVERTAKES
 from ._margin import MIN_SAMPLES, WINDOW
 
 __all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "Script", "grant_key", "state_keys"]
@@ -40,10 +44,11 @@ GRANT_KEEP_MS = 60_000
 
 
 def state_keys(namespace: str, mode: str, key_id: str) -> tuple[str, ...]:
-    """The hash, leases, line, tickets, terms and round trips of one key (the opaque key id, never the
-    customer key)."""
+    """The hash, leases, bulk line, tickets, terms, round trips and interactive line of one key (the opaque
+    key id, never the customer key)."""
     base = f"{namespace}:throttle:{{{key_id}}}:{mode}"
-    return (base, *(f"{base}:{part}" for part in ("leases", "line", "tickets", "terms", "rtts")))
+    parts = ("leases", "line", "tickets", "terms", "rtts", "line:interactive")
+    return (base, *(f"{base}:{part}" for part in parts))
 
 
 def grant_key(base: str, lease_id: str) -> str:
@@ -79,6 +84,7 @@ _HANDOVER = (
     _NOW
     + f"""
 local GRANT_KEEP = {GRANT_KEEP_MS}
+local MAX_OVERTAKES = {MAX_OVERTAKES}
 local MIN_SAMPLES = {MIN_SAMPLES}
 local WINDOW = {WINDOW}
 local function split(s)
@@ -89,6 +95,7 @@ end
 local function state() return redis.call('HMGET', KEYS[1], 'start', 'hold', 'learned', 'rtt') end
 local function forget(id)
   redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[7], id)
   redis.call('ZREM', KEYS[4], id)
   redis.call('HDEL', KEYS[5], id)
 end
@@ -127,12 +134,21 @@ local function grant(id, tm, s)
   redis.call('RPUSH', gk, 'G ' .. member .. ' ' .. f(at - now) .. ' ' .. (learned and 1 or 0))
   redis.call('PEXPIRE', gk, GRANT_KEEP)
 end
--- Free leases go to the heads of the line, in order.
+-- The caller whose turn is next: the interactive head, unless a bulk head has let MAX_OVERTAKES pass.
+local function next_in_line()
+  local bulk = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  local inter = redis.call('ZRANGE', KEYS[7], 0, 0)[1]
+  if bulk and (not inter or (tonumber(redis.call('HGET', KEYS[1], 'overtakes')) or 0) >= MAX_OVERTAKES) then
+    return bulk, true
+  end
+  return inter, false
+end
+-- Free leases go to the heads of the lanes, in turn.
 local function handover(keep)
   local s = state()
   local busy = redis.call('ZCARD', KEYS[2])
   while true do
-    local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    local head, is_bulk = next_in_line()
     if not head then break end
     local terms = redis.call('HGET', KEYS[5], head)
     if not terms then
@@ -141,6 +157,11 @@ local function handover(keep)
       local tm = split(terms)
       if busy >= tm[8] then break end
       forget(head)
+      if is_bulk or redis.call('ZCARD', KEYS[3]) == 0 then
+        redis.call('HDEL', KEYS[1], 'overtakes')
+      else
+        redis.call('HINCRBY', KEYS[1], 'overtakes', 1)
+      end
       grant(head, tm, s)
       busy = busy + 1
     end
@@ -150,7 +171,8 @@ end
 """
 )
 
-# ARGV: lease id, terms, keep (state expiry, ms), ticket (how long the caller's place lasts, ms).
+# ARGV: lease id, terms, keep (state expiry, ms), ticket (how long the caller's place lasts, ms), lane ('i':
+# interactive, 'b': bulk), front ('1': a refused request sent again goes to the front of its lane).
 # Returns {1} when a lease was handed to the caller now, {0, ms until the oldest lease expires (-1: none)} when
 # it waits in line, {2} when its turn was decided before (a hand-over or LEAVE): either way the decision is
 # (or will be) in its list.
@@ -162,7 +184,8 @@ local id = ARGV[1]
 local gk = KEYS[1] .. ':grant:' .. id
 if redis.call('EXISTS', gk) == 1 then return {2} end
 sweep()
-redis.call('ZADD', KEYS[3], 'NX', f(now), id)
+local lane = ARGV[5] == 'i' and KEYS[7] or KEYS[3]
+redis.call('ZADD', lane, 'NX', f(ARGV[6] == '1' and -now or now), id)
 redis.call('ZADD', KEYS[4], f(now + tonumber(ARGV[4])), id)
 redis.call('HSET', KEYS[5], id, ARGV[2])
 handover(ARGV[3])

@@ -418,11 +418,12 @@ class RedisThrottle:
         lease_id = secrets.token_hex(8)
         slot._lease_id = lease_id
         terms = self._terms(state, slot._mode)
+        lane = "i" if slot._priority == "interactive" else "b"
         deadline = _clock() + self.acquire_timeout
         while True:
             block = max(min(self.lease_ttl, deadline - _clock()), _MIN_BLOCK)
             asked = _clock()
-            call = self._spawn(self._ask(state, lease_id, terms, block))
+            call = self._spawn(self._ask(state, lease_id, terms, block, lane, slot._retry))
             try:
                 decided, rtt = await asyncio.shield(call)
             except asyncio.CancelledError:
@@ -479,7 +480,7 @@ class RedisThrottle:
         )
 
     async def _ask(
-        self, state: _KeyState, lease_id: str, terms: str, block: float
+        self, state: _KeyState, lease_id: str, terms: str, block: float, lane: str, front: bool
     ) -> tuple[str | None, float]:
         """One acquire round trip: ``ACQUIRE`` and the ``BLPOP`` on this caller's list, sent together.
 
@@ -491,7 +492,7 @@ class RedisThrottle:
 
         counters = state.counters
         keys = state.keys
-        args = (lease_id, terms, _KEEP_MS, _ms(block + _TICKET_GRACE))
+        args = (lease_id, terms, _KEEP_MS, _ms(block + _TICKET_GRACE), lane, "1" if front else "0")
         pool = self._client(blocking=True).connection_pool
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         sent = False

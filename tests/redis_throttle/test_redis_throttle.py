@@ -16,6 +16,7 @@ import redis.asyncio as redis_asyncio
 from redis_support import INTERVALS, NEEDS_REDIS, RedisServer, T, remote_stats
 
 from odapi_async import KeySettings, OpenDental, RedisThrottle, ThrottleUnavailable
+from odapi_async._settings import Priority
 
 pytestmark = NEEDS_REDIS
 
@@ -290,7 +291,9 @@ async def test_the_in_flight_cap_holds_across_throttles(redis_server: RedisServe
     assert most == 2
 
 
-async def test_a_waiter_that_died_in_line_frees_the_key_after_its_lease_ttl(redis_server: RedisServer) -> None:
+async def test_a_waiter_that_died_in_line_frees_the_key_after_its_lease_ttl(
+    redis_server: RedisServer,
+) -> None:
     from odapi_async._redis_scripts import ACQUIRE, RELEASE, state_keys
 
     throttle = RedisThrottle(redis_server.url)
@@ -301,14 +304,16 @@ async def test_a_waiter_that_died_in_line_frees_the_key_after_its_lease_ttl(redi
     terms = "100 100 3 0 0 3 600 1"
 
     async def acquire(lease_id: str) -> list[Any]:
-        return list(await admin.eval(ACQUIRE.body, len(keys), *keys, lease_id, terms, 60000, 60000))
+        return list(await admin.eval(ACQUIRE.body, len(keys), *keys, lease_id, terms, 60000, 60000, "b", 0))
 
     try:
         assert (await acquire("holder"))[0] == 1
         assert (await acquire("dead-waiter"))[0] == 0  # joins the line, then never reads its decision
         member = (await admin.lpop(f"{keys[0]}:grant:holder")).split()[1]
         # The holder releases: its lease is handed to the dead waiter, which never sends nor releases.
-        await admin.eval(RELEASE.body, len(keys), *keys, member, 0, 1, 5, 0, -1, 1e9, 100, 1, 0, 100, 100, 100, 60000)
+        await admin.eval(
+            RELEASE.body, len(keys), *keys, member, 0, 1, 5, 0, -1, 1e9, 100, 1, 0, 100, 100, 100, 60000
+        )
         assert await admin.llen(f"{keys[0]}:grant:dead-waiter") == 1
         started = time.monotonic()
         async with throttle.slot("remote", "kq"):
@@ -330,7 +335,9 @@ async def test_an_acquire_costs_one_round_trip_even_when_it_waits(redis_server: 
         nonlocal released
         async with a.slot("remote", "kw"):
             entered.set()
-            await asyncio.sleep(0.3)  # b asks meanwhile: it waits in line, then the release hands it the lease
+            await asyncio.sleep(
+                0.3
+            )  # b asks meanwhile: it waits in line, then the release hands it the lease
             released = time.monotonic()  # the release starts now
 
     task = asyncio.create_task(hold())
@@ -358,7 +365,9 @@ async def _holding(throttle: RedisThrottle, key: str, release: asyncio.Event) ->
     return task
 
 
-async def test_a_waiter_cancelled_in_line_leaves_it_and_the_next_one_is_served(redis_server: RedisServer) -> None:
+async def test_a_waiter_cancelled_in_line_leaves_it_and_the_next_one_is_served(
+    redis_server: RedisServer,
+) -> None:
     a, b, c = (RedisThrottle(redis_server.url) for _ in range(3))
     for throttle in (a, b, c):
         throttle.configure("remote", "kl2", _settings(intervals={"full": 0.05}))
@@ -418,15 +427,43 @@ async def _turn(throttle: RedisThrottle, key: str) -> None:
 
 
 async def _until_in_line(redis_server: RedisServer, key: str, n: int) -> None:
-    """Wait (bounded) until ``n`` callers wait in ``key``'s line in Redis."""
+    """Wait (bounded) until ``n`` callers wait in ``key``'s line in Redis (both lanes)."""
     from odapi_async._redis_scripts import state_keys
 
     admin = redis_asyncio.Redis.from_url(redis_server.url)
-    line = state_keys("odapi", "remote", key)[2]
+    keys = state_keys("odapi", "remote", key)
+    lines = [k for k in keys if k.endswith(":line") or k.endswith(":line:interactive")]
     try:
         deadline = time.monotonic() + 5
-        while await admin.zcard(line) != n:
+        while sum([await admin.zcard(k) for k in lines]) != n:
             assert time.monotonic() < deadline, f"the line never held {n}"
             await asyncio.sleep(0.01)
     finally:
         await admin.aclose()
+
+
+async def test_interactive_turns_go_first_across_processes_and_bulk_waits_at_most_four(
+    redis_server: RedisServer,
+) -> None:
+    holder = RedisThrottle(redis_server.url)
+    bulk = RedisThrottle(redis_server.url)
+    web = [RedisThrottle(redis_server.url) for _ in range(5)]  # five "processes" with interactive requests
+    for throttle in (holder, bulk, *web):
+        throttle.configure("remote", "kp", _settings(intervals={"full": 0.02}))
+    order: list[str] = []
+
+    async def turn(throttle: RedisThrottle, name: str, priority: Priority) -> None:
+        async with throttle.slot("remote", "kp", priority):
+            order.append(name)
+
+    release = asyncio.Event()
+    held = await _holding(holder, "kp", release)
+    tasks = [asyncio.create_task(turn(bulk, "bulk", "bulk"))]
+    await _until_in_line(redis_server, "kp", 1)  # the bulk request waits first
+    for i, throttle in enumerate(web):
+        tasks.append(asyncio.create_task(turn(throttle, f"web{i}", "interactive")))
+        await _until_in_line(redis_server, "kp", 2 + i)
+    release.set()
+    await held
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert order == ["web0", "web1", "web2", "web3", "bulk", "web4"]
