@@ -38,12 +38,15 @@ from urllib.parse import urlsplit
 from ._backend import ProcessThrottle
 from ._exceptions import ThrottleUnavailable
 from ._margin import MarginEstimator
+from ._redis_client import blocking_pool, connect, run_script
 from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
 from ._settings import KeySettings, Mode, Priority, ThrottleStats
 from ._throttle import MAX_CANCEL_HOLD, ThrottleSlot
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from redis.asyncio import ConnectionPool
+
+    from ._redis_client import Client
 
 __all__ = ["RedisCounters", "RedisSlot", "RedisThrottle"]
 
@@ -177,20 +180,15 @@ class RedisSlot:
 
 
 class _LoopClient:
-    """The Redis clients of one event loop, closed by the loop's ``shutdown_asyncgens`` (as connection pools).
+    """The Redis client of one event loop and its blocking pools (for waiting acquires, one per node), closed
+    by the loop's ``shutdown_asyncgens`` (as connection pools)."""
 
-    ``client`` runs bounded commands (``command_timeout``); ``blocking`` carries the acquires, whose ``BLPOP``
-    may wait up to ``lease_ttl``: its reads are bounded per call instead.
-    """
+    __slots__ = ("client", "closer", "pools")
 
-    __slots__ = ("blocking", "client", "closer")
-
-    def __init__(
-        self, client: Redis, blocking: Redis, forget: Callable[[asyncio.AbstractEventLoop], None]
-    ) -> None:
+    def __init__(self, client: Client, forget: Callable[[asyncio.AbstractEventLoop], None]) -> None:
         self.client = client
-        self.blocking = blocking
-        self.closer = _close_at_shutdown((client, blocking), forget)
+        self.pools: dict[tuple[str, int], ConnectionPool] = {}
+        self.closer = _close_at_shutdown(self, forget)
         try:
             self.closer.asend(None).send(None)
         except StopIteration:
@@ -198,20 +196,22 @@ class _LoopClient:
 
 
 async def _close_at_shutdown(
-    clients: tuple[Redis, ...], forget: Callable[[asyncio.AbstractEventLoop], None]
+    found: _LoopClient, forget: Callable[[asyncio.AbstractEventLoop], None]
 ) -> AsyncGenerator[None, None]:
     try:
         yield
     finally:
-        for client in clients:
-            await client.aclose()
+        await found.client.aclose()
+        for pool in found.pools.values():
+            await pool.aclose()
         forget(asyncio.get_running_loop())
 
 
 class RedisThrottle:
     """Per-key throttle state in Redis, shared by every process and host that points here.
 
-    ``url`` is a ``redis://`` (or ``rediss://``, ``unix://``) URL; ``namespace`` prefixes every Redis key;
+    ``url`` is a ``redis://`` (or ``rediss://``, ``unix://``) URL, of one node when ``cluster=True`` (a Redis
+    Cluster: each key's state lives in one slot, by its hash tag); ``namespace`` prefixes every Redis key;
     ``lease_ttl`` bounds how long a killed worker's turn blocks the key; ``fallback`` is ``"fail"`` (raise
     :class:`~odapi_async.ThrottleUnavailable`) or ``"local"`` (this process's throttle alone, one WARNING)
     while Redis is unreachable; ``acquire_timeout`` bounds the wait for one turn.
@@ -229,6 +229,7 @@ class RedisThrottle:
         command_timeout: float = 2.0,
         retry_down: float = 2.0,
         local: ProcessThrottle | None = None,
+        cluster: bool = False,
     ) -> None:
         if fallback not in ("fail", "local"):
             raise ValueError(f"fallback must be 'fail' or 'local', not {fallback!r}")
@@ -249,6 +250,7 @@ class RedisThrottle:
         self.namespace = namespace
         self.lease_ttl = float(lease_ttl)
         self.fallback = fallback
+        self.cluster = cluster
         self.acquire_timeout = float(acquire_timeout)
         self._connect_timeout = float(connect_timeout)
         self._command_timeout = float(command_timeout)
@@ -332,27 +334,22 @@ class RedisThrottle:
                     found = self._states[(mode, key_id)] = _KeyState(keys, settings)
         return found
 
-    def _client(self, *, blocking: bool = False) -> Redis:
+    def _loop_client(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
         with self._lock:
             found = self._loops.get(loop)
             if found is None:
-                from redis.asyncio import Redis
-                from redis.asyncio.retry import Retry
-                from redis.backoff import NoBackoff
+                client = connect(
+                    self._url,
+                    cluster=self.cluster,
+                    connect_timeout=self._connect_timeout,
+                    read_timeout=self._command_timeout,
+                )
+                found = self._loops[loop] = _LoopClient(client, self._forget)
+            return found
 
-                def make(read_timeout: float | None) -> Redis:
-                    return Redis.from_url(
-                        self._url,
-                        socket_connect_timeout=self._connect_timeout,
-                        socket_timeout=read_timeout,
-                        # A lost reply must not be sent again: the first acquire may have taken a lease.
-                        retry=Retry(NoBackoff(), 0),
-                        decode_responses=True,
-                    )
-
-                found = self._loops[loop] = _LoopClient(make(self._command_timeout), make(None), self._forget)
-            return found.blocking if blocking else found.client
+    def _client(self) -> Client:
+        return self._loop_client().client
 
     def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
@@ -360,18 +357,10 @@ class RedisThrottle:
 
     async def _call(self, state: _KeyState, script: Script, args: Sequence[str | int]) -> Any:
         """One script decision (``EVALSHA``; after ``NOSCRIPT`` the script is sent whole, once)."""
-        from redis.exceptions import NoScriptError
-
-        client = self._client()
         counters = state.counters
         started = _clock()
         counters.calls += 1
-        try:
-            reply = await client.evalsha(script.sha, len(state.keys), *state.keys, *args)
-        except NoScriptError:  # Redis restarted or SCRIPT FLUSH: EVAL loads it again
-            counters.noscript += 1
-            counters.calls += 1
-            reply = await client.eval(script.body, len(state.keys), *state.keys, *args)
+        reply = await run_script(self._client(), script, state.keys, args, lambda: _count_noscript(counters))
         counters.latencies.append(_clock() - started)
         return reply
 
@@ -493,7 +482,8 @@ class RedisThrottle:
         counters = state.counters
         keys = state.keys
         args = (lease_id, terms, _KEEP_MS, _ms(block + _TICKET_GRACE), lane, "1" if front else "0")
-        pool = self._client(blocking=True).connection_pool
+        found = self._loop_client()
+        pool = await blocking_pool(found.client, keys[0], self._url, self._connect_timeout, found.pools)
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         sent = False
         try:
@@ -650,6 +640,11 @@ class RedisThrottle:
                 slot._key,
                 settings.interval(mode, True),
             )
+
+
+def _count_noscript(counters: RedisCounters) -> None:
+    counters.noscript += 1
+    counters.calls += 1  # the script, sent whole
 
 
 def _ms(seconds: float) -> str:

@@ -46,8 +46,9 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1 (``start``, ``stop``, ``start`` again: same port, empty)."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
+        self.port = port if port is not None else free_port()
+        self._extra = extra
         self._dir = tempfile.TemporaryDirectory(prefix="odapi-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -68,7 +69,9 @@ class RedisServer:
             "no",
         ]
         self._proc = subprocess.Popen(
-            [*args, "--dir", self._dir.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*args, "--dir", self._dir.name, *self._extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while True:  # bounded: until it listens, or 10 s
@@ -94,3 +97,80 @@ class RedisServer:
     def close(self) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+class RedisClusterServers:
+    """A real Redis Cluster of three masters on loopback (``redis-cli --cluster create``), no replicas."""
+
+    def __init__(self) -> None:
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> None:
+        for port in _cluster_ports(3):
+            node = RedisServer(port, ("--cluster-enabled", "yes", "--cluster-node-timeout", "2000"))
+            self.nodes.append(node)
+            node.start()
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        deadline = time.monotonic() + 20
+        while not all(self._ok(n.port) for n in self.nodes):  # bounded: every node agrees, or 20 s
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster did not become ready within 20 s")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _ok(port: int) -> bool:
+        found = subprocess.run(
+            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True, timeout=5
+        )
+        return "cluster_state:ok" in found.stdout
+
+    def node_of(self, key: str) -> int:
+        """The port of the node that owns ``key``'s slot."""
+        found = subprocess.run(
+            ["redis-cli", "-c", "-p", str(self.nodes[0].port), "cluster", "keyslot", key],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        slot = int(found.stdout.strip())
+        shards = subprocess.run(
+            ["redis-cli", "-p", str(self.nodes[0].port), "cluster", "slots"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.split()
+        # Flat output: start, end, ip, port, id, then the next range.
+        for i in range(0, len(shards) - 3, 5):
+            if int(shards[i]) <= slot <= int(shards[i + 1]):
+                return int(shards[i + 3])
+        raise AssertionError(f"no node owns slot {slot}")
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+
+def _cluster_ports(n: int) -> list[int]:
+    """``n`` ports free with their cluster bus ports (port + 10000)."""
+    found: list[int] = []
+    while len(found) < n:
+        port = free_port()
+        if port + 10000 > 65535 or port in found:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        found.append(port)
+    return found

@@ -121,6 +121,7 @@ async def run_sync(
     help="Work as one of a fleet: offices are leased through this Redis, one worker each, and the throttle is "
     "shared (see docs/sync.md).",
 )
+@click.option("--redis-cluster", is_flag=True, help="With --redis: the URL is one node of a Redis Cluster.")
 @click.option("--fleet-group", default="default", show_default=True, help="The fleet's name in Redis.")
 @click.option(
     "--round",
@@ -166,6 +167,7 @@ def sync(
     quiet: bool,
     as_json: bool,
     redis_url: str | None,
+    redis_cluster: bool,
     fleet_group: str,
     round_name: str | None,
     lease_ttl: float,
@@ -180,13 +182,15 @@ def sync(
     fleet = None
     if redis_url:
         try:
-            fleet = FleetLeases(redis_url, group=fleet_group, ttl=lease_ttl)
+            fleet = FleetLeases(redis_url, group=fleet_group, ttl=lease_ttl, cluster=redis_cluster)
         except ValueError as exc:
             raise usage_error(f"--fleet-group/--lease-ttl: {exc}") from None
         # Every session of this process shares its keys' throttle with the other workers.
-        default_hub.throttle = RedisThrottle(redis_url)
+        default_hub.throttle = RedisThrottle(redis_url, cluster=redis_cluster)
     elif round_name is not None:
         raise usage_error("--round needs --redis")
+    elif redis_cluster:
+        raise usage_error("--redis-cluster needs --redis")
     if round_name is not None and (not round_name or any(c in round_name for c in ":{} ")):
         raise usage_error("--round: a name without spaces, ':', '{' or '}'")
     offices = offices_for(connection, offices_file)

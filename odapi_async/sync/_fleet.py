@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._exceptions import OpenDentalError
+from .._redis_client import connect, run_script
 from .._redis_scripts import Script
 from .._syncspec import SyncSpec
 from ._engine import OfficeConfig, OfficeProgress, sync_office
 from ._store import SyncStore
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from .._redis_client import Client
 
 __all__ = ["FleetLeases", "sync_fleet"]
 
@@ -115,7 +116,13 @@ class FleetLeases:
     """Office leases in Redis for one fleet (``group``): see the module docstring."""
 
     def __init__(
-        self, url: str, *, group: str = "default", namespace: str = "odapi", ttl: float = 30.0
+        self,
+        url: str,
+        *,
+        group: str = "default",
+        namespace: str = "odapi",
+        ttl: float = 30.0,
+        cluster: bool = False,
     ) -> None:
         for text, what in ((group, "group"), (namespace, "namespace")):
             if not text or any(c in text for c in ":{}"):
@@ -126,16 +133,11 @@ class FleetLeases:
         self.ttl = float(ttl)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._base = f"{namespace}:fleet:{{{group}}}"
-        self._client: Redis | None = None
+        self._cluster = cluster
+        self._client: Client | None = None
 
     async def __aenter__(self) -> FleetLeases:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        self._client = Redis.from_url(
-            self._url, socket_connect_timeout=2.0, socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
-        )
+        self._client = connect(self._url, cluster=self._cluster, connect_timeout=2.0, read_timeout=5.0)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -144,13 +146,8 @@ class FleetLeases:
             self._client = None
 
     async def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        from redis.exceptions import NoScriptError
-
         assert self._client is not None, "use FleetLeases in 'async with'"
-        try:
-            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await self._client.eval(script.body, len(keys), *keys, *args)
+        return await run_script(self._client, script, keys, args)
 
     def _office(self, office: str) -> tuple[str, str]:
         return f"{self._base}:lease:{office}", f"{self._base}:fence:{office}"
