@@ -26,9 +26,8 @@ import secrets
 import statistics
 import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from types import TracebackType
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit
 from ._backend import ProcessThrottle
 from ._exceptions import ThrottleUnavailable
 from ._margin import MarginEstimator
+from ._perloop import PerLoop
 from ._redis_client import blocking_pool, connect, run_script
 from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
 from ._settings import KeySettings, Mode, Priority, ThrottleStats
@@ -180,31 +180,18 @@ class RedisSlot:
 
 
 class _LoopClient:
-    """The Redis client of one event loop and its blocking pools (for waiting acquires, one per node), closed
-    by the loop's ``shutdown_asyncgens`` (as connection pools)."""
+    """The Redis client of one event loop, and its blocking pools (for waiting acquires, one per node)."""
 
-    __slots__ = ("client", "closer", "pools")
+    __slots__ = ("client", "pools")
 
-    def __init__(self, client: Client, forget: Callable[[asyncio.AbstractEventLoop], None]) -> None:
+    def __init__(self, client: Client) -> None:
         self.client = client
         self.pools: dict[tuple[str, int], ConnectionPool] = {}
-        self.closer = _close_at_shutdown(self, forget)
-        try:
-            self.closer.asend(None).send(None)
-        except StopIteration:
-            pass
 
-
-async def _close_at_shutdown(
-    found: _LoopClient, forget: Callable[[asyncio.AbstractEventLoop], None]
-) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await found.client.aclose()
-        for pool in found.pools.values():
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        for pool in self.pools.values():
             await pool.aclose()
-        forget(asyncio.get_running_loop())
 
 
 class RedisThrottle:
@@ -259,9 +246,7 @@ class RedisThrottle:
         """The in-process throttle in front of Redis (and the fallback)."""
         self._states: dict[tuple[str, str], _KeyState] = {}
         self._lock = threading.Lock()
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._loops: PerLoop[_LoopClient] = PerLoop(self._connect, _LoopClient.aclose)
         self._down_until = -_INF  # fallback="local": Redis is not asked again before this
         self._down_logged = False
         self._background: set[asyncio.Task[Any]] = set()
@@ -315,11 +300,7 @@ class RedisThrottle:
 
     async def aclose(self) -> None:
         """Close the running loop's Redis connections (a loop that ends closes its own anyway)."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            found = self._loops.pop(loop, None)
-        if found is not None:
-            await found.closer.aclose()  # its ``finally`` closes the client
+        await self._loops.close_here()
 
     # -- internals -------------------------------------------------------------------------------------------
 
@@ -334,26 +315,18 @@ class RedisThrottle:
                     found = self._states[(mode, key_id)] = _KeyState(keys, settings)
         return found
 
-    def _loop_client(self) -> _LoopClient:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            found = self._loops.get(loop)
-            if found is None:
-                client = connect(
-                    self._url,
-                    cluster=self.cluster,
-                    connect_timeout=self._connect_timeout,
-                    read_timeout=self._command_timeout,
-                )
-                found = self._loops[loop] = _LoopClient(client, self._forget)
-            return found
+    def _connect(self) -> _LoopClient:
+        return _LoopClient(
+            connect(
+                self._url,
+                cluster=self.cluster,
+                connect_timeout=self._connect_timeout,
+                read_timeout=self._command_timeout,
+            )
+        )
 
     def _client(self) -> Client:
-        return self._loop_client().client
-
-    def _forget(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._lock:
-            self._loops.pop(loop, None)
+        return self._loops.here().client
 
     async def _call(self, state: _KeyState, script: Script, args: Sequence[str | int]) -> Any:
         """One script decision (``EVALSHA``; after ``NOSCRIPT`` the script is sent whole, once)."""
@@ -482,7 +455,7 @@ class RedisThrottle:
         counters = state.counters
         keys = state.keys
         args = (lease_id, terms, _KEEP_MS, _ms(block + _TICKET_GRACE), lane, "1" if front else "0")
-        found = self._loop_client()
+        found = self._loops.here()
         pool = await blocking_pool(found.client, keys[0], self._url, self._connect_timeout, found.pools)
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         sent = False
