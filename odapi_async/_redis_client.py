@@ -27,15 +27,8 @@ def connect(url: str, *, cluster: bool, connect_timeout: float, read_timeout: fl
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    if cluster:
-        return RedisCluster.from_url(
-            url,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=read_timeout,
-            retry=Retry(NoBackoff(), 0),
-            decode_responses=True,
-        )
-    return Redis.from_url(
+    kind: type[Redis] | type[RedisCluster] = RedisCluster if cluster else Redis
+    return kind.from_url(
         url,
         socket_connect_timeout=connect_timeout,
         socket_timeout=read_timeout,
