@@ -1,7 +1,8 @@
 """A worker process for the multi-process tests: ``python worker.py MODE REDIS_URL ...`` (see ``main``).
 
 ``requests ENDPOINT KEY N T``: waits for a line on stdin (so that every worker starts at once), sends N
-requests on one customer key through a RedisThrottle, prints one JSON line with what it saw.
+requests on one customer key through a RedisThrottle from N tasks at once, prints one JSON line with what it
+saw.
 ``hold KEY TTL``: takes one Redis turn on KEY, prints "held" and waits (to be SIGKILLed mid-request).
 """
 
@@ -25,8 +26,7 @@ async def send(url: str, endpoint: str, key: str, n: int, interval: float) -> No
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         started = time.time()
-        for _ in range(n):
-            await od.request("GET", "/patients", params={"Limit": 1})
+        await asyncio.gather(*[od.request("GET", "/patients", params={"Limit": 1}) for _ in range(n)])
         ended = time.time()
     counters = throttle.redis_stats()
     (c,) = counters.values()
