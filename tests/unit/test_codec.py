@@ -54,6 +54,42 @@ def test_min_date_means_none() -> None:
     assert [r.DateTimeArrived for r in rows] == [None, dt.datetime(2020, 7, 31, 9, 5)]
 
 
+def test_min_date_rule_touches_date_fields_only() -> None:
+    # Text that happens to read "0001-01-01" is text: only fields typed date/datetime become None.
+    rows = decode_list(
+        encode(
+            [
+                {
+                    **APPT,
+                    "Note": "0001-01-01",
+                    "ProcDescript": "0001-01-01 00:00:00",
+                    "DateTimeSeated": "0001-01-01",
+                },
+                {
+                    **APPT,
+                    "AptNum": 5,
+                    "DateTimeArrived": "0001-01-01 00:00:01",
+                    "SecDateTEntry": "0001-01-02 00:00:00",
+                },
+            ]
+        ),
+        Appointment,
+    )
+    assert rows[0].Note == "0001-01-01" and rows[0].ProcDescript == "0001-01-01 00:00:00"
+    assert (
+        rows[0].DateTimeArrived is None and rows[0].DateTimeSeated is None
+    )  # a bare date in a datetime field too
+    assert rows[1].DateTimeArrived == dt.datetime(1, 1, 1, 0, 0, 1)  # only the exact sentinel means "none"
+    assert rows[1].SecDateTEntry == dt.datetime(1, 1, 2)
+    pat = decode_one(encode({"PatNum": 1, "Birthdate": "0001-01-01 00:00:00", "Zip": "0001-01-01"}), Patient)
+    assert pat.Birthdate is None and pat.Zip == "0001-01-01"
+
+
+def test_min_date_sentinel_built_in_python_is_kept() -> None:
+    # The rule is a wire rule: a model built in Python keeps what it was given.
+    assert Appointment(DateTimeArrived=dt.datetime(1, 1, 1)).DateTimeArrived == dt.datetime(1, 1, 1)
+
+
 def test_unknown_enum_value_is_kept_as_text() -> None:
     row = decode_one(encode({**APPT, "AptStatus": "SomethingNew"}), Appointment)
     assert row.AptStatus == "SomethingNew"
