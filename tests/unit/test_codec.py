@@ -97,6 +97,22 @@ def test_min_date_sentinel_built_in_python_is_kept() -> None:
     assert decode_one(encode(APPT), Appointment).DateTimeArrived is None
 
 
+def test_the_rule_is_on_only_in_the_thread_that_decodes() -> None:
+    import threading
+
+    from odapi_async._codec import _wire_rules
+
+    sentinel = dt.datetime(1, 1, 1)
+    built = []
+    with _wire_rules():  # as while a page decodes in this thread
+        assert Appointment(DateTimeArrived=sentinel).DateTimeArrived is None
+        other = threading.Thread(target=lambda: built.append(Appointment(DateTimeArrived=sentinel)))
+        other.start()
+        other.join(10)
+    assert [row.DateTimeArrived for row in built] == [sentinel]  # another thread building a model meanwhile
+    assert Appointment(DateTimeArrived=sentinel).DateTimeArrived == sentinel
+
+
 Inner = msgspec.defstruct("Inner", [("When", dt.date | None, None), ("Text", str, "")], bases=(Model,))
 Outer = msgspec.defstruct(
     "Outer",
