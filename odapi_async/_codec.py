@@ -53,7 +53,8 @@ class Model(msgspec.Struct, kw_only=True, gc=False, repr_omit_defaults=True):
     __od_primary_key__: ClassVar[str | None] = None
     #: (field, sentinel) pairs where the API's ``0001-01-01`` means "none"; filled in by ``__init_subclass__``.
     __od_min_dates__: ClassVar[tuple[tuple[str, dt.date], ...]] = ()
-    #: Swaps those sentinels for None in a batch of rows (compiled per model: see _compile_min_date_fixer).
+    #: Swaps those sentinels for None in a batch of rows decoded some other way (our decoders apply the rule as
+    #: they build each row, in ``__post_init__``); compiled per model: see _compile_min_date_fixer.
     __od_clear_min_dates__: ClassVar[Callable[[Iterable[Any]], None]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -162,7 +163,7 @@ def _compile_min_date_fixer(pairs: tuple[tuple[str, dt.date], ...]) -> Callable[
     """A function that swaps the ``0001-01-01`` sentinels of one model for ``None``, row by row.
 
     Compiled from the model's (identifier-only) field names: straight-line attribute access is about 3x faster
-    than a getattr/setattr loop, and this pass is most of the per-row cost beyond msgspec itself.
+    than a getattr/setattr loop. For rows not built by :func:`decode_list`/:func:`decode_one`.
     """
     if not pairs:
         return lambda rows: None
