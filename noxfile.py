@@ -65,6 +65,7 @@ def bench(session: nox.Session) -> None:
         "blocking": [[]],
         "redis": [["--duration", "30"]],
         "paging": [[]],
+        "paging_paired": [[]],
     }
     for name in session.posargs or list(runs):
         for args in runs[name]:

@@ -4,8 +4,9 @@ Reading (see ARCHITECTURE.md "Wire conventions"): msgspec with ``strict=False`` 
 ``"True"`` into ``bool``, numbers sent as strings into ``int``/``float`` and ``yyyy-MM-dd HH:mm:ss`` into
 ``datetime``; unknown fields are ignored and enums are kept as text, so a new server version never fails a
 decode. What msgspec cannot do is read ``0001-01-01`` as "none": models type those fields ``date | None`` and
-one cheap pass per row swaps the sentinel for ``None``. A row that still does not fit (the docs show a ZIP code
-as a bare number) gets a lenient second pass before we give up with :class:`DecodeError`.
+each model's ``__post_init__`` swaps the sentinel for ``None`` as msgspec builds the row (only while one of our
+decoders runs: a model built in Python keeps what it is given). A row that still does not fit (the docs show a
+ZIP code as a bare number) gets a lenient second pass before we give up with :class:`DecodeError`.
 
 Writing: booleans as ``"true"``/``"false"``, dates and datetimes in the API's default formats, ``None`` dates as
 the ``0001-01-01`` sentinel; derived lower-case helper fields are never sent.
@@ -13,11 +14,13 @@ the ``0001-01-01`` sentinel; derived lower-case helper fields are never sent.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import enum
 import functools
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
 
@@ -50,7 +53,8 @@ class Model(msgspec.Struct, kw_only=True, gc=False, repr_omit_defaults=True):
     __od_primary_key__: ClassVar[str | None] = None
     #: (field, sentinel) pairs where the API's ``0001-01-01`` means "none"; filled in by ``__init_subclass__``.
     __od_min_dates__: ClassVar[tuple[tuple[str, dt.date], ...]] = ()
-    #: Swaps those sentinels for None in a batch of rows (compiled per model: see _compile_min_date_fixer).
+    #: Swaps those sentinels for None in a batch of rows decoded some other way (our decoders apply the rule as
+    #: they build each row, in ``__post_init__``); compiled per model: see _compile_min_date_fixer.
     __od_clear_min_dates__: ClassVar[Callable[[Iterable[Any]], None]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -62,6 +66,11 @@ class Model(msgspec.Struct, kw_only=True, gc=False, repr_omit_defaults=True):
                 pairs.append((name, MIN_DATETIME if kind is dt.datetime else MIN_DATE))
         cls.__od_min_dates__ = tuple(pairs)
         cls.__od_clear_min_dates__ = staticmethod(_compile_min_date_fixer(cls.__od_min_dates__))
+        if pairs:
+            # msgspec reads __post_init__ once the class body is done, so setting it here still takes effect.
+            found = getattr(cls, "__post_init__", None)  # the class's own, or one it inherits
+            own = getattr(found, "__od_after__", found)  # ours (inherited) calls the model's own after it
+            cls.__post_init__ = _compile_min_date_hook(cls.__od_min_dates__, own)  # type: ignore[attr-defined]
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (Python values, not wire values)."""
@@ -111,11 +120,50 @@ def _one_decoder(model: type[Any]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(model, strict=False)
 
 
+#: True while one of our decoders builds rows (per thread and per task): the models' ``__post_init__`` then
+#: applies the ``0001-01-01`` rule. msgspec also calls ``__post_init__`` for a model built in Python, which
+#: keeps what it was given.
+_WIRE_DECODE: contextvars.ContextVar[bool] = contextvars.ContextVar("odapi_wire_decode", default=False)
+
+
+@contextmanager
+def _wire_rules() -> Iterator[None]:
+    token = _WIRE_DECODE.set(True)
+    try:
+        yield
+    finally:
+        _WIRE_DECODE.reset(token)
+
+
+def _compile_min_date_hook(
+    pairs: tuple[tuple[str, dt.date], ...], own: Callable[[Any], None] | None
+) -> Callable[[Any], None]:
+    """A ``__post_init__`` that swaps one row's ``0001-01-01`` sentinels for ``None`` while a decoder runs.
+
+    Applied as msgspec builds each row, the check finds the row in the CPU cache; a pass over the page after the
+    decode walked ~1.5 MB again, which cost 2x as much with read-ahead on (docs/benchmarks.md, "Paging").
+    ``own``: a ``__post_init__`` the model defines itself, called after.
+    """
+    lines = ["def __post_init__(row):", "    if WIRE():"]
+    env: dict[str, Any] = {"WIRE": _WIRE_DECODE.get, "OWN": own}
+    for i, (name, sentinel) in enumerate(pairs):
+        if not name.isidentifier():
+            raise ValueError(f"field name {name!r} is not an identifier")
+        env[f"S{i}"] = sentinel
+        lines.append(f"        if row.{name} == S{i}: row.{name} = None")
+    if own is not None:
+        lines.append("    OWN(row)")
+    exec("\n".join(lines), env)  # the source is built from identifiers only
+    hook: Callable[[Any], None] = env["__post_init__"]
+    hook.__od_after__ = own  # type: ignore[attr-defined]
+    return hook
+
+
 def _compile_min_date_fixer(pairs: tuple[tuple[str, dt.date], ...]) -> Callable[[Iterable[Any]], None]:
     """A function that swaps the ``0001-01-01`` sentinels of one model for ``None``, row by row.
 
     Compiled from the model's (identifier-only) field names: straight-line attribute access is about 3x faster
-    than a getattr/setattr loop, and this pass is most of the per-row cost beyond msgspec itself.
+    than a getattr/setattr loop. For rows not built by :func:`decode_list`/:func:`decode_one`.
     """
     if not pairs:
         return lambda rows: None
@@ -133,35 +181,35 @@ def _compile_min_date_fixer(pairs: tuple[tuple[str, dt.date], ...]) -> Callable[
 
 def decode_list(raw: bytes, model: type[M]) -> list[M]:
     """Decode a JSON array of rows into ``model`` instances, applying every wire rule."""
-    try:
-        rows: list[M] = _list_decoder(model).decode(raw)
-    except msgspec.ValidationError:
-        data = _loads(raw)
-        if isinstance(data, dict):
-            data = [data]  # a list answered with one bare object (the docs show it for patfields, providers)
-        if not isinstance(data, list):
-            raise WireDecodeError(f"expected a JSON array, got {type(data).__name__}") from None
-        rows = [_lenient(row, model) for row in data]
-    except msgspec.DecodeError as exc:
-        raise WireDecodeError(f"not valid JSON: {exc}") from None
-    model.__od_clear_min_dates__(rows)
+    with _wire_rules():
+        try:
+            rows: list[M] = _list_decoder(model).decode(raw)
+        except msgspec.ValidationError:
+            data = _loads(raw)
+            if isinstance(data, dict):
+                data = [data]  # a list answered with one object (the docs show it for patfields, providers)
+            if not isinstance(data, list):
+                raise WireDecodeError(f"expected a JSON array, got {type(data).__name__}") from None
+            rows = [_lenient(row, model) for row in data]
+        except msgspec.DecodeError as exc:
+            raise WireDecodeError(f"not valid JSON: {exc}") from None
     return rows
 
 
 def decode_one(raw: bytes, model: type[M]) -> M:
     """Decode one JSON object into a ``model`` instance, applying every wire rule."""
-    try:
-        row: M = _one_decoder(model).decode(raw)
-    except msgspec.ValidationError:
-        data = _loads(raw)
-        if isinstance(data, list):
-            if len(data) != 1:
-                raise WireDecodeError(f"expected one JSON object, got an array of {len(data)}") from None
-            data = data[0]  # one object wrapped in an array
-        row = _lenient(data, model)
-    except msgspec.DecodeError as exc:
-        raise WireDecodeError(f"not valid JSON: {exc}") from None
-    model.__od_clear_min_dates__((row,))
+    with _wire_rules():
+        try:
+            row: M = _one_decoder(model).decode(raw)
+        except msgspec.ValidationError:
+            data = _loads(raw)
+            if isinstance(data, list):
+                if len(data) != 1:
+                    raise WireDecodeError(f"expected one JSON object, got an array of {len(data)}") from None
+                data = data[0]  # one object wrapped in an array
+            row = _lenient(data, model)
+        except msgspec.DecodeError as exc:
+            raise WireDecodeError(f"not valid JSON: {exc}") from None
     return row
 
 

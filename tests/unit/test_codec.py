@@ -6,10 +6,11 @@ import datetime as dt
 import json
 
 import httpx
+import msgspec
 import pytest
 
 from odapi_async import BodyTooLarge, DecodeError, InvalidParameter
-from odapi_async._codec import MAX_BODY_CHARS, WireDecodeError, decode_list, decode_one, wire_value
+from odapi_async._codec import MAX_BODY_CHARS, Model, WireDecodeError, decode_list, decode_one, wire_value
 from odapi_async.resources import Appointment, Patient, Payment
 
 APPT = {
@@ -52,6 +53,121 @@ def test_min_date_means_none() -> None:
     assert pat.Birthdate is None
     rows = decode_list(encode([APPT, {**APPT, "DateTimeArrived": "2020-07-31 09:05:00"}]), Appointment)
     assert [r.DateTimeArrived for r in rows] == [None, dt.datetime(2020, 7, 31, 9, 5)]
+
+
+def test_min_date_rule_touches_date_fields_only() -> None:
+    # Text that happens to read "0001-01-01" is text: only fields typed date/datetime become None.
+    rows = decode_list(
+        encode(
+            [
+                {
+                    **APPT,
+                    "Note": "0001-01-01",
+                    "ProcDescript": "0001-01-01 00:00:00",
+                    "DateTimeSeated": "0001-01-01",
+                },
+                {
+                    **APPT,
+                    "AptNum": 5,
+                    "DateTimeArrived": "0001-01-01 00:00:01",
+                    "SecDateTEntry": "0001-01-02 00:00:00",
+                },
+            ]
+        ),
+        Appointment,
+    )
+    assert rows[0].Note == "0001-01-01" and rows[0].ProcDescript == "0001-01-01 00:00:00"
+    assert (
+        rows[0].DateTimeArrived is None and rows[0].DateTimeSeated is None
+    )  # a bare date in a datetime field too
+    assert rows[1].DateTimeArrived == dt.datetime(1, 1, 1, 0, 0, 1)  # only the exact sentinel means "none"
+    assert rows[1].SecDateTEntry == dt.datetime(1, 1, 2)
+    pat = decode_one(encode({"PatNum": 1, "Birthdate": "0001-01-01 00:00:00", "Zip": "0001-01-01"}), Patient)
+    assert pat.Birthdate is None and pat.Zip == "0001-01-01"
+
+
+def test_min_date_sentinel_built_in_python_is_kept() -> None:
+    # The rule is a wire rule: a model built in Python (or converted outside our decoders) keeps what it was given.
+    sentinel = dt.datetime(1, 1, 1)
+    assert Appointment(DateTimeArrived=sentinel).DateTimeArrived == sentinel
+    assert msgspec.convert({"DateTimeArrived": sentinel}, Appointment).DateTimeArrived == sentinel
+    with pytest.raises(WireDecodeError):
+        decode_list(b"[{", Appointment)  # a decode that fails midway leaves the rule switched off
+    assert Appointment(DateTimeArrived=sentinel).DateTimeArrived == sentinel
+    assert decode_one(encode(APPT), Appointment).DateTimeArrived is None
+
+
+def test_the_rule_is_on_only_in_the_thread_that_decodes() -> None:
+    import threading
+
+    from odapi_async._codec import _wire_rules
+
+    sentinel = dt.datetime(1, 1, 1)
+    built = []
+    with _wire_rules():  # as while a page decodes in this thread
+        assert Appointment(DateTimeArrived=sentinel).DateTimeArrived is None
+        other = threading.Thread(target=lambda: built.append(Appointment(DateTimeArrived=sentinel)))
+        other.start()
+        other.join(10)
+    assert [row.DateTimeArrived for row in built] == [sentinel]  # another thread building a model meanwhile
+    assert Appointment(DateTimeArrived=sentinel).DateTimeArrived == sentinel
+
+
+Inner = msgspec.defstruct("Inner", [("When", dt.date | None, None), ("Text", str, "")], bases=(Model,))
+Outer = msgspec.defstruct(
+    "Outer",
+    [
+        ("Day", dt.date | None, None),
+        ("Stamp", dt.datetime | None, None),
+        ("Items", list[Inner], []),
+        ("Days", list[dt.date], []),
+    ],
+    bases=(Model,),
+)
+
+
+def test_min_date_rule_in_nested_models_and_lists() -> None:
+    raw = encode(
+        [
+            {
+                "Day": "0001-01-01",
+                "Stamp": "0001-01-01 00:00:00",
+                "Items": [{"When": "0001-01-01", "Text": "0001-01-01"}, {"When": "2024-02-29"}],
+                "Days": ["0001-01-01", "2024-02-29"],
+            }
+        ]
+    )
+    (row,) = decode_list(raw, Outer)
+    assert row.Day is None and row.Stamp is None
+    assert [(i.When, i.Text) for i in row.Items] == [(None, "0001-01-01"), (dt.date(2024, 2, 29), "")]
+    # Only fields typed date/datetime read the sentinel as "none": a list of dates keeps its items as sent.
+    assert row.Days == [dt.date(1, 1, 1), dt.date(2024, 2, 29)]
+    assert decode_one(encode({"Items": [{"When": "0001-01-01"}]}), Outer).Items[0].When is None
+
+
+def test_a_model_s_own_post_init_still_runs() -> None:
+    seen = []
+    Mine = msgspec.defstruct(
+        "Mine",
+        [("Day", dt.date | None, None)],
+        bases=(Model,),
+        namespace={"__post_init__": lambda self: seen.append(self.Day)},
+    )
+    assert decode_one(encode({"Day": "0001-01-01"}), Mine).Day is None
+    assert Mine(Day=dt.date(1, 1, 1)).Day == dt.date(1, 1, 1)
+    assert seen == [None, dt.date(1, 1, 1)]  # after the rule when decoding; alone when built in Python
+    # Inherited: by a subclass with more date fields, and by a date model under a base without dates.
+    More = msgspec.defstruct("More", [("Stamp", dt.datetime | None, None)], bases=(Mine,))
+    row = decode_one(encode({"Day": "0001-01-01", "Stamp": "0001-01-01 00:00:00"}), More)
+    assert (row.Day, row.Stamp) == (None, None) and seen[-1] is None
+    Plain = msgspec.defstruct(
+        "Plain",
+        [("N", int, 0)],
+        bases=(Model,),
+        namespace={"__post_init__": lambda self: seen.append(self.N)},
+    )
+    Dated = msgspec.defstruct("Dated", [("Day", dt.date | None, None)], bases=(Plain,))
+    assert decode_one(encode({"N": 7, "Day": "0001-01-01"}), Dated).Day is None and seen[-1] == 7
 
 
 def test_unknown_enum_value_is_kept_as_text() -> None:
