@@ -115,7 +115,7 @@ local function margin(tm, last)
   end
   local span = high - low
   local extra = span  -- the last round trip unknown (still running, or failed): the worst span seen
-  if last then extra = tonumber(last) - (low - span * math.sqrt(2 / n)) end
+  if last then extra = tonumber(last) - (low - span / math.sqrt(n)) end
   return math.min(math.max(extra, 0), tm[4]) + tm[5]
 end
 local function grant(id, tm, s)

@@ -445,7 +445,7 @@ def test_adaptive_margin_from_round_trips() -> None:
     assert t._margin.margin(t.interval, t._last_rtt) == pytest.approx(0.05)  # nothing measured yet
     for rtt in [0.060, 0.042, 0.051, 0.078, 0.045]:  # n=5, min 42 ms, span 36 ms
         t._margin._rtts.append(rtt)
-    est_min = 0.042 - 0.036 * (2 / 5) ** 0.5  # sums of two spreads: below the least sum seen
+    est_min = 0.042 - 0.036 / 5**0.5  # sums of two spreads: below the least sum seen
     t._last_rtt = 0.078  # the previous request arrived late: wait longer
     assert t._margin.margin(t.interval, t._last_rtt) == pytest.approx(0.078 - est_min + 0.002)
     t._last_rtt = 0.042  # it was among the fastest: little extra
