@@ -71,7 +71,8 @@ class RedisCounters:
     calls: int = 0
     """Round trips: acquires (each with its ``BLPOP``), releases, renewals, re-sends after ``NOSCRIPT``."""
     busy: int = 0
-    """Acquires asked again because the wait outlasted one ``BLPOP`` (``lease_ttl``)."""
+    """Times a waiting caller ran the script again: its ``BLPOP`` ended after ``lease_ttl``, or a lease expired
+    while it waited."""
     noscript: int = 0
     """``NOSCRIPT`` answers (the script was loaded again)."""
     local_only: int = 0
