@@ -6,9 +6,12 @@ throttle state and that loop's connection pools exactly as async sessions do, an
 call at once: each call is handed to the loop and the calling thread waits for its result. Requests of
 several threads run concurrently on the loop; the throttle spaces them.
 
-Limits (docs/web.md, "A blocking client"): calls are not typed per resource (the attributes are the async
-resources' methods, made blocking at run time); a call cannot be cancelled from the waiting thread except by
-its own ``timeout=``; do not call it from inside a running event loop (use the async session there).
+Types: at run time a resource is the async one with its methods made blocking here; for type checkers the
+session declares each resource with a generated Protocol (``resources/_generated/_blocking_types.py``): the
+same parameters, the awaited result, ``BlockingPaginator[Model]`` for a list call.
+
+Limits (docs/web.md, "A blocking client"): a call cannot be cancelled from the waiting thread except by its own
+``timeout=``; do not call it from inside a running event loop (use the async session there).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import inspect
 import threading
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
@@ -29,6 +32,7 @@ from ._paginate import Paginator
 from ._raw import RawRequests
 from ._session import OpenDental as AsyncOpenDental
 from ._throttle import _running_loop
+from .resources._generated._blocking_types import BlockingResources
 
 __all__ = ["BlockingPaginator", "OpenDental", "shutdown"]
 
@@ -82,13 +86,13 @@ async def _next_page(pages: Any) -> Any:
         return _END
 
 
-class BlockingPaginator:
+class BlockingPaginator(Generic[T]):
     """A list call for blocking code: a plain iterator over rows, with ``pages()``, ``collect()``…"""
 
-    def __init__(self, paginator: Paginator[Any]) -> None:
+    def __init__(self, paginator: Paginator[T]) -> None:
         self._paginator = paginator
 
-    def pages(self) -> Iterator[list[Any]]:
+    def pages(self) -> Iterator[list[T]]:
         """Yield every page in order (each fetched on the background loop)."""
         pages = self._paginator.pages()
         try:
@@ -100,20 +104,20 @@ class BlockingPaginator:
         finally:
             _call(pages.aclose)  # type: ignore[attr-defined]  # cancels read-ahead still in flight
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[T]:
         for page in self.pages():
             yield from page
 
-    def collect(self, *, max_rows: int | None = None, progress: bool | None = None) -> list[Any]:
+    def collect(self, *, max_rows: int | None = None, progress: bool | None = None) -> list[T]:
         return _call(self._paginator.collect, max_rows=max_rows, progress=progress)  # type: ignore[no-any-return]
 
-    def first(self) -> Any:
-        return _call(self._paginator.first)
+    def first(self) -> T | None:
+        return _call(self._paginator.first)  # type: ignore[no-any-return]
 
-    def first_page(self) -> list[Any]:
+    def first_page(self) -> list[T]:
         return _call(self._paginator.first_page)  # type: ignore[no-any-return]
 
-    def take(self, max_rows: int) -> BlockingPaginator:
+    def take(self, max_rows: int) -> BlockingPaginator[T]:
         return BlockingPaginator(self._paginator.take(max_rows))
 
     def to_polars(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
@@ -157,7 +161,7 @@ class _BlockingResource:
         return repr(self._resource).replace("resource", "resource (blocking)", 1)
 
 
-class OpenDental:
+class OpenDental(BlockingResources):  # the base only declares the resources' types; it holds nothing
     """A blocking Open Dental session: the async session's arguments, resources and methods, without ``await``.
 
     ``with OpenDental(...) as od: rows = od.patients.list(LName="Sm").collect()``; a list call is a plain
