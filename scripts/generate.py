@@ -421,7 +421,7 @@ def render_blocking(resources: list[dict[str, Any]], models: dict[str, list[str]
         out += ["from .._extras import " + ", ".join(f"Blocking{e}" for e in extras), ""]
     out += [
         "if TYPE_CHECKING:",
-        "    from ..._blocking import BlockingPaginator",
+        "    from ..._blocking_loop import BlockingPaginator",
         "    from ..._codec import DynamicRow",
     ]
     classes: list[str] = []

@@ -13,7 +13,7 @@ from typing_extensions import Unpack
 from .._extras import BlockingSubscriptionsExtras
 
 if TYPE_CHECKING:
-    from ..._blocking import BlockingPaginator
+    from ..._blocking_loop import BlockingPaginator
     from ..._codec import DynamicRow
     from .accountmodules import AccountModulesAgingResult, AccountModulesPatientBalancesRow, AccountModulesServiceDateViewRow, AccountModulesAgingParams, AccountModulesPatientBalancesParams, AccountModulesServiceDateViewParams
     from .adjustments import Adjustment, AdjustmentsListParams, AdjustmentsCreateBody, AdjustmentsUpdateBody
