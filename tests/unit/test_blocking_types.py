@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,13 @@ def test_the_blocking_session_declares_every_resource_and_holds_none() -> None:
     assert issubclass(blocking.OpenDental, types.BlockingResources)
     with blocking.OpenDental("d", "c") as session:
         assert type(session.patients).__name__ == "_BlockingResource"
+
+
+def test_importing_the_blocking_client_loads_no_resource_module() -> None:
+    # The Protocols import the resource modules for type checkers only: the import stays as fast as before.
+    code = (
+        "import sys, odapi_async.blocking; "
+        "print(sorted(m for m in sys.modules if m.startswith('odapi_async.resources._generated.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "['odapi_async.resources._generated._blocking_types']"
