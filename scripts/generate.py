@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import keyword
 import re
@@ -176,6 +177,58 @@ def operation_model(resource: dict[str, Any], op: dict[str, Any], model_name: st
     return None, "Any"
 
 
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    """One operation's method as both clients declare it: parameters, result, docstring."""
+
+    op: dict[str, Any]
+    td_name: str  # the TypedDict of its query or body parameters
+    params: list[dict[str, Any]]  # the parameters that TypedDict holds
+    parameters: str  # ``self, PatNum: int, **params: Unpack[...]``
+    paginated: bool
+    row_type: str  # a row's type (a model name, ``DynamicRow`` or ``Any``)
+    result: str  # the awaited result of a call that is not a list (``Patient``, ``List[...]``, ``None``…)
+    doc: str
+
+
+def signatures(resource: dict[str, Any], models: list[str]) -> list[Signature]:
+    """Per operation of ``resource`` (whose module defines ``models``): its method's signature."""
+    name = resource["name"]
+    used: set[str] = set(models)
+    found = []
+    for op in resource["operations"]:
+        _, row_type = operation_model(resource, op, singular(name))
+        body_method = op["method"] in ("POST", "PUT")
+        params = op.get("body_params", []) if body_method else op.get("query_params", [])
+        if body_method and op.get("query_params"):
+            raise SystemExit(f"{name}.{op['id']}: query and body parameters together are not supported")
+        td_name = unique(f"{name}{pascal(op['id'])}{'Body' if body_method else 'Params'}", used, op)
+        parameters = ", ".join(
+            ["self"]
+            + [f"{p['name']}: {param_type(p)}" for p in op.get("path_params", [])]
+            + [f"**params: Unpack[{td_name}]"]
+        )
+        notes = []
+        if op.get("idempotent") is False:
+            notes.append("Not idempotent: never retried once it may have reached the server.")
+        if op.get("deprecated"):
+            notes.append("Deprecated by Open Dental (the server answers 410).")
+        if op.get("version_added"):
+            notes.append(f"Needs Open Dental {op['version_added']} or later.")
+        doc = f"``{op['method']} {op['path']}``." + ("".join(" " + n for n in notes))
+        if op["returns"] == "none":
+            result = "None"
+        elif op["returns"] == "string":
+            result = "str"
+        elif op["returns"] == "list":
+            result = f"List[{row_type}]"
+        else:
+            result = row_type
+        paginated = bool(op.get("paginated"))
+        found.append(Signature(op, td_name, params, parameters, paginated, row_type, result, doc))
+    return found
+
+
 def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
     """Return the module text and the public model names it defines."""
     name = resource["name"]
@@ -215,18 +268,12 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
             models.append(expr)
 
     methods: list[str] = []
-    used: set[str] = set(models)
-    for op in resource["operations"]:
-        op_id = op["id"]
+    for sig in signatures(resource, models):
+        op, op_id, paginated, row_type = sig.op, sig.op["id"], sig.paginated, sig.row_type
         const = f"_OP_{op_id}"
-        model_expr, row_type = operation_model(resource, op, model_name)
-        paginated = bool(op.get("paginated"))
+        model_expr, _ = operation_model(resource, op, model_name)
         body_method = op["method"] in ("POST", "PUT")
-        params = op.get("body_params", []) if body_method else op.get("query_params", [])
-        if body_method and op.get("query_params"):
-            raise SystemExit(f"{name}.{op_id}: query and body parameters together are not supported")
-        td_name = unique(f"{name}{pascal(op_id)}{'Body' if body_method else 'Params'}", used, op)
-        out += render_params_typeddict(td_name, params, paginated)
+        out += render_params_typeddict(sig.td_name, sig.params, paginated)
         out += ["", ""]
         body_names = {p["name"] for p in op.get("body_params", [])}
         derived = sorted(derived_all - body_names) if body_method else []
@@ -252,45 +299,23 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
             fields.append(f"    permission={op['permission']!r},")
         out += [f"{const} = Operation(", *fields, ")", "", ""]
 
-        path_params = op.get("path_params", [])
-        sig = (
-            ["self"]
-            + [f"{p['name']}: {param_type(p)}" for p in path_params]
-            + [f"**params: Unpack[{td_name}]"]
-        )
-        path_dict = "{" + ", ".join(f"{p['name']!r}: {p['name']}" for p in path_params) + "}"
-        notes = []
-        if op.get("idempotent") is False:
-            notes.append("Not idempotent: never retried once it may have reached the server.")
-        if op.get("deprecated"):
-            notes.append("Deprecated by Open Dental (the server answers 410).")
-        if op.get("version_added"):
-            notes.append(f"Needs Open Dental {op['version_added']} or later.")
-        doc = f"``{op['method']} {op['path']}``." + ("".join(" " + n for n in notes))
+        path_dict = "{" + ", ".join(f"{p['name']!r}: {p['name']}" for p in op.get("path_params", [])) + "}"
         if paginated:
-            ret = f"Paginator[{row_type}]"
             methods += [
-                f"    def {op_id}({', '.join(sig)}) -> {ret}:",
-                f'        """{doc} Streams every page."""',
+                f"    def {op_id}({sig.parameters}) -> Paginator[{row_type}]:",
+                f'        """{sig.doc} Streams every page."""',
                 f"        return self._list({const}, {path_dict}, params)",
                 "",
             ]
         else:
-            if op["returns"] == "none":
-                ret = "None"
-            elif op["returns"] == "string":
-                ret = "str"
-            elif op["returns"] == "list":
-                ret = f"List[{row_type}]"
-            else:
-                ret = row_type
+            ret = sig.result
             result = f"await self._call({const}, {path_dict}, params)"
             body_line = f"        {'return ' if ret != 'None' else ''}{result}"
             if ret not in ("None", "Any"):
                 body_line = f"        result: {ret} = {result}\n        return result"
             methods += [
-                f"    async def {op_id}({', '.join(sig)}) -> {ret}:",
-                f'        """{doc}"""',
+                f"    async def {op_id}({sig.parameters}) -> {ret}:",
+                f'        """{sig.doc}"""',
                 body_line,
                 "",
             ]
@@ -369,6 +394,65 @@ def render_exports(resources: list[dict[str, Any]], models: dict[str, list[str]]
     for r in resources:
         names = [*models[r["url_segment"]], r["name"]]
         out.append(f"from .{r['url_segment']} import " + ", ".join(f"{n} as {n}" for n in names))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_blocking(resources: list[dict[str, Any]], models: dict[str, list[str]]) -> str:
+    """Typed views of the resources as the blocking client gives them: one Protocol per resource.
+
+    Same methods and parameters as the async class (one :func:`signatures`), without ``async``: a call returns
+    the awaited result and a list call a ``BlockingPaginator``. The blocking client declares its attributes
+    with these; at run time it wraps the async resources (``odapi_async/_blocking.py``), which need nothing here.
+    """
+    out = [
+        HEADER,
+        '"""What ``odapi_async.blocking.OpenDental`` gives, for type checkers (see ``odapi_async/_blocking.py``)."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "import datetime",
+        "from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Protocol, Union",
+        "",
+        "from typing_extensions import Unpack",
+        "",
+    ]
+    extras = sorted({_extra_base(r["url_segment"]) for r in resources} - {""})
+    if extras:
+        out += ["from .._extras import " + ", ".join(f"Blocking{e}" for e in extras), ""]
+    out += [
+        "if TYPE_CHECKING:",
+        "    from ..._blocking_loop import BlockingPaginator",
+        "    from ..._codec import DynamicRow",
+    ]
+    classes: list[str] = []
+    for r in resources:
+        seg, name = r["url_segment"], r["name"]
+        sigs = signatures(r, models[seg])
+        rows = {s.row_type for s in sigs}
+        names = [m for m in models[seg] if m in rows]
+        names += [s.td_name for s in sigs]
+        out.append(f"    from .{seg} import " + ", ".join(names))
+        extra = _extra_base(seg)
+        bases = f"Blocking{extra}, Protocol" if extra else "Protocol"
+        classes += [
+            "",
+            "",
+            f"class Blocking{name}({bases}):",
+            f'    """``od.{seg}`` of the blocking client."""',
+        ]
+        for s in sigs:
+            ret = f"BlockingPaginator[{s.row_type}]" if s.paginated else s.result
+            doc = s.doc + (" Streams every page." if s.paginated else "")
+            classes += ["", f"    def {s.op['id']}({s.parameters}) -> {ret}:", f'        """{doc}"""']
+    out += classes
+    out += [
+        "",
+        "",
+        "class BlockingResources:",
+        '    """The blocking client\'s resources, declared for type checkers (it creates them on first use)."""',
+        "",
+    ]
+    out += [f"    {r['url_segment']}: Blocking{r['name']}" for r in resources]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -508,6 +592,9 @@ def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
     exports.write_text(render_exports(resources, models), encoding="utf-8")
     written.append(exports)
     written.append(index)
+    blocking = out_dir / "_blocking_types.py"
+    blocking.write_text(render_blocking(resources, models), encoding="utf-8")
+    written.append(blocking)
     sync = out_dir / "_sync.py"
     sync.write_text(render_sync(resources), encoding="utf-8")
     written.append(sync)

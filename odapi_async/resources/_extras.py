@@ -1,18 +1,19 @@
 """Hand-written methods of generated resources (the generator never writes here; it adds these as bases).
 
 A resource named in :data:`EXTRAS` gets the mixin as a base class: ``class Subscriptions(SubscriptionsExtras,
-Resource)``. Keep each method a thin entry to the module that does the work.
+Resource)``, and its typed blocking view gets ``Blocking`` + the mixin's name (a Protocol here: the same methods
+without ``async``) as a base. Keep each method a thin entry to the module that does the work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..events._subscriptions import EnsureResult, SubscriptionSpec
 
-__all__ = ["EXTRAS", "SubscriptionsExtras"]
+__all__ = ["EXTRAS", "BlockingSubscriptionsExtras", "SubscriptionsExtras"]
 
 
 class SubscriptionsExtras:
@@ -25,6 +26,13 @@ class SubscriptionsExtras:
 
         resource: Any = self
         return await ensure_on(resource, desired, prune=prune)
+
+
+class BlockingSubscriptionsExtras(Protocol):
+    """``od.subscriptions.ensure(...)`` of the blocking client (types only; it runs the async method)."""
+
+    def ensure(self, desired: Iterable[SubscriptionSpec], *, prune: bool = True) -> EnsureResult:
+        """:meth:`SubscriptionsExtras.ensure`, blocking."""
 
 
 #: Resource segment -> the mixin the generator adds as a base of its class.

@@ -22,6 +22,7 @@ BELOW_THE_SESSION = [
             "_throttle.py",
             "_pools.py",
             "_hub.py",
+            "_blocking_loop.py",
         )
     ),
 ]
