@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
     Client = Union[Redis, RedisCluster]
 
-__all__ = ["Client", "blocking_pool", "connect", "run_script"]
+__all__ = ["Client", "blocking_pool", "check_word", "connect", "run_script"]
+
+
+def check_word(what: str, text: str) -> None:
+    """A name that becomes part of Redis keys: ``:`` separates their parts and braces are hash tags."""
+    if not text or any(c in text for c in ":{}"):
+        raise ValueError(f"{what} must be a non-empty word without ':', '{{' or '}}'")
 
 
 def connect(url: str, *, cluster: bool, connect_timeout: float, read_timeout: float | None) -> Client:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 import statistics
@@ -38,7 +39,7 @@ from ._backend import ProcessThrottle
 from ._exceptions import ThrottleUnavailable
 from ._margin import MarginEstimator
 from ._perloop import PerLoop
-from ._redis_client import blocking_pool, connect, run_script
+from ._redis_client import blocking_pool, check_word, connect, run_script
 from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
 from ._settings import KeySettings, Mode, Priority, ThrottleStats
 from ._throttle import MAX_CANCEL_HOLD, ThrottleSlot
@@ -78,13 +79,13 @@ class RedisCounters:
     local_only: int = 0
     """Slots run on the local throttle alone while Redis was down (``fallback="local"``)."""
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
-    """Seconds per script call (an acquire's script, not its wait), the latest 10 000 (benchmarks)."""
+    """Seconds per script round trip (an acquire's without its wait), the latest 10 000."""
 
 
 class _KeyState:
     """This process's view of one (mode, key) on Redis."""
 
-    __slots__ = ("counters", "keys", "learned", "margin", "round_trips", "settings")
+    __slots__ = ("counters", "keys", "learned", "margin", "settings")
 
     def __init__(self, keys: tuple[str, ...], settings: KeySettings) -> None:
         self.keys = keys
@@ -92,12 +93,10 @@ class _KeyState:
         self.learned = False  # the shared tier "auto" was refused: read_all (as Redis last said)
         self.margin = MarginEstimator(settings.safety_margin)
         self.counters = RedisCounters()
-        self.round_trips: deque[float] = deque(maxlen=32)  # of acquire scripts, recent
 
-    def round_trip(self, latest: float) -> float:
-        """A Redis round trip as it usually is (the median of recent ones, ``latest`` included)."""
-        self.round_trips.append(latest)
-        return statistics.median(self.round_trips)
+    def round_trip(self) -> float:
+        """A Redis round trip as it usually is: the median of the latest 32 script calls."""
+        return statistics.median(itertools.islice(reversed(self.counters.latencies), 32))
 
 
 class RedisSlot:
@@ -230,8 +229,7 @@ class RedisThrottle:
         ):
             if not isinstance(value, (int, float)) or not 0 < value < _INF:
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
-        if ":" in namespace or "{" in namespace or "}" in namespace or not namespace:
-            raise ValueError("namespace must be a non-empty word without ':', '{' or '}'")
+        check_word("namespace", namespace)
         self._url = url
         self.where = _display(url)
         """The Redis server, for messages: scheme, host, port and database (never a password)."""
@@ -388,7 +386,7 @@ class RedisThrottle:
             asked = _clock()
             call = self._spawn(self._ask(state, lease_id, terms, block, lane, slot._retry))
             try:
-                decided, rtt = await asyncio.shield(call)
+                decided = await asyncio.shield(call)
             except asyncio.CancelledError:
                 # LEAVE takes back a lease handed over and not yet read, and ends the BLPOP; a lease the BLPOP
                 # did read is given back when the call answers.
@@ -408,9 +406,9 @@ class RedisThrottle:
                 slot._member = member
                 # The reserved start on this clock, taken early rather than late, so that the departure
                 # reported at release is never too early: the script ran after ``asked``, and a lease handed
-                # over later ran about a round trip before the answer came (a recent one: this call's may
+                # over later ran about a round trip before the answer came (the usual one: this call's may
                 # include connecting and loading the script).
-                slot._start = max(asked, _clock() - state.round_trip(rtt)) + wait
+                slot._start = max(asked, _clock() - state.round_trip()) + wait
                 state.counters.requests += 1
                 self._arm_renewal(slot)
                 if wait > 0:
@@ -444,12 +442,11 @@ class RedisThrottle:
 
     async def _ask(
         self, state: _KeyState, lease_id: str, terms: str, block: float, lane: str, front: bool
-    ) -> tuple[str | None, float]:
+    ) -> str | None:
         """One acquire round trip: ``ACQUIRE`` and the ``BLPOP`` on this caller's list, sent together.
 
-        Returns the decision read from the list (``G ...`` or ``C``; None when the BLPOP timed out) and the
-        script's round trip. After ``NOSCRIPT`` the script is sent whole on the other client while the BLPOP
-        keeps waiting here.
+        Returns the decision read from the list (``G ...`` or ``C``; None when the BLPOP timed out). After
+        ``NOSCRIPT`` the script is sent whole on the other client while the BLPOP keeps waiting here.
         """
         from redis.exceptions import NoScriptError, RedisError, TimeoutError
 
@@ -475,25 +472,21 @@ class RedisThrottle:
             try:
                 first = await asyncio.wait_for(conn.read_response(), self._command_timeout)
             except NoScriptError:  # Redis restarted or SCRIPT FLUSH: EVAL loads it, and queues this caller
-                counters.noscript += 1
-                counters.calls += 1
+                _count_noscript(counters)
                 first = await self._client().eval(ACQUIRE.body, len(keys), *keys, *args)
-            rtt = _clock() - started
-            counters.latencies.append(rtt)
+            counters.latencies.append(_clock() - started)
             decided = await asyncio.wait_for(
                 self._decision(conn, state, args, first), block + self._command_timeout
             )
-        except asyncio.TimeoutError:
-            if sent:
-                self._spawn(self._leave(state, lease_id))
-            raise TimeoutError(f"no answer from {self.where} in time") from None
-        except (RedisError, OSError):
+        except (asyncio.TimeoutError, RedisError, OSError) as exc:
             if sent:  # its place in line (or a lease handed to it) is given back; else it expires by itself
                 self._spawn(self._leave(state, lease_id))
+            if isinstance(exc, asyncio.TimeoutError):
+                raise TimeoutError(f"no answer from {self.where} in time") from None
             raise
         finally:
             await pool.release(conn)
-        return decided, rtt
+        return decided
 
     async def _decision(
         self, conn: Any, state: _KeyState, args: Sequence[str | int], first: Any
@@ -528,7 +521,7 @@ class RedisThrottle:
         """A cancelled acquire's call answered: give back a lease it read (LEAVE could not take it back)."""
         if call.cancelled() or call.exception() is not None:
             return
-        decided, _rtt = call.result()
+        decided = call.result()
         if decided is not None and decided.startswith("G "):
             slot._member = decided.split()[1]
             self._spawn(self._release(slot, ok=False, never_sent=True))

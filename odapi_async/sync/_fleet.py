@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._exceptions import OpenDentalError
-from .._redis_client import connect, run_script
+from .._redis_client import check_word, connect, run_script
 from .._redis_scripts import Script
 from .._syncspec import SyncSpec
 from ._engine import OfficeConfig, OfficeProgress, sync_office
@@ -124,9 +124,8 @@ class FleetLeases:
         ttl: float = 30.0,
         cluster: bool = False,
     ) -> None:
-        for text, what in ((group, "group"), (namespace, "namespace")):
-            if not text or any(c in text for c in ":{}"):
-                raise ValueError(f"{what} must be a non-empty word without ':', '{{' or '}}'")
+        check_word("group", group)
+        check_word("namespace", namespace)
         if not ttl > 0:
             raise ValueError("ttl must be a positive number of seconds")
         self._url = url
