@@ -8,10 +8,12 @@ see ``docs/architecture.md``, "The request path".
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import httpx2
@@ -67,6 +69,26 @@ class AttemptOptions:
     max_response_bytes: int
 
 
+class _Departure:
+    """Whether an attempt's request has started to leave (its headers are being written)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = False
+
+    def tracer(self, trace: Callable[[str, Mapping[str, Any]], Awaitable[None]]) -> _Trace:
+        async def traced(event: str, info: Mapping[str, Any]) -> None:
+            if event.endswith("send_request_headers.started"):
+                self.left = True
+            await trace(event, info)
+
+        return traced
+
+
+_Trace = Callable[[str, Mapping[str, Any]], Awaitable[None]]
+
+
 class AttemptRunner:
     """Sends attempts for one session (its key, endpoints, headers, hub)."""
 
@@ -92,8 +114,41 @@ class AttemptRunner:
         self._scrub = scrub
         self._keys = keys
         self._pool_size = pool_size
+        self._detached: set[asyncio.Future[Outcome]] = set()
+
+    @property
+    def detached(self) -> int:
+        """Exchanges still running after their caller was cancelled (Remote only; see :meth:`run`)."""
+        return len(self._detached)
 
     async def run(self, mode: Mode, req: Prepared, options: AttemptOptions, *, retry: bool) -> Outcome:
+        """One attempt. On a spaced (Remote) key, a cancellation after the request left frees the caller at once
+        while the exchange goes on: the office runs the request anyway and refuses anything that arrives before
+        it has answered, so the key is released when the answer has been read (within the attempt's deadline),
+        not at a guess. A cancellation before the request left cancels the exchange: it takes no turn."""
+        if self._backend.interval(mode, self._key_id) <= 0:
+            return await self._exchange(mode, req, options, retry, _Departure())
+        departure = _Departure()
+        exchange = asyncio.ensure_future(self._exchange(mode, req, options, retry, departure))
+        try:
+            return await asyncio.shield(exchange)
+        except asyncio.CancelledError:
+            if not departure.left:
+                exchange.cancel()
+            elif not exchange.done():
+                self._detached.add(exchange)
+                exchange.add_done_callback(self._dropped)
+            raise
+
+    def _dropped(self, exchange: asyncio.Future[Outcome]) -> None:
+        """A detached exchange ended: its answer is dropped (and an error in it is not reported twice)."""
+        self._detached.discard(exchange)
+        if not exchange.cancelled():
+            exchange.exception()
+
+    async def _exchange(
+        self, mode: Mode, req: Prepared, options: AttemptOptions, retry: bool, departure: _Departure
+    ) -> Outcome:
         url = self._base_urls[mode] + req.path + req.query
         try:
             async with self._backend.slot(mode, self._key_id, options.priority, retry=retry) as slot:
@@ -107,7 +162,7 @@ class AttemptRunner:
                         headers=self._headers,
                         timeout=options.timeout,
                         # On a spaced (Remote) key the spacing counts from when the request really left.
-                        extensions={"trace": slot.trace} if slot.spaced else None,
+                        extensions={"trace": departure.tracer(slot.trace)} if slot.spaced else None,
                     )
                     with anyio.fail_after(options.total):
                         response = await client.send(request, stream=True)

@@ -18,10 +18,12 @@ only by time, one timer is armed, in the head waiter's loop (a loop that closes 
 timer never lives where nobody waits). An idle key holds no timer.
 
 Cancellation. A waiter cancelled before its turn consumes nothing; one cancelled between its grant and its
-resumption gives the grant back. A Remote request cancelled or failed *after it left* may still run on the
-server, which counts the interval from its arrival and refuses anything while it runs: the key stays occupied
-until the request's estimated end (its departure plus the larger of T and the key's slowest recent round trip,
-capped at :data:`MAX_CANCEL_HOLD`), so the caller is free at once and the next request is not refused.
+resumption gives the grant back. A Remote request cancelled after it left is not cut off: the attempt
+(``_attempt.py``) lets its exchange finish in the background, so its slot is released when the office has
+answered. A slot left with an error after the request left (a reset, a deadline, the loop ending) may still be
+running on the server, which counts the interval from its arrival and refuses anything while it runs: the key
+stays occupied until the request's estimated end (its departure plus the larger of T and the key's slowest
+recent round trip, capped at :data:`MAX_CANCEL_HOLD`).
 
 Departure. The slot's start is when the waiting task resumes; a busy client may write the request later.
 ``slot.mark_sent()``, or httpx's ``trace`` extension set to ``slot.trace``, records the real departure.
