@@ -56,16 +56,18 @@ def session(emu: Any, interval: float) -> OpenDental:
     )
 
 
-async def wait_for_arrivals(emu: Any, count: int) -> None:
-    """Until the emulator has seen ``count`` Remote arrivals (bounded)."""
+async def wait_for_arrivals(emu: Any, count: int, listener: str = "remote") -> None:
+    """Until the emulator has seen ``count`` arrivals on ``listener`` (bounded)."""
     async with asyncio.timeout(10):
-        while remote_stats(emu)["requests"] < count:
+        while emu.stats()["listeners"][listener]["requests"] < count:  # noqa: ASYNC110 (no event across threads)
             await asyncio.sleep(0.005)
 
 
 @pytest.mark.parametrize("execution", [0.8, 1.4])
 @pytest.mark.parametrize("interval", [0.2, 1.0])
-async def test_cancelled_request_holds_the_key_until_answered(emu: Any, execution: float, interval: float) -> None:
+async def test_cancelled_request_holds_the_key_until_answered(
+    emu: Any, execution: float, interval: float
+) -> None:
     emu.set_faults("remote", latency=execution)
     async with session(emu, interval) as od:
         first = asyncio.create_task(od.patients.get(1))
@@ -107,9 +109,7 @@ async def test_local_cancel_closes_at_once(emu: Any) -> None:
     emu.set_faults("local", latency=1.0)
     async with OpenDental(DEV, KEY, endpoints=emu.endpoints, modes=("local",), hub=Hub()) as od:
         task = asyncio.create_task(od.patients.get(1))
-        async with asyncio.timeout(5):
-            while emu.stats()["listeners"]["local"]["requests"] < 1:
-                await asyncio.sleep(0.005)
+        await wait_for_arrivals(emu, 1, "local")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
