@@ -12,7 +12,8 @@ only when some script sees it). Leases expire (``lease_ttl``), so a killed worke
 a holder renews its lease past half the TTL.
 
 Redis unreachable: ``fallback="fail"`` (default) raises :class:`~odapi_async.ThrottleUnavailable` before any
-request is sent; ``fallback="local"`` logs one WARNING and runs on the local throttle alone until Redis answers
+request is sent, in every request of the process that waits for its turn at that moment (they are told at once,
+not each at its own turn; a ``PING`` every 0.25 s notices an outage while they wait); ``fallback="local"`` logs one WARNING and runs on the local throttle alone until Redis answers
 again (tried every ``retry_down`` seconds). After a Redis restart the client reconnects and the scripts are
 loaded again (``NOSCRIPT`` → ``EVAL``, once). See ``docs/scaling.md`` for what is and is not guaranteed.
 """
@@ -60,6 +61,8 @@ _KEEP_MS = 24 * 3600 * 1000
 _TICKET_GRACE = 1.0
 #: The shortest BLPOP (s): Redis takes 0 as "forever".
 _MIN_BLOCK = 0.01
+#: How often Redis is asked whether it is there while requests wait for their local turn (fallback="fail").
+_WATCH_EVERY = 0.25
 _clock = time.monotonic
 
 
@@ -141,7 +144,7 @@ class RedisSlot:
 
     async def __aenter__(self) -> RedisSlot:
         local = self._owner.local.key(self._mode, self._key).slot(self._priority, retry=self._retry)
-        await local.__aenter__()
+        await self._owner._local_turn(local)
         self._local = local
         try:
             await self._owner._acquire(self)
@@ -249,6 +252,12 @@ class RedisThrottle:
         self._down_until = -_INF  # fallback="local": Redis is not asked again before this
         self._down_logged = False
         self._background: set[asyncio.Task[Any]] = set()
+        # fallback="fail": the requests waiting for their local turn (each a future of its own loop, resolved
+        # with the message when Redis fails), and per loop with such waiters, a task asking Redis if it is there.
+        self._outage_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]] = set()
+        self._watchers: dict[
+            asyncio.AbstractEventLoop, asyncio.Future[None]
+        ] = {}  # one per loop with waiters
 
     def __repr__(self) -> str:
         return f"<RedisThrottle {self.where} namespace={self.namespace} keys={len(self._states)}>"
@@ -344,10 +353,67 @@ class RedisThrottle:
         return task
 
     def _unavailable(self, exc: BaseException) -> ThrottleUnavailable:
-        return ThrottleUnavailable(
+        """Redis failed and fallback="fail": the error, told at once to every request waiting in this process."""
+        message = (
             f"the shared throttle at {self.where} did not answer ({type(exc).__name__}: {exc}); the request "
             "was not sent. RedisThrottle(..., fallback='local') runs on this process's throttle meanwhile."
         )
+        with self._lock:
+            waiting, self._outage_waiters = self._outage_waiters, set()
+        for loop, future in waiting:
+            with contextlib.suppress(RuntimeError):  # that loop has closed: its waiters are gone with it
+                loop.call_soon_threadsafe(_set_once, future, message)
+        return ThrottleUnavailable(message)
+
+    async def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """While requests of this loop wait for their local turn, ask Redis every :data:`_WATCH_EVERY` s
+        whether it is there: nobody else may be talking to it (the next in line only asks at its turn)."""
+        from redis.exceptions import RedisError
+
+        try:
+            while any(waiting is loop for waiting, _future in self._outage_waiters):
+                try:
+                    await asyncio.wait_for(self._client().ping(), self._command_timeout)
+                except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                    if isinstance(exc, asyncio.TimeoutError):
+                        exc = TimeoutError(f"no answer to PING within {self._command_timeout:g} s")
+                    self._unavailable(exc)
+                    return
+                await asyncio.sleep(_WATCH_EVERY)
+        finally:
+            self._watchers.pop(loop, None)
+
+    async def _local_turn(self, local: ThrottleSlot) -> None:
+        """Wait for this process's turn on the key, or until Redis is found unreachable meanwhile.
+
+        The requests queued here behind one that asks Redis would otherwise each learn of an outage only at
+        its own turn, one interval after the other (5 s apart at read_all); an outage ends every wait at once.
+        """
+        if self.fallback == "local":
+            await local.__aenter__()  # an outage does not stop anyone: the local throttle goes on alone
+            return
+        loop = asyncio.get_running_loop()
+        outage: asyncio.Future[str] = loop.create_future()
+        entry = (loop, outage)
+        with self._lock:
+            self._outage_waiters.add(entry)
+        if loop not in self._watchers:
+            self._watchers[loop] = self._spawn(self._watch(loop))
+        turn = asyncio.ensure_future(local.__aenter__())
+        try:
+            await asyncio.wait((turn, outage), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            _abandon(turn, local)
+            raise
+        finally:
+            with self._lock:
+                self._outage_waiters.discard(entry)
+        if turn.done():
+            turn.result()  # the local turn's own error, if it failed
+            if not outage.done():
+                return  # the turn came first
+        _abandon(turn, local)  # the outage came first: the turn takes nothing, the request is not sent
+        raise ThrottleUnavailable(outage.result())
 
     def _went_down(self, exc: BaseException) -> bool:
         """Redis failed: with fallback="local", note it (one WARNING per outage) and say to go on locally."""
@@ -612,6 +678,25 @@ class RedisThrottle:
 def _count_noscript(counters: RedisCounters) -> None:
     counters.noscript += 1
     counters.calls += 1  # the script, sent whole
+
+
+def _abandon(turn: asyncio.Future[Any], local: ThrottleSlot) -> None:
+    """A local turn no longer wanted: cancel it, or give it back if it was granted (now or as it ends)."""
+
+    def give_back(done: asyncio.Future[Any]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            local.give_back()
+
+    if turn.done():
+        give_back(turn)
+    else:
+        turn.cancel()
+        turn.add_done_callback(give_back)
+
+
+def _set_once(future: asyncio.Future[str], message: str) -> None:
+    if not future.done():
+        future.set_result(message)
 
 
 def _ms(seconds: float) -> str:
