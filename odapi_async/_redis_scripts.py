@@ -16,7 +16,9 @@ Per (mode, customer key) these keys share the hash tag ``{key_id}`` (one Cluster
 * ``BASE:rtts`` — the latest 32 round trips of the key, from every process: the margin's window, shared, so a
   worker that starts late does not pay the cautious first margin again;
 * ``BASE:grant:LEASE_ID`` — one list per waiting caller: the decision for it is pushed there, and the caller
-  waits on it with ``BLPOP`` (sent in the same round trip as its ``ACQUIRE``).
+  waits on it with ``BLPOP`` (sent in the same round trip as its ``ACQUIRE``);
+* ``BASE:handed`` — a hash of the leases handed to waiters and not yet known to be read: ``LEASE_ID`` →
+  member. ``PICKUP`` checks them (see below).
 
 So a turn is decided when a lease frees, not when a waiter asks again: ``ACQUIRE`` puts the caller in line and
 hands free leases to the heads of the line; ``RELEASE`` (and ``LEAVE``, and an expired lease noticed by any
@@ -25,6 +27,14 @@ spacing allows (previous start + interval + margin, a throttle hold, now), and p
 to that caller's list: it sleeps ``wait`` and sends. Two round trips per request: acquire (with the ``BLPOP``),
 release. A caller that gives up calls ``LEAVE``, which takes back a grant not yet read and pushes ``C`` so
 that its ``BLPOP`` returns.
+
+A waiter that died in line (its process killed) cannot read a lease handed to it, and would hold the key
+until the lease's TTL. Redis serves a client blocked on a list right after the command that pushed to it, so
+``PICKUP``, sent in the same round trip just after ``RELEASE`` or ``LEAVE``, finds every live grantee's
+decision already read: a decision still unread belongs to a caller that is gone. ``PICKUP`` takes that lease
+back (its reserved start stays taken, as with ``LEAVE``) and hands it on, so the key waits about one interval,
+not a TTL. (A live caller caught between its ``BLPOP`` calls finds ``R`` in its list instead, and joins the line
+again.)
 
 Times are milliseconds as decimal strings: Lua formats numbers with 14 significant digits, too few for
 microseconds since 1970, and Redis truncates a number reply to an integer.
@@ -37,17 +47,17 @@ import hashlib
 from ._lanes import MAX_OVERTAKES
 from ._margin import MIN_SAMPLES, WINDOW
 
-__all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "Script", "grant_key", "state_keys"]
+__all__ = ["ACQUIRE", "LEAVE", "PICKUP", "RELEASE", "RENEW", "Script", "grant_key", "state_keys"]
 
 #: How long a decision pushed to a caller's list waits to be read (ms): far longer than a BLPOP reply takes.
 GRANT_KEEP_MS = 60_000
 
 
 def state_keys(namespace: str, mode: str, key_id: str) -> tuple[str, ...]:
-    """The hash, leases, bulk line, tickets, terms, round trips and interactive line of one key (the opaque
-    key id, never the customer key)."""
+    """The hash, leases, bulk line, tickets, terms, round trips, interactive line and handed leases of one
+    key (the opaque key id, never the customer key)."""
     base = f"{namespace}:throttle:{{{key_id}}}:{mode}"
-    parts = ("leases", "line", "tickets", "terms", "rtts", "line:interactive")
+    parts = ("leases", "line", "tickets", "terms", "rtts", "line:interactive", "handed")
     return (base, *(f"{base}:{part}" for part in parts))
 
 
@@ -133,6 +143,7 @@ local function grant(id, tm, s)
   local gk = KEYS[1] .. ':grant:' .. id
   redis.call('RPUSH', gk, 'G ' .. member .. ' ' .. f(at - now) .. ' ' .. (learned and 1 or 0))
   redis.call('PEXPIRE', gk, GRANT_KEEP)
+  redis.call('HSET', KEYS[8], id, member)
 end
 -- The caller whose turn is next: the interactive head, unless a bulk head has let MAX_OVERTAKES pass.
 local function next_in_line()
@@ -277,6 +288,34 @@ redis.call('DEL', gk)
 redis.call('RPUSH', gk, 'C')
 redis.call('PEXPIRE', gk, GRANT_KEEP)
 return took
+""",
+)
+
+# ARGV: keep ms. After RELEASE or LEAVE, in the same round trip (module docstring): a lease handed to a caller
+# that has not read it is taken back and handed on. Returns the number taken back.
+PICKUP = Script(
+    "pickup",
+    _HANDOVER
+    + """
+local handed = redis.call('HGETALL', KEYS[8])
+redis.call('DEL', KEYS[8])
+local gone = 0
+for i = 1, #handed, 2 do
+  local gk = KEYS[1] .. ':grant:' .. handed[i]
+  local g = redis.call('LINDEX', gk, 0)
+  if g and string.sub(g, 1, 1) == 'G' then
+    redis.call('ZREM', KEYS[2], handed[i + 1])
+    redis.call('DEL', gk)
+    redis.call('RPUSH', gk, 'R')  -- a caller late for its BLPOP, not gone: ask again
+    redis.call('PEXPIRE', gk, GRANT_KEEP)
+    gone = gone + 1
+  end
+end
+if gone > 0 then
+  sweep()
+  handover(ARGV[1])
+end
+return gone
 """,
 )
 

@@ -41,7 +41,7 @@ from ._exceptions import ThrottleUnavailable
 from ._margin import MarginEstimator
 from ._perloop import PerLoop
 from ._redis_client import blocking_pool, check_word, connect, run_script
-from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
+from ._redis_scripts import ACQUIRE, LEAVE, PICKUP, RELEASE, RENEW, Script, grant_key, state_keys
 from ._settings import KeySettings, Mode, Priority, ThrottleStats
 from ._throttle import MAX_CANCEL_HOLD, ThrottleSlot
 
@@ -345,6 +345,33 @@ class RedisThrottle:
         counters.latencies.append(_clock() - started)
         return reply
 
+    async def _call_then_pickup(self, state: _KeyState, script: Script, args: Sequence[str | int]) -> Any:
+        """``script`` (one that may hand a lease over), then ``PICKUP`` in the same round trip: a lease handed
+        to a waiter that died in line is passed on at once (``_redis_scripts``). Returns ``script``'s reply."""
+        from redis.exceptions import NoScriptError
+
+        counters = state.counters
+        keys = state.keys
+        started = _clock()
+        counters.calls += 1
+        pipe = self._client().pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        pipe.evalsha(PICKUP.sha, len(keys), *keys, _KEEP_MS)
+        replies = await pipe.execute(raise_on_error=False)
+        counters.latencies.append(_clock() - started)
+        for reply in replies:
+            if isinstance(reply, Exception) and not isinstance(reply, NoScriptError):
+                raise reply
+        reply, picked = replies
+        client = self._client()
+        if isinstance(reply, NoScriptError):  # a restart or SCRIPT FLUSH: each sent whole, once
+            _count_noscript(counters)
+            reply = await client.eval(script.body, len(keys), *keys, *args)
+        if isinstance(picked, NoScriptError):
+            _count_noscript(counters)
+            await client.eval(PICKUP.body, len(keys), *keys, _KEEP_MS)
+        return reply
+
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
         """Run ``coro`` as a task that a cancellation of the caller does not cut off halfway."""
         task = asyncio.ensure_future(coro)
@@ -581,7 +608,7 @@ class RedisThrottle:
         from redis.exceptions import RedisError
 
         with contextlib.suppress(RedisError, OSError):
-            await self._call(state, LEAVE, [lease_id, _KEEP_MS])
+            await self._call_then_pickup(state, LEAVE, [lease_id, _KEEP_MS])
 
     def _drop_granted(self, slot: RedisSlot, call: asyncio.Future[Any]) -> None:
         """A cancelled acquire's call answered: give back a lease it read (LEAVE could not take it back)."""
@@ -656,7 +683,9 @@ class RedisThrottle:
             _KEEP_MS,
         ]
         try:
-            learned_now, learned = await asyncio.shield(self._spawn(self._call(state, RELEASE, args)))
+            learned_now, learned = await asyncio.shield(
+                self._spawn(self._call_then_pickup(state, RELEASE, args))
+            )
         except (RedisError, OSError) as exc:
             # The answer is in: do not lose it over the lease, which expires by itself.
             logger.warning(
