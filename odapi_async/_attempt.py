@@ -17,13 +17,13 @@ import anyio
 import httpx2
 import msgspec
 
-from ._backend import ThrottleBackend
-from ._exceptions import ResponseTooLarge
-from ._pools import ConnectionPools
-from ._redact import Secret
-from ._request import Answer, Prepared
-from ._retry import is_throttle_answer, parse_retry_after
-from ._settings import Mode, Priority
+from odapi_async._backend import ThrottleBackend
+from odapi_async._exceptions import ResponseTooLarge
+from odapi_async._pools import ConnectionPools
+from odapi_async._redact import Secret
+from odapi_async._request import Answer, Prepared
+from odapi_async._retry import is_throttle_answer, parse_retry_after
+from odapi_async._settings import Mode, Priority
 
 __all__ = ["AttemptRunner", "Kind", "Outcome"]
 

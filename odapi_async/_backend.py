@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from ._forksafe import reset_after_fork
-from ._settings import KeySettings, Mode, Priority, ThrottleStats
-from ._throttle import KeyThrottle
+from odapi_async._forksafe import reset_after_fork
+from odapi_async._settings import KeySettings, Mode, Priority, ThrottleStats
+from odapi_async._throttle import KeyThrottle
 
 __all__ = ["ProcessThrottle", "Slot", "ThrottleBackend"]
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ._attempt import Kind, Outcome
-from ._exceptions import (
+from odapi_async._attempt import Kind, Outcome
+from odapi_async._exceptions import (
     ConnectError,
     OpenDentalError,
     OutcomeUnknown,
@@ -28,7 +28,7 @@ from ._exceptions import (
     WriteGatewayTimeout,
     status_error_class,
 )
-from ._retry import RetryPolicy, is_retryable_status
+from odapi_async._retry import RetryPolicy, is_retryable_status
 
 __all__ = ["Action", "Decision", "decide", "error_for"]
 

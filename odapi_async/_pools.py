@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx2
 
-from ._forksafe import reset_after_fork
-from ._perloop import PerLoop
+from odapi_async._forksafe import reset_after_fork
+from odapi_async._perloop import PerLoop
 
 __all__ = ["ConnectionPools"]
 

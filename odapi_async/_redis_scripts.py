@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import hashlib
 
-from ._lanes import MAX_OVERTAKES
-from ._margin import MIN_SAMPLES, WINDOW
+from odapi_async._lanes import MAX_OVERTAKES
+from odapi_async._margin import MIN_SAMPLES, WINDOW
 
 __all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "Script", "grant_key", "state_keys"]
 

@@ -35,19 +35,19 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit
 
-from ._backend import ProcessThrottle
-from ._exceptions import ThrottleUnavailable
-from ._margin import MarginEstimator
-from ._perloop import PerLoop
-from ._redis_client import blocking_pool, check_word, connect, run_script
-from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
-from ._settings import KeySettings, Mode, Priority, ThrottleStats
-from ._throttle import MAX_CANCEL_HOLD, ThrottleSlot
+from odapi_async._backend import ProcessThrottle
+from odapi_async._exceptions import ThrottleUnavailable
+from odapi_async._margin import MarginEstimator
+from odapi_async._perloop import PerLoop
+from odapi_async._redis_client import blocking_pool, check_word, connect, run_script
+from odapi_async._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
+from odapi_async._settings import KeySettings, Mode, Priority, ThrottleStats
+from odapi_async._throttle import MAX_CANCEL_HOLD, ThrottleSlot
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
 
-    from ._redis_client import Client
+    from odapi_async._redis_client import Client
 
 __all__ = ["RedisCounters", "RedisSlot", "RedisThrottle"]
 

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ._paginate import Paginator
-from ._progress import CollectProgress, progress_wanted
+from odapi_async._paginate import Paginator
+from odapi_async._progress import CollectProgress, progress_wanted
 
 __all__ = [
     "BoundedPaginator",

@@ -44,9 +44,9 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from ._lanes import Lanes
-from ._margin import MarginEstimator
-from ._settings import PRIORITIES, TIER_INTERVALS, KeySettings, Mode, Priority, ThrottleStats, Tier
+from odapi_async._lanes import Lanes
+from odapi_async._margin import MarginEstimator
+from odapi_async._settings import PRIORITIES, TIER_INTERVALS, KeySettings, Mode, Priority, ThrottleStats, Tier
 
 __all__ = ["MAX_CANCEL_HOLD", "TIER_INTERVALS", "KeyThrottle", "ThrottleSlot"]
 
