@@ -3,7 +3,6 @@
 ``OpenDental`` is the session (one per customer key); every resource of the API is an attribute of it.
 """
 
-from odapi_async._backend import ProcessThrottle, ThrottleBackend
 from odapi_async._codec import DynamicRow, Model
 from odapi_async._exceptions import (
     APIStatusError,
@@ -30,13 +29,14 @@ from odapi_async._exceptions import (
     WriteGatewayTimeout,
 )
 from odapi_async._hub import Hub, default_hub
-from odapi_async._logfilter import redact_transport_logs
-from odapi_async._paginate import Paginator
+from odapi_async._paging.paginator import Paginator
 from odapi_async._permissions import PermissionWarning
 from odapi_async._raw import RawResponse
-from odapi_async._redis_throttle import RedisThrottle
 from odapi_async._session import OpenDental
 from odapi_async._settings import KeySettings, ThrottleStats
+from odapi_async._throttle.backend import ProcessThrottle, ThrottleBackend
+from odapi_async._throttle.redis import RedisThrottle
+from odapi_async._util.logfilter import redact_transport_logs
 from odapi_async._version import __version__
 
 __all__ = [

@@ -24,7 +24,7 @@ from typing import Any
 
 from odapi_async._blocking_loop import BlockingPaginator, call, portal_started, shutdown
 from odapi_async._exceptions import SessionClosed
-from odapi_async._paginate import Paginator
+from odapi_async._paging.paginator import Paginator
 from odapi_async._raw import RawRequests
 from odapi_async._session import OpenDental as AsyncOpenDental
 from odapi_async.resources._generated._blocking_types import BlockingResources

@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx2
 
-from odapi_async._backend import ProcessThrottle, ThrottleBackend
 from odapi_async._exceptions import ConfigurationError
-from odapi_async._pools import ConnectionPools
-from odapi_async._prober import RouterRegistry
+from odapi_async._request.pools import ConnectionPools
+from odapi_async._request.routing import RouterRegistry
+from odapi_async._throttle.backend import ProcessThrottle, ThrottleBackend
 from odapi_async._version import __version__
 
 USER_AGENT = f"odapi-async/{__version__}"

@@ -20,7 +20,7 @@ import httpx2
 import msgspec
 
 from odapi_async._codec import Model, WireDecodeError, decode_json, decode_list, decode_one
-from odapi_async._request import Answer, decode_or_raise
+from odapi_async._request.interface import Answer, decode_or_raise
 
 if TYPE_CHECKING:
     from odapi_async._session import OpenDental

@@ -21,12 +21,12 @@ from odapi_async._codec import (
 )
 from odapi_async._exceptions import InvalidParameter
 from odapi_async._operation import Operation, build_body, build_path, build_query
-from odapi_async._paginate import Paginator
-from odapi_async._request import decode_or_raise
-from odapi_async._rows import describe
+from odapi_async._paging.bounds import describe
+from odapi_async._paging.paginator import Paginator
+from odapi_async._request.interface import decode_or_raise
 
 if TYPE_CHECKING:
-    from odapi_async._request import RequestPath
+    from odapi_async._request.interface import RequestPath
 
 _BODY_METHODS = ("POST", "PUT")
 

@@ -244,7 +244,7 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
         "",
         "from odapi_async._codec import DynamicRow, Model",
         "from odapi_async._operation import Operation, Param",
-        "from odapi_async._paginate import Paginator",
+        "from odapi_async._paging.paginator import Paginator",
         "from odapi_async._resource import Resource",
         "",
         "",

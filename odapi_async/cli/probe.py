@@ -7,7 +7,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from odapi_async._prober import ModeReport
+from odapi_async._request.routing import ModeReport
 from odapi_async._settings import Mode
 from odapi_async.cli._common import Connection, connection_options
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from odapi_async import ConfigurationError
 from odapi_async._hub import default_hub
-from odapi_async._redis_throttle import RedisThrottle
+from odapi_async._throttle.redis import RedisThrottle
 from odapi_async.cli._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
 from odapi_async.cli._report import LiveProgress, print_summary
 from odapi_async.sync import (

@@ -22,8 +22,8 @@ from typing import Any, Union, get_args, get_origin
 import msgspec
 
 from odapi_async._exceptions import OpenDentalError
-from odapi_async._sqlite import connect, transaction
 from odapi_async._syncspec import SyncSpec
+from odapi_async._util.sqlite import connect, transaction
 
 #: Computed by the server when it answers ("now"), not data: never stored.
 SERVER_COMPUTED = frozenset({"serverDateTime"})

@@ -10,7 +10,7 @@ from typing_extensions import Required, TypedDict, Unpack
 
 from odapi_async._codec import DynamicRow, Model
 from odapi_async._operation import Operation, Param
-from odapi_async._paginate import Paginator
+from odapi_async._paging.paginator import Paginator
 from odapi_async._resource import Resource
 
 

@@ -14,7 +14,7 @@ import httpx2
 
 from odapi_async._codec import WireDecodeError
 from odapi_async._exceptions import DecodeError
-from odapi_async._redact import Secret
+from odapi_async._util.redact import Secret
 
 if TYPE_CHECKING:
     from odapi_async._operation import Operation

@@ -23,7 +23,7 @@ import msgspec
 from odapi_async._codec import Model
 
 if TYPE_CHECKING:
-    from odapi_async._paginate import Paginator
+    from odapi_async._paging.paginator import Paginator
 
 __all__ = ["column_kinds", "rows_to_pandas", "rows_to_polars", "to_pandas", "to_polars"]
 

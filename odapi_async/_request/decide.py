@@ -17,7 +17,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from odapi_async._attempt import Kind, Outcome
 from odapi_async._exceptions import (
     ConnectError,
     OpenDentalError,
@@ -28,7 +27,8 @@ from odapi_async._exceptions import (
     WriteGatewayTimeout,
     status_error_class,
 )
-from odapi_async._retry import RetryPolicy, is_retryable_status
+from odapi_async._request.attempt import Kind, Outcome
+from odapi_async._request.retry import RetryPolicy, is_retryable_status
 
 __all__ = ["Action", "Decision", "decide", "error_for"]
 
