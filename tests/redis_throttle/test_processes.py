@@ -19,7 +19,7 @@ from typing import Any
 from redis_support import NEEDS_REDIS, RedisServer, T, remote_stats
 
 from odapi_async import KeySettings, RedisThrottle
-from odapi_async._redis_scripts import state_keys
+from odapi_async._throttle.redis_scripts import state_keys
 
 pytestmark = NEEDS_REDIS
 

@@ -1,4 +1,7 @@
-"""Streaming pagination over the API's Offset/Limit pages: every row once, in order, without waste.
+"""One pass over a list's pages: the stop rule, the overlap and deduplication, read-ahead, the bound.
+
+A :class:`Stream` reads everything from its :class:`~odapi_async._paging.spec.ListSpec` and yields the new rows
+of each page; the paginator (``paginator.py``) starts one per iteration.
 
 The API gives no total and no next link, and a server may hand back fewer rows than the Limit asked (Remote caps
 pages at 100, Local/Service at 1000, Enterprise at 1000/10 000, some lists at 100 whatever the mode).
@@ -20,6 +23,9 @@ incremental ``DateTStamp`` pass picks it up), and a row deleted during the strea
 pages come back full: after a short page no new guess is made. The window starts at one guess and doubles with
 each full page up to the mode's depth, so a short list is not overshot by the whole window. A guess whose offset
 turns out wrong and the overshoot past the end are cancelled.
+
+**Bounds.** A bounded list (``take(n)``, ``collect(max_rows=n)``) stops after its ``n``-th row, in the loop that
+produces the pages: the last page is cut there and the read-ahead past it cancelled.
 """
 
 from __future__ import annotations
@@ -29,14 +35,14 @@ import bisect
 import collections
 import itertools
 import operator
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from ._rows import ListInfo
+from odapi_async._exceptions import PaginationError
+from odapi_async._paging.spec import ListSpec
 
-from ._exceptions import PaginationError
+__all__ = ["CAP_STEP", "KNOWN_CAPS", "MAX_RESYNCS", "Stream", "is_last_page"]
 
 T = TypeVar("T")
 
@@ -46,8 +52,6 @@ KNOWN_CAPS = (100, 1000, 10_000)
 CAP_STEP = 100
 #: Times a stream may lose its place and step back before it gives up (the list changes faster than it is read).
 MAX_RESYNCS = 32
-
-FetchPage = Callable[[int, int], Awaitable[list[T]]]
 
 
 def is_last_page(rows: int, asked: int) -> bool:
@@ -60,105 +64,6 @@ class _Ahead:
     start: int
     asked: int
     task: asyncio.Future[Any]
-
-
-class Paginator(Generic[T]):
-    """The rows of a list call: an async iterator, also offering ``pages()``, ``first_page()``, ``collect()``.
-
-    Nothing is fetched until it is iterated or awaited; ``await paginator`` is ``await paginator.collect()``.
-    ``primary_key`` (a field name) turns on the overlap and the deduplication described in the module.
-    """
-
-    def __init__(
-        self,
-        fetch: FetchPage[T],
-        *,
-        limit_for_page: Callable[[], int],
-        prefetch_depth: Callable[[], int],
-        offset: int = 0,
-        limit: int | None = None,
-        primary_key: str | None = None,
-        overlap: int = 1,
-        operation: str = "",
-    ) -> None:
-        self._fetch = fetch
-        self._limit_for_page = limit_for_page
-        self._prefetch_depth = prefetch_depth
-        self._offset = offset
-        self._limit = limit
-        self._primary_key = primary_key
-        self._overlap = max(overlap, 0) if primary_key else 0
-        self._operation = operation
-
-    def _asked(self) -> int:
-        return self._limit if self._limit is not None else self._limit_for_page()
-
-    async def first_page(self) -> list[T]:
-        """Fetch only the first page."""
-        return await self._fetch(self._offset, self._asked())
-
-    async def pages(self) -> AsyncIterator[list[T]]:
-        """Yield the new rows of every page in order (prefetching ahead where the mode is not throttled)."""
-        stream = _Stream(self)
-        try:
-            async for page in stream.run():
-                yield page
-        finally:
-            await stream.close()
-
-    async def __aiter__(self) -> AsyncIterator[T]:
-        pages = self.pages()
-        try:
-            async for page in pages:
-                for row in page:
-                    yield row
-        finally:
-            await pages.aclose()  # type: ignore[attr-defined]
-
-    async def collect(self, *, max_rows: int | None = None, progress: bool | None = None) -> list[T]:
-        """Fetch every page (or only the first ``max_rows`` rows) and return the rows in one list.
-
-        ``progress``: a progress display (rich); ``None`` shows it in notebooks and at the prompt only.
-        """
-        from ._rows import collect_rows
-
-        return await collect_rows(self, max_rows=max_rows, progress=progress)
-
-    def __await__(self) -> Generator[Any, None, list[T]]:
-        return self.collect().__await__()
-
-    # -- notebooks and scripts: bounds, first row, repr, DataFrames (``_rows``, ``_frames``, docs/notebooks.md)
-
-    _info: ListInfo | None = None  # what is listed and the rows fetched so far (set by the resource)
-    _max_rows: int | None = None  # set on the paginators ``take()`` returns
-
-    def take(self, max_rows: int) -> Paginator[T]:
-        """The same list, stopping after ``max_rows`` rows (iteration, ``pages()``, ``collect()``, frames)."""
-        from ._rows import bounded
-
-        return bounded(self, max_rows)
-
-    async def first(self) -> T | None:
-        """The first row, or ``None`` for an empty list (one request, asking for one row)."""
-        rows = await self._fetch(self._offset, 1)
-        return rows[0] if rows else None
-
-    def __repr__(self) -> str:
-        from ._rows import paginator_repr
-
-        return paginator_repr(self)
-
-    async def to_polars(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
-        """Collect into a ``polars.DataFrame`` with typed columns (needs the ``polars`` extra)."""
-        from ._frames import to_polars
-
-        return await to_polars(self, max_rows=max_rows, progress=progress)
-
-    async def to_pandas(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
-        """Collect into a ``pandas.DataFrame`` with typed columns (needs the ``pandas`` extra)."""
-        from ._frames import to_pandas
-
-        return await to_pandas(self, max_rows=max_rows, progress=progress)
 
 
 class _SeenKeys:
@@ -255,12 +160,13 @@ def _ascending(keys: list[Any]) -> bool:
         return False
 
 
-class _Stream(Generic[T]):
+class Stream(Generic[T]):
     """One pass over a list: the position, the keys seen, and the pages fetched ahead."""
 
-    def __init__(self, pager: Paginator[T]) -> None:
-        self.pager = pager
-        self.offset = pager._offset  # rows before this position have been read
+    def __init__(self, spec: ListSpec[T]) -> None:
+        self.spec = spec
+        self.offset = spec.offset  # rows before this position have been read
+        self.left = spec.max_rows  # rows still to yield under a bound (None: all)
         self.seen = _SeenKeys()
         self.key: Callable[[Any], Any] | None = None
         # The last page as fetched (rows, keys), to spot a server that ignores Offset.
@@ -280,7 +186,7 @@ class _Stream(Generic[T]):
 
     async def run(self) -> AsyncIterator[list[T]]:
         while True:
-            overlap = self._overlap(self.pager._asked())
+            overlap = self._overlap(self.spec.asked())
             start = self.offset - overlap
             entry = await self._next(start)
             rows = await entry.task
@@ -291,6 +197,11 @@ class _Stream(Generic[T]):
                 self._drop_guesses()
                 start, rows, keys = await self._resync(start, entry.asked)
             new = self._remember(rows, keys)
+            if new and self.left is not None:  # the bound, where the pages are produced
+                if len(new) >= self.left:
+                    yield new[: self.left]
+                    return  # the caller's close cancels the read-ahead past the bound
+                self.left -= len(new)
             if new:
                 yield new
             self.offset = start + len(rows)
@@ -298,27 +209,27 @@ class _Stream(Generic[T]):
                 return
 
     def _overlap(self, asked: int) -> int:
-        return min(self.pager._overlap, asked - 1, self.offset) if self.seen else 0
+        return min(self.spec.overlap, asked - 1, self.offset) if self.seen else 0
 
     async def _next(self, start: int) -> _Ahead:
         """The entry for the page at ``start``: the guess made for it, or a new fetch; then more guesses."""
         if self.ahead and self.ahead[0].start != start:
             self._drop_guesses()  # the page size changed, or the last page was short: the guesses are wrong
         if not self.ahead:
-            self.ahead.append(self._launch(start, self.pager._asked()))
-        depth = min(self.pager._prefetch_depth(), self.window)
+            self.ahead.append(self._launch(start, self.spec.asked()))
+        depth = min(self.spec.read_ahead(), self.window)
         while self.step and len(self.ahead) < depth:
-            self.ahead.append(self._launch(self.ahead[-1].start + self.step, self.pager._asked()))
+            self.ahead.append(self._launch(self.ahead[-1].start + self.step, self.spec.asked()))
         return self.ahead.popleft()
 
     def _launch(self, start: int, asked: int) -> _Ahead:
-        return _Ahead(start, asked, asyncio.ensure_future(self.pager._fetch(start, asked)))
+        return _Ahead(start, asked, asyncio.ensure_future(self.spec.fetch(start, asked)))
 
     def _ends(self, rows: int, asked: int) -> bool:
         """Apply the stop rule, and decide whether the next pages may be guessed."""
         if rows == asked or rows in self.full_sizes:
             self.full_sizes.add(rows)
-            self.step = rows - self._overlap(self.pager._asked())
+            self.step = rows - self._overlap(self.spec.asked())
             self.window *= 2
             return False
         self.step = 0  # short: no guessing past what may be the end
@@ -331,7 +242,7 @@ class _Stream(Generic[T]):
 
     def _keys(self, rows: Sequence[Any]) -> list[Any] | None:
         """The primary keys of a page's rows (None for a stream without a key)."""
-        name = self.pager._primary_key
+        name = self.spec.primary_key
         if name is None or not rows:
             return None if name is None else []
         if self.key is None:
@@ -360,9 +271,9 @@ class _Stream(Generic[T]):
             same = rows == rows_before and any(row != rows[0] for row in rows)
         if same:
             raise PaginationError(
-                f"{self.pager._operation or 'list'}: the page at Offset={entry.start} is the same as the page "
+                f"{self.spec.operation or 'list'}: the page at Offset={entry.start} is the same as the page "
                 "before it; the server seems to ignore Offset, and the stream would repeat rows forever",
-                operation=self.pager._operation,
+                operation=self.spec.operation,
                 offset=entry.start,
                 limit=entry.asked,
             )
@@ -372,16 +283,16 @@ class _Stream(Generic[T]):
         self.resyncs += 1
         if self.resyncs > MAX_RESYNCS:
             raise PaginationError(
-                f"{self.pager._operation or 'list'}: lost its place {MAX_RESYNCS} times; the list changes "
+                f"{self.spec.operation or 'list'}: lost its place {MAX_RESYNCS} times; the list changes "
                 "faster than it can be read",
-                operation=self.pager._operation,
+                operation=self.spec.operation,
                 offset=start,
                 limit=asked,
             )
         back = max(asked - self._overlap(asked), 1)
         while True:
             probe = max(start - back, 0)
-            rows = await self.pager._fetch(probe, asked)
+            rows = await self.spec.fetch(probe, asked)
             keys = self._keys(rows)
             self.previous = (rows, keys)
             if probe == 0 or self._connects(keys):

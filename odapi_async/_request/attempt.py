@@ -2,15 +2,15 @@
 
 An attempt takes the key's throttle slot, fetches the key's pool for the running loop (never reused across
 attempts: a retry may run after the pool was closed and reopened), sends, and reads the whole answer within a
-total deadline and a size cap. What to do next (retry, fail over, raise) is decided elsewhere (``_retry.py``);
-see ``docs/architecture.md``, "The request path".
+total deadline and a size cap. What to do next (retry, fail over, raise) is decided elsewhere
+(``_request/decide.py``, with the backoff policy of ``_request/retry.py``); see ``docs/architecture.md``, "The
+request path".
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,13 +19,14 @@ import anyio
 import httpx2
 import msgspec
 
-from ._backend import ThrottleBackend
-from ._exceptions import ResponseTooLarge
-from ._pools import ConnectionPools
-from ._redact import Secret
-from ._request import Answer, Prepared
-from ._retry import is_throttle_answer, parse_retry_after
-from ._settings import Mode, Priority
+from odapi_async._exceptions import ResponseTooLarge
+from odapi_async._request.interface import Answer, Prepared
+from odapi_async._request.options import RequestOptions
+from odapi_async._request.pools import ConnectionPools
+from odapi_async._request.retry import is_throttle_answer, parse_retry_after
+from odapi_async._settings import Mode
+from odapi_async._throttle.backend import ThrottleBackend
+from odapi_async._util.redact import Secret
 
 __all__ = ["AttemptRunner", "Kind", "Outcome"]
 
@@ -58,17 +59,6 @@ class Outcome:
     headers: httpx2.Headers | None = None  # an error answer's headers, keys scrubbed (for the error)
 
 
-@dataclass(frozen=True)
-class AttemptOptions:
-    """Per-view settings an attempt needs."""
-
-    timeout: httpx2.Timeout
-    total: float  # seconds for connect + send + the whole answer
-    priority: Priority
-    max_retry_wait: float
-    max_response_bytes: int
-
-
 class _Departure:
     """Whether an attempt's request has started to leave (its headers are being written)."""
 
@@ -98,7 +88,6 @@ class AttemptRunner:
         backend: ThrottleBackend,
         pools: ConnectionPools,
         key_id: str,
-        user: object,
         base_urls: dict[str, str],
         headers: httpx2.Headers,
         scrub: Callable[[str], str],
@@ -108,7 +97,6 @@ class AttemptRunner:
         self._backend = backend
         self._pools = pools
         self._key_id = key_id
-        self._user = user
         self._base_urls = base_urls
         self._headers = headers  # built once per session; its repr masks Authorization
         self._scrub = scrub
@@ -121,7 +109,7 @@ class AttemptRunner:
         """Exchanges still running after their caller was cancelled (Remote only; see :meth:`run`)."""
         return len(self._detached)
 
-    async def run(self, mode: Mode, req: Prepared, options: AttemptOptions, *, retry: bool) -> Outcome:
+    async def run(self, mode: Mode, req: Prepared, options: RequestOptions, *, retry: bool) -> Outcome:
         """One attempt. On a spaced (Remote) key, a cancellation after the request left frees the caller at once
         while the exchange goes on: the office runs the request anyway and refuses anything that arrives before
         it has answered, so the key is released when the answer has been read (within the attempt's deadline),
@@ -147,14 +135,13 @@ class AttemptRunner:
             exchange.exception()
 
     async def _exchange(
-        self, mode: Mode, req: Prepared, options: AttemptOptions, retry: bool, departure: _Departure
+        self, mode: Mode, req: Prepared, options: RequestOptions, retry: bool, departure: _Departure
     ) -> Outcome:
         url = self._base_urls[mode] + req.path + req.query
         try:
             async with self._backend.slot(mode, self._key_id, options.priority, retry=retry) as slot:
-                async with self._pools.lease(
-                    self._key_id, self._user, max_connections=self._pool_size
-                ) as client:
+                # The runner is the session's mark on the pool (one per session, shared by its views).
+                async with self._pools.lease(self._key_id, self, max_connections=self._pool_size) as client:
                     request = client.build_request(
                         req.method,
                         url,
@@ -244,11 +231,3 @@ def _explanation(content: bytes, location: str | None) -> str:
     if location:
         return f"redirect to {location}: {text}"
     return text
-
-
-def total_deadline(timeout: float | httpx2.Timeout) -> float:
-    """The attempt's total deadline: the number given, or the longest phase of an httpx2.Timeout."""
-    if isinstance(timeout, httpx2.Timeout):
-        phases = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
-        return max(phases) if phases else math.inf
-    return float(timeout)
