@@ -30,6 +30,7 @@ SNIPPET = textwrap.dedent(
 )
 
 
+@pytest.mark.slow("runs mypy on a user's file (17 s under load)")
 def test_mypy_rejects_a_misspelt_enum_and_types_cast_to(tmp_path) -> None:
     source = tmp_path / "user_code.py"
     source.write_text(SNIPPET)

@@ -81,6 +81,7 @@ def mypy_output(tmp_path_factory) -> dict[str, list[str]]:
     return lines
 
 
+@pytest.mark.slow("the module's mypy run is set up with the first test (11 s under load)")
 def test_mypy_checks_calls_against_the_spec(mypy_output) -> None:
     out = "\n".join(mypy_output["async_user"])
     assert 'Revealed type is "datetime.datetime | None"' in out
@@ -99,6 +100,7 @@ def revealed(lines: list[str], line_no: int) -> str:
     raise AssertionError(f"nothing revealed on line {line_no}:\n" + "\n".join(lines))
 
 
+@pytest.mark.slow("the module's mypy run is set up here when run alone (11 s under load)")
 def test_blocking_calls_are_typed_per_resource(mypy_output) -> None:
     lines = mypy_output["blocking_user"]
     source = BLOCKING_SNIPPET.splitlines()
