@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import httpx2
 import pytest
-import pytest_asyncio
+from emulators import emulator_fixture
 
 from odapi_async import GatewayTimeout, Hub, OpenDental, OutcomeUnknown, TransportError
 from odapi_async.emulator import Emulator
@@ -30,17 +29,14 @@ INTERVAL = 0.05
 EXECUTION = 0.8
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(
-        seed=5,
-        patients=30,
-        developer_key=DEV,
-        customer_keys=KEYS,
-        intervals={"full": INTERVAL},
-        fractional_retry_after=True,  # the intervals here are far below a second
-    ) as e:
-        yield e
+emu = emulator_fixture(
+    seed=5,
+    patients=30,
+    developer_key=DEV,
+    customer_keys=KEYS,
+    intervals={"full": INTERVAL},
+    fractional_retry_after=True,  # the intervals here are far below a second
+)
 
 
 def _headers(key: str = "k") -> dict[str, str]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest_asyncio
+from emulators import emulator_fixture
 
 from odapi_async import Hub, OpenDental
 from odapi_async.emulator import Emulator
@@ -14,17 +12,14 @@ KEYS = {"cust-erg": "full", "cust-erg2": "full"}
 INTERVAL = 0.02
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(
-        seed=3,
-        patients=300,
-        developer_key=DEV,
-        customer_keys=KEYS,
-        intervals={"full": INTERVAL},
-        fractional_retry_after=True,
-    ) as e:
-        yield e
+emu = emulator_fixture(
+    seed=3,
+    patients=300,
+    developer_key=DEV,
+    customer_keys=KEYS,
+    intervals={"full": INTERVAL},
+    fractional_retry_after=True,
+)
 
 
 def session(emu: Emulator, mode: str = "local", key: str = "cust-erg", **kw) -> OpenDental:

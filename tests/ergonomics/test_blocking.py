@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
-from anyio.from_thread import start_blocking_portal
+from emulators import emulator_fixture
 
 from odapi_async import Hub, SessionClosed
 from odapi_async.blocking import OpenDental
@@ -18,23 +17,16 @@ pytestmark = [pytest.mark.integration]
 INTERVAL = 0.05
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    # The emulator runs on a loop of its own (a thread), as a real server would: the test itself is blocking code.
-    with start_blocking_portal() as portal:
-        emulator = Emulator(
-            seed=4,
-            patients=250,
-            developer_key="dev",
-            customer_keys={"cust-b": "full"},
-            intervals={"full": INTERVAL},
-            fractional_retry_after=True,
-        )
-        portal.call(emulator.__aenter__)
-        try:
-            yield emulator
-        finally:
-            portal.call(emulator.__aexit__, None, None, None)
+# The emulator runs on a loop of its own (a thread), as a real server would: the test itself is blocking code.
+emu = emulator_fixture(
+    thread=True,
+    seed=4,
+    patients=250,
+    developer_key="dev",
+    customer_keys={"cust-b": "full"},
+    intervals={"full": INTERVAL},
+    fractional_retry_after=True,
+)
 
 
 def blocking(emu: Emulator, mode: str = "local", **kw) -> OpenDental:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from emulators import emulator_fixture
 
 from odapi_async import Hub, OpenDental, OutcomeUnknown, Unauthorized
-from odapi_async.emulator import Emulator
 
 pytestmark = pytest.mark.integration
 
@@ -18,12 +18,9 @@ KEYS = {"k1": "full"}
 FAST = {"full": 0.002, "read_all": 0.01}
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    with Emulator(
-        seed=3, patients=1800, developer_key="dev", customer_keys=KEYS, intervals=FAST
-    ).in_thread() as e:
-        yield e
+emu = emulator_fixture(
+    thread=True, seed=3, patients=1800, developer_key="dev", customer_keys=KEYS, intervals=FAST
+)
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
+from emulators import emulator_fixture
 
 from odapi_async import BadRequest, Hub, OpenDental, TransportError
 from odapi_async.emulator import Emulator
@@ -18,10 +16,7 @@ DEV = "dev-faults"
 KEYS = {"cust-f": "full"}
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(seed=3, patients=400, developer_key=DEV, customer_keys=KEYS) as e:
-        yield e
+emu = emulator_fixture(seed=3, patients=400, developer_key=DEV, customer_keys=KEYS)
 
 
 def session(emu: Emulator, max_retries: int) -> OpenDental:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
+from emulators import emulator_fixture
 
 from odapi_async import Hub, OpenDental, PaginationError, Paginator
 from odapi_async.emulator import Emulator
@@ -28,12 +28,9 @@ KEYS = {"cust-s": "full"}
 INTERVAL = 0.005
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(
-        seed=5, patients=300, developer_key=DEV, customer_keys=KEYS, intervals={"full": INTERVAL}
-    ) as e:
-        yield e
+emu = emulator_fixture(
+    seed=5, patients=300, developer_key=DEV, customer_keys=KEYS, intervals={"full": INTERVAL}
+)
 
 
 def session(emu: Emulator, mode: str) -> OpenDental:

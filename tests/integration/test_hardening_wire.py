@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
+from emulators import emulator_fixture
 
 import odapi_async
 from odapi_async import DecodeError, Hub, InvalidParameter, OpenDental, ServerError
@@ -33,10 +32,7 @@ def against(server: RogueServer) -> OpenDental:
     )
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(seed=11, patients=60, developer_key=EMU_DEV, customer_keys=EMU_KEYS) as e:
-        yield e
+emu = emulator_fixture(seed=11, patients=60, developer_key=EMU_DEV, customer_keys=EMU_KEYS)
 
 
 def emulated(emu: Emulator) -> OpenDental:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import traceback
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
+from emulators import emulator_fixture
 
 from odapi_async import BadRequest, Hub, InvalidParameter, NotFound, OpenDental, Unauthorized
 from odapi_async.emulator import Emulator
@@ -21,17 +20,14 @@ KEYS = {"cust-a": "full", "cust-b": "full"}
 INTERVAL = 0.01
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(
-        seed=7,
-        patients=2100,
-        developer_key=DEV,
-        customer_keys=KEYS,
-        intervals={"full": INTERVAL},
-        fractional_retry_after=True,  # sub-second intervals: whole-second Retry-After would stall the tests
-    ) as e:
-        yield e
+emu = emulator_fixture(
+    seed=7,
+    patients=2100,
+    developer_key=DEV,
+    customer_keys=KEYS,
+    intervals={"full": INTERVAL},
+    fractional_retry_after=True,  # sub-second intervals: whole-second Retry-After would stall the tests
+)
 
 
 def session(emu: Emulator, mode: str, key: str = "cust-a") -> OpenDental:

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import pytest
+from emulators import emulator_fixture
 
 from odapi_async._backend import ProcessThrottle
 from odapi_async._throttle import KeyThrottle, Priority
+from odapi_async.emulator._stats import key_id
 from support import for_key
-
-emulator = pytest.importorskip("odapi_async.emulator")
-Emulator = getattr(emulator, "Emulator", None)
-if Emulator is None:  # pragma: no cover - the emulator package is still being written
-    pytest.skip("odapi_async.emulator.Emulator is not available yet", allow_module_level=True)
-from odapi_async.emulator._stats import key_id  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -28,19 +24,18 @@ KEYS = {"k1": "full", "k2": "full", "ro": "read_all", "loc": "full"}
 TOL = 0.003  # arrival timestamps and our clock are the same monotonic clock; allow loop jitter
 
 
-@pytest.fixture
-def emu() -> Iterator[Any]:
-    # In its own thread and loop: the arrival stamps must not wait for the client's loop (a busy client would
-    # otherwise delay one arrival's stamp and not the next, and the server would see a gap that never was).
-    with Emulator(
-        seed=1,
-        patients=50,
-        developer_key="dev",
-        customer_keys=KEYS,
-        intervals={"full": T, "read_all": T_READ_ALL},
-        fractional_retry_after=True,  # sub-second intervals: whole-second Retry-After would stall the tests
-    ).in_thread() as e:
-        yield e
+# In its own thread and loop: the arrival stamps must not wait for the client's loop (a busy client would
+# otherwise delay one arrival's stamp and not the next, and the server would see a gap that never was).
+emu = emulator_fixture(
+    scope="function",
+    thread=True,
+    seed=1,
+    patients=50,
+    developer_key="dev",
+    customer_keys=KEYS,
+    intervals={"full": T, "read_all": T_READ_ALL},
+    fractional_retry_after=True,  # sub-second intervals: whole-second Retry-After would stall the tests
+)
 
 
 @pytest.fixture
