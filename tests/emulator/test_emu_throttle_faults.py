@@ -8,6 +8,7 @@ import time
 import httpx2
 import pytest
 from conftest import INTERVALS, headers
+from waiting import until
 
 from odapi_async.emulator import Emulator
 
@@ -59,8 +60,15 @@ async def test_concurrent_request_while_busy_is_refused(emu, client):
     try:
         remote = emu.endpoints["remote"] + "/patients"
         h = headers("cust-ent")  # enterprise interval 0 here: only the in-flight rule applies
+        kid = emu.key_id("cust-ent")
+
+        def accepted() -> int:
+            per = emu.stats()["keys"].get(kid, {}).get("listeners", {}).get("remote", {})
+            return len(per.get("accepted_arrivals", []))
+
+        before = accepted()
         slow = asyncio.create_task(client.get(remote, params={"Limit": 1}, headers=h))
-        await asyncio.sleep(0.05)
+        await until(lambda: accepted() == before + 1, what="the slow request to start executing")
         r = await client.get(remote, params={"Limit": 1}, headers=h)
         assert r.status_code == 429 and "retry-after" in r.headers
         assert (await slow).status_code == 200

@@ -11,13 +11,13 @@ import gc
 import os
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from emulators import emulator_fixture
+from waiting import until
 
 from odapi_async import Hub, OpenDental, Throttled
-from odapi_async.emulator import Emulator
 from odapi_async.emulator._stats import key_id
 
 pytestmark = pytest.mark.integration
@@ -26,17 +26,19 @@ T = 0.05
 KEYS = {"k1": "full", "k2": "full", "ro": "read_all", "loc": "full"}
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    with Emulator(
-        seed=1, patients=30, developer_key="dev", customer_keys=KEYS, intervals={"full": T, "read_all": 0.25}
-    ).in_thread() as e:
-        yield e
+emu = emulator_fixture(
+    thread=True,
+    seed=1,
+    patients=30,
+    developer_key="dev",
+    customer_keys=KEYS,
+    intervals={"full": T, "read_all": 0.25},
+)
 
 
-def remote_stats(emu: Any, customer_key: str) -> dict[str, Any]:
+def remote_stats(emu: Any, customer_key: str, listener: str = "remote") -> dict[str, Any]:
     per = emu.stats()["keys"].get(key_id(customer_key), {"listeners": {}})
-    return per["listeners"].get("remote", {"requests": 0, "violations": 0, "throttled": 0})
+    return per["listeners"].get(listener, {"requests": 0, "violations": 0, "throttled": 0})
 
 
 def session(emu: Any, customer_key: str, hub: Hub, **kw: Any) -> OpenDental:
@@ -45,6 +47,7 @@ def session(emu: Any, customer_key: str, hub: Hub, **kw: Any) -> OpenDental:
     return OpenDental("dev", customer_key, endpoints=emu.endpoints, hub=hub, **kw)
 
 
+@pytest.mark.slow("many asyncio.run jobs, each spaced at the emulator (5 s under load)")
 def test_sequential_asyncio_run_jobs_keep_the_spacing(emu: Any) -> None:
     emu.reset_stats()
     hub = Hub()
@@ -124,6 +127,7 @@ def _live_loops() -> int:
     return sum(isinstance(o, asyncio.AbstractEventLoop) for o in gc.get_objects())
 
 
+@pytest.mark.slow("a hundred asyncio.run jobs (4 s under load)")
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 @pytest.mark.parametrize("use_async_with", [True, False])
 def test_sockets_and_loops_stay_flat_over_many_runs(emu: Any, use_async_with: bool) -> None:
@@ -156,9 +160,13 @@ def test_a_session_leaving_does_not_break_another_sessions_request(emu: Any) -> 
         same_key = OpenDental("dev", "k1", endpoints=local, modes=("local",), hub=hub)
         other_key = OpenDental("dev", "k2", endpoints=local, modes=("local",), hub=hub)
         async with busy:
+            before = remote_stats(emu, "k1", "local")["requests"]
             call = asyncio.create_task(busy.commlogs.create(PatNum=1, Note="kept"))
             write = asyncio.create_task(same_key.patients.get(1))
-            await asyncio.sleep(0.1)  # both requests are on the wire
+            await until(
+                lambda: remote_stats(emu, "k1", "local")["requests"] == before + 2,
+                what="both requests to reach the emulator (they run 0.3 s there)",
+            )
             async with other_key:
                 pass
             await other_key.aclose()
@@ -182,7 +190,7 @@ def test_cancelling_a_remote_request_mid_execution_keeps_the_key_busy(emu: Any) 
             for _ in range(2):  # the key learns that its requests take ~0.3 s
                 await od.request("GET", "/patients", params={"Limit": 1})
             task = asyncio.create_task(od.request("GET", "/patients", params={"Limit": 1}))
-            await asyncio.sleep(0.1)
+            await until(lambda: remote_stats(emu, "k1")["requests"] == 3, what="the third request to arrive")
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await od.request("GET", "/patients", params={"Limit": 1})  # must not arrive while it still runs

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis_asyncio
 from redis_support import INTERVALS, NEEDS_REDIS, RedisServer, T, remote_stats
+from waiting import until
 
 from odapi_async import KeySettings, OpenDental, RedisThrottle, ThrottleUnavailable
 from odapi_async._settings import Priority
@@ -187,7 +188,7 @@ async def test_a_request_cancelled_after_it_left_keeps_the_key_busy_for_everyone
             for _ in range(2):  # the first "process" learns that its requests take ~0.3 s
                 await get(od_a)
             task = asyncio.create_task(get(od_a))
-            await asyncio.sleep(0.1)  # on the wire, running at the emulator
+            await until(lambda: remote_stats(emu, "k9")["requests"] == 3, what="it to run at the emulator")
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await get(od_b)  # another process: must not arrive while the cancelled one still runs
@@ -211,7 +212,7 @@ async def test_a_turn_cancelled_before_it_was_sent_gives_its_lease_back(redis_se
         pass  # the next start is reserved ~0.1 s from now: b is granted it, and sleeps until then
     b_entered = asyncio.Event()
     waiting = asyncio.create_task(take(b, b_entered))
-    await asyncio.sleep(0.03)
+    await until(lambda: sum(c.requests for c in b.redis_stats().values()) == 1, what="b's acquire to answer")
     (counters,) = b.redis_stats().values()
     assert counters.requests == 1 and not b_entered.is_set()  # holds a reserved lease, not yet sent
     waiting.cancel()

@@ -164,14 +164,17 @@ async def test_wrong_guesses_cancelled_mid_stream_do_not_outlive_it() -> None:
     # 5000 are cancelled; their cleanup (closing a connection, releasing a slot) must end before the stream does.
     started: set[int] = set()
     finished: set[int] = set()
+    guessing = asyncio.Event()  # the guesses past 2000 are in flight
 
     async def fetch(offset: int, limit: int) -> list[int]:
         started.add(offset)
+        if {3000, 4000, 5000} <= started:
+            guessing.set()
         try:
             if offset in (0, 1000):
                 return list(range(offset, offset + 1000))
             if offset == 2000:
-                await asyncio.sleep(0.01)  # let the guesses start
+                await asyncio.wait_for(guessing.wait(), 5)  # the short page comes back once the guesses run
                 return list(range(2000, 2100))
             if offset == 2100:
                 return list(range(2100, 2107))
@@ -194,10 +197,14 @@ async def test_prefetched_page_error_surfaces_after_earlier_rows_and_none_is_lef
     class Boom(Exception):
         pass
 
+    failed = asyncio.Event()
+
     async def fetch(offset: int, limit: int) -> list[int]:
         if offset in (0, 1000):
-            await asyncio.sleep(0.02 if offset else 0)  # later pages fail while this one is still coming
+            if offset:
+                await asyncio.wait_for(failed.wait(), 5)  # a later page fails while this one is still coming
             return list(range(offset, offset + 1000))
+        failed.set()
         raise Boom(offset)
 
     got: list[int] = []
@@ -207,12 +214,15 @@ async def test_prefetched_page_error_surfaces_after_earlier_rows_and_none_is_lef
             got.append(row)
     assert got == list(range(2000))  # every row before the failing page, then the error
 
+    overshot = asyncio.Event()
+
     async def short_then_errors(offset: int, limit: int) -> list[int]:
         if offset == 0:
             return list(range(1000))
         if offset == 1000:
-            await asyncio.sleep(0.02)
+            await asyncio.wait_for(overshot.wait(), 5)  # a guess past the end fails first
             return [1]  # the last page: the failed overshoot past it is not an error
+        overshot.set()
         raise Boom(offset)
 
     pager = Paginator(short_then_errors, limit_for_page=lambda: 1000, prefetch_depth=lambda: 4)
