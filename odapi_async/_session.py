@@ -52,7 +52,6 @@ from ._settings import (
     KeySettings,
     Mode,
     Priority,
-    ThrottleStats,
     Tier,
     in_flight_for,
 )
@@ -361,7 +360,7 @@ class OpenDental(GeneratedResources):
         view._options = options
         return view
 
-    def throttle_stats(self) -> dict[str, ThrottleStats]:
+    def throttle_stats(self) -> StatsTable:
         """This key's throttle counters, by mode (only modes that have been used); a table in notebooks."""
         found = self._core.backend.stats(self._core.key_id)
         return StatsTable(

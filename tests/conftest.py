@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_httpx2  # noqa: F401  (registers respx's httpcore2 mocker)
@@ -15,7 +15,7 @@ pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
-def mock_api() -> respx.Router:
+def mock_api() -> Iterator[respx.Router]:
     with respx.mock(using="httpcore2", base_url=BASE, assert_all_called=False) as router:
         yield router
 

@@ -90,7 +90,9 @@ def test_sync_interrupted_then_rerun_ends_equal(emulator, tmp_path, kills) -> No
         proc = odapi_popen(*args)
         deadline = time.monotonic() + 60
         while emulator.requests(key, "remote") - start < count:
-            assert proc.poll() is None, f"the sync ended before {count} requests: {proc.stderr.read()}"
+            assert proc.poll() is None, (
+                f"the sync ended before {count} requests: {proc.stderr.read() if proc.stderr else ''}"
+            )
             assert time.monotonic() < deadline, "no progress"
             time.sleep(0.005)
         proc.send_signal(sig)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx2
 import pytest
 from emulators import emulator_fixture
 
 from odapi_async import GatewayTimeout, Hub, OpenDental, OutcomeUnknown, TransportError
+from odapi_async._settings import Mode
 from odapi_async.emulator import Emulator
 from odapi_async.emulator._faults import FaultInjector, Faults
 from support import fast_retries
@@ -54,7 +56,7 @@ def _requests(emu: Emulator, listener: str = "local", key: str = "k") -> int:
     return int(per_key.get("requests", 0))
 
 
-def _session(emu: Emulator, mode: str = "local", key: str = "k", **options: object) -> OpenDental:
+def _session(emu: Emulator, mode: Mode = "local", key: str = "k", **options: Any) -> OpenDental:
     od = OpenDental(
         DEV,
         key,
@@ -101,7 +103,7 @@ async def test_the_request_is_stored_although_its_answer_is_lost(emu: Emulator, 
 @module_loop
 @pytest.mark.parametrize(("kind", "error"), [("reset_after", OutcomeUnknown), ("504_after", OutcomeUnknown)])
 async def test_the_sdk_never_resends_a_post_whose_answer_was_lost(
-    emu: Emulator, kind: str, error: type
+    emu: Emulator, kind: str, error: type[Exception]
 ) -> None:
     """Stored rows == POSTs attempted, each attempted once, although 40 % of the answers were lost."""
     prefix = f"sdk-{kind}-"

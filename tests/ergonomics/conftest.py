@@ -5,6 +5,7 @@ from __future__ import annotations
 from emulators import emulator_fixture
 
 from odapi_async import Hub, OpenDental
+from odapi_async._settings import Mode
 from odapi_async.emulator import Emulator
 
 DEV = "dev-erg"
@@ -22,7 +23,7 @@ emu = emulator_fixture(
 )
 
 
-def session(emu: Emulator, mode: str = "local", key: str = "cust-erg", **kw) -> OpenDental:
+def session(emu: Emulator, mode: Mode = "local", key: str = "cust-erg", **kw) -> OpenDental:
     return OpenDental(
         DEV,
         key,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
 
 import pytest
 from emulators import emulator_fixture
@@ -52,7 +53,8 @@ def test_calls_and_lists_without_await(emu) -> None:
         assert [p.PatNum for p in od.patients.list(Limit=100)] == expected  # a plain for, over 3 pages
         assert [p.PatNum for p in od.patients.list().take(7)] == expected[:7]
         assert len(od.patients.list().collect(max_rows=120)) == 120
-        assert od.patients.list().first().PatNum == expected[0]
+        first = od.patients.list().first()
+        assert first is not None and first.PatNum == expected[0]
         assert od.request("GET", f"/patients/{expected[1]}", cast_to=Patient).PatNum == expected[1]
         assert od.with_raw_response.request("GET", f"/patients/{expected[1]}").status_code == 200
         assert od.with_options(priority="interactive").patients.get(expected[2]).PatNum == expected[2]
@@ -64,6 +66,7 @@ def test_calls_and_lists_without_await(emu) -> None:
 def test_breaking_out_of_a_for_loop_closes_the_stream(emu) -> None:
     with blocking(emu) as od:
         pages = od.patients.list(Limit=50).pages()
+        assert isinstance(pages, Generator)  # typed as an Iterator; a generator, so it can be closed
         first = next(pages)
         pages.close()  # what a ``break`` does when the generator is collected
         assert len(first) == 50

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from conftest import served, session
@@ -130,7 +131,7 @@ def test_in_jupyter_without_ipywidgets_progress_stays_off(monkeypatch) -> None:
     class ZMQInteractiveShell:  # what a Jupyter kernel's shell is called
         pass
 
-    fake = types.ModuleType("IPython")
+    fake: Any = types.ModuleType("IPython")
     fake.get_ipython = lambda: ZMQInteractiveShell()
     monkeypatch.setitem(__import__("sys").modules, "IPython", fake)
     monkeypatch.delenv("ODAPI_PROGRESS", raising=False)

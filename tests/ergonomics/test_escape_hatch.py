@@ -150,7 +150,7 @@ async def test_limits_cap_each_keys_pool(emu) -> None:
     async with session(emu, hub=hub) as od:
         await asyncio.gather(*(od.request("GET", f"/patients/{n}") for n in range(1, 9)))
         (client,) = hub.pools.open_clients()
-        pool = client._transport._pool
+        pool = client._transport._pool  # type: ignore[attr-defined]  # httpcore2's pool behind the transport
         assert pool._max_connections == 2 and pool._keepalive_expiry == 1.0
         assert len(pool.connections) <= 2
 

@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 
 from odapi_async import Hub, OpenDental, PermissionWarning, Unauthorized
+from odapi_async._settings import Tier
 from odapi_async._spec import load_spec
 from odapi_async.emulator import Emulator
 
@@ -56,7 +57,7 @@ async def emu() -> AsyncIterator[Emulator]:
         yield e
 
 
-def session(emu: Emulator, key: str, tier: str = "full") -> OpenDental:
+def session(emu: Emulator, key: str, tier: Tier = "full") -> OpenDental:
     return OpenDental(DEV, key, endpoints=emu.endpoints, modes=("local",), tier=tier, hub=Hub())
 
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 from emulators import emulator_fixture
 
@@ -94,7 +95,7 @@ async def test_failback_returns_to_local_when_it_answers_again(
             await od.patients.get(1)
             assert od.mode == "remote"
             await emu.start_listener("local")
-            async with asyncio.timeout(10):
+            with anyio.fail_after(10):
                 while od.mode != "local":
                     await od.patients.get(1)  # requests carry on meanwhile; the probe runs beside them
                     await asyncio.sleep(0.01)

@@ -16,6 +16,7 @@ import pytest
 from emulators import emulator_fixture
 
 from odapi_async import Hub, OpenDental, PaginationError, Paginator
+from odapi_async._settings import Mode
 from odapi_async.emulator import Emulator
 from rogue import RogueServer, json_answer
 from support import CUST_KEY, DEV_KEY
@@ -33,7 +34,7 @@ emu = emulator_fixture(
 )
 
 
-def session(emu: Emulator, mode: str) -> OpenDental:
+def session(emu: Emulator, mode: Mode) -> OpenDental:
     return OpenDental(
         DEV,
         "cust-s",

@@ -10,6 +10,7 @@ import pytest
 from emulators import emulator_fixture
 
 from odapi_async import BadRequest, Hub, InvalidParameter, NotFound, OpenDental, Unauthorized
+from odapi_async._settings import Mode
 from odapi_async.emulator import Emulator
 
 pytestmark = [pytest.mark.integration]
@@ -30,7 +31,7 @@ emu = emulator_fixture(
 )
 
 
-def session(emu: Emulator, mode: str, key: str = "cust-a") -> OpenDental:
+def session(emu: Emulator, mode: Mode, key: str = "cust-a") -> OpenDental:
     return OpenDental(
         DEV, key, endpoints=emu.endpoints, modes=(mode,), tier="full", intervals={"full": INTERVAL}, hub=Hub()
     )
@@ -92,7 +93,7 @@ async def test_server_errors_carry_the_explanation(emu) -> None:
         with pytest.raises(BadRequest, match="not a valid parameter"):
             await od.request("GET", "/patients", params={"Bogus": 1})
         with pytest.raises(InvalidParameter):
-            od.patients.list(Bogus=1)
+            od.patients.list(Bogus=1)  # type: ignore[call-arg]  # what the test is about
 
 
 @module_loop

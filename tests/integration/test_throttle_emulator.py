@@ -7,6 +7,7 @@ import random
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from emulators import emulator_fixture
@@ -177,7 +178,7 @@ async def test_interactive_overtakes_queued_bulk(emu: Any, client: httpx2.AsyncC
         asyncio.create_task(call(client, base, t, "k1", on_start=lambda i=i: bulk_start(i)))
         for i in range(12)
     ]
-    async with asyncio.timeout(5):
+    with anyio.fail_after(5):
         await first.wait()  # the first bulk request is on the wire, 11 queued
     assert t.queued == 11
     click = asyncio.create_task(
@@ -203,7 +204,7 @@ async def test_cancellation_leaves_nothing_behind(emu: Any, client: httpx2.Async
 
     rng = random.Random(7)
     tasks = [asyncio.create_task(call(client, base, t, "k1", on_start=on_start)) for _ in range(40)]
-    async with asyncio.timeout(5):
+    with anyio.fail_after(5):
         await five.wait()
     victims = rng.sample(tasks, 30)
     for task in victims:
@@ -310,11 +311,13 @@ async def test_session_interactive_view_overtakes_queued_bulk(emu: Any) -> None:
             await session.request("GET", "/patients", params={"Limit": 1})
             done.append(name)
 
-        throttle = od._core.hub.throttle.key("remote", od.key_id)
+        backend = od._core.hub.throttle
+        assert isinstance(backend, ProcessThrottle)
+        throttle = backend.key("remote", od.key_id)
         first = asyncio.Event()
         throttle.on_start_lag = lambda lag: first.set()
         bulk = [asyncio.create_task(fetch(f"b{i}", od)) for i in range(12)]
-        async with asyncio.timeout(5):
+        with anyio.fail_after(5):
             await first.wait()
         assert throttle.queued >= 10  # one on the wire, the rest waiting (or about to)
         await asyncio.gather(fetch("click", od.with_options(priority="interactive")), *bulk)

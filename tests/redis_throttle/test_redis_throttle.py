@@ -170,7 +170,7 @@ async def test_a_lease_frees_itself_after_the_ttl(redis_server: RedisServer) -> 
     slot = holder.slot("remote", "kx")
     await slot.__aenter__()
     granted = time.monotonic()
-    slot._member = ""  # forget the lease: the exit below releases only the local turn
+    slot._member = ""  # type: ignore[attr-defined]  # forget the lease: the exit below releases only the local turn
     await slot.__aexit__(None, None, None)
     async with other.slot("remote", "kx"):
         waited = time.monotonic() - granted
@@ -239,7 +239,7 @@ async def test_redis_keys_are_namespaced_and_never_hold_the_customer_key(
         await admin.aclose()
     base = f"fleet:throttle:{{{od.key_id}}}:remote"
     assert names == [base, f"{base}:rtts"]  # the lease set and the line are empty, so Redis dropped them
-    assert not any("k2" in n.replace(od.key_id, "") for n in names)
+    assert not any("k2" in str(n).replace(od.key_id, "") for n in names)
 
 
 def _settings(**kw: Any) -> KeySettings:
@@ -310,7 +310,9 @@ async def test_a_waiter_that_died_in_line_frees_the_key_after_its_lease_ttl(
     try:
         assert (await acquire("holder"))[0] == 1
         assert (await acquire("dead-waiter"))[0] == 0  # joins the line, then never reads its decision
-        member = (await admin.lpop(f"{keys[0]}:grant:holder")).split()[1]
+        grant = await admin.lpop(f"{keys[0]}:grant:holder")
+        assert isinstance(grant, str)  # decode_responses
+        member = grant.split()[1]
         # The holder releases: its lease is handed to the dead waiter, which never sends nor releases.
         await admin.eval(
             RELEASE.body, len(keys), *keys, member, 0, 1, 5, 0, -1, 1e9, 100, 1, 0, 100, 100, 100, 60000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import httpx
 import msgspec
@@ -113,8 +114,8 @@ def test_the_rule_is_on_only_in_the_thread_that_decodes() -> None:
     assert Appointment(DateTimeArrived=sentinel).DateTimeArrived == sentinel
 
 
-Inner = msgspec.defstruct("Inner", [("When", dt.date | None, None), ("Text", str, "")], bases=(Model,))
-Outer = msgspec.defstruct(
+Inner: Any = msgspec.defstruct("Inner", [("When", dt.date | None, None), ("Text", str, "")], bases=(Model,))
+Outer: Any = msgspec.defstruct(
     "Outer",
     [
         ("Day", dt.date | None, None),
@@ -147,7 +148,7 @@ def test_min_date_rule_in_nested_models_and_lists() -> None:
 
 def test_a_model_s_own_post_init_still_runs() -> None:
     seen = []
-    Mine = msgspec.defstruct(
+    Mine: Any = msgspec.defstruct(
         "Mine",
         [("Day", dt.date | None, None)],
         bases=(Model,),
@@ -157,16 +158,16 @@ def test_a_model_s_own_post_init_still_runs() -> None:
     assert Mine(Day=dt.date(1, 1, 1)).Day == dt.date(1, 1, 1)
     assert seen == [None, dt.date(1, 1, 1)]  # after the rule when decoding; alone when built in Python
     # Inherited: by a subclass with more date fields, and by a date model under a base without dates.
-    More = msgspec.defstruct("More", [("Stamp", dt.datetime | None, None)], bases=(Mine,))
+    More: Any = msgspec.defstruct("More", [("Stamp", dt.datetime | None, None)], bases=(Mine,))
     row = decode_one(encode({"Day": "0001-01-01", "Stamp": "0001-01-01 00:00:00"}), More)
     assert (row.Day, row.Stamp) == (None, None) and seen[-1] is None
-    Plain = msgspec.defstruct(
+    Plain: Any = msgspec.defstruct(
         "Plain",
         [("N", int, 0)],
         bases=(Model,),
         namespace={"__post_init__": lambda self: seen.append(self.N)},
     )
-    Dated = msgspec.defstruct("Dated", [("Day", dt.date | None, None)], bases=(Plain,))
+    Dated: Any = msgspec.defstruct("Dated", [("Day", dt.date | None, None)], bases=(Plain,))
     assert decode_one(encode({"N": 7, "Day": "0001-01-01"}), Dated).Day is None and seen[-1] == 7
 
 

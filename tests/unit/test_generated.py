@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,8 +123,8 @@ def test_documented_examples_decode(file) -> None:
         pytest.skip("untyped answer")
     raw = json.dumps(example["json"]).encode()
     if isinstance(example["json"], list):
-        rows = decode_list(raw, model)
+        rows: list[Any] = decode_list(raw, model)
         assert len(rows) == len(example["json"])
     else:
-        row = decode_one(raw, model)
+        row: Any = decode_one(raw, model)
         assert isinstance(row, model)

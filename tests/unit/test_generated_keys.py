@@ -112,5 +112,5 @@ def test_generator_treats_a_missing_flag_as_not_idempotent() -> None:
     text, _ = _generator().render_resource(resource)
     assert "idempotent=False," in text
     assert "__od_primary_key__: ClassVar[Optional[str]] = 'WidgetNum'" in text
-    resource["operations"][0]["idempotent"] = True
+    resource["operations"][0]["idempotent"] = True  # type: ignore[index]
     assert "idempotent=True," in _generator().render_resource(resource)[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from odapi_async import (
 from odapi_async._exceptions import QUOTE_LIMIT
 from odapi_async._redact import MASK, scrub, scrub_authorization
 
-REQUEST = {"method": "GET", "path": "/patients/1", "mode": "local"}
+REQUEST: dict[str, Any] = {"method": "GET", "path": "/patients/1", "mode": "local"}
 
 ERROR_CLASSES = sorted(
     (obj for obj in vars(odapi_async).values() if inspect.isclass(obj) and issubclass(obj, OpenDentalError)),
@@ -30,16 +31,17 @@ ERROR_CLASSES = sorted(
 def sample(cls: type[OpenDentalError]) -> OpenDentalError:
     """One instance of ``cls``, made through whichever constructor its family has."""
     if issubclass(cls, APIStatusError):
-        extra = {"retry_after": 2.5} if cls.__name__ == "Throttled" else {}
+        extra: dict[str, Any] = {"retry_after": 2.5} if cls.__name__ == "Throttled" else {}
         return cls(status_code=502, explanation="Bad gateway", **REQUEST, **extra)
+    build: Any = cls  # the constructors differ by family: each attempt below fits one
     attempts = [
-        lambda: cls("boom", **REQUEST, body=b'{"x": 1}'),  # DecodeError
-        lambda: cls(limit=10, received=11, **REQUEST),  # ResponseTooLarge
-        lambda: cls("boom", operation="appointments.list", offset=99, limit=100),  # PaginationError
-        lambda: cls("boom", operation="patients.get", parameter="PatNum", valid=("PatNum",)),
-        lambda: cls("boom", **REQUEST),  # request errors
-        lambda: cls("boom"),
-        lambda: cls(5, 4),  # BodyTooLarge
+        lambda: build("boom", **REQUEST, body=b'{"x": 1}'),  # DecodeError
+        lambda: build(limit=10, received=11, **REQUEST),  # ResponseTooLarge
+        lambda: build("boom", operation="appointments.list", offset=99, limit=100),  # PaginationError
+        lambda: build("boom", operation="patients.get", parameter="PatNum", valid=("PatNum",)),
+        lambda: build("boom", **REQUEST),  # request errors
+        lambda: build("boom"),
+        lambda: build(5, 4),  # BodyTooLarge
     ]
     for make in attempts:
         try:

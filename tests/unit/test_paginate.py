@@ -143,7 +143,9 @@ async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
         return [
             t
             for t in asyncio.all_tasks()
-            if t.get_coro().__qualname__.endswith(("_list.<locals>.fetch", "describe.<locals>.counted"))
+            if getattr(t.get_coro(), "__qualname__", "").endswith(
+                ("_list.<locals>.fetch", "describe.<locals>.counted")
+            )
             and not t.done()
         ]
 

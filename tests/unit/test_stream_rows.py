@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncGenerator
 
 import pytest
 
@@ -48,6 +49,13 @@ class Fetches:
         return left
 
 
+def rows_of(paginator: Paginator[dict[str, int]]) -> AsyncGenerator[dict[str, int], None]:
+    """The paginator's row stream, which is an async generator (its type says AsyncIterator): it can be closed."""
+    rows = aiter(paginator)
+    assert isinstance(rows, AsyncGenerator)
+    return rows
+
+
 def pager(fetch: Fetches, depth: int = 4) -> Paginator[dict[str, int]]:
     return Paginator(fetch, limit_for_page=lambda: 100, prefetch_depth=lambda: depth, primary_key="AptNum")
 
@@ -55,7 +63,7 @@ def pager(fetch: Fetches, depth: int = 4) -> Paginator[dict[str, int]]:
 async def test_break_mid_page_then_aclose_cancels_the_read_ahead() -> None:
     fetch = Fetches(10_000, hang_from=300)
     got = []
-    async with contextlib.aclosing(aiter(pager(fetch))) as rows:
+    async with contextlib.aclosing(rows_of(pager(fetch))) as rows:
         async for row in rows:
             got.append(row["AptNum"])
             if len(got) == 250:  # the middle of the third page
@@ -71,7 +79,7 @@ async def test_rows_stop_exactly_where_the_loop_stops_and_a_new_iteration_starts
     fetch = Fetches(450)
     stream = pager(fetch, depth=1)
     first = []
-    async with contextlib.aclosing(aiter(stream)) as rows:
+    async with contextlib.aclosing(rows_of(stream)) as rows:
         async for row in rows:
             first.append(row["AptNum"])
             if len(first) == 150:
@@ -86,7 +94,7 @@ async def test_cancelling_the_consumer_between_rows_leaves_no_fetch_behind() -> 
     between_rows = asyncio.Event()
 
     async def consume() -> None:
-        async with contextlib.aclosing(aiter(pager(fetch))) as rows:
+        async with contextlib.aclosing(rows_of(pager(fetch))) as rows:
             async for row in rows:
                 got.append(row["AptNum"])
                 if len(got) == 250:  # the third page (from 198): guesses up to 495 are out by now

@@ -149,7 +149,8 @@ def test_an_offices_file_is_read_with_defaults_and_environment(tmp_path) -> None
 )
 def test_a_bad_offices_file_names_its_line_and_field(tmp_path, change, line, message) -> None:
     path = tmp_path / "offices.toml"
-    path.write_text(OFFICES_OK.replace(*change, 1), encoding="utf-8")
+    old, new = change
+    path.write_text(OFFICES_OK.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(OfficesFileError) as caught:
         load_offices(path, {"MY_DEV": "d", "NORTH_KEY": "NORTH-s3cr3t"})
     text = str(caught.value)
@@ -187,7 +188,8 @@ async def test_a_list_the_office_refuses_fails_that_resource_only(od, mock_api, 
         assert done.failures == [
             "fees: BadRequest: 400 GET /fees [local]: Version 99.1 or later is required."
         ]
-        assert store.state("north", "providers").watermark == "2024-05-06 09:30:00"
+        providers = store.state("north", "providers")
+        assert providers is not None and providers.watermark == "2024-05-06 09:30:00"
         assert store.state("north", "fees") is None and store.count("carriers", "north") == 1
 
 

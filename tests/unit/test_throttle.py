@@ -7,6 +7,7 @@ import logging
 import random
 from collections.abc import Callable
 
+import anyio
 import pytest
 
 from odapi_async._backend import ProcessThrottle
@@ -24,9 +25,9 @@ def remote(**kw: object) -> KeyThrottle:
     return KeyThrottle("remote", "kid", **kw)  # type: ignore[arg-type]
 
 
-async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(pred: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
     """Yield to the loop until ``pred()`` holds (state reached by other tasks)."""
-    async with asyncio.timeout(timeout):
+    with anyio.fail_after(timeout):
         while not pred():  # noqa: ASYNC110 (the throttle exposes no event for this)
             await asyncio.sleep(0.0005)
 
@@ -294,7 +295,7 @@ async def test_cancelled_holder_releases_its_slot() -> None:
     a.cancel()
     await asyncio.gather(a, return_exceptions=True)
     assert_idle(t)
-    async with asyncio.timeout(1):
+    with anyio.fail_after(1):
         async with t.slot():
             pass
 
@@ -304,7 +305,7 @@ async def test_timeout_while_waiting_leaves_nothing() -> None:
     async with t.slot():
         pass
     with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.02):
+        with anyio.fail_after(0.02):
             async with t.slot():
                 pass
     assert_idle(t)
@@ -341,7 +342,7 @@ async def test_ten_thousand_cancellations_leave_nothing_behind(mode: str) -> Non
     assert held > 0  # some were holders when cancelled, not only waiters
     assert t.stats().requests == held
     # Still usable afterwards.
-    async with asyncio.timeout(1):
+    with anyio.fail_after(1):
         async with t.slot():
             pass
 
@@ -489,7 +490,7 @@ async def test_keys_do_not_wait_on_each_other() -> None:
         pass
     blocked = asyncio.create_task(run_recording(k1, 1))
     await until(lambda: k1.queued == 1)
-    async with asyncio.timeout(2):
+    with anyio.fail_after(2):
         starts = await run_recording(k2, 5)
     assert len(starts) == 5 and k1.queued == 1
     blocked.cancel()
