@@ -12,8 +12,8 @@ import httpx2
 import pytest
 from emulators import emulator_fixture
 
-from odapi_async._backend import ProcessThrottle
-from odapi_async._throttle import KeyThrottle, Priority
+from odapi_async._throttle.backend import ProcessThrottle
+from odapi_async._throttle.key import KeyThrottle, Priority
 from odapi_async.emulator._stats import key_id
 from support import for_key
 
