@@ -37,6 +37,7 @@ def session(emu: Emulator, mode: Mode, key: str = "cust-a") -> OpenDental:
     )
 
 
+@pytest.mark.slow("2 100 rows on each listener, 100 a page on Remote (5 s under coverage and load)")
 @pytest.mark.parametrize(("mode", "cap"), [("local", 1000), ("service", 1000), ("remote", 100)])
 @module_loop
 async def test_streams_every_row_once_on_each_listener(emu, mode, cap) -> None:
