@@ -8,10 +8,13 @@ import contextlib
 import httpx
 import httpx2
 import pytest
-from conftest import session
+from emulators import emulator_fixture
+from practice import PRACTICE, session
 
 from odapi_async import ConfigurationError, DecodeError, Hub, NotFound
 from odapi_async.resources._generated.patients import Patient
+
+emu = emulator_fixture(**PRACTICE)
 
 pytestmark = [pytest.mark.integration]
 module_loop = pytest.mark.asyncio(loop_scope="module")

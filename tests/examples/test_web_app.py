@@ -15,12 +15,15 @@ import anyio
 import httpx2
 import pytest
 import uvicorn
-from conftest import DEV, INTERVAL
+from emulators import emulator_fixture
+from practice import DEV, INTERVAL, PRACTICE
 
 from odapi_async import Hub
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 import web_app  # noqa: E402
+
+emu = emulator_fixture(**PRACTICE)
 
 fastapi_app = pytest.importorskip("fastapi_app", reason="FastAPI is not installed")
 APPS = pytest.mark.parametrize("example", [web_app, fastapi_app], ids=["starlette", "fastapi"])

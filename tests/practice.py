@@ -1,8 +1,13 @@
-"""A module-scoped emulator for the ergonomics tests (notebook flows, frames, escape hatch, web, blocking)."""
+"""The practice that the user-flow tests share (bounds and progress, frames, raw responses, the web examples).
+
+Each such module declares its own emulator with these settings (one per module, as before)::
+
+    emu = emulator_fixture(**PRACTICE)
+"""
 
 from __future__ import annotations
 
-from emulators import emulator_fixture
+from typing import Any
 
 from odapi_async import Hub, OpenDental
 from odapi_async._settings import Mode
@@ -13,14 +18,14 @@ KEYS = {"cust-erg": "full", "cust-erg2": "full"}
 INTERVAL = 0.02
 
 
-emu = emulator_fixture(
-    seed=3,
-    patients=300,
-    developer_key=DEV,
-    customer_keys=KEYS,
-    intervals={"full": INTERVAL},
-    fractional_retry_after=True,
-)
+PRACTICE: dict[str, Any] = {
+    "seed": 3,
+    "patients": 300,
+    "developer_key": DEV,
+    "customer_keys": KEYS,
+    "intervals": {"full": INTERVAL},
+    "fractional_retry_after": True,
+}
 
 
 def session(emu: Emulator, mode: Mode = "local", key: str = "cust-erg", **kw) -> OpenDental:

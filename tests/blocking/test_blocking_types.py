@@ -1,6 +1,6 @@
 """The blocking client's generated types describe the async resources exactly: same methods, same parameters.
 
-mypy trusts these Protocols (tests/unit/test_typing.py); here they are held to the classes they describe, so a
+mypy trusts these Protocols (tests/resources/test_typing.py); here they are held to the classes they describe, so a
 method added by hand (``resources/_extras.py``) without its blocking counterpart fails.
 """
 

@@ -6,10 +6,13 @@ import io
 from typing import Any
 
 import pytest
-from conftest import served, session
+from emulators import emulator_fixture
+from practice import PRACTICE, served, session
 
 from odapi_async._paging import progress as _progress
 from odapi_async._paging.progress import progress_wanted
+
+emu = emulator_fixture(**PRACTICE)
 
 pytestmark = [pytest.mark.integration]
 module_loop = pytest.mark.asyncio(loop_scope="module")

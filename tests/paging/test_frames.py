@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import session
+from emulators import emulator_fixture
+from practice import PRACTICE, session
+
+emu = emulator_fixture(**PRACTICE)
 
 pytestmark = [pytest.mark.integration]
 module_loop = pytest.mark.asyncio(loop_scope="module")
