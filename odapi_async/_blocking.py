@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from odapi_async._blocking_loop import BlockingPaginator, call, portal_started, shutdown
+from odapi_async._display import StatsTable
 from odapi_async._exceptions import SessionClosed
 from odapi_async._paging.paginator import Paginator
 from odapi_async._raw import RawRequests
@@ -101,7 +102,8 @@ class OpenDental(BlockingResources):  # the base only declares the resources' ty
     def with_options(self, **options: Any) -> OpenDental:
         return OpenDental._wrap(self._async.with_options(**options))
 
-    def throttle_stats(self) -> Any:
+    def throttle_stats(self) -> StatsTable:
+        """This key's throttle counters, by mode (a ``dict`` that draws a table in notebooks)."""
         return self._async.throttle_stats()
 
     def close(self) -> None:

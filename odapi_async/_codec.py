@@ -66,7 +66,8 @@ class Model(msgspec.Struct, kw_only=True, gc=False, repr_omit_defaults=True):
             # msgspec reads __post_init__ once the class body is done, so setting it here still takes effect.
             found = getattr(cls, "__post_init__", None)  # the class's own, or one it inherits
             own = getattr(found, "__od_after__", found)  # ours (inherited) calls the model's own after it
-            cls.__post_init__ = _compile_min_date_hook(cls.__od_min_dates__, own)  # type: ignore[attr-defined]
+            # setattr, not an assignment: type checkers would read one as a public attribute without a type.
+            setattr(cls, "__post_init__", _compile_min_date_hook(cls.__od_min_dates__, own))  # noqa: B010
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (Python values, not wire values)."""

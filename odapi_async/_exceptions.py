@@ -160,7 +160,7 @@ class DecodeError(_RequestError):
         reason = scrub(reason, secrets)
         secrets = ()  # no key left in this frame's locals (tracebacks shown with locals)
         self.body = text
-        self.snippet = text[:_SNIPPET]
+        self.snippet: str = text[:_SNIPPET]
         self.reason = reason
         more = "…" if len(text) > _SNIPPET else ""
         super().__init__(

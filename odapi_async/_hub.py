@@ -59,8 +59,8 @@ class Hub:
         )
         if verify is not True or cert is not None:
             self._ssl = self._ssl_context()  # now, so that a wrong CA bundle path fails here
-        self.pools = ConnectionPools(self._new_client)
-        self.routers = RouterRegistry()
+        self.pools: ConnectionPools = ConnectionPools(self._new_client)
+        self.routers: RouterRegistry = RouterRegistry()
 
     def __repr__(self) -> str:
         return f"<Hub throttle={self.throttle!r}>"
@@ -155,4 +155,4 @@ def _pool_limits(given: httpx2.Limits | None, size: int | None, keepalive_expiry
     )
 
 
-default_hub = Hub()
+default_hub: Hub = Hub()

@@ -50,7 +50,6 @@ from odapi_async._settings import (
     KeySettings,
     Mode,
     Priority,
-    ThrottleStats,
     Tier,
     in_flight_for,
 )
@@ -326,7 +325,7 @@ class OpenDental(GeneratedResources):
         view._requests = self._requests.with_options(options, router)
         return view
 
-    def throttle_stats(self) -> dict[str, ThrottleStats]:
+    def throttle_stats(self) -> StatsTable:
         """This key's throttle counters, by mode (only modes that have been used); a table in notebooks."""
         found = self._core.backend.stats(self._core.key_id)
         return StatsTable(

@@ -234,17 +234,17 @@ class RedisThrottle:
                 raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
         check_word("namespace", namespace)
         self._url = url
-        self.where = _display(url)
+        self.where: str = _display(url)
         """The Redis server, for messages: scheme, host, port and database (never a password)."""
         self.namespace = namespace
-        self.lease_ttl = float(lease_ttl)
+        self.lease_ttl: float = float(lease_ttl)
         self.fallback = fallback
         self.cluster = cluster
-        self.acquire_timeout = float(acquire_timeout)
+        self.acquire_timeout: float = float(acquire_timeout)
         self._connect_timeout = float(connect_timeout)
         self._command_timeout = float(command_timeout)
         self._retry_down = float(retry_down)
-        self.local = local if local is not None else ProcessThrottle()
+        self.local: ProcessThrottle = local if local is not None else ProcessThrottle()
         """The in-process throttle in front of Redis (and the fallback)."""
         self._states: dict[tuple[str, str], _KeyState] = {}
         self._lock = threading.Lock()

@@ -128,8 +128,8 @@ class FleetLeases:
         if not ttl > 0:
             raise ValueError("ttl must be a positive number of seconds")
         self._url = url
-        self.ttl = float(ttl)
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.ttl: float = float(ttl)
+        self.holder: str = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._base = f"{namespace}:fleet:{{{group}}}"
         self._cluster = cluster
         self._client: Client | None = None
