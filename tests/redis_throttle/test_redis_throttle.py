@@ -56,12 +56,14 @@ async def test_two_keys_stay_independent(emu: Any, redis_server: RedisServer) ->
     emu.reset_stats()
     throttle = RedisThrottle(redis_server.url)
     async with session(emu, "k8", throttle) as one, session(emu, "k2", throttle) as two:
-        started = time.monotonic()
         await asyncio.gather(*[get(od) for od in (one, two) for _ in range(8)])
-        elapsed = time.monotonic() - started
-    assert remote_stats(emu, "k8")["violations"] == remote_stats(emu, "k2")["violations"] == 0
-    # Each key needs 7 intervals; one shared queue would need 15.
-    assert elapsed < 11 * T, elapsed
+    first, second = remote_stats(emu, "k8"), remote_stats(emu, "k2")
+    assert first["violations"] == second["violations"] == 0
+    # Judged at the emulator, not by the wall clock (a loaded machine stretches both): one shared queue would
+    # space every arrival T apart, whatever its key; independent keys arrive side by side.
+    arrivals = sorted([*first["arrivals"], *second["arrivals"]])
+    assert len(arrivals) == 16
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) < T / 2
 
 
 async def test_noscript_after_script_flush_loads_the_script_again(
