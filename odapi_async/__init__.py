@@ -37,6 +37,7 @@ from ._raw import RawResponse
 from ._redis_throttle import RedisThrottle
 from ._session import OpenDental
 from ._settings import KeySettings, ThrottleStats
+from ._telemetry import Telemetry
 from ._version import __version__
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "ResponseTooLarge",
     "ServerError",
     "SessionClosed",
+    "Telemetry",
     "ThrottleBackend",
     "ThrottleStats",
     "ThrottleUnavailable",

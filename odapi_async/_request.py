@@ -18,6 +18,7 @@ from ._redact import Secret
 
 if TYPE_CHECKING:
     from ._operation import Operation
+    from ._telemetry import SessionTelemetry
 
 __all__ = ["Answer", "Prepared", "RequestPath", "decode_or_raise"]
 
@@ -81,3 +82,6 @@ class RequestPath(Protocol):
     def _page_cap(self) -> int: ...
 
     def _prefetch_depth(self) -> int: ...
+
+    @property
+    def _telemetry(self) -> SessionTelemetry | None: ...

@@ -80,8 +80,9 @@ class Resource:
             rows = decode_or_raise(await session._send_operation(op, path, query=page_query, body=body), read)
             return rows if isinstance(rows, list) else [rows]
 
+        telemetry = session._telemetry
         paginator: Paginator[Any] = Paginator(
-            fetch,
+            fetch if telemetry is None else telemetry.counted(fetch, op.name),
             limit_for_page=session._page_cap,
             prefetch_depth=session._prefetch_depth,
             offset=offset,

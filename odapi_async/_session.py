@@ -56,6 +56,7 @@ from ._settings import (
     Tier,
     in_flight_for,
 )
+from ._telemetry import OperationTrace, SessionTelemetry, Telemetry, session_telemetry
 from .resources._generated import GeneratedResources
 
 __all__ = ["Answer", "OpenDental", "key_id_for"]
@@ -122,6 +123,7 @@ class _Core:
     failback_interval: float
     pool_size: int  # connections this key can have in use at once: its in-flight caps over its modes
     attempts: AttemptRunner | None = None
+    telemetry: SessionTelemetry | None = None  # None: off (docs/observability.md)
     entered: int = 0  # ``async with`` blocks of the session (not its views) not yet left
     closed: bool = False
 
@@ -167,6 +169,7 @@ class OpenDental(GeneratedResources):
         read_ahead: int = READ_AHEAD,
         throttle: ThrottleBackend | None = None,
         hub: Hub | None = None,
+        telemetry: bool | Telemetry | None = None,
     ) -> None:
         # Wrap the keys first, so that no raw key stays in this frame's locals (tracebacks with locals).
         given = (Secret(text_or_empty(developer_key)), Secret(text_or_empty(customer_key)))
@@ -219,9 +222,10 @@ class OpenDental(GeneratedResources):
             probe_timeout=check_positive("probe_timeout", probe_timeout),
             failback_interval=check_positive("failback_interval", failback_interval, zero=True),
             pool_size=pool_size,
+            telemetry=session_telemetry(hub.telemetry if telemetry is None else telemetry, key_id, base_urls),
         )
         core.attempts = AttemptRunner(
-            backend=backend,
+            backend=backend if core.telemetry is None else core.telemetry.throttle(backend),
             pools=hub.pools,
             key_id=key_id,
             user=core,
@@ -446,6 +450,10 @@ class OpenDental(GeneratedResources):
         caps = ENTERPRISE_PAGE_CAPS if self._core.tier == "enterprise" else PAGE_CAPS
         return caps[mode]
 
+    @property
+    def _telemetry(self) -> SessionTelemetry | None:
+        return self._core.telemetry
+
     def _prefetch_depth(self) -> int:
         # Remote is throttled to one request at a time: reading ahead there would only queue.
         return 1 if self.mode == "remote" else 1 + self._options.read_ahead
@@ -455,7 +463,7 @@ class OpenDental(GeneratedResources):
     ) -> Answer:
         warn_if_read_only(op, self._core.tier)
         try:
-            return await self._send(op.method, path, query, body, idempotent=op.idempotent)
+            return await self._send(op.method, path, query, body, idempotent=op.idempotent, op=op)
         except Unauthorized as exc:
             name_the_permission(exc, op)  # its message now names the API permission the operation needs
             raise
@@ -468,8 +476,15 @@ class OpenDental(GeneratedResources):
         body: dict[str, Any] | None,
         *,
         idempotent: bool,
+        op: Operation | None = None,
+        trace: OperationTrace | None = None,
     ) -> Answer:
         core = self._core
+        if core.telemetry is not None and trace is None:  # the call's span around this very method
+            with core.telemetry.operation(
+                op.name if op else "", method, op.path if op else "", self._options.priority
+            ) as trace:
+                return await self._send(method, path, query, body, idempotent=idempotent, op=op, trace=trace)
         if core.closed:
             raise SessionClosed(f"{method} {path}: this session was closed; make a new OpenDental(...)")
         payload = encode_body(body) if body is not None else None
@@ -493,7 +508,12 @@ class OpenDental(GeneratedResources):
         front = False
         while True:
             short = None if router.confirmed(mode) else core.probe_timeout
-            outcome = await attempts.run(mode, req, options.for_attempt(short), retry=front)
+            if trace is None:
+                outcome = await attempts.run(mode, req, options.for_attempt(short), retry=front)
+            else:
+                outcome = await trace.attempt(
+                    attempts.run, mode, req, options.for_attempt(short), retry=front
+                )
             if outcome.kind not in (Kind.NOT_SENT, Kind.LOST):
                 router.answered(mode)
             if outcome.kind is Kind.ANSWER:
@@ -518,6 +538,8 @@ class OpenDental(GeneratedResources):
             if decision.action is Action.FAIL_OVER:
                 moved = router.fail_over(mode, why)
                 assert moved is not None
+                if trace is not None:
+                    trace.failed_over(mode, moved)
                 mode, retries, front = moved, 0, False
                 continue
             retries += 1
