@@ -36,7 +36,7 @@ import httpx2
 from aiolimiter import AsyncLimiter
 
 from odapi_async import APIStatusError, Hub, OpenDental
-from odapi_async._throttle import KeyThrottle
+from odapi_async._throttle.key import KeyThrottle
 from odapi_async.emulator import Emulator
 
 DEV = "dev"

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ._blocking_loop import BlockingPaginator, call, portal_started, shutdown
-from ._exceptions import SessionClosed
-from ._paginate import Paginator
-from ._raw import RawRequests
-from ._session import OpenDental as AsyncOpenDental
-from .resources._generated._blocking_types import BlockingResources
+from odapi_async._blocking_loop import BlockingPaginator, call, portal_started, shutdown
+from odapi_async._exceptions import SessionClosed
+from odapi_async._paging.paginator import Paginator
+from odapi_async._raw import RawRequests
+from odapi_async._session import OpenDental as AsyncOpenDental
+from odapi_async.resources._generated._blocking_types import BlockingResources
 
 __all__ = ["BlockingPaginator", "OpenDental", "shutdown"]
 

@@ -15,8 +15,8 @@ from typing import Any, Generic, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ._paginate import Paginator
-from ._throttle import _running_loop
+from odapi_async._paging.paginator import Paginator
+from odapi_async._throttle.key import _running_loop
 
 __all__ = ["BlockingPaginator", "call", "portal_started", "shutdown"]
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
-from ._exceptions import BodyTooLarge, InvalidParameter
+from odapi_async._exceptions import BodyTooLarge, InvalidParameter
 
 #: The API's body limit ("about 16.8 million characters"): 2**24.
 MAX_BODY_CHARS = 16_777_216

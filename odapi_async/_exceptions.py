@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from ._redact import scrub
+from odapi_async._util.redact import scrub
 
 #: Characters of a DecodeError's ``snippet``.
 _SNIPPET = 200

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx2
 
-from ._backend import ProcessThrottle, ThrottleBackend
-from ._exceptions import ConfigurationError
-from ._pools import ConnectionPools
-from ._prober import RouterRegistry
-from ._telemetry import Telemetry, check_setting
-from ._version import __version__
+from odapi_async._exceptions import ConfigurationError
+from odapi_async._request.pools import ConnectionPools
+from odapi_async._request.routing import RouterRegistry
+from odapi_async._request.telemetry import Telemetry, check_setting
+from odapi_async._throttle.backend import ProcessThrottle, ThrottleBackend
+from odapi_async._version import __version__
 
 USER_AGENT = f"odapi-async/{__version__}"
 

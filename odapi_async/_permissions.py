@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import warnings
 
-from ._exceptions import Unauthorized
-from ._operation import Operation
+from odapi_async._exceptions import Unauthorized
+from odapi_async._operation import Operation
 
 __all__ = ["READ_ALL", "PermissionWarning", "name_the_permission", "warn_if_read_only"]
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_origin
 import httpx2
 import msgspec
 
-from ._codec import Model, WireDecodeError, decode_json, decode_list, decode_one
-from ._request import Answer, decode_or_raise
+from odapi_async._codec import Model, WireDecodeError, decode_json, decode_list, decode_one
+from odapi_async._request.interface import Answer, decode_or_raise
 
 if TYPE_CHECKING:
-    from ._session import OpenDental
+    from odapi_async._session import OpenDental
 
 __all__ = ["RawRequests", "RawResponse", "reader_for"]
 

@@ -11,15 +11,22 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._codec import DynamicRow, WireDecodeError, decode_dynamic, decode_json, decode_list, decode_one
-from ._exceptions import InvalidParameter
-from ._operation import Operation, build_body, build_path, build_query
-from ._paginate import Paginator
-from ._request import decode_or_raise
-from ._rows import describe
+from odapi_async._codec import (
+    DynamicRow,
+    WireDecodeError,
+    decode_dynamic,
+    decode_json,
+    decode_list,
+    decode_one,
+)
+from odapi_async._exceptions import InvalidParameter
+from odapi_async._operation import Operation, build_body, build_path, build_query
+from odapi_async._paging.bounds import describe
+from odapi_async._paging.paginator import Paginator
+from odapi_async._request.interface import decode_or_raise
 
 if TYPE_CHECKING:
-    from ._request import RequestPath
+    from odapi_async._request.interface import RequestPath
 
 _BODY_METHODS = ("POST", "PUT")
 

@@ -1,9 +1,9 @@
 """The session: one customer key, its endpoints, and the loop every request takes.
 
 A request goes: arguments checked (``_operation``) → encoded once (:class:`Prepared`) → for each attempt, the
-mode in use (``_prober``) → one attempt (``_attempt``: throttle slot, pool, send, read) → an outcome → the
-decision (``_decide``: retry, fail over, raise). ``docs/architecture.md`` draws it. Keys are held in a
-:class:`Secret` so that no repr, log line, traceback-with-locals or exception ever shows them.
+mode in use (``_request.routing``) → one attempt (``_request.attempt``: throttle slot, pool, send, read) → an
+outcome → the decision (``_request.decide``: retry, fail over, raise). ``docs/architecture.md`` draws it. Keys
+are held in a :class:`Secret` so that no repr, log line, traceback-with-locals or exception ever shows them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 import anyio
 import httpx2
 
-from ._arguments import (
+from odapi_async._arguments import (
     check_count,
     check_modes,
     check_positive,
@@ -32,21 +32,20 @@ from ._arguments import (
     read_key,
     text_or_empty,
 )
-from ._attempt import AttemptOptions, AttemptRunner, Kind, total_deadline
-from ._backend import ThrottleBackend
-from ._codec import check_body_size, encode_body, query_value, wire_value
-from ._decide import Action, decide, error_for
-from ._display import StatsTable
-from ._exceptions import ConfigurationError, SessionClosed, Unauthorized
-from ._hub import Hub, default_hub
-from ._operation import Operation
-from ._permissions import name_the_permission, warn_if_read_only
-from ._prober import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
-from ._raw import RawRequests, reader_for
-from ._redact import Secret, scrub
-from ._request import Answer, Prepared, decode_or_raise
-from ._retry import RetryPolicy
-from ._settings import (
+from odapi_async._codec import check_body_size, encode_body, query_value, wire_value
+from odapi_async._display import StatsTable
+from odapi_async._exceptions import ConfigurationError, SessionClosed, Unauthorized
+from odapi_async._hub import Hub, default_hub
+from odapi_async._operation import Operation
+from odapi_async._permissions import name_the_permission, warn_if_read_only
+from odapi_async._raw import RawRequests, reader_for
+from odapi_async._request.attempt import AttemptOptions, AttemptRunner, Kind, total_deadline
+from odapi_async._request.decide import Action, decide, error_for
+from odapi_async._request.interface import Answer, Prepared, decode_or_raise
+from odapi_async._request.retry import RetryPolicy
+from odapi_async._request.routing import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
+from odapi_async._request.telemetry import OperationTrace, SessionTelemetry, Telemetry, session_telemetry
+from odapi_async._settings import (
     MODES,
     TIERS,
     KeySettings,
@@ -56,8 +55,9 @@ from ._settings import (
     Tier,
     in_flight_for,
 )
-from ._telemetry import OperationTrace, SessionTelemetry, Telemetry, session_telemetry
-from .resources._generated import GeneratedResources
+from odapi_async._throttle.backend import ThrottleBackend
+from odapi_async._util.redact import Secret, scrub
+from odapi_async.resources._generated import GeneratedResources
 
 __all__ = ["Answer", "OpenDental", "key_id_for"]
 

@@ -242,10 +242,10 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
         "",
         "from typing_extensions import Required, TypedDict, Unpack",
         "",
-        "from ..._codec import DynamicRow, Model",
-        "from ..._operation import Operation, Param",
-        "from ..._paginate import Paginator",
-        "from ..._resource import Resource",
+        "from odapi_async._codec import DynamicRow, Model",
+        "from odapi_async._operation import Operation, Param",
+        "from odapi_async._paging.paginator import Paginator",
+        "from odapi_async._resource import Resource",
         "",
         "",
     ]
@@ -321,7 +321,10 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
             ]
     extra = _extra_base(segment)
     if extra:
-        out.insert(out.index("from ..._resource import Resource") + 1, f"from .._extras import {extra}")
+        out.insert(
+            out.index("from odapi_async._resource import Resource") + 1,
+            f"from odapi_async.resources._extras import {extra}",
+        )
     out += [
         f"class {name}({extra + ', ' if extra else ''}Resource):",
         f'    """Operations on ``/{segment}``."""',
@@ -351,7 +354,7 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
         "if TYPE_CHECKING:",
     ]
     for r in resources:
-        out.append(f"    from .{r['url_segment']} import {r['name']}")
+        out.append(f"    from odapi_async.resources._generated.{r['url_segment']} import {r['name']}")
     out += [
         "",
         "#: Resource URL segment → (module, class name); the session's attributes.",
@@ -375,7 +378,7 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
             "    @functools.cached_property",
             f'    def {seg}(self) -> "{cls}":',
             f'        """``/{seg}``."""',
-            f"        from .{seg} import {cls}",
+            f"        from odapi_async.resources._generated.{seg} import {cls}",
             "",
             f"        return {cls}(self)  # type: ignore[arg-type]",
             "",
@@ -393,7 +396,10 @@ def render_exports(resources: list[dict[str, Any]], models: dict[str, list[str]]
     ]
     for r in resources:
         names = [*models[r["url_segment"]], r["name"]]
-        out.append(f"from .{r['url_segment']} import " + ", ".join(f"{n} as {n}" for n in names))
+        out.append(
+            f"from odapi_async.resources._generated.{r['url_segment']} import "
+            + ", ".join(f"{n} as {n}" for n in names)
+        )
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -418,11 +424,11 @@ def render_blocking(resources: list[dict[str, Any]], models: dict[str, list[str]
     ]
     extras = sorted({_extra_base(r["url_segment"]) for r in resources} - {""})
     if extras:
-        out += ["from .._extras import " + ", ".join(f"Blocking{e}" for e in extras), ""]
+        out += ["from odapi_async.resources._extras import " + ", ".join(f"Blocking{e}" for e in extras), ""]
     out += [
         "if TYPE_CHECKING:",
-        "    from ..._blocking_loop import BlockingPaginator",
-        "    from ..._codec import DynamicRow",
+        "    from odapi_async._blocking_loop import BlockingPaginator",
+        "    from odapi_async._codec import DynamicRow",
     ]
     classes: list[str] = []
     for r in resources:
@@ -431,7 +437,7 @@ def render_blocking(resources: list[dict[str, Any]], models: dict[str, list[str]
         rows = {s.row_type for s in sigs}
         names = [m for m in models[seg] if m in rows]
         names += [s.td_name for s in sigs]
-        out.append(f"    from .{seg} import " + ", ".join(names))
+        out.append(f"    from odapi_async.resources._generated.{seg} import " + ", ".join(names))
         extra = _extra_base(seg)
         bases = f"Blocking{extra}, Protocol" if extra else "Protocol"
         classes += [
@@ -548,7 +554,7 @@ def render_sync(resources: list[dict[str, Any]]) -> str:
         '"""Per resource: the list a sync pages through, its key, filter, watermark and deletions."""',
         "",
     ]
-    out += ["from typing import Dict", "", "from ..._syncspec import DeletionLog, SyncSpec", "", ""]
+    out += ["from typing import Dict", "", "from odapi_async._syncspec import DeletionLog, SyncSpec", "", ""]
     out += [
         "#: URL segment → how ``odapi sync`` copies it (see docs/sync.md).",
         "SYNC: Dict[str, SyncSpec] = {",

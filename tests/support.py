@@ -6,9 +6,9 @@ from dataclasses import replace
 from typing import Any
 
 from odapi_async import OpenDental
-from odapi_async._backend import ProcessThrottle
 from odapi_async._settings import KeySettings
-from odapi_async._throttle import KeyThrottle
+from odapi_async._throttle.backend import ProcessThrottle
+from odapi_async._throttle.key import KeyThrottle
 
 BASE = "http://od.test/api/v1"
 DEV_KEY = "DEVKEY-s3cr3t-dev"

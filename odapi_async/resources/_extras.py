@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..events._subscriptions import EnsureResult, SubscriptionSpec
+    from odapi_async.events._subscriptions import EnsureResult, SubscriptionSpec
 
 __all__ = ["EXTRAS", "BlockingSubscriptionsExtras", "SubscriptionsExtras"]
 
@@ -22,7 +22,7 @@ class SubscriptionsExtras:
     async def ensure(self, desired: Iterable[SubscriptionSpec], *, prune: bool = True) -> EnsureResult:
         """Create, update and (with ``prune``, the default) delete this customer key's subscriptions so that
         they are exactly ``desired`` (``odapi_async.events.SubscriptionSpec``); every spec is checked first."""
-        from ..events._subscriptions import ensure_on
+        from odapi_async.events._subscriptions import ensure_on
 
         resource: Any = self
         return await ensure_on(resource, desired, prune=prune)

@@ -32,15 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import OpenDentalError
-from .._redis_client import check_word, connect, run_script
-from .._redis_scripts import Script
-from .._syncspec import SyncSpec
-from ._engine import OfficeConfig, OfficeProgress, sync_office
-from ._store import SyncStore
+from odapi_async._exceptions import OpenDentalError
+from odapi_async._syncspec import SyncSpec
+from odapi_async._throttle.redis_scripts import Script
+from odapi_async._util.redis_client import check_word, connect, run_script
+from odapi_async.sync._engine import OfficeConfig, OfficeProgress, sync_office
+from odapi_async.sync._store import SyncStore
 
 if TYPE_CHECKING:
-    from .._redis_client import Client
+    from odapi_async._util.redis_client import Client
 
 __all__ = ["FleetLeases", "sync_fleet"]
 

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import OpenDentalError
-from .._syncspec import SyncSpec
-from ._engine import OfficeProgress
-from ._store import SyncStore
+from odapi_async._exceptions import OpenDentalError
+from odapi_async._syncspec import SyncSpec
+from odapi_async.sync._engine import OfficeProgress
+from odapi_async.sync._store import SyncStore
 
 if TYPE_CHECKING:
-    from ._fleet import FleetLeases
+    from odapi_async.sync._fleet import FleetLeases
 
 __all__ = ["SyncMetrics", "serve_metrics", "watch_sync"]
 

@@ -21,9 +21,9 @@ from typing import Any, Union, get_args, get_origin
 
 import msgspec
 
-from .._exceptions import OpenDentalError
-from .._sqlite import connect, transaction
-from .._syncspec import SyncSpec
+from odapi_async._exceptions import OpenDentalError
+from odapi_async._syncspec import SyncSpec
+from odapi_async._util.sqlite import connect, transaction
 
 #: Computed by the server when it answers ("now"), not data: never stored.
 SERVER_COMPUTED = frozenset({"serverDateTime"})

@@ -7,8 +7,8 @@ import io
 import pytest
 from conftest import served, session
 
-from odapi_async import _progress
-from odapi_async._progress import progress_wanted
+from odapi_async._paging import progress as _progress
+from odapi_async._paging.progress import progress_wanted
 
 pytestmark = [pytest.mark.integration]
 module_loop = pytest.mark.asyncio(loop_scope="module")

@@ -66,7 +66,7 @@ async def test_an_empty_list_still_has_typed_columns(emu) -> None:
 def test_a_missing_library_names_the_extra(monkeypatch) -> None:
     import builtins
 
-    from odapi_async import _frames
+    from odapi_async._paging import frames as _frames
 
     real = builtins.__import__
 

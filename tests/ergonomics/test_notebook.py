@@ -40,7 +40,7 @@ def test_notebook_flow(shell, monkeypatch) -> None:
         od = OpenDental("dev", "cust", endpoints=emu.endpoints, modes=("local",), hub=Hub())
         """,
     )
-    from odapi_async import _progress
+    from odapi_async._paging import progress as _progress
 
     assert _progress.progress_wanted(None) is True  # inside IPython: progress is on by default
     listing = run(shell, "od.appointments.list(AptStatus='Scheduled')")

@@ -15,7 +15,7 @@ import pytest_asyncio
 
 import odapi_async
 from odapi_async import DecodeError, Hub, InvalidParameter, OpenDental, ServerError
-from odapi_async._logfilter import QueryStringFilter
+from odapi_async._util.logfilter import QueryStringFilter
 from odapi_async.emulator import Emulator
 from rogue import Request, RogueServer, answer, json_answer
 from support import CUST_KEY, DEV_KEY

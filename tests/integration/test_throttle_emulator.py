@@ -10,8 +10,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from odapi_async._backend import ProcessThrottle
-from odapi_async._throttle import KeyThrottle, Priority
+from odapi_async._throttle.backend import ProcessThrottle
+from odapi_async._throttle.key import KeyThrottle, Priority
 from support import for_key
 
 emulator = pytest.importorskip("odapi_async.emulator")

@@ -294,7 +294,7 @@ async def test_the_in_flight_cap_holds_across_throttles(redis_server: RedisServe
 async def test_a_waiter_that_died_in_line_frees_the_key_after_its_lease_ttl(
     redis_server: RedisServer,
 ) -> None:
-    from odapi_async._redis_scripts import ACQUIRE, RELEASE, state_keys
+    from odapi_async._throttle.redis_scripts import ACQUIRE, RELEASE, state_keys
 
     throttle = RedisThrottle(redis_server.url)
     throttle.configure("remote", "kq", _settings())
@@ -428,7 +428,7 @@ async def _turn(throttle: RedisThrottle, key: str) -> None:
 
 async def _until_in_line(redis_server: RedisServer, key: str, n: int) -> None:
     """Wait (bounded) until ``n`` callers wait in ``key``'s line in Redis (both lanes)."""
-    from odapi_async._redis_scripts import state_keys
+    from odapi_async._throttle.redis_scripts import state_keys
 
     admin = redis_asyncio.Redis.from_url(redis_server.url)
     keys = state_keys("odapi", "remote", key)

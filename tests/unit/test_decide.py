@@ -19,9 +19,9 @@ from odapi_async import (
     TransportError,
     WriteGatewayTimeout,
 )
-from odapi_async._attempt import Kind, Outcome
-from odapi_async._decide import Action, decide, error_for
-from odapi_async._retry import RetryPolicy
+from odapi_async._request.attempt import Kind, Outcome
+from odapi_async._request.decide import Action, decide, error_for
+from odapi_async._request.retry import RetryPolicy
 from support import BASE
 
 POLICY = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002)

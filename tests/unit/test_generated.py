@@ -46,7 +46,7 @@ def test_every_operation_has_a_typed_method(resource, op) -> None:
     assert [n for n in sig.parameters if n != "params"] == path_names
     ret = str(sig.return_annotation)
     if op.get("paginated"):
-        assert ret.startswith("odapi_async._paginate.Paginator") or "Paginator" in ret
+        assert ret.startswith("odapi_async._paging.paginator.Paginator") or "Paginator" in ret
     else:
         assert inspect.iscoroutinefunction(method)
     generated_op = method.__func__.__globals__[f"_OP_{op['id']}"]

@@ -17,7 +17,7 @@ from odapi_async._codec import (
     query_value,
     wire_value,
 )
-from odapi_async._logfilter import QueryStringFilter, strip_query_strings
+from odapi_async._util.logfilter import QueryStringFilter, strip_query_strings
 from odapi_async.resources._generated.appointments import Appointment
 
 

@@ -17,7 +17,7 @@ from odapi_async import (
     ServerError,
 )
 from odapi_async._exceptions import QUOTE_LIMIT
-from odapi_async._redact import MASK, scrub, scrub_authorization
+from odapi_async._util.redact import MASK, scrub, scrub_authorization
 
 REQUEST = {"method": "GET", "path": "/patients/1", "mode": "local"}
 

@@ -13,14 +13,14 @@ BELOW_THE_SESSION = [
         PACKAGE / name
         for name in (
             "_resource.py",
-            "_paginate.py",
-            "_request.py",
-            "_attempt.py",
-            "_decide.py",
-            "_prober.py",
-            "_backend.py",
-            "_throttle.py",
-            "_pools.py",
+            "_paging/paginator.py",
+            "_request/interface.py",
+            "_request/attempt.py",
+            "_request/decide.py",
+            "_request/routing.py",
+            "_throttle/backend.py",
+            "_throttle/key.py",
+            "_request/pools.py",
             "_hub.py",
             "_blocking_loop.py",
         )

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from odapi_async import Hub, OpenDental, Paginator
-from odapi_async._paginate import is_last_page
+from odapi_async._paging.paginator import is_last_page
 from support import BASE, CUST_KEY, DEV_KEY
 
 
@@ -245,7 +245,7 @@ async def test_identical_rows_without_a_key_are_not_taken_for_a_repeated_page() 
 
 async def test_a_list_that_never_connects_gives_up() -> None:
     from odapi_async import PaginationError
-    from odapi_async._paginate import MAX_RESYNCS
+    from odapi_async._paging.paginator import MAX_RESYNCS
 
     fresh = iter(range(10**9))
     calls = 0

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from odapi_async import Hub, KeySettings, OpenDental, ProcessThrottle, ThrottleBackend, Throttled
-from odapi_async._lanes import MAX_OVERTAKES
-from odapi_async._throttle import KeyThrottle
+from odapi_async._throttle.key import KeyThrottle
+from odapi_async._throttle.lanes import MAX_OVERTAKES
 from support import BASE, CUST_KEY, DEV_KEY, fast_retries
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from odapi_async import ServerError, Throttled
-from odapi_async._retry import parse_retry_after
+from odapi_async._request.retry import parse_retry_after
 
 
 def test_retry_after_forms() -> None:

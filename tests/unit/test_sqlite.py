@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from odapi_async._sqlite import connect, transaction
+from odapi_async._util.sqlite import connect, transaction
 
 
 class Stop(BaseException):

@@ -7,8 +7,9 @@ import contextlib
 
 import pytest
 
-from odapi_async import Paginator, _paginate
-from odapi_async._paginate import _SeenKeys
+from odapi_async import Paginator
+from odapi_async._paging import paginator as _paginate
+from odapi_async._paging.paginator import _SeenKeys
 
 
 def keyed(nums: range | list[int]) -> list[dict[str, int]]:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from odapi_async._backend import ProcessThrottle
-from odapi_async._throttle import TIER_INTERVALS, KeyThrottle
+from odapi_async._throttle.backend import ProcessThrottle
+from odapi_async._throttle.key import TIER_INTERVALS, KeyThrottle
 from support import for_key
 
 T = 0.02  # interval for most tests

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from odapi_async._throttle import KeyThrottle
+from odapi_async._throttle.key import KeyThrottle
 
 
 async def test_a_given_back_turn_frees_the_slot_and_counts_nothing() -> None:

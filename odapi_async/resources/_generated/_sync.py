@@ -5,7 +5,7 @@
 
 from typing import Dict
 
-from ..._syncspec import DeletionLog, SyncSpec
+from odapi_async._syncspec import DeletionLog, SyncSpec
 
 
 #: URL segment → how ``odapi sync`` copies it (see docs/sync.md).

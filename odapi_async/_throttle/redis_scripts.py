@@ -12,7 +12,7 @@ Per (mode, customer key) these keys share the hash tag ``{key_id}`` (one Cluster
   order of arrival (a refused request sent again goes to the front of its lane); ``BASE:tickets`` and
   ``BASE:terms`` — when each one's place expires, and each one's spacing terms (intervals, margin parts, TTL,
   cap). The next turn goes to the interactive lane's head, but a waiting bulk head lets at most
-  ``MAX_OVERTAKES`` interactive turns pass (the in-process lanes' rule, ``_lanes.py``);
+  ``MAX_OVERTAKES`` interactive turns pass (the in-process lanes' rule, ``_throttle/lanes.py``);
 * ``BASE:rtts`` — the latest 32 round trips of the key, from every process: the margin's window, shared, so a
   worker that starts late does not pay the cautious first margin again;
 * ``BASE:grant:LEASE_ID`` — one list per waiting caller: the decision for it is pushed there, and the caller
@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import hashlib
 
-from ._lanes import MAX_OVERTAKES
-from ._margin import MIN_SAMPLES, WINDOW
+from odapi_async._throttle.lanes import MAX_OVERTAKES
+from odapi_async._throttle.margin import MIN_SAMPLES, WINDOW
 
 __all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "Script", "grant_key", "state_keys"]
 

@@ -27,8 +27,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ._forksafe import reset_after_fork
-from ._settings import Mode
+from odapi_async._settings import Mode
+from odapi_async._util.forksafe import reset_after_fork
 
 logger = logging.getLogger("odapi_async")
 

@@ -25,15 +25,15 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._attempt import Kind, Outcome
-from ._backend import Slot, ThrottleBackend
-from ._exceptions import ConfigurationError
-from ._settings import KeySettings, Mode, Priority, ThrottleStats
-from ._version import __version__
+from odapi_async._exceptions import ConfigurationError
+from odapi_async._request.attempt import Kind, Outcome
+from odapi_async._settings import KeySettings, Mode, Priority, ThrottleStats
+from odapi_async._throttle.backend import Slot, ThrottleBackend
+from odapi_async._version import __version__
 
 if TYPE_CHECKING:
-    from ._attempt import AttemptOptions
-    from ._request import Prepared
+    from odapi_async._request.attempt import AttemptOptions
+    from odapi_async._request.interface import Prepared
 
 __all__ = ["OperationTrace", "SessionTelemetry", "Telemetry", "check_setting", "session_telemetry"]
 

@@ -1,6 +1,6 @@
 """Connection pools: one per (event loop, customer key), shared by the key's sessions, closed when unused.
 
-Connections belong to the loop that opened them, so pools are kept per running loop (``_perloop.py``): each
+Connections belong to the loop that opened them, so pools are kept per running loop (``_util/perloop.py``): each
 loop's pools are closed when the loop shuts down, so a worker that calls ``asyncio.run`` per job, with or
 without ``async with``, keeps a flat count of sockets.
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx2
 
-from ._forksafe import reset_after_fork
-from ._perloop import PerLoop
+from odapi_async._util.forksafe import reset_after_fork
+from odapi_async._util.perloop import PerLoop
 
 __all__ = ["ConnectionPools"]
 

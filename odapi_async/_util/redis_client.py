@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
-from ._redis_scripts import Script
+from odapi_async._throttle.redis_scripts import Script
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis, RedisCluster

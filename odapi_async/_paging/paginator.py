@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from ._rows import ListInfo
+    from odapi_async._paging.bounds import ListInfo
 
-from ._exceptions import PaginationError
+from odapi_async._exceptions import PaginationError
 
 T = TypeVar("T")
 
@@ -120,21 +120,21 @@ class Paginator(Generic[T]):
 
         ``progress``: a progress display (rich); ``None`` shows it in notebooks and at the prompt only.
         """
-        from ._rows import collect_rows
+        from odapi_async._paging.bounds import collect_rows
 
         return await collect_rows(self, max_rows=max_rows, progress=progress)
 
     def __await__(self) -> Generator[Any, None, list[T]]:
         return self.collect().__await__()
 
-    # -- notebooks and scripts: bounds, first row, repr, DataFrames (``_rows``, ``_frames``, docs/notebooks.md)
+    # -- notebooks and scripts: bounds, first row, repr, DataFrames (``bounds``, ``frames``, docs/notebooks.md)
 
     _info: ListInfo | None = None  # what is listed and the rows fetched so far (set by the resource)
     _max_rows: int | None = None  # set on the paginators ``take()`` returns
 
     def take(self, max_rows: int) -> Paginator[T]:
         """The same list, stopping after ``max_rows`` rows (iteration, ``pages()``, ``collect()``, frames)."""
-        from ._rows import bounded
+        from odapi_async._paging.bounds import bounded
 
         return bounded(self, max_rows)
 
@@ -144,19 +144,19 @@ class Paginator(Generic[T]):
         return rows[0] if rows else None
 
     def __repr__(self) -> str:
-        from ._rows import paginator_repr
+        from odapi_async._paging.bounds import paginator_repr
 
         return paginator_repr(self)
 
     async def to_polars(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
         """Collect into a ``polars.DataFrame`` with typed columns (needs the ``polars`` extra)."""
-        from ._frames import to_polars
+        from odapi_async._paging.frames import to_polars
 
         return await to_polars(self, max_rows=max_rows, progress=progress)
 
     async def to_pandas(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
         """Collect into a ``pandas.DataFrame`` with typed columns (needs the ``pandas`` extra)."""
-        from ._frames import to_pandas
+        from odapi_async._paging.frames import to_pandas
 
         return await to_pandas(self, max_rows=max_rows, progress=progress)
 

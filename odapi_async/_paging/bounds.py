@@ -2,7 +2,7 @@
 
 A list on Remote pages 100 rows at a time, one request per interval: a big table takes hours. So collection
 takes a bound (``collect(max_rows=...)``, ``take(n)``), shows its progress where someone is watching
-(``_progress``), and a paginator tells what it lists when printed.
+(``_paging.progress``), and a paginator tells what it lists when printed.
 
 Reprs are logged and land in tracebacks, and filter values can be patient data (``LName``, ``Birthdate``,
 ``Email``): a paginator's repr shows the *names* of its filters, never their values.
@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ._paginate import Paginator
-from ._progress import CollectProgress, progress_wanted
+from odapi_async._paging.paginator import Paginator
+from odapi_async._paging.progress import CollectProgress, progress_wanted
 
 __all__ = [
     "BoundedPaginator",

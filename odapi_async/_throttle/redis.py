@@ -1,8 +1,8 @@
 """A throttle backend shared by many processes and hosts through Redis (extra ``redis``).
 
-Each slot composes two turns: the process's own :class:`~odapi_async._throttle.KeyThrottle` first (so the tasks
+Each slot composes two turns: the process's own :class:`~odapi_async._throttle.key.KeyThrottle` first (so the tasks
 of one process queue there, and one process asks Redis once per request, not once per waiting task), then a
-lease from Redis. Redis decides with one atomic script per decision on its own clock (``_redis_scripts.py``).
+lease from Redis. Redis decides with one atomic script per decision on its own clock (``_throttle/redis_scripts.py``).
 Acquiring is one round trip that carries two commands: the ``ACQUIRE`` script (join the line; free leases go to
 its heads) and a ``BLPOP`` on this caller's own list, where the decision is pushed, at once or when a lease
 frees: "start in W seconds", a start reserved for this caller, which sleeps W and sends. Releasing is the
@@ -35,19 +35,19 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import urlsplit
 
-from ._backend import ProcessThrottle
-from ._exceptions import ThrottleUnavailable
-from ._margin import MarginEstimator
-from ._perloop import PerLoop
-from ._redis_client import blocking_pool, check_word, connect, run_script
-from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
-from ._settings import KeySettings, Mode, Priority, ThrottleStats
-from ._throttle import MAX_CANCEL_HOLD, ThrottleSlot
+from odapi_async._exceptions import ThrottleUnavailable
+from odapi_async._settings import KeySettings, Mode, Priority, ThrottleStats
+from odapi_async._throttle.backend import ProcessThrottle
+from odapi_async._throttle.key import MAX_CANCEL_HOLD, ThrottleSlot
+from odapi_async._throttle.margin import MarginEstimator
+from odapi_async._throttle.redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
+from odapi_async._util.perloop import PerLoop
+from odapi_async._util.redis_client import blocking_pool, check_word, connect, run_script
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool
 
-    from ._redis_client import Client
+    from odapi_async._util.redis_client import Client
 
 __all__ = ["RedisCounters", "RedisSlot", "RedisThrottle"]
 
@@ -424,7 +424,7 @@ class RedisThrottle:
                 )
 
     def _terms(self, state: _KeyState, mode: Mode) -> str:
-        """This caller's spacing terms, as ``_redis_scripts`` reads them (ms)."""
+        """This caller's spacing terms, as ``_throttle.redis_scripts`` reads them (ms)."""
         settings = state.settings
         initial, cap, floor, fixed = state.margin.terms(settings.interval(mode, state.learned))
         return " ".join(

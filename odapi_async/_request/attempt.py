@@ -2,8 +2,9 @@
 
 An attempt takes the key's throttle slot, fetches the key's pool for the running loop (never reused across
 attempts: a retry may run after the pool was closed and reopened), sends, and reads the whole answer within a
-total deadline and a size cap. What to do next (retry, fail over, raise) is decided elsewhere (``_retry.py``);
-see ``docs/architecture.md``, "The request path".
+total deadline and a size cap. What to do next (retry, fail over, raise) is decided elsewhere
+(``_request/decide.py``, with the backoff policy of ``_request/retry.py``); see ``docs/architecture.md``, "The
+request path".
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ import anyio
 import httpx2
 import msgspec
 
-from ._backend import ThrottleBackend
-from ._exceptions import ResponseTooLarge
-from ._pools import ConnectionPools
-from ._redact import Secret
-from ._request import Answer, Prepared
-from ._retry import is_throttle_answer, parse_retry_after
-from ._settings import Mode, Priority
+from odapi_async._exceptions import ResponseTooLarge
+from odapi_async._request.interface import Answer, Prepared
+from odapi_async._request.pools import ConnectionPools
+from odapi_async._request.retry import is_throttle_answer, parse_retry_after
+from odapi_async._settings import Mode, Priority
+from odapi_async._throttle.backend import ThrottleBackend
+from odapi_async._util.redact import Secret
 
 __all__ = ["AttemptRunner", "Kind", "Outcome"]
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx2
 
-from ._codec import WireDecodeError
-from ._exceptions import DecodeError
-from ._redact import Secret
+from odapi_async._codec import WireDecodeError
+from odapi_async._exceptions import DecodeError
+from odapi_async._util.redact import Secret
 
 if TYPE_CHECKING:
-    from ._operation import Operation
-    from ._telemetry import SessionTelemetry
+    from odapi_async._operation import Operation
+    from odapi_async._request.telemetry import SessionTelemetry
 
 __all__ = ["Answer", "Prepared", "RequestPath", "decode_or_raise"]
 

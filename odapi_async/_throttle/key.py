@@ -3,7 +3,7 @@
 Open Dental's Remote mode allows one request per interval *T* per customer key (5 s ``read_all``, 1 s
 ``full``, 0.5 s ``enterprise``), and the interval includes the request's own execution. So, per key:
 
-* a request may start no sooner than ``T + margin`` after the previous one *started* (``_margin.py``);
+* a request may start no sooner than ``T + margin`` after the previous one *started* (``_throttle/margin.py``);
 * at most ``max_in_flight`` (default 1) run at once, so a slow request is never overlapped by the next;
 * Local and Service modes have no interval, only an in-flight cap (default 8) that protects the office server.
 
@@ -44,9 +44,9 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from ._lanes import Lanes
-from ._margin import MarginEstimator
-from ._settings import PRIORITIES, TIER_INTERVALS, KeySettings, Mode, Priority, ThrottleStats, Tier
+from odapi_async._settings import PRIORITIES, TIER_INTERVALS, KeySettings, Mode, Priority, ThrottleStats, Tier
+from odapi_async._throttle.lanes import Lanes
+from odapi_async._throttle.margin import MarginEstimator
 
 __all__ = ["MAX_CANCEL_HOLD", "TIER_INTERVALS", "KeyThrottle", "ThrottleSlot"]
 

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hin
 
 import msgspec
 
-from ._codec import Model
+from odapi_async._codec import Model
 
 if TYPE_CHECKING:
-    from ._paginate import Paginator
+    from odapi_async._paging.paginator import Paginator
 
 __all__ = ["column_kinds", "rows_to_pandas", "rows_to_polars", "to_pandas", "to_polars"]
 
@@ -40,7 +40,7 @@ def _import(name: str) -> Any:
 @functools.cache
 def _enum_fields(resource: str) -> frozenset[str]:
     """The fields the spec documents as enums for ``resource`` (read once, only when a frame is built)."""
-    from ._spec import load_spec
+    from odapi_async._spec import load_spec
 
     for res in load_spec()["resources"]:
         if res.get("url_segment") == resource:

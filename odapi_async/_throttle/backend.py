@@ -3,7 +3,7 @@
 The request path needs three things from a throttle, per (mode, customer key): a **slot** to hold while one
 attempt runs (waiting for its turn first, marking when the request left, reporting a throttle answer before it
 lets go), the key's **settings** (told by each session; the last one wins), and **stats**. :class:`ProcessThrottle`
-keeps the state in this process (one :class:`~odapi_async._throttle.KeyThrottle` per mode and key, shared by
+keeps the state in this process (one :class:`~odapi_async._throttle.key.KeyThrottle` per mode and key, shared by
 every event loop and thread); a Redis-backed throttle implements the same protocol for many processes or hosts,
 and nothing above this seam changes. See ``docs/architecture.md``, "Seams".
 """
@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from ._forksafe import reset_after_fork
-from ._settings import KeySettings, Mode, Priority, ThrottleStats
-from ._throttle import KeyThrottle
+from odapi_async._settings import KeySettings, Mode, Priority, ThrottleStats
+from odapi_async._throttle.key import KeyThrottle
+from odapi_async._util.forksafe import reset_after_fork
 
 __all__ = ["ProcessThrottle", "Slot", "ThrottleBackend"]
 
@@ -77,7 +77,7 @@ class ProcessThrottle:
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], KeyThrottle] = {}
         self._lock = threading.Lock()
-        reset_after_fork(self, ProcessThrottle.__init__)  # a forked child starts blank (_forksafe.py)
+        reset_after_fork(self, ProcessThrottle.__init__)  # a forked child starts blank (_util/forksafe.py)
 
     def __repr__(self) -> str:
         return f"<ProcessThrottle keys={len(self._keys)}>"

@@ -17,8 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ._attempt import Kind, Outcome
-from ._exceptions import (
+from odapi_async._exceptions import (
     ConnectError,
     OpenDentalError,
     OutcomeUnknown,
@@ -28,7 +27,8 @@ from ._exceptions import (
     WriteGatewayTimeout,
     status_error_class,
 )
-from ._retry import RetryPolicy, is_retryable_status
+from odapi_async._request.attempt import Kind, Outcome
+from odapi_async._request.retry import RetryPolicy, is_retryable_status
 
 __all__ = ["Action", "Decision", "decide", "error_for"]
 
