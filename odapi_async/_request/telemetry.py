@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextvars
 import sys
+import threading
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -79,10 +81,14 @@ class Telemetry:
             description="Time an attempt waited for its key's throttle before it could be sent.",
             explicit_bucket_boundaries_advisory=WAIT_BUCKETS,
         )
-        self.throttle_queued = meter.create_up_down_counter(
+        # Read from the backends' own counters when metrics are collected: nothing to do per request.
+        self._backends: weakref.WeakSet[ThrottleBackend] = weakref.WeakSet()
+        self._backends_lock = threading.Lock()
+        self.throttle_queued = meter.create_observable_gauge(
             "odapi.throttle.queued",
+            callbacks=[self._observe_queued],
             unit="{request}",
-            description="Attempts waiting for their key's throttle.",
+            description="Requests waiting for their key's throttle now, over every key of the process.",
         )
         self.throttle_refusals = meter.create_counter(
             "odapi.throttle.refusals",
@@ -101,6 +107,22 @@ class Telemetry:
         from opentelemetry import context
 
         self._context = context
+        self._observation = metrics.Observation
+
+    def watch(self, backend: ThrottleBackend) -> None:
+        """Report ``backend``'s queues in ``odapi.throttle.queued`` (held weakly)."""
+        with self._backends_lock:
+            self._backends.add(backend)
+
+    def _observe_queued(self, options: Any) -> Iterator[Any]:
+        with self._backends_lock:
+            backends = list(self._backends)
+        queued: dict[str, int] = {}
+        for backend in backends:
+            for (mode, _key), stats in backend.stats().items():
+                queued[mode] = queued.get(mode, 0) + stats.queued
+        for mode, count in queued.items():
+            yield self._observation(count, {"odapi.mode": mode})
 
     def __repr__(self) -> str:
         return "<Telemetry>"
@@ -168,7 +190,7 @@ def session_telemetry(
 def _server(url: str) -> dict[str, Any]:
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return {"server.address": parts.hostname or "", "server.port": port, "url.scheme": parts.scheme}
+    return {"server.address": parts.hostname or "", "server.port": port}
 
 
 def error_type(exc: BaseException) -> str:
@@ -196,7 +218,8 @@ class SessionTelemetry:
         return OperationTrace(self, name, method, template, priority)
 
     def throttle(self, backend: ThrottleBackend) -> ThrottleBackend:
-        """``backend`` with its waits measured (the wait, the queue) for this session's attempts."""
+        """``backend`` with its waits measured for this session's attempts (and its queues reported)."""
+        self.telemetry.watch(backend)
         return _TimedBackend(backend, self.telemetry)
 
     def counted(
@@ -280,13 +303,15 @@ class OperationTrace:
         span = self._span
         tel = self._s.telemetry
         try:
-            span.set_attribute("odapi.attempts", self._attempts)
-            if self._mode is not None:
-                span.set_attribute("odapi.mode", self._mode)
-            if exc is not None:
-                span.set_attribute("error.type", error_type(exc))
-                # No description: an exception's message may quote the server's text.
-                span.set_status(tel._trace.StatusCode.ERROR)
+            if span.is_recording():
+                ended: dict[str, Any] = {"odapi.attempts": self._attempts}
+                if self._mode is not None:
+                    ended["odapi.mode"] = self._mode
+                if exc is not None:
+                    ended["error.type"] = error_type(exc)
+                    # No description: an exception's message may quote the server's text.
+                    span.set_status(tel._trace.StatusCode.ERROR)
+                span.set_attributes(ended)
             span.end()
         finally:
             tel._context.detach(self._token)
@@ -308,33 +333,26 @@ class OperationTrace:
         self._attempts += 1
         self._mode = mode
         server = s._servers[mode]
+        # The metric's attributes (the conventions' stable set, and the mode); the span has them too.
         common: dict[str, Any] = {"http.request.method": req.method, **server, "odapi.mode": mode}
         if self._template:
             common["url.template"] = self._template
-        attributes = {**common, "odapi.key_id": s.key_id, "odapi.priority": self._priority}
-        if resends:
-            attributes["http.request.resend_count"] = resends
+        attributes = {**common, "http.request.resend_count": resends} if resends else common
         name = f"{req.method} {self._template}" if self._template else req.method
         span = tel.tracer.start_span(name, self._ctx, kind=trace.SpanKind.CLIENT, attributes=attributes)
         token = tel._context.attach(trace.set_span_in_context(span, self._ctx))
         record = _Attempt()
         mark = _CURRENT_ATTEMPT.set(record)
+        ended: dict[str, Any] = {}
         started = _clock()
         try:
             outcome = await run(mode, req, options, retry=retry)
         except BaseException as exc:  # cancelled (an attempt reports everything else in its outcome)
-            common["error.type"] = error_type(exc)
-            span.set_attribute("error.type", common["error.type"])
-            span.set_status(trace.StatusCode.ERROR)
+            common["error.type"] = ended["error.type"] = error_type(exc)
             raise
         else:
             _describe(outcome, common)
-            for key in ("http.response.status_code", "error.type"):
-                if key in common:
-                    span.set_attribute(key, common[key])
-            if "error.type" in common:
-                span.set_status(trace.StatusCode.ERROR)
-            span.set_attribute("odapi.outcome", outcome.kind.value)
+            ended["odapi.outcome"] = outcome.kind.value
             if outcome.kind is Kind.THROTTLED:
                 tel.throttle_refusals.add(
                     1, {"odapi.mode": mode, "http.response.status_code": outcome.status}
@@ -342,8 +360,15 @@ class OperationTrace:
             return outcome
         finally:
             took = _clock() - started
-            span.set_attribute("odapi.throttle.wait", record.waited)
             tel.duration.record(max(took - record.waited, 0.0), common)
+            if span.is_recording():
+                for key in ("http.response.status_code", "error.type"):
+                    if key in common:
+                        ended[key] = common[key]
+                ended["odapi.throttle.wait"] = record.waited
+                span.set_attributes(ended)
+                if "error.type" in ended:
+                    span.set_status(trace.StatusCode.ERROR)
             span.end()
             _CURRENT_ATTEMPT.reset(mark)
             tel._context.detach(token)
@@ -381,15 +406,10 @@ class _TimedSlot:
         self._attributes = attributes
 
     async def __aenter__(self) -> Slot:
-        tel = self._tel
-        tel.throttle_queued.add(1, self._attributes)
         started = _clock()
-        try:
-            slot = await self._inner.__aenter__()
-        finally:
-            tel.throttle_queued.add(-1, self._attributes)
+        slot = await self._inner.__aenter__()
         waited = _clock() - started
-        tel.throttle_wait.record(waited, self._attributes)
+        self._tel.throttle_wait.record(waited, self._attributes)
         record = _CURRENT_ATTEMPT.get()
         if record is not None:
             record.waited = waited

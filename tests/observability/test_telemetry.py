@@ -154,7 +154,7 @@ async def test_a_stream_is_a_span_per_page_with_an_attempt_each(emu: Emulator, e
         assert attrs["http.request.method"] == "GET"
         assert attrs["server.address"] == "127.0.0.1" and attrs["server.port"] == port
         assert attrs["http.response.status_code"] == 200
-        assert attrs["odapi.mode"] == "local" and attrs["odapi.priority"] == "bulk"
+        assert attrs["odapi.mode"] == "local" and op.attributes["odapi.priority"] == "bulk"
         assert "http.request.resend_count" not in attrs and "error.type" not in attrs
         assert attrs["odapi.throttle.wait"] >= 0
     # Rows received: every row once, plus the one row each later page overlaps (docs: the stop rule).
@@ -162,7 +162,8 @@ async def test_a_stream_is_a_span_per_page_with_an_attempt_each(emu: Emulator, e
     assert received == len(rows) + len(operations) - 1
     assert exported.total("http.client.request.duration", **{"odapi.mode": "local"}) == len(attempts)
     assert exported.total("odapi.throttle.wait") == len(attempts)
-    assert exported.points("odapi.throttle.queued") and exported.total("odapi.throttle.queued") == 0
+    (queued,) = exported.points("odapi.throttle.queued")  # read from the throttle when collected
+    assert dict(queued.attributes) == {"odapi.mode": "local"} and queued.value == 0
     assert_nothing_secret(exported, emu)
 
 
@@ -245,7 +246,7 @@ async def test_a_429_is_a_refusal_and_the_retry_waits_for_the_throttle(
     assert sum(p.count for p in waits) == len(attempts) == 5
     assert sum(p.sum for p in waits) >= 3 * FAST["full"]  # requests queued behind each other on Remote
     assert max(a.attributes["odapi.throttle.wait"] for a in attempts) > 0
-    assert exported.total("odapi.throttle.queued") == 0
+    assert exported.total("odapi.throttle.queued") == 0  # nobody waits any more
     for op in by_kind(spans, SpanKind.INTERNAL):
         assert op.status.status_code is StatusCode.UNSET
     assert_nothing_secret(exported, emu)
