@@ -303,3 +303,45 @@ def test_a_wrong_setting_is_a_configuration_error() -> None:
         Hub(telemetry="yes")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="telemetry must be"):
         OpenDental("d", "c", telemetry=1)  # type: ignore[arg-type]
+
+
+async def test_a_stream_reading_ahead_ends_every_span(emu: Emulator, exported: Exported) -> None:
+    # Pages fetched ahead past the end are cancelled: their spans end too, named as cancelled, never left open.
+    async with session(emu, exported) as od:
+        rows = await od.procedurelogs.list(Limit=100).collect()
+    spans = exported.finished()
+    operations = by_kind(spans, SpanKind.INTERNAL)
+    attempts = by_kind(spans, SpanKind.CLIENT)
+    assert rows and len(operations) == len(attempts)
+    for op in operations:
+        assert len(children(spans, op)) == 1
+        assert op.end_time is not None
+    for attempt in attempts:
+        status = attempt.attributes.get("http.response.status_code")
+        assert status == 200 or attempt.attributes["error.type"] == "asyncio.CancelledError"
+    assert exported.total("odapi.throttle.queued") == 0
+    assert_nothing_secret(exported, emu)
+
+
+def test_without_the_opentelemetry_api_telemetry_is_off_and_true_names_the_extra() -> None:
+    code = """
+import sys
+import odapi_async
+assert not any(name.startswith("opentelemetry") for name in sys.modules), "imported at start"
+
+class NoOpenTelemetry:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "opentelemetry":
+            raise ImportError("not installed")
+
+sys.meta_path.insert(0, NoOpenTelemetry())
+from odapi_async import ConfigurationError, Hub, OpenDental
+assert OpenDental("d", "c")._core.telemetry is None
+try:
+    Hub(telemetry=True)
+except ConfigurationError as exc:
+    print(exc)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'odapi-async[otel]'" in done.stdout
