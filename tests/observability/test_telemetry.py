@@ -94,6 +94,14 @@ async def emu() -> AsyncIterator[Emulator]:
         yield e
 
 
+@pytest.fixture
+def emu_in_thread() -> Iterator[Emulator]:
+    with Emulator(
+        seed=5, patients=120, developer_key=DEV, customer_keys=KEYS, intervals=FAST
+    ).in_thread() as e:
+        yield e
+
+
 def session(emu: Emulator, exported: Exported, **kw: Any) -> OpenDental:
     kw.setdefault("modes", ("local",))
     kw.setdefault("endpoints", emu.endpoints)
@@ -345,3 +353,30 @@ except ConfigurationError as exc:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "pip install 'odapi-async[otel]'" in done.stdout
+
+
+# anyio's blocking portal runs each call in a copy of the calling thread's context: the caller's span travels.
+def test_the_blocking_client_parents_its_spans_on_the_callers_span(
+    emu_in_thread: Emulator, exported: Exported
+) -> None:
+    from odapi_async.blocking import OpenDental as BlockingOpenDental
+
+    tracer = exported.telemetry.tracer
+    with BlockingOpenDental(
+        DEV,
+        CUST,
+        endpoints=emu_in_thread.endpoints,
+        modes=("local",),
+        hub=Hub(),
+        telemetry=exported.telemetry,
+    ) as od:
+        with tracer.start_as_current_span("view") as view:
+            od.patients.get(2)
+            rows = od.patients.list(Limit=50).collect()
+    assert rows
+    spans = exported.finished()
+    operations = [s for s in by_kind(spans, SpanKind.INTERNAL) if s.name != "view"]
+    assert len(operations) >= 4  # the get and the list's pages
+    assert all(op.parent is not None for op in operations)
+    assert {op.parent.span_id for op in operations} == {view.get_span_context().span_id}
+    assert {op.context.trace_id for op in operations} == {view.get_span_context().trace_id}
