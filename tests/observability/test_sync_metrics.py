@@ -42,7 +42,7 @@ def _env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def endpoints() -> Iterator[dict[str, str]]:
     cmd = [sys.executable, "-m", "odapi_async.emulator", "--print-endpoints-json", "--developer-key", DEV]
-    cmd += ["--port-local", "0", "--port-service", "0", "--port-remote", "0", "--patients", "300"]
+    cmd += ["--port-local", "0", "--port-service", "0", "--port-remote", "0", "--patients", "150"]
     cmd += ["--customer-key", f"{NORTH}=full", "--customer-key", f"{SOUTH}=read_all"]
     cmd += ["--interval", "full=0.005", "--interval", "read_all=0.08"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
