@@ -233,11 +233,14 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def make_server(metrics: SyncMetrics, host: str, port: int) -> ThreadingHTTPServer:
     """An HTTP server for ``/metrics`` and ``/healthz`` (not started)."""
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, ProcessCollector
     from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics)
+    ProcessCollector(
+        registry=registry
+    )  # the worker's memory, CPU and open files (process_*), for its dashboard
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -154,8 +154,12 @@ intervals = {{ read_all = 0.08 }}
             for office in ("north", "south"):
                 assert (value(after, name, office) or 0) >= (value(before, name, office) or 0)
     # Labels: office names only; no key anywhere in what was served.
+    assert value(last, "process_resident_memory_bytes", "north") is None  # no office label there
+    assert last["process_resident_memory_bytes"][()] > 0
     for samples in seen:
-        for labelled in samples.values():
+        for name, labelled in samples.items():
+            if not name.startswith("odapi_"):
+                continue
             for labels in labelled:
                 assert {k for k, _ in labels} == {"office"}
                 assert {v for _, v in labels} <= {"north", "south"}

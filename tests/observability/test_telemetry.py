@@ -276,6 +276,18 @@ async def test_an_error_names_its_status_on_the_operation_span(emu: Emulator, ex
     assert_nothing_secret(exported, emu)
 
 
+def test_a_session_takes_its_hubs_setting_unless_given_its_own(exported: Exported) -> None:
+    hub = Hub(telemetry=exported.telemetry)
+    on = OpenDental(DEV, CUST, hub=hub)
+    assert on._core.telemetry is not None and on._core.telemetry.telemetry is exported.telemetry
+    assert OpenDental(DEV, CUST, hub=hub, telemetry=False)._core.telemetry is None
+    assert (
+        OpenDental(DEV, CUST, hub=Hub(telemetry=False), telemetry=exported.telemetry)._core.telemetry
+        is not None
+    )
+    assert on._core.telemetry.key_id == on.key_id != CUST  # the logs' hash, not the key
+
+
 async def test_telemetry_off_adds_nothing_to_the_session(emu: Emulator) -> None:
     async with OpenDental(
         DEV, CUST, endpoints=emu.endpoints, modes=("local",), hub=Hub(telemetry=False)
