@@ -21,8 +21,8 @@ from odapi_async._codec import (
 )
 from odapi_async._exceptions import InvalidParameter
 from odapi_async._operation import Operation, build_body, build_path, build_query
-from odapi_async._paging.bounds import describe
 from odapi_async._paging.paginator import Paginator
+from odapi_async._paging.spec import counting, list_info
 from odapi_async._request.interface import decode_or_raise
 
 if TYPE_CHECKING:
@@ -87,19 +87,19 @@ class Resource:
             rows = decode_or_raise(await session._send_operation(op, path, query=page_query, body=body), read)
             return rows if isinstance(rows, list) else [rows]
 
+        # What is listed, for the repr (the filters' names, never their values), progress and DataFrames.
+        info = list_info(op.name, op.model, params, mode=lambda: getattr(session, "mode", None))
         telemetry = session._telemetry
-        paginator: Paginator[Any] = Paginator(
-            fetch if telemetry is None else telemetry.counted(fetch, op.name),
+        return Paginator(
+            counting(fetch if telemetry is None else telemetry.counted(fetch, op.name), info),
             limit_for_page=session._page_cap,
             prefetch_depth=session._prefetch_depth,
             offset=offset,
             limit=limit,
             primary_key=getattr(op.model, "__od_primary_key__", None),
             operation=op.name,
+            info=info,
         )
-        return describe(
-            paginator, op.name, op.model, params, session
-        )  # its repr names the filters, never their values
 
 
 def op_reader(op: Operation) -> Callable[[bytes], Any]:

@@ -421,7 +421,7 @@ class OpenDental(GeneratedResources):
     @property
     def with_raw_response(self) -> RawRequests:
         """``await od.with_raw_response.request(...)``: the answer's status, headers and body, undecoded."""
-        return RawRequests(self)
+        return RawRequests(self._request_answer, self)
 
     async def _request_answer(
         self,

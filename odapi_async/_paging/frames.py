@@ -16,21 +16,19 @@ import datetime as dt
 import functools
 import operator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
 from odapi_async._codec import Model
 
-if TYPE_CHECKING:
-    from odapi_async._paging.paginator import Paginator
-
-__all__ = ["column_kinds", "rows_to_pandas", "rows_to_polars", "to_pandas", "to_polars"]
+__all__ = ["column_kinds", "require", "rows_to_pandas", "rows_to_polars"]
 
 _GENERATED = "odapi_async.resources._generated."
 
 
-def _import(name: str) -> Any:
+def require(name: str) -> Any:
+    """The DataFrame library ``name``, or an ImportError naming the extra that installs it."""
     try:
         return __import__(name)
     except ImportError:
@@ -100,7 +98,7 @@ def _model_of(rows: list[Any], model: Any) -> type[Model] | None:
 
 def rows_to_polars(rows: list[Any], model: Any = None) -> Any:
     """A ``polars.DataFrame`` of ``rows`` (models → typed columns; anything else as polars reads it)."""
-    pl = _import("polars")
+    pl = require("polars")
     found = _model_of(rows, model)
     if found is None:
         return pl.DataFrame(rows)
@@ -127,7 +125,7 @@ def rows_to_polars(rows: list[Any], model: Any = None) -> Any:
 
 def rows_to_pandas(rows: list[Any], model: Any = None) -> Any:
     """A ``pandas.DataFrame`` of ``rows``; dates are ``datetime64[s]`` (pandas has no date-only dtype)."""
-    pd = _import("pandas")
+    pd = require("pandas")
     found = _model_of(rows, model)
     if found is None:
         return pd.DataFrame(rows)
@@ -149,20 +147,3 @@ def rows_to_pandas(rows: list[Any], model: Any = None) -> Any:
         for (name, kind), values in zip(kinds, columns, strict=True)
     }
     return pd.DataFrame(data, columns=names)
-
-
-async def to_polars(paginator: Paginator[Any], *, max_rows: int | None, progress: bool | None) -> Any:
-    _import("polars")  # fail before fetching anything
-    rows = await paginator.collect(max_rows=max_rows, progress=progress)
-    return rows_to_polars(rows, _model(paginator))
-
-
-async def to_pandas(paginator: Paginator[Any], *, max_rows: int | None, progress: bool | None) -> Any:
-    _import("pandas")
-    rows = await paginator.collect(max_rows=max_rows, progress=progress)
-    return rows_to_pandas(rows, _model(paginator))
-
-
-def _model(paginator: Paginator[Any]) -> Any:
-    info = paginator._info
-    return info.model if info is not None else None

@@ -1,72 +1,36 @@
-"""Streaming pagination over the API's Offset/Limit pages: every row once, in order, without waste.
+"""The rows of a list call as an async stream: :class:`Paginator` (what ``od.appointments.list(...)`` returns).
 
-The API gives no total and no next link, and a server may hand back fewer rows than the Limit asked (Remote caps
-pages at 100, Local/Service at 1000, Enterprise at 1000/10 000, some lists at 100 whatever the mode).
-
-**Stop rule.** An empty page ends the stream; so does a page shorter than asked, unless its length could be a
-server's cap. The documented caps are 100, 1000 and 10 000 and an undocumented one would be a round number, so
-a short page whose length is a multiple of 100 is confirmed by one more request, and no other page is.
-
-**Rows that change while the stream runs.** Offsets shift when rows are deleted or inserted before the cursor.
-For a model with a primary key, each page is asked from ``offset - k`` (``k = overlap``, 1 by default) so that
-it overlaps what was already read. A page that contains none of the rows already read has lost its place (rows
-were deleted behind the cursor): the stream steps back, doubling the distance, until a page connects again.
-Rows already yielded are never yielded again (deduplicated by primary key). This relies on the server listing
-rows in a stable order (the API lists by primary key). Guaranteed: every row that exists for the whole stream
-is yielded exactly once. Not guaranteed: a row inserted behind the cursor is not seen by this stream (an
-incremental ``DateTStamp`` pass picks it up), and a row deleted during the stream may or may not appear.
-
-**Read-ahead.** On unthrottled modes the next pages are fetched ahead, concurrently and in order, but only while
-pages come back full: after a short page no new guess is made. The window starts at one guess and doubles with
-each full page up to the mode's depth, so a short list is not overshot by the whole window. A guess whose offset
-turns out wrong and the overshoot past the end are cancelled.
+A paginator holds one frozen :class:`~odapi_async._paging.spec.ListSpec` and offers the ways to read it:
+iteration, ``pages()``, ``first_page()``, ``first()``, ``collect()``, ``take()`` and DataFrames. Nothing is fetched
+until it is iterated or awaited. The paging itself (the stop rule, the overlap that keeps rows exact while the
+list changes, read-ahead, bounds) is the stream's (``stream.py``); collection shows its progress where someone
+is watching (``progress.py``); a DataFrame is built from the rows and the list's model (``frames.py``).
+Imports run one way: the paginator uses those modules, and none of them knows the paginator.
 """
 
 from __future__ import annotations
 
-import asyncio
-import bisect
-import collections
-import itertools
-import operator
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from odapi_async._paging.bounds import ListInfo
+from odapi_async._paging.frames import require, rows_to_pandas, rows_to_polars
+from odapi_async._paging.progress import CollectProgress, progress_wanted
+from odapi_async._paging.spec import FetchPage, ListInfo, ListSpec, check_max_rows
+from odapi_async._paging.stream import Stream
 
-from odapi_async._exceptions import PaginationError
+__all__ = ["Paginator"]
 
 T = TypeVar("T")
-
-#: Every page size a server is known to cap at (for reference; the stop rule uses :data:`CAP_STEP`).
-KNOWN_CAPS = (100, 1000, 10_000)
-#: A short page whose length is a multiple of this could be a server's cap, so it does not end a stream.
-CAP_STEP = 100
-#: Times a stream may lose its place and step back before it gives up (the list changes faster than it is read).
-MAX_RESYNCS = 32
-
-FetchPage = Callable[[int, int], Awaitable[list[T]]]
-
-
-def is_last_page(rows: int, asked: int) -> bool:
-    """The stop rule: an empty page, or one short of the Limit asked whose length could not be a cap."""
-    return rows == 0 or (rows < asked and rows % CAP_STEP != 0)
-
-
-@dataclass
-class _Ahead:
-    start: int
-    asked: int
-    task: asyncio.Future[Any]
 
 
 class Paginator(Generic[T]):
     """The rows of a list call: an async iterator, also offering ``pages()``, ``first_page()``, ``collect()``.
 
     Nothing is fetched until it is iterated or awaited; ``await paginator`` is ``await paginator.collect()``.
-    ``primary_key`` (a field name) turns on the overlap and the deduplication described in the module.
+    ``fetch(offset, limit)`` gets one page; ``limit_for_page`` and ``prefetch_depth`` give the mode's page cap
+    and read-ahead depth, asked per page. ``primary_key`` (a field name) turns on the overlap and the
+    deduplication described in ``stream.py``. ``info`` says what is listed (the resources pass it: the repr,
+    the progress line and typed DataFrame columns come from it).
     """
 
     def __init__(
@@ -80,26 +44,35 @@ class Paginator(Generic[T]):
         primary_key: str | None = None,
         overlap: int = 1,
         operation: str = "",
+        info: ListInfo | None = None,
     ) -> None:
-        self._fetch = fetch
-        self._limit_for_page = limit_for_page
-        self._prefetch_depth = prefetch_depth
-        self._offset = offset
-        self._limit = limit
-        self._primary_key = primary_key
-        self._overlap = max(overlap, 0) if primary_key else 0
-        self._operation = operation
+        self._spec: ListSpec[T] = ListSpec(
+            fetch,
+            limit_for_page,
+            prefetch_depth,
+            offset=offset,
+            limit=limit,
+            primary_key=primary_key,
+            overlap=overlap,
+            operation=operation,
+            info=info,
+        )
 
-    def _asked(self) -> int:
-        return self._limit if self._limit is not None else self._limit_for_page()
+    @classmethod
+    def _from_spec(cls, spec: ListSpec[T]) -> Paginator[T]:
+        """A paginator over ``spec`` (``take()``: the same list under a new spec; nothing is copied or edited)."""
+        out: Paginator[T] = cls.__new__(cls)
+        out._spec = spec
+        return out
 
     async def first_page(self) -> list[T]:
         """Fetch only the first page."""
-        return await self._fetch(self._offset, self._asked())
+        spec = self._spec
+        return await spec.fetch(spec.offset, spec.asked())
 
     async def pages(self) -> AsyncIterator[list[T]]:
         """Yield the new rows of every page in order (prefetching ahead where the mode is not throttled)."""
-        stream = _Stream(self)
+        stream = Stream(self._spec)
         try:
             async for page in stream.run():
                 yield page
@@ -120,291 +93,67 @@ class Paginator(Generic[T]):
 
         ``progress``: a progress display (rich); ``None`` shows it in notebooks and at the prompt only.
         """
-        from odapi_async._paging.bounds import collect_rows
-
-        return await collect_rows(self, max_rows=max_rows, progress=progress)
+        max_rows = check_max_rows(max_rows)
+        spec = self._spec.bounded(max_rows) if max_rows is not None else self._spec
+        what = spec.info.operation if spec.info is not None else "rows"
+        rows: list[T] = []
+        pages = Paginator._from_spec(spec).pages()
+        with CollectProgress(what, enabled=progress_wanted(progress), total=spec.max_rows) as shown:
+            try:
+                async for page in pages:
+                    rows.extend(page)
+                    shown.page(len(page))
+            finally:
+                await pages.aclose()  # type: ignore[attr-defined]
+        return rows
 
     def __await__(self) -> Generator[Any, None, list[T]]:
         return self.collect().__await__()
 
-    # -- notebooks and scripts: bounds, first row, repr, DataFrames (``bounds``, ``frames``, docs/notebooks.md)
-
-    _info: ListInfo | None = None  # what is listed and the rows fetched so far (set by the resource)
-    _max_rows: int | None = None  # set on the paginators ``take()`` returns
+    # -- notebooks and scripts: bounds, first row, repr, DataFrames (docs/notebooks.md)
 
     def take(self, max_rows: int) -> Paginator[T]:
         """The same list, stopping after ``max_rows`` rows (iteration, ``pages()``, ``collect()``, frames)."""
-        from odapi_async._paging.bounds import bounded
-
-        return bounded(self, max_rows)
+        return Paginator._from_spec(self._spec.bounded(max_rows))
 
     async def first(self) -> T | None:
         """The first row, or ``None`` for an empty list (one request, asking for one row)."""
-        rows = await self._fetch(self._offset, 1)
+        rows = await self._spec.fetch(self._spec.offset, 1)
         return rows[0] if rows else None
 
     def __repr__(self) -> str:
-        from odapi_async._paging.bounds import paginator_repr
-
-        return paginator_repr(self)
+        # Names of the filters, never their values (they can be patient data): see ``spec.py``.
+        spec = self._spec
+        info = spec.info
+        parts = [info.operation if info is not None else "rows"]
+        if info is not None:
+            parts.append(f"filters=[{', '.join(info.filters)}]")
+            mode = info.mode()
+            if mode:
+                parts.append(f"mode={mode}")
+        if spec.offset:
+            parts.append(f"offset={spec.offset}")
+        if spec.limit is not None:
+            page_size = spec.limit if spec.max_rows is None else min(spec.limit, spec.max_rows)
+            parts.append(f"page_size={page_size}")
+        if spec.max_rows is not None:
+            parts.append(f"max_rows={spec.max_rows}")
+        if info is not None:
+            parts.append(f"rows_fetched={info.rows_fetched}")
+        return f"<Paginator {' '.join(parts)}>"
 
     async def to_polars(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
         """Collect into a ``polars.DataFrame`` with typed columns (needs the ``polars`` extra)."""
-        from odapi_async._paging.frames import to_polars
-
-        return await to_polars(self, max_rows=max_rows, progress=progress)
+        require("polars")  # fail before fetching anything
+        rows = await self.collect(max_rows=max_rows, progress=progress)
+        return rows_to_polars(rows, self._model())
 
     async def to_pandas(self, *, max_rows: int | None = None, progress: bool | None = None) -> Any:
         """Collect into a ``pandas.DataFrame`` with typed columns (needs the ``pandas`` extra)."""
-        from odapi_async._paging.frames import to_pandas
+        require("pandas")
+        rows = await self.collect(max_rows=max_rows, progress=progress)
+        return rows_to_pandas(rows, self._model())
 
-        return await to_pandas(self, max_rows=max_rows, progress=progress)
-
-
-class _SeenKeys:
-    """The primary keys a stream has yielded: a number while they ascend (as the API lists rows), else a set.
-
-    While every page's keys strictly ascend and continue the last page's, "already yielded" is simply "at or
-    below the last key yielded": no set, constant memory, and the checks run in C. The last :data:`KEEP` keys
-    are kept anyway (whole pages, in lists), so that a list found out of order switches to an exact set of
-    them and goes on; keys forgotten before that switch could come back only after a resync stepped back that
-    far (thousands of deleted rows).
-    """
-
-    KEEP = 20_000
-
-    __slots__ = ("_ascends", "_held", "_keys", "_last", "_pages")
-
-    def __init__(self) -> None:
-        self._keys: set[Any] | None = None  # the exact set, once the keys were found out of order
-        self._pages: collections.deque[list[Any]] = collections.deque()
-        self._held = 0
-        self._last: Any = None
-        # The last page's keys and whether they ascend: a stream asks connects() then new_rows() of one page,
-        # and the check walks the whole page (~13 µs for 1000 keys). Pages' key lists are never changed.
-        self._ascends: tuple[list[Any], bool] | None = None
-
-    def __bool__(self) -> bool:
-        return self._last is not None if self._keys is None else bool(self._keys)
-
-    def __len__(self) -> int:
-        return self._held if self._keys is None else len(self._keys)
-
-    def __contains__(self, key: Any) -> bool:
-        if self._keys is None:
-            return self._last is not None and key <= self._last
-        return key in self._keys
-
-    def connects(self, keys: list[Any]) -> bool:
-        """Whether a page holds a key already yielded (it then continues the rows read without a gap)."""
-        if self._fast(keys):
-            return self._last is not None and keys[0] <= self._last
-        self._exact()
-        assert self._keys is not None
-        return not self._keys.isdisjoint(keys)
-
-    def new_rows(self, rows: list[T], keys: list[Any]) -> list[T]:
-        """The rows of a page not yielded before (its keys recorded as yielded)."""
-        if self._fast(keys):
-            last = self._last
-            start = 0 if last is None or keys[0] > last else bisect.bisect_right(keys, last)
-            if start < len(keys):
-                self._hold(keys[start:] if start else keys)
-                self._last = keys[-1]
-            return rows[start:] if start else rows
-        self._exact()
-        seen = self._keys
-        assert seen is not None
-        new = []
-        for row, key in zip(rows, keys, strict=True):
-            if key not in seen:
-                seen.add(key)
-                new.append(row)
-        return new
-
-    def _fast(self, keys: list[Any]) -> bool:
-        # A page wholly below the last key does not continue the list in key order (a resync that stepped back
-        # far, or a list in another order): the exact set decides then.
-        if self._keys is not None:
-            return False
-        memo = self._ascends
-        if memo is not None and memo[0] is keys:
-            ascends = memo[1]
-        else:
-            ascends = _ascending(keys)
-            self._ascends = (keys, ascends)
-        return ascends and (self._last is None or keys[-1] >= self._last)
-
-    def _hold(self, keys: list[Any]) -> None:
-        self._pages.append(keys)
-        self._held += len(keys)
-        while self._held - len(self._pages[0]) >= self.KEEP:
-            self._held -= len(self._pages.popleft())
-
-    def _exact(self) -> None:
-        if self._keys is None:
-            self._keys = {key for page in self._pages for key in page}
-            self._pages.clear()
-
-
-def _ascending(keys: list[Any]) -> bool:
-    """Strictly ascending keys (checked in C: ``map`` and ``all``)."""
-    try:
-        return bool(keys) and all(map(operator.lt, keys, itertools.islice(keys, 1, None)))
-    except TypeError:  # keys that do not compare
-        return False
-
-
-class _Stream(Generic[T]):
-    """One pass over a list: the position, the keys seen, and the pages fetched ahead."""
-
-    def __init__(self, pager: Paginator[T]) -> None:
-        self.pager = pager
-        self.offset = pager._offset  # rows before this position have been read
-        self.seen = _SeenKeys()
-        self.key: Callable[[Any], Any] | None = None
-        # The last page as fetched (rows, keys), to spot a server that ignores Offset.
-        self.previous: tuple[list[Any], list[Any] | None] | None = None
-        self.ahead: collections.deque[_Ahead] = collections.deque()
-        self.dropped: list[asyncio.Future[Any]] = []  # cancelled guesses, still unwinding
-        self.full_sizes: set[int] = (
-            set()
-        )  # page lengths that mean "full": the Limit asked, or a confirmed cap
-        self.step = 0  # rows between the starts of two full pages: the read-ahead's stride (0: no guessing)
-        # Pages in flight at most, doubled after each full page up to the mode's depth: a list of two pages
-        # then costs one guess past its end, not depth - 1.
-        self.window = 1
-        self.resyncs = 0
-
-    # ------------------------------------------------------------------------------------------ the loop
-
-    async def run(self) -> AsyncIterator[list[T]]:
-        while True:
-            overlap = self._overlap(self.pager._asked())
-            start = self.offset - overlap
-            entry = await self._next(start)
-            rows = await entry.task
-            keys = self._keys(rows)
-            self._check_not_repeated(rows, keys, entry)
-            if overlap and not self._connects(keys):
-                # Rows were deleted behind the cursor: this page may have skipped some. Find our place again.
-                self._drop_guesses()
-                start, rows, keys = await self._resync(start, entry.asked)
-            new = self._remember(rows, keys)
-            if new:
-                yield new
-            self.offset = start + len(rows)
-            if self._ends(len(rows), entry.asked):
-                return
-
-    def _overlap(self, asked: int) -> int:
-        return min(self.pager._overlap, asked - 1, self.offset) if self.seen else 0
-
-    async def _next(self, start: int) -> _Ahead:
-        """The entry for the page at ``start``: the guess made for it, or a new fetch; then more guesses."""
-        if self.ahead and self.ahead[0].start != start:
-            self._drop_guesses()  # the page size changed, or the last page was short: the guesses are wrong
-        if not self.ahead:
-            self.ahead.append(self._launch(start, self.pager._asked()))
-        depth = min(self.pager._prefetch_depth(), self.window)
-        while self.step and len(self.ahead) < depth:
-            self.ahead.append(self._launch(self.ahead[-1].start + self.step, self.pager._asked()))
-        return self.ahead.popleft()
-
-    def _launch(self, start: int, asked: int) -> _Ahead:
-        return _Ahead(start, asked, asyncio.ensure_future(self.pager._fetch(start, asked)))
-
-    def _ends(self, rows: int, asked: int) -> bool:
-        """Apply the stop rule, and decide whether the next pages may be guessed."""
-        if rows == asked or rows in self.full_sizes:
-            self.full_sizes.add(rows)
-            self.step = rows - self._overlap(self.pager._asked())
-            self.window *= 2
-            return False
-        self.step = 0  # short: no guessing past what may be the end
-        if is_last_page(rows, asked):
-            return True
-        self.full_sizes.add(rows)  # a multiple of 100: perhaps the server's cap; one request will tell
-        return False
-
-    # --------------------------------------------------------------------------------- exactness checks
-
-    def _keys(self, rows: Sequence[Any]) -> list[Any] | None:
-        """The primary keys of a page's rows (None for a stream without a key)."""
-        name = self.pager._primary_key
-        if name is None or not rows:
-            return None if name is None else []
-        if self.key is None:
-            self.key = operator.itemgetter(name) if isinstance(rows[0], dict) else operator.attrgetter(name)
-        return list(map(self.key, rows))
-
-    def _remember(self, rows: list[T], keys: list[Any] | None) -> list[T]:
-        """Record a page's rows; return those not yielded before."""
-        if not keys:
-            return rows
-        return self.seen.new_rows(rows, keys)
-
-    def _connects(self, keys: list[Any] | None) -> bool:
-        """Whether a page holds a row already read: then it continues the rows read so far without a gap."""
-        return bool(keys) and self.seen.connects(keys)  # type: ignore[arg-type]
-
-    def _check_not_repeated(self, rows: list[T], keys: list[Any] | None, entry: _Ahead) -> None:
-        previous, self.previous = self.previous, (rows, keys)
-        if not rows or previous is None or len(rows) != len(previous[0]):
-            return
-        if keys is not None:
-            same = keys == previous[1]
-        else:
-            rows_before = previous[0]
-            # Without a key, a page of identical rows (a query's constant column) proves nothing.
-            same = rows == rows_before and any(row != rows[0] for row in rows)
-        if same:
-            raise PaginationError(
-                f"{self.pager._operation or 'list'}: the page at Offset={entry.start} is the same as the page "
-                "before it; the server seems to ignore Offset, and the stream would repeat rows forever",
-                operation=self.pager._operation,
-                offset=entry.start,
-                limit=entry.asked,
-            )
-
-    async def _resync(self, start: int, asked: int) -> tuple[int, list[T], list[Any] | None]:
-        """Step back from ``start``, doubling the distance, until a page holds a row already read."""
-        self.resyncs += 1
-        if self.resyncs > MAX_RESYNCS:
-            raise PaginationError(
-                f"{self.pager._operation or 'list'}: lost its place {MAX_RESYNCS} times; the list changes "
-                "faster than it can be read",
-                operation=self.pager._operation,
-                offset=start,
-                limit=asked,
-            )
-        back = max(asked - self._overlap(asked), 1)
-        while True:
-            probe = max(start - back, 0)
-            rows = await self.pager._fetch(probe, asked)
-            keys = self._keys(rows)
-            self.previous = (rows, keys)
-            if probe == 0 or self._connects(keys):
-                return probe, rows, keys
-            back *= 2
-
-    # --------------------------------------------------------------------------------------- cleanup
-
-    def _drop_guesses(self) -> None:
-        self.dropped = [t for t in self.dropped if not t.done()] + _cancel(self.ahead)
-
-    async def close(self) -> None:
-        pending = _cancel(self.ahead) + [t for t in self.dropped if not t.done()]
-        if pending:  # wait for the cancelled fetches so none outlives the stream
-            await asyncio.gather(*pending, return_exceptions=True)
-
-
-def _cancel(ahead: collections.deque[_Ahead]) -> list[asyncio.Future[Any]]:
-    tasks = []
-    while ahead:
-        task = ahead.popleft().task
-        task.cancel()
-        # Retrieve a finished task's exception so asyncio does not log "never retrieved".
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        tasks.append(task)
-    return tasks
+    def _model(self) -> Any:
+        info = self._spec.info
+        return info.model if info is not None else None

@@ -6,7 +6,7 @@ session implements it, and imports the resources; nothing below imports the sess
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -18,9 +18,8 @@ from odapi_async._util.redact import Secret
 
 if TYPE_CHECKING:
     from odapi_async._operation import Operation
-    from odapi_async._request.telemetry import SessionTelemetry
 
-__all__ = ["Answer", "Prepared", "RequestPath", "decode_or_raise"]
+__all__ = ["Answer", "ListTelemetry", "Prepared", "RequestPath", "decode_or_raise"]
 
 T = TypeVar("T")
 
@@ -84,4 +83,12 @@ class RequestPath(Protocol):
     def _prefetch_depth(self) -> int: ...
 
     @property
-    def _telemetry(self) -> SessionTelemetry | None: ...
+    def _telemetry(self) -> ListTelemetry | None: ...
+
+
+class ListTelemetry(Protocol):
+    """What a list needs of the session's telemetry (``_request/telemetry.py``), when it is on."""
+
+    def counted(
+        self, fetch: Callable[[int, int], Awaitable[list[T]]], operation: str
+    ) -> Callable[[int, int], Awaitable[list[T]]]: ...

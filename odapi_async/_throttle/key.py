@@ -47,6 +47,7 @@ from typing import Any
 from odapi_async._settings import PRIORITIES, TIER_INTERVALS, KeySettings, Mode, Priority, ThrottleStats, Tier
 from odapi_async._throttle.lanes import Lanes
 from odapi_async._throttle.margin import MarginEstimator
+from odapi_async._util.perloop import running_loop
 
 __all__ = ["MAX_CANCEL_HOLD", "TIER_INTERVALS", "KeyThrottle", "ThrottleSlot"]
 
@@ -86,13 +87,6 @@ class _Waiter:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():  # cancelled meanwhile: the waiter's own cleanup gives the grant back
         future.set_result(None)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class ThrottleSlot:
@@ -447,7 +441,7 @@ class KeyThrottle:
 
     def _wake(self, grants: list[_Waiter], timer: tuple[asyncio.AbstractEventLoop, float] | None) -> None:
         """Outside the lock: resolve granted waiters and arm the timer, each in its own loop."""
-        current = _running_loop() if grants or timer else None
+        current = running_loop() if grants or timer else None
         for waiter in grants:
             if waiter.loop is current:
                 _resolve(waiter.future)

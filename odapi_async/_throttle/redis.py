@@ -2,7 +2,7 @@
 
 Each slot composes two turns: the process's own :class:`~odapi_async._throttle.key.KeyThrottle` first (so the tasks
 of one process queue there, and one process asks Redis once per request, not once per waiting task), then a
-lease from Redis. Redis decides with one atomic script per decision on its own clock (``_throttle/redis_scripts.py``).
+lease from Redis. Redis decides with one atomic script per decision on its own clock (``redis_scripts.py``).
 Acquiring is one round trip that carries two commands: the ``ACQUIRE`` script (join the line; free leases go to
 its heads) and a ``BLPOP`` on this caller's own list, where the decision is pushed, at once or when a lease
 frees: "start in W seconds", a start reserved for this caller, which sleeps W and sends. Releasing is the
@@ -40,9 +40,9 @@ from odapi_async._settings import KeySettings, Mode, Priority, ThrottleStats
 from odapi_async._throttle.backend import ProcessThrottle
 from odapi_async._throttle.key import MAX_CANCEL_HOLD, ThrottleSlot
 from odapi_async._throttle.margin import MarginEstimator
-from odapi_async._throttle.redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
+from odapi_async._throttle.redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, grant_key, state_keys
 from odapi_async._util.perloop import PerLoop
-from odapi_async._util.redis_client import blocking_pool, check_word, connect, run_script
+from odapi_async._util.redis_client import Script, blocking_pool, check_word, connect, run_script
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool

@@ -32,12 +32,11 @@ microseconds since 1970, and Redis truncates a number reply to an integer.
 
 from __future__ import annotations
 
-import hashlib
-
 from odapi_async._throttle.lanes import MAX_OVERTAKES
 from odapi_async._throttle.margin import MIN_SAMPLES, WINDOW
+from odapi_async._util.redis_client import Script
 
-__all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "Script", "grant_key", "state_keys"]
+__all__ = ["ACQUIRE", "LEAVE", "RELEASE", "RENEW", "grant_key", "state_keys"]
 
 #: How long a decision pushed to a caller's list waits to be read (ms): far longer than a BLPOP reply takes.
 GRANT_KEEP_MS = 60_000
@@ -56,20 +55,6 @@ def grant_key(base: str, lease_id: str) -> str:
     return f"{base}:grant:{lease_id}"
 
 
-class Script:
-    """A Lua script and its SHA1 (what ``EVALSHA`` names)."""
-
-    __slots__ = ("body", "name", "sha")
-
-    def __init__(self, name: str, body: str) -> None:
-        self.name = name
-        self.body = body
-        self.sha = hashlib.sha1(body.encode()).hexdigest()
-
-    def __repr__(self) -> str:
-        return f"<Script {self.name} {self.sha[:8]}>"
-
-
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -79,7 +64,7 @@ local function f(x) return string.format('%.3f', x) end
 # The hand-over, shared by every script that may free a lease. A caller's terms (one string, ms):
 # 1 interval (tier as set), 2 interval (learned read_all), 3 margin while fewer than MIN_SAMPLES round trips
 # are known, 4 cap of the margin's extra, 5 floor, 6 fixed margin (-1: measured), 7 lease TTL, 8 max in flight.
-# The margin is ``_margin.MarginEstimator.margin``'s rule, on the shared window of round trips.
+# The margin is ``margin.MarginEstimator.margin``'s rule, on the shared window of round trips.
 _HANDOVER = (
     _NOW
     + f"""

@@ -8,17 +8,30 @@ node that owns its key (:func:`blocking_pool`): its ``BLPOP`` is bounded per cal
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Union
-
-from odapi_async._throttle.redis_scripts import Script
 
 if TYPE_CHECKING:
     from redis.asyncio import ConnectionPool, Redis, RedisCluster
 
     Client = Union[Redis, RedisCluster]
 
-__all__ = ["Client", "blocking_pool", "check_word", "connect", "run_script"]
+__all__ = ["Client", "Script", "blocking_pool", "check_word", "connect", "run_script"]
+
+
+class Script:
+    """A Lua script and its SHA1 (what ``EVALSHA`` names)."""
+
+    __slots__ = ("body", "name", "sha")
+
+    def __init__(self, name: str, body: str) -> None:
+        self.name = name
+        self.body = body
+        self.sha = hashlib.sha1(body.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"<Script {self.name} {self.sha[:8]}>"
 
 
 def check_word(what: str, text: str) -> None:

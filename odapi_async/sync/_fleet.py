@@ -34,8 +34,7 @@ import anyio
 
 from odapi_async._exceptions import OpenDentalError
 from odapi_async._syncspec import SyncSpec
-from odapi_async._throttle.redis_scripts import Script
-from odapi_async._util.redis_client import check_word, connect, run_script
+from odapi_async._util.redis_client import Script, check_word, connect, run_script
 from odapi_async.sync._engine import OfficeConfig, OfficeProgress, sync_office
 from odapi_async.sync._store import SyncStore
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -94,7 +95,7 @@ async def test_a_row_deleted_behind_the_cursor_does_not_make_the_stream_skip_one
         async with session(emu, "remote") as od:
             pager = od.appointments.list()
             if not overlap:  # the stream as it was: no overlap, no key to dedupe by
-                pager._overlap, pager._primary_key = 0, None
+                pager = Paginator._from_spec(replace(pager._spec, overlap=0, primary_key=None))
             got = await stream(pager, on_row)
         check = set(before) - {victim}
         if overlap:
@@ -131,7 +132,7 @@ async def test_a_row_inserted_behind_the_cursor_is_not_yielded_twice(emu) -> Non
         async with session(emu, "remote") as od:
             pager = od.appointments.list()
             if not overlap:  # the stream as it was: no overlap, no key to dedupe by
-                pager._overlap, pager._primary_key = 0, None
+                pager = Paginator._from_spec(replace(pager._spec, overlap=0, primary_key=None))
             got = await stream(pager, on_row)
         delete(emu, [free])
         if overlap:
@@ -183,17 +184,16 @@ async def test_a_server_that_ignores_offset_raises_instead_of_looping() -> None:
     assert len(server.requests) <= 5  # the two pages and at most the read-ahead window
 
 
-def recorded(pager: Paginator[Any]) -> list[tuple[int, int]]:
-    """Record every page the stream asks for (offset, limit)."""
+def recorded(pager: Paginator[Any]) -> tuple[Paginator[Any], list[tuple[int, int]]]:
+    """The same list, recording every page its stream asks for (offset, limit)."""
     asked: list[tuple[int, int]] = []
-    fetch = pager._fetch
+    fetch = pager._spec.fetch
 
     async def wrapper(offset: int, limit: int) -> list[Any]:
         asked.append((offset, limit))
         return await fetch(offset, limit)
 
-    pager._fetch = wrapper
-    return asked
+    return Paginator._from_spec(replace(pager._spec, fetch=wrapper)), asked
 
 
 @pytest.mark.parametrize(("mode", "cap", "depth"), [("remote", 100, 1), ("local", 1000, 4)])
@@ -210,7 +210,7 @@ async def test_requests_per_stream(emu, mode, cap, depth, total) -> None:
     async with session(emu, mode) as od:
         for limit in (cap, 100, 37):
             pager = od.appointments.list(Limit=limit)
-            asked = recorded(pager)
+            pager, asked = recorded(pager)
             assert len(await pager.collect()) == total
             past_end = [o for o, _ in asked if o >= total]
             # With one row of overlap a page brings limit - 1 new rows; one confirming request only when the

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from odapi_async import Hub, OpenDental, Paginator
-from odapi_async._paging.paginator import is_last_page
+from odapi_async._paging.stream import is_last_page
 from support import BASE, CUST_KEY, DEV_KEY
 
 
@@ -143,7 +143,7 @@ async def test_breaking_early_cancels_prefetch(od, mock_api) -> None:
         return [
             t
             for t in asyncio.all_tasks()
-            if t.get_coro().__qualname__.endswith(("_list.<locals>.fetch", "describe.<locals>.counted"))
+            if t.get_coro().__qualname__.endswith(("_list.<locals>.fetch", "counting.<locals>.counted"))
             and not t.done()
         ]
 
@@ -245,7 +245,7 @@ async def test_identical_rows_without_a_key_are_not_taken_for_a_repeated_page() 
 
 async def test_a_list_that_never_connects_gives_up() -> None:
     from odapi_async import PaginationError
-    from odapi_async._paging.paginator import MAX_RESYNCS
+    from odapi_async._paging.stream import MAX_RESYNCS
 
     fresh = iter(range(10**9))
     calls = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from odapi_async._paging.paginator import _SeenKeys
+from odapi_async._paging.stream import _SeenKeys
 
 
 def page(start: int, count: int = 1000) -> list[int]:

@@ -8,8 +8,8 @@ import contextlib
 import pytest
 
 from odapi_async import Paginator
-from odapi_async._paging import paginator as _paginate
-from odapi_async._paging.paginator import _SeenKeys
+from odapi_async._paging import stream as _stream
+from odapi_async._paging.stream import _SeenKeys
 
 
 def keyed(nums: range | list[int]) -> list[dict[str, int]]:
@@ -123,14 +123,14 @@ async def test_cancelling_the_consumer_while_it_waits_for_a_page_leaves_no_fetch
 
 async def test_a_page_s_keys_are_checked_for_order_once(monkeypatch) -> None:
     calls = 0
-    real = _paginate._ascending
+    real = _stream._ascending
 
     def counting(keys: list[object]) -> bool:
         nonlocal calls
         calls += 1
         return real(keys)
 
-    monkeypatch.setattr(_paginate, "_ascending", counting)
+    monkeypatch.setattr(_stream, "_ascending", counting)
     fetch = Fetches(1_050)
     got = [r["AptNum"] async for r in pager(fetch, depth=1)]
     assert got == list(range(1_050))

@@ -116,7 +116,7 @@ def test_blocking_calls_are_typed_per_resource(mypy_output) -> None:
     assert revealed(lines, at("appt.AptDateTime")) == "datetime.datetime | None"
     assert revealed(lines, at("reveal_type(page)")) == f"list[{gen}.patients.PatientsSimpleRow]"
     assert revealed(lines, at("subscriptions.ensure(specs, prune=False)")) == (
-        "odapi_async.events._subscriptions.EnsureResult"
+        "odapi_async.resources._subscriptions.EnsureResult"
     )
     assert revealed(lines, at("allergies.delete(1)")) == "None"
 

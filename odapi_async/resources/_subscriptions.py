@@ -1,9 +1,13 @@
-"""Make an office's subscriptions match a desired list: :func:`ensure_subscriptions`.
+"""Make an office's subscriptions match a desired list: :func:`ensure_subscriptions` (``odapi_async.events``)
+and ``od.subscriptions.ensure(...)``.
 
 A subscription is identified by what it sends where: (EndPointUrl, WatchTable or UiEventType, Workstation).
 One that matches a desired entry is kept, or updated in place when its PollingSeconds, DateTimeStop or Note
 differ (PUT keeps its DateTimeStart, so no change is lost or resent); a desired entry with no match is
 created; with ``prune`` (the default) the customer key's other subscriptions are deleted.
+
+It works on the ``subscriptions`` resource alone, so it lives beside the resources (whose extras call it); the
+events package hands it on to users with the receiver.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from odapi_async import OpenDental
-    from odapi_async.resources import Subscription, Subscriptions
+    from odapi_async.resources._generated.subscriptions import Subscription, Subscriptions
+
+__all__ = ["EnsureResult", "SubscriptionSpec", "ensure_on", "ensure_subscriptions"]
+
+
+class WithSubscriptions(Protocol):
+    """A session (anything with the ``subscriptions`` resource)."""
+
+    @property
+    def subscriptions(self) -> Subscriptions: ...
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ def _changes(spec: SubscriptionSpec, sub: Subscription) -> dict[str, Any]:
 
 
 async def ensure_subscriptions(
-    od: OpenDental, desired: Iterable[SubscriptionSpec], *, prune: bool = True
+    od: WithSubscriptions, desired: Iterable[SubscriptionSpec], *, prune: bool = True
 ) -> EnsureResult:
     """Create, update and (with ``prune``) delete subscriptions so that the session's customer key has
     exactly ``desired``. Every spec is checked before the first request. Also ``od.subscriptions.ensure(...)``."""
