@@ -19,6 +19,7 @@ import pytest
 pytest.importorskip("prometheus_client")
 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from redis_support import HAVE_REDIS, RedisServer  # noqa: E402
 
 from odapi_async.sync import OfficeProgress, SyncStore, sync_specs  # noqa: E402
 from odapi_async.sync._fleet import FleetLeases  # noqa: E402
@@ -72,10 +73,9 @@ def value(samples: dict[str, Any], name: str, office: str) -> float | None:
     return samples.get(name, {}).get((("office", office),))
 
 
-def test_a_scrape_during_a_sync_shows_each_office(endpoints: dict[str, str], tmp_path: Path) -> None:
-    db, offices = tmp_path / "fleet.sqlite", tmp_path / "offices.toml"
+def offices_file(endpoints: dict[str, str], path: Path) -> Path:
     # Over Remote: north's interval is short (it finishes first), south's long (it is still running then).
-    offices.write_text(
+    path.write_text(
         f"""
 developer_key = "{DEV}"
 [defaults]
@@ -92,19 +92,30 @@ intervals = {{ read_all = 0.08 }}
 """,
         encoding="utf-8",
     )
-    args = ["sync", "--db", str(db), "--offices", str(offices), "--resources", RESOURCES, "--quiet"]
+    return path
+
+
+def start_sync(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``odapi sync ARGS --metrics 127.0.0.1:0`` running, and the URL of its ``/metrics``."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "odapi_async.cli", *args, "--metrics", "127.0.0.1:0"],
+        [sys.executable, "-m", "odapi_async.cli", "sync", *args, "--quiet", "--metrics", "127.0.0.1:0"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
     )
     assert proc.stderr is not None
+    first = proc.stderr.readline().strip()  # printed before the sync starts
+    if not first.startswith("metrics on http://127.0.0.1:"):
+        proc.kill()
+        raise AssertionError(f"{first}\n{proc.communicate(timeout=20)[1]}")
+    return proc, first.removeprefix("metrics on ")
+
+
+def test_a_scrape_during_a_sync_shows_each_office(endpoints: dict[str, str], tmp_path: Path) -> None:
+    db, offices = tmp_path / "one.sqlite", offices_file(endpoints, tmp_path / "offices.toml")
+    proc, url = start_sync("--db", str(db), "--offices", str(offices), "--resources", RESOURCES)
     try:
-        first = proc.stderr.readline().strip()
-        assert first.startswith("metrics on http://127.0.0.1:"), first
-        url = first.removeprefix("metrics on ")
         health = httpx2.get(url.replace("/metrics", "/healthz"), timeout=5)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         seen: list[dict[str, Any]] = []
@@ -223,3 +234,44 @@ def test_the_cli_refuses_a_bad_metrics_address(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 2
     assert "--metrics: HOST:PORT" in run.stderr
+
+
+@pytest.mark.skipif(not HAVE_REDIS, reason="redis-server is not installed")
+def test_a_fleet_workers_lease_state_is_the_one_in_redis(endpoints: dict[str, str], tmp_path: Path) -> None:
+    import redis
+
+    server = RedisServer()
+    server.start()
+    try:
+        db, offices = tmp_path / "fleet.sqlite", offices_file(endpoints, tmp_path / "offices.toml")
+        proc, url = start_sync(
+            "--db", str(db), "--offices", str(offices), "--resources", RESOURCES, "--redis", server.url,
+            "--fleet-group", "obs",
+        )  # fmt: skip
+        checked = False
+        try:
+            with redis.Redis.from_url(server.url, decode_responses=True) as r:
+                deadline = time.monotonic() + 60
+                while not checked:  # until a scrape shows south held (its run takes ~2 s), then compare
+                    assert proc.poll() is None, "the worker ended before a scrape saw a lease held"
+                    assert time.monotonic() < deadline, "no scrape saw a lease held"
+                    samples = scrape(url)
+                    if value(samples, "odapi_sync_lease_held", "south") != 1:
+                        time.sleep(0.02)  # a scrape interval: the loop checks the outcome
+                        continue
+                    ((labels, one),) = samples["odapi_sync_fleet_worker"].items()
+                    holder = dict(labels)["holder"]
+                    # The scrape said "held": the lease in Redis names this worker (unless south just finished and
+                    # gave it up between the scrape and this read: then the next scrape says so, and we look again).
+                    lease = r.get("odapi:fleet:{obs}:lease:south")
+                    if lease is not None:
+                        assert lease.split("#")[0] == holder and one == 1
+                        checked = True
+            _, stderr = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=20)
+        assert proc.returncode == 0, stderr
+    finally:
+        server.close()
