@@ -129,13 +129,16 @@ class Telemetry:
 
 
 _GLOBAL: Telemetry | None = None
+_GLOBAL_LOCK = threading.Lock()
 
 
 def _global_telemetry() -> Telemetry:
+    """The one telemetry through the global providers (its instruments made once per process)."""
     global _GLOBAL
-    if _GLOBAL is None:
-        _GLOBAL = Telemetry()
-    return _GLOBAL
+    with _GLOBAL_LOCK:
+        if _GLOBAL is None:
+            _GLOBAL = Telemetry()
+        return _GLOBAL
 
 
 def _provider_is_set() -> bool:
