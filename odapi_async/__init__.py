@@ -30,8 +30,8 @@ from odapi_async._exceptions import (
 )
 from odapi_async._hub import Hub, default_hub
 from odapi_async._paging.paginator import Paginator
-from odapi_async._permissions import PermissionWarning
 from odapi_async._raw import RawResponse
+from odapi_async._request.permissions import PermissionWarning
 from odapi_async._request.telemetry import Telemetry
 from odapi_async._session import OpenDental
 from odapi_async._settings import KeySettings, ThrottleStats

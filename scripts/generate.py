@@ -17,6 +17,7 @@ import dataclasses
 import json
 import keyword
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -348,10 +349,14 @@ def _extra_base(segment: str) -> str:
 def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) -> str:
     out = [HEADER, '"""Every resource as a lazily created attribute of the session."""', ""]
     out += [
-        "import functools",
-        "from typing import TYPE_CHECKING, Any, Dict",
+        "from __future__ import annotations",
+        "",
+        "from typing import TYPE_CHECKING, Dict",
+        "",
+        "from odapi_async._resource import LazyResource",
         "",
         "if TYPE_CHECKING:",
+        "    from odapi_async._request.interface import RequestPath",
     ]
     for r in resources:
         out.append(f"    from odapi_async.resources._generated.{r['url_segment']} import {r['name']}")
@@ -369,20 +374,14 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
         "",
         "",
         "class GeneratedResources:",
-        '    """One attribute per resource, created on first use."""',
+        '    """One attribute per resource, created on first use (see ``odapi_async._resource.LazyResource``)."""',
+        "",
+        "    _requests: RequestPath  # what every resource is handed: the session's request loop",
         "",
     ]
     for r in resources:
         seg, cls = r["url_segment"], r["name"]
-        out += [
-            "    @functools.cached_property",
-            f'    def {seg}(self) -> "{cls}":',
-            f'        """``/{seg}``."""',
-            f"        from odapi_async.resources._generated.{seg} import {cls}",
-            "",
-            f"        return {cls}(self)  # type: ignore[arg-type]",
-            "",
-        ]
+        out.append(f"    {seg}: LazyResource[{cls}] = LazyResource({seg!r}, {cls!r})")
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -607,6 +606,13 @@ def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
     return written
 
 
+def ruff_format(out_dir: Path) -> None:
+    """Format the written files as the project formats its own code (``ruff format``, this pyproject's settings),
+    so that the generated code reads like the rest and the committed files are exactly what this writes."""
+    command = [sys.executable, "-m", "ruff", "format", "--quiet", "--config", str(ROOT / "pyproject.toml")]
+    subprocess.run([*command, str(out_dir)], check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -614,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     for stale in args.out.glob("*.py"):
         stale.unlink()
     written = generate(args.out)
+    ruff_format(args.out)
     print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
     return 0
 

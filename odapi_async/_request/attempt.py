@@ -10,7 +10,6 @@ request path".
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,9 +19,10 @@ import msgspec
 
 from odapi_async._exceptions import ResponseTooLarge
 from odapi_async._request.interface import Answer, Prepared
+from odapi_async._request.options import RequestOptions
 from odapi_async._request.pools import ConnectionPools
 from odapi_async._request.retry import is_throttle_answer, parse_retry_after
-from odapi_async._settings import Mode, Priority
+from odapi_async._settings import Mode
 from odapi_async._throttle.backend import ThrottleBackend
 from odapi_async._util.redact import Secret
 
@@ -57,17 +57,6 @@ class Outcome:
     headers: httpx2.Headers | None = None  # an error answer's headers, keys scrubbed (for the error)
 
 
-@dataclass(frozen=True)
-class AttemptOptions:
-    """Per-view settings an attempt needs."""
-
-    timeout: httpx2.Timeout
-    total: float  # seconds for connect + send + the whole answer
-    priority: Priority
-    max_retry_wait: float
-    max_response_bytes: int
-
-
 class AttemptRunner:
     """Sends attempts for one session (its key, endpoints, headers, hub)."""
 
@@ -77,7 +66,6 @@ class AttemptRunner:
         backend: ThrottleBackend,
         pools: ConnectionPools,
         key_id: str,
-        user: object,
         base_urls: dict[str, str],
         headers: httpx2.Headers,
         scrub: Callable[[str], str],
@@ -87,20 +75,18 @@ class AttemptRunner:
         self._backend = backend
         self._pools = pools
         self._key_id = key_id
-        self._user = user
         self._base_urls = base_urls
         self._headers = headers  # built once per session; its repr masks Authorization
         self._scrub = scrub
         self._keys = keys
         self._pool_size = pool_size
 
-    async def run(self, mode: Mode, req: Prepared, options: AttemptOptions, *, retry: bool) -> Outcome:
+    async def run(self, mode: Mode, req: Prepared, options: RequestOptions, *, retry: bool) -> Outcome:
         url = self._base_urls[mode] + req.path + req.query
         try:
             async with self._backend.slot(mode, self._key_id, options.priority, retry=retry) as slot:
-                async with self._pools.lease(
-                    self._key_id, self._user, max_connections=self._pool_size
-                ) as client:
+                # The runner is the session's mark on the pool (one per session, shared by its views).
+                async with self._pools.lease(self._key_id, self, max_connections=self._pool_size) as client:
                     request = client.build_request(
                         req.method,
                         url,
@@ -190,11 +176,3 @@ def _explanation(content: bytes, location: str | None) -> str:
     if location:
         return f"redirect to {location}: {text}"
     return text
-
-
-def total_deadline(timeout: float | httpx2.Timeout) -> float:
-    """The attempt's total deadline: the number given, or the longest phase of an httpx2.Timeout."""
-    if isinstance(timeout, httpx2.Timeout):
-        phases = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
-        return max(phases) if phases else math.inf
-    return float(timeout)

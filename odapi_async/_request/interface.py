@@ -1,7 +1,8 @@
 """The request path's narrow interface: what resources and the paginator need from a session, and its answer.
 
 Resources depend on :class:`RequestPath`, never on the session class (``docs/architecture.md``, "Layers"): the
-session implements it, and imports the resources; nothing below imports the session.
+session's request loop (``loop.py``) implements it and is what the resources are handed; nothing below the
+session imports it. :class:`Prepared` is a request encoded once, :class:`Answer` a successful answer read whole.
 """
 
 from __future__ import annotations
@@ -72,22 +73,28 @@ class Prepared:
 
 
 class RequestPath(Protocol):
-    """What a resource calls: send one operation, and the paging figures of the mode in use."""
+    """What a resource is handed (the session's :class:`~odapi_async._request.loop.RequestLoop`): send one
+    operation, and the paging figures of the mode in use, read per page."""
 
-    async def _send_operation(
+    @property
+    def mode(self) -> str: ...
+
+    async def send_operation(
         self, op: Operation, path: str, *, query: dict[str, str], body: dict[str, Any] | None
     ) -> Answer: ...
 
-    def _page_cap(self) -> int: ...
+    def page_cap(self) -> int: ...
 
-    def _prefetch_depth(self) -> int: ...
+    def read_ahead_depth(self) -> int: ...
 
     @property
-    def _telemetry(self) -> ListTelemetry | None: ...
+    def telemetry(self) -> ListTelemetry | None:
+        """The session's telemetry when it is on (``_request/telemetry.py``), else None."""
+        ...
 
 
 class ListTelemetry(Protocol):
-    """What a list needs of the session's telemetry (``_request/telemetry.py``), when it is on."""
+    """What a list needs of the session's telemetry, when it is on."""
 
     def counted(
         self, fetch: Callable[[int, int], Awaitable[list[T]]], operation: str

@@ -27,12 +27,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from odapi_async._request.attempt import AttemptRunner, Kind
+from odapi_async._request.interface import Prepared
+from odapi_async._request.options import RequestOptions
 from odapi_async._settings import Mode
 from odapi_async._util.forksafe import reset_after_fork
 
 logger = logging.getLogger("odapi_async")
 
-__all__ = ["PROBE_PATH", "ModeReport", "ModeRouter"]
+__all__ = ["PROBE_PATH", "ModeReport", "ModeRouter", "probe_mode"]
 
 #: What a probe asks: a tiny answer, no patient data, and a key check (a wrong key answers 401).
 PROBE_PATH = "/computers"
@@ -51,6 +54,30 @@ class ModeReport:
     throttled: bool
     in_use: bool
     error: str | None = None
+
+
+async def probe_mode(
+    attempts: AttemptRunner, mode: Mode, url: str, *, page_cap: int, probe_timeout: float
+) -> ModeReport:
+    """One probe of ``mode`` (``GET /computers?Limit=1``, a short connect), through the key's throttle and
+    pool; Remote is reported without a request. A 401 is reported, not raised: the caller decides."""
+    if mode == "remote":
+        return ModeReport(
+            mode, url, None, None, page_cap, True, False, "not probed: it would spend a throttled request"
+        )
+    started = time.monotonic()
+    outcome = await attempts.run(
+        mode,
+        Prepared("GET", PROBE_PATH, PROBE_QUERY, None, True),
+        RequestOptions.for_probe(probe_timeout),
+        retry=False,
+    )
+    took = time.monotonic() - started
+    if outcome.kind in (Kind.NOT_SENT, Kind.LOST):
+        return ModeReport(mode, url, False, None, page_cap, False, False, outcome.failure)
+    error = None if outcome.kind is Kind.ANSWER else f"{outcome.status} {outcome.text}"[:300]
+    up = outcome.kind is not Kind.STATUS or (outcome.status < 500 and outcome.status != 401)
+    return ModeReport(mode, url, up, took, page_cap, False, False, error)
 
 
 class ModeRouter:

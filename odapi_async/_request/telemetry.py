@@ -34,8 +34,8 @@ from odapi_async._throttle.backend import Slot, ThrottleBackend
 from odapi_async._version import __version__
 
 if TYPE_CHECKING:
-    from odapi_async._request.attempt import AttemptOptions
     from odapi_async._request.interface import Prepared
+    from odapi_async._request.options import RequestOptions
 
 __all__ = ["OperationTrace", "SessionTelemetry", "Telemetry", "check_setting", "session_telemetry"]
 
@@ -324,7 +324,7 @@ class OperationTrace:
         run: Callable[..., Awaitable[Outcome]],
         mode: Mode,
         req: Prepared,
-        options: AttemptOptions,
+        options: RequestOptions,
         *,
         retry: bool,
     ) -> Outcome:

@@ -95,7 +95,7 @@ async def test_requests_share_the_lifespans_sessions(emu, example) -> None:
         assert len(appts) == 25 and "AptNum" in appts[0]
         assert app.state.sessions == sessions  # the same sessions served every request
         assert sessions["north"].throttle_stats()["local"].requests >= 10
-        assert all(od._options.priority == "interactive" for od in sessions.values())
+        assert all(od._requests.options.priority == "interactive" for od in sessions.values())
         assert (await client.get("/practices/north/patients/987654")).status_code == 404
         assert (await client.get("/practices/nowhere/patients/1")).status_code == 404
         assert (

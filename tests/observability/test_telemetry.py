@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 
 from odapi_async import Hub, NotFound, OpenDental, Telemetry  # noqa: E402
 from odapi_async.emulator import Emulator  # noqa: E402
+from support import fast_retries  # noqa: E402
 
 pytestmark = [pytest.mark.integration]
 
@@ -106,11 +107,6 @@ def session(emu: Emulator, exported: Exported, **kw: Any) -> OpenDental:
     kw.setdefault("modes", ("local",))
     kw.setdefault("endpoints", emu.endpoints)
     return OpenDental(DEV, kw.pop("key", CUST), hub=Hub(), telemetry=exported.telemetry, **kw)
-
-
-def fast_retries(od: OpenDental) -> OpenDental:
-    od._options = replace(od._options, retry=replace(od._options.retry, base_delay=0.001, max_delay=0.002))
-    return od
 
 
 def by_kind(spans: list[ReadableSpan], kind: SpanKind) -> list[ReadableSpan]:

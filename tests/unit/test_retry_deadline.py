@@ -47,7 +47,8 @@ async def test_throttle_retry_after_past_the_deadline_raises_throttled(od, mock_
 async def test_time_queued_for_the_throttle_is_not_retry_time(od, mock_api) -> None:
     # The budget starts at the first failure: a request that queued behind others longer than max_total
     # still gets its retries.
-    od._options = replace(od._options, retry=replace(od._options.retry, max_total=0.2))
+    options = od._requests.options
+    od._requests = od._requests.with_options(replace(options, retry=replace(options.retry, max_total=0.2)))
     route = mock_api.get("/patients/1").mock(
         side_effect=[httpx.Response(504, text="timeout"), httpx.Response(200, json={"PatNum": 1})]
     )

@@ -61,21 +61,21 @@ def test_endpoints_and_modes() -> None:
     assert od._core.base_urls["service"] == "http://10.0.0.5:30223/api/v1"
     assert od._core.base_urls["local"] == "http://localhost:30222/api/v1"
     assert od._core.base_urls["remote"] == "https://api.opendental.com/api/v1"
-    assert od._page_cap() == 1000
-    assert OpenDental("d", "c", modes=("remote",))._page_cap() == 100
-    assert OpenDental("d", "c", modes=("remote",), tier="enterprise")._page_cap() == 1000
-    assert OpenDental("d", "c", modes=("local",), tier="enterprise")._page_cap() == 10_000
+    assert od._requests.page_cap() == 1000
+    assert OpenDental("d", "c", modes=("remote",))._requests.page_cap() == 100
+    assert OpenDental("d", "c", modes=("remote",), tier="enterprise")._requests.page_cap() == 1000
+    assert OpenDental("d", "c", modes=("local",), tier="enterprise")._requests.page_cap() == 10_000
 
 
 async def test_with_options_is_a_view_on_the_same_session(od, mock_api) -> None:
     route = mock_api.get("/patients/1").mock(return_value=httpx.Response(504))
     quick = od.with_options(max_retries=0, timeout=3.0, priority="interactive")
     assert quick._core is od._core and quick.patients is not od.patients
-    assert quick.patients._session is quick
+    assert quick.patients._requests is quick._requests
     with pytest.raises(odapi_async.GatewayTimeout):
         await quick.patients.get(1)
     assert route.call_count == 1
-    assert od._options.retry.max_retries == 2  # the original is unchanged
+    assert od._requests.options.retry.max_retries == 2  # the original is unchanged
 
 
 async def test_sessions_of_one_key_share_its_pool(mock_api) -> None:
@@ -92,8 +92,12 @@ async def test_sessions_of_one_key_share_its_pool(mock_api) -> None:
             await od.patients.get(1)
         clients = hub.pools.open_clients()
         assert len(clients) == 3  # one per key
-        pool_of = {od.key_id: hub.pools.client(od.key_id, od._core, max_connections=8) for od in sessions}
-        assert pool_of[sessions[0].key_id] is hub.pools.client(twin.key_id, twin._core, max_connections=8)
+        pool_of = {
+            od.key_id: hub.pools.client(od.key_id, od._core.attempts, max_connections=8) for od in sessions
+        }
+        assert pool_of[sessions[0].key_id] is hub.pools.client(
+            twin.key_id, twin._core.attempts, max_connections=8
+        )
         assert pool_of[sessions[1].key_id] is not pool_of[sessions[0].key_id]
         async with sessions[0]:  # re-entering is counted: leaving the inner block does not close it
             pass

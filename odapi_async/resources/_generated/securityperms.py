@@ -29,25 +29,25 @@ class SecurityPermsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='securityperms',
-    id='list',
-    method='GET',
-    path='/securityperms',
+    resource="securityperms",
+    id="list",
+    method="GET",
+    path="/securityperms",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=SecurityPerm,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class SecurityPerms(Resource):
     """Operations on ``/securityperms``."""
 
-    _segment = 'securityperms'
+    _segment = "securityperms"
 
     def list(self, **params: Unpack[SecurityPermsListParams]) -> Paginator[SecurityPerm]:
         """``GET /securityperms``. Needs Open Dental 22.2 or later. Streams every page."""
