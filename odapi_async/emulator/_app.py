@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import socket
 import sqlite3
 import struct
@@ -41,6 +42,8 @@ MAX_BODY_CHARS = 16_800_000
 ABORT_EXTENSION = "odapi.abort"
 API_PREFIX = "/api/v1"
 TIMEOUT_TEXT = "The request did not complete within the time limit."
+
+_log = logging.getLogger("odapi_async.emulator")
 
 
 def page_cap(listener: str, tier: str) -> int:
@@ -142,9 +145,18 @@ def _parse_body(request: Request, raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return msgspec.json.decode(raw)
+        body = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         raise ApiError(400, "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):  # null, [], a number: never "no body" (which is an empty request)
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def op_label(request: Request) -> str:
+    """The request's path for a log line: the route's shape, without keys or query values (patient data)."""
+    parts = [p for p in request.url.path.split("/") if p]
+    return "/" + "/".join("{n}" if p.isdigit() else p[:40] for p in parts)
 
 
 def build_app(core: Core, listener: str) -> Starlette:
@@ -192,6 +204,11 @@ def build_app(core: Core, listener: str) -> Starlette:
     async def execute(request: Request, cust: str, tier: str) -> Response:
         try:
             parts = [p for p in request.url.path[len(API_PREFIX) :].split("/") if p]
+            if request.method in ("OPTIONS", "TRACE"):
+                allowed = cat.methods_at(parts)
+                if not allowed:
+                    raise ApiError(404, f"No API method matches {request.url.path}.")
+                return plain(405, f"{request.method} is not supported here.", {"Allow": ", ".join(allowed)})
             op, value, other = cat.match(request.method, parts)
             if op is None:
                 res = cat.resources.get(parts[0].lower()) if parts else None
@@ -233,6 +250,10 @@ def build_app(core: Core, listener: str) -> Starlette:
         except sqlite3.Error as exc:
             # a write the data does not allow (the real server answers such cases with a 400 explanation)
             return plain(400, f"The request could not be applied: {exc}.")
+        except Exception as exc:  # a defect of the emulator: answer it, keep serving the others
+            _log.warning("internal error on %s %s: %s", request.method, op_label(request), type(exc).__name__)
+            _log.debug("internal error", exc_info=True)
+            return plain(500, f"The emulator failed on this request ({type(exc).__name__}).")
 
     async def api(request: Request) -> Response:
         arrival = time.monotonic()
@@ -324,7 +345,7 @@ def build_app(core: Core, listener: str) -> Starlette:
 
         return guarded
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"]
     return Starlette(
         routes=[
             Route(API_PREFIX + "/{path:path}", api, methods=methods),

@@ -444,13 +444,6 @@ class Handlers:
     def delete(self, call: Call) -> Reply:
         res = call.op.resource
         key = self.require(res, call.key)
-        if res.segment == "procedurelogs":
-            cp = self.practice.cat.resources["claimprocs"]
-            attached = self.practice.db.execute(
-                f'SELECT 1 FROM {q(cp.segment)} WHERE "ProcNum" = ? AND "ClaimNum" != 0 LIMIT 1', (key,)
-            ).fetchone()
-            if attached:
-                raise ApiError(400, "The procedure is attached to a claim and cannot be deleted.")
         self.practice.delete(res, key)
         return Reply(call.op.success_status, b"", None)
 

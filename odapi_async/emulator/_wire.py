@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from odapi_async.emulator._routes import Field
@@ -41,6 +42,10 @@ def parse_datetime(text: str) -> str | None:
     if not m:
         return None
     y, mo, d, h, mi, s = m.groups()
+    try:  # a real calendar moment (no month 13, no year 0): later date arithmetic can trust it
+        datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
+    except ValueError:
+        return None
     return f"{int(y):04d}-{int(mo):02d}-{int(d):02d} {int(h or 0):02d}:{int(mi or 0):02d}:{int(s or 0):02d}"
 
 

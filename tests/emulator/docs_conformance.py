@@ -379,6 +379,15 @@ def _existing_keys(db: sqlite3.Connection, op: Operation, body: dict[str, Any]) 
     return out
 
 
+def _groupable(db: sqlite3.Connection) -> tuple[int, list[int]]:
+    """A patient and two of their completed procedures with the same date, clinic and provider."""
+    row = db.execute(
+        'SELECT "PatNum", group_concat("ProcNum") FROM procedurelogs WHERE "ProcStatus" = \'C\' '
+        'GROUP BY "PatNum", "ProcDate", "ClinicNum", "ProvNum" HAVING count(*) > 1 ORDER BY 1 LIMIT 1'
+    ).fetchone()
+    return int(row[0]), [int(n) for n in str(row[1]).split(",")][:2]
+
+
 async def run_writes(
     client: Any, base_url: str, headers: dict[str, str], db: sqlite3.Connection
 ) -> tuple[int, list[Deviation]]:
@@ -396,9 +405,22 @@ async def run_writes(
             else:
                 key = rich_patient(db)
             path = path.replace("{" + name + "}", str(key))
-        r = await client.request(
-            op.method, base_url + path, json=_existing_keys(db, op, body), headers=headers
-        )
+        sent = _existing_keys(db, op, body)
+        if op.id in ("PostGroupNote", "PutGroupNote"):
+            # a group note needs procedures of one patient sharing date, clinic and provider, and its PUT a
+            # ~GRP~ procedure: make one from such procedures (the docs' keys name none of the emulator's)
+            pat, nums = _groupable(db)
+            sent = {**sent, "PatNum": pat}
+            if op.id == "PostGroupNote":
+                sent["ProcNums"] = nums
+            else:
+                made = await client.post(
+                    base_url + "/procedurelogs/GroupNote",
+                    json={"PatNum": pat, "ProcNums": nums, "Note": "first"},
+                    headers=headers,
+                )
+                path = op.path.replace("{ProcNum}", str(made.json()["ProcNum"]))
+        r = await client.request(op.method, base_url + path, json=sent, headers=headers)
         try:
             answer = r.json()
         except ValueError:

@@ -101,7 +101,7 @@ _OP_create = Operation(
 
 
 class PaymentsRefundBody(TypedDict, total=False):
-    PayNum: int
+    PayNum: Required[int]
 
 
 _OP_Refund = Operation(
@@ -111,7 +111,7 @@ _OP_Refund = Operation(
     path='/payments/Refund',
     path_params=(),
     query=(),
-    body=(Param('PayNum', 'int'),),
+    body=(Param('PayNum', 'int', required=True),),
     idempotent=False,
     paginated=False,
     returns='object',
