@@ -330,6 +330,12 @@ def build_app(core: Core, listener: str) -> Starlette:
         core.stats.reset()
         return Response(b"{}", media_type="application/json")
 
+    async def openapi_route(request: Request) -> Response:
+        """The API's OpenAPI 3.1 document with this listener as its server (for schemathesis and the like)."""
+        from odapi_async.openapi import openapi_document
+
+        return json_answer(openapi_document(f"{request.url.scheme}://{request.url.netloc}{API_PREFIX}"))
+
     def admin(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """Refuse an admin call without the admin token, when the emulator has one."""
 
@@ -350,6 +356,7 @@ def build_app(core: Core, listener: str) -> Starlette:
         routes=[
             Route(API_PREFIX + "/{path:path}", api, methods=methods),
             Route(API_PREFIX, api, methods=methods),
+            Route("/_emulator/openapi.json", openapi_route, methods=["GET"]),
             Route("/_emulator/stats", admin(stats_route), methods=["GET"]),
             Route("/_emulator/stats/reset", admin(reset_stats), methods=["POST"]),
             Route("/_emulator/faults", admin(faults_route), methods=["GET", "PUT"]),
