@@ -38,6 +38,8 @@ from odapi_async.emulator._throttle import RemoteThrottle, retry_after_header
 LISTENERS: tuple[str, ...] = ("local", "service", "remote")
 #: The docs' body limit ("about 16.8 million characters").
 MAX_BODY_CHARS = 16_800_000
+#: The most bytes such a body can take in UTF-8: beyond this nothing more is read.
+MAX_BODY_BYTES = 4 * MAX_BODY_CHARS
 #: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_listeners``).
 ABORT_EXTENSION = "odapi.abort"
 API_PREFIX = "/api/v1"
@@ -146,10 +148,32 @@ def _parse_body(request: Request, raw: bytes) -> Any:
         return None
     try:
         body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise ApiError(400, "The request body is not valid JSON.") from None
+    except msgspec.DecodeError as exc:  # msgspec says where, never what (no body text in the answer)
+        raise ApiError(400, f"The request body is not valid JSON: {str(exc)[:80]}.") from None
+    except RecursionError:  # arrays in arrays, ten thousand deep
+        raise ApiError(400, "The request body is nested too deeply.") from None
     if not isinstance(body, dict):  # null, [], a number: never "no body" (which is an empty request)
         raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+async def read_body(request: Request) -> bytes:
+    """Read the body, refusing it as soon as it passes the most bytes the docs' limit allows (4 per character).
+
+    Starlette keeps what this reads, so later ``request.body()`` calls answer from memory.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(400, f"The request body is larger than {MAX_BODY_CHARS} characters.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(400, f"The request body is larger than {MAX_BODY_CHARS} characters.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's own cache of the body (what request.body() returns from now on)
     return body
 
 
@@ -177,9 +201,11 @@ def build_app(core: Core, listener: str) -> Starlette:
             # The server has the whole request before it starts executing: a client that gives up during the
             # execution (latency) does not stop it, so read the body now (Starlette keeps it for later).
             try:
-                await request.body()
+                await read_body(request)
             except ClientDisconnect:
                 return plain(400, "The request body was not received.")
+            except ApiError as exc:
+                return plain(exc.status, exc.message)
         delay, outcome = injector.draw()
         if delay > 0:
             counters.faults["latency"] += 1

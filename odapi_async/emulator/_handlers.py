@@ -21,7 +21,15 @@ from odapi_async.emulator._routes import (
     Resource,
 )
 from odapi_async.emulator._row_shapes import row_fields, row_forms
-from odapi_async.emulator._wire import MAX_KEY, WireError, parse_date, parse_datetime, to_store, zero
+from odapi_async.emulator._wire import (
+    MAX_KEY,
+    MAX_KEY_DIGITS,
+    WireError,
+    parse_date,
+    parse_datetime,
+    to_store,
+    zero,
+)
 
 #: The one datetime form the docs allow in parameters.
 STRICT_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -99,6 +107,8 @@ def adapt(col: Field, value: Any) -> Any:
 
 
 def _int(name: str, raw: str) -> int:
+    if len(raw.strip().lstrip("-").lstrip("0")) > MAX_KEY_DIGITS and raw.strip().lstrip("-").isdigit():
+        raise ApiError(400, f"{name} is invalid: '{raw[:40]}' is too large.")
     try:
         n = int(raw)
     except ValueError:
@@ -190,7 +200,7 @@ def prepare(
     for p in op.required_body:
         if p.name not in args and not (p.name in alternatives and any(a in args for a in alternatives)):
             raise ApiError(400, f"{p.name} is required.")
-    if key is not None and int(key) > MAX_KEY:
+    if key is not None and (len(key.lstrip("0")) > MAX_KEY_DIGITS or int(key) > MAX_KEY):
         name = op.path_param.name if op.path_param else "The key"
         raise ApiError(400, f"{name} is invalid: '{key[:40]}' is too large.")
     return Call(

@@ -152,7 +152,7 @@ class Catalog:
             for seg, part, low in zip(op.segments, parts, lowered, strict=False):
                 if seg is None:
                     # Path parameters are integer keys; a word in that place belongs to a literal route.
-                    if not part.isdigit():
+                    if not (part.isascii() and part.isdigit()):  # '²' and '١' are digits to str.isdigit
                         break
                     value = part
                 elif seg != low:

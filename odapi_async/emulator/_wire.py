@@ -8,6 +8,7 @@ The store keeps every value exactly as it travels: booleans as "true"/"false", d
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,10 @@ NONE_DATE = "0001-01-01"
 NONE_DATETIME = "0001-01-01 00:00:00"
 #: Largest whole number the API's keys (and SQLite) hold: a bigger one is a 400, not an overflow.
 MAX_KEY = 2**63 - 1
+#: Digits of MAX_KEY: a longer number is refused before Python parses it (its 4300-digit limit is an error).
+MAX_KEY_DIGITS = len(str(MAX_KEY))
+#: Most items a list value (ProcNums, procNums, ...) may hold: the docs give none; one office's rows fit.
+MAX_LIST_ITEMS = 10_000
 
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?$")
@@ -63,9 +68,11 @@ def to_store(f: Field, value: Any) -> Any:
             raise _invalid(f, value)
         if isinstance(value, int):
             n = value
-        elif (isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip())) or (
-            isinstance(value, float) and value.is_integer()
-        ):
+        elif isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+            if len(value.strip().lstrip("-").lstrip("0")) > MAX_KEY_DIGITS:
+                raise WireError(f"{f.name} is invalid: '{value.strip()[:40]}' is too large.")
+            n = int(value)
+        elif isinstance(value, float) and value.is_integer():
             n = int(value)
         else:
             raise _invalid(f, value)
@@ -79,6 +86,8 @@ def to_store(f: Field, value: Any) -> Any:
             x = float(value)
         except (TypeError, ValueError):
             raise _invalid(f, value) from None
+        if not math.isfinite(x):  # "nan", "inf", 1e999: no amount of money
+            raise _invalid(f, value)
         return f"{x:.2f}" if f.numeric_string else x
     if t == "bool":
         if isinstance(value, bool):
@@ -119,10 +128,12 @@ def to_store(f: Field, value: Any) -> Any:
             items = value
         else:
             raise _invalid(f, value)
+        if len(items) > MAX_LIST_ITEMS:
+            raise WireError(f"{f.name} is invalid: more than {MAX_LIST_ITEMS} items.")
         if f.items_type == "int":
             try:
-                items = [int(v) for v in items]
-            except (TypeError, ValueError):
+                items = [to_store(Field(f.name, "int"), v) for v in items]
+            except WireError:
                 raise _invalid(f, value) from None
         return json.dumps(items)
     # str and anything unknown: text; numbers are accepted and kept as their text.
