@@ -40,7 +40,9 @@ def parser(prog: str = "python -m odapi_async.emulator") -> argparse.ArgumentPar
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port-local", type=int, default=30222, help="port of the local listener (0: any free)")
-    p.add_argument("--port-service", type=int, default=30223, help="port of the service listener (0: any free)")
+    p.add_argument(
+        "--port-service", type=int, default=30223, help="port of the service listener (0: any free)"
+    )
     p.add_argument(
         "--port-remote", type=int, default=30224, help="port of the remote (throttled) listener (0: any free)"
     )
@@ -65,7 +67,9 @@ def parser(prog: str = "python -m odapi_async.emulator") -> argparse.ArgumentPar
         + ")",
     )
     p.add_argument("--bench-keys", type=int, default=0, help="also create keys bench-0 .. bench-N-1")
-    p.add_argument("--bench-tier", default="full", choices=TIERS, help="tier of the bench keys (default full)")
+    p.add_argument(
+        "--bench-tier", default="full", choices=TIERS, help="tier of the bench keys (default full)"
+    )
     p.add_argument(
         "--fault",
         action="append",
@@ -118,7 +122,9 @@ def emulator_from_args(args: argparse.Namespace) -> Emulator:
 
 def _keys_line(keys: dict[str, str]) -> str:
     """The customer keys and their tiers; the bench keys (hundreds) as one range."""
-    bench = sorted((k for k in keys if k.startswith("bench-")), key=lambda k: int(k[6:]) if k[6:].isdigit() else 0)
+    bench = sorted(
+        (k for k in keys if k.startswith("bench-")), key=lambda k: int(k[6:]) if k[6:].isdigit() else 0
+    )
     shown = [f"{k} ({tier})" for k, tier in keys.items() if k not in bench]
     if bench:
         shown.append(f"{bench[0]} .. {bench[-1]} ({keys[bench[0]]})")

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from odapi_async.emulator._checks import with_checks
 from odapi_async.emulator._db import ApiError
 from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
 from odapi_async.emulator._module_views import VIEWS
@@ -359,25 +360,27 @@ def short_query(h: Handlers, call: Call) -> Reply:
     return Reply(200, msgspec.json.encode(out))
 
 
-ACTIONS: dict[tuple[str, str], ActionFn] = {
-    ("appointments", "Confirm"): appointment_confirm,
-    ("appointments", "Break"): appointment_break,
-    ("appointments", "Note"): appointment_note,
-    ("appointments", "ASAP"): appointment_asap,
-    ("appointments", "Slots"): appointment_slots,
-    ("appointments", "SlotsWebSched"): appointment_slots_web_sched,
-    ("appointments", "Planned"): appointment_planned,
-    ("appointments", "SchedulePlanned"): appointment_schedule_planned,
-    ("appointments", "PostWebSched"): appointment_websched,
-    ("patientnotes", "get"): patient_note_get,
-    ("patientnotes", "update"): patient_note_update,
-    ("recalls", "SwitchType"): recall_switch_type,
-    ("recalls", "Status"): recall_status,
-    ("accountmodules", "Aging"): account_aging,
-    ("accountmodules", "PatientBalances"): account_patient_balances,
-    ("chartmodules", "PlannedAppts"): chart_planned_appts,
-    ("queries", "ShortQuery"): short_query,
-    **VIEWS,
-    **REPORTS,
-    **RULES,
-}
+ACTIONS: dict[tuple[str, str], ActionFn] = with_checks(
+    {
+        ("appointments", "Confirm"): appointment_confirm,
+        ("appointments", "Break"): appointment_break,
+        ("appointments", "Note"): appointment_note,
+        ("appointments", "ASAP"): appointment_asap,
+        ("appointments", "Slots"): appointment_slots,
+        ("appointments", "SlotsWebSched"): appointment_slots_web_sched,
+        ("appointments", "Planned"): appointment_planned,
+        ("appointments", "SchedulePlanned"): appointment_schedule_planned,
+        ("appointments", "PostWebSched"): appointment_websched,
+        ("patientnotes", "get"): patient_note_get,
+        ("patientnotes", "update"): patient_note_update,
+        ("recalls", "SwitchType"): recall_switch_type,
+        ("recalls", "Status"): recall_status,
+        ("accountmodules", "Aging"): account_aging,
+        ("accountmodules", "PatientBalances"): account_patient_balances,
+        ("chartmodules", "PlannedAppts"): chart_planned_appts,
+        ("queries", "ShortQuery"): short_query,
+        **VIEWS,
+        **REPORTS,
+        **RULES,
+    }
+)

@@ -233,6 +233,11 @@ class Handlers:
         special = self.actions.get((op.resource.segment, op.id))
         if special is not None:
             return special(self, call)
+        return self.standard(call)
+
+    def standard(self, call: Call) -> Reply:
+        """The generic answer of an operation (what ``handle`` gives when no action of its own is listed)."""
+        op = call.op
         if not op.resource.has_table:
             return self.generic_action(call)
         if op.method == "GET":

@@ -401,11 +401,20 @@ async def run_writes(
             name = op.path_param.name
             res = op.resource
             if res.has_table and name == res.pk and res.pk_is_column:
-                key = _scalar(db, f"SELECT {q(name)} FROM {q(res.segment)} ORDER BY 1 DESC LIMIT 1")
+                # a row the documented change is allowed on (Percent only belongs to a CoInsurance benefit)
+                where = "WHERE \"BenefitType\" = 'CoInsurance'" if res.segment == "benefits" else ""
+                key = _scalar(db, f"SELECT {q(name)} FROM {q(res.segment)} {where} ORDER BY 1 DESC LIMIT 1")
             else:
                 key = rich_patient(db)
             path = path.replace("{" + name + "}", str(key))
         sent = _existing_keys(db, op, body)
+        if sent.get("ProcNum") and sent.get("PatNum") and op.resource.segment == "adjustments":
+            # the docs: the procedure must be the adjustment's patient's
+            sent["ProcNum"] = _scalar(
+                db,
+                'SELECT "ProcNum" FROM procedurelogs WHERE "PatNum" = ? ORDER BY 1 LIMIT 1',
+                (sent["PatNum"],),
+            )
         if op.id in ("PostGroupNote", "PutGroupNote"):
             # a group note needs procedures of one patient sharing date, clinic and provider, and its PUT a
             # ~GRP~ procedure: make one from such procedures (the docs' keys name none of the emulator's)
