@@ -187,6 +187,25 @@ def _latest_note(h: Handlers, proc: int) -> str:
     return str(row[0] or "") if row else ""
 
 
+def made_group_notes(h: Handlers, pat_num: int) -> list[dict[str, Any]]:
+    """The patient's ~GRP~ procedures, oldest first, as GET GroupNotes rows."""
+    rows = h.practice.db.execute(
+        'SELECT p."ProcNum" FROM procedurelogs p JOIN procedurecodes c ON c."CodeNum" = p."CodeNum" '
+        'WHERE p."PatNum" = ? AND c."ProcCode" = ? ORDER BY p."ProcNum"',
+        (pat_num, GROUP_NOTE_CODE),
+    ).fetchall()
+    out = []
+    for (num,) in rows:
+        proc = _row(h, "procedurelogs", int(num))
+        signed = h.practice.db.execute(
+            'SELECT "isSigned" FROM procnotes WHERE "ProcNum" = ? ORDER BY "ProcNoteNum" DESC LIMIT 1', (num,)
+        ).fetchone()
+        row = _group_answer(h, proc, _latest_note(h, int(num)), bool(signed) and str(signed[0]) == "true")
+        row["isSigned"] = row["isSigned"].capitalize()  # GET GroupNotes answers "True"/"False"
+        out.append(row)
+    return out
+
+
 def group_note_create(h: Handlers, call: Call) -> Reply:
     """A ~GRP~ procedure over procedures of one patient sharing date, clinic and provider (repeats ignored)."""
     a = call.args

@@ -239,6 +239,9 @@ async def test_a_group_note_is_made_updated_and_deleted(emu, client):
         group,
     )
     assert code == "~GRP~"
+    r = await client.get(base + "/procedurelogs/GroupNotes", params={"PatNum": pat}, headers=headers())
+    listed = [g for g in r.json() if g["ProcNum"] == group]
+    assert listed == [{**made, "isSigned": "False"}]
     r = await client.put(
         base + f"/procedurelogs/{group}/GroupNote",
         json={"PatNum": pat, "Note": " Later.", "doAppendNote": "true"},
