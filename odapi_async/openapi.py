@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from odapi_async._spec import load_spec
-from odapi_async.emulator._row_shapes import ROW_FORMS  # the docs' per-operation forms (no server needed)
+from odapi_async.emulator._api.row_shapes import ROW_FORMS  # the docs' per-operation forms (no server needed)
 
 __all__ = ["openapi_document"]
 
@@ -50,7 +50,7 @@ def _value_schema(f: dict[str, Any], *, answer: bool, form: str | None = None) -
     """The JSON Schema of one field or parameter value, as the API sends (``answer``) or accepts it.
 
     ``form`` is the JSON form an operation's documented answer gives the field where it differs from the
-    field's usual one ("number", "string", "Bool"; see ``emulator/_row_shapes.py``).
+    field's usual one ("number", "string", "Bool"; see ``emulator/_api/row_shapes.py``).
     """
     t = f.get("type", "str")
     schema: dict[str, Any]

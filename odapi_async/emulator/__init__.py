@@ -1,7 +1,7 @@
 """A local Open Dental API server: spec-driven routes over a synthetic practice in SQLite.
 
 See docs/emulator.md. Serving needs the ``emulator`` extra (starlette, uvicorn); the names are loaded on first
-use, so the modules that only read the spec (``_row_shapes``, used by :mod:`odapi_async.openapi`) import
+use, so the modules that only read the spec (``_api.row_shapes``, used by :mod:`odapi_async.openapi`) import
 without it.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from odapi_async.emulator._emulator import Emulator
-    from odapi_async.emulator._faults import Faults
+    from odapi_async.emulator._server.faults import Faults
 
 __all__ = ["Emulator", "Faults"]
 
@@ -22,7 +22,7 @@ def __getattr__(name: str) -> Any:
 
         return Emulator
     if name == "Faults":
-        from odapi_async.emulator._faults import Faults
+        from odapi_async.emulator._server.faults import Faults
 
         return Faults
     raise AttributeError(f"module 'odapi_async.emulator' has no attribute {name!r}")

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Sequence
 
 from odapi_async.emulator._emulator import TIERS, Emulator
-from odapi_async.emulator._faults import FAULT_FIELDS, Faults
-from odapi_async.emulator._throttle import DEFAULT_INTERVALS
+from odapi_async.emulator._server.faults import FAULT_FIELDS, Faults
+from odapi_async.emulator._server.throttle import DEFAULT_INTERVALS
 
 
 def _pair(text: str) -> tuple[str, str]:

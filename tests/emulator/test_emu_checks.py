@@ -1,12 +1,12 @@
-"""The documented preconditions of writes (``emulator/_checks.py``): each broken rule is a 400 naming it."""
+"""The documented preconditions of writes (``emulator/_api/checks.py``): each broken rule is a 400 naming it."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import headers
 
-from odapi_async.emulator._checks import CHECKS
-from odapi_async.emulator._routes import catalog
+from odapi_async.emulator._api.checks import CHECKS
+from odapi_async.emulator._api.routes import catalog
 
 pytestmark = [pytest.mark.integration]
 session_loop = pytest.mark.asyncio(loop_scope="session")

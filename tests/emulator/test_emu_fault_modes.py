@@ -17,7 +17,7 @@ import pytest_asyncio
 
 from odapi_async import GatewayTimeout, Hub, OpenDental, OutcomeUnknown, TransportError
 from odapi_async.emulator import Emulator
-from odapi_async.emulator._faults import FaultInjector, Faults
+from odapi_async.emulator._server.faults import FaultInjector, Faults
 from support import fast_retries
 
 pytestmark = [pytest.mark.integration]

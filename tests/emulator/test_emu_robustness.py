@@ -10,8 +10,8 @@ import asyncio
 import pytest
 from conftest import headers
 
-from odapi_async.emulator._app import MAX_BODY_CHARS
-from odapi_async.emulator._wire import MAX_LIST_ITEMS
+from odapi_async.emulator._api.wire import MAX_LIST_ITEMS
+from odapi_async.emulator._server.app import MAX_BODY_CHARS
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -124,7 +124,7 @@ async def test_a_huge_declared_length_is_refused_before_the_body_arrives(emu):
 
 async def test_an_internal_error_is_a_short_500_and_serving_goes_on(emu, client):
     base = emu.endpoints["local"]
-    actions = emu.core.handlers.actions
+    actions = emu.state.handlers.actions
     key = ("providers", "list")
 
     def broken(_h, _call):

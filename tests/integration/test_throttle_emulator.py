@@ -18,7 +18,7 @@ emulator = pytest.importorskip("odapi_async.emulator")
 Emulator = getattr(emulator, "Emulator", None)
 if Emulator is None:  # pragma: no cover - the emulator package is still being written
     pytest.skip("odapi_async.emulator.Emulator is not available yet", allow_module_level=True)
-from odapi_async.emulator._stats import key_id  # noqa: E402
+from odapi_async.emulator._server.stats import key_id  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from odapi_async.emulator._db import ApiError
+from odapi_async.emulator._practice.db import ApiError
 
 #: Appointment statuses that occupy an operatory and its provider.
 BOOKED_STATUSES = ("Scheduled", "Complete", "ASAP")

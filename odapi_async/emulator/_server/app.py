@@ -26,21 +26,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from odapi_async.emulator._actions import ACTIONS
-from odapi_async.emulator._db import ApiError, Practice
-from odapi_async.emulator._events import EventFirer
-from odapi_async.emulator._faults import FaultInjector, Faults
-from odapi_async.emulator._handlers import Handlers, Reply, prepare
-from odapi_async.emulator._http import json_answer, plain
-from odapi_async.emulator._stats import Stats, key_id
-from odapi_async.emulator._throttle import RemoteThrottle, retry_after_header
+from odapi_async.emulator._api.actions import ACTIONS
+from odapi_async.emulator._api.handlers import Handlers, Reply, prepare
+from odapi_async.emulator._practice.db import ApiError, Practice
+from odapi_async.emulator._server.events import EventFirer
+from odapi_async.emulator._server.faults import FaultInjector, Faults
+from odapi_async.emulator._server.http import json_answer, plain
+from odapi_async.emulator._server.stats import Stats, key_id
+from odapi_async.emulator._server.throttle import RemoteThrottle, retry_after_header
 
 LISTENERS: tuple[str, ...] = ("local", "service", "remote")
 #: The docs' body limit ("about 16.8 million characters").
 MAX_BODY_CHARS = 16_800_000
 #: The most bytes such a body can take in UTF-8: beyond this nothing more is read.
 MAX_BODY_BYTES = 4 * MAX_BODY_CHARS
-#: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_listeners``).
+#: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_server.listeners``).
 ABORT_EXTENSION = "odapi.abort"
 API_PREFIX = "/api/v1"
 TIMEOUT_TEXT = "The request did not complete within the time limit."
@@ -55,7 +55,7 @@ def page_cap(listener: str, tier: str) -> int:
 
 
 @dataclass
-class Core:
+class EmulatorState:
     """State shared by the three listeners of one emulator."""
 
     practice: Practice
@@ -88,7 +88,7 @@ class Core:
         history: int,
         fractional_retry_after: bool = False,
         admin_token: str | None = None,
-    ) -> Core:
+    ) -> EmulatorState:
         faults = faults or {}
         return cls(
             practice=practice,
@@ -123,7 +123,7 @@ class _Abort(Response):
             pass
 
 
-def _auth(core: Core, header: str | None) -> str:
+def _auth(state: EmulatorState, header: str | None) -> str:
     """Return the customer key, or raise ApiError(401). Messages never repeat a key."""
     if not header:
         raise ApiError(401, "The Authorization header is missing.")
@@ -131,9 +131,9 @@ def _auth(core: Core, header: str | None) -> str:
     if scheme != "ODFHIR" or "/" not in creds:
         raise ApiError(401, "The Authorization header must read 'ODFHIR {DeveloperKey}/{CustomerKey}'.")
     dev, _, cust = creds.strip().partition("/")
-    if dev != core.developer_key:
+    if dev != state.developer_key:
         raise ApiError(401, "The developer key is not valid.")
-    if cust not in core.customer_keys:
+    if cust not in state.customer_keys:
         raise ApiError(401, "The customer key is not valid or has been disabled.")
     return cust
 
@@ -183,11 +183,11 @@ def op_label(request: Request) -> str:
     return "/" + "/".join("{n}" if p.isdigit() else p[:40] for p in parts)
 
 
-def build_app(core: Core, listener: str) -> Starlette:
+def build_app(state: EmulatorState, listener: str) -> Starlette:
     """The Starlette app served by one listener."""
-    counters = core.stats.listeners[listener]
-    injector = core.injectors[listener]
-    cat = core.practice.cat
+    counters = state.stats.listeners[listener]
+    injector = state.injectors[listener]
+    cat = state.practice.cat
     remote = listener == "remote"
 
     def _reply(reply: Reply) -> Response:
@@ -196,7 +196,7 @@ def build_app(core: Core, listener: str) -> Starlette:
         )
 
     async def dispatch(request: Request, cust: str, tier: str) -> Response:
-        stats_key = core.stats.for_key(key_id(cust), listener, tier)
+        stats_key = state.stats.for_key(key_id(cust), listener, tier)
         if request.method in ("POST", "PUT"):
             # The server has the whole request before it starts executing: a client that gives up during the
             # execution (latency) does not stop it, so read the body now (Starlette keeps it for later).
@@ -246,7 +246,7 @@ def build_app(core: Core, listener: str) -> Starlette:
                 raise ApiError(404, f"No API method matches {request.method} {request.url.path}.")
             if op.deprecated:
                 raise ApiError(410, f"{op.method} {op.path} is deprecated and no longer available.")
-            granted = core.permissions.get(cust)
+            granted = state.permissions.get(cust)
             if granted is not None and op.permission not in granted:
                 # The docs: a missing API permission is a 401 (the text is the emulator's own).
                 raise ApiError(
@@ -269,8 +269,8 @@ def build_app(core: Core, listener: str) -> Starlette:
                 base_url=f"{request.url.scheme}://{request.url.netloc}{API_PREFIX}",
             )
             if op.resource.segment == "subscriptions":
-                return _reply(core.events.subscriptions(call, cust))
-            return _reply(core.handlers.handle(call))
+                return _reply(state.events.subscriptions(call, cust))
+            return _reply(state.handlers.handle(call))
         except ApiError as exc:
             return plain(exc.status, exc.message)
         except sqlite3.Error as exc:
@@ -285,23 +285,23 @@ def build_app(core: Core, listener: str) -> Starlette:
         arrival = time.monotonic()
         counters.requests += 1
         try:
-            cust = _auth(core, request.headers.get("authorization"))
+            cust = _auth(state, request.headers.get("authorization"))
         except ApiError as exc:
             counters.unauthorized += 1
             return _count(plain(exc.status, exc.message))
-        tier = core.customer_keys[cust]
-        stats_key = core.stats.for_key(key_id(cust), listener, tier)
+        tier = state.customer_keys[cust]
+        stats_key = state.stats.for_key(key_id(cust), listener, tier)
         stats_key.counters.requests += 1
         stats_key.arrivals.append(arrival)
         if remote:
-            wait = core.throttle.admit(cust, tier, arrival)
+            wait = state.throttle.admit(cust, tier, arrival)
             if wait is not None:
                 counters.violations += 1
                 stats_key.counters.violations += 1
                 response = plain(
                     429,
                     "Too many requests: this customer key is throttled on the Remote API. Wait and retry.",
-                    {"Retry-After": retry_after_header(wait, fractional=core.fractional_retry_after)},
+                    {"Retry-After": retry_after_header(wait, fractional=state.fractional_retry_after)},
                 )
                 return _count(response, stats_key.counters.statuses)
         stats_key.accepted.append(arrival)
@@ -309,7 +309,7 @@ def build_app(core: Core, listener: str) -> Starlette:
             response = await dispatch(request, cust, tier)
         finally:
             if remote:
-                core.throttle.release(cust)
+                state.throttle.release(cust)
         return _count(response, stats_key.counters.statuses)
 
     def _count(response: Response, per_key: dict[int, int] | None = None) -> Response:
@@ -320,9 +320,9 @@ def build_app(core: Core, listener: str) -> Starlette:
         return response
 
     async def stats_route(request: Request) -> Response:
-        snap = core.stats.snapshot()
+        snap = state.stats.snapshot()
         snap["now"] = time.monotonic()
-        snap["faults"] = {name: inj.faults.as_dict() for name, inj in core.injectors.items()}
+        snap["faults"] = {name: inj.faults.as_dict() for name, inj in state.injectors.items()}
         return json_answer(snap)
 
     async def faults_route(request: Request) -> Response:
@@ -330,15 +330,15 @@ def build_app(core: Core, listener: str) -> Starlette:
             try:
                 body = msgspec.json.decode(await request.body())
                 target = body.pop("listener", listener)
-                core.injectors[target].update(**body)
+                state.injectors[target].update(**body)
             except (msgspec.DecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
                 return plain(400, f"Bad fault settings: {exc}")
-        out = {name: inj.faults.as_dict() for name, inj in core.injectors.items()}
+        out = {name: inj.faults.as_dict() for name, inj in state.injectors.items()}
         return json_answer(out)
 
     async def listener_route(request: Request) -> Response:
         name = request.path_params["name"]
-        set_up = core.set_listener_up
+        set_up = state.set_listener_up
         if name not in LISTENERS or set_up is None:
             return plain(404, f"No listener named {name!r}.")
         try:
@@ -353,7 +353,7 @@ def build_app(core: Core, listener: str) -> Starlette:
         return json_answer({"listener": name, "up": up})
 
     async def reset_stats(request: Request) -> Response:
-        core.stats.reset()
+        state.stats.reset()
         return Response(b"{}", media_type="application/json")
 
     async def openapi_route(request: Request) -> Response:
@@ -366,7 +366,7 @@ def build_app(core: Core, listener: str) -> Starlette:
         """Refuse an admin call without the admin token, when the emulator has one."""
 
         async def guarded(request: Request) -> Response:
-            token = core.admin_token
+            token = state.admin_token
             if token is not None:
                 scheme, _, given = request.headers.get("authorization", "").partition(" ")
                 if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -387,7 +387,7 @@ def build_app(core: Core, listener: str) -> Starlette:
             Route("/_emulator/stats/reset", admin(reset_stats), methods=["POST"]),
             Route("/_emulator/faults", admin(faults_route), methods=["GET", "PUT"]),
             Route("/_emulator/listeners/{name}", admin(listener_route), methods=["PUT"]),
-            *[Route(r.path, admin(r.endpoint), methods=r.methods) for r in core.events.routes()],
+            *[Route(r.path, admin(r.endpoint), methods=r.methods) for r in state.events.routes()],
         ]
     )
 

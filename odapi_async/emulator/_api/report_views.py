@@ -13,9 +13,8 @@ from typing import Any
 
 import msgspec
 
-from odapi_async.emulator._db import ApiError
-from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
-from odapi_async.emulator._module_views import (
+from odapi_async.emulator._api.handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._api.module_views import (
     age_text,
     family_nums,
     page_reply,
@@ -26,7 +25,8 @@ from odapi_async.emulator._module_views import (
     sql_in,
     us_date,
 )
-from odapi_async.emulator._rules import made_group_notes
+from odapi_async.emulator._api.rules import made_group_notes
+from odapi_async.emulator._practice.db import ApiError
 
 #: Insurance history categories, in the docs' order, with the codes the desktop program suggests for each.
 INS_HIST_CODES: tuple[tuple[str, str], ...] = (

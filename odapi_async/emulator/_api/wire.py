@@ -13,8 +13,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from odapi_async.emulator._routes import Field
-from odapi_async.emulator._store_schema import zero_value
+from odapi_async.emulator._api.routes import Field
+from odapi_async.emulator._practice.schema import zero_value
 
 NONE_DATE = "0001-01-01"
 NONE_DATETIME = "0001-01-01 00:00:00"

@@ -1,6 +1,6 @@
 """Writes the docs restrict: refunds, claim and procedure deletes, group notes, uniquely named definitions.
 
-Each function answers one (url segment, operation id) like the actions in ``_actions``; the refusals are 400s
+Each function answers one (url segment, operation id) like the actions in ``_api.actions``; the refusals are 400s
 (404 for a missing row) whose text says which documented rule the request broke.
 """
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import msgspec
 
-from odapi_async.emulator._db import ApiError, q
-from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._api.handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._practice.db import ApiError, quote_ident
 
 #: Procedure statuses the docs allow a DELETE on.
 DELETABLE_PROC_STATUSES = ("TP", "TPi", "C")
@@ -40,7 +40,7 @@ def _any(h: Handlers, sql: str, params: tuple[Any, ...]) -> bool:
 
 
 def _table_has(h: Handlers, table: str, column: str) -> bool:
-    return any(r[1] == column for r in h.practice.db.execute(f"PRAGMA table_info({q(table)})"))
+    return any(r[1] == column for r in h.practice.db.execute(f"PRAGMA table_info({quote_ident(table)})"))
 
 
 # -- payments -------------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def procedure_delete(h: Handlers, call: Call) -> Reply:
     for table, where, what in _PROC_ATTACHMENTS:
         if not _table_has(h, table, "ProcNum"):
             continue
-        if _any(h, f"SELECT 1 FROM {q(table)} WHERE {where} LIMIT 1", (num,)):
+        if _any(h, f"SELECT 1 FROM {quote_ident(table)} WHERE {where} LIMIT 1", (num,)):
             raise ApiError(400, f"The procedure is attached to {what} and cannot be deleted.")
     h.practice.delete(call.op.resource, num)
     return Reply(call.op.success_status, b"", None)
@@ -284,7 +284,11 @@ def _unique_create(column: str, label: str) -> ActionFn:
         name = str(call.args.get(column) or "").strip()
         if not name:
             raise ApiError(400, f"{column} is required.")
-        if _any(h, f"SELECT 1 FROM {q(res.segment)} WHERE {q(column)} = ? COLLATE NOCASE LIMIT 1", (name,)):
+        if _any(
+            h,
+            f"SELECT 1 FROM {quote_ident(res.segment)} WHERE {quote_ident(column)} = ? COLLATE NOCASE LIMIT 1",
+            (name,),
+        ):
             raise ApiError(400, f"{label} with that name already exists.")
         return h.create(call)
 

@@ -13,13 +13,12 @@ from typing import Any
 
 import msgspec
 
-from odapi_async.emulator._checks import with_checks
-from odapi_async.emulator._db import ApiError
-from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
-from odapi_async.emulator._module_views import VIEWS
-from odapi_async.emulator._report_views import REPORTS, mark_web_sched
-from odapi_async.emulator._rules import RULES
-from odapi_async.emulator._slots import (
+from odapi_async.emulator._api.checks import with_checks
+from odapi_async.emulator._api.handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._api.module_views import VIEWS
+from odapi_async.emulator._api.report_views import REPORTS, mark_web_sched
+from odapi_async.emulator._api.rules import RULES
+from odapi_async.emulator._api.slots import (
     WEB_SCHED_MINUTES,
     Slot,
     date_window,
@@ -27,7 +26,8 @@ from odapi_async.emulator._slots import (
     pattern_minutes,
     pieces,
 )
-from odapi_async.emulator._wire import parse_date
+from odapi_async.emulator._api.wire import parse_date
+from odapi_async.emulator._practice.db import ApiError
 
 SHORT_QUERY_PAGE = 100
 SHORT_QUERY_SECONDS = 5.0

@@ -2,7 +2,7 @@
 
 ``prepare`` turns a matched operation plus raw query/body into a :class:`Call` (or raises :class:`ApiError`
 with the explanation the real server would give); ``Handlers.handle`` answers it. Actions with their own
-behaviour live in ``_actions`` and are looked up by (url segment, operation id).
+behaviour live in ``_api.actions`` and are looked up by (url segment, operation id).
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from odapi_async.emulator._db import ApiError, Practice, q
-from odapi_async.emulator._routes import (
+from odapi_async.emulator._api.routes import (
     FORMAT_PARAMS,
     SERVER_DATETIME,
     Field,
     Operation,
     Resource,
 )
-from odapi_async.emulator._row_shapes import row_fields, row_forms
-from odapi_async.emulator._wire import (
+from odapi_async.emulator._api.row_shapes import row_fields, row_forms
+from odapi_async.emulator._api.wire import (
     MAX_KEY,
     MAX_KEY_DIGITS,
     WireError,
@@ -30,6 +29,7 @@ from odapi_async.emulator._wire import (
     to_store,
     zero,
 )
+from odapi_async.emulator._practice.db import ApiError, Practice, quote_ident
 
 #: The one datetime form the docs allow in parameters.
 STRICT_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -307,7 +307,7 @@ class Handlers:
                 if date_col and lname in ("date", "datestart", "dateend"):
                     day = parse_date(raw) or raw
                     op = {"date": "=", "datestart": ">=", "dateend": "<="}[lname]
-                    where.append(f"substr({q(date_col)}, 1, 10) {op} ?")
+                    where.append(f"substr({quote_ident(date_col)}, 1, 10) {op} ?")
                     args.append(day)
                 else:
                     self.special_filter(call, name, raw, where, args)
@@ -350,7 +350,7 @@ class Handlers:
             digits = "".join(ch for ch in raw if ch.isdigit())
             cols = ("HmPhone", "WkPhone", "WirelessPhone")
             strip = "replace(replace(replace(replace({c}, '-', ''), '(', ''), ')', ''), ' ', '')"
-            where.append("(" + " OR ".join(strip.format(c=q(c)) + " LIKE ?" for c in cols) + ")")
+            where.append("(" + " OR ".join(strip.format(c=quote_ident(c)) + " LIKE ?" for c in cols) + ")")
             args.extend([f"%{digits}%"] * 3)
         elif seg == "patients" and name == "clinicNums":
             nums = [int(x) for x in raw.split(",") if x.strip().isdigit()]
@@ -437,14 +437,14 @@ class Handlers:
         """PUT without a key in the path (ApptFields, PatFields, InsVerifies): match on the required fields."""
         res = call.op.resource
         keys = [p.name for p in call.op.required_body if "Value" not in p.name and p.name in res.columns]
-        where = " AND ".join(f"{q(k)} = ?" for k in keys)
+        where = " AND ".join(f"{quote_ident(k)} = ?" for k in keys)
         found = self.practice.rows(res, where, [call.body[k] for k in keys]) if keys else []
         if found and res.pk_is_column and res.pk:
             pk = int(found[0][res.pk])
             self.practice.update(res, pk, call.body)
         elif found:
             self.practice.db.execute(
-                f"UPDATE {q(res.segment)} SET {', '.join(self.practice.col(res, c) + ' = ?' for c in call.body)} WHERE {where}",
+                f"UPDATE {quote_ident(res.segment)} SET {', '.join(self.practice.col(res, c) + ' = ?' for c in call.body)} WHERE {where}",
                 [*call.body.values(), *(call.body[k] for k in keys)],
             )
             self.practice.db.commit()

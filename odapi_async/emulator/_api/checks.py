@@ -4,7 +4,7 @@ The reference pages state rules like "AdjDate cannot be a future date", "Employe
 cannot be deleted" or "Only one field is allowed, either confirmVal or defNum". Each rule here is a small
 check over the validated call and the practice's rows; a broken one answers 400 with a sentence naming the
 rule (the docs quote few texts; where they do, the text is theirs). The checks run before the operation's own
-action (``_actions``, ``_rules``) or its generic handler. What the emulator cannot check (preferences it does
+action (``_api.actions``, ``_api.rules``) or its generic handler. What the emulator cannot check (preferences it does
 not keep, eServices, files) is listed in docs/emulator.md.
 """
 
@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from odapi_async.emulator._db import ApiError, q
-from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._api.handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._practice.db import ApiError, quote_ident
 
 Check = Callable[[Handlers, Call], None]
 
@@ -99,10 +99,12 @@ def unique(column: str, message: str) -> Check:
         if not _given(call, column):
             return
         res = call.op.resource
-        sql = f"SELECT 1 FROM {q(res.segment)} WHERE {h.practice.col(res, column)} = ? COLLATE NOCASE"
+        sql = (
+            f"SELECT 1 FROM {quote_ident(res.segment)} WHERE {h.practice.col(res, column)} = ? COLLATE NOCASE"
+        )
         params: list[Any] = [str(call.args[column]).strip()]
         if call.key is not None and res.pk:
-            sql += f" AND {q(res.pk)} != ?"
+            sql += f" AND {quote_ident(res.pk)} != ?"
             params.append(call.key)
         if _exists(h, sql + " LIMIT 1", params):
             raise ApiError(400, message)
