@@ -98,3 +98,12 @@ def test_the_printed_command_works_as_pasted() -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_hundreds_of_bench_keys_print_as_one_range() -> None:
+    from odapi_async.emulator.__main__ import emulator_from_args, welcome
+
+    emu = emulator_from_args(parser().parse_args(["--bench-keys", "300", "--customer-key", "cust=full"]))
+    text = welcome(emu)
+    assert "customer keys   cust (full), bench-0 .. bench-299 (full)" in text
+    assert "export ODAPI_CUSTOMER_KEY=cust" in text and "bench-17," not in text

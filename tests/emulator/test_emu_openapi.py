@@ -55,6 +55,23 @@ def test_the_document_describes_every_operation() -> None:
     assert set(refund["responses"]) >= {"201", "400", "404"}
 
 
+def test_the_document_needs_no_server_packages() -> None:
+    """``python -m odapi_async.openapi`` prints the document without importing starlette or uvicorn."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import runpy, sys; sys.argv = ['x', '--server', 'http://h/api/v1']; "
+        "runpy.run_module('odapi_async.openapi', run_name='__main__')"
+    )
+    probe = "import sys, odapi_async.openapi; print(sorted({'starlette', 'uvicorn'} & set(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and json.loads(run.stdout)["servers"] == [{"url": "http://h/api/v1"}]
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert loaded.stdout.strip() == "[]"
+
+
 def test_the_emulator_serves_the_document(emulator: Emulator) -> None:
     base = emulator.endpoints["local"]
     r = requests.get(base.removesuffix("/api/v1") + "/_emulator/openapi.json", timeout=10)
