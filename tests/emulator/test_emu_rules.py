@@ -302,3 +302,27 @@ async def test_options_and_trace_are_405_with_the_documented_methods(emu, client
 async def test_options_on_an_unknown_path_is_404(emu, client):
     r = await client.request("OPTIONS", emu.endpoints["local"] + "/nothing/here", headers=headers())
     assert r.status_code == 404 and "allow" not in r.headers
+
+
+# -- appointments Break ---------------------------------------------------------------------------------------
+async def test_a_missed_appointment_adds_its_procedure(emu, client):
+    base = emu.endpoints["local"]
+    apt, pat = emu.db.execute(
+        'SELECT "AptNum", "PatNum" FROM appointments WHERE "AptStatus" = \'Scheduled\' ORDER BY 1 DESC LIMIT 1'
+    ).fetchone()
+    missed = 'SELECT count(*) FROM procedurelogs p JOIN procedurecodes c ON c."CodeNum" = p."CodeNum" WHERE p."PatNum" = ? AND c."ProcCode" = \'D9986\''
+    before = _one(emu, missed, pat)
+    r = await client.put(
+        base + f"/appointments/{apt}/Break",
+        json={"sendToUnscheduledList": "false", "breakType": "Late"},
+        headers=headers(),
+    )
+    assert (r.status_code, r.text) == (400, "breakType must be Missed or Cancelled.")
+    r = await client.put(
+        base + f"/appointments/{apt}/Break",
+        json={"sendToUnscheduledList": "false", "breakType": "Missed"},
+        headers=headers(),
+    )
+    assert r.status_code == 200, r.text
+    assert _one(emu, missed, pat) == before + 1
+    assert _one(emu, 'SELECT "AptStatus" FROM appointments WHERE "AptNum" = ?', apt) == "Broken"

@@ -29,6 +29,8 @@ from odapi_async.emulator._api.slots import (
 from odapi_async.emulator._api.wire import parse_date
 from odapi_async.emulator._practice.db import ApiError
 
+#: The procedure a broken appointment's ``breakType`` adds (the docs: Missed D9986, Cancelled D9987).
+BREAK_CODES = {"missed": "D9986", "cancelled": "D9987"}
 SHORT_QUERY_PAGE = 100
 SHORT_QUERY_SECONDS = 5.0
 _DATETIME_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -88,8 +90,32 @@ def appointment_break(h: Handlers, call: Call) -> Reply:
     row = _appointment(h, call)
     if row["AptStatus"] != "Scheduled":
         raise ApiError(400, "Only a scheduled appointment can be broken.")
+    kind = str(call.args.get("breakType") or "")
+    code = BREAK_CODES.get(kind.lower()) if kind else None
+    if kind and code is None:
+        raise ApiError(400, "breakType must be Missed or Cancelled.")
     status = "UnschedList" if call.args.get("sendToUnscheduledList") == "true" else "Broken"
     h.practice.update(call.op.resource, int(row["AptNum"]), {"AptStatus": status})
+    if code is not None:  # the documented broken-appointment procedure, completed today, at the code's fee
+        found = h.practice.db.execute(
+            'SELECT c."CodeNum", coalesce((SELECT f."Amount" FROM fees f WHERE f."CodeNum" = c."CodeNum" '
+            'ORDER BY f."FeeNum" LIMIT 1), 0) FROM procedurecodes c WHERE c."ProcCode" = ?',
+            (code,),
+        ).fetchone()
+        if found is None:
+            raise ApiError(400, f"The office has no procedure code {code} for a broken appointment.")
+        h.practice.insert(
+            _res(h, "procedurelogs"),
+            {
+                "PatNum": row["PatNum"],
+                "ProcDate": h.practice.now_text()[:10],
+                "ProcStatus": "C",
+                "CodeNum": int(found[0]),
+                "ProcFee": float(found[1] or 0),
+                "ProvNum": row["ProvNum"],
+                "ClinicNum": row["ClinicNum"],
+            },
+        )
     _commlog(h, int(row["PatNum"]), f"Appointment broken ({call.args.get('breakType') or 'unspecified'}).")
     return Reply(200, b"", None)
 
