@@ -208,3 +208,16 @@ async def test_a_benefit_percent_belongs_to_coinsurance(emu, client):
     num = _one(emu, 'SELECT "BenefitNum" FROM benefits WHERE "BenefitType" != \'CoInsurance\' LIMIT 1')
     r = await _send(emu, client, "PUT", f"/benefits/{num}", {"Percent": 50})
     assert (r.status_code, r.text) == (400, "Percent is only allowed if BenefitType is CoInsurance.")
+
+
+@session_loop
+async def test_only_the_guarantor_moves_the_family(emu, client):
+    member, guarantor = emu.db.execute(
+        'SELECT "PatNum", "Guarantor" FROM patients WHERE "Guarantor" != "PatNum" AND "Guarantor" != 0 LIMIT 1'
+    ).fetchone()
+    r = await _send(emu, client, "PUT", f"/patients/{member}", {"Guarantor": member})
+    assert r.status_code == 400 and "Guarantor cannot be changed" in r.text
+    r = await _send(emu, client, "PUT", f"/patients/{member}", {"FamFinUrgNote": "x"})
+    assert (r.status_code, r.text) == (400, "FamFinUrgNote can only be set for a guarantor.")
+    r = await _send(emu, client, "PUT", f"/patients/{guarantor}", {"FamFinUrgNote": "Call first."})
+    assert r.status_code == 200, r.text

@@ -312,6 +312,30 @@ def _user_name(h: Handlers, call: Call) -> None:
         raise ApiError(400, "UserName cannot end with whitespace.")
 
 
+def _treatplan_date(h: Handlers, call: Call) -> None:
+    if _given(call, "DateTP") and str(_current(h, call).get("TPStatus")) != "Saved":
+        raise ApiError(400, "DateTP can only be set if TPStatus is Saved.")
+
+
+def _patient_family(h: Handlers, call: Call) -> None:
+    """PUT: the guarantor moves only when the family's guarantor is the one updated; FamFinUrgNote is theirs."""
+    row = _current(h, call)
+    is_guarantor = int(row.get("Guarantor") or 0) in (0, int(row["PatNum"]))
+    if _given(call, "Guarantor") and int(call.args["Guarantor"]) != int(row.get("Guarantor") or 0):
+        if not is_guarantor:
+            raise ApiError(
+                400,
+                "Guarantor cannot be changed unless the family's current guarantor is the patient updated.",
+            )
+    if _given(call, "FamFinUrgNote") and not is_guarantor:
+        raise ApiError(400, "FamFinUrgNote can only be set for a guarantor.")
+
+
+def _patient_referral(h: Handlers, call: Call) -> None:
+    if int(_current(h, call).get("PatNum") or 0) and set(call.args) - {"Note", "DisplayNote"}:
+        raise ApiError(400, "A referral for a patient can only have its Note and DisplayNote changed.")
+
+
 _ZIP_US = matches("Zip", _ZIP, "in the format 12345, 12345-1234 or 123456789")
 _ZIP_US_CA = matches("Zip", _ZIP_OR_CANADA, "in the format 12345, 12345-1234, 123456789 or A0A 0A0")
 _PATTERN_CHECKS: tuple[Check, ...] = (
@@ -390,6 +414,7 @@ CHECKS: dict[tuple[str, str], tuple[Check, ...]] = {
         _patient_names_kept,
     ),
     ("patients", "update"): (
+        _patient_family,
         only_one_of("Guarantor", "SuperFamily"),
         _ZIP_US_CA,
         _billing_type,
@@ -406,7 +431,8 @@ CHECKS: dict[tuple[str, str], tuple[Check, ...]] = {
     ("providers", "update"): (not_blank("Abbr"), matches("SSN", re.compile(r"^[^-]*$"), "without dashes")),
     ("recalls", "create"): (_recall_once,),
     ("referrals", "create"): (matches("Telephone", re.compile(r"^\d{10}$"), "ten digits"),),
-    ("referrals", "update"): (matches("Telephone", re.compile(r"^\d{10}$"), "ten digits"),),
+    ("referrals", "update"): (_patient_referral, matches("Telephone", re.compile(r"^\d{10}$"), "ten digits")),
+    ("treatplans", "update"): (_treatplan_date,),
     ("refattaches", "create"): (_refattach_provider,),
     ("refattaches", "update"): (_refattach_provider,),
     ("tasknotes", "create"): (not_blank("Note"),),
