@@ -321,12 +321,11 @@ def _patient_family(h: Handlers, call: Call) -> None:
     """PUT: the guarantor moves only when the family's guarantor is the one updated; FamFinUrgNote is theirs."""
     row = _current(h, call)
     is_guarantor = int(row.get("Guarantor") or 0) in (0, int(row["PatNum"]))
-    if _given(call, "Guarantor") and int(call.args["Guarantor"]) != int(row.get("Guarantor") or 0):
-        if not is_guarantor:
-            raise ApiError(
-                400,
-                "Guarantor cannot be changed unless the family's current guarantor is the patient updated.",
-            )
+    moved = _given(call, "Guarantor") and int(call.args["Guarantor"]) != int(row.get("Guarantor") or 0)
+    if moved and not is_guarantor:
+        raise ApiError(
+            400, "Guarantor cannot be changed unless the family's current guarantor is the patient updated."
+        )
     if _given(call, "FamFinUrgNote") and not is_guarantor:
         raise ApiError(400, "FamFinUrgNote can only be set for a guarantor.")
 
