@@ -112,6 +112,8 @@ async def test_refund_reverses_the_given_payment(emu, client):
         'SELECT "SplitAmt" FROM paysplits WHERE "PayNum" = ?', (refund["PayNum"],)
     ).fetchall()
     assert len(reversed_splits) == splits and all(float(a) <= 0 for (a,) in reversed_splits)
+    r = await client.post(base + "/payments/Refund", json={"PayNum": refund["PayNum"]}, headers=headers())
+    assert r.status_code == 400 and "cannot be refunded" in r.text
 
 
 @pytest.mark.parametrize(

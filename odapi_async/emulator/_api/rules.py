@@ -61,8 +61,10 @@ def payment_refund(h: Handlers, call: Call) -> Reply:
     its_splits = h.practice.rows(splits, '"PayNum" = ?', (pay_num,))
     if any(int(s.get("PayPlanNum") or 0) for s in its_splits):
         raise ApiError(400, "Payments attached to a payment plan cannot be refunded.")
-    if any(float(s.get("SplitAmt") or 0) < 0 for s in its_splits) or float(original["PayAmt"] or 0) < 0:
+    if any(float(s.get("SplitAmt") or 0) < 0 for s in its_splits):
         raise ApiError(400, "Payments with negative paysplits cannot be refunded.")
+    if float(original["PayAmt"] or 0) < 0:
+        raise ApiError(400, "A negative payment (a refund) cannot be refunded.")
     today = h.practice.now_text()[:10]
     values = {k: v for k, v in original.items() if k in pays.columns and k != pays.pk}
     values.update({"PayAmt": _negated(original["PayAmt"]), "PayDate": today, "DateEntry": today})
