@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import re
 import socket
 import sqlite3
 import struct
@@ -40,6 +41,10 @@ LISTENERS: tuple[str, ...] = ("local", "service", "remote")
 MAX_BODY_CHARS = 16_800_000
 #: The most bytes such a body can take in UTF-8: beyond this nothing more is read.
 MAX_BODY_BYTES = 4 * MAX_BODY_CHARS
+#: How deep arrays and objects may nest in a body (the documented bodies nest two or three levels).
+MAX_BODY_DEPTH = 64
+#: A JSON string (skipped whole) or one bracket.
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 #: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_server.listeners``).
 ABORT_EXTENSION = "odapi.abort"
 API_PREFIX = "/api/v1"
@@ -138,6 +143,26 @@ def _auth(state: EmulatorState, header: str | None) -> str:
     return cust
 
 
+def _too_deep(raw: bytes) -> bool:
+    """Whether arrays and objects nest deeper than :data:`MAX_BODY_DEPTH` (outside strings).
+
+    Checked before decoding: the decoder would recurse once per level and, thousands deep, hit Python's
+    recursion limit. Only bodies with many brackets are scanned, bracket by bracket (strings skipped whole).
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_BODY_DEPTH:
+        return False
+    depth = 0
+    for match in _JSON_NESTING.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_BODY_DEPTH:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 def _parse_body(request: Request, raw: bytes) -> Any:
     ctype = request.headers.get("content-type", "")
     if not ctype.split(";")[0].strip().lower() == "application/json":
@@ -146,6 +171,8 @@ def _parse_body(request: Request, raw: bytes) -> Any:
         raise ApiError(400, f"The request body is larger than {MAX_BODY_CHARS} characters.")
     if not raw.strip():
         return None
+    if _too_deep(raw):
+        raise ApiError(400, "The request body is nested too deeply.")
     try:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:  # msgspec says where, never what (no body text in the answer)
