@@ -1,4 +1,4 @@
-"""``odapi emulator``: serve the emulator (the flags of ``python -m odapi_async.emulator``)."""
+"""``odapi emulator``: serve the emulator (``odapi emulator --help`` lists its flags, argparse's own)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,6 @@ def emulator(args: tuple[str, ...]) -> int:
     except ImportError as exc:  # starlette/uvicorn missing
         raise usage_error(f"the emulator needs the 'emulator' extra ({exc.name} is not installed)") from None
     try:
-        return emulator_main(list(args))
+        return emulator_main(list(args), prog="odapi emulator")
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)

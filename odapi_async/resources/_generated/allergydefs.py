@@ -50,7 +50,7 @@ _OP_list = Operation(
 
 
 class AllergyDefsCreateBody(TypedDict, total=False):
-    Description: str
+    Description: Required[str]
 
 
 _OP_create = Operation(
@@ -60,7 +60,7 @@ _OP_create = Operation(
     path="/allergydefs",
     path_params=(),
     query=(),
-    body=(Param("Description", "str"),),
+    body=(Param("Description", "str", required=True),),
     idempotent=False,
     paginated=False,
     returns="none",

@@ -70,7 +70,7 @@ _OP_list = Operation(
 
 
 class DiseaseDefsCreateBody(TypedDict, total=False):
-    DiseaseName: str
+    DiseaseName: Required[str]
 
 
 _OP_create = Operation(
@@ -80,7 +80,7 @@ _OP_create = Operation(
     path="/diseasedefs",
     path_params=(),
     query=(),
-    body=(Param("DiseaseName", "str"),),
+    body=(Param("DiseaseName", "str", required=True),),
     idempotent=False,
     paginated=False,
     returns="none",

@@ -118,7 +118,7 @@ _OP_create = Operation(
 
 
 class PaymentsRefundBody(TypedDict, total=False):
-    PayNum: int
+    PayNum: Required[int]
 
 
 _OP_Refund = Operation(
@@ -128,7 +128,7 @@ _OP_Refund = Operation(
     path="/payments/Refund",
     path_params=(),
     query=(),
-    body=(Param("PayNum", "int"),),
+    body=(Param("PayNum", "int", required=True),),
     idempotent=False,
     paginated=False,
     returns="object",

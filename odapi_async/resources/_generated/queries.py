@@ -47,7 +47,7 @@ _OP_create = Operation(
 
 
 class QueriesShortQueryBody(TypedDict, total=False):
-    SqlCommand: str
+    SqlCommand: Required[str]
     Offset: int
     Limit: int
 
@@ -59,7 +59,7 @@ _OP_ShortQuery = Operation(
     path="/queries/ShortQuery",
     path_params=(),
     query=(),
-    body=(Param("SqlCommand", "str"),),
+    body=(Param("SqlCommand", "str", required=True),),
     idempotent=True,
     paginated=True,
     returns="list",
