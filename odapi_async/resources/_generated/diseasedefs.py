@@ -104,5 +104,7 @@ class DiseaseDefs(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[DiseaseDefsCreateBody]) -> None:
-        """``POST /diseasedefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /diseasedefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
         await self._call(_OP_create, {}, params)

@@ -74,7 +74,9 @@ class Queries(Resource):
     _segment = "queries"
 
     async def create(self, **params: Unpack[QueriesCreateBody]) -> None:
-        """``POST /queries``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /queries``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
         await self._call(_OP_create, {}, params)
 
     def ShortQuery(self, **params: Unpack[QueriesShortQueryBody]) -> Paginator[DynamicRow]:
