@@ -9,8 +9,10 @@ Open Dental's Remote mode allows one request per interval *T* per customer key (
 
 Per process. The state lives in one :class:`KeyThrottle` per (mode, key) that every event loop and thread of the
 process shares (a sync worker calling ``asyncio.run`` per job keeps its spacing and its learned tier). The clock
-is ``time.monotonic()``; a ``threading.Lock`` guards the state for the few microseconds of each decision. No
-loop is referenced except by a waiter while it waits.
+is ``time.monotonic()`` and the timer the waiter's loop's ``call_later``, unless the throttle is given others
+(``clock=``, ``call_later=``: a test's fake time, which makes scheduling deterministic); a ``threading.Lock``
+guards the state for the few microseconds of each decision. No loop is referenced except by a waiter while it
+waits.
 
 Waiting is event-driven in each waiter's own loop: a waiter is a future of its loop. A release in one loop that
 grants a waiter of another loop resolves it with ``call_soon_threadsafe``. When the head of the queue is blocked
@@ -49,14 +51,21 @@ from odapi_async._throttle.lanes import Lanes
 from odapi_async._throttle.margin import MarginEstimator
 from odapi_async._util.perloop import running_loop
 
-__all__ = ["MAX_CANCEL_HOLD", "TIER_INTERVALS", "KeyThrottle", "ThrottleSlot"]
+__all__ = ["MAX_CANCEL_HOLD", "TIER_INTERVALS", "CallLater", "KeyThrottle", "ThrottleSlot"]
 
 logger = logging.getLogger("odapi_async.throttle")
 
 #: The longest a Remote key stays occupied by a request that was given up after it left.
 MAX_CANCEL_HOLD = 30.0
 _INF = float("inf")
-_clock = time.monotonic
+
+#: Arms a timer: ``call_later(loop, delay, callback)`` runs ``callback`` in ``loop`` after ``delay`` seconds
+#: (called in that loop's thread).
+CallLater = Callable[[asyncio.AbstractEventLoop, float, Callable[[], None]], object]
+
+
+def _loop_call_later(loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[[], None]) -> object:
+    return loop.call_later(delay, callback)
 
 
 class _Waiter:
@@ -157,6 +166,8 @@ class KeyThrottle:
         intervals: Mapping[str, float] | None = None,
         max_in_flight: int | None = None,
         safety_margin: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        call_later: CallLater = _loop_call_later,
     ) -> None:
         if settings is None:
             settings = KeySettings.build(
@@ -168,6 +179,8 @@ class KeyThrottle:
             )
         self.mode: Mode = mode
         self.key_id = key_id
+        self._clock = clock
+        self._call_later = call_later
         self._settings = settings
         self._learned = False  # tier "auto" switched to read_all
         self._interval = settings.interval(mode)
@@ -221,7 +234,7 @@ class KeyThrottle:
                 self._learned = False  # an explicit tier replaces what "auto" learned
             self._interval = settings.interval(self.mode, self._learned)
             self._margin.set_fixed(settings.safety_margin)
-            grants, timer = self._dispatch(_clock())
+            grants, timer = self._dispatch(self._clock())
         changed = [
             f"{name} {getattr(old, name)!r} -> {getattr(settings, name)!r}"
             for name in ("tier", "intervals", "max_in_flight", "safety_margin")
@@ -254,7 +267,7 @@ class KeyThrottle:
                 else:
                     self._margin.widen(self._interval)  # the tier was right: the margin was too small
                 hold = max(retry_after or 0.0, self._interval)
-            self._hold_until = max(self._hold_until, _clock() + min(hold, max_wait))
+            self._hold_until = max(self._hold_until, self._clock() + min(hold, max_wait))
 
     def stats(self) -> ThrottleStats:
         """A snapshot of this key's counters."""
@@ -303,7 +316,7 @@ class KeyThrottle:
     async def _acquire(self, priority: Priority, retry: bool) -> tuple[int, float]:
         loop = asyncio.get_running_loop()
         with self._lock:
-            now = _clock()
+            now = self._clock()
             self._seq += 1
             seq = self._seq
             if not self._lanes and self._in_flight < self.max_in_flight and now >= self._earliest():
@@ -319,7 +332,7 @@ class KeyThrottle:
         except BaseException:
             self._abandon(waiter)
             raise
-        started = _clock()
+        started = self._clock()
         with self._lock:
             if self._last_seq == seq:
                 # The request really starts now, a loop turn or more after the grant.
@@ -374,11 +387,11 @@ class KeyThrottle:
                 self._last_start = waiter.prev_last_start
                 self._last_rtt = waiter.prev_last_rtt
                 self._last_seq = -1
-            grants, timer = self._dispatch(_clock())
+            grants, timer = self._dispatch(self._clock())
         self._wake(grants, timer)
 
     def _departed(self, seq: int) -> float:
-        now = _clock()
+        now = self._clock()
         with self._lock:
             if seq == self._last_seq:
                 self._last_start = max(self._last_start, now)
@@ -390,12 +403,12 @@ class KeyThrottle:
             self._stats.requests -= 1
             if self._last_seq == seq:
                 self._last_seq = -1
-            grants, timer = self._dispatch(_clock())
+            grants, timer = self._dispatch(self._clock())
         self._wake(grants, timer)
 
     def _release(self, seq: int, sent: float, *, ok: bool) -> None:
         with self._lock:
-            now = _clock()
+            now = self._clock()
             self._in_flight -= 1
             self._last_release = now
             if self._interval and ok:
@@ -449,23 +462,23 @@ class KeyThrottle:
                 try:
                     waiter.loop.call_soon_threadsafe(_resolve, waiter.future)
                 except RuntimeError:  # its loop closed meanwhile: nobody will start; give the slot back
-                    self._release(waiter.seq, _clock(), ok=False)
+                    self._release(waiter.seq, self._clock(), ok=False)
         if timer is not None:
             loop, when = timer
             if loop is current:
-                loop.call_later(max(0.0, when - _clock()), self._on_timer)
+                self._call_later(loop, max(0.0, when - self._clock()), self._on_timer)
             else:
                 try:
                     loop.call_soon_threadsafe(
-                        lambda: loop.call_later(max(0.0, when - _clock()), self._on_timer)
+                        lambda: self._call_later(loop, max(0.0, when - self._clock()), self._on_timer)
                     )
                 except RuntimeError:
                     pass  # closed: its waiters are dropped at the next dispatch
 
     def _on_timer(self) -> None:
         with self._lock:
-            if self._timer_due <= _clock() + 0.001:
+            if self._timer_due <= self._clock() + 0.001:
                 self._timer_due = _INF
                 self._timer_loop = None
-            grants, timer = self._dispatch(_clock())
+            grants, timer = self._dispatch(self._clock())
         self._wake(grants, timer)
