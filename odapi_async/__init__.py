@@ -31,6 +31,7 @@ from ._exceptions import (
 )
 from ._hub import Hub, default_hub
 from ._logfilter import redact_transport_logs
+from ._optional import MissingExtra
 from ._paginate import Paginator
 from ._permissions import PermissionWarning
 from ._raw import RawResponse
@@ -52,6 +53,7 @@ __all__ = [
     "Hub",
     "InvalidParameter",
     "KeySettings",
+    "MissingExtra",
     "Model",
     "NotFound",
     "OpenDental",

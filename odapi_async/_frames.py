@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Union, get_args, get_origin, get_type_hin
 import msgspec
 
 from ._codec import Model
+from ._optional import require
 
 if TYPE_CHECKING:
     from ._paginate import Paginator
@@ -31,10 +32,7 @@ _GENERATED = "odapi_async.resources._generated."
 
 
 def _import(name: str) -> Any:
-    try:
-        return __import__(name)
-    except ImportError:
-        raise ImportError(f"to_{name}() needs {name}: pip install 'odapi-async[{name}]'") from None
+    return require(name, name, f"to_{name}()")
 
 
 @functools.cache

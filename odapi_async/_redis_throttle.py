@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 from ._backend import ProcessThrottle
 from ._exceptions import ThrottleUnavailable
 from ._margin import MarginEstimator
+from ._optional import require_extra
 from ._perloop import PerLoop
 from ._redis_client import blocking_pool, check_word, connect, run_script
 from ._redis_scripts import ACQUIRE, LEAVE, RELEASE, RENEW, Script, grant_key, state_keys
@@ -218,6 +219,7 @@ class RedisThrottle:
         local: ProcessThrottle | None = None,
         cluster: bool = False,
     ) -> None:
+        require_extra("redis", "RedisThrottle")
         if fallback not in ("fail", "local"):
             raise ValueError(f"fallback must be 'fail' or 'local', not {fallback!r}")
         for name, value in (

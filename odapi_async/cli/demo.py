@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from .. import OpenDental
+from .._optional import MissingExtra, require_extra
 from ..sync import OfficeConfig, incremental_resources
 from ._common import CliFailure, usage_error
 from .sync import run_sync
@@ -51,9 +52,11 @@ def _offices(endpoints: dict[str, str]) -> list[OfficeConfig]:
 
 async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Console) -> bool:
     try:
-        from ..emulator import Emulator
-    except ImportError as exc:
-        raise usage_error(f"the demo needs the 'emulator' extra ({exc.name} is not installed)") from None
+        require_extra("emulator", "the demo")
+    except MissingExtra as exc:
+        raise usage_error(str(exc)) from None
+    from ..emulator import Emulator
+
     emu = Emulator(
         seed=seed, patients=patients, developer_key=DEVELOPER_KEY, customer_keys=KEYS, intervals=INTERVALS
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .._optional import MissingExtra
 from ._common import usage_error
 
 
@@ -16,8 +17,8 @@ def emulator(args: tuple[str, ...]) -> int:
     """Run the API emulator until Ctrl-C (--help lists its flags)."""
     try:
         from ..emulator.__main__ import main as emulator_main
-    except ImportError as exc:  # starlette/uvicorn missing
-        raise usage_error(f"the emulator needs the 'emulator' extra ({exc.name} is not installed)") from None
+    except MissingExtra as exc:  # starlette/uvicorn missing
+        raise usage_error(str(exc)) from None
     try:
         return emulator_main(list(args))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)

@@ -14,6 +14,16 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from odapi_async._optional import MissingExtra, require_extra
+
+try:
+    require_extra("emulator", "the emulator")
+except MissingExtra as exc:
+    if __name__ != "__main__":
+        raise  # imported (by ``odapi emulator``): the caller says it
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
 from odapi_async.emulator._emulator import TIERS, Emulator
 from odapi_async.emulator._faults import FAULT_FIELDS, Faults
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._exceptions import OpenDentalError
+from .._optional import require_extra
 from .._redis_client import check_word, connect, run_script
 from .._redis_scripts import Script
 from .._syncspec import SyncSpec
@@ -124,6 +125,7 @@ class FleetLeases:
         ttl: float = 30.0,
         cluster: bool = False,
     ) -> None:
+        require_extra("redis", "FleetLeases (odapi sync --redis)")
         check_word("group", group)
         check_word("namespace", namespace)
         if not ttl > 0:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._optional import require
 from .._settings import MODES, TIERS
 
 OFFICE_FIELDS = frozenset(
@@ -71,7 +72,7 @@ def load_offices(path: str | Path, environ: Mapping[str, str] | None = None) -> 
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10: the cli extra installs tomli
-        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+        tomllib: Any = require("tomli", "cli", "reading an offices file on Python 3.10")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
