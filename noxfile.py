@@ -1,4 +1,5 @@
-"""The one entry point for humans and CI: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``generate``, ``bench``."""
+"""The one entry point for humans and CI: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``generate``, ``bench``,
+``release``."""
 
 from __future__ import annotations
 
@@ -70,3 +71,11 @@ def bench(session: nox.Session) -> None:
     for name in session.posargs or list(runs):
         for args in runs[name]:
             session.run("python", f"benchmarks/bench_{name}.py", *args)
+
+
+@nox.session(python=PYTHON)
+def release(session: nox.Session) -> None:
+    """Build the sdist and wheel into dist/, twine-check them, install the wheel into a fresh venv and run
+    ``odapi demo`` from it (scripts/release.py; publishing stays a separate, deliberate ``twine upload``)."""
+    session.install("build>=1.2", "twine>=5")
+    session.run("python", "scripts/release.py", *session.posargs)
