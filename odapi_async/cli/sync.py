@@ -27,7 +27,7 @@ from ..sync import (
 )
 from ..sync._fleet import FleetLeases, sync_fleet
 from ._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
-from ._report import LiveProgress, print_summary
+from ._report import LiveProgress, interrupted_lines, print_summary
 
 
 def resource_names(text: str | None) -> list[str]:
@@ -87,6 +87,11 @@ async def run_sync(
                             progress=tracked,
                             round_name=round_name,
                         )
+            except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):  # Ctrl-C
+                err = Console(stderr=True, highlight=False, soft_wrap=True)
+                for line in interrupted_lines(list(tracked.values()), [s.resource for s in specs]):
+                    err.print(line, markup=False)
+                raise
             finally:
                 stop.set()
     if not quiet or as_json:
