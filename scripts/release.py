@@ -79,7 +79,9 @@ def build(dist: Path) -> tuple[Path, Path]:
     run([sys.executable, "-m", "build", "--outdir", dist, ROOT])
     sdists, wheels = sorted(dist.glob("*.tar.gz")), sorted(dist.glob("*.whl"))
     if len(sdists) != 1 or len(wheels) != 1:
-        raise ReleaseCheckFailed(f"expected one sdist and one wheel in {dist}, found {sorted(dist.iterdir())}")
+        raise ReleaseCheckFailed(
+            f"expected one sdist and one wheel in {dist}, found {sorted(dist.iterdir())}"
+        )
     return sdists[0], wheels[0]
 
 
@@ -130,17 +132,25 @@ def smoke(wheel: Path, work: Path, *, demo_patients: int = 300) -> None:
     pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     here([*pip, wheel])
     out = here(
-        [python, "-c", "import odapi_async, odapi_async.sync, odapi_async.events; print(odapi_async.__file__)"]
+        [
+            python,
+            "-c",
+            "import odapi_async, odapi_async.sync, odapi_async.events; print(odapi_async.__file__)",
+        ]
     )
     if str(work) not in out:
         raise ReleaseCheckFailed(f"odapi_async was imported from outside the fresh venv: {out.strip()}")
     bare = here([scripts / "odapi", "--help"], expect=2).strip()
     if len(bare.splitlines()) != 1 or "pip install 'odapi-async[cli]'" not in bare:
-        raise ReleaseCheckFailed(f"odapi without the cli extra should print one line naming it; printed:\n{bare}")
+        raise ReleaseCheckFailed(
+            f"odapi without the cli extra should print one line naming it; printed:\n{bare}"
+        )
     say(f"ok: without extras, odapi says: {bare}")
     emulator = here([python, "-m", "odapi_async.emulator"], expect=2).strip()
     if len(emulator.splitlines()) != 1 or "pip install 'odapi-async[emulator]'" not in emulator:
-        raise ReleaseCheckFailed(f"the emulator without its extra should print one line; printed:\n{emulator}")
+        raise ReleaseCheckFailed(
+            f"the emulator without its extra should print one line; printed:\n{emulator}"
+        )
     here([*pip, f"{wheel}[cli]"])
     if "sync" not in here([scripts / "odapi", "--help"]):
         raise ReleaseCheckFailed("odapi --help does not list the sync command")
