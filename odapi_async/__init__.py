@@ -30,6 +30,7 @@ from ._exceptions import (
     WriteGatewayTimeout,
 )
 from ._hub import Hub, default_hub
+from ._logenv import configure_from_env
 from ._logfilter import redact_transport_logs
 from ._optional import MissingExtra
 from ._paginate import Paginator
@@ -39,6 +40,8 @@ from ._redis_throttle import RedisThrottle
 from ._session import OpenDental
 from ._settings import KeySettings, ThrottleStats
 from ._version import __version__
+
+configure_from_env()  # ODAPI_LOG=debug|info|warning: the SDK's log lines on stderr (see _logenv)
 
 __all__ = [
     "APIStatusError",

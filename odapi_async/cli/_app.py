@@ -40,10 +40,13 @@ def _log_to_stderr(debug: bool) -> None:
     from rich.console import Console
     from rich.logging import RichHandler
 
+    from .._logenv import level_from_env
+
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=debug, markup=False)
     logger = logging.getLogger("odapi_async")
     logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # --debug, else ODAPI_LOG (debug, info or warning), else warnings only
+    logger.setLevel(logging.DEBUG if debug else level_from_env() or logging.WARNING)
     logger.propagate = False
 
 
