@@ -2,7 +2,8 @@
 
 A resource's rows have up to a hundred fields, most of them empty or of interest to few. The table shows the
 primary key first, then, in the model's order, the fields that hold a value in at least one of the rows
-printed. On a terminal it keeps to the terminal's width: whole columns are left out rather than every column
+printed, except those that identify a person (``MASKED_FIELDS``: the SSN, the birthdate, ...), which it shows
+only when ``--fields`` names them. On a terminal it keeps to the terminal's width: whole columns are left out rather than every column
 cut to a letter, and a value longer than :data:`MAX_CELL` characters is cut with ``…``. Piped, the layout is
 plain aligned text with every such column and whole values (no box characters, nothing cut). What was left
 out is said on stderr, with the flags that show it (``--fields``, ``--format csv``).
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._codec import MASKED_FIELDS
+
 #: On a terminal, the longest value a cell shows whole.
 MAX_CELL = 30
 GAP = "  "
@@ -23,11 +26,14 @@ GAP = "  "
 class Layout:
     columns: list[str]
     empty: list[str] = field(default_factory=list)  # no value in any row
+    identifying: list[str] = field(default_factory=list)  # MASKED_FIELDS (the SSN, ...): shown only if named
     no_room: list[str] = field(default_factory=list)  # past the terminal's width
 
     def note(self) -> str | None:
         """What the table leaves out and how to see it, or None when nothing is."""
         parts = []
+        if self.identifying:
+            parts.append(f"{', '.join(self.identifying)} (identify a person: name them in --fields to show)")
         if self.empty:
             parts.append(f"{len(self.empty)} empty column(s)")
         if self.no_room:
@@ -61,7 +67,12 @@ def choose(
         names.remove(first)
         names.insert(0, first)
     filled = [n for n in names if any(text(r.get(n)) for r in records)]
-    layout = Layout([], empty=[n for n in names if n not in filled])
+    layout = Layout(
+        [],
+        empty=[n for n in names if n not in filled],
+        identifying=[n for n in filled if n in MASKED_FIELDS],
+    )
+    filled = [n for n in filled if n not in MASKED_FIELDS]
     used = 0
     for name in filled:
         size = max(len(name), *(len(_cut(text(r.get(name)))) for r in records))

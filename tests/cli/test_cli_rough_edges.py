@@ -63,6 +63,9 @@ def test_a_piped_table_is_plain_text_with_the_filled_columns_whole(emulator) -> 
     for start, end in zip(starts, [*starts[1:], None], strict=True):
         assert any(row[start:end].strip() for row in rows), f"column at {start} is empty"
     assert "empty column(s)" in run.stderr and "--fields" in run.stderr
+    assert "SSN" not in headers and "SSN (identify a person: name them in --fields to show)" in run.stderr
+    named = odapi("get", "providers", "--format", "table", "--fields", "ProvNum,SSN", *_base(emulator))
+    assert named.returncode == 0 and _headers(named.stdout.splitlines()[0]) == ["ProvNum", "SSN"]
 
 
 def _on_a_terminal(argv: list[str], columns: int) -> tuple[int, str, str]:
