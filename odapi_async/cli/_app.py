@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import click
 
-from .. import ConfigurationError, InvalidParameter, OpenDentalError
+from .. import ConfigurationError, InvalidParameter, MissingExtra, OpenDentalError
 from ._common import CliFailure
 
 _DEBUG = "--debug"
@@ -65,6 +65,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.Abort:
         click.echo("interrupted", err=True)
         return 130
+    except MissingExtra as exc:  # a feature of this command whose extra is not installed (--redis: redis)
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        return 2
     except CliFailure as exc:
         if debug:
             raise

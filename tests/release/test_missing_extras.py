@@ -126,3 +126,23 @@ def test_redis_features_without_the_redis_extra(make, feature: str, monkeypatch:
 
 def test_missing_extra_is_exported() -> None:
     assert "MissingExtra" in odapi_async.__all__
+
+
+def test_odapi_sync_redis_without_the_redis_extra() -> None:
+    result = run(
+        [sys.executable, "-m", "odapi_async.cli", "sync", "--redis", "redis://127.0.0.1:9/0",
+         "--customer-key", "c", "--developer-key", "d"],
+        block="redis",
+    )  # fmt: skip
+    assert_one_line(result, "redis")
+    assert result.stderr.startswith("error: FleetLeases (odapi sync --redis) needs the 'redis' extra")
+
+
+def test_progress_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    from odapi_async._progress import progress_wanted
+
+    monkeypatch.setitem(sys.modules, "rich", None)
+    with pytest.raises(
+        MissingExtra, match=r"^progress=True needs the 'notebook' extra \(rich is not installed\)"
+    ):
+        progress_wanted(True)
