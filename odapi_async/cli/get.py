@@ -132,13 +132,16 @@ def check_fields(resource: str, model: type[Model] | None, wanted: Sequence[str]
 
 
 def _print_table(records: list[dict[str, Any]], first: str | None, fields: Sequence[str]) -> None:
+    if not records:
+        sys.stderr.write("no rows\n")
+        return
     terminal = sys.stdout.isatty()
     width = shutil.get_terminal_size().columns if terminal else None
     layout = _table.choose(records, first=first, width=width, wanted=fields)
     for line in _table.render(records, layout.columns, cut=terminal):
         sys.stdout.write(line + "\n")
     note = layout.note()
-    if note and records:
+    if note:
         sys.stderr.write(note + "\n")
 
 
