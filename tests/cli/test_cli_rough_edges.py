@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -137,7 +138,7 @@ def test_a_misspelt_field_is_a_usage_error_with_the_closest_name(emulator) -> No
     assert case.returncode == 2 and "did you mean 'LName'?" in case.stderr
     assert emulator.requests("k-get") == before, "checked before any request"
     good = odapi("get", "providers", "--fields", "ProvNum,Abbr", "--limit", "1", *_base(emulator))
-    assert good.returncode == 0 and list(__import__("json").loads(good.stdout)) == ["ProvNum", "Abbr"]
+    assert good.returncode == 0 and list(json.loads(good.stdout)) == ["ProvNum", "Abbr"]
 
 
 # -- the offices file's endpoints ----------------------------------------------------------------------------------
