@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .._optional import MissingExtra, require_extra
+from odapi_async._util.optional import MissingExtra, require_extra
 
 __all__ = ["main"]
 
@@ -24,6 +24,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MissingExtra as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from ._app import run
+    from odapi_async.cli._app import run
 
     return run(argv)

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import click
 
-from .. import ConfigurationError, InvalidParameter, MissingExtra, OpenDentalError
-from ._common import CliFailure
+from odapi_async import ConfigurationError, InvalidParameter, MissingExtra, OpenDentalError
+from odapi_async.cli._common import CliFailure
 
 _DEBUG = "--debug"
 
@@ -22,11 +22,11 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from .demo import demo
-    from .emulator import emulator
-    from .get import get
-    from .probe import probe
-    from .sync import sync
+    from odapi_async.cli.demo import demo
+    from odapi_async.cli.emulator import emulator
+    from odapi_async.cli.get import get
+    from odapi_async.cli.probe import probe
+    from odapi_async.cli.sync import sync
 
     for command in (demo, emulator, get, probe, sync):
         cli.add_command(command)
@@ -40,7 +40,7 @@ def _log_to_stderr(debug: bool) -> None:
     from rich.console import Console
     from rich.logging import RichHandler
 
-    from .._logenv import level_from_env
+    from odapi_async._util.logenv import level_from_env
 
     handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=debug, markup=False)
     logger = logging.getLogger("odapi_async")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._codec import MASKED_FIELDS
+from odapi_async._codec import MASKED_FIELDS
 
 #: On a terminal, the longest value a cell shows whole.
 MAX_CELL = 30

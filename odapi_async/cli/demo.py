@@ -13,11 +13,11 @@ import anyio
 import click
 from rich.console import Console
 
-from .. import OpenDental
-from .._optional import MissingExtra, require_extra
-from ..sync import OfficeConfig, incremental_resources
-from ._common import CliFailure, usage_error
-from .sync import run_sync
+from odapi_async import OpenDental
+from odapi_async._util.optional import MissingExtra, require_extra
+from odapi_async.cli._common import CliFailure, usage_error
+from odapi_async.cli.sync import run_sync
+from odapi_async.sync import OfficeConfig, incremental_resources
 
 DEVELOPER_KEY = "demo-developer"
 KEYS = {"demo-northside": "full", "demo-riverside": "read_all"}
@@ -56,7 +56,7 @@ async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Consol
         require_extra("emulator", "the demo")
     except MissingExtra as exc:
         raise usage_error(str(exc)) from None
-    from ..emulator import Emulator
+    from odapi_async.emulator import Emulator
 
     emu = Emulator(
         seed=seed, patients=patients, developer_key=DEVELOPER_KEY, customer_keys=KEYS, intervals=INTERVALS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .._optional import MissingExtra
-from ._common import usage_error
+from odapi_async._util.optional import MissingExtra
+from odapi_async.cli._common import usage_error
 
 
 @click.command(
@@ -16,7 +16,7 @@ from ._common import usage_error
 def emulator(args: tuple[str, ...]) -> int:
     """Run the API emulator until Ctrl-C (--help lists its flags)."""
     try:
-        from ..emulator.__main__ import main as emulator_main
+        from odapi_async.emulator.__main__ import main as emulator_main
     except MissingExtra as exc:  # starlette/uvicorn missing
         raise usage_error(str(exc)) from None
     try:

@@ -17,11 +17,11 @@ import anyio
 import click
 import msgspec
 
-from .. import OpenDental, resources
-from .._codec import Model
-from ..resources._generated import RESOURCES
-from . import _table
-from ._common import Connection, connection_options, parse_params, usage_error
+from odapi_async import OpenDental, resources
+from odapi_async._codec import Model
+from odapi_async.cli import _table
+from odapi_async.cli._common import Connection, connection_options, parse_params, usage_error
+from odapi_async.resources._generated import RESOURCES
 
 FORMATS = ("ndjson", "csv", "table")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from odapi_async._optional import require_extra
+from odapi_async._util.optional import require_extra
 
 if TYPE_CHECKING:
     from odapi_async.emulator._emulator import Emulator

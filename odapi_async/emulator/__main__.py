@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from odapi_async._optional import MissingExtra, require_extra
+from odapi_async._util.optional import MissingExtra, require_extra
 
 try:
     require_extra("emulator", "the emulator")

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from odapi_async._optional import require_extra
+from odapi_async._util.optional import require_extra
 from odapi_async.events._batch import Entry, decode_entry, encode_entry
 from odapi_async.events._models import Event
 from odapi_async.events._store import DEFAULT_HORIZON, StoreFull
@@ -67,7 +67,7 @@ class RedisEventStore:
         self.horizon = horizon
         self.max_queued = max_queued
         self.claim_after = claim_after
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        self.consumer: str = consumer or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self._stream = f"{prefix}:queue"
         self._failed = f"{prefix}:failed"
         self._group = "receivers"

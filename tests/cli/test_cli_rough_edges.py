@@ -181,6 +181,7 @@ customer_key = "k3"
 # -- Ctrl-C -------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow("syncs two offices over the throttled Remote listener, interrupts, then runs to the end")
 def test_ctrl_c_says_per_office_what_was_committed_and_that_rerunning_resumes(emulator, tmp_path) -> None:
     db = tmp_path / "interrupted.sqlite"
     offices = tmp_path / "offices.toml"
@@ -241,6 +242,7 @@ def test_the_interrupted_lines_name_finished_current_and_waiting_resources() -> 
 # -- the demo -----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow("runs odapi demo: the emulator and a sync of two offices")
 def test_the_demo_names_its_failover_warning_and_shows_the_offices_file_way(tmp_path) -> None:
     run = odapi("demo", "--patients", "60", "--db", str(tmp_path / "demo.sqlite"), timeout=120)
     assert run.returncode == 0, run.stderr

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from odapi_async.emulator import Emulator
 
 
+@pytest.mark.slow("twenty emulator start/stop cycles, each seeding a practice: ~8 s, more under load")
 def test_a_quick_start_and_stop_ends() -> None:
     """The stop used to be a ``loop.stop()`` that could land while the start-up ``run_until_complete`` was
     ending: it was lost and the thread served forever. Twenty quick cycles, each bounded."""

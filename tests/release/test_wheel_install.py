@@ -16,7 +16,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [
+    pytest.mark.slow(
+        "builds an sdist and a wheel, installs the wheel twice into a fresh venv: ~25 s, longer cold"
+    ),
+    pytest.mark.timeout(300),  # a cold pip cache on a fresh CI machine downloads the dependencies
+]
 
 
 @pytest.fixture(scope="module")
