@@ -74,7 +74,7 @@ def test_the_handler_is_attached_once_at_the_level_asked() -> None:
     try:
         first = _logenv.configure_from_env({"ODAPI_LOG": "info"})
         second = _logenv.configure_from_env({"ODAPI_LOG": "debug"})
-        assert first is second and logger.handlers.count(first) == 1
+        assert first is not None and first is second and logger.handlers.count(first) == 1
         assert logger.level == logging.DEBUG and logger.propagate is False
         with warnings.catch_warnings():
             warnings.simplefilter("error")
