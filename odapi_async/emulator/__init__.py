@@ -1,13 +1,15 @@
 """A local Open Dental API server: spec-driven routes over a synthetic practice in SQLite.
 
-See docs/emulator.md. Serving needs the ``emulator`` extra (starlette, uvicorn); the names are loaded on first
-use, so the modules that only read the spec (``_catalog``, used by :mod:`odapi_async.openapi`) import
-without it.
+See docs/emulator.md. Needs the ``emulator`` extra (starlette, uvicorn): without it, importing ``Emulator``
+raises :class:`~odapi_async.MissingExtra` naming the extra (the names load on first use, so that
+``python -m odapi_async.emulator`` can say so in one line too).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from odapi_async._util.optional import require_extra
 
 if TYPE_CHECKING:
     from odapi_async.emulator._emulator import Emulator
@@ -18,6 +20,7 @@ __all__ = ["Emulator", "Faults"]
 
 def __getattr__(name: str) -> Any:
     if name == "Emulator":
+        require_extra("emulator", "the emulator")
         from odapi_async.emulator._emulator import Emulator
 
         return Emulator
@@ -25,4 +28,4 @@ def __getattr__(name: str) -> Any:
         from odapi_async.emulator._server.faults import Faults
 
         return Faults
-    raise AttributeError(f"module 'odapi_async.emulator' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,9 +16,25 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from odapi_async.emulator._emulator import TIERS, Emulator
-from odapi_async.emulator._server.faults import FAULT_FIELDS, Faults
-from odapi_async.emulator._server.throttle import DEFAULT_INTERVALS
+from odapi_async._util.optional import MissingExtra, require_extra
+
+
+def _check_extra() -> None:
+    """Run as a script without the extra: one line and exit 2; imported (by ``odapi emulator``): raise."""
+    try:
+        require_extra("emulator", "the emulator")
+    except MissingExtra as missing:
+        if __name__ != "__main__":
+            raise
+        print(f"error: {missing}", file=sys.stderr)
+        sys.exit(2)
+
+
+_check_extra()
+
+from odapi_async.emulator._emulator import TIERS, Emulator  # noqa: E402 (after the extra check)
+from odapi_async.emulator._server.faults import FAULT_FIELDS, Faults  # noqa: E402
+from odapi_async.emulator._server.throttle import DEFAULT_INTERVALS  # noqa: E402
 
 
 def _pair(text: str) -> tuple[str, str]:

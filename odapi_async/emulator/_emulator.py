@@ -108,6 +108,7 @@ class Emulator:
         self._state: EmulatorState | None = None
         self._listeners: dict[str, Listener] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread_stop: asyncio.Event | None = None  # set to end in_thread()'s serving
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:  # never show keys (nor the admin token)
@@ -184,11 +185,13 @@ class Emulator:
                 except BaseException as exc:
                     ready.set_exception(exc)
                     return
+                # An event, not loop.stop(): a stop() that lands while run_until_complete is ending is lost,
+                # and a quick start-and-stop then served forever.
+                self._thread_stop = asyncio.Event()
                 ready.set_result(None)
+                await self._thread_stop.wait()
 
             loop.run_until_complete(main())
-            if ready.exception() is None:
-                loop.run_forever()
             loop.run_until_complete(self.aclose())
             loop.close()
 
@@ -203,7 +206,8 @@ class Emulator:
         thread, self._thread = self._thread, None
         if thread is None or self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread_stop is not None:
+            self._loop.call_soon_threadsafe(self._thread_stop.set)
         thread.join()
 
     def __enter__(self) -> Emulator:
