@@ -54,7 +54,9 @@ def office_configs(offices: Offices, developer_key: str | None = None) -> list[O
     names = [o.name for o in out]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise ValueError(f"offices: each office needs its own name (the office column); repeated: {', '.join(twice)}")
+        raise ValueError(
+            f"offices: each office needs its own name (the office column); repeated: {', '.join(twice)}"
+        )
     return out
 
 
@@ -93,7 +95,9 @@ class OfficeHost:
         """The office's session (opened on first use); the error that prevented it, raised again."""
         self._users += 1
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve(), name=f"odapi office {self.office.name}")
+            self._task = asyncio.get_running_loop().create_task(
+                self._serve(), name=f"odapi office {self.office.name}"
+            )
         await self._ready.wait()
         if self._error is not None:
             raise self._error

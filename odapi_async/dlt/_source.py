@@ -34,14 +34,14 @@ from .. import OpenDental, OpenDentalError
 from .. import resources as _models
 from ..sync import SyncSpec, incremental_resources, sync_specs
 from ..sync._engine import OVERLAP, RESOURCE_ERRORS, WATERMARK_FORMAT, _logged_deletions
-from ._failures import FAILED
 from ._columns import DELETED_COLUMN, DltTable
+from ._failures import FAILED
 from ._offices import OfficeHost, OfficeHosts, Offices, office_configs
 
 #: The patient status that marks a deleted patient (Open Dental keeps the row).
 DELETED_STATUS = "Deleted"
 #: Pages waiting for dlt per office: enough to keep the listings busy, few enough to bound memory.
-PAGES_AHEAD = 2
+PAGES_AHEAD = 4
 
 OFFICE_ERRORS = (OpenDentalError, OSError, ValueError)
 
@@ -73,7 +73,7 @@ def opendental_source(
         return [_resource(spec, names, hosts, deleted_patients) for spec in specs]
 
     # No arguments: dlt injects configuration into a source's arguments and records them; keys stay out.
-    return dlt.source(opendental, name=name, max_table_nesting=0)()  # type: ignore[no-any-return]
+    return dlt.source(opendental, name=name, max_table_nesting=0)()
 
 
 def _resource(
@@ -186,7 +186,11 @@ class _Listing:
         async with contextlib.aclosing(paginator.pages()) as pages:
             async for page in pages:
                 served = host.note(page)
-                if spec.watermark == "serverDateTime" and served is not None and (new is None or served < new):
+                if (
+                    spec.watermark == "serverDateTime"
+                    and served is not None
+                    and (new is None or served < new)
+                ):
                     new = served
                 out = [table.row(office, item) for item in page]
                 if self.marks_patients:

@@ -26,7 +26,9 @@ DATASET = "od"
 QUIET_DLT = {"RUNTIME__DLTHUB_TELEMETRY": "false", "RUNTIME__LOG_LEVEL": "WARNING"}
 
 
-def offices_file(path: Path, emu: Emulator, offices: dict[str, str], listener: str = "local", **extra: str) -> Path:
+def offices_file(
+    path: Path, emu: Emulator, offices: dict[str, str], listener: str = "local", **extra: str
+) -> Path:
     """An offices file naming ``offices`` (name → customer key) on one listener of ``emu``."""
     lines = [f'developer_key = "{DEV}"', "", "[defaults]", f'modes = ["{listener}"]']
     lines.append(f'endpoints = {{ {listener} = "{emu.endpoints[listener]}" }}')

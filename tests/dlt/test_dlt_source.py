@@ -7,7 +7,17 @@ from pathlib import Path
 
 import dlt
 import pytest
-from dlttools import DATASET, DEV, duck_rows, odapi_sync, office_rows, offices_file, requests, sqlite_rows, violations
+from dlttools import (
+    DATASET,
+    DEV,
+    duck_rows,
+    odapi_sync,
+    office_rows,
+    offices_file,
+    requests,
+    sqlite_rows,
+    violations,
+)
 
 from odapi_async import OpenDental
 from odapi_async.dlt import failed_offices, opendental_source
@@ -28,20 +38,25 @@ def pipeline(tmp_path: Path, name: str = "opendental_test") -> dlt.Pipeline:
 
 def test_loads_what_odapi_sync_writes_and_a_bad_office_fails_alone(emulator, tmp_path) -> None:
     offices = offices_file(
-        tmp_path / "offices.toml", emulator, {"north": "k-north", "south": "k-south", "broken": "not-a-key-s3cr3t"}
+        tmp_path / "offices.toml",
+        emulator,
+        {"north": "k-north", "south": "k-south", "broken": "not-a-key-s3cr3t"},
     )
     synced = odapi_sync(tmp_path / "sync.sqlite", offices, ",".join(RESOURCES))
     assert synced.returncode == 1 and "office broken: Unauthorized" in synced.stderr  # the CLI's way
 
     p = pipeline(tmp_path)
-    info = p.run(opendental_source(offices, RESOURCES))
+    # jsonl, the file format docs/dlt.md advises for DuckDB (the other tests load dlt's default, insert_values).
+    info = p.run(opendental_source(offices, RESOURCES), loader_file_format="jsonl")
     assert not info.has_failed_jobs
     for resource in RESOURCES:
         for office in ("north", "south"):
             loaded = duck_rows(tmp_path / "loaded.duckdb", resource, office)
             written = sqlite_rows(tmp_path / "sync.sqlite", resource, office)
             assert written, f"{resource}: odapi sync wrote no rows; the comparison would prove nothing"
-            assert loaded == written, f"{resource}/{office}: {len(loaded - written)} extra, {len(written - loaded)} missing"
+            assert loaded == written, (
+                f"{resource}/{office}: {len(loaded - written)} extra, {len(written - loaded)} missing"
+            )
         assert duck_rows(tmp_path / "loaded.duckdb", resource, "broken") == set()
     failed = failed_offices(p)
     assert set(failed) == set(RESOURCES)
@@ -55,17 +70,23 @@ def test_loads_what_odapi_sync_writes_and_a_bad_office_fails_alone(emulator, tmp
 def test_a_second_run_loads_only_the_change_and_the_logged_deletion(emulator, tmp_path) -> None:
     key = "k-change"
     # Over the Remote listener (100 rows a page, throttled), so that a whole listing takes several pages.
-    offices = offices_file(tmp_path / "offices.toml", emulator, {"main": key}, listener="remote", intervals="{ full = 0.01 }")
+    offices = offices_file(
+        tmp_path / "offices.toml", emulator, {"main": key}, listener="remote", intervals="{ full = 0.01 }"
+    )
     resources = ["appointments", "patients", "commlogs"]
     p = pipeline(tmp_path)
     p.run(opendental_source(offices, resources))
     first = requests(emulator, key, "remote")
 
     async def change() -> tuple[int, int]:
-        async with OpenDental(DEV, key, modes=("local",), endpoints={"local": emulator.endpoints["local"]}) as od:
+        async with OpenDental(
+            DEV, key, modes=("local",), endpoints={"local": emulator.endpoints["local"]}
+        ) as od:
             patient = (await od.patients.list(Limit=1).first_page())[0]
             await od.patients.update(patient.PatNum, LName="Changed")
-            log = await od.commlogs.create(PatNum=patient.PatNum, Note="called", CommDateTime="2024-01-02 10:00:00")
+            log = await od.commlogs.create(
+                PatNum=patient.PatNum, Note="called", CommDateTime="2024-01-02 10:00:00"
+            )
             return patient.PatNum, log.CommlogNum
 
     pat_num, commlog_num = asyncio.run(change())
@@ -95,3 +116,26 @@ def test_a_second_run_loads_only_the_change_and_the_logged_deletion(emulator, tm
     assert ("main", pat_num) in {row[:2] for row in duck_rows(db, "patients", "main")}
     assert gone[0] not in {row[1] for row in duck_rows(db, "appointments", "main")}
     assert commlog_num in {row[1] for row in duck_rows(db, "commlogs", "main")}
+
+
+def test_a_refresh_lists_whole_again_and_drops_what_the_office_deleted(emulator, tmp_path) -> None:
+    """A deleted procedure is invisible to DateTStamp; dlt's ``refresh="drop_data"`` is the reconcile pass."""
+    offices = offices_file(tmp_path / "offices.toml", emulator, {"main": "k-north"})
+    p = pipeline(tmp_path)
+    p.run(opendental_source(offices, ["procedurelogs"]))
+
+    async def delete_one() -> int:
+        async with OpenDental(
+            DEV, "k-north", modes=("local",), endpoints={"local": emulator.endpoints["local"]}
+        ) as od:
+            procs = [p async for p in od.procedurelogs.list(ProcStatus="TP")]
+            await od.procedurelogs.delete(procs[0].ProcNum)
+            return procs[0].ProcNum
+
+    gone = asyncio.run(delete_one())
+    db = tmp_path / "loaded.duckdb"
+    p.run(opendental_source(offices, ["procedurelogs"]))
+    assert gone in {row[1] for row in duck_rows(db, "procedurelogs", "main")}  # still there: invisible
+    p.run(opendental_source(offices, ["procedurelogs"]), refresh="drop_data")
+    assert duck_rows(db, "procedurelogs", "main") == office_rows(emulator, "k-north", "procedurelogs", "main")
+    assert p.state["sources"]["opendental"]["resources"]["procedurelogs"]["watermarks"]["main"]
