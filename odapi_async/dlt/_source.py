@@ -207,7 +207,8 @@ class _Listing:
             await queue.put(("rows", office, [table.deletion(office, 0)]))
         if spec.deletion_log is not None and since is not None:
             deleted, note = await _logged_deletions(od, spec, since - OVERLAP)
-            if note:
+            if note:  # the engine's note names odapi sync's flag; the dlt way to reconcile is a refresh
+                note = note.replace("use --reconcile", 'a run with refresh="drop_data" removes them')
                 await queue.put(("note", office, note))
             if deleted:
                 await queue.put(("rows", office, [table.deletion(office, key) for key in deleted]))

@@ -139,3 +139,39 @@ def test_a_refresh_lists_whole_again_and_drops_what_the_office_deleted(emulator,
     p.run(opendental_source(offices, ["procedurelogs"]), refresh="drop_data")
     assert duck_rows(db, "procedurelogs", "main") == office_rows(emulator, "k-north", "procedurelogs", "main")
     assert p.state["sources"]["opendental"]["resources"]["procedurelogs"]["watermarks"]["main"]
+
+
+def test_whole_listings_replace_the_office_rows_and_deleted_patients_can_go(emulator, tmp_path) -> None:
+    """Resources without a filter are listed whole: a fee deleted at the office goes, and so do all the rows of
+    a list the office emptied. With ``deleted_patients="delete"``, a patient marked Deleted goes too."""
+    key, resources = "k-south", ["fees", "operatories", "patients"]
+    offices = offices_file(tmp_path / "offices.toml", emulator, {"main": key})
+    p = pipeline(tmp_path)
+    p.run(opendental_source(offices, resources, deleted_patients="delete"))
+    db = tmp_path / "loaded.duckdb"
+    assert duck_rows(db, "operatories", "main")
+
+    async def change() -> int:
+        async with OpenDental(
+            DEV, key, modes=("local",), endpoints={"local": emulator.endpoints["local"]}
+        ) as od:
+            fee = (await od.fees.list(Limit=1).first_page())[0]
+            await od.fees.delete(fee.FeeNum)
+            return (await od.patients.list(Limit=1).first_page())[0].PatNum
+
+    deleted_patient = asyncio.run(change())
+    # What only the desktop program does: delete a patient (a status), delete the operatories.
+    emulator.db.execute(
+        "UPDATE patients SET PatStatus = 'Deleted', DateTStamp = datetime('now', 'localtime') WHERE PatNum = ?",
+        (deleted_patient,),
+    )
+    emulator.db.execute("DELETE FROM operatories")
+    try:
+        p.run(opendental_source(offices, resources, deleted_patients="delete"))
+        assert duck_rows(db, "fees", "main") == office_rows(emulator, key, "fees", "main")
+        assert duck_rows(db, "operatories", "main") == set()
+        patients = office_rows(emulator, key, "patients", "main")
+        assert deleted_patient in {row[1] for row in patients}  # the office keeps it...
+        assert duck_rows(db, "patients", "main") == {row for row in patients if row[1] != deleted_patient}
+    finally:
+        emulator.db.execute("UPDATE patients SET PatStatus = 'Patient' WHERE PatNum = ?", (deleted_patient,))
