@@ -46,6 +46,12 @@ def requests(emu: Emulator, key: str, listener: str = "local") -> int:
     return int(entry.get("listeners", {}).get(listener, {}).get("requests", 0))
 
 
+def arrivals(emu: Emulator, key: str, listener: str = "local") -> list[float]:
+    """When the emulator received each request of ``key`` (its monotonic clock), oldest first."""
+    entry = emu.stats()["keys"].get(Emulator.key_id(key), {})
+    return list(entry.get("listeners", {}).get(listener, {}).get("arrivals", []))
+
+
 def violations(emu: Emulator, key: str, listener: str) -> int:
     entry = emu.stats()["keys"].get(Emulator.key_id(key), {})
     return int(entry.get("listeners", {}).get(listener, {}).get("violations", 0))
@@ -74,7 +80,12 @@ def _json(text: str | None) -> str | None:
     return None if text is None else json.dumps(json.loads(text), separators=(",", ":"))
 
 
-def _store_form(value: Any, sql_type: str) -> Any:
+def store_columns(resource: str) -> list[str]:
+    """The store's column names of ``resource``, ``office`` first (before dlt normalizes them)."""
+    return ["office", *_layout(resource).columns]
+
+
+def store_form(value: Any) -> Any:
     """A DuckDB value in the form the SQLite store keeps (see sync/_store.py)."""
     if value is None:
         return None
@@ -98,10 +109,10 @@ def sqlite_rows(db: Path, resource: str, office: str) -> set[tuple[Any, ...]]:
         rows = conn.execute(f'SELECT {cols} FROM "{resource}" WHERE office = ?', (office,)).fetchall()
     finally:
         conn.close()
-    return {_canonical(resource, row) for row in rows}
+    return {canonical(resource, row) for row in rows}
 
 
-def _canonical(resource: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+def canonical(resource: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
     """JSON columns compared as values, not as text (DuckDB and msgspec space them differently)."""
     layout = _layout(resource)
     model = getattr(odapi_async.resources, SYNC[resource].model)
@@ -117,15 +128,13 @@ def duck_rows(path: Path, resource: str, office: str) -> set[tuple[Any, ...]]:
     """The rows the pipeline loaded for ``office``, in the SQLite store's form, by the normalized names."""
     from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-    naming = NamingConvention()
-    layout = _layout(resource)
-    cols = ", ".join(naming.normalize_path(c) for c in ("office", *layout.columns))
+    cols = ", ".join(NamingConvention().normalize_path(c) for c in store_columns(resource))
     conn = duckdb.connect(str(path), read_only=True)
     try:
         rows = conn.execute(f"SELECT {cols} FROM {DATASET}.{resource} WHERE office = ?", [office]).fetchall()
     finally:
         conn.close()
-    return {_canonical(resource, tuple(_store_form(v, "") for v in row)) for row in rows}
+    return {canonical(resource, tuple(store_form(v) for v in row)) for row in rows}
 
 
 def office_rows(emu: Emulator, key: str, resource: str, office: str) -> set[tuple[Any, ...]]:
@@ -136,4 +145,4 @@ def office_rows(emu: Emulator, key: str, resource: str, office: str) -> set[tupl
         async with OpenDental(DEV, key, modes=("local",), endpoints={"local": emu.endpoints["local"]}) as od:
             return await getattr(getattr(od, resource), spec.operation)().collect()
 
-    return {_canonical(resource, layout.values(office, row)) for row in asyncio.run(fetch())}
+    return {canonical(resource, layout.values(office, row)) for row in asyncio.run(fetch())}

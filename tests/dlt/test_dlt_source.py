@@ -10,6 +10,7 @@ import pytest
 from dlttools import (
     DATASET,
     DEV,
+    arrivals,
     duck_rows,
     odapi_sync,
     office_rows,
@@ -45,6 +46,7 @@ def test_loads_what_odapi_sync_writes_and_a_bad_office_fails_alone(emulator, tmp
     synced = odapi_sync(tmp_path / "sync.sqlite", offices, ",".join(RESOURCES))
     assert synced.returncode == 1 and "office broken: Unauthorized" in synced.stderr  # the CLI's way
 
+    served = {key: len(arrivals(emulator, key)) for key in ("k-north", "k-south")}
     p = pipeline(tmp_path)
     # jsonl, the file format docs/dlt.md advises for DuckDB (the other tests load dlt's default, insert_values).
     info = p.run(opendental_source(offices, RESOURCES), loader_file_format="jsonl")
@@ -58,6 +60,9 @@ def test_loads_what_odapi_sync_writes_and_a_bad_office_fails_alone(emulator, tmp
                 f"{resource}/{office}: {len(loaded - written)} extra, {len(written - loaded)} missing"
             )
         assert duck_rows(tmp_path / "loaded.duckdb", resource, "broken") == set()
+    # The offices ran concurrently: each one's requests began before the other's ended.
+    north, south = (arrivals(emulator, key)[served[key] :] for key in ("k-north", "k-south"))
+    assert north[0] < south[-1] and south[0] < north[-1]
     failed = failed_offices(p)
     assert set(failed) == set(RESOURCES)
     assert all(set(f) == {"broken"} and f["broken"].startswith("Unauthorized") for f in failed.values())
