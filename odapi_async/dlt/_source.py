@@ -110,12 +110,12 @@ def _resource(
                     left -= 1
                     if value is not None:
                         watermarks[office] = value
-                else:  # "failed": this office's rows of this resource wait for the next run; the others load
+                elif kind == "failed":  # this office's rows of this resource wait for the next run
                     left -= 1
                     failures[office] = value
                     logger.error(f"odapi_async.dlt: {spec.resource}, office {office} failed: {value}")
-            for task in tasks:
-                await task  # re-raise what is not an office's failure (a bug), after the others finished
+                else:
+                    raise value
         finally:
             for task in tasks:
                 task.cancel()
@@ -149,19 +149,17 @@ class _Listing:
         queue: asyncio.Queue[tuple[str, str, Any]],
     ) -> None:
         try:
-            od = await host.acquire()
-        except OFFICE_ERRORS as exc:
-            await queue.put(("failed", office, f"{type(exc).__name__}: {exc}"))
-            host.release()
-            return
-        try:
-            new_watermark = await self._list(od, host, office, watermark, queue)
+            try:
+                od = await host.acquire()
+                new_watermark = await self._list(od, host, office, watermark, queue)
+            finally:
+                host.release()
         except (*RESOURCE_ERRORS, *OFFICE_ERRORS) as exc:
             await queue.put(("failed", office, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # not the office's doing (a bug): the resource raises it, failing the run
+            await queue.put(("error", office, exc))
         else:
             await queue.put(("done", office, new_watermark))
-        finally:
-            host.release()
 
     async def _list(
         self,

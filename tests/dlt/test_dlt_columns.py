@@ -73,3 +73,20 @@ def test_without_dlt_the_import_names_the_extra() -> None:
         run.stderr.strip().splitlines()[-1]
         == 'ImportError: odapi_async.dlt needs dlt: pip install "odapi-async[dlt]"'
     )
+
+
+def test_a_bug_fails_the_run_rather_than_passing_for_an_office_failure(tmp_path) -> None:
+    """Only the office's errors (the API's, the network's) are an office failing; anything else is raised."""
+    import dlt
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    def broken_factory():
+        raise ZeroDivisionError("a bug in the session factory")
+
+    pipeline = dlt.pipeline(
+        "bug", destination=dlt.destinations.duckdb(str(tmp_path / "x.duckdb")), pipelines_dir=str(tmp_path)
+    )
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run(opendental_source([OfficeConfig("north", broken_factory)], ["providers"]))
+    assert failed.value.step == "extract"
+    assert isinstance(failed.value.__cause__.__cause__, ZeroDivisionError)  # through ResourceExtractionError
