@@ -12,7 +12,7 @@ try:
 except ImportError:  # pragma: no cover - exercised in a subprocess without dlt
     raise ImportError('odapi_async.dlt needs dlt: pip install "odapi-async[dlt]"') from None
 
-from ._failures import FAILED, failed_offices
-from ._source import opendental_source
+from odapi_async.dlt._failures import FAILED, failed_offices
+from odapi_async.dlt._source import opendental_source
 
 __all__ = ["FAILED", "failed_offices", "opendental_source"]

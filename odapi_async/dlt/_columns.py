@@ -9,11 +9,12 @@ office's clock, booleans, lists), so each destination stores them in its own typ
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Union, get_args, get_origin
+from typing import Any
 
 import msgspec
 
-from ..sync import SyncSpec, TableLayout
+from odapi_async.sync import SyncSpec, TableLayout
+from odapi_async.sync._store import _unwrap
 
 #: The column that marks a row as a deletion (dlt's ``hard_delete`` hint): ``True`` removes the row with that key.
 DELETED_COLUMN = "_odapi_deleted"
@@ -22,15 +23,6 @@ DELETED_COLUMN = "_odapi_deleted"
 #: load holds both the row (listed) and its deletion (from the log, read after the listing), the deletion wins
 #: dlt's deduplication by primary key.
 DELETION_STAMP = dt.datetime(9999, 12, 31, 23, 59, 59)
-
-
-def _unwrap(hint: Any) -> Any:
-    """``Optional[X]`` → ``X``."""
-    if get_origin(hint) is Union:
-        args = [a for a in get_args(hint) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return hint
 
 
 def data_type(hint: Any) -> dict[str, Any]:

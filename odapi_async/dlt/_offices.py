@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Union
 
-from .. import OpenDental
-from ..sync import OfficeConfig, OfficeEntry, load_offices
-from ..sync._offices import OfficesFile
+from odapi_async import OpenDental
+from odapi_async.sync import OfficeConfig, OfficeEntry, load_offices
+from odapi_async.sync._offices import OfficesFile
 
 #: What ``opendental_source(offices=...)`` takes.
 Offices = Union[str, os.PathLike[str], OfficesFile, Sequence[Union[OfficeConfig, OfficeEntry]]]

@@ -30,13 +30,13 @@ import dlt
 from dlt.common import logger
 from dlt.extract import DltResource, DltSource
 
-from .. import OpenDental, OpenDentalError
-from .. import resources as _models
-from ..sync import SyncSpec, incremental_resources, sync_specs
-from ..sync._engine import OVERLAP, RESOURCE_ERRORS, WATERMARK_FORMAT, _logged_deletions
-from ._columns import DELETED_COLUMN, DltTable
-from ._failures import FAILED
-from ._offices import OfficeHost, OfficeHosts, Offices, office_configs
+from odapi_async import OpenDental, OpenDentalError
+from odapi_async import resources as _models
+from odapi_async.dlt._columns import DELETED_COLUMN, DltTable
+from odapi_async.dlt._failures import FAILED
+from odapi_async.dlt._offices import OfficeHost, OfficeHosts, Offices, office_configs
+from odapi_async.sync import SyncSpec, incremental_resources, sync_specs
+from odapi_async.sync._engine import OVERLAP, RESOURCE_ERRORS, WATERMARK_FORMAT, _logged_deletions
 
 #: The patient status that marks a deleted patient (Open Dental keeps the row).
 DELETED_STATUS = "Deleted"

@@ -89,4 +89,5 @@ def test_a_bug_fails_the_run_rather_than_passing_for_an_office_failure(tmp_path)
     with pytest.raises(PipelineStepFailed) as failed:
         pipeline.run(opendental_source([OfficeConfig("north", broken_factory)], ["providers"]))
     assert failed.value.step == "extract"
-    assert isinstance(failed.value.__cause__.__cause__, ZeroDivisionError)  # through ResourceExtractionError
+    cause = failed.value.__cause__  # ResourceExtractionError, caused by the bug itself
+    assert cause is not None and isinstance(cause.__cause__, ZeroDivisionError)

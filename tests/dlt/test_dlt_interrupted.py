@@ -48,7 +48,7 @@ def test_killed_at_any_point_then_rerun_ends_exact(emulator, tmp_path) -> None:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env())
         deadline = time.monotonic() + 60
         while not reached():
-            assert proc.poll() is None, f"{name}: the run ended first: {proc.stderr.read()[-2000:]}"
+            assert proc.poll() is None, f"{name}: the run ended first: {proc.communicate()[1][-2000:]}"
             assert time.monotonic() < deadline, f"{name}: no progress"
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)

@@ -109,7 +109,9 @@ def test_a_second_run_loads_only_the_change_and_the_logged_deletion(emulator, tm
     # One request per resource for its changes, one for the office's clock (commlogs), one for the deletion log.
     assert requests(emulator, key, "remote") - before == 5 < first
     assert violations(emulator, key, "remote") == 0  # the throttle held, resources running concurrently
-    counts = p.last_trace.last_normalize_info.row_counts
+    trace = p.last_trace
+    assert trace is not None and trace.last_normalize_info is not None
+    counts = trace.last_normalize_info.row_counts
     assert {t: n for t, n in counts.items() if not t.startswith("_dlt")} == {
         "patients": 1,
         "commlogs": 1,

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis_support import NEEDS_REDIS, RedisServer, T, remote_stats
 
 from odapi_async import KeySettings, RedisThrottle
@@ -43,6 +44,7 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
     return out
 
 
+@pytest.mark.slow("four processes each send ten requests spaced on one key (7 s under load)")
 def test_four_processes_of_ten_tasks_on_one_key_make_no_violation(
     emu: Any, redis_server: RedisServer
 ) -> None:
