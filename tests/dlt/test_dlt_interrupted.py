@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from dlttools import duck_rows, env, office_rows, offices_file, requests, violations
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # Four pipeline processes, each importing dlt and loading DuckDB: 20 to 35 s under load, more under coverage.
+    pytest.mark.slow("four pipeline runs in subprocesses"),
+    pytest.mark.timeout(150),
+]
 
 HERE = Path(__file__).parent
 OFFICES = {"a": "k-kill-a", "b": "k-kill-b"}

@@ -16,7 +16,7 @@ pg_support = pytest.importorskip(
 )
 pytest.importorskip("psycopg2", reason="dlt's PostgreSQL destination is not installed (dlt[postgres])")
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow("a PostgreSQL cluster and a dlt load (7 s)")]
 
 RESOURCES = ["appointments", "patients"]
 

@@ -23,7 +23,10 @@ from dlttools import (
 from odapi_async import OpenDental
 from odapi_async.dlt import failed_offices, opendental_source
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow("each test loads DuckDB through dlt one to three times (4 to 16 s under load)"),
+]
 
 RESOURCES = ["appointments", "patients", "commlogs", "fees"]
 
