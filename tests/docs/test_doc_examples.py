@@ -113,6 +113,11 @@ def docs_world(
     monkeypatch.setenv("ODAPI_CUSTOMER_KEY", PLACEHOLDER_KEY)
     monkeypatch.setenv("ODAPI_PROGRESS", "0")
     monkeypatch.chdir(tmp_path)
+    # The offices file the pages name (`offices.toml`): one office, the emulator's Local listener.
+    (tmp_path / "offices.toml").write_text(
+        '[offices.northside]\ncustomer_key_env = "ODAPI_CUSTOMER_KEY"\n'
+        f'[offices.northside.endpoints]\nlocal = "{emulator.endpoints["local"]}"\n'
+    )
     thresholds = gc.get_threshold()
     try:
         yield loopback_only
