@@ -20,10 +20,11 @@ from ._engine import (
 )
 from ._fleet import FleetLeases, sync_fleet
 from ._offices import OfficeEntry, OfficesFileError, load_offices
-from ._store import FencedOut, SyncStore, TableLayout
+from ._store import ClaimLost, FencedOut, RunHolder, SyncStore, TableLayout
 
 __all__ = [
     "SYNC",
+    "ClaimLost",
     "FencedOut",
     "FleetLeases",
     "OfficeConfig",
@@ -31,6 +32,7 @@ __all__ = [
     "OfficeProgress",
     "OfficesFileError",
     "ResourceResult",
+    "RunHolder",
     "SyncSpec",
     "SyncStore",
     "TableLayout",
