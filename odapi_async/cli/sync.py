@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -18,6 +18,7 @@ from ..sync import (
     OfficeConfig,
     OfficeProgress,
     OfficesFileError,
+    StoreFileError,
     SyncStore,
     incremental_resources,
     load_offices,
@@ -70,6 +71,7 @@ async def run_sync(
     except ValueError as exc:
         raise usage_error(f"--resources: {exc}") from None
     tracked = {o.name: OfficeProgress(o.name) for o in offices}
+    failure: StoreFileError | None = None  # raised after the task group, alone (not in an ExceptionGroup)
     with contextlib.nullcontext(store) if store is not None else SyncStore(db) as store:
         stop = anyio.Event()
         display = LiveProgress(console, list(tracked.values()), quiet=quiet or as_json)
@@ -91,8 +93,12 @@ async def run_sync(
                             progress=tracked,
                             round_name=round_name,
                         )
+            except StoreFileError as exc:
+                failure = exc
             finally:
                 stop.set()
+    if failure is not None:
+        raise failure
     if not quiet or as_json:
         print_summary(console, done, as_json=as_json)
     return done
@@ -219,7 +225,7 @@ def sync(
         host, _, port = events_listen.rpartition(":")
         if not host or not port.isdigit():
             raise usage_error("--events: HOST:PORT, such as 0.0.0.0:8090")
-        done = anyio.run(
+        done = _store_failure_is_one_line(
             lambda: run_following(
                 offices,
                 db,
@@ -237,7 +243,7 @@ def sync(
             )
         )
         return _exit_code(done)
-    done = anyio.run(
+    done = _store_failure_is_one_line(
         lambda: run_sync(
             offices,
             db,
@@ -252,6 +258,14 @@ def sync(
         )
     )
     return _exit_code(done)
+
+
+def _store_failure_is_one_line(run: Callable[[], Awaitable[list[OfficeProgress]]]) -> list[OfficeProgress]:
+    """Run the sync; a failure of the file as a whole (disk full, read-only, ...) is one line naming it, exit 1."""
+    try:
+        return anyio.run(run)
+    except StoreFileError as exc:
+        raise CliFailure(str(exc), exit_code=1) from None
 
 
 def _exit_code(done: list[OfficeProgress]) -> int:
@@ -295,6 +309,7 @@ async def run_following(
             yield  # Ctrl-C ends the whole command (anyio cancels), not the server alone
 
     ends = time.monotonic() + run_for if run_for is not None else float("inf")
+    failure: StoreFileError | None = None
     with SyncStore(db) as store:
         receiver = make_event_receiver(offices, store, resources)
         server = Server(
@@ -324,6 +339,10 @@ async def run_following(
                     await anyio.sleep(min(sweep_every, left))
                     if time.monotonic() >= ends:
                         break
+            except StoreFileError as exc:
+                failure = exc
             finally:
                 server.should_exit = True
+    if failure is not None:
+        raise failure
     return done

@@ -20,7 +20,7 @@ from ._engine import (
 )
 from ._fleet import FleetLeases, sync_fleet
 from ._offices import OfficeEntry, OfficesFileError, load_offices
-from ._store import ClaimLost, FencedOut, RunHolder, SyncStore, TableLayout
+from ._store import ClaimLost, FencedOut, RunHolder, StoreFileError, StoreWriteError, SyncStore, TableLayout
 
 __all__ = [
     "SYNC",
@@ -33,6 +33,8 @@ __all__ = [
     "OfficesFileError",
     "ResourceResult",
     "RunHolder",
+    "StoreFileError",
+    "StoreWriteError",
     "SyncSpec",
     "SyncStore",
     "TableLayout",
