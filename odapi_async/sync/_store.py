@@ -460,13 +460,17 @@ class StoreFileError(OpenDentalError):
     failed one; once the cause is gone, the next run goes on from the saved watermarks.
     """
 
-    def __init__(self, path: Path, exc: BaseException) -> None:
+    def __init__(self, path: Path | str, exc: BaseException, *, cause: str | None = None) -> None:
+        """``path``: the file (another store: where it is, with no password); ``cause``: given by a store that is
+        not SQLite, else read from SQLite's error."""
         self.path = path
-        cause = _file_cause(exc) if isinstance(exc, sqlite3.Error) else None
-        if cause in (_FILE_CAUSES[8], _FILE_CAUSES[14]):
-            cause = _where_it_cannot_write(path) or cause
+        if cause is None and isinstance(exc, sqlite3.Error):
+            cause = _file_cause(exc)
+            if cause in (_FILE_CAUSES[8], _FILE_CAUSES[14]) and isinstance(path, Path):
+                cause = _where_it_cannot_write(path) or cause
         self.cause = cause or "cannot be used"
-        super().__init__(f"{path}: {self.cause} (SQLite: {exc})")
+        engine = "SQLite" if isinstance(exc, sqlite3.Error) else type(exc).__name__
+        super().__init__(f"{path}: {self.cause} ({engine}: {exc})")
 
 
 class StoreWriteError(OpenDentalError):
