@@ -28,6 +28,7 @@ from ..sync import (
 )
 from ..sync._engine import CLAIM_WAIT
 from ..sync._fleet import FleetLeases, sync_fleet
+from ..sync._offices import exposed_keys_warning
 from ._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
 from ._report import LiveProgress, print_summary
 
@@ -48,6 +49,9 @@ def offices_for(connection: Connection, offices_file: Path | None) -> list[Offic
         loaded = load_offices(offices_file)
     except OfficesFileError as exc:
         raise usage_error(str(exc)) from None
+    warning = exposed_keys_warning(offices_file, loaded)
+    if warning:
+        click.echo(warning, err=True)
     return [office_from_entry(entry, loaded.developer_key, connection) for entry in loaded.offices]
 
 
