@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -20,6 +20,7 @@ from odapi_async.sync import (
     OfficeConfig,
     OfficeProgress,
     OfficesFileError,
+    StoreFileError,
     SyncStore,
     incremental_resources,
     load_offices,
@@ -27,8 +28,10 @@ from odapi_async.sync import (
     sync_specs,
     syncable_resources,
 )
+from odapi_async.sync._engine import CLAIM_WAIT
 from odapi_async.sync._fleet import FleetLeases, sync_fleet
 from odapi_async.sync._metrics import serve_metrics, watch_sync
+from odapi_async.sync._offices import exposed_keys_warning
 
 
 def resource_names(text: str | None) -> list[str]:
@@ -47,6 +50,9 @@ def offices_for(connection: Connection, offices_file: Path | None) -> list[Offic
         loaded = load_offices(offices_file)
     except OfficesFileError as exc:
         raise usage_error(str(exc)) from None
+    warning = exposed_keys_warning(offices_file, loaded)
+    if warning:
+        click.echo(warning, err=True)
     return [office_from_entry(entry, loaded.developer_key, connection) for entry in loaded.offices]
 
 
@@ -62,6 +68,7 @@ async def run_sync(
     fleet: FleetLeases | None = None,
     round_name: str | None = None,
     store: SyncStore | None = None,
+    claim_wait: float = CLAIM_WAIT,
 ) -> list[OfficeProgress]:
     """Sync with live progress, then print the summary. Returns each office's outcome."""
     try:
@@ -69,6 +76,7 @@ async def run_sync(
     except ValueError as exc:
         raise usage_error(f"--resources: {exc}") from None
     tracked = {o.name: OfficeProgress(o.name) for o in offices}
+    failure: StoreFileError | None = None  # raised after the task group, alone (not in an ExceptionGroup)
     with contextlib.nullcontext(store) if store is not None else SyncStore(db) as store:
         stop = anyio.Event()
         display = LiveProgress(console, list(tracked.values()), quiet=quiet or as_json)
@@ -77,7 +85,9 @@ async def run_sync(
             tg.start_soon(display.run, stop)
             try:
                 if fleet is None:
-                    done = await sync_offices(offices, store, specs, reconcile=reconcile, progress=tracked)
+                    done = await sync_offices(
+                        offices, store, specs, reconcile=reconcile, progress=tracked, claim_wait=claim_wait
+                    )
                 else:
                     async with fleet:
                         done = await sync_fleet(
@@ -94,8 +104,12 @@ async def run_sync(
                 for line in interrupted_lines(list(tracked.values()), [s.resource for s in specs]):
                     err.print(line, markup=False)
                 raise
+            except StoreFileError as exc:
+                failure = exc
             finally:
                 stop.set()
+    if failure is not None:
+        raise failure
     if not quiet or as_json:
         print_summary(console, done, as_json=as_json)
     return done
@@ -118,6 +132,14 @@ async def run_sync(
 )
 @click.option(
     "--reconcile", is_flag=True, help="List incremental resources whole too, removing deleted rows."
+)
+@click.option(
+    "--wait",
+    "claim_wait",
+    type=click.FloatRange(0),
+    default=CLAIM_WAIT,
+    show_default=True,
+    help="Seconds to wait for an office another run is syncing into the same --db; then skip it (see docs/sync.md).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; errors still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -177,6 +199,7 @@ def sync(
     resources: str | None,
     offices_file: Path | None,
     reconcile: bool,
+    claim_wait: float,
     quiet: bool,
     as_json: bool,
     redis_url: str | None,
@@ -226,7 +249,7 @@ def sync(
         host, _, port = events_listen.rpartition(":")
         if not host or not port.isdigit():
             raise usage_error("--events: HOST:PORT, such as 0.0.0.0:8090")
-        done = anyio.run(
+        done = _store_failure_is_one_line(
             lambda: run_following(
                 offices,
                 db,
@@ -244,7 +267,7 @@ def sync(
             )
         )
         return _exit_code(done)
-    done = anyio.run(
+    done = _store_failure_is_one_line(
         lambda: run_sync(
             offices,
             db,
@@ -255,14 +278,26 @@ def sync(
             as_json=as_json,
             fleet=fleet,
             round_name=round_name,
+            claim_wait=claim_wait,
         )
     )
     return _exit_code(done)
 
 
+def _store_failure_is_one_line(run: Callable[[], Awaitable[list[OfficeProgress]]]) -> list[OfficeProgress]:
+    """Run the sync; a failure of the file as a whole (disk full, read-only, ...) is one line naming it, exit 1."""
+    try:
+        return anyio.run(run)
+    except StoreFileError as exc:
+        raise CliFailure(str(exc), exit_code=1) from None
+
+
 def _exit_code(done: list[OfficeProgress]) -> int:
     failed = [o for o in done if o.failures]
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for office in done:
+        if office.skipped:  # not a failure: the other run syncs it
+            err.print(f"note: office {office.name} skipped: {office.skipped}", markup=False)
     for office in failed:
         for failure in office.failures:
             err.print(f"error: office {office.name}: {failure}", markup=False)
@@ -298,6 +333,7 @@ async def run_following(
             yield  # Ctrl-C ends the whole command (anyio cancels), not the server alone
 
     ends = time.monotonic() + run_for if run_for is not None else float("inf")
+    failure: StoreFileError | None = None
     with SyncStore(db) as store:
         receiver = make_event_receiver(offices, store, resources)
         server = Server(
@@ -327,6 +363,10 @@ async def run_following(
                     await anyio.sleep(min(sweep_every, left))
                     if time.monotonic() >= ends:
                         break
+            except StoreFileError as exc:
+                failure = exc
             finally:
                 server.should_exit = True
+    if failure is not None:
+        raise failure
     return done

@@ -20,10 +20,19 @@ from odapi_async.sync._engine import (
 )
 from odapi_async.sync._fleet import FleetLeases, sync_fleet
 from odapi_async.sync._offices import OfficeEntry, OfficesFileError, load_offices
-from odapi_async.sync._store import FencedOut, SyncStore, TableLayout
+from odapi_async.sync._store import (
+    ClaimLost,
+    FencedOut,
+    RunHolder,
+    StoreFileError,
+    StoreWriteError,
+    SyncStore,
+    TableLayout,
+)
 
 __all__ = [
     "SYNC",
+    "ClaimLost",
     "FencedOut",
     "FleetLeases",
     "OfficeConfig",
@@ -31,6 +40,9 @@ __all__ = [
     "OfficeProgress",
     "OfficesFileError",
     "ResourceResult",
+    "RunHolder",
+    "StoreFileError",
+    "StoreWriteError",
     "SyncSpec",
     "SyncStore",
     "TableLayout",
