@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -65,9 +66,13 @@ def _untraced_when_timing(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     cov.stop()
+    # The processes it starts run untraced too (coverage's subprocess patch reads this variable).
+    config = os.environ.pop("COVERAGE_PROCESS_CONFIG", None)
     try:
         yield
     finally:
+        if config is not None:
+            os.environ["COVERAGE_PROCESS_CONFIG"] = config
         with warnings.catch_warnings():  # restarting re-reports modules imported meanwhile: known, not news
             warnings.simplefilter("ignore")
             cov.start()
