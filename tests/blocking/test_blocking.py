@@ -73,6 +73,7 @@ def test_breaking_out_of_a_for_loop_closes_the_stream(emu) -> None:
         assert od.patients.get(first[0].PatNum).PatNum == first[0].PatNum
 
 
+@pytest.mark.timing
 def test_eight_threads_on_one_remote_key_never_break_the_interval(emu) -> None:
     before = emu.stats()["listeners"]["remote"]
     errors: list[BaseException] = []

@@ -172,6 +172,7 @@ async def test_the_sdk_retries_a_read_whose_answer_was_lost(emu: Emulator) -> No
     assert got == expected
 
 
+@pytest.mark.timing
 @module_loop
 async def test_execution_time_keeps_the_key_busy_after_the_client_gave_up(emu: Emulator) -> None:
     """A client that drops a request mid-execution and sends the next at once is refused (429)."""

@@ -15,6 +15,7 @@ from odapi_async.emulator import Emulator
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
+@pytest.mark.timing
 async def test_too_early_remote_request_gets_429(emu, client):
     remote = emu.endpoints["remote"] + "/patients"
     h = headers("cust-ro")  # read_all: 0.25 s
@@ -36,6 +37,7 @@ async def test_too_early_remote_request_gets_429(emu, client):
             assert r.status_code == 200
 
 
+@pytest.mark.timing
 async def test_spaced_requests_are_not_throttled(emu, client):
     remote = emu.endpoints["remote"] + "/patients"
     h = headers("cust-full")  # full: 0.05 s
