@@ -17,7 +17,7 @@ import pytest
 from odapi_async import Hub, OpenDental
 from odapi_async.emulator import Emulator
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timing]  # gaps measured at the emulator
 
 DEV = "dev"
 KEY = "cust"
