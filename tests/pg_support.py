@@ -93,7 +93,9 @@ class PostgresCluster:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         found = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=self.root)
         if found.returncode != 0:
-            raise RuntimeError(f"{cmd[0]} failed ({found.returncode}): {(found.stderr or found.stdout)[-2000:]}")
+            raise RuntimeError(
+                f"{cmd[0]} failed ({found.returncode}): {(found.stderr or found.stdout)[-2000:]}"
+            )
         return found
 
     def init(self) -> None:
@@ -181,3 +183,42 @@ def fresh_database(cluster: PostgresCluster) -> str:
     name = f"t{next(_databases)}_{int(time.time() * 1000) % 100000}"
     cluster.create_database(name)
     return name
+
+
+def as_sqlite(value: Any) -> Any:
+    """A value read from PostgreSQL in the form the SQLite store holds it (to compare the two copies)."""
+    import datetime as dt
+
+    import msgspec
+
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (list, dict)):
+        return msgspec.json.encode(value).decode()
+    return value
+
+
+def pg_rows(cluster: PostgresCluster, database: str, resource: str, office: str) -> set[tuple[Any, ...]]:
+    """An office's rows of one table, in the SQLite store's form and column order."""
+    import odapi_async.resources
+    from odapi_async.sync import SYNC, TableLayout
+
+    layout = TableLayout(SYNC[resource], getattr(odapi_async.resources, SYNC[resource].model))
+    cols = ", ".join(f'"{c}"' for c in ("office", *layout.columns))
+    with cluster.admin(database) as conn:
+        rows = conn.execute(f'SELECT {cols} FROM "{resource}" WHERE office = %s', (office,)).fetchall()
+    return {tuple(as_sqlite(v) for v in row) for row in rows}
+
+
+def column_types(cluster: PostgresCluster, database: str, table: str) -> dict[str, str]:
+    with cluster.admin(database) as conn:
+        return dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s",
+                (table,),
+            ).fetchall()
+        )

@@ -1,4 +1,4 @@
-"""``odapi sync``: incremental, resumable sync of one or many offices into SQLite."""
+"""``odapi sync``: incremental, resumable sync of one or many offices into SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from ..sync import (
     OfficeConfig,
     OfficeProgress,
     OfficesFileError,
-    SyncStore,
+    SyncSink,
     incremental_resources,
+    is_postgres_url,
     load_offices,
+    open_store,
     sync_offices,
     sync_specs,
     syncable_resources,
@@ -51,7 +53,7 @@ def offices_for(connection: Connection, offices_file: Path | None) -> list[Offic
 
 async def run_sync(
     offices: Sequence[OfficeConfig],
-    db: Path,
+    db: str | Path,
     resources: Sequence[str],
     *,
     reconcile: bool,
@@ -60,7 +62,7 @@ async def run_sync(
     as_json: bool,
     fleet: FleetLeases | None = None,
     round_name: str | None = None,
-    store: SyncStore | None = None,
+    store: SyncSink | None = None,
 ) -> list[OfficeProgress]:
     """Sync with live progress, then print the summary. Returns each office's outcome."""
     try:
@@ -68,7 +70,7 @@ async def run_sync(
     except ValueError as exc:
         raise usage_error(f"--resources: {exc}") from None
     tracked = {o.name: OfficeProgress(o.name) for o in offices}
-    with contextlib.nullcontext(store) if store is not None else SyncStore(db) as store:
+    with contextlib.nullcontext(store) if store is not None else open_store(db) as store:
         stop = anyio.Event()
         display = LiveProgress(console, list(tracked.values()), quiet=quiet or as_json)
         async with anyio.create_task_group() as tg:
@@ -96,7 +98,12 @@ async def run_sync(
 
 @click.command()
 @click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path), default=Path("odapi.sqlite"), show_default=True
+    "--db",
+    metavar="PATH|URL",
+    default="odapi.sqlite",
+    show_default=True,
+    help="A SQLite file, or a PostgreSQL database as postgresql://USER@HOST:PORT/DBNAME (the password from "
+    "PGPASSWORD or ~/.pgpass).",
 )
 @click.option(
     "--resources",
@@ -160,7 +167,7 @@ async def run_sync(
 )
 @connection_options
 def sync(
-    db: Path,
+    db: str,
     resources: str | None,
     offices_file: Path | None,
     reconcile: bool,
@@ -178,7 +185,10 @@ def sync(
     run_for: float | None,
     connection: Connection,
 ) -> int:
-    """Copy offices' data into SQLite, fetching only what changed since the last run."""
+    """Copy offices' data into SQLite or PostgreSQL, fetching only what changed since the last run."""
+    target: str | Path = db if is_postgres_url(db) else Path(db)
+    if isinstance(target, Path) and target.is_dir():
+        raise usage_error(f"--db: {target} is a directory; give a SQLite file or a postgresql:// URL")
     fleet = None
     if redis_url:
         try:
@@ -209,7 +219,7 @@ def sync(
         done = anyio.run(
             lambda: run_following(
                 offices,
-                db,
+                target,
                 resource_names(resources),
                 host=host,
                 port=int(port),
@@ -227,7 +237,7 @@ def sync(
     done = anyio.run(
         lambda: run_sync(
             offices,
-            db,
+            target,
             resource_names(resources),
             reconcile=reconcile,
             console=console,
@@ -253,7 +263,7 @@ def _exit_code(done: list[OfficeProgress]) -> int:
 
 async def run_following(
     offices: Sequence[OfficeConfig],
-    db: Path,
+    db: str | Path,
     resources: Sequence[str],
     *,
     host: str,
@@ -278,7 +288,7 @@ async def run_following(
             yield  # Ctrl-C ends the whole command (anyio cancels), not the server alone
 
     ends = time.monotonic() + run_for if run_for is not None else float("inf")
-    with SyncStore(db) as store:
+    with open_store(db) as store:
         receiver = make_event_receiver(offices, store, resources)
         server = Server(
             uvicorn.Config(receiver.asgi(), host=host, port=port, log_level="warning", lifespan="on")

@@ -1,4 +1,4 @@
-"""Incremental, resumable sync of many offices into SQLite (the engine behind ``odapi sync``).
+"""Incremental, resumable sync of many offices into SQLite or PostgreSQL (the engine behind ``odapi sync``).
 
 Needs nothing beyond the SDK: the command line is one user of it, a worker of your own can be another. See
 docs/sync.md.
@@ -20,6 +20,8 @@ from ._engine import (
 )
 from ._fleet import FleetLeases, sync_fleet
 from ._offices import OfficeEntry, OfficesFileError, load_offices
+from ._postgres import PostgresStore
+from ._sink import StoreError, SyncSink, is_postgres_url, open_store
 from ._store import FencedOut, SyncStore, TableLayout
 
 __all__ = [
@@ -30,12 +32,17 @@ __all__ = [
     "OfficeEntry",
     "OfficeProgress",
     "OfficesFileError",
+    "PostgresStore",
     "ResourceResult",
+    "StoreError",
+    "SyncSink",
     "SyncSpec",
     "SyncStore",
     "TableLayout",
     "incremental_resources",
+    "is_postgres_url",
     "load_offices",
+    "open_store",
     "sync_fleet",
     "sync_office",
     "sync_offices",

@@ -1,4 +1,4 @@
-"""Incremental sync of many offices into a :class:`SyncStore`, through the SDK's public API only.
+"""Incremental sync of many offices into a store (:class:`SyncSink`: SQLite or PostgreSQL), through the SDK's public API only.
 
 Per office (one session, so one throttle per key) the resources run one after the other; offices run
 concurrently and fail alone. Per resource:
@@ -31,7 +31,8 @@ from .. import BadRequest, Gone, NotFound, OpenDental, OpenDentalError
 from .. import resources as _models
 from .._syncspec import SyncSpec
 from ..resources._generated._sync import SYNC
-from ._store import SyncState, SyncStore, TableLayout
+from ._sink import SyncSink
+from ._store import SyncState, TableLayout
 
 #: Re-ask this much before the watermark: a filter that means "after" would otherwise miss a row changed in the
 #: same second the watermark was read.
@@ -175,7 +176,7 @@ class _OfficeClock:
 
 async def sync_office(
     office: OfficeConfig,
-    store: SyncStore,
+    store: SyncSink,
     specs: Sequence[SyncSpec],
     *,
     reconcile: bool = False,
@@ -203,7 +204,7 @@ async def sync_office(
 async def _sync_resource(
     od: OpenDental,
     office: str,
-    store: SyncStore,
+    store: SyncSink,
     spec: SyncSpec,
     clock: _OfficeClock,
     reconcile: bool,
@@ -303,7 +304,7 @@ def _parse_watermark(text: str | None) -> dt.datetime | None:
 
 async def sync_offices(
     offices: Sequence[OfficeConfig],
-    store: SyncStore,
+    store: SyncSink,
     specs: Sequence[SyncSpec],
     *,
     reconcile: bool = False,

@@ -37,7 +37,7 @@ from .._redis_client import check_word, connect, run_script
 from .._redis_scripts import Script
 from .._syncspec import SyncSpec
 from ._engine import OfficeConfig, OfficeProgress, sync_office
-from ._store import SyncStore
+from ._sink import SyncSink
 
 if TYPE_CHECKING:
     from .._redis_client import Client
@@ -188,7 +188,7 @@ class FleetLeases:
 
 async def sync_fleet(
     offices: Sequence[OfficeConfig],
-    store: SyncStore,
+    store: SyncSink,
     specs: Sequence[SyncSpec],
     leases: FleetLeases,
     *,

@@ -1,0 +1,473 @@
+"""The sync's copy in PostgreSQL: the tables, columns and rules of the SQLite store, in typed columns.
+
+One table per resource (its URL segment), an ``office`` column, one column per model field (the same names as in
+SQLite, ``__derived`` helpers included), primary key (``office``, the resource's key), and the same
+``odapi_sync_state`` / ``odapi_sync_fence`` / ``odapi_sync_listing`` tables. Column types: integers ``bigint``,
+booleans ``boolean``, dates ``date``, datetimes ``timestamp`` (without time zone: the office's clock), lists and
+objects ``jsonb``, text ``text``, and money ``double precision``: the API sends amounts as JSON numbers and
+Open Dental keeps them as MySQL ``double``, so the column holds exactly what the office has (cast to
+``numeric(14,2)`` where a sum must be exact to the cent).
+
+Every page is one transaction: a binary ``COPY`` into a temporary table, then ``INSERT ... ON CONFLICT (office,
+key) DO UPDATE`` (and the page's keys into ``odapi_sync_listing`` when a whole listing runs). The fleet's fencing
+token is checked first, inside that same transaction, against ``odapi_sync_fence``: the row lock it takes orders
+writers of one office, and a write under an older token than the newest seen is rolled back (:class:`FencedOut`).
+
+Driver: psycopg 3. It is libpq, so the password and every other setting come from where ``psql`` finds them
+(``PGPASSWORD``, ``~/.pgpass``, ``PGSERVICE``, ``sslmode`` ...), and its binary ``COPY`` is C code; and its
+blocking API fits the store's interface, which the engine calls from worker threads, so converting a page never
+runs on the event loop that fetches the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import operator
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .. import resources as _models
+from ._sink import StoreError
+from ._store import FencedOut, SyncState, TableLayout, _unwrap
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresStore"]
+
+#: Seconds to wait for the server to answer a connection.
+CONNECT_TIMEOUT = 10
+#: Bounds on waits inside the server: a lock held by a stalled writer, a transaction left open by a frozen one.
+_SESSION = (
+    "SET lock_timeout = '30s'",
+    "SET idle_in_transaction_session_timeout = '60s'",
+    "SET statement_timeout = '300s'",
+)
+WATERMARK_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_META: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "odapi_sync_state": (
+        {
+            "office": "text",
+            "resource": "text",
+            "watermark": "timestamp without time zone",
+            "synced_at": "timestamp with time zone",
+            "listed_rows": "bigint",
+        },
+        ("office", "resource"),
+    ),
+    "odapi_sync_fence": ({"office": "text", "token": "bigint"}, ("office",)),
+    "odapi_sync_listing": (
+        {"office": "text", "resource": "text", "pk": "bigint"},
+        ("office", "resource", "pk"),
+    ),
+}
+_META_SQL = """
+CREATE TABLE IF NOT EXISTS odapi_sync_state (
+    office text NOT NULL,
+    resource text NOT NULL,
+    watermark timestamp without time zone,  -- the office's clock; NULL: the next run lists everything
+    synced_at timestamp with time zone NOT NULL,
+    listed_rows bigint NOT NULL,            -- rows the last complete whole listing returned (for the ETA)
+    PRIMARY KEY (office, resource)
+);
+CREATE TABLE IF NOT EXISTS odapi_sync_fence (office text PRIMARY KEY, token bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS odapi_sync_listing (
+    office text NOT NULL,
+    resource text NOT NULL,
+    pk bigint NOT NULL,
+    PRIMARY KEY (office, resource, pk)
+);
+"""
+#: Serializes schema changes between processes sharing the database (two workers creating one table).
+_DDL_LOCK = 0x6F646170  # "odap"
+
+
+def _pg_type(hint: Any) -> tuple[str, str]:
+    """(column type as ``format_type`` spells it, the binary COPY type name)."""
+    hint = _unwrap(hint)
+    if hint is bool:
+        return "boolean", "bool"
+    if hint is int:
+        return "bigint", "int8"
+    if hint is float:
+        return "double precision", "float8"
+    if hint is dt.datetime:
+        return "timestamp without time zone", "timestamp"
+    if hint is dt.date:
+        return "date", "date"
+    if hint is str:
+        return "text", "text"
+    return "jsonb", "jsonb"
+
+
+class _Table:
+    """The PostgreSQL side of a :class:`TableLayout`: column types, the page's temporary table, the SQL."""
+
+    def __init__(self, layout: TableLayout) -> None:
+        model = getattr(_models, layout.spec.model)
+        hints = {f.name: f.type for f in msgspec.structs.fields(model)}
+        typed = [_pg_type(hints[name]) for name in layout.field_names]
+        self.name = layout.table
+        self.columns = dict(zip(layout.columns, (t for t, _ in typed), strict=True))
+        self.copy_types = ["text", *(c for _, c in typed)]
+        everything = [f.name for f in msgspec.structs.fields(model)]
+        self._pick = operator.itemgetter(*(everything.index(n) for n in layout.field_names))
+        self._key_at = layout.field_names.index(layout.spec.primary_key)
+        self.pk = layout.pk_column
+        self.temp = f"odapi_page_{self.name}"
+        cols = ", ".join(f'"{c}"' for c in ("office", *layout.columns))
+        updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in layout.columns if c != self.pk)
+        self.copy_sql = f'COPY "{self.temp}" ({cols}) FROM STDIN (FORMAT BINARY)'
+        self.upsert_sql = (
+            f'INSERT INTO "{self.name}" ({cols}) SELECT {cols} FROM "{self.temp}" '
+            f'ON CONFLICT (office, "{self.pk}") DO UPDATE SET {updates}'
+        )
+        self.listing_sql = (
+            f'INSERT INTO odapi_sync_listing (office, resource, pk) SELECT office, %s, "{self.pk}" '
+            f'FROM "{self.temp}" ON CONFLICT DO NOTHING'
+        )
+        defs = ", ".join(f'"{c}" {t}' for c, t in self.columns.items())
+        self.create_sql = (
+            f'CREATE TABLE IF NOT EXISTS "{self.name}" (office text NOT NULL, {defs}, '
+            f'PRIMARY KEY (office, "{self.pk}"))'
+        )
+
+    def rows(self, office: str, rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The page as COPY rows, one per key (the last wins, as SQLite's INSERT OR REPLACE would have it)."""
+        by_key: dict[Any, tuple[Any, ...]] = {}
+        pick, key_at = self._pick, self._key_at
+        for row in rows:
+            values = pick(msgspec.structs.astuple(row))
+            by_key[values[key_at]] = (office, *values)
+        return list(by_key.values())
+
+
+class PostgresStore:
+    """A PostgreSQL database holding the synced rows, watermarks and fencing tokens (``dsn``: a libpq URL or
+    ``key=value`` string; the password from it, ``PGPASSWORD`` or ``~/.pgpass``).
+
+    Opening connects and checks the database (reachable, login accepted, writable, the sync's tables usable),
+    so a mistake is reported before any request to an office. Thread-safe: one connection, one writer at a
+    time; a connection lost mid-run fails the write under way (rolled back) and the next call reconnects.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            import psycopg
+            import psycopg.types.json
+            from psycopg.conninfo import conninfo_to_dict
+        except ImportError:  # pragma: no cover - the postgres extra is missing
+            raise StoreError(
+                'PostgreSQL needs the postgres extra: pip install "odapi-async[postgres]"'
+            ) from None
+        self._psycopg = psycopg
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError:
+            raise StoreError(
+                "--db: not a valid PostgreSQL URL (postgresql://user@host:port/dbname)"
+            ) from None
+        self._dsn = dsn
+        self._secret = str(params.get("password") or "")
+        host = str(params.get("host") or "localhost")
+        port = f":{params['port']}" if params.get("port") else ""
+        self.where = (
+            f"postgresql://{params.get('user') or ''}{'@' if params.get('user') else ''}{host}{port}/"
+        )
+        self.where += str(params.get("dbname") or "")
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._temps: set[str] = set()
+        self._tables: dict[str, _Table] = {}
+        self._tokens: dict[str, int] = {}
+        with self._lock:
+            self._connect()
+            with self._errors("checking the database"):
+                self._prepare_meta()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.where!r})"
+
+    # ------------------------------------------------------------------------------------ connection
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        pg = self._psycopg
+        try:
+            conn: psycopg.Connection[Any] = pg.connect(
+                self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name="odapi sync"
+            )
+        except pg.Error as exc:
+            raise StoreError(f"cannot connect to {self.where}: {self._line(exc)}") from None
+        try:
+            pg.types.json.set_json_dumps(msgspec.json.encode, conn)
+            for statement in _SESSION:
+                conn.execute(statement)
+        except pg.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot use {self.where}: {self._line(exc)}") from None
+        self._conn = conn
+        self._temps = set()
+        return conn
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                conn.close()
+            conn = self._connect()
+        return conn
+
+    def _line(self, exc: BaseException) -> str:
+        """The error as one line, without the password (libpq never quotes it, but a URL it cannot parse may)."""
+        text = "; ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or type(exc).__name__
+        text = text.replace("connection failed: ", "")
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return text
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """psycopg's errors as one-line :class:`StoreError` (FencedOut and StoreError pass through)."""
+        psycopg = self._psycopg
+        try:
+            yield
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise StoreError(f"{self.where}: the role may not do this ({doing}): {self._line(exc)}") from None
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            raise StoreError(f"{self.where} is read-only ({doing}): {self._line(exc)}") from None
+        except psycopg.OperationalError as exc:
+            raise StoreError(
+                f"{self.where}: connection lost while {doing} (its transaction was rolled back): "
+                f"{self._line(exc)}"
+            ) from None
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.where}: {doing} failed: {self._line(exc)}") from None
+
+    @contextmanager
+    def _transaction(self, doing: str, office: str | None = None) -> Iterator[psycopg.Cursor[Any]]:
+        """One transaction (with the office's fence checked first), under the lock, errors translated."""
+        with self._lock, self._errors(doing):
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cur:
+                if office is not None:
+                    self._check_fence(cur, office)
+                yield cur
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------------------- schema
+
+    def _prepare_meta(self) -> None:
+        conn = self._connection()
+        read_only = conn.execute("SHOW transaction_read_only").fetchone()
+        if read_only and read_only[0] == "on":
+            raise StoreError(f"{self.where} is read-only (a standby, or default_transaction_read_only)")
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+            missing = [name for name in _META if not self._exists(cur, name)]
+            if missing:
+                cur.execute(_META_SQL)
+            for name, (columns, key) in _META.items():
+                self._check_table(cur, name, columns, key)
+
+    @staticmethod
+    def _exists(cur: psycopg.Cursor[Any], table: str) -> bool:
+        row = cur.execute("SELECT to_regclass(%s)", (f'"{table}"',)).fetchone()
+        return row is not None and row[0] is not None
+
+    def _check_table(
+        self, cur: psycopg.Cursor[Any], table: str, columns: dict[str, str], key: Sequence[str]
+    ) -> list[str]:
+        """Check an existing table can hold the sync's rows; returns the columns it lacks (to add)."""
+        found = dict(
+            cur.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                (f'"{table}"',),
+            ).fetchall()
+        )
+        wrong = [f"{c} is {found[c]}, not {t}" for c, t in columns.items() if c in found and found[c] != t]
+        if wrong:
+            raise StoreError(
+                f'{self.where}: table "{table}" exists with other columns than the sync writes '
+                f"({'; '.join(wrong[:3])}): drop or rename it, or sync into another database"
+            )
+        keys = cur.execute(
+            "SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index i "
+            "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "WHERE i.indrelid = to_regclass(%s) AND i.indisunique GROUP BY i.indexrelid",
+            (f'"{table}"',),
+        ).fetchall()
+        if list(key) not in [k[0] for k in keys] and all(c in found for c in key):
+            raise StoreError(
+                f'{self.where}: table "{table}" has no unique key on ({", ".join(key)}), which the sync '
+                "upserts by: drop or rename it, or sync into another database"
+            )
+        for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            allowed = cur.execute(
+                "SELECT has_table_privilege(to_regclass(%s), %s)", (f'"{table}"', privilege)
+            )
+            row = allowed.fetchone()
+            if row is not None and not row[0]:
+                raise StoreError(f'{self.where}: the role may not {privilege} table "{table}"')
+        return [c for c in columns if c not in found]
+
+    def _table(self, layout: TableLayout) -> _Table:
+        table = self._tables.get(layout.table)
+        if table is None:
+            table = self._tables[layout.table] = _Table(layout)
+        return table
+
+    def prepare(self, layout: TableLayout) -> None:
+        """Create the table, or add the columns a newer model has (new Open Dental versions add fields)."""
+        if layout.table in self._tables:
+            return
+        table = _Table(layout)
+        with self._transaction(f'preparing table "{table.name}"') as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+            if not self._exists(cur, table.name):
+                cur.execute(table.create_sql)
+            key = ("office", table.pk)
+            for column in self._check_table(cur, table.name, {"office": "text", **table.columns}, key):
+                cur.execute(f'ALTER TABLE "{table.name}" ADD COLUMN "{column}" {table.columns[column]}')
+        self._tables[layout.table] = table
+
+    # ---------------------------------------------------------------------------------------- fencing
+
+    def fence(self, office: str, token: int) -> None:
+        """Write ``office`` under a fleet's fencing token from now on (see :class:`SyncSink`)."""
+        self._tokens[office] = token
+
+    def _check_fence(self, cur: psycopg.Cursor[Any], office: str) -> None:
+        token = self._tokens.get(office)
+        if token is None:
+            return
+        # Takes the office's fence row lock until commit: writers of one office go one after the other.
+        newest = cur.execute(
+            "INSERT INTO odapi_sync_fence AS f (office, token) VALUES (%s, %s) ON CONFLICT (office) "
+            "DO UPDATE SET token = greatest(f.token, EXCLUDED.token) RETURNING token",
+            (office, token),
+        ).fetchone()
+        if newest is not None and newest[0] > token:
+            raise FencedOut(office, token, newest[0])
+
+    # ----------------------------------------------------------------------------------------- writes
+
+    def _temp(self, cur: psycopg.Cursor[Any], table: _Table) -> None:
+        if table.temp not in self._temps:
+            cur.execute(
+                f'CREATE TEMP TABLE IF NOT EXISTS "{table.temp}" (LIKE "{table.name}") ON COMMIT DELETE ROWS'
+            )
+            self._temps.add(table.temp)
+
+    def write_page(self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool) -> None:
+        """Upsert one page by primary key (and note its keys when a whole listing is under way)."""
+        table = self._table(layout)
+        values = table.rows(office, rows)
+        if not values:
+            return
+        with self._transaction(f'writing a page of "{table.name}"', office) as cur:
+            self._temp(cur, table)
+            with cur.copy(table.copy_sql) as copy:
+                copy.set_types(table.copy_types)
+                for row in values:
+                    copy.write_row(row)
+            cur.execute(table.upsert_sql)
+            if listing:
+                cur.execute(table.listing_sql, (table.name,))
+
+    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any]) -> int:
+        """Delete rows by primary key (a deletion the office announced); returns the rows removed."""
+        table = self._table(layout)
+        with self._transaction(f'removing rows of "{table.name}"', office) as cur:
+            cur.execute(
+                f'DELETE FROM "{table.name}" WHERE office = %s AND "{table.pk}" = ANY(%s)',
+                (office, list(keys)),
+            )
+            return max(cur.rowcount, 0)
+
+    def begin_listing(self, office: str, resource: str) -> None:
+        """Forget the keys of an earlier whole listing that never finished."""
+        with self._transaction(f'starting a listing of "{resource}"', office) as cur:
+            cur.execute(
+                "DELETE FROM odapi_sync_listing WHERE office = %s AND resource = %s", (office, resource)
+            )
+
+    def finish(
+        self,
+        layout: TableLayout,
+        office: str,
+        *,
+        watermark: str | None,
+        listing: bool,
+        listed_rows: int,
+        deleted: Sequence[int] = (),
+    ) -> int:
+        """End a run in one transaction: remove the rows a whole listing did not list, or the ``deleted`` keys
+        (from a deletion log); save the watermark. Returns the rows removed."""
+        table = self._table(layout)
+        name, pk = table.name, table.pk
+        mark = dt.datetime.strptime(watermark, WATERMARK_FORMAT) if watermark else None
+        removed = 0
+        with self._transaction(f'finishing the run of "{name}"', office) as cur:
+            if deleted:
+                cur.execute(
+                    f'DELETE FROM "{name}" WHERE office = %s AND "{pk}" = ANY(%s)', (office, list(deleted))
+                )
+                removed += max(cur.rowcount, 0)
+            if listing:
+                cur.execute(
+                    f'DELETE FROM "{name}" AS t WHERE office = %s AND NOT EXISTS (SELECT 1 FROM '
+                    f'odapi_sync_listing l WHERE l.office = t.office AND l.resource = %s AND l.pk = t."{pk}")',
+                    (office, name),
+                )
+                removed += max(cur.rowcount, 0)
+                cur.execute(
+                    "DELETE FROM odapi_sync_listing WHERE office = %s AND resource = %s", (office, name)
+                )
+            cur.execute(
+                "INSERT INTO odapi_sync_state AS s (office, resource, watermark, synced_at, listed_rows) "
+                "VALUES (%s, %s, %s, now(), %s) ON CONFLICT (office, resource) DO UPDATE SET "
+                "watermark = EXCLUDED.watermark, synced_at = EXCLUDED.synced_at, listed_rows = "
+                + ("EXCLUDED.listed_rows" if listing else "s.listed_rows"),
+                (office, name, mark, listed_rows if listing else 0),
+            )
+        return removed
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def state(self, office: str, resource: str) -> SyncState | None:
+        with self._transaction(f'reading the state of "{resource}"') as cur:
+            row = cur.execute(
+                "SELECT watermark, synced_at, listed_rows FROM odapi_sync_state "
+                "WHERE office = %s AND resource = %s",
+                (office, resource),
+            ).fetchone()
+        if row is None:
+            return None
+        watermark, synced_at, listed_rows = row
+        text = watermark.strftime(WATERMARK_FORMAT) if watermark is not None else None
+        return SyncState(text, synced_at.isoformat(timespec="seconds"), int(listed_rows))
+
+    def count(self, resource: str, office: str) -> int:
+        with self._transaction(f'counting "{resource}"') as cur:
+            if not self._exists(cur, resource):
+                return 0
+            row = cur.execute(f'SELECT count(*) FROM "{resource}" WHERE office = %s', (office,)).fetchone()
+        return int(row[0]) if row else 0

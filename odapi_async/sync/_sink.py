@@ -1,0 +1,96 @@
+"""The one interface a sync writes through, whichever database holds the copy (SQLite or PostgreSQL).
+
+The engine, the fleet and the event receiver only ever see a :class:`SyncSink`; :func:`open_store` picks the
+database from what ``odapi sync --db`` was given: a ``postgresql://`` URL (PostgreSQL) or a path (SQLite).
+
+The interface is synchronous on purpose: the engine calls it from worker threads (``anyio.to_thread``), so a
+store's work (converting a page, the database round trips) never holds up the event loop that fetches the next
+pages, and both stores share one shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .._exceptions import OpenDentalError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ._store import SyncState, TableLayout
+
+__all__ = ["POSTGRES_SCHEMES", "StoreError", "SyncSink", "is_postgres_url", "open_store"]
+
+#: URL schemes that select PostgreSQL (libpq's two spellings).
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StoreError(OpenDentalError):
+    """The sync's database refused or failed (unreachable, a login refused, a table it cannot use, a lost
+    connection). The message is one line and never holds a password; the write under way was rolled back."""
+
+
+@runtime_checkable
+class SyncSink(Protocol):
+    """Where a sync keeps its rows, its watermarks and its fleet's fencing tokens.
+
+    Every write is one transaction; a watermark is saved only by :meth:`finish`, after (and never without) the
+    rows it covers. Methods may be called from several threads.
+    """
+
+    def fence(self, office: str, token: int) -> None:
+        """Write ``office`` under a fleet's fencing token from now on: each later write of the office checks, in
+        its own transaction, that no newer token has written it, and raises :class:`FencedOut` if one has."""
+
+    def prepare(self, layout: TableLayout) -> None:
+        """Make the resource's table ready (create it, add the columns a newer model has)."""
+
+    def write_page(self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool) -> None:
+        """Upsert one page by primary key, in one transaction (noting its keys when a whole listing runs)."""
+
+    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any]) -> int:
+        """Delete rows by primary key; returns how many went."""
+
+    def begin_listing(self, office: str, resource: str) -> None:
+        """A whole listing starts: forget the keys an earlier, unfinished one noted."""
+
+    def finish(
+        self,
+        layout: TableLayout,
+        office: str,
+        *,
+        watermark: str | None,
+        listing: bool,
+        listed_rows: int,
+        deleted: Sequence[int] = (),
+    ) -> int:
+        """End a resource's run in one transaction (deletions, then the watermark); returns the rows removed."""
+
+    def state(self, office: str, resource: str) -> SyncState | None:
+        """The resource's saved watermark, or None before its first complete run."""
+
+    def count(self, resource: str, office: str) -> int:
+        """Rows of ``office`` in the resource's table (0 when there is no table yet)."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def is_postgres_url(db: str | Path) -> bool:
+    return isinstance(db, str) and db.lower().startswith(POSTGRES_SCHEMES)
+
+
+def open_store(db: str | Path) -> SyncSink:
+    """A ``postgresql://`` URL opens a :class:`PostgresStore`, anything else is a SQLite file's path."""
+    if is_postgres_url(db):
+        from ._postgres import PostgresStore
+
+        return PostgresStore(str(db))
+    from ._store import SyncStore
+
+    return SyncStore(db)

@@ -1,0 +1,66 @@
+"""``odapi sync --db postgresql://...``: the same rows as a sync into SQLite, in typed columns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from cli.clitools import local_rows, odapi
+from pg_support import column_types, pg_rows
+
+pytestmark = pytest.mark.integration
+
+RESOURCES = "patients,appointments,procedurelogs,commlogs,fees"
+
+
+def sync_args(emulator, key: str, db: str | Path, *extra: str) -> list[str]:
+    return [
+        "sync", "--db", str(db), "--endpoint", f"local={emulator.endpoints['local']}",
+        "--developer-key", "dev-cli", "--customer-key", key, "--json", "--resources", RESOURCES, *extra,
+    ]  # fmt: skip
+
+
+def assert_same(cluster, database: str, sqlite: Path, office: str = "default") -> None:
+    for resource in RESOURCES.split(","):
+        want = local_rows(sqlite, resource, office)
+        have = pg_rows(cluster, database, resource, office)
+        assert want, f"{resource}: SQLite holds no rows; the comparison would prove nothing"
+        assert have == want, f"{resource}: {len(have - want)} extra or different, {len(want - have)} missing"
+
+
+def test_postgres_holds_what_sqlite_holds_in_typed_columns_and_follows_a_change(
+    emulator, pg_cluster, pg_db, tmp_path
+) -> None:
+    url, sqlite = pg_cluster.url(pg_db), tmp_path / "same.sqlite"
+    for db in (url, sqlite):
+        run = odapi(*sync_args(emulator, "k-pg", db))
+        assert run.returncode == 0, run.stderr
+    assert_same(pg_cluster, pg_db, sqlite)
+    appointments = column_types(pg_cluster, pg_db, "appointments")
+    assert appointments["AptDateTime"] == "timestamp without time zone"
+    assert appointments["AptNum"] == "bigint"
+    assert appointments["IsNewPatient"] == "boolean"
+    assert appointments["office"] == "text"
+    patients = column_types(pg_cluster, pg_db, "patients")
+    assert patients["Birthdate"] == "date"
+    assert column_types(pg_cluster, pg_db, "fees")["Amount"] == "double precision"
+
+    async def change() -> int:
+        async with emulator.session("k-pg") as od:
+            patient = (await od.patients.list(Limit=1).first_page())[0]
+            await od.patients.update(patient.PatNum, LName="Changed")
+            return patient.PatNum
+
+    changed = asyncio.run(change())
+    second = odapi(*sync_args(emulator, "k-pg", url))
+    assert second.returncode == 0, second.stderr
+    report = {r["resource"]: r for r in json.loads(second.stdout)["offices"][0]["resources"]}
+    assert report["patients"]["how"] == "incremental" and report["patients"]["rows"] == 1
+    with pg_cluster.admin(pg_db) as conn:
+        assert conn.execute('SELECT "LName" FROM patients WHERE "PatNum" = %s', (changed,)).fetchone() == (
+            "Changed",
+        )
+    assert odapi(*sync_args(emulator, "k-pg", sqlite)).returncode == 0
+    assert_same(pg_cluster, pg_db, sqlite)
