@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import click
 from rich.console import Console
 
@@ -28,6 +29,7 @@ from ..sync import (
     syncable_resources,
 )
 from ..sync._fleet import FleetLeases, sync_fleet
+from ..sync._sink import prepare_tables
 from ._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
 from ._report import LiveProgress, print_summary
 
@@ -71,6 +73,7 @@ async def run_sync(
         raise usage_error(f"--resources: {exc}") from None
     tracked = {o.name: OfficeProgress(o.name) for o in offices}
     with contextlib.nullcontext(store) if store is not None else open_store(db) as store:
+        await anyio.to_thread.run_sync(prepare_tables, store, specs)
         stop = anyio.Event()
         display = LiveProgress(console, list(tracked.values()), quiet=quiet or as_json)
         async with anyio.create_task_group() as tg:

@@ -301,7 +301,9 @@ class PostgresStore:
                 (f'"{table}"',),
             ).fetchall()
         )
-        wrong = [f"{c} is {found[c]}, not {t}" for c, t in columns.items() if c in found and found[c] != t]
+        wrong = [
+            f'column "{c}" is {found[c]}, not {t}' for c, t in columns.items() if c in found and found[c] != t
+        ]
         if wrong:
             raise StoreError(
                 f'{self.where}: table "{table}" exists with other columns than the sync writes '

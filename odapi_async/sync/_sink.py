@@ -19,9 +19,10 @@ from .._exceptions import OpenDentalError
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+    from .._syncspec import SyncSpec
     from ._store import SyncState, TableLayout
 
-__all__ = ["POSTGRES_SCHEMES", "StoreError", "SyncSink", "is_postgres_url", "open_store"]
+__all__ = ["POSTGRES_SCHEMES", "StoreError", "SyncSink", "is_postgres_url", "open_store", "prepare_tables"]
 
 #: URL schemes that select PostgreSQL (libpq's two spellings).
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -94,3 +95,13 @@ def open_store(db: str | Path) -> SyncSink:
     from ._store import SyncStore
 
     return SyncStore(db)
+
+
+def prepare_tables(store: SyncSink, specs: Sequence[SyncSpec]) -> None:
+    """Make every table of a run ready up front, so that a table the store cannot use is reported before any
+    request to an office (``odapi sync`` does this; the engine prepares each table again, at no cost)."""
+    from .. import resources as _models
+    from ._store import TableLayout
+
+    for spec in specs:
+        store.prepare(TableLayout(spec, getattr(_models, spec.model)))
