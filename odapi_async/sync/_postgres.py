@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .. import resources as _models
 from ._sink import StoreError
 from ._store import FencedOut, SyncState, TableLayout, _unwrap
 
@@ -44,7 +43,7 @@ CONNECT_TIMEOUT = 10
 #: Bounds on waits inside the server: a lock held by a stalled writer, a transaction left open by a frozen one.
 _SESSION = (
     "SET lock_timeout = '30s'",
-    "SET idle_in_transaction_session_timeout = '60s'",
+    "SET idle_in_transaction_session_timeout = '20s'",
     "SET statement_timeout = '300s'",
 )
 WATERMARK_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -109,7 +108,7 @@ class _Table:
     """The PostgreSQL side of a :class:`TableLayout`: column types, the page's temporary table, the SQL."""
 
     def __init__(self, layout: TableLayout) -> None:
-        model = getattr(_models, layout.spec.model)
+        model = layout.model
         hints = {f.name: f.type for f in msgspec.structs.fields(model)}
         typed = [_pg_type(hints[name]) for name in layout.field_names]
         self.name = layout.table
@@ -173,6 +172,8 @@ class PostgresStore:
                 "--db: not a valid PostgreSQL URL (postgresql://user@host:port/dbname)"
             ) from None
         self._dsn = dsn
+        # Named in pg_stat_activity as "odapi sync", unless the URL names it (?application_name=worker-3).
+        self._name = {} if params.get("application_name") else {"application_name": "odapi sync"}
         self._secret = str(params.get("password") or "")
         host = str(params.get("host") or "localhost")
         port = f":{params['port']}" if params.get("port") else ""
@@ -199,7 +200,7 @@ class PostgresStore:
         pg = self._psycopg
         try:
             conn: psycopg.Connection[Any] = pg.connect(
-                self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name="odapi sync"
+                self._dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **self._name
             )
         except pg.Error as exc:
             raise StoreError(f"cannot connect to {self.where}: {self._line(exc)}") from None

@@ -62,6 +62,7 @@ class TableLayout:
 
     def __init__(self, spec: SyncSpec, model: type[msgspec.Struct]) -> None:
         self.spec = spec
+        self.model = model
         self.table = spec.resource
         fields = [f for f in msgspec.structs.fields(model) if f.name not in SERVER_COMPUTED]
         self.field_names = [f.name for f in fields]

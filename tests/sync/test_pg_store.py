@@ -1,0 +1,134 @@
+"""``PostgresStore`` beside ``SyncStore``: one interface, the same meaning, fencing in the write's transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from pg_support import as_sqlite
+
+import odapi_async.resources as models
+from odapi_async.sync import SYNC, FencedOut, PostgresStore, SyncSink, SyncStore, TableLayout, open_store
+
+pytestmark = pytest.mark.integration
+
+PATIENTS = TableLayout(SYNC["patients"], models.Patient)
+
+
+def patient(num: int, name: str) -> models.Patient:
+    return models.Patient(PatNum=num, LName=name)
+
+
+def rows(store: SyncSink, cluster, database: str) -> list[tuple]:
+    sql = 'SELECT office, "PatNum", "LName" FROM patients ORDER BY office, "PatNum"'
+    if isinstance(store, PostgresStore):
+        with cluster.admin(database) as conn:
+            return [tuple(as_sqlite(v) for v in r) for r in conn.execute(sql).fetchall()]
+    with sqlite3.connect(store.path) as conn:
+        found = conn.execute(sql).fetchall()
+    conn.close()
+    return found
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_factory(request, tmp_path):
+    """Opens stores of one database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        target = str(tmp_path / "one.sqlite")
+        yield lambda: open_store(tmp_path / "one.sqlite"), None, target
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        database = request.getfixturevalue("pg_db")
+        yield lambda: open_store(cluster.url(database)), cluster, database
+
+
+def test_the_same_operations_leave_the_same_rows_and_state(store_factory) -> None:
+    open_one, cluster, database = store_factory
+    with open_one() as store:
+        assert isinstance(store, SyncSink)
+        store.prepare(PATIENTS)
+        assert store.state("north", "patients") is None and store.count("patients", "north") == 0
+        store.begin_listing("north", "patients")
+        store.write_page(PATIENTS, "north", [patient(1, "A"), patient(2, "B"), patient(3, "C")], listing=True)
+        store.write_page(PATIENTS, "north", [patient(3, "C2"), patient(3, "C3")], listing=True)  # last wins
+        assert (
+            store.finish(PATIENTS, "north", watermark="2024-05-01 10:00:00", listing=True, listed_rows=4) == 0
+        )
+        state = store.state("north", "patients")
+        assert state is not None and (state.watermark, state.listed_rows) == ("2024-05-01 10:00:00", 4)
+        # A whole listing that no longer lists 2 removes it, and only for this office.
+        store.write_page(PATIENTS, "south", [patient(2, "South")], listing=False)
+        store.begin_listing("north", "patients")
+        store.write_page(PATIENTS, "north", [patient(1, "A"), patient(3, "C3")], listing=True)
+        assert (
+            store.finish(PATIENTS, "north", watermark="2024-05-02 10:00:00", listing=True, listed_rows=2) == 1
+        )
+        # An incremental run: a deletion log's keys go, listed_rows stays.
+        store.write_page(PATIENTS, "north", [patient(4, "D")], listing=False)
+        assert (
+            store.finish(PATIENTS, "north", watermark=None, listing=False, listed_rows=9, deleted=[1, 99])
+            == 1
+        )
+        state = store.state("north", "patients")
+        assert state is not None and (state.watermark, state.listed_rows) == (None, 2)
+        assert store.remove(PATIENTS, "south", [2]) == 1
+        assert store.count("patients", "north") == 2 and store.count("nothing", "north") == 0
+        assert rows(store, cluster, database) == [("north", 3, "C3"), ("north", 4, "D")]
+
+
+def test_a_stale_holder_s_write_is_rolled_back_after_a_newer_one_wrote(store_factory) -> None:
+    open_one, cluster, database = store_factory
+    with open_one() as paused, open_one() as heir:  # two workers, one database
+        for store in (paused, heir):
+            store.prepare(PATIENTS)
+        paused.fence("north", 1)
+        paused.write_page(PATIENTS, "north", [patient(1, "Old")], listing=False)
+        heir.fence("north", 2)  # the lease expired; another worker took the office over
+        heir.write_page(PATIENTS, "north", [patient(1, "New")], listing=False)
+        with pytest.raises(FencedOut, match="token 2"):
+            paused.write_page(PATIENTS, "north", [patient(1, "Stale")], listing=False)
+        with pytest.raises(FencedOut):
+            paused.finish(PATIENTS, "north", watermark="2024-01-01 00:00:00", listing=False, listed_rows=0)
+        with pytest.raises(FencedOut):
+            paused.remove(PATIENTS, "north", [1])
+        heir.write_page(PATIENTS, "north", [patient(2, "Also new")], listing=False)
+        paused.write_page(PATIENTS, "south", [patient(3, "Other office")], listing=False)
+        assert paused.state("north", "patients") is None  # the stale finish saved no watermark
+        assert rows(heir, cluster, database) == [
+            ("north", 1, "New"),
+            ("north", 2, "Also new"),
+            ("south", 3, "Other office"),
+        ]
+
+
+def test_a_newer_model_s_fields_become_new_columns(pg_cluster, pg_db) -> None:
+    with pg_cluster.admin(pg_db) as conn:  # the table an older version of the model made
+        conn.execute(
+            'CREATE TABLE patients (office text NOT NULL, "PatNum" bigint, "LName" text, PRIMARY KEY (office, "PatNum"))'
+        )
+        conn.execute("INSERT INTO patients VALUES ('north', 1, 'Kept')")
+    with PostgresStore(pg_cluster.url(pg_db)) as store:
+        store.prepare(PATIENTS)
+        store.write_page(
+            PATIENTS,
+            "north",
+            [models.Patient(PatNum=2, LName="New", Birthdate=None, FName="F")],
+            listing=False,
+        )
+    with pg_cluster.admin(pg_db) as conn:
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'patients'"
+            )
+        }
+        found = conn.execute('SELECT "PatNum", "LName", "FName" FROM patients ORDER BY 1').fetchall()
+    assert set(PATIENTS.columns) <= columns
+    assert found == [(1, "Kept", None), (2, "New", "F")]
+
+
+def test_the_interface_is_the_same_for_both(tmp_path) -> None:
+    public = {n for n in dir(SyncSink) if not n.startswith("_") or n in ("__enter__", "__exit__")}
+    public -= {n for n in dir(object)} - {"__enter__", "__exit__"}
+    for cls in (SyncStore, PostgresStore):
+        assert public <= set(dir(cls)), public - set(dir(cls))
