@@ -232,7 +232,9 @@ async def sync_fleet(
         finally:
             entry.finished = time.monotonic()
         if lost:
-            entry.error = "the office's lease expired while it synced; another worker took it over"
+            # What the store said (FencedOut: a write refused in the database) is kept beside the reason.
+            why = f" ({entry.error})" if entry.error else ""
+            entry.error = f"the office's lease expired while it synced; another worker took it over{why}"
         elif not await leases.finish(round_no, name, token):
             entry.error = "the office's lease was lost before it finished; another worker took it over"
 
