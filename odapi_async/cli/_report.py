@@ -32,6 +32,8 @@ def progress_table(offices: Sequence[OfficeProgress]) -> Table:
         stats = office.throttle()
         if office.error:
             state = "[red]failed[/red]"
+        elif office.skipped:
+            state = "[yellow]skipped[/yellow]"
         elif office.finished is not None:
             state = "[green]done[/green]"
         else:
@@ -79,6 +81,7 @@ def summary(offices: Sequence[OfficeProgress]) -> dict[str, Any]:
                 "office": office.name,
                 "ok": not office.failures,
                 "error": office.error,
+                **({"skipped": office.skipped} if office.skipped else {}),
                 "rows": office.rows,
                 "pages": office.pages,
                 "requests": int(stats["requests"]),
@@ -117,6 +120,8 @@ def print_summary(console: Console, offices: Sequence[OfficeProgress], *, as_jso
             result = "[red]failed[/red]"
         elif office.failures:
             result = f"[yellow]{len(office.failures)} resource(s) failed[/yellow]"
+        elif office.skipped:
+            result = "[yellow]skipped[/yellow] (another run)"
         else:
             result = "[green]ok[/green]"
         table.add_row(

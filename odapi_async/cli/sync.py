@@ -28,6 +28,7 @@ from ..sync import (
     sync_specs,
     syncable_resources,
 )
+from ..sync._engine import CLAIM_WAIT
 from ..sync._fleet import FleetLeases, sync_fleet
 from ..sync._sink import prepare_tables
 from ._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
@@ -65,6 +66,7 @@ async def run_sync(
     fleet: FleetLeases | None = None,
     round_name: str | None = None,
     store: SyncSink | None = None,
+    claim_wait: float = CLAIM_WAIT,
 ) -> list[OfficeProgress]:
     """Sync with live progress, then print the summary. Returns each office's outcome."""
     try:
@@ -80,7 +82,9 @@ async def run_sync(
             tg.start_soon(display.run, stop)
             try:
                 if fleet is None:
-                    done = await sync_offices(offices, store, specs, reconcile=reconcile, progress=tracked)
+                    done = await sync_offices(
+                        offices, store, specs, reconcile=reconcile, progress=tracked, claim_wait=claim_wait
+                    )
                 else:
                     async with fleet:
                         done = await sync_fleet(
@@ -121,6 +125,14 @@ async def run_sync(
 )
 @click.option(
     "--reconcile", is_flag=True, help="List incremental resources whole too, removing deleted rows."
+)
+@click.option(
+    "--wait",
+    "claim_wait",
+    type=click.FloatRange(0),
+    default=CLAIM_WAIT,
+    show_default=True,
+    help="Seconds to wait for an office another run is syncing into the same --db; then skip it (see docs/sync.md).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; errors still go to stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -174,6 +186,7 @@ def sync(
     resources: str | None,
     offices_file: Path | None,
     reconcile: bool,
+    claim_wait: float,
     quiet: bool,
     as_json: bool,
     redis_url: str | None,
@@ -248,6 +261,7 @@ def sync(
             as_json=as_json,
             fleet=fleet,
             round_name=round_name,
+            claim_wait=claim_wait,
         )
     )
     return _exit_code(done)
@@ -256,6 +270,9 @@ def sync(
 def _exit_code(done: list[OfficeProgress]) -> int:
     failed = [o for o in done if o.failures]
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    for office in done:
+        if office.skipped:  # not a failure: the other run syncs it
+            err.print(f"note: office {office.name} skipped: {office.skipped}", markup=False)
     for office in failed:
         for failure in office.failures:
             err.print(f"error: office {office.name}: {failure}", markup=False)

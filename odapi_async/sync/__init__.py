@@ -22,10 +22,11 @@ from ._fleet import FleetLeases, sync_fleet
 from ._offices import OfficeEntry, OfficesFileError, load_offices
 from ._postgres import PostgresStore
 from ._sink import StoreError, SyncSink, is_postgres_url, open_store
-from ._store import FencedOut, SyncStore, TableLayout
+from ._store import ClaimLost, FencedOut, RunHolder, SyncStore, TableLayout
 
 __all__ = [
     "SYNC",
+    "ClaimLost",
     "FencedOut",
     "FleetLeases",
     "OfficeConfig",
@@ -34,6 +35,7 @@ __all__ = [
     "OfficesFileError",
     "PostgresStore",
     "ResourceResult",
+    "RunHolder",
     "StoreError",
     "SyncSink",
     "SyncSpec",

@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +33,17 @@ from .. import resources as _models
 from .._syncspec import SyncSpec
 from ..resources._generated._sync import SYNC
 from ._sink import SyncSink
-from ._store import SyncState, TableLayout
+from ._store import ClaimLost, RunHolder, SyncState, TableLayout
 
 #: Re-ask this much before the watermark: a filter that means "after" would otherwise miss a row changed in the
 #: same second the watermark was read.
 OVERLAP = dt.timedelta(seconds=1)
 WATERMARK_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Seconds an office's claim in the store lasts unless renewed (every third of it while the run goes on): how long
+#: a dead process on another host, or one paused, keeps others off the office.
+CLAIM_TTL = 30.0
+#: Seconds a run waits for another run of the same office and store before it skips the office.
+CLAIM_WAIT = 300.0
 #: Resources whose rows carry ``serverDateTime`` run first: their first page also reads the office's clock.
 _RULE_ORDER = {"serverDateTime": 0, "office-clock": 1, "none": 2}
 
@@ -106,6 +112,8 @@ class OfficeProgress:
     session: OpenDental | None = None
     results: list[ResourceResult] = field(default_factory=list)
     error: str | None = None
+    skipped: str | None = None
+    """Why the office was not synced at all: another run held it past the wait (not a failure)."""
 
     def throttle(self) -> dict[str, float]:
         """Requests, waits and seconds waited on the throttle so far, over every mode, plus the interval."""
@@ -181,9 +189,93 @@ async def sync_office(
     *,
     reconcile: bool = False,
     progress: OfficeProgress | None = None,
+    claim_wait: float = CLAIM_WAIT,
 ) -> OfficeProgress:
-    """Sync ``specs`` of one office into ``store``. Errors propagate (``sync_offices`` catches them)."""
+    """Sync ``specs`` of one office into ``store``. Errors propagate (``sync_offices`` catches them).
+
+    The run first claims the office in the store (one run per office of a store at a time, across processes):
+    while another run holds it, it waits up to ``claim_wait`` seconds, then skips the office (``progress.skipped``
+    says why; nothing is fetched or written). See docs/sync.md, "Overlapping runs".
+    """
     progress = progress or OfficeProgress(office.name)
+    run = secrets.token_hex(8)
+    holder = await _claim(store, office.name, run, claim_wait)
+    if holder is not None:
+        progress.skipped = (
+            f"another run ({holder.holder}, since {holder.started_at}) is syncing this office into the same "
+            f"store; waited {claim_wait:g} s for it"
+        )
+        return progress
+    try:
+        await _holding_claim(
+            store, office.name, run, lambda: _sync_claimed(office, store, specs, run, reconcile, progress)
+        )
+    finally:
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            # A release that fails (the file went bad) leaves a claim that lapses at its expiry.
+            await anyio.to_thread.run_sync(store.release, office.name, run)
+    return progress
+
+
+async def _claim(store: SyncSink, office: str, run: str, wait: float) -> RunHolder | None:
+    """Take the office's claim, trying again for up to ``wait`` seconds; the holder when it stayed taken."""
+    deadline = time.monotonic() + wait
+    pause = 0.05
+    while True:
+        holder = await anyio.to_thread.run_sync(lambda: store.claim(office, run, ttl=CLAIM_TTL))
+        left = deadline - time.monotonic()
+        if holder is None or left <= 0:
+            return holder
+        await anyio.sleep(min(pause, left))
+        pause = min(pause * 2, 1.0)
+
+
+async def _holding_claim(store: SyncSink, office: str, run: str, body: Callable[[], Awaitable[None]]) -> None:
+    """Run ``body`` while renewing the run's claim every third of its TTL; ClaimLost when another run took it.
+
+    Errors come out as themselves, never wrapped in an ExceptionGroup (callers sort them by type): each task
+    keeps its own and the group never sees one.
+    """
+    failed: list[Exception] = []
+    lost = False
+
+    async def keep(scope: anyio.CancelScope) -> None:
+        nonlocal lost
+        while True:
+            await anyio.sleep(CLAIM_TTL / 3)
+            try:
+                held = await anyio.to_thread.run_sync(lambda: store.renew(office, run, ttl=CLAIM_TTL))
+            except Exception as exc:  # the file went bad: the run stops with that error
+                failed.append(exc)
+                held = True
+            if not held:
+                lost = True
+            if failed or lost:
+                scope.cancel()
+                return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(keep, tg.cancel_scope)
+        try:
+            await body()
+        except Exception as exc:
+            failed.insert(0, exc)  # the body's own error first
+        finally:
+            tg.cancel_scope.cancel()
+    if failed:
+        raise failed[0]
+    if lost:
+        raise ClaimLost(office)
+
+
+async def _sync_claimed(
+    office: OfficeConfig,
+    store: SyncSink,
+    specs: Sequence[SyncSpec],
+    run: str,
+    reconcile: bool,
+    progress: OfficeProgress,
+) -> None:
     async with office.session() as od:
         progress.session = od
         clock = _OfficeClock(od)
@@ -192,13 +284,12 @@ async def sync_office(
             progress.plan[spec.resource] = _expected_rows(spec, state, reconcile)
         for spec in specs:
             try:
-                result = await _sync_resource(od, office.name, store, spec, clock, reconcile, progress)
+                result = await _sync_resource(od, office.name, store, spec, clock, run, reconcile, progress)
             except RESOURCE_ERRORS as exc:
                 # This resource only (an office too old for the list, a list the office does not serve): its
                 # watermark stays, the other resources go on, and the run reports it as a failure.
                 result = ResourceResult(spec.resource, "failed", error=f"{type(exc).__name__}: {exc}")
             progress.results.append(result)
-    return progress
 
 
 async def _sync_resource(
@@ -207,6 +298,7 @@ async def _sync_resource(
     store: SyncSink,
     spec: SyncSpec,
     clock: _OfficeClock,
+    run: str,
     reconcile: bool,
     progress: OfficeProgress,
 ) -> ResourceResult:
@@ -234,7 +326,7 @@ async def _sync_resource(
     if not listing and spec.since_param is not None and since is not None:
         params[spec.since_param] = since - OVERLAP
     if listing:
-        await anyio.to_thread.run_sync(store.begin_listing, office, spec.resource)
+        await anyio.to_thread.run_sync(lambda: store.begin_listing(office, spec.resource, run=run))
     paginator = getattr(getattr(od, spec.resource), spec.operation)(**params)
     async with contextlib.aclosing(paginator.pages()) as pages:
         async for page in pages:
@@ -245,7 +337,7 @@ async def _sync_resource(
                 if served is not None and (watermark is None or served < watermark):
                     watermark = served
             await anyio.to_thread.run_sync(
-                functools.partial(store.write_page, layout, office, page, listing=listing)
+                functools.partial(store.write_page, layout, office, page, listing=listing, run=run)
             )
             result.pages += 1
             result.rows += len(page)
@@ -269,6 +361,7 @@ async def _sync_resource(
             listing=listing,
             listed_rows=result.rows,
             deleted=deleted,
+            run=run,
         )
     )
     return result
@@ -309,6 +402,7 @@ async def sync_offices(
     *,
     reconcile: bool = False,
     progress: Mapping[str, OfficeProgress] | None = None,
+    claim_wait: float = CLAIM_WAIT,
 ) -> list[OfficeProgress]:
     """Sync every office concurrently; an office that fails is reported in its ``error`` (a resource that fails,
     in its result's ``error``), the others go on."""
@@ -317,7 +411,9 @@ async def sync_offices(
     async def one(office: OfficeConfig) -> None:
         entry = tracked[office.name]
         try:
-            await sync_office(office, store, specs, reconcile=reconcile, progress=entry)
+            await sync_office(
+                office, store, specs, reconcile=reconcile, progress=entry, claim_wait=claim_wait
+            )
         except (OpenDentalError, OSError, ValueError) as exc:
             entry.error = f"{type(exc).__name__}: {exc}"
         finally:

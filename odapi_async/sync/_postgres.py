@@ -2,14 +2,14 @@
 
 One table per resource (its URL segment), an ``office`` column, one column per model field (the same names as in
 SQLite, ``__derived`` helpers included), primary key (``office``, the resource's key), and the same
-``odapi_sync_state`` / ``odapi_sync_fence`` / ``odapi_sync_listing`` tables. Column types: integers ``bigint``,
+``odapi_sync_state`` / ``odapi_sync_fence`` / ``odapi_sync_run`` / ``odapi_sync_listed`` tables. Column types: integers ``bigint``,
 booleans ``boolean``, dates ``date``, datetimes ``timestamp`` (without time zone: the office's clock), lists and
 objects ``jsonb``, text ``text``, and money ``double precision``: the API sends amounts as JSON numbers and
 Open Dental keeps them as MySQL ``double``, so the column holds exactly what the office has (cast to
 ``numeric(14,2)`` where a sum must be exact to the cent).
 
 Every page is one transaction: a binary ``COPY`` into a temporary table, then ``INSERT ... ON CONFLICT (office,
-key) DO UPDATE`` (and the page's keys into ``odapi_sync_listing`` when a whole listing runs). The fleet's fencing
+key) DO UPDATE`` (and the page's keys into ``odapi_sync_listed``, under the run, when a whole listing runs). The fleet's fencing
 token is checked first, inside that same transaction, against ``odapi_sync_fence``: the row lock it takes orders
 writers of one office, and a write under an older token than the newest seen is rolled back (:class:`FencedOut`).
 
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ._sink import StoreError
-from ._store import FencedOut, SyncState, TableLayout, _unwrap
+from ._store import _HOLDER, ClaimLost, FencedOut, RunHolder, SyncState, TableLayout, _gone, _unwrap
 
 if TYPE_CHECKING:
     import psycopg
@@ -60,9 +60,20 @@ _META: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
         ("office", "resource"),
     ),
     "odapi_sync_fence": ({"office": "text", "token": "bigint"}, ("office",)),
-    "odapi_sync_listing": (
-        {"office": "text", "resource": "text", "pk": "bigint"},
-        ("office", "resource", "pk"),
+    "odapi_sync_run": (
+        {
+            "office": "text",
+            "run": "text",
+            "holder": "text",
+            "backend": "integer",
+            "started_at": "timestamp with time zone",
+            "expires": "timestamp with time zone",
+        },
+        ("office",),
+    ),
+    "odapi_sync_listed": (
+        {"office": "text", "resource": "text", "run": "text", "pk": "bigint"},
+        ("office", "resource", "run", "pk"),
     ),
 }
 _META_SQL = """
@@ -75,15 +86,26 @@ CREATE TABLE IF NOT EXISTS odapi_sync_state (
     PRIMARY KEY (office, resource)
 );
 CREATE TABLE IF NOT EXISTS odapi_sync_fence (office text PRIMARY KEY, token bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS odapi_sync_listing (
+CREATE TABLE IF NOT EXISTS odapi_sync_run (  -- the one run syncing each office now (see claim)
+    office text PRIMARY KEY,
+    run text NOT NULL,                       -- the run's id
+    holder text NOT NULL,                    -- host:pid of its process
+    backend integer NOT NULL,                -- its connection's server process: gone, the claim is free
+    started_at timestamp with time zone NOT NULL,
+    expires timestamp with time zone NOT NULL  -- the server's clock: one clock for every host of a fleet
+);
+CREATE TABLE IF NOT EXISTS odapi_sync_listed (  -- keys seen by a run's whole listing still under way
     office text NOT NULL,
     resource text NOT NULL,
+    run text NOT NULL,
     pk bigint NOT NULL,
-    PRIMARY KEY (office, resource, pk)
+    PRIMARY KEY (office, resource, run, pk)
 );
 """
 #: Serializes schema changes between processes sharing the database (two workers creating one table).
 _DDL_LOCK = 0x6F646170  # "odap"
+#: With an office's hash: serializes the claims of one office (two runs finding no claim row at once).
+_CLAIM_LOCK = 0x636C6169  # "clai"
 
 
 def _pg_type(hint: Any) -> tuple[str, str]:
@@ -127,7 +149,7 @@ class _Table:
             f'ON CONFLICT (office, "{self.pk}") DO UPDATE SET {updates}'
         )
         self.listing_sql = (
-            f'INSERT INTO odapi_sync_listing (office, resource, pk) SELECT office, %s, "{self.pk}" '
+            f'INSERT INTO odapi_sync_listed (office, resource, run, pk) SELECT office, %s, %s, "{self.pk}" '
             f'FROM "{self.temp}" ON CONFLICT DO NOTHING'
         )
         defs = ", ".join(f'"{c}" {t}' for c, t in self.columns.items())
@@ -250,13 +272,24 @@ class PostgresStore:
             raise StoreError(f"{self.where}: {doing} failed: {self._line(exc)}") from None
 
     @contextmanager
-    def _transaction(self, doing: str, office: str | None = None) -> Iterator[psycopg.Cursor[Any]]:
-        """One transaction (with the office's fence checked first), under the lock, errors translated."""
+    def _transaction(
+        self, doing: str, office: str | None = None, run: str | None = None
+    ) -> Iterator[psycopg.Cursor[Any]]:
+        """One transaction, under the lock, errors translated; a write of ``office`` checks first the fleet's
+        fence, then that ``run`` (if any) still holds the office."""
         with self._lock, self._errors(doing):
             conn = self._connection()
             with conn.transaction(), conn.cursor() as cur:
                 if office is not None:
                     self._check_fence(cur, office)
+                if run is not None:
+                    assert office is not None
+                    # FOR SHARE: a claim taking the office over waits for this write, or this write sees it.
+                    held = cur.execute(
+                        "SELECT run FROM odapi_sync_run WHERE office = %s FOR SHARE", (office,)
+                    ).fetchone()
+                    if held is None or held[0] != run:
+                        raise ClaimLost(office)
                 yield cur
 
     def close(self) -> None:
@@ -370,6 +403,55 @@ class PostgresStore:
         if newest is not None and newest[0] > token:
             raise FencedOut(office, token, newest[0])
 
+    # ------------------------------------------------------------------------------------------- runs
+
+    def claim(self, office: str, run: str, *, ttl: float) -> RunHolder | None:
+        """Take ``office`` for ``run`` for ``ttl`` seconds; None when taken, else the live run holding it.
+
+        Free means: no claim, one past its expiry (the server's clock), one whose connection is gone from the
+        server (its process died, wherever it ran), or one whose process is gone on this host. Never waits.
+        """
+        with self._transaction(f"claiming office {office}") as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_CLAIM_LOCK, office))
+            row = cur.execute(
+                "SELECT run, holder, started_at, expires > clock_timestamp() AND EXISTS (SELECT 1 FROM "
+                "pg_stat_activity a WHERE a.pid = r.backend) FROM odapi_sync_run r WHERE office = %s",
+                (office,),
+            ).fetchone()
+            if (
+                row is not None
+                and row[0] != run
+                and row[3]
+                and office not in self._tokens
+                and not _gone(row[1])
+            ):
+                return RunHolder(row[1], row[2].isoformat(timespec="seconds"))
+            cur.execute(
+                "INSERT INTO odapi_sync_run (office, run, holder, backend, started_at, expires) VALUES "
+                "(%s, %s, %s, pg_backend_pid(), now(), clock_timestamp() + make_interval(secs => %s)) "
+                "ON CONFLICT (office) DO UPDATE SET run = EXCLUDED.run, holder = EXCLUDED.holder, "
+                "backend = EXCLUDED.backend, started_at = EXCLUDED.started_at, expires = EXCLUDED.expires",
+                (office, run, _HOLDER, float(ttl)),
+            )
+            cur.execute("DELETE FROM odapi_sync_listed WHERE office = %s AND run <> %s", (office, run))
+        return None
+
+    def renew(self, office: str, run: str, *, ttl: float) -> bool:
+        """Extend ``run``'s claim of ``office`` by ``ttl`` seconds from now; False when it holds it no more."""
+        with self._transaction(f"renewing the claim of office {office}") as cur:
+            cur.execute(
+                "UPDATE odapi_sync_run SET expires = clock_timestamp() + make_interval(secs => %s), "
+                "backend = pg_backend_pid() WHERE office = %s AND run = %s",
+                (float(ttl), office, run),
+            )
+            return cur.rowcount == 1
+
+    def release(self, office: str, run: str) -> None:
+        """Give up ``run``'s claim of ``office`` (nothing when it holds it no more), with its listing keys."""
+        with self._transaction(f"releasing office {office}") as cur:
+            cur.execute("DELETE FROM odapi_sync_run WHERE office = %s AND run = %s", (office, run))
+            cur.execute("DELETE FROM odapi_sync_listed WHERE office = %s AND run = %s", (office, run))
+
     # ----------------------------------------------------------------------------------------- writes
 
     def _temp(self, cur: psycopg.Cursor[Any], table: _Table) -> None:
@@ -379,13 +461,20 @@ class PostgresStore:
             )
             self._temps.add(table.temp)
 
-    def write_page(self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool) -> None:
-        """Upsert one page by primary key (and note its keys when a whole listing is under way)."""
+    def write_page(
+        self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool, run: str | None = None
+    ) -> None:
+        """Upsert one page by primary key (and note its keys under ``run`` when it is part of a whole listing).
+
+        ``run``: the run writing (it must hold the office, else :class:`ClaimLost`); None for a write of no run.
+        """
+        if listing and run is None:
+            raise ValueError("a whole listing belongs to a run: pass the run that claimed the office")
         table = self._table(layout)
         values = table.rows(office, rows)
         if not values:
             return
-        with self._transaction(f'writing a page of "{table.name}"', office) as cur:
+        with self._transaction(f'writing a page of "{table.name}"', office, run) as cur:
             self._temp(cur, table)
             with cur.copy(table.copy_sql) as copy:
                 copy.set_types(table.copy_types)
@@ -393,23 +482,24 @@ class PostgresStore:
                     copy.write_row(row)
             cur.execute(table.upsert_sql)
             if listing:
-                cur.execute(table.listing_sql, (table.name,))
+                cur.execute(table.listing_sql, (table.name, run))
 
-    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any]) -> int:
+    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any], *, run: str | None = None) -> int:
         """Delete rows by primary key (a deletion the office announced); returns the rows removed."""
         table = self._table(layout)
-        with self._transaction(f'removing rows of "{table.name}"', office) as cur:
+        with self._transaction(f'removing rows of "{table.name}"', office, run) as cur:
             cur.execute(
                 f'DELETE FROM "{table.name}" WHERE office = %s AND "{table.pk}" = ANY(%s)',
                 (office, list(keys)),
             )
             return max(cur.rowcount, 0)
 
-    def begin_listing(self, office: str, resource: str) -> None:
-        """Forget the keys of an earlier whole listing that never finished."""
-        with self._transaction(f'starting a listing of "{resource}"', office) as cur:
+    def begin_listing(self, office: str, resource: str, *, run: str) -> None:
+        """Forget ``run``'s keys of an earlier whole listing of ``resource`` (one it began again)."""
+        with self._transaction(f'starting a listing of "{resource}"', office, run) as cur:
             cur.execute(
-                "DELETE FROM odapi_sync_listing WHERE office = %s AND resource = %s", (office, resource)
+                "DELETE FROM odapi_sync_listed WHERE office = %s AND resource = %s AND run = %s",
+                (office, resource, run),
             )
 
     def finish(
@@ -421,14 +511,17 @@ class PostgresStore:
         listing: bool,
         listed_rows: int,
         deleted: Sequence[int] = (),
+        run: str | None = None,
     ) -> int:
-        """End a run in one transaction: remove the rows a whole listing did not list, or the ``deleted`` keys
-        (from a deletion log); save the watermark. Returns the rows removed."""
+        """End a run of a resource in one transaction: remove the rows ``run``'s whole listing did not list, or
+        the ``deleted`` keys (from a deletion log); save the watermark. Returns the rows removed."""
+        if listing and run is None:
+            raise ValueError("a whole listing belongs to a run: pass the run that claimed the office")
         table = self._table(layout)
         name, pk = table.name, table.pk
         mark = dt.datetime.strptime(watermark, WATERMARK_FORMAT) if watermark else None
         removed = 0
-        with self._transaction(f'finishing the run of "{name}"', office) as cur:
+        with self._transaction(f'finishing the run of "{name}"', office, run) as cur:
             if deleted:
                 cur.execute(
                     f'DELETE FROM "{name}" WHERE office = %s AND "{pk}" = ANY(%s)', (office, list(deleted))
@@ -436,13 +529,14 @@ class PostgresStore:
                 removed += max(cur.rowcount, 0)
             if listing:
                 cur.execute(
-                    f'DELETE FROM "{name}" AS t WHERE office = %s AND NOT EXISTS (SELECT 1 FROM '
-                    f'odapi_sync_listing l WHERE l.office = t.office AND l.resource = %s AND l.pk = t."{pk}")',
-                    (office, name),
+                    f'DELETE FROM "{name}" AS t WHERE office = %s AND NOT EXISTS (SELECT 1 FROM odapi_sync_listed l '
+                    f'WHERE l.office = t.office AND l.resource = %s AND l.run = %s AND l.pk = t."{pk}")',
+                    (office, name, run),
                 )
                 removed += max(cur.rowcount, 0)
                 cur.execute(
-                    "DELETE FROM odapi_sync_listing WHERE office = %s AND resource = %s", (office, name)
+                    "DELETE FROM odapi_sync_listed WHERE office = %s AND resource = %s AND run = %s",
+                    (office, name, run),
                 )
             cur.execute(
                 "INSERT INTO odapi_sync_state AS s (office, resource, watermark, synced_at, listed_rows) "

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from .._syncspec import SyncSpec
-    from ._store import SyncState, TableLayout
+    from ._store import RunHolder, SyncState, TableLayout
 
 __all__ = ["POSTGRES_SCHEMES", "StoreError", "SyncSink", "is_postgres_url", "open_store", "prepare_tables"]
 
@@ -48,14 +48,29 @@ class SyncSink(Protocol):
     def prepare(self, layout: TableLayout) -> None:
         """Make the resource's table ready (create it, add the columns a newer model has)."""
 
-    def write_page(self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool) -> None:
-        """Upsert one page by primary key, in one transaction (noting its keys when a whole listing runs)."""
+    def claim(self, office: str, run: str, *, ttl: float) -> RunHolder | None:
+        """Take ``office`` for ``run`` for ``ttl`` seconds (one run per office of a store at a time); None when
+        taken, else the live run holding it. Never waits. A fenced office's claim always succeeds (the fleet's
+        lease decides); taking the office forgets every other run's listing keys of it."""
 
-    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any]) -> int:
+    def renew(self, office: str, run: str, *, ttl: float) -> bool:
+        """Extend ``run``'s claim by ``ttl`` seconds from now; False when it holds the office no more."""
+
+    def release(self, office: str, run: str) -> None:
+        """Give up ``run``'s claim of ``office`` (nothing when it holds it no more), with its listing keys."""
+
+    def write_page(
+        self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool, run: str | None = None
+    ) -> None:
+        """Upsert one page by primary key, in one transaction (noting its keys under ``run`` when it belongs to a
+        whole listing). A write of a ``run`` that no longer holds the office raises :class:`ClaimLost`; ``run``
+        None: a write of no run (an API Event's row)."""
+
+    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any], *, run: str | None = None) -> int:
         """Delete rows by primary key; returns how many went."""
 
-    def begin_listing(self, office: str, resource: str) -> None:
-        """A whole listing starts: forget the keys an earlier, unfinished one noted."""
+    def begin_listing(self, office: str, resource: str, *, run: str) -> None:
+        """``run`` starts a whole listing of ``resource``: forget the keys it noted for one before."""
 
     def finish(
         self,
@@ -66,8 +81,10 @@ class SyncSink(Protocol):
         listing: bool,
         listed_rows: int,
         deleted: Sequence[int] = (),
+        run: str | None = None,
     ) -> int:
-        """End a resource's run in one transaction (deletions, then the watermark); returns the rows removed."""
+        """End a resource's run in one transaction (the rows ``run``'s whole listing did not list, or the
+        ``deleted`` keys, go; then the watermark); returns the rows removed."""
 
     def state(self, office: str, resource: str) -> SyncState | None:
         """The resource's saved watermark, or None before its first complete run."""

@@ -12,8 +12,12 @@ or the new one with every row it covers. SQLite's WAL journal makes each commit 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 import sqlite3
+import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +45,21 @@ CREATE TABLE IF NOT EXISTS odapi_sync_fence (  -- a fleet's fencing token per of
     office TEXT PRIMARY KEY,
     token INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS odapi_sync_listing (  -- keys seen by a whole listing still under way
+CREATE TABLE IF NOT EXISTS odapi_sync_run (  -- the one run syncing each office now (see SyncStore.claim)
+    office TEXT PRIMARY KEY,
+    run TEXT NOT NULL,         -- the run's id (random)
+    holder TEXT NOT NULL,      -- host:pid of its process (for the message, and to free a dead local holder)
+    started_at TEXT NOT NULL,  -- UTC, ISO 8601
+    expires REAL NOT NULL      -- Unix time: the claim lapses unless renewed before
+);
+CREATE TABLE IF NOT EXISTS odapi_sync_listed (  -- keys seen by a run's whole listing still under way
     office TEXT NOT NULL,
     resource TEXT NOT NULL,
+    run TEXT NOT NULL,
     pk INTEGER NOT NULL,
-    PRIMARY KEY (office, resource, pk)
+    PRIMARY KEY (office, resource, run, pk)
 ) WITHOUT ROWID;
+DROP TABLE IF EXISTS odapi_sync_listing;  -- the earlier form, without the run: transient, nothing to keep
 """
 
 
@@ -98,10 +111,28 @@ class TableLayout:
         return getattr(row, self.spec.primary_key)
 
 
+@dataclass(frozen=True)
+class RunHolder:
+    """The run that holds an office of a store (``SyncStore.claim``): where it runs and since when."""
+
+    holder: str
+    """``host:pid`` of its process."""
+    started_at: str
+    """UTC, ISO 8601."""
+
+
 class SyncStore:
     """A SQLite file holding the synced rows and each (office, resource)'s watermark.
 
     Thread-safe: one connection, one writer at a time (the engine calls it from worker threads).
+
+    **Runs.** A run of an office (``sync_office``) first takes the office's claim (:meth:`claim`): one run per office
+    of a store at a time, across processes. The claim is a row of ``odapi_sync_run`` with an expiry the run renews
+    (:meth:`renew`); a process that dies stops renewing and its claim lapses after ``ttl`` seconds, or at once
+    when its process is found gone on this host. Every write made for a run (``run=``) checks, in its own
+    transaction, that the run still holds the office, and a whole listing's keys are stored under the run's id:
+    two runs never judge each other's listings, and a run that lost its claim (paused past its expiry while
+    another took the office) writes nothing more (:class:`ClaimLost`).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -117,7 +148,9 @@ class SyncStore:
         """Write ``office`` under a fleet's fencing token from now on (``sync/_fleet.py``).
 
         Every later write of the office checks, in its own transaction, that no newer holder has written since;
-        a stale holder's write is rolled back and raises :class:`FencedOut`.
+        a stale holder's write is rolled back and raises :class:`FencedOut`. A fenced office's :meth:`claim`
+        always succeeds: the fleet's lease decides which worker syncs it, the fence and the claim keep the
+        older holder from writing.
         """
         self._tokens[office] = token
 
@@ -131,6 +164,16 @@ class SyncStore:
         if row is None or row[0] < token:
             conn.execute("INSERT OR REPLACE INTO odapi_sync_fence VALUES (?, ?)", (office, token))
 
+    def _check(self, conn: sqlite3.Connection, office: str, run: str | None) -> None:
+        """Inside a write's transaction: the fleet's fence, then the run's claim (``run=None``: a write of no
+        run, such as an API Event's row, checks only the fence)."""
+        self._check_fence(conn, office)
+        if run is None:
+            return
+        row = conn.execute("SELECT run FROM odapi_sync_run WHERE office = ?", (office,)).fetchone()
+        if row is None or row[0] != run:
+            raise ClaimLost(office)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -140,6 +183,54 @@ class SyncStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ------------------------------------------------------------------------------------------ runs
+
+    def claim(self, office: str, run: str, *, ttl: float) -> RunHolder | None:
+        """Take ``office`` for ``run`` for ``ttl`` seconds; None when taken, else the live run that holds it.
+
+        Free means: no claim, an expired one, or one whose process is gone (same host, no such pid). Taking the
+        office forgets the listing keys of every other run of it (they hold it no more: none of their writes can
+        commit). Never waits for another run: the caller decides how long to try (the engine: ``claim_wait``).
+        """
+        now = time.time()
+        holder = _HOLDER
+        with self._lock, transaction(self._conn) as conn:
+            row = conn.execute(
+                "SELECT run, holder, started_at, expires FROM odapi_sync_run WHERE office = ?", (office,)
+            ).fetchone()
+            if (
+                row is not None
+                and row[0] != run
+                and row[3] > now
+                and office not in self._tokens
+                and not _gone(row[1])
+            ):
+                return RunHolder(row[1], row[2])
+            started = dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds")
+            conn.execute(
+                "INSERT OR REPLACE INTO odapi_sync_run VALUES (?, ?, ?, ?, ?)",
+                (office, run, holder, started, now + ttl),
+            )
+            conn.execute("DELETE FROM odapi_sync_listed WHERE office = ? AND run != ?", (office, run))
+        return None
+
+    def renew(self, office: str, run: str, *, ttl: float) -> bool:
+        """Extend ``run``'s claim of ``office`` by ``ttl`` seconds from now; False when it holds it no more."""
+        with self._lock, transaction(self._conn) as conn:
+            return (
+                conn.execute(
+                    "UPDATE odapi_sync_run SET expires = ? WHERE office = ? AND run = ?",
+                    (time.time() + ttl, office, run),
+                ).rowcount
+                == 1
+            )
+
+    def release(self, office: str, run: str) -> None:
+        """Give up ``run``'s claim of ``office`` (nothing when it holds it no more), with its listing keys."""
+        with self._lock, transaction(self._conn) as conn:
+            conn.execute("DELETE FROM odapi_sync_run WHERE office = ? AND run = ?", (office, run))
+            conn.execute("DELETE FROM odapi_sync_listed WHERE office = ? AND run = ?", (office, run))
 
     # ------------------------------------------------------------------------------------------ schema
 
@@ -157,33 +248,41 @@ class SyncStore:
 
     # ------------------------------------------------------------------------------------------ writes
 
-    def write_page(self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool) -> None:
-        """Upsert one page by primary key (and note its keys when a whole listing is under way)."""
+    def write_page(
+        self, layout: TableLayout, office: str, rows: Sequence[Any], *, listing: bool, run: str | None = None
+    ) -> None:
+        """Upsert one page by primary key (and note its keys under ``run`` when it is part of a whole listing).
+
+        ``run``: the run writing (it must hold the office, else :class:`ClaimLost`); None for a write of no run.
+        """
+        if listing and run is None:
+            raise ValueError("a whole listing belongs to a run: pass the run that claimed the office")
         values = [layout.values(office, row) for row in rows]
         with self._lock, transaction(self._conn) as conn:
-            self._check_fence(conn, office)
+            self._check(conn, office, run)
             conn.executemany(layout.upsert_sql, values)
             if listing:
                 conn.executemany(
-                    "INSERT OR IGNORE INTO odapi_sync_listing VALUES (?, ?, ?)",
-                    [(office, layout.table, layout.key(row)) for row in rows],
+                    "INSERT OR IGNORE INTO odapi_sync_listed VALUES (?, ?, ?, ?)",
+                    [(office, layout.table, run, layout.key(row)) for row in rows],
                 )
 
-    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any]) -> int:
+    def remove(self, layout: TableLayout, office: str, keys: Sequence[Any], *, run: str | None = None) -> int:
         """Delete rows by primary key (a deletion the office announced); returns the rows removed."""
         with self._lock, transaction(self._conn) as conn:
-            self._check_fence(conn, office)
+            self._check(conn, office, run)
             return conn.executemany(
                 f'DELETE FROM "{layout.table}" WHERE office = ? AND "{layout.pk_column}" = ?',
                 [(office, key) for key in keys],
             ).rowcount
 
-    def begin_listing(self, office: str, resource: str) -> None:
-        """Forget the keys of an earlier whole listing that never finished."""
+    def begin_listing(self, office: str, resource: str, *, run: str) -> None:
+        """Forget ``run``'s keys of an earlier whole listing of ``resource`` (one it began again)."""
         with self._lock, transaction(self._conn) as conn:
-            self._check_fence(conn, office)
+            self._check(conn, office, run)
             conn.execute(
-                "DELETE FROM odapi_sync_listing WHERE office = ? AND resource = ?", (office, resource)
+                "DELETE FROM odapi_sync_listed WHERE office = ? AND resource = ? AND run = ?",
+                (office, resource, run),
             )
 
     def finish(
@@ -195,14 +294,17 @@ class SyncStore:
         listing: bool,
         listed_rows: int,
         deleted: Sequence[int] = (),
+        run: str | None = None,
     ) -> int:
-        """End a run in one transaction: remove the rows a whole listing did not list, or the ``deleted`` keys
-        (from a deletion log); save the watermark. Returns the rows removed."""
+        """End a run of a resource in one transaction: remove the rows ``run``'s whole listing did not list, or
+        the ``deleted`` keys (from a deletion log); save the watermark. Returns the rows removed."""
+        if listing and run is None:
+            raise ValueError("a whole listing belongs to a run: pass the run that claimed the office")
         removed = 0
         resource = layout.table
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         with self._lock, transaction(self._conn) as conn:
-            self._check_fence(conn, office)
+            self._check(conn, office, run)
             if deleted:
                 removed += conn.executemany(
                     f'DELETE FROM "{resource}" WHERE office = ? AND "{layout.pk_column}" = ?',
@@ -211,11 +313,12 @@ class SyncStore:
             if listing:
                 removed += conn.execute(
                     f'DELETE FROM "{resource}" WHERE office = ? AND "{layout.pk_column}" NOT IN '
-                    "(SELECT pk FROM odapi_sync_listing WHERE office = ? AND resource = ?)",
-                    (office, office, resource),
+                    "(SELECT pk FROM odapi_sync_listed WHERE office = ? AND resource = ? AND run = ?)",
+                    (office, office, resource, run),
                 ).rowcount
                 conn.execute(
-                    "DELETE FROM odapi_sync_listing WHERE office = ? AND resource = ?", (office, resource)
+                    "DELETE FROM odapi_sync_listed WHERE office = ? AND resource = ? AND run = ?",
+                    (office, resource, run),
                 )
             else:
                 old = self._state(conn, office, resource)
@@ -249,6 +352,42 @@ class SyncStore:
             except sqlite3.OperationalError:  # no such table yet
                 return 0
         return int(row[0])
+
+
+#: This process, as a claim names it.
+_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _gone(holder: str) -> bool:
+    """Whether the claim's process is known to be dead: on this host, no such process (or a zombie). Unknown
+    (another host, Windows, no permission) counts as alive: the claim then lapses at its expiry."""
+    host, _, pid_text = holder.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or sys.platform == "win32":
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: it exists (another user's)
+        return False
+    try:  # a killed child its parent has not reaped yet: dead, though the pid exists
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class ClaimLost(OpenDentalError):
+    """Another run took this office of the store over (this run's claim lapsed): its write was rolled back."""
+
+    def __init__(self, office: str) -> None:
+        self.office = office
+        super().__init__(
+            f"office {office}: another run took this office of the store over (this run's claim lapsed while "
+            "it was stalled); its write was rolled back"
+        )
 
 
 class FencedOut(OpenDentalError):

@@ -20,8 +20,8 @@ class ChangeBehindTheRun(SyncStore):
         self.pages = 0
         self.first_key: int | None = None
 
-    def write_page(self, layout, office, rows, *, listing) -> None:
-        super().write_page(layout, office, rows, listing=listing)
+    def write_page(self, layout, office, rows, **kwargs) -> None:
+        super().write_page(layout, office, rows, **kwargs)
         self.pages += 1
         if self.pages == 1:
             self.first_key = rows[0].ProcNum

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 
 import pytest
 from pg_support import as_sqlite
 
 import odapi_async.resources as models
-from odapi_async.sync import SYNC, FencedOut, PostgresStore, SyncSink, SyncStore, TableLayout, open_store
+from odapi_async.sync import (
+    SYNC,
+    ClaimLost,
+    FencedOut,
+    PostgresStore,
+    SyncSink,
+    SyncStore,
+    TableLayout,
+    open_store,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -48,20 +59,31 @@ def test_the_same_operations_leave_the_same_rows_and_state(store_factory) -> Non
         assert isinstance(store, SyncSink)
         store.prepare(PATIENTS)
         assert store.state("north", "patients") is None and store.count("patients", "north") == 0
-        store.begin_listing("north", "patients")
-        store.write_page(PATIENTS, "north", [patient(1, "A"), patient(2, "B"), patient(3, "C")], listing=True)
-        store.write_page(PATIENTS, "north", [patient(3, "C2"), patient(3, "C3")], listing=True)  # last wins
+        assert store.claim("north", "r1", ttl=30) is None
+        store.begin_listing("north", "patients", run="r1")
+        store.write_page(
+            PATIENTS, "north", [patient(1, "A"), patient(2, "B"), patient(3, "C")], listing=True, run="r1"
+        )
+        store.write_page(
+            PATIENTS, "north", [patient(3, "C2"), patient(3, "C3")], listing=True, run="r1"
+        )  # last wins
         assert (
-            store.finish(PATIENTS, "north", watermark="2024-05-01 10:00:00", listing=True, listed_rows=4) == 0
+            store.finish(
+                PATIENTS, "north", watermark="2024-05-01 10:00:00", listing=True, listed_rows=4, run="r1"
+            )
+            == 0
         )
         state = store.state("north", "patients")
         assert state is not None and (state.watermark, state.listed_rows) == ("2024-05-01 10:00:00", 4)
         # A whole listing that no longer lists 2 removes it, and only for this office.
         store.write_page(PATIENTS, "south", [patient(2, "South")], listing=False)
-        store.begin_listing("north", "patients")
-        store.write_page(PATIENTS, "north", [patient(1, "A"), patient(3, "C3")], listing=True)
+        store.begin_listing("north", "patients", run="r1")
+        store.write_page(PATIENTS, "north", [patient(1, "A"), patient(3, "C3")], listing=True, run="r1")
         assert (
-            store.finish(PATIENTS, "north", watermark="2024-05-02 10:00:00", listing=True, listed_rows=2) == 1
+            store.finish(
+                PATIENTS, "north", watermark="2024-05-02 10:00:00", listing=True, listed_rows=2, run="r1"
+            )
+            == 1
         )
         # An incremental run: a deletion log's keys go, listed_rows stays.
         store.write_page(PATIENTS, "north", [patient(4, "D")], listing=False)
@@ -132,3 +154,56 @@ def test_the_interface_is_the_same_for_both(tmp_path) -> None:
     public -= {n for n in dir(object)} - {"__enter__", "__exit__"}
     for cls in (SyncStore, PostgresStore):
         assert public <= set(dir(cls)), public - set(dir(cls))
+
+
+def test_two_runs_never_judge_each_others_listing(store_factory) -> None:
+    open_one, cluster, database = store_factory
+    with open_one() as store:
+        store.prepare(PATIENTS)
+        assert store.claim("north", "run-a", ttl=0.0) is None  # expires at once: the next claim takes over
+        store.write_page(PATIENTS, "north", [patient(1, "A"), patient(2, "B")], listing=True, run="run-a")
+        assert store.claim("north", "run-b", ttl=30) is None
+        store.write_page(PATIENTS, "north", [patient(3, "C")], listing=True, run="run-b")
+        with pytest.raises(ClaimLost):  # a stalled run that lost its claim commits nothing
+            store.finish(PATIENTS, "north", watermark=None, listing=True, listed_rows=2, run="run-a")
+        with pytest.raises(ClaimLost):
+            store.write_page(PATIENTS, "north", [patient(4, "D")], listing=False, run="run-a")
+        assert not store.renew("north", "run-a", ttl=30)
+        assert store.count("patients", "north") == 3
+        assert store.finish(PATIENTS, "north", watermark=None, listing=True, listed_rows=1, run="run-b") == 2
+        store.release("north", "run-b")
+        assert rows(store, cluster, database) == [("north", 3, "C")]
+        with pytest.raises(ValueError, match="belongs to a run"):
+            store.write_page(PATIENTS, "north", [patient(5, "E")], listing=True)
+
+
+def test_a_live_claim_is_refused_an_expired_or_fenced_one_is_taken(store_factory) -> None:
+    open_one, _, _ = store_factory
+    with open_one() as first, open_one() as second:
+        assert first.claim("north", "run-a", ttl=30) is None
+        held = second.claim("north", "run-b", ttl=30)
+        assert held is not None and held.holder.endswith(f":{os.getpid()}")
+        assert second.claim("south", "run-b", ttl=30) is None  # per office
+        assert first.renew("north", "run-a", ttl=0.0)  # now expired
+        assert second.claim("north", "run-b", ttl=30) is None
+        assert first.claim("north", "run-c", ttl=30) is not None
+        first.fence("north", 7)  # a fleet's lease decides: the fenced worker takes the office over
+        assert first.claim("north", "run-c", ttl=30) is None
+        assert not second.renew("north", "run-b", ttl=30)
+
+
+def test_postgres_frees_the_claim_of_a_connection_that_went_away(pg_cluster, pg_db) -> None:
+    """A run's process died (anywhere: another host too): its connection is gone, and so is its claim."""
+    url = pg_cluster.url(pg_db)
+    other = PostgresStore(url)
+    assert other.claim("north", "run-a", ttl=3600) is None
+    with PostgresStore(url) as store:
+        assert store.claim("north", "run-b", ttl=30) is not None
+        with pg_cluster.admin(pg_db) as conn:  # as if on another host: the pid check cannot help
+            conn.execute("UPDATE odapi_sync_run SET holder = 'elsewhere:1'")
+        assert store.claim("north", "run-b", ttl=30) is not None
+        other.close()
+        deadline = time.monotonic() + 10
+        while store.claim("north", "run-b", ttl=30) is not None:  # bounded: the server notes the exit at once
+            assert time.monotonic() < deadline, "the claim of a closed connection was not freed"
+            time.sleep(0.02)

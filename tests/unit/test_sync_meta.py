@@ -81,8 +81,9 @@ def test_a_table_gains_the_columns_a_newer_model_has(tmp_path) -> None:
     layout = TableLayout(SYNC["fees"], models.Fee)
     with SyncStore(db) as store:
         store.prepare(layout)
-        store.write_page(layout, "north", [models.Fee(FeeNum=1, Amount=12.5)], listing=True)
-        assert store.finish(layout, "north", watermark=None, listing=True, listed_rows=1) == 0
+        assert store.claim("north", "run-1", ttl=30) is None
+        store.write_page(layout, "north", [models.Fee(FeeNum=1, Amount=12.5)], listing=True, run="run-1")
+        assert store.finish(layout, "north", watermark=None, listing=True, listed_rows=1, run="run-1") == 0
         assert store.count("fees", "north") == 1
 
 
