@@ -74,7 +74,11 @@ def require() -> None:
 class PostgresCluster:
     """One ``postgres`` server of a fresh cluster (``start``, ``restart``, ``stop``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fast: bool = True) -> None:
+        """``fast``: no fsync at all (tests); else fsync on and ``synchronous_commit=off``, which like the SQLite
+        store's WAL with ``synchronous=NORMAL`` survives a killed process but may lose the last commits to a power
+        cut (benchmarks)."""
+        self.fast = fast
         bindir = _bindir()
         assert bindir is not None
         self.bindir = bindir
@@ -115,9 +119,8 @@ class PostgresCluster:
                 f"-p {self.port}",
                 "-c listen_addresses=127.0.0.1",
                 f"-c unix_socket_directories={self.socket_dir}",
-                "-c fsync=off",
+                *(("-c fsync=off", "-c full_page_writes=off") if self.fast else ()),
                 "-c synchronous_commit=off",
-                "-c full_page_writes=off",
                 "-c shared_buffers=32MB",
                 "-c max_connections=60",
             ]
@@ -163,10 +166,10 @@ class PostgresCluster:
             conn.execute(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}' {' '.join(options)}")
 
 
-def start_cluster() -> Iterator[PostgresCluster]:
+def start_cluster(*, fast: bool = True) -> Iterator[PostgresCluster]:
     """For a session fixture: a started cluster, removed afterwards."""
     require()
-    cluster = PostgresCluster()
+    cluster = PostgresCluster(fast=fast)
     try:
         cluster.init()
         cluster.start()
