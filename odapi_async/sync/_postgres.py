@@ -9,7 +9,8 @@ Open Dental keeps them as MySQL ``double``, so the column holds exactly what the
 ``numeric(14,2)`` where a sum must be exact to the cent).
 
 Every page is one transaction: a binary ``COPY`` into a temporary table, then ``INSERT ... ON CONFLICT (office,
-key) DO UPDATE`` (and the page's keys into ``odapi_sync_listed``, under the run, when a whole listing runs). The fleet's fencing
+key) DO UPDATE`` (and the page's keys, one array per page, into ``odapi_sync_listed`` under the run, when a whole
+listing runs). The fleet's fencing
 token is checked first, inside that same transaction, against ``odapi_sync_fence``: the row lock it takes orders
 writers of one office, and a write under an older token than the newest seen is rolled back (:class:`FencedOut`).
 
@@ -72,8 +73,8 @@ _META: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
         ("office",),
     ),
     "odapi_sync_listed": (
-        {"office": "text", "resource": "text", "run": "text", "pk": "bigint"},
-        ("office", "resource", "run", "pk"),
+        {"office": "text", "resource": "text", "run": "text", "pks": "bigint[]"},
+        (),
     ),
 }
 _META_SQL = """
@@ -94,13 +95,15 @@ CREATE TABLE IF NOT EXISTS odapi_sync_run (  -- the one run syncing each office 
     started_at timestamp with time zone NOT NULL,
     expires timestamp with time zone NOT NULL  -- the server's clock: one clock for every host of a fleet
 );
-CREATE TABLE IF NOT EXISTS odapi_sync_listed (  -- keys seen by a run's whole listing still under way
+-- Keys seen by a run's whole listing still under way: one row per page (its keys as an array), not one per key
+-- as in SQLite: a page costs one index entry here, not a thousand.
+CREATE TABLE IF NOT EXISTS odapi_sync_listed (
     office text NOT NULL,
     resource text NOT NULL,
     run text NOT NULL,
-    pk bigint NOT NULL,
-    PRIMARY KEY (office, resource, run, pk)
+    pks bigint[] NOT NULL
 );
+CREATE INDEX IF NOT EXISTS odapi_sync_listed_run ON odapi_sync_listed (office, resource, run);
 """
 #: Serializes schema changes between processes sharing the database (two workers creating one table).
 _DDL_LOCK = 0x6F646170  # "odap"
@@ -149,8 +152,8 @@ class _Table:
             f'ON CONFLICT (office, "{self.pk}") DO UPDATE SET {updates}'
         )
         self.listing_sql = (
-            f'INSERT INTO odapi_sync_listed (office, resource, run, pk) SELECT office, %s, %s, "{self.pk}" '
-            f'FROM "{self.temp}" ON CONFLICT DO NOTHING'
+            f"INSERT INTO odapi_sync_listed (office, resource, run, pks) SELECT office, %s, %s, "
+            f'array_agg("{self.pk}") FROM "{self.temp}" GROUP BY office'
         )
         defs = ", ".join(f'"{c}" {t}' for c, t in self.columns.items())
         self.create_sql = (
@@ -350,7 +353,7 @@ class PostgresStore:
             "WHERE i.indrelid = to_regclass(%s) AND i.indisunique GROUP BY i.indexrelid",
             (f'"{table}"',),
         ).fetchall()
-        if list(key) not in [k[0] for k in keys] and all(c in found for c in key):
+        if key and list(key) not in [k[0] for k in keys] and all(c in found for c in key):
             raise StoreError(
                 f'{self.where}: table "{table}" has no unique key on ({", ".join(key)}), which the sync '
                 "upserts by: drop or rename it, or sync into another database"
@@ -532,9 +535,10 @@ class PostgresStore:
                 # pick one, quadratic in the rows (seconds for 10 000 rows).
                 cur.execute("SET LOCAL enable_nestloop = off")
                 cur.execute(
-                    f'DELETE FROM "{name}" AS t WHERE office = %s AND NOT EXISTS (SELECT 1 FROM odapi_sync_listed l '
-                    f'WHERE l.office = t.office AND l.resource = %s AND l.run = %s AND l.pk = t."{pk}")',
-                    (office, name, run),
+                    f'DELETE FROM "{name}" AS t WHERE office = %s AND NOT EXISTS (SELECT 1 FROM (SELECT unnest(pks) '
+                    "AS pk FROM odapi_sync_listed WHERE office = %s AND resource = %s AND run = %s) AS l "
+                    f'WHERE l.pk = t."{pk}")',
+                    (office, office, name, run),
                 )
                 removed += max(cur.rowcount, 0)
                 cur.execute(
