@@ -89,4 +89,6 @@ def test_one_task_per_office_fills_one_database(emulator, pg_cluster, pg_db, red
     from odapi_async.emulator._stats import key_id
 
     remote = emulator.stats()["keys"][key_id("k-fleet")]["listeners"]["remote"]
-    assert remote["requests"] > 0 and remote["violations"] == 0  # two worker processes, one key: never too fast
+    assert (
+        remote["requests"] > 0 and remote["violations"] == 0
+    )  # two worker processes, one key: never too fast

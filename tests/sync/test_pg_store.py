@@ -207,3 +207,21 @@ def test_postgres_frees_the_claim_of_a_connection_that_went_away(pg_cluster, pg_
         while store.claim("north", "run-b", ttl=30) is not None:  # bounded: the server notes the exit at once
             assert time.monotonic() < deadline, "the claim of a closed connection was not freed"
             time.sleep(0.02)
+
+
+def test_a_lost_connection_fails_one_write_whole_and_the_next_call_reconnects(pg_cluster, pg_db) -> None:
+    from odapi_async.sync import StoreError
+
+    with PostgresStore(pg_cluster.url(pg_db)) as store:
+        store.prepare(PATIENTS)
+        assert store.claim("north", "r1", ttl=30) is None
+        store.write_page(PATIENTS, "north", [patient(1, "A")], listing=False, run="r1")
+        with pg_cluster.admin(pg_db) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'odapi sync'"
+            )
+        with pytest.raises(StoreError, match="connection lost while writing a page"):
+            store.write_page(PATIENTS, "north", [patient(2, "B")], listing=False, run="r1")
+        assert store.renew("north", "r1", ttl=30)  # a new connection; the claim is still this run's
+        store.write_page(PATIENTS, "north", [patient(3, "C")], listing=False, run="r1")
+        assert rows(store, pg_cluster, pg_db) == [("north", 1, "A"), ("north", 3, "C")]
