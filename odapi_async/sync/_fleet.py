@@ -209,6 +209,7 @@ async def sync_fleet(
         entry = (progress or {}).get(name) or OfficeProgress(name)
         mine.append(entry)
         lost = False
+        failure: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
 
@@ -225,18 +226,22 @@ async def sync_fleet(
                 store.fence(name, token)  # a write after a newer holder's is rolled back (FencedOut)
                 try:
                     await sync_office(by_name[name], store, specs, reconcile=reconcile, progress=entry)
+                except (OpenDentalError, OSError, ValueError) as exc:
+                    # Caught here, inside the group: out of it, it would come wrapped in an ExceptionGroup.
+                    failure = exc
                 finally:
                     tg.cancel_scope.cancel()
-        except (OpenDentalError, OSError, ValueError) as exc:
-            entry.error = f"{type(exc).__name__}: {exc}"
         finally:
             entry.finished = time.monotonic()
+        if failure is not None:
+            entry.error = f"{type(failure).__name__}: {failure}"
         if lost:
             # What the store said (FencedOut: a write refused in the database) is kept beside the reason.
             why = f" ({entry.error})" if entry.error else ""
             entry.error = f"the office's lease expired while it synced; another worker took it over{why}"
         elif not await leases.finish(round_no, name, token):
-            entry.error = "the office's lease was lost before it finished; another worker took it over"
+            why = f" ({entry.error})" if entry.error else ""
+            entry.error = f"the office's lease was lost before it finished; another worker took it over{why}"
 
     async def slot() -> None:
         while True:

@@ -121,10 +121,20 @@ def test_three_workers_one_killed_fill_one_database(
         assert not list(working_dir.iterdir())
 
 
+@pytest.mark.parametrize(
+    "lease",
+    ["expires", "expires-unnoticed"],
+    ids=["its lease expires", "its lease expires before it can notice: the database refuses its next write"],
+)
 def test_a_paused_worker_s_writes_after_the_heir_s_first_do_not_survive(
-    emulator, pg_cluster, pg_db, redis_server, lone_sqlite, tmp_path
+    emulator, pg_cluster, pg_db, redis_server, lone_sqlite, tmp_path, lease
 ) -> None:
-    """SIGSTOP a worker mid-office past its lease, let another take the office and write, then SIGCONT it."""
+    """SIGSTOP a worker mid-office past its lease, let another take the office and write, then SIGCONT it.
+
+    With a 1 s lease the resumed worker may notice it lost the lease (a renewal is due) before it writes again.
+    "expires-unnoticed": a 30 s lease (its renewal 10 s away) that the test ends as Redis would at expiry, so
+    the resumed worker's next write reaches the database, which must refuse it (FencedOut).
+    """
     office = ["o1"]
     offices = offices_file(emulator, tmp_path / "offices.toml", office, 0.1)
     base = pg_cluster.url(pg_db)
@@ -135,7 +145,7 @@ def test_a_paused_worker_s_writes_after_the_heir_s_first_do_not_survive(
             "INSERT INTO audit VALUES (current_setting('application_name'), clock_timestamp(), TG_TABLE_NAME); "
             "RETURN NULL; END $$"
         )
-    ttl = 1.0
+    ttl = 1.0 if lease == "expires" else 30.0
     paused = worker(
         tmp_path / "a", offices, base + "?application_name=paused", redis_server.url, ttl, "--round", "r"
     )
@@ -157,12 +167,15 @@ def test_a_paused_worker_s_writes_after_the_heir_s_first_do_not_survive(
         wait_for(lambda: written("paused") >= 2, 60, "the first worker's writes", paused)
         paused.send_signal(signal.SIGSTOP)
         stopped = time.monotonic()
+        if lease == "expires-unnoticed":
+            with redis.Redis.from_url(redis_server.url) as r:
+                assert r.delete("odapi:fleet:{default}:lease:o1") == 1
         wait_for(lambda: not leases(redis_server.url), 10, "its lease to expire")
         heir = worker(
             tmp_path / "b", offices, base + "?application_name=heir", redis_server.url, 30.0, "--round", "r"
         )
         wait_for(lambda: written("heir") >= 1, 60, "the heir's first write", heir)
-        assert time.monotonic() - stopped > ttl
+        assert lease != "expires" or time.monotonic() - stopped > ttl
         paused.send_signal(signal.SIGCONT)
         out, err = heir.communicate(timeout=120)
         assert heir.returncode == 0, err[-3000:]
@@ -174,9 +187,42 @@ def test_a_paused_worker_s_writes_after_the_heir_s_first_do_not_survive(
                 p.kill()
                 p.communicate(timeout=10)
     assert paused.returncode == 1, paused_err
+    assert "another worker took it over" in paused_err
+    if lease == "expires-unnoticed":
+        assert "FencedOut" in paused_err, paused_err  # refused by the database, in the write's transaction
     with pg_cluster.admin(pg_db) as conn:
         last_paused, first_heir = conn.execute(
             "SELECT max(at) FILTER (WHERE writer = 'paused'), min(at) FILTER (WHERE writer = 'heir') FROM audit"
         ).fetchone()
     assert last_paused < first_heir  # every write of the paused worker that survived came before the heir's
     assert_like_lone(pg_cluster, pg_db, lone_sqlite, office)
+
+
+def test_a_fleet_worker_whose_database_fails_reports_one_line(
+    emulator, pg_cluster, pg_db, redis_server, lone_sqlite, tmp_path
+) -> None:
+    """The connection killed mid-page in a fleet worker: its office fails with one line, the next round is exact."""
+    offices = offices_file(emulator, tmp_path / "offices.toml", ["o1"], 0.01)
+    url = pg_cluster.url(pg_db)
+    admin = pg_cluster.admin(pg_db)
+    try:
+        proc = worker(tmp_path / "w", offices, url, redis_server.url, 30.0)
+        made = "SELECT count(*) FROM pg_class WHERE relname = 'procedurelogs'"
+        wait_for(lambda: admin.execute(made).fetchone()[0] == 1, 60, "the tables", proc)
+        admin.execute("BEGIN")
+        admin.execute("LOCK TABLE procedurelogs IN EXCLUSIVE MODE")
+        waiting = "SELECT pid FROM pg_stat_activity WHERE application_name = 'odapi sync' AND wait_event_type = 'Lock'"
+        wait_for(
+            lambda: admin.execute(waiting).fetchone() is not None, 60, "a page waiting on the lock", proc
+        )
+        admin.execute("SELECT pg_terminate_backend(%s)", (admin.execute(waiting).fetchone()[0],))
+        admin.execute("ROLLBACK")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        admin.close()
+    assert proc.returncode == 1, err[-3000:]
+    assert "Traceback" not in err and "connection lost while writing a page" in err, err[-3000:]
+    again = worker(tmp_path / "w", offices, url, redis_server.url, 30.0)
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err[-3000:]
+    assert_like_lone(pg_cluster, pg_db, lone_sqlite, ["o1"])
