@@ -23,6 +23,7 @@ runs on the event loop that fetches the next one.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import operator
 import threading
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["PostgresStore"]
+
+logger = logging.getLogger("odapi_async.sync")
 
 #: Seconds to wait for the server to answer a connection.
 CONNECT_TIMEOUT = 10
@@ -236,8 +239,13 @@ class PostgresStore:
         except pg.Error as exc:
             conn.close()
             raise StoreError(f"cannot use {self.where}: {self._line(exc)}") from None
+        reconnected = self._conn is not None
         self._conn = conn
         self._temps = set()
+        if reconnected:
+            logger.warning("sync database: connected again to %s", self.where)
+        else:
+            logger.debug("sync database: connected to %s", self.where)
         return conn
 
     def _connection(self) -> psycopg.Connection[Any]:

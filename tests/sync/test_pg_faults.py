@@ -97,9 +97,12 @@ def test_wrong_password_then_pgpassword_and_pgpass(
     run = odapi(*args(emulator, bare), env={"PGPASSFILE": str(passfile)})
     assert run.returncode == 0, run.stderr
     assert_same(pg_cluster, pg_db, reference)
-    # And a successful run with the password in the URL prints it nowhere (--json neither).
-    run = odapi(*args(emulator, pg_cluster.url(pg_db, sync_role, SECRET), "--json"))
+    # And a successful run with the password in the URL prints it nowhere (--json and --debug's logs neither).
+    run = odapi("--debug", *args(emulator, pg_cluster.url(pg_db, sync_role, SECRET), "--json"))
     assert run.returncode == 0 and SECRET not in run.stdout + run.stderr
+    assert (
+        f"connected to postgresql://{sync_role}@127.0.0.1:" in run.stderr
+    )  # the debug log names the database
 
 
 def test_a_store_never_shows_its_password(pg_cluster, pg_db) -> None:
