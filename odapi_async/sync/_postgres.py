@@ -1,18 +1,18 @@
 """The sync's copy in PostgreSQL: the tables, columns and rules of the SQLite store, in typed columns.
 
-One table per resource (its URL segment), an ``office`` column, one column per model field (the same names as in
-SQLite, ``__derived`` helpers included), primary key (``office``, the resource's key), and the same
-``odapi_sync_state`` / ``odapi_sync_fence`` / ``odapi_sync_run`` / ``odapi_sync_listed`` tables. Column types: integers ``bigint``,
-booleans ``boolean``, dates ``date``, datetimes ``timestamp`` (without time zone: the office's clock), lists and
-objects ``jsonb``, text ``text``, and money ``double precision``: the API sends amounts as JSON numbers and
-Open Dental keeps them as MySQL ``double``, so the column holds exactly what the office has (cast to
-``numeric(14,2)`` where a sum must be exact to the cent).
+One table per resource (its URL segment), an ``office`` column, one column per model field (the same names as
+in SQLite, ``__derived`` helpers included), primary key (``office``, the resource's key), and the same
+``odapi_sync_state``, ``odapi_sync_fence``, ``odapi_sync_run`` and ``odapi_sync_listed`` tables. Column types:
+integers ``bigint``, booleans ``boolean``, dates ``date``, datetimes ``timestamp`` (without time zone: the
+office's clock), lists and objects ``jsonb``, text ``text``, and money ``double precision``: the API sends amounts
+as JSON numbers and Open Dental keeps them as MySQL ``double``, so the column holds exactly what the office has
+(round to ``numeric`` where a sum must be exact to the cent).
 
 Every page is one transaction: a binary ``COPY`` into a temporary table, then ``INSERT ... ON CONFLICT (office,
 key) DO UPDATE`` (and the page's keys, one array per page, into ``odapi_sync_listed`` under the run, when a whole
-listing runs). The fleet's fencing
-token is checked first, inside that same transaction, against ``odapi_sync_fence``: the row lock it takes orders
-writers of one office, and a write under an older token than the newest seen is rolled back (:class:`FencedOut`).
+listing runs). Each write's transaction first checks the fleet's fencing token against ``odapi_sync_fence`` (the
+row lock it takes orders the writers of one office; a write under an older token than the newest seen is rolled
+back, :class:`FencedOut`), then that its run still holds the office's claim (:class:`ClaimLost`).
 
 Driver: psycopg 3. It is libpq, so the password and every other setting come from where ``psql`` finds them
 (``PGPASSWORD``, ``~/.pgpass``, ``PGSERVICE``, ``sslmode`` ...), and its binary ``COPY`` is C code; and its
@@ -196,9 +196,7 @@ class PostgresStore:
         try:
             params = conninfo_to_dict(dsn)
         except psycopg.ProgrammingError:
-            raise StoreError(
-                "--db: not a valid PostgreSQL URL (postgresql://user@host:port/dbname)"
-            ) from None
+            raise StoreError("not a valid PostgreSQL URL (postgresql://user@host:port/dbname)") from None
         self._dsn = dsn
         # Named in pg_stat_activity as "odapi sync", unless the URL names it (?application_name=worker-3).
         self._name = {} if params.get("application_name") else {"application_name": "odapi sync"}
@@ -216,8 +214,12 @@ class PostgresStore:
         self._tokens: dict[str, int] = {}
         with self._lock:
             self._connect()
-            with self._errors("checking the database"):
-                self._prepare_meta()
+            try:
+                with self._errors("checking the database"):
+                    self._prepare_meta()
+            except BaseException:
+                self._close()
+                raise
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"
@@ -305,9 +307,12 @@ class PostgresStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def __enter__(self) -> PostgresStore:
         return self
