@@ -63,12 +63,28 @@ def timed(cls: type) -> type:
     return Timed
 
 
+def backend_cpu(store: Any) -> float | None:
+    """CPU seconds of the PostgreSQL server process serving the store's connection (Linux, same host)."""
+    conn = getattr(store, "_conn", None)
+    if not isinstance(store, PostgresStore) or conn is None:
+        return None
+    try:
+        fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 async def sync_once(session: OpenDental, store: Any) -> dict[str, Any]:
     start, cpu = time.perf_counter(), time.process_time()
+    server = backend_cpu(store)
     try:
         progress = await sync_office(
             OfficeConfig("bench", lambda: session), store, sync_specs(incremental_resources())
         )
+        if server is not None:
+            after = backend_cpu(store)
+            server = None if after is None else after - server
     finally:
         store.close()
     elapsed, used = time.perf_counter() - start, time.process_time() - cpu
@@ -81,6 +97,8 @@ async def sync_once(session: OpenDental, store: Any) -> dict[str, Any]:
         "client_cpu_us_per_row": round(used / progress.rows * 1e6, 1),
         "store_seconds": round(store.write_seconds, 3),
         "store_cpu_us_per_row": round(store.write_cpu / progress.rows * 1e6, 1),
+        # The database server's share (PostgreSQL only: SQLite's is in the client's).
+        "server_cpu_us_per_row": None if server is None else round(server / progress.rows * 1e6, 1),
     }
 
 
@@ -185,7 +203,8 @@ def main() -> None:
     line = (
         f"sync of {s['rows']:,} rows over Local: SQLite {s['rows_per_second']:,} rows/s "
         f"({s['client_cpu_us_per_row']} us CPU/row, store {s['store_cpu_us_per_row']} us); PostgreSQL "
-        f"{p['rows_per_second']:,} rows/s ({p['client_cpu_us_per_row']} us CPU/row, store {p['store_cpu_us_per_row']} us)"
+        f"{p['rows_per_second']:,} rows/s ({p['client_cpu_us_per_row']} us CPU/row, store {p['store_cpu_us_per_row']} us, "
+        f"server {p['server_cpu_us_per_row']} us)"
     )
     if "fleet" in out:
         f = out["fleet"]
