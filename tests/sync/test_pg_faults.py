@@ -217,3 +217,17 @@ def test_server_restarted_between_two_pages(emulator, pg_cluster, pg_db, referen
     assert count(pg_cluster, pg_db, "SELECT count(*) FROM odapi_sync_state") < len(RESOURCES.split(","))
     assert odapi(*args(emulator, url, remote=True)).returncode == 0
     assert_same(pg_cluster, pg_db, reference)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://syncer:{SECRET}@127.0.0.1:notaport/db",
+        f"postgresql://syncer:{SECRET}@127.0.0.1:5432/db?nosuchoption=1",
+        f"postgresql://syncer:{SECRET}@[::1/db",
+    ],
+    ids=["a bad port", "an unknown option", "a broken host"],
+)
+def test_a_malformed_url_is_one_line_without_its_password(emulator, url) -> None:
+    run = odapi(*args(emulator, url))
+    fails_in_one_line(run)
