@@ -7,6 +7,7 @@ instead of failing half-way with "database is locked" when it tries to upgrade a
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -42,4 +43,18 @@ class transaction:
         return self.conn
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:  # a COMMIT that fails (disk full) can leave the transaction open
+                self._rollback()
+                raise
+        else:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back after some errors (disk full, I/O); a ROLLBACK that fails too must not
+        # hide the error that caused it (a failed transaction is undone on the next open anyway).
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")

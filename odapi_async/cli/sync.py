@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -19,6 +19,7 @@ from ..sync import (
     OfficeConfig,
     OfficeProgress,
     OfficesFileError,
+    StoreFileError,
     SyncSink,
     incremental_resources,
     is_postgres_url,
@@ -30,6 +31,7 @@ from ..sync import (
 )
 from ..sync._engine import CLAIM_WAIT
 from ..sync._fleet import FleetLeases, sync_fleet
+from ..sync._offices import exposed_keys_warning
 from ..sync._sink import prepare_tables
 from ._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
 from ._report import LiveProgress, print_summary
@@ -51,6 +53,9 @@ def offices_for(connection: Connection, offices_file: Path | None) -> list[Offic
         loaded = load_offices(offices_file)
     except OfficesFileError as exc:
         raise usage_error(str(exc)) from None
+    warning = exposed_keys_warning(offices_file, loaded)
+    if warning:
+        click.echo(warning, err=True)
     return [office_from_entry(entry, loaded.developer_key, connection) for entry in loaded.offices]
 
 
@@ -74,6 +79,7 @@ async def run_sync(
     except ValueError as exc:
         raise usage_error(f"--resources: {exc}") from None
     tracked = {o.name: OfficeProgress(o.name) for o in offices}
+    failure: StoreFileError | None = None  # raised after the task group, alone (not in an ExceptionGroup)
     with contextlib.nullcontext(store) if store is not None else open_store(db) as store:
         await anyio.to_thread.run_sync(prepare_tables, store, specs)
         stop = anyio.Event()
@@ -96,8 +102,12 @@ async def run_sync(
                             progress=tracked,
                             round_name=round_name,
                         )
+            except StoreFileError as exc:
+                failure = exc
             finally:
                 stop.set()
+    if failure is not None:
+        raise failure
     if not quiet or as_json:
         print_summary(console, done, as_json=as_json)
     return done
@@ -232,7 +242,7 @@ def sync(
         host, _, port = events_listen.rpartition(":")
         if not host or not port.isdigit():
             raise usage_error("--events: HOST:PORT, such as 0.0.0.0:8090")
-        done = anyio.run(
+        done = _store_failure_is_one_line(
             lambda: run_following(
                 offices,
                 target,
@@ -250,7 +260,7 @@ def sync(
             )
         )
         return _exit_code(done)
-    done = anyio.run(
+    done = _store_failure_is_one_line(
         lambda: run_sync(
             offices,
             target,
@@ -265,6 +275,14 @@ def sync(
         )
     )
     return _exit_code(done)
+
+
+def _store_failure_is_one_line(run: Callable[[], Awaitable[list[OfficeProgress]]]) -> list[OfficeProgress]:
+    """Run the sync; a failure of the file as a whole (disk full, read-only, ...) is one line naming it, exit 1."""
+    try:
+        return anyio.run(run)
+    except StoreFileError as exc:
+        raise CliFailure(str(exc), exit_code=1) from None
 
 
 def _exit_code(done: list[OfficeProgress]) -> int:
@@ -308,6 +326,7 @@ async def run_following(
             yield  # Ctrl-C ends the whole command (anyio cancels), not the server alone
 
     ends = time.monotonic() + run_for if run_for is not None else float("inf")
+    failure: StoreFileError | None = None
     with open_store(db) as store:
         receiver = make_event_receiver(offices, store, resources)
         server = Server(
@@ -337,6 +356,10 @@ async def run_following(
                     await anyio.sleep(min(sweep_every, left))
                     if time.monotonic() >= ends:
                         break
+            except StoreFileError as exc:
+                failure = exc
             finally:
                 server.should_exit = True
+    if failure is not None:
+        raise failure
     return done

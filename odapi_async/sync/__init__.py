@@ -22,7 +22,7 @@ from ._fleet import FleetLeases, sync_fleet
 from ._offices import OfficeEntry, OfficesFileError, load_offices
 from ._postgres import PostgresStore
 from ._sink import StoreError, SyncSink, is_postgres_url, open_store
-from ._store import ClaimLost, FencedOut, RunHolder, SyncStore, TableLayout
+from ._store import ClaimLost, FencedOut, RunHolder, StoreFileError, StoreWriteError, SyncStore, TableLayout
 
 __all__ = [
     "SYNC",
@@ -37,6 +37,8 @@ __all__ = [
     "ResourceResult",
     "RunHolder",
     "StoreError",
+    "StoreFileError",
+    "StoreWriteError",
     "SyncSink",
     "SyncSpec",
     "SyncStore",

@@ -33,7 +33,7 @@ from .. import resources as _models
 from .._syncspec import SyncSpec
 from ..resources._generated._sync import SYNC
 from ._sink import SyncSink
-from ._store import ClaimLost, RunHolder, SyncState, TableLayout
+from ._store import ClaimLost, RunHolder, StoreFileError, SyncState, TableLayout
 
 #: Re-ask this much before the watermark: a filter that means "after" would otherwise miss a row changed in the
 #: same second the watermark was read.
@@ -405,15 +405,24 @@ async def sync_offices(
     claim_wait: float = CLAIM_WAIT,
 ) -> list[OfficeProgress]:
     """Sync every office concurrently; an office that fails is reported in its ``error`` (a resource that fails,
-    in its result's ``error``), the others go on."""
-    tracked = {o.name: (progress or {}).get(o.name) or OfficeProgress(o.name) for o in offices}
+    in its result's ``error``; a write of its rows the store refuses, too), the others go on.
 
-    async def one(office: OfficeConfig) -> None:
+    A failure of the store as a whole (:class:`StoreFileError`: disk full, read-only, not a database, locked too
+    long) stops every office and is raised, alone, once they have stopped: the file keeps what was committed.
+    """
+    tracked = {o.name: (progress or {}).get(o.name) or OfficeProgress(o.name) for o in offices}
+    fatal: list[StoreFileError] = []
+
+    async def one(office: OfficeConfig, scope: anyio.CancelScope) -> None:
         entry = tracked[office.name]
         try:
             await sync_office(
                 office, store, specs, reconcile=reconcile, progress=entry, claim_wait=claim_wait
             )
+        except StoreFileError as exc:
+            entry.error = f"{type(exc).__name__}: {exc}"
+            fatal.append(exc)
+            scope.cancel()
         except (OpenDentalError, OSError, ValueError) as exc:
             entry.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -421,5 +430,7 @@ async def sync_offices(
 
     async with anyio.create_task_group() as tg:
         for office in offices:
-            tg.start_soon(one, office)
+            tg.start_soon(one, office, tg.cancel_scope)
+    if fatal:
+        raise fatal[0]
     return list(tracked.values())

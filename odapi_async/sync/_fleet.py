@@ -38,6 +38,7 @@ from .._redis_scripts import Script
 from .._syncspec import SyncSpec
 from ._engine import OfficeConfig, OfficeProgress, sync_office
 from ._sink import SyncSink
+from ._store import StoreFileError
 
 if TYPE_CHECKING:
     from .._redis_client import Client
@@ -203,13 +204,16 @@ async def sync_fleet(
     round_no = await leases.begin_round(names, round_name)
     logger.info("fleet: %s works on round %s", leases.holder, round_no)
     mine: list[OfficeProgress] = []
+    fatal: list[StoreFileError] = []  # the store failed as a whole: every slot stops (see sync_offices)
+    stop_all = anyio.CancelScope()
     start = secrets.randbelow(len(names)) if names else 0  # workers start on different offices
 
     async def sync_one(name: str, token: int) -> None:
         entry = (progress or {}).get(name) or OfficeProgress(name)
         mine.append(entry)
         lost = False
-        failure: Exception | None = None
+        # Each task keeps its own error (the group would wrap it in an ExceptionGroup the excepts below miss).
+        failed: list[Exception] = []
         try:
             async with anyio.create_task_group() as tg:
 
@@ -217,7 +221,13 @@ async def sync_fleet(
                     nonlocal lost
                     while True:
                         await anyio.sleep(leases.ttl / 3)
-                        if not await leases.renew(name, token):
+                        try:
+                            held = await leases.renew(name, token)
+                        except Exception as exc:
+                            failed.append(exc)
+                            tg.cancel_scope.cancel()
+                            return
+                        if not held:
                             lost = True
                             tg.cancel_scope.cancel()
                             return
@@ -226,15 +236,22 @@ async def sync_fleet(
                 store.fence(name, token)  # a write after a newer holder's is rolled back (FencedOut)
                 try:
                     await sync_office(by_name[name], store, specs, reconcile=reconcile, progress=entry)
-                except (OpenDentalError, OSError, ValueError) as exc:
-                    # Caught here, inside the group: out of it, it would come wrapped in an ExceptionGroup.
-                    failure = exc
+                except Exception as exc:
+                    failed.insert(0, exc)
                 finally:
                     tg.cancel_scope.cancel()
+            if failed:
+                raise failed[0]
+        except StoreFileError as exc:
+            entry.error = f"{type(exc).__name__}: {exc}"
+            fatal.append(exc)
+            stop_all.cancel()
+        except (OpenDentalError, OSError, ValueError) as exc:
+            entry.error = f"{type(exc).__name__}: {exc}"
         finally:
             entry.finished = time.monotonic()
-        if failure is not None:
-            entry.error = f"{type(failure).__name__}: {failure}"
+        if fatal:
+            return  # the office stays unfinished in the round: its lease lapses, another worker takes it
         if lost:
             # What the store said (FencedOut: a write refused in the database) is kept beside the reason.
             why = f" ({entry.error})" if entry.error else ""
@@ -265,7 +282,10 @@ async def sync_fleet(
                 # a second (a holder that finishes frees its office sooner; this worker then has nothing to do).
                 await anyio.sleep(min(max(soonest or 0.0, 0.05), _LOOK_AGAIN))
 
-    async with anyio.create_task_group() as tg:
-        for _ in range(max(1, concurrency)):
-            tg.start_soon(slot)
+    with stop_all:
+        async with anyio.create_task_group() as tg:
+            for _ in range(max(1, concurrency)):
+                tg.start_soon(slot)
+    if fatal:
+        raise fatal[0]
     return mine

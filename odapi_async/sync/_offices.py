@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,37 @@ class OfficeEntry:
 class OfficesFile:
     developer_key: str | None = field(repr=False)
     offices: list[OfficeEntry]
+    keys_in_file: list[str] = field(default_factory=list)
+    """The fields that hold a key in the file itself (``developer_key``, ``offices.NAME.customer_key``), not
+    in the environment."""
+
+
+def exposed_keys_warning(path: str | Path, loaded: OfficesFile) -> str | None:
+    """One line when the file holds keys and other users of the machine may read it (with the fix), else None.
+
+    POSIX permissions only: on Windows, who may read a file is the ACL's business, not the mode bits'.
+    """
+    if not loaded.keys_in_file or os.name != "posix":
+        return None
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if not mode & 0o044:
+        return None
+    who = {0o044: "its group and every other user", 0o040: "its group", 0o004: "every other user"}[
+        mode & 0o044
+    ]
+    what = (
+        "customer keys"
+        if any(k.endswith("customer_key") for k in loaded.keys_in_file)
+        else "the developer key"
+    )
+    return (
+        f"warning: {path} holds {what} and {who} can read it (mode {mode:03o}): "
+        f"chmod 600 {shlex.quote(str(path))}"
+    )
 
 
 def load_offices(path: str | Path, environ: Mapping[str, str] | None = None) -> OfficesFile:
@@ -102,7 +134,9 @@ def load_offices(path: str | Path, environ: Mapping[str, str] | None = None) -> 
         merged = {**defaults, **table}
         _check_fields(table, ["offices", name], where, allow_keys=True)
         entries.append(_office(name, merged, table, env, where))
-    return OfficesFile(developer_key=developer_key, offices=entries)
+    in_file = ["developer_key"] if "developer_key" in data else []
+    in_file += [f"offices.{name}.customer_key" for name, table in offices.items() if "customer_key" in table]
+    return OfficesFile(developer_key=developer_key, offices=entries, keys_in_file=in_file)
 
 
 def _developer_key(data: dict[str, Any], env: Mapping[str, str], where: _Locator) -> str | None:

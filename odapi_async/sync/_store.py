@@ -11,6 +11,7 @@ or the new one with every row it covers. SQLite's WAL journal makes each commit 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -18,7 +19,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
@@ -26,7 +27,7 @@ from typing import Any, Union, get_args, get_origin
 import msgspec
 
 from .._exceptions import OpenDentalError
-from .._sqlite import connect, transaction
+from .._sqlite import BUSY_TIMEOUT, connect, transaction
 from .._syncspec import SyncSpec
 
 #: Computed by the server when it answers ("now"), not data: never stored.
@@ -138,9 +139,16 @@ class SyncStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        # NORMAL in WAL mode: a commit survives a killed process (not always a power cut), and is much faster.
-        self._conn = connect(self.path, synchronous="NORMAL")
-        self._conn.executescript(_META)
+        try:
+            # NORMAL in WAL mode: a commit survives a killed process (not always a power cut), and is much faster.
+            self._conn = connect(self.path, synchronous="NORMAL")
+        except sqlite3.Error as exc:
+            raise StoreFileError(self.path, exc) from exc
+        try:
+            self._conn.executescript(_META)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreFileError(self.path, exc) from exc
         self._ready: set[str] = set()
         self._tokens: dict[str, int] = {}
 
@@ -178,6 +186,20 @@ class SyncStore:
         with self._lock:
             self._conn.close()
 
+    @contextlib.contextmanager
+    def _using(self, office: str | None = None, table: str | None = None) -> Iterator[None]:
+        """The connection, one thread at a time; a failure of the file as a whole becomes :class:`StoreFileError`,
+        any other failure of a write of ``office``'s rows in ``table`` :class:`StoreWriteError` (that office's)."""
+        with self._lock:
+            try:
+                yield
+            except (sqlite3.Error, OverflowError) as exc:  # OverflowError: a value SQLite cannot hold
+                if isinstance(exc, sqlite3.Error) and _file_cause(exc) is not None:
+                    raise StoreFileError(self.path, exc) from exc
+                if office is None or table is None:
+                    raise StoreFileError(self.path, exc) from exc
+                raise StoreWriteError(office, table, exc) from exc
+
     def __enter__(self) -> SyncStore:
         return self
 
@@ -195,7 +217,7 @@ class SyncStore:
         """
         now = time.time()
         holder = _HOLDER
-        with self._lock, transaction(self._conn) as conn:
+        with self._using(), transaction(self._conn) as conn:
             row = conn.execute(
                 "SELECT run, holder, started_at, expires FROM odapi_sync_run WHERE office = ?", (office,)
             ).fetchone()
@@ -217,7 +239,7 @@ class SyncStore:
 
     def renew(self, office: str, run: str, *, ttl: float) -> bool:
         """Extend ``run``'s claim of ``office`` by ``ttl`` seconds from now; False when it holds it no more."""
-        with self._lock, transaction(self._conn) as conn:
+        with self._using(), transaction(self._conn) as conn:
             return (
                 conn.execute(
                     "UPDATE odapi_sync_run SET expires = ? WHERE office = ? AND run = ?",
@@ -228,7 +250,7 @@ class SyncStore:
 
     def release(self, office: str, run: str) -> None:
         """Give up ``run``'s claim of ``office`` (nothing when it holds it no more), with its listing keys."""
-        with self._lock, transaction(self._conn) as conn:
+        with self._using(), transaction(self._conn) as conn:
             conn.execute("DELETE FROM odapi_sync_run WHERE office = ? AND run = ?", (office, run))
             conn.execute("DELETE FROM odapi_sync_listed WHERE office = ? AND run = ?", (office, run))
 
@@ -238,7 +260,7 @@ class SyncStore:
         """Create the table, or add the columns a newer model has (new Open Dental versions add fields)."""
         if layout.table in self._ready:
             return
-        with self._lock:
+        with self._using():
             self._conn.execute(layout.create_sql())
             have = {r[1].lower() for r in self._conn.execute(f'PRAGMA table_info("{layout.table}")')}
             for column, sql_type in zip(layout.columns, layout.types, strict=True):
@@ -258,7 +280,7 @@ class SyncStore:
         if listing and run is None:
             raise ValueError("a whole listing belongs to a run: pass the run that claimed the office")
         values = [layout.values(office, row) for row in rows]
-        with self._lock, transaction(self._conn) as conn:
+        with self._using(office, layout.table), transaction(self._conn) as conn:
             self._check(conn, office, run)
             conn.executemany(layout.upsert_sql, values)
             if listing:
@@ -269,7 +291,7 @@ class SyncStore:
 
     def remove(self, layout: TableLayout, office: str, keys: Sequence[Any], *, run: str | None = None) -> int:
         """Delete rows by primary key (a deletion the office announced); returns the rows removed."""
-        with self._lock, transaction(self._conn) as conn:
+        with self._using(office, layout.table), transaction(self._conn) as conn:
             self._check(conn, office, run)
             return conn.executemany(
                 f'DELETE FROM "{layout.table}" WHERE office = ? AND "{layout.pk_column}" = ?',
@@ -278,7 +300,7 @@ class SyncStore:
 
     def begin_listing(self, office: str, resource: str, *, run: str) -> None:
         """Forget ``run``'s keys of an earlier whole listing of ``resource`` (one it began again)."""
-        with self._lock, transaction(self._conn) as conn:
+        with self._using(), transaction(self._conn) as conn:
             self._check(conn, office, run)
             conn.execute(
                 "DELETE FROM odapi_sync_listed WHERE office = ? AND resource = ? AND run = ?",
@@ -303,7 +325,7 @@ class SyncStore:
         removed = 0
         resource = layout.table
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        with self._lock, transaction(self._conn) as conn:
+        with self._using(office, resource), transaction(self._conn) as conn:
             self._check(conn, office, run)
             if deleted:
                 removed += conn.executemany(
@@ -332,7 +354,7 @@ class SyncStore:
     # ------------------------------------------------------------------------------------------- reads
 
     def state(self, office: str, resource: str) -> SyncState | None:
-        with self._lock:
+        with self._using():
             return self._state(self._conn, office, resource)
 
     @staticmethod
@@ -344,13 +366,14 @@ class SyncStore:
         return SyncState(*row) if row else None
 
     def count(self, resource: str, office: str) -> int:
-        with self._lock:
-            try:
-                row = self._conn.execute(
-                    f'SELECT count(*) FROM "{resource}" WHERE office = ?', (office,)
-                ).fetchone()
-            except sqlite3.OperationalError:  # no such table yet
-                return 0
+        with self._using():
+            if not self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (resource,)
+            ).fetchone():
+                return 0  # no such table yet
+            row = self._conn.execute(
+                f'SELECT count(*) FROM "{resource}" WHERE office = ?', (office,)
+            ).fetchone()
         return int(row[0])
 
 
@@ -377,6 +400,86 @@ def _gone(holder: str) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+#: SQLite's primary result codes that concern the file as a whole, and what they mean to the reader.
+_FILE_CAUSES = {
+    3: "permission denied",  # SQLITE_PERM
+    5: f"locked by another process for more than {BUSY_TIMEOUT:g} s",  # SQLITE_BUSY
+    6: f"locked by another process for more than {BUSY_TIMEOUT:g} s",  # SQLITE_LOCKED
+    8: "read-only",  # SQLITE_READONLY
+    10: "input/output error (is the disk full or gone?)",  # SQLITE_IOERR
+    11: "damaged (not a valid SQLite database any more)",  # SQLITE_CORRUPT
+    13: "disk full",  # SQLITE_FULL
+    14: "cannot be opened (does its folder exist, and may this user write there?)",  # SQLITE_CANTOPEN
+    26: "not a SQLite database",  # SQLITE_NOTADB
+}
+#: The same, from the message (Python 3.10's sqlite3 errors carry no code).
+_FILE_MESSAGES = {
+    "disk is full": 13,
+    "readonly": 8,
+    "unable to open": 14,
+    "not a database": 26,
+    "malformed": 11,
+    "is locked": 5,
+    "disk i/o error": 10,
+}
+
+
+def _file_cause(exc: sqlite3.Error) -> str | None:
+    """What a SQLite error says about the whole file (disk full, read-only, ...), or None (a row's problem)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        text = str(exc).lower()
+        code = next((c for part, c in _FILE_MESSAGES.items() if part in text), None)
+    return _FILE_CAUSES.get(code & 0xFF) if code is not None else None
+
+
+def _where_it_cannot_write(path: Path) -> str | None:
+    """Why SQLite cannot write at ``path`` (it says only "unable to open" when its journal cannot be made)."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"cannot be opened: the folder {folder} does not exist"
+    target = path if path.exists() else folder
+    if os.access(target, os.W_OK) and os.access(folder, os.W_OK):
+        return None
+    try:
+        on_read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        on_read_only_fs = False
+    if on_read_only_fs:
+        return "read-only (on a read-only file system)"
+    if target is path:
+        return "read-only (this user may not write the file; SQLite also writes beside it, -wal and -shm)"
+    return f"read-only (this user may not write in {folder}, where SQLite keeps its -wal and -shm files)"
+
+
+class StoreFileError(OpenDentalError):
+    """The store's file failed as a whole (disk full, read-only, not a database, locked too long): a run stops.
+
+    Every write is one transaction, so the file keeps every write made before the failure and none of the
+    failed one; once the cause is gone, the next run goes on from the saved watermarks.
+    """
+
+    def __init__(self, path: Path | str, exc: BaseException, *, cause: str | None = None) -> None:
+        """``path``: the file (another store: where it is, with no password); ``cause``: given by a store that is
+        not SQLite, else read from SQLite's error."""
+        self.path = path
+        if cause is None and isinstance(exc, sqlite3.Error):
+            cause = _file_cause(exc)
+            if cause in (_FILE_CAUSES[8], _FILE_CAUSES[14]) and isinstance(path, Path):
+                cause = _where_it_cannot_write(path) or cause
+        self.cause = cause or "cannot be used"
+        engine = "SQLite" if isinstance(exc, sqlite3.Error) else type(exc).__name__
+        super().__init__(f"{path}: {self.cause} ({engine}: {exc})")
+
+
+class StoreWriteError(OpenDentalError):
+    """One office's rows could not be written (a value SQLite refuses, a trigger, a constraint): that office fails."""
+
+    def __init__(self, office: str, table: str, exc: BaseException) -> None:
+        self.office, self.table = office, table
+        super().__init__(f"could not write {table} of office {office}: {exc}")
 
 
 class ClaimLost(OpenDentalError):
