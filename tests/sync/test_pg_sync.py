@@ -64,3 +64,41 @@ def test_postgres_holds_what_sqlite_holds_in_typed_columns_and_follows_a_change(
         )
     assert odapi(*sync_args(emulator, "k-pg", sqlite)).returncode == 0
     assert_same(pg_cluster, pg_db, sqlite)
+
+
+def test_three_concurrent_syncs_of_one_office_take_turns(slow_emulator, pg_cluster, pg_db, tmp_path) -> None:
+    """One run per office of a database at a time: the first lists whole, the others wait, then ask for changes."""
+    import subprocess
+    import sys
+
+    from cli.clitools import _env
+
+    url, sqlite = pg_cluster.url(pg_db), tmp_path / "alone.sqlite"
+    args = [
+        sys.executable, "-m", "odapi_async.cli", "sync", "--endpoint", f"local={slow_emulator.endpoints['local']}",
+        "--mode", "local", "--developer-key", "dev-cli", "--customer-key", "k-overlap", "--json",
+        "--resources", RESOURCES,
+    ]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [*args, "--db", url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+        )
+        for _ in range(3)
+    ]
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and "error" not in err, err
+        reports.append(json.loads(out))
+    hows = sorted(
+        r["how"]
+        for rep in reports
+        for r in rep["offices"][0]["resources"]
+        if r["resource"] == "procedurelogs"
+    )
+    assert hows == ["incremental", "incremental", "whole"]
+    alone = subprocess.run(
+        [*args, "--db", str(sqlite)], capture_output=True, text=True, env=_env(), timeout=120
+    )
+    assert alone.returncode == 0, alone.stderr
+    assert_same(pg_cluster, pg_db, sqlite)
