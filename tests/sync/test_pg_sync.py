@@ -51,6 +51,9 @@ def test_postgres_holds_what_sqlite_holds_in_typed_columns_and_follows_a_change(
         async with emulator.session("k-pg") as od:
             patient = (await od.patients.list(Limit=1).first_page())[0]
             await od.patients.update(patient.PatNum, LName="Changed")
+            await od.commlogs.create(PatNum=patient.PatNum, Note="called", CommDateTime="2024-01-02 10:00:00")
+            fee = (await od.fees.list(Limit=1).first_page())[0]
+            await od.fees.delete(fee.FeeNum)  # fees are listed whole: the next run removes it
             return patient.PatNum
 
     changed = asyncio.run(change())
@@ -58,6 +61,7 @@ def test_postgres_holds_what_sqlite_holds_in_typed_columns_and_follows_a_change(
     assert second.returncode == 0, second.stderr
     report = {r["resource"]: r for r in json.loads(second.stdout)["offices"][0]["resources"]}
     assert report["patients"]["how"] == "incremental" and report["patients"]["rows"] == 1
+    assert report["commlogs"]["rows"] == 1 and report["fees"]["removed"] == 1
     with pg_cluster.admin(pg_db) as conn:
         assert conn.execute('SELECT "LName" FROM patients WHERE "PatNum" = %s', (changed,)).fetchone() == (
             "Changed",
