@@ -1,4 +1,8 @@
-"""The one entry point for humans and CI: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``generate``, ``bench``."""
+"""One check at a time for a developer: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``generate``, ``bench``.
+
+CI runs ``.ci/run`` (``nox -s ci`` runs it here): the same commands in one go, in the project's ``.venv``, with the
+test suite run once under coverage (``nox -s coverage`` is that run alone). Change a check in both places.
+"""
 
 from __future__ import annotations
 
@@ -12,24 +16,43 @@ PYTHON = ["3.11"]
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The test suite (unit tests with mocked transports, integration tests against the emulator)."""
+    """The test suite, the README's command (unit tests with mocked transports, integration tests on the emulator)."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def coverage(session: nox.Session) -> None:
+    """The suite under coverage, as CI runs it; fails below [tool.coverage.report] fail_under."""
+    session.install("-e", ".[test]")
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", "-p", "no:cacheprovider", *session.posargs)
+    session.run("coverage", "combine", "-q")
+    session.run("coverage", "report", "--skip-covered", "--skip-empty")
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff lint and format check."""
-    session.install("ruff>=0.6")
+    """ruff lint and format check; the import contracts (import-linter needs the package installed)."""
+    session.install("-e", ".", "ruff>=0.6", "import-linter>=2.1")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
-    session.install("-e", ".[emulator,cli,redis]", "mypy>=1.11")
+    """mypy --strict on the package, mypy on the tests, pyright --verifytypes on the public API."""
+    session.install("-e", ".[test]", "mypy>=1.11", "pyright>=1.1.400")
     session.run("mypy", "--strict", "odapi_async")
+    session.run("bash", "scripts/typecheck_tests.sh", external=True)
+    session.run("pyright", "--verifytypes", "odapi_async", "--ignoreexternal")
+
+
+@nox.session(python=False)
+def ci(session: nox.Session) -> None:
+    """What CI runs: .ci/run, every check in one go (into .venv; it installs redis-server and Node.js if missing)."""
+    session.run("bash", ".ci/run", external=True)
 
 
 @nox.session(python=PYTHON)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import polars  # noqa: E402
 
 from odapi_async._codec import decode_list  # noqa: E402
-from odapi_async._frames import rows_to_pandas, rows_to_polars  # noqa: E402
+from odapi_async._paging.frames import rows_to_pandas, rows_to_polars  # noqa: E402
 from odapi_async.resources import Appointment  # noqa: E402
 
 PAGES = 10

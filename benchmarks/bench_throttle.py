@@ -36,7 +36,7 @@ import httpx2
 from aiolimiter import AsyncLimiter
 
 from odapi_async import APIStatusError, Hub, OpenDental
-from odapi_async._throttle import KeyThrottle
+from odapi_async._throttle.key import KeyThrottle
 from odapi_async.emulator import Emulator
 
 DEV = "dev"
@@ -396,7 +396,7 @@ async def _p2_sessions(
         # Open each key's connection first (outside the throttle) so that connection setup is not lag.
         await asyncio.gather(
             *[
-                hub.pools.client(od.key_id, od._core, max_connections=1).get(
+                hub.pools.client(od.key_id, od._core.attempts, max_connections=1).get(
                     emu.endpoints["remote"] + "/nothing"
                 )
                 for od in sessions

@@ -3,9 +3,8 @@
 ``OpenDental`` is the session (one per customer key); every resource of the API is an attribute of it.
 """
 
-from ._backend import ProcessThrottle, ThrottleBackend
-from ._codec import DynamicRow, Model
-from ._exceptions import (
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._exceptions import (
     APIStatusError,
     BadRequest,
     BodyTooLarge,
@@ -29,15 +28,16 @@ from ._exceptions import (
     Unauthorized,
     WriteGatewayTimeout,
 )
-from ._hub import Hub, default_hub
-from ._logfilter import redact_transport_logs
-from ._paginate import Paginator
-from ._permissions import PermissionWarning
-from ._raw import RawResponse
-from ._redis_throttle import RedisThrottle
-from ._session import OpenDental
-from ._settings import KeySettings, ThrottleStats
-from ._version import __version__
+from odapi_async._hub import Hub, default_hub
+from odapi_async._paging.paginator import Paginator
+from odapi_async._raw import RawResponse
+from odapi_async._request.permissions import PermissionWarning
+from odapi_async._session import OpenDental
+from odapi_async._settings import KeySettings, ThrottleStats
+from odapi_async._throttle.backend import ProcessThrottle, ThrottleBackend
+from odapi_async._throttle.redis import RedisThrottle
+from odapi_async._util.logfilter import redact_transport_logs
+from odapi_async._version import __version__
 
 __all__ = [
     "APIStatusError",

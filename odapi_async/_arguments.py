@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 
 import httpx2
 
-from ._exceptions import ConfigurationError
-from ._redact import Secret
-from ._settings import MODES, PRIORITIES, Mode, Priority
+from odapi_async._exceptions import ConfigurationError
+from odapi_async._settings import MODES, PRIORITIES, Mode, Priority
+from odapi_async._util.redact import Secret
 
 # What a key may hold: printable ASCII without spaces. Anything else cannot travel in a header, and httpx2/h11 would
 # then fail with a message that quotes the whole header value (the key).

@@ -22,12 +22,13 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ._blocking_loop import BlockingPaginator, call, portal_started, shutdown
-from ._exceptions import SessionClosed
-from ._paginate import Paginator
-from ._raw import RawRequests
-from ._session import OpenDental as AsyncOpenDental
-from .resources._generated._blocking_types import BlockingResources
+from odapi_async._blocking_loop import BlockingPaginator, call, portal_started, shutdown
+from odapi_async._display import StatsTable
+from odapi_async._exceptions import SessionClosed
+from odapi_async._paging.paginator import Paginator
+from odapi_async._raw import RawRequests
+from odapi_async._session import OpenDental as AsyncOpenDental
+from odapi_async.resources._generated._blocking_types import BlockingResources
 
 __all__ = ["BlockingPaginator", "OpenDental", "shutdown"]
 
@@ -101,7 +102,8 @@ class OpenDental(BlockingResources):  # the base only declares the resources' ty
     def with_options(self, **options: Any) -> OpenDental:
         return OpenDental._wrap(self._async.with_options(**options))
 
-    def throttle_stats(self) -> Any:
+    def throttle_stats(self) -> StatsTable:
+        """This key's throttle counters, by mode (a ``dict`` that draws a table in notebooks)."""
         return self._async.throttle_stats()
 
     def close(self) -> None:

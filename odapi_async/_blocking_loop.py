@@ -15,8 +15,8 @@ from typing import Any, Generic, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ._paginate import Paginator
-from ._throttle import _running_loop
+from odapi_async._paging.paginator import Paginator
+from odapi_async._util.perloop import running_loop
 
 __all__ = ["BlockingPaginator", "call", "portal_started", "shutdown"]
 
@@ -60,7 +60,7 @@ def portal_started() -> bool:
 
 
 def call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    if _running_loop() is not None:
+    if running_loop() is not None:
         raise RuntimeError(
             "odapi_async.blocking called inside a running event loop would block it: use the async "
             "odapi_async.OpenDental there"

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
-from ._exceptions import BodyTooLarge, InvalidParameter
+from odapi_async._exceptions import BodyTooLarge, InvalidParameter
 
 #: The API's body limit ("about 16.8 million characters"): 2**24.
 MAX_BODY_CHARS = 16_777_216
@@ -66,7 +66,8 @@ class Model(msgspec.Struct, kw_only=True, gc=False, repr_omit_defaults=True):
             # msgspec reads __post_init__ once the class body is done, so setting it here still takes effect.
             found = getattr(cls, "__post_init__", None)  # the class's own, or one it inherits
             own = getattr(found, "__od_after__", found)  # ours (inherited) calls the model's own after it
-            cls.__post_init__ = _compile_min_date_hook(cls.__od_min_dates__, own)  # type: ignore[attr-defined]
+            # setattr, not an assignment: type checkers would read one as a public attribute without a type.
+            setattr(cls, "__post_init__", _compile_min_date_hook(cls.__od_min_dates__, own))  # noqa: B010
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (Python values, not wire values)."""

@@ -10,7 +10,7 @@ import dataclasses
 import html
 from typing import Any
 
-from ._settings import ThrottleStats
+from odapi_async._settings import ThrottleStats
 
 __all__ = ["StatsTable"]
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from ._redact import scrub
+from odapi_async._util.redact import scrub
 
 #: Characters of a DecodeError's ``snippet``.
 _SNIPPET = 200
@@ -160,7 +160,7 @@ class DecodeError(_RequestError):
         reason = scrub(reason, secrets)
         secrets = ()  # no key left in this frame's locals (tracebacks shown with locals)
         self.body = text
-        self.snippet = text[:_SNIPPET]
+        self.snippet: str = text[:_SNIPPET]
         self.reason = reason
         more = "…" if len(text) > _SNIPPET else ""
         super().__init__(

@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx2
 
-from ._backend import ProcessThrottle, ThrottleBackend
-from ._exceptions import ConfigurationError
-from ._pools import ConnectionPools
-from ._prober import RouterRegistry
-from ._version import __version__
+from odapi_async._exceptions import ConfigurationError
+from odapi_async._request.pools import ConnectionPools
+from odapi_async._request.routing import RouterRegistry
+from odapi_async._throttle.backend import ProcessThrottle, ThrottleBackend
+from odapi_async._version import __version__
 
 USER_AGENT = f"odapi-async/{__version__}"
 
@@ -59,8 +59,8 @@ class Hub:
         )
         if verify is not True or cert is not None:
             self._ssl = self._ssl_context()  # now, so that a wrong CA bundle path fails here
-        self.pools = ConnectionPools(self._new_client)
-        self.routers = RouterRegistry()
+        self.pools: ConnectionPools = ConnectionPools(self._new_client)
+        self.routers: RouterRegistry = RouterRegistry()
 
     def __repr__(self) -> str:
         return f"<Hub throttle={self.throttle!r}>"
@@ -155,4 +155,4 @@ def _pool_limits(given: httpx2.Limits | None, size: int | None, keepalive_expiry
     )
 
 
-default_hub = Hub()
+default_hub: Hub = Hub()

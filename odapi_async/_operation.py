@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from ._codec import query_value, shown, unsendable, wire_value
-from ._exceptions import InvalidParameter
+from odapi_async._codec import query_value, shown, unsendable, wire_value
+from odapi_async._exceptions import InvalidParameter
 
 #: Paging parameters every paginated GET accepts without the spec listing them.
 PAGING_PARAMS = ("Offset", "Limit")

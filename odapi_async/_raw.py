@@ -12,20 +12,17 @@ every other call (the error carries the status and the server's text).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, get_args, get_origin
+from typing import Any, Protocol, TypeVar, get_args, get_origin
 
 import httpx2
 import msgspec
 
-from ._codec import Model, WireDecodeError, decode_json, decode_list, decode_one
-from ._request import Answer, decode_or_raise
+from odapi_async._codec import Model, WireDecodeError, decode_json, decode_list, decode_one
+from odapi_async._request.interface import Answer, decode_or_raise
 
-if TYPE_CHECKING:
-    from ._session import OpenDental
-
-__all__ = ["RawRequests", "RawResponse", "reader_for"]
+__all__ = ["AnswerSender", "RawRequests", "RawResponse", "reader_for"]
 
 R = TypeVar("R")
 
@@ -85,11 +82,25 @@ class RawResponse:
         return f"<RawResponse {self.status_code} {self.method} {self.path} [{self.mode}] {len(self.content)} bytes>"
 
 
+class AnswerSender(Protocol):
+    """What :class:`RawRequests` is handed: the session's way from a call of any path to its :class:`Answer`."""
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Mapping[str, Any] | None,
+        idempotent: bool | None,
+    ) -> Awaitable[Answer]: ...
+
+
 class RawRequests:
     """``od.with_raw_response``: the escape hatch returning :class:`RawResponse` instead of decoded JSON."""
 
-    def __init__(self, session: OpenDental) -> None:
-        self._session = session
+    def __init__(self, send: AnswerSender, owner: object) -> None:
+        self._send = send
+        self._owner = owner  # the session, for the repr only
 
     async def request(
         self,
@@ -101,7 +112,7 @@ class RawRequests:
         idempotent: bool | None = None,
     ) -> RawResponse:
         """As :meth:`OpenDental.request`, but the answer is returned undecoded, with its status and headers."""
-        answer = await self._session._request_answer(method, path, params, json, idempotent)
+        answer = await self._send(method, path, params, json, idempotent)
         return RawResponse(
             status_code=answer.status_code,
             headers=answer.headers,
@@ -113,4 +124,4 @@ class RawRequests:
         )
 
     def __repr__(self) -> str:
-        return f"<RawRequests of {self._session!r}>"
+        return f"<RawRequests of {self._owner!r}>"

@@ -1,36 +1,47 @@
-"""The hand-written base of every generated resource class.
+"""The hand-written base of every generated resource class, and the lazy attribute that makes one.
 
 Generated classes (``resources/_generated``) hold one short method per operation that hands its
 :class:`~odapi_async._operation.Operation` and arguments to :meth:`Resource._call` or :meth:`Resource._list`;
-everything else (argument checks, encoding, the session's throttle/retry path, decoding) lives here.
+everything else (argument checks, encoding, decoding) lives here, and the sending is the request loop's: a
+resource is handed a :class:`~odapi_async._request.interface.RequestPath`, never the session.
+:class:`LazyResource` is the typed attribute (``od.appointments``) that imports and builds a resource on first use.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
-from ._codec import DynamicRow, WireDecodeError, decode_dynamic, decode_json, decode_list, decode_one
-from ._exceptions import InvalidParameter
-from ._operation import Operation, build_body, build_path, build_query
-from ._paginate import Paginator
-from ._request import decode_or_raise
-from ._rows import describe
+from odapi_async._codec import (
+    DynamicRow,
+    WireDecodeError,
+    decode_dynamic,
+    decode_json,
+    decode_list,
+    decode_one,
+)
+from odapi_async._exceptions import InvalidParameter
+from odapi_async._operation import Operation, build_body, build_path, build_query
+from odapi_async._paging.paginator import Paginator
+from odapi_async._paging.spec import counting, list_info
+from odapi_async._request.interface import decode_or_raise
 
 if TYPE_CHECKING:
-    from ._request import RequestPath
+    from odapi_async._request.interface import RequestPath
 
 _BODY_METHODS = ("POST", "PUT")
+_GENERATED = "odapi_async.resources._generated"
 
 
 class Resource:
-    """One API resource bound to a session (``od.appointments``)."""
+    """One API resource bound to a session's request loop (``od.appointments``)."""
 
     _segment: str = ""
 
-    def __init__(self, session: RequestPath) -> None:
-        self._session = session
+    def __init__(self, requests: RequestPath) -> None:
+        self._requests = requests
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} resource /{self._segment}>"
@@ -44,7 +55,7 @@ class Resource:
             query, body = build_query(op, values), None
         # The answer is never bound to a name here, so no frame of a traceback holds its body.
         return decode_or_raise(
-            await self._session._send_operation(op, path, query=query, body=body), op_reader(op)
+            await self._requests.send_operation(op, path, query=query, body=body), op_reader(op)
         )
 
     def _list(
@@ -72,26 +83,26 @@ class Resource:
         else:
             query = build_query(op, params, paging=True)
             body = None
-        session = self._session
+        requests = self._requests
         read = op_reader(op)
 
         async def fetch(page_offset: int, page_limit: int) -> list[Any]:
             page_query = {**query, "Offset": str(page_offset), "Limit": str(page_limit)}
-            rows = decode_or_raise(await session._send_operation(op, path, query=page_query, body=body), read)
+            rows = decode_or_raise(await requests.send_operation(op, path, query=page_query, body=body), read)
             return rows if isinstance(rows, list) else [rows]
 
-        paginator: Paginator[Any] = Paginator(
-            fetch,
-            limit_for_page=session._page_cap,
-            prefetch_depth=session._prefetch_depth,
+        # What is listed, for the repr (the filters' names, never their values), progress and DataFrames.
+        info = list_info(op.name, op.model, params, mode=lambda: requests.mode)
+        return Paginator(
+            counting(fetch, info),
+            limit_for_page=requests.page_cap,
+            prefetch_depth=requests.read_ahead_depth,
             offset=offset,
             limit=limit,
             primary_key=getattr(op.model, "__od_primary_key__", None),
             operation=op.name,
+            info=info,
         )
-        return describe(
-            paginator, op.name, op.model, params, session
-        )  # its repr names the filters, never their values
 
 
 def op_reader(op: Operation) -> Callable[[bytes], Any]:
@@ -129,3 +140,48 @@ def _decode(op: Operation, content: bytes) -> Any:
 
 
 _SHAPES = {"list": "a JSON array", "object": "a JSON object", "string": "a JSON string"}
+
+
+R = TypeVar("R", bound=Resource)
+
+
+class HasRequests(Protocol):
+    """What a :class:`LazyResource` is read on: the session (its views), holding the loop resources get."""
+
+    @property
+    def _requests(self) -> RequestPath: ...
+
+
+class LazyResource(Generic[R]):
+    """``od.appointments``: the resource class of ``segment``, imported and built on first use, per view.
+
+    A non-data descriptor (like ``functools.cached_property``): the built resource is stored on the instance,
+    so the next read is a plain attribute. ``with_options`` views are new instances: each builds its own,
+    bound to its own request loop.
+    """
+
+    def __init__(self, segment: str, name: str) -> None:
+        self._segment = segment
+        self._name = name
+        self._attr = segment
+        self.__doc__ = f"``/{segment}``."
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self._attr = attr
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> LazyResource[R]: ...
+
+    @overload
+    def __get__(self, obj: HasRequests, owner: type | None = None) -> R: ...
+
+    def __get__(self, obj: HasRequests | None, owner: type | None = None) -> LazyResource[R] | R:
+        if obj is None:
+            return self
+        cls: type[R] = getattr(importlib.import_module(f"{_GENERATED}.{self._segment}"), self._name)
+        resource = cls(obj._requests)
+        obj.__dict__[self._attr] = resource
+        return resource
+
+    def __repr__(self) -> str:
+        return f"<LazyResource {self._name} (/{self._segment})>"

@@ -1,66 +1,63 @@
-"""The session: one customer key, its endpoints, and the loop every request takes.
+"""The session: one customer key, its endpoints, and the request loop its views share.
 
-A request goes: arguments checked (``_operation``) → encoded once (:class:`Prepared`) → for each attempt, the
-mode in use (``_prober``) → one attempt (``_attempt``: throttle slot, pool, send, read) → an outcome → the
-decision (``_decide``: retry, fail over, raise). ``docs/architecture.md`` draws it. Keys are held in a
-:class:`Secret` so that no repr, log line, traceback-with-locals or exception ever shows them.
+:class:`OpenDental` checks its arguments once, registers the key with the throttle, and builds the view's
+:class:`~odapi_async._request.loop.RequestLoop` (the loop every request takes: ``docs/architecture.md`` draws it),
+which is what its resources are handed. Keys are held in a :class:`Secret` so that no repr, log line,
+traceback-with-locals or exception ever shows them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import logging
-import time
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-import anyio
 import httpx2
 
-from ._arguments import (
+from odapi_async._arguments import (
     check_count,
     check_modes,
     check_positive,
     check_priority,
-    check_request_path,
     check_url,
     default_modes,
     make_timeout,
     read_key,
     text_or_empty,
 )
-from ._attempt import AttemptOptions, AttemptRunner, Kind, total_deadline
-from ._backend import ThrottleBackend
-from ._codec import check_body_size, encode_body, query_value, wire_value
-from ._decide import Action, decide, error_for
-from ._display import StatsTable
-from ._exceptions import ConfigurationError, SessionClosed, Unauthorized
-from ._hub import Hub, default_hub
-from ._operation import Operation
-from ._permissions import name_the_permission, warn_if_read_only
-from ._prober import PROBE_PATH, PROBE_QUERY, ModeReport, ModeRouter
-from ._raw import RawRequests, reader_for
-from ._redact import Secret, scrub
-from ._request import Answer, Prepared, decode_or_raise
-from ._retry import RetryPolicy
-from ._settings import (
+from odapi_async._display import StatsTable
+from odapi_async._exceptions import ConfigurationError, SessionClosed, Unauthorized
+from odapi_async._hub import Hub, default_hub
+from odapi_async._raw import RawRequests, reader_for
+from odapi_async._request.attempt import AttemptRunner
+from odapi_async._request.interface import Answer, decode_or_raise
+from odapi_async._request.loop import RequestLoop
+from odapi_async._request.options import (
+    CONNECT_TIMEOUT,
+    MAX_RESPONSE_BYTES,
+    READ_AHEAD,
+    RequestOptions,
+    total_deadline,
+)
+from odapi_async._request.retry import RetryPolicy
+from odapi_async._request.routing import PROBE_PATH, ModeReport, ModeRouter
+from odapi_async._settings import (
     MODES,
     TIERS,
     KeySettings,
     Mode,
     Priority,
-    ThrottleStats,
     Tier,
     in_flight_for,
 )
-from .resources._generated import GeneratedResources
+from odapi_async._throttle.backend import ThrottleBackend
+from odapi_async._util.redact import Secret, scrub
+from odapi_async.resources._generated import GeneratedResources
 
 __all__ = ["Answer", "OpenDental", "key_id_for"]
-
-logger = logging.getLogger("odapi_async")
 
 _R = TypeVar("_R")
 
@@ -69,47 +66,11 @@ DEFAULT_ENDPOINTS = {
     "service": "http://{service_host}:30223/api/v1",
     "remote": "https://api.opendental.com/api/v1",
 }
-#: Rows per page each mode serves at most (Enterprise: 1000 Remote, 10 000 Local/Service).
-PAGE_CAPS = {"local": 1000, "service": 1000, "remote": 100}
-ENTERPRISE_PAGE_CAPS = {"local": 10_000, "service": 10_000, "remote": 1000}
-#: Pages fetched ahead of the one being read, on unthrottled modes.
-READ_AHEAD = 3
-#: The default cap on one answer's body.
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class _Options:
-    """Per-view settings (``with_options`` changes these and shares everything else)."""
-
-    router: ModeRouter
-    timeout: httpx2.Timeout
-    total: float
-    retry: RetryPolicy
-    priority: Priority
-    max_retry_wait: float
-    max_response_bytes: int
-    read_ahead: int
-
-    def for_attempt(self, probe_timeout: float | None = None) -> AttemptOptions:
-        """What an attempt needs; ``probe_timeout`` shortens the connect phase (a mode not yet seen answering)."""
-        timeout = self.timeout
-        if probe_timeout is not None and (timeout.connect is None or timeout.connect > probe_timeout):
-            timeout = httpx2.Timeout(
-                connect=probe_timeout, read=timeout.read, write=timeout.write, pool=timeout.pool
-            )
-        return AttemptOptions(
-            timeout=timeout,
-            total=self.total,
-            priority=self.priority,
-            max_retry_wait=self.max_retry_wait,
-            max_response_bytes=self.max_response_bytes,
-        )
 
 
 @dataclass(eq=False)
 class _Core:
-    """What every view of one session shares."""
+    """What every view of one session shares (the request loop reads it as its ``SessionState``)."""
 
     auth: Secret
     keys: tuple[Secret, ...]  # the developer and customer keys, to scrub from any text we pass on
@@ -121,13 +82,14 @@ class _Core:
     probe_timeout: float
     failback_interval: float
     pool_size: int  # connections this key can have in use at once: its in-flight caps over its modes
-    attempts: AttemptRunner | None = None
+    attempts: AttemptRunner  # also the session's mark on the connection pools
     entered: int = 0  # ``async with`` blocks of the session (not its views) not yet left
     closed: bool = False
 
-    def scrub(self, text: str) -> str:
-        """``text`` with every key replaced by ``***`` (server texts and network errors may quote them)."""
-        return scrub(text, (key.reveal() for key in self.keys))
+
+def _scrub_keys(keys: tuple[Secret, ...], text: str) -> str:
+    """``text`` with every key replaced by ``***`` (server texts and network errors may quote them)."""
+    return scrub(text, (key.reveal() for key in keys))
 
 
 def key_id_for(customer_key: str) -> str:
@@ -144,6 +106,8 @@ class OpenDental(GeneratedResources):
     release its share of the connection pools.
     """
 
+    _requests: RequestLoop  # this view's: what its resources are handed
+
     def __init__(
         self,
         developer_key: str | None = None,
@@ -154,7 +118,7 @@ class OpenDental(GeneratedResources):
         tier: Tier = "auto",
         endpoints: Mapping[str, str] | None = None,
         timeout: float | httpx2.Timeout = 60.0,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
         max_retries: int = 2,
         priority: Priority = "bulk",
         intervals: Mapping[str, float] | None = None,
@@ -208,34 +172,35 @@ class OpenDental(GeneratedResources):
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
         auth = Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}")
+        keys = (dev, cust)
+        urls = {m: u.rstrip("/") for m, u in base_urls.items()}
+        attempts = AttemptRunner(
+            backend=backend,
+            pools=hub.pools,
+            key_id=key_id,
+            base_urls=urls,
+            # httpx2.Headers masks Authorization in its repr (tracebacks with locals).
+            headers=httpx2.Headers({"Authorization": auth.reveal(), "Content-Type": "application/json"}),
+            scrub=functools.partial(_scrub_keys, keys),
+            keys=keys,
+            pool_size=pool_size,
+        )
         core = _Core(
             auth=auth,
-            keys=(dev, cust),
+            keys=keys,
             key_id=key_id,
             tier=tier,
             hub=hub,
             backend=backend,
-            base_urls={m: u.rstrip("/") for m, u in base_urls.items()},
+            base_urls=urls,
             probe_timeout=check_positive("probe_timeout", probe_timeout),
             failback_interval=check_positive("failback_interval", failback_interval, zero=True),
             pool_size=pool_size,
-        )
-        core.attempts = AttemptRunner(
-            backend=backend,
-            pools=hub.pools,
-            key_id=key_id,
-            user=core,
-            base_urls=core.base_urls,
-            # httpx2.Headers masks Authorization in its repr (tracebacks with locals).
-            headers=httpx2.Headers({"Authorization": auth.reveal(), "Content-Type": "application/json"}),
-            scrub=core.scrub,
-            keys=core.keys,
-            pool_size=pool_size,
+            attempts=attempts,
         )
         self._core = core
         self._owner = True  # views made by with_options do not close the session
-        self._options = _Options(
-            router=_router(core, modes),
+        options = RequestOptions(
             timeout=make_timeout(timeout, connect_timeout),
             total=check_positive("timeout", total_deadline(timeout)),
             retry=RetryPolicy(max_retries=check_count("max_retries", max_retries)),
@@ -244,6 +209,7 @@ class OpenDental(GeneratedResources):
             max_response_bytes=check_count("max_response_bytes", max_response_bytes, least=1),
             read_ahead=check_count("read_ahead", read_ahead),
         )
+        self._requests = RequestLoop(core, _router(core, modes), options)
 
     # ------------------------------------------------------------------------------------------ public
 
@@ -281,7 +247,7 @@ class OpenDental(GeneratedResources):
             return
         core.closed = True
         core.entered = 0
-        await core.hub.pools.release(core)
+        await core.hub.pools.release(core.attempts)
 
     @property
     def closed(self) -> bool:
@@ -295,12 +261,12 @@ class OpenDental(GeneratedResources):
     @property
     def mode(self) -> Mode:
         """The mode requests go to now (it moves down the cascade on failures and back up when a mode returns)."""
-        return self._options.router.mode
+        return self._requests.router.mode
 
     @property
     def modes(self) -> tuple[Mode, ...]:
         """The cascade order of this session (or view)."""
-        return self._options.router.modes
+        return self._requests.router.modes
 
     async def probe(self) -> dict[Mode, ModeReport]:
         """Probe every Local/Service mode of the cascade now and report on each mode (Remote is not probed).
@@ -308,10 +274,10 @@ class OpenDental(GeneratedResources):
         A higher mode that answers is used again at once; the mode in use that does not answer is left. A 401
         raises :class:`Unauthorized` (a wrong key is wrong everywhere).
         """
-        router = self._options.router
+        router = self._requests.router
         reports: dict[Mode, ModeReport] = {}
         for mode in router.modes:
-            report = await self._probe_mode(mode)
+            report = await self._requests.probe(mode)
             if report.error and report.error.startswith("401"):
                 raise Unauthorized(
                     status_code=401, method="GET", path=PROBE_PATH, mode=mode, explanation=report.error[4:]
@@ -337,15 +303,13 @@ class OpenDental(GeneratedResources):
 
         ``modes=("remote",)`` pins the view to those modes (a cascade of its own, in that order).
         """
-        options = self._options
-        if modes is not None:
-            options = replace(options, router=_router(self._core, check_modes(modes)))
+        options = self._requests.options
+        router = _router(self._core, check_modes(modes)) if modes is not None else None
         if read_ahead is not None:
             options = replace(options, read_ahead=check_count("read_ahead", read_ahead))
         if timeout is not None:
             total = check_positive("timeout", total_deadline(timeout))
-            connect = options.timeout.connect or 5.0
-            options = replace(options, timeout=make_timeout(timeout, connect), total=total)
+            options = replace(options, timeout=make_timeout(timeout, options.connect_timeout), total=total)
         if max_retries is not None:
             count = check_count("max_retries", max_retries)
             options = replace(options, retry=replace(options.retry, max_retries=count))
@@ -358,10 +322,10 @@ class OpenDental(GeneratedResources):
         view = object.__new__(type(self))
         view._core = self._core
         view._owner = False
-        view._options = options
+        view._requests = self._requests.with_options(options, router)
         return view
 
-    def throttle_stats(self) -> dict[str, ThrottleStats]:
+    def throttle_stats(self) -> StatsTable:
         """This key's throttle counters, by mode (only modes that have been used); a table in notebooks."""
         found = self._core.backend.stats(self._core.key_id)
         return StatsTable(
@@ -412,160 +376,14 @@ class OpenDental(GeneratedResources):
         """
         # The answer is never bound to a name here, so no frame of a traceback holds its body.
         read = reader_for(cast_to)
-        return decode_or_raise(await self._request_answer(method, path, params, json, idempotent), read)
+        return decode_or_raise(
+            await self._requests.request_answer(method, path, params, json, idempotent), read
+        )
 
     @property
     def with_raw_response(self) -> RawRequests:
         """``await od.with_raw_response.request(...)``: the answer's status, headers and body, undecoded."""
-        return RawRequests(self)
-
-    async def _request_answer(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        json: Mapping[str, Any] | None,
-        idempotent: bool | None,
-    ) -> Answer:
-        method = method.upper()
-        path, _, query_string = path.partition("?")
-        path = check_request_path(path)
-        query = dict(urllib.parse.parse_qsl(query_string, keep_blank_values=True))
-        query.update({k: query_value(v, "") for k, v in (params or {}).items() if v is not None})
-        body = {k: wire_value(v, "") for k, v in json.items()} if json is not None else None
-        safe = method in ("GET", "DELETE") if idempotent is None else idempotent
-        return await self._send(method, path, query, body, idempotent=safe)
-
-    # ------------------------------------------------------------------- the request path (RequestPath)
-
-    def _page_cap(self) -> int:
-        # Per page: a stream that fails over mid-way continues with the new mode's cap at the same row.
-        return self._page_cap_of(self.mode)
-
-    def _page_cap_of(self, mode: Mode) -> int:
-        caps = ENTERPRISE_PAGE_CAPS if self._core.tier == "enterprise" else PAGE_CAPS
-        return caps[mode]
-
-    def _prefetch_depth(self) -> int:
-        # Remote is throttled to one request at a time: reading ahead there would only queue.
-        return 1 if self.mode == "remote" else 1 + self._options.read_ahead
-
-    async def _send_operation(
-        self, op: Operation, path: str, *, query: dict[str, str], body: dict[str, Any] | None
-    ) -> Answer:
-        warn_if_read_only(op, self._core.tier)
-        try:
-            return await self._send(op.method, path, query, body, idempotent=op.idempotent)
-        except Unauthorized as exc:
-            name_the_permission(exc, op)  # its message now names the API permission the operation needs
-            raise
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        query: dict[str, str],
-        body: dict[str, Any] | None,
-        *,
-        idempotent: bool,
-    ) -> Answer:
-        core = self._core
-        if core.closed:
-            raise SessionClosed(f"{method} {path}: this session was closed; make a new OpenDental(...)")
-        payload = encode_body(body) if body is not None else None
-        if payload is not None:
-            check_body_size(payload)
-        # Encoded here rather than through httpx's params=: half the cost of building the request (~90 us
-        # instead of ~190 us), which a worker serving hundreds of keys pays on every request.
-        qs = "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote, safe="") if query else ""
-        req = Prepared(method, path, qs, payload, idempotent)
-        options = self._options
-        policy = options.retry
-        attempts = core.attempts
-        assert attempts is not None
-        router = options.router
-        router.maybe_fail_back(self._probe_answers)
-        mode = router.mode
-        # Retries stop max_total seconds after the first failure: time queued for the throttle before the first
-        # attempt (minutes, on a busy read_all key) is not retry time. A wait that would end past it is not begun.
-        deadline: float | None = None
-        retries = 0
-        front = False
-        while True:
-            short = None if router.confirmed(mode) else core.probe_timeout
-            outcome = await attempts.run(mode, req, options.for_attempt(short), retry=front)
-            if outcome.kind not in (Kind.NOT_SENT, Kind.LOST):
-                router.answered(mode)
-            if outcome.kind is Kind.ANSWER:
-                assert outcome.answer is not None
-                if logger.isEnabledFor(logging.DEBUG):
-                    logger.debug("%s %s [%s] -> %d", method, path, mode, outcome.answer.status_code)
-                return outcome.answer
-            deadline = deadline or time.monotonic() + policy.max_total
-            nxt = router.next_after(mode)
-            decision = decide(
-                outcome,
-                idempotent=idempotent,
-                retries_done=retries,
-                policy=policy,
-                time_left=deadline - time.monotonic(),
-                can_fail_over=nxt is not None,
-                max_retry_wait=options.max_retry_wait,
-            )
-            why = outcome.failure or f"{outcome.status}"
-            if decision.action is Action.RAISE:
-                raise error_for(outcome, method, path, idempotent=idempotent) from outcome.cause
-            if decision.action is Action.FAIL_OVER:
-                moved = router.fail_over(mode, why)
-                assert moved is not None
-                mode, retries, front = moved, 0, False
-                continue
-            retries += 1
-            front = decision.front
-            logger.debug(
-                "%s %s [%s] %s; retry %d in %.3f s", method, path, mode, why, retries, decision.delay
-            )
-            if decision.delay:
-                await anyio.sleep(decision.delay)
-
-    async def _probe_mode(self, mode: Mode) -> ModeReport:
-        core = self._core
-        cap = self._page_cap_of(mode)
-        url = core.base_urls[mode]
-        if mode == "remote":
-            return ModeReport(
-                mode,
-                url,
-                None,
-                None,
-                cap,
-                True,
-                False,
-                "not probed: it would spend a throttled request",
-            )
-        attempts = core.attempts
-        assert attempts is not None
-        total = max(core.probe_timeout, 5.0)
-        options = AttemptOptions(
-            timeout=httpx2.Timeout(total, connect=core.probe_timeout),
-            total=total,
-            priority="interactive",
-            max_retry_wait=0.0,
-            max_response_bytes=1 << 20,
-        )
-        started = time.monotonic()
-        outcome = await attempts.run(
-            mode, Prepared("GET", PROBE_PATH, PROBE_QUERY, None, True), options, retry=False
-        )
-        took = time.monotonic() - started
-        if outcome.kind in (Kind.NOT_SENT, Kind.LOST):
-            return ModeReport(mode, url, False, None, cap, False, False, outcome.failure)
-        error = None if outcome.kind is Kind.ANSWER else f"{outcome.status} {outcome.text}"[:300]
-        up = outcome.kind is not Kind.STATUS or (outcome.status < 500 and outcome.status != 401)
-        return ModeReport(mode, url, up, took, cap, False, False, error)
-
-    async def _probe_answers(self, mode: Mode) -> bool:
-        return bool((await self._probe_mode(mode)).reachable)
+        return RawRequests(self._requests.request_answer, self)
 
 
 def _router(core: _Core, modes: tuple[Mode, ...]) -> ModeRouter:

@@ -4,6 +4,7 @@
 developer key ``dev``, customer keys ``cust-full`` (tier full) and ``cust-ro`` (tier read_all), remote throttle
 intervals shortened to 0.05 s and 0.25 s). ``od_session`` is an :class:`~odapi_async.OpenDental` session bound
 to its local listener. Both are async fixtures: run your tests with pytest-asyncio (``asyncio_mode = "auto"``).
+:func:`make_emulator` builds an emulator with the same defaults, any of them changed, for fixtures of your own.
 """
 
 from __future__ import annotations
@@ -28,18 +29,29 @@ TEST_CUSTOMER_KEYS = {"cust-full": "full", "cust-ro": "read_all"}
 TEST_INTERVALS = {"full": 0.05, "read_all": 0.25}
 
 
+def make_emulator(**overrides: Any) -> Emulator:
+    """An emulator (not started) with ``od_emulator``'s settings; ``overrides`` are :class:`Emulator` arguments.
+
+    ``make_emulator(patients=50, fractional_retry_after=True)`` keeps the test keys and short intervals;
+    start it with ``async with`` or ``.in_thread()``.
+    """
+    from odapi_async.emulator import Emulator
+
+    settings: dict[str, Any] = {
+        "seed": 1,
+        "patients": 200,
+        "developer_key": TEST_DEVELOPER_KEY,
+        "customer_keys": dict(TEST_CUSTOMER_KEYS),
+        "intervals": dict(TEST_INTERVALS),
+    }
+    settings.update(overrides)
+    return Emulator(**settings)
+
+
 @_async_fixture  # type: ignore[untyped-decorator,unused-ignore]
 async def od_emulator() -> AsyncIterator[Emulator]:
     """A running emulator, new for each test."""
-    from odapi_async.emulator import Emulator
-
-    async with Emulator(
-        seed=1,
-        patients=200,
-        developer_key=TEST_DEVELOPER_KEY,
-        customer_keys=dict(TEST_CUSTOMER_KEYS),
-        intervals=dict(TEST_INTERVALS),
-    ) as emu:
+    async with make_emulator() as emu:
         yield emu
 
 

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import keyword
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -242,10 +243,10 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
         "",
         "from typing_extensions import Required, TypedDict, Unpack",
         "",
-        "from ..._codec import DynamicRow, Model",
-        "from ..._operation import Operation, Param",
-        "from ..._paginate import Paginator",
-        "from ..._resource import Resource",
+        "from odapi_async._codec import DynamicRow, Model",
+        "from odapi_async._operation import Operation, Param",
+        "from odapi_async._paging.paginator import Paginator",
+        "from odapi_async._resource import Resource",
         "",
         "",
     ]
@@ -321,7 +322,10 @@ def render_resource(resource: dict[str, Any]) -> tuple[str, list[str]]:
             ]
     extra = _extra_base(segment)
     if extra:
-        out.insert(out.index("from ..._resource import Resource") + 1, f"from .._extras import {extra}")
+        out.insert(
+            out.index("from odapi_async._resource import Resource") + 1,
+            f"from odapi_async.resources._extras import {extra}",
+        )
     out += [
         f"class {name}({extra + ', ' if extra else ''}Resource):",
         f'    """Operations on ``/{segment}``."""',
@@ -345,13 +349,17 @@ def _extra_base(segment: str) -> str:
 def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) -> str:
     out = [HEADER, '"""Every resource as a lazily created attribute of the session."""', ""]
     out += [
-        "import functools",
-        "from typing import TYPE_CHECKING, Any, Dict",
+        "from __future__ import annotations",
+        "",
+        "from typing import TYPE_CHECKING, Dict",
+        "",
+        "from odapi_async._resource import LazyResource",
         "",
         "if TYPE_CHECKING:",
+        "    from odapi_async._request.interface import RequestPath",
     ]
     for r in resources:
-        out.append(f"    from .{r['url_segment']} import {r['name']}")
+        out.append(f"    from odapi_async.resources._generated.{r['url_segment']} import {r['name']}")
     out += [
         "",
         "#: Resource URL segment → (module, class name); the session's attributes.",
@@ -366,20 +374,14 @@ def render_index(resources: list[dict[str, Any]], models: dict[str, list[str]]) 
         "",
         "",
         "class GeneratedResources:",
-        '    """One attribute per resource, created on first use."""',
+        '    """One attribute per resource, created on first use (see ``odapi_async._resource.LazyResource``)."""',
+        "",
+        "    _requests: RequestPath  # what every resource is handed: the session's request loop",
         "",
     ]
     for r in resources:
         seg, cls = r["url_segment"], r["name"]
-        out += [
-            "    @functools.cached_property",
-            f'    def {seg}(self) -> "{cls}":',
-            f'        """``/{seg}``."""',
-            f"        from .{seg} import {cls}",
-            "",
-            f"        return {cls}(self)  # type: ignore[arg-type]",
-            "",
-        ]
+        out.append(f"    {seg}: LazyResource[{cls}] = LazyResource({seg!r}, {cls!r})")
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -393,7 +395,10 @@ def render_exports(resources: list[dict[str, Any]], models: dict[str, list[str]]
     ]
     for r in resources:
         names = [*models[r["url_segment"]], r["name"]]
-        out.append(f"from .{r['url_segment']} import " + ", ".join(f"{n} as {n}" for n in names))
+        out.append(
+            f"from odapi_async.resources._generated.{r['url_segment']} import "
+            + ", ".join(f"{n} as {n}" for n in names)
+        )
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -418,11 +423,11 @@ def render_blocking(resources: list[dict[str, Any]], models: dict[str, list[str]
     ]
     extras = sorted({_extra_base(r["url_segment"]) for r in resources} - {""})
     if extras:
-        out += ["from .._extras import " + ", ".join(f"Blocking{e}" for e in extras), ""]
+        out += ["from odapi_async.resources._extras import " + ", ".join(f"Blocking{e}" for e in extras), ""]
     out += [
         "if TYPE_CHECKING:",
-        "    from ..._blocking_loop import BlockingPaginator",
-        "    from ..._codec import DynamicRow",
+        "    from odapi_async._blocking_loop import BlockingPaginator",
+        "    from odapi_async._codec import DynamicRow",
     ]
     classes: list[str] = []
     for r in resources:
@@ -431,7 +436,7 @@ def render_blocking(resources: list[dict[str, Any]], models: dict[str, list[str]
         rows = {s.row_type for s in sigs}
         names = [m for m in models[seg] if m in rows]
         names += [s.td_name for s in sigs]
-        out.append(f"    from .{seg} import " + ", ".join(names))
+        out.append(f"    from odapi_async.resources._generated.{seg} import " + ", ".join(names))
         extra = _extra_base(seg)
         bases = f"Blocking{extra}, Protocol" if extra else "Protocol"
         classes += [
@@ -548,7 +553,7 @@ def render_sync(resources: list[dict[str, Any]]) -> str:
         '"""Per resource: the list a sync pages through, its key, filter, watermark and deletions."""',
         "",
     ]
-    out += ["from typing import Dict", "", "from ..._syncspec import DeletionLog, SyncSpec", "", ""]
+    out += ["from typing import Dict", "", "from odapi_async._syncspec import DeletionLog, SyncSpec", "", ""]
     out += [
         "#: URL segment → how ``odapi sync`` copies it (see docs/sync.md).",
         "SYNC: Dict[str, SyncSpec] = {",
@@ -601,6 +606,13 @@ def generate(out_dir: Path, spec_path: Path = SPEC) -> list[Path]:
     return written
 
 
+def ruff_format(out_dir: Path) -> None:
+    """Format the written files as the project formats its own code (``ruff format``, this pyproject's settings),
+    so that the generated code reads like the rest and the committed files are exactly what this writes."""
+    command = [sys.executable, "-m", "ruff", "format", "--quiet", "--config", str(ROOT / "pyproject.toml")]
+    subprocess.run([*command, str(out_dir)], check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -608,6 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     for stale in args.out.glob("*.py"):
         stale.unlink()
     written = generate(args.out)
+    ruff_format(args.out)
     print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
     return 0
 

@@ -94,6 +94,13 @@ class RedisServer:
             self._proc.wait(timeout=10)
             self._proc = None
 
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes mid-conversation, as in a crash."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+            self._proc = None
+
     def close(self) -> None:
         self.stop()
         self._dir.cleanup()

@@ -6,9 +6,9 @@ from dataclasses import replace
 from typing import Any
 
 from odapi_async import OpenDental
-from odapi_async._backend import ProcessThrottle
 from odapi_async._settings import KeySettings
-from odapi_async._throttle import KeyThrottle
+from odapi_async._throttle.backend import ProcessThrottle
+from odapi_async._throttle.key import KeyThrottle
 
 BASE = "http://od.test/api/v1"
 DEV_KEY = "DEVKEY-s3cr3t-dev"
@@ -17,7 +17,9 @@ CUST_KEY = "CUSTKEY-s3cr3t-cust"
 
 def fast_retries(od: OpenDental) -> OpenDental:
     """Shrink the backoff so retry tests take milliseconds (the policy's shape is unchanged)."""
-    od._options = replace(od._options, retry=replace(od._options.retry, base_delay=0.001, max_delay=0.002))
+    options = od._requests.options
+    fast = replace(options, retry=replace(options.retry, base_delay=0.001, max_delay=0.002))
+    od._requests = od._requests.with_options(fast)
     return od
 
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import click
 
-from .. import ConfigurationError, InvalidParameter, OpenDentalError
-from ._common import CliFailure
+from odapi_async import ConfigurationError, InvalidParameter, OpenDentalError
+from odapi_async.cli._common import CliFailure
 
 _DEBUG = "--debug"
 
@@ -26,11 +26,11 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from .demo import demo
-    from .emulator import emulator
-    from .get import get
-    from .probe import probe
-    from .sync import sync
+    from odapi_async.cli.demo import demo
+    from odapi_async.cli.emulator import emulator
+    from odapi_async.cli.get import get
+    from odapi_async.cli.probe import probe
+    from odapi_async.cli.sync import sync
 
     for command in (demo, emulator, get, probe, sync):
         cli.add_command(command)

@@ -12,10 +12,10 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from .. import OpenDental
-from .._settings import MODES
-from .._settings import TIERS as ALL_TIERS
-from ..sync import OfficeConfig, OfficeEntry
+from odapi_async import OpenDental
+from odapi_async._settings import MODES
+from odapi_async._settings import TIERS as ALL_TIERS
+from odapi_async.sync import OfficeConfig, OfficeEntry
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from ..sync import OfficeProgress
+from odapi_async.sync import OfficeProgress
 
 REFRESH_SECONDS = 0.25
 

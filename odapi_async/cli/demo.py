@@ -13,10 +13,10 @@ import anyio
 import click
 from rich.console import Console
 
-from .. import OpenDental
-from ..sync import OfficeConfig, incremental_resources
-from ._common import CliFailure, usage_error
-from .sync import run_sync
+from odapi_async import OpenDental
+from odapi_async.cli._common import CliFailure, usage_error
+from odapi_async.cli.sync import run_sync
+from odapi_async.sync import OfficeConfig, incremental_resources
 
 DEVELOPER_KEY = "demo-developer"
 KEYS = {"demo-northside": "full", "demo-riverside": "read_all"}
@@ -51,7 +51,7 @@ def _offices(endpoints: dict[str, str]) -> list[OfficeConfig]:
 
 async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Console) -> bool:
     try:
-        from ..emulator import Emulator
+        from odapi_async.emulator import Emulator
     except ImportError as exc:
         raise usage_error(f"the demo needs the 'emulator' extra ({exc.name} is not installed)") from None
     emu = Emulator(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import usage_error
+from odapi_async.cli._common import usage_error
 
 
 @click.command(
@@ -15,7 +15,7 @@ from ._common import usage_error
 def emulator(args: tuple[str, ...]) -> int:
     """Run the API emulator until Ctrl-C (--help lists its flags)."""
     try:
-        from ..emulator.__main__ import main as emulator_main
+        from odapi_async.emulator.__main__ import main as emulator_main
     except ImportError as exc:  # starlette/uvicorn missing
         raise usage_error(f"the emulator needs the 'emulator' extra ({exc.name} is not installed)") from None
     try:

@@ -17,9 +17,9 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from .. import OpenDental
-from ..resources._generated import RESOURCES
-from ._common import Connection, connection_options, parse_params, usage_error
+from odapi_async import OpenDental
+from odapi_async.cli._common import Connection, connection_options, parse_params, usage_error
+from odapi_async.resources._generated import RESOURCES
 
 FORMATS = ("ndjson", "csv", "table")
 

@@ -7,9 +7,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .._prober import ModeReport
-from .._settings import Mode
-from ._common import Connection, connection_options
+from odapi_async._request.routing import ModeReport
+from odapi_async._settings import Mode
+from odapi_async.cli._common import Connection, connection_options
 
 
 async def _probe(connection: Connection) -> tuple[dict[Mode, ModeReport], str]:

@@ -12,10 +12,12 @@ import anyio.to_thread
 import click
 from rich.console import Console
 
-from .. import ConfigurationError
-from .._hub import default_hub
-from .._redis_throttle import RedisThrottle
-from ..sync import (
+from odapi_async import ConfigurationError
+from odapi_async._hub import default_hub
+from odapi_async._throttle.redis import RedisThrottle
+from odapi_async.cli._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
+from odapi_async.cli._report import LiveProgress, print_summary
+from odapi_async.sync import (
     OfficeConfig,
     OfficeProgress,
     OfficesFileError,
@@ -29,12 +31,10 @@ from ..sync import (
     sync_specs,
     syncable_resources,
 )
-from ..sync._engine import CLAIM_WAIT
-from ..sync._fleet import FleetLeases, sync_fleet
-from ..sync._offices import exposed_keys_warning
-from ..sync._sink import prepare_tables
-from ._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
-from ._report import LiveProgress, print_summary
+from odapi_async.sync._engine import CLAIM_WAIT
+from odapi_async.sync._fleet import FleetLeases, sync_fleet
+from odapi_async.sync._offices import exposed_keys_warning
+from odapi_async.sync._sink import prepare_tables
 
 
 def resource_names(text: str | None) -> list[str]:
@@ -318,7 +318,7 @@ async def run_following(
     """``--events``: a receiver writing event rows, and a sweep every ``sweep_every`` seconds (the safety net)."""
     import uvicorn
 
-    from ..sync._follow import follow_subscriptions, make_event_receiver, watched_tables
+    from odapi_async.sync._follow import follow_subscriptions, make_event_receiver, watched_tables
 
     class Server(uvicorn.Server):
         @contextlib.contextmanager

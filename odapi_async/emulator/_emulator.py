@@ -65,7 +65,9 @@ class Emulator:
         keys = dict(DEFAULT_CUSTOMER_KEYS if customer_keys is None else customer_keys)
         # API permission groups per customer key ("Read All", "Comm", "Appointments"…, as in the docs'
         # permissions table); a key not listed has every group. An operation outside them answers 401.
-        self.permissions = {key: frozenset(groups) for key, groups in (permissions or {}).items()}
+        self.permissions: dict[str, frozenset[str]] = {
+            key: frozenset(groups) for key, groups in (permissions or {}).items()
+        }
         for key, groups in self.permissions.items():
             if key not in keys:
                 raise ValueError(f"permissions given for an unknown customer key ({len(key)} characters)")
@@ -84,8 +86,8 @@ class Emulator:
         self.patients = patients
         self.developer_key = developer_key
         self.customer_keys = keys
-        self.intervals = dict(intervals or {})
-        self.ports = {name: int((ports or {}).get(name, 0)) for name in LISTENERS}
+        self.intervals: dict[str, float] = dict(intervals or {})
+        self.ports: dict[str, int] = {name: int((ports or {}).get(name, 0)) for name in LISTENERS}
         self.db_path = db_path
         self.host = host
         self.history = history

@@ -33,6 +33,7 @@ from starlette.routing import Route
 from odapi_async.emulator._db import ApiError, Practice, q
 from odapi_async.emulator._handlers import Call, Reply
 from odapi_async.emulator._http import is_loopback, json_answer, plain
+from odapi_async.emulator._routes import Resource
 
 logger = logging.getLogger("odapi_async.emulator")
 
@@ -125,12 +126,12 @@ class EventFirer:
 
     def __init__(self, practice: Practice, *, history: int = 1000) -> None:
         self.practice = practice
-        self.res = practice.cat.resources["subscriptions"]
+        self.res: Resource = practice.cat.resources["subscriptions"]
         self.workstations: tuple[str, ...] | None = None
-        self.poll_unit = 1.0  # seconds per PollingSecond (tests shrink it)
-        self.timeout = 10.0
+        self.poll_unit: float = 1.0  # seconds per PollingSecond (tests shrink it)
+        self.timeout: float = 10.0
         self.redeliver_after: float | None = None
-        self.batch_size = BATCH_SIZE
+        self.batch_size: int = BATCH_SIZE
         self.deliveries: deque[Delivery] = deque(maxlen=history)
         self._locks: dict[int, asyncio.Lock] = {}
         self._due: dict[int, float] = {}

@@ -25,7 +25,7 @@ class RemoteThrottle:
     """Arrival-time throttle: ``admit`` before handling, ``release`` when the answer is sent."""
 
     def __init__(self, intervals: dict[str, float] | None = None) -> None:
-        self.intervals = dict(DEFAULT_INTERVALS)
+        self.intervals: dict[str, float] = dict(DEFAULT_INTERVALS)
         if intervals:
             self.intervals.update(intervals)
         self._state: dict[str, _KeyState] = {}

@@ -21,7 +21,7 @@ from odapi_async.events._receiver import EventReceiver
 from odapi_async.events._store import EventStore, MemoryEventStore, StoreFull
 from odapi_async.events._store_redis import RedisEventStore
 from odapi_async.events._store_sqlite import SQLiteEventStore
-from odapi_async.events._subscriptions import EnsureResult, SubscriptionSpec, ensure_subscriptions
+from odapi_async.resources._subscriptions import EnsureResult, SubscriptionSpec, ensure_subscriptions
 
 __all__ = [
     "UI_EVENT_TYPES",

@@ -22,6 +22,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from odapi_async.events._asgi import EventsApp
 from odapi_async.events._batch import BadEvent, decode_call, parse_event_type
 from odapi_async.events._models import KNOWN_TYPES, UI_EVENT, WATCH_TABLE, Event, EventKind
 from odapi_async.events._store import EventStore, MemoryEventStore, StoreFull
@@ -340,8 +341,6 @@ class EventReceiver:
     def asgi(self, *, lifespan: bool = True, event_type: str | None = None) -> Any:
         """An ASGI app answering webhook POSTs at any path (see :class:`~odapi_async.events.EventsApp`);
         ``lifespan=False`` when mounted in an app whose own lifespan runs the receiver."""
-        from odapi_async.events._asgi import EventsApp
-
         return EventsApp(self, lifespan=lifespan, event_type=event_type)
 
 

@@ -77,7 +77,7 @@ class MemoryEventStore:
         self._taken: set[int] = set()
         self._seq = 0
         self._evicting_logged = False
-        self.failed_count = 0
+        self.failed_count: int = 0
 
     def __repr__(self) -> str:
         return f"<MemoryEventStore keys={len(self._seen)} queued={self.outstanding()}>"

@@ -64,7 +64,7 @@ class RedisEventStore:
         self.horizon = horizon
         self.max_queued = max_queued
         self.claim_after = claim_after
-        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        self.consumer: str = consumer or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self._stream = f"{prefix}:queue"
         self._failed = f"{prefix}:failed"
         self._group = "receivers"

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from odapi_async._sqlite import connect, transaction
+from odapi_async._util.sqlite import connect, transaction
 from odapi_async.events._batch import Entry, decode_entry, encode_entry
 from odapi_async.events._models import Event
 from odapi_async.events._store import DEFAULT_HORIZON, StoreFull
@@ -51,10 +51,10 @@ class SQLiteEventStore:
             raise ValueError("horizon and max_queued must be positive")
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"unknown synchronous level {synchronous!r}")
-        self.path = str(path)
+        self.path: str = str(path)
         self.horizon = horizon
         self.max_queued = max_queued
-        self.synchronous = synchronous.upper()
+        self.synchronous: str = synchronous.upper()
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._queued = 0  # rows in the queue table not failed (taken or not)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._generated import MODELS, RESOURCES
+from odapi_async.resources._generated import MODELS, RESOURCES
 
 if TYPE_CHECKING:  # type checkers see every name with its type; at run time __getattr__ loads them lazily
-    from ._generated._exports import *  # noqa: F403
+    from odapi_async.resources._generated._exports import *  # noqa: F403
 
 __all__ = sorted([*MODELS, *RESOURCES.values()])
 

@@ -8,10 +8,9 @@ without ``async``) as a base. Keep each method a thin entry to the module that d
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ..events._subscriptions import EnsureResult, SubscriptionSpec
+from odapi_async.resources._subscriptions import EnsureResult, SubscriptionSpec, ensure_on
 
 __all__ = ["EXTRAS", "BlockingSubscriptionsExtras", "SubscriptionsExtras"]
 
@@ -22,8 +21,6 @@ class SubscriptionsExtras:
     async def ensure(self, desired: Iterable[SubscriptionSpec], *, prune: bool = True) -> EnsureResult:
         """Create, update and (with ``prune``, the default) delete this customer key's subscriptions so that
         they are exactly ``desired`` (``odapi_async.events.SubscriptionSpec``); every spec is checked first."""
-        from ..events._subscriptions import ensure_on
-
         resource: Any = self
         return await ensure_on(resource, desired, prune=prune)
 

@@ -6,9 +6,9 @@ docs/sync.md.
 
 from __future__ import annotations
 
-from .._syncspec import SyncSpec
-from ..resources._generated._sync import SYNC
-from ._engine import (
+from odapi_async._syncspec import SyncSpec
+from odapi_async.resources._generated._sync import SYNC
+from odapi_async.sync._engine import (
     OfficeConfig,
     OfficeProgress,
     ResourceResult,
@@ -18,11 +18,19 @@ from ._engine import (
     sync_specs,
     syncable_resources,
 )
-from ._fleet import FleetLeases, sync_fleet
-from ._offices import OfficeEntry, OfficesFileError, load_offices
-from ._postgres import PostgresStore
-from ._sink import StoreError, SyncSink, is_postgres_url, open_store
-from ._store import ClaimLost, FencedOut, RunHolder, StoreFileError, StoreWriteError, SyncStore, TableLayout
+from odapi_async.sync._fleet import FleetLeases, sync_fleet
+from odapi_async.sync._offices import OfficeEntry, OfficesFileError, load_offices
+from odapi_async.sync._postgres import PostgresStore
+from odapi_async.sync._sink import StoreError, SyncSink, is_postgres_url, open_store
+from odapi_async.sync._store import (
+    ClaimLost,
+    FencedOut,
+    RunHolder,
+    StoreFileError,
+    StoreWriteError,
+    SyncStore,
+    TableLayout,
+)
 
 __all__ = [
     "SYNC",

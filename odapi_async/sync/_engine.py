@@ -28,12 +28,12 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .. import BadRequest, Gone, NotFound, OpenDental, OpenDentalError
-from .. import resources as _models
-from .._syncspec import SyncSpec
-from ..resources._generated._sync import SYNC
-from ._sink import SyncSink
-from ._store import ClaimLost, RunHolder, StoreFileError, SyncState, TableLayout
+from odapi_async import BadRequest, Gone, NotFound, OpenDental, OpenDentalError
+from odapi_async import resources as _models
+from odapi_async._syncspec import SyncSpec
+from odapi_async.resources._generated._sync import SYNC
+from odapi_async.sync._sink import SyncSink
+from odapi_async.sync._store import ClaimLost, RunHolder, StoreFileError, SyncState, TableLayout
 
 #: Re-ask this much before the watermark: a filter that means "after" would otherwise miss a row changed in the
 #: same second the watermark was read.

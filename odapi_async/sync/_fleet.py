@@ -32,16 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._exceptions import OpenDentalError
-from .._redis_client import check_word, connect, run_script
-from .._redis_scripts import Script
-from .._syncspec import SyncSpec
-from ._engine import OfficeConfig, OfficeProgress, sync_office
-from ._sink import SyncSink
-from ._store import StoreFileError
+from odapi_async._exceptions import OpenDentalError
+from odapi_async._syncspec import SyncSpec
+from odapi_async._util.redis_client import Script, check_word, connect, run_script
+from odapi_async.sync._engine import OfficeConfig, OfficeProgress, sync_office
+from odapi_async.sync._sink import SyncSink
+from odapi_async.sync._store import StoreFileError
 
 if TYPE_CHECKING:
-    from .._redis_client import Client
+    from odapi_async._util.redis_client import Client
 
 __all__ = ["FleetLeases", "sync_fleet"]
 
@@ -130,8 +129,8 @@ class FleetLeases:
         if not ttl > 0:
             raise ValueError("ttl must be a positive number of seconds")
         self._url = url
-        self.ttl = float(ttl)
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.ttl: float = float(ttl)
+        self.holder: str = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._base = f"{namespace}:fleet:{{{group}}}"
         self._cluster = cluster
         self._client: Client | None = None

@@ -14,13 +14,13 @@ from typing import Any
 import anyio
 import msgspec
 
-from .. import ConfigurationError
-from .. import resources as _models
-from ..events import EventReceiver, SubscriptionSpec
-from ..events._models import AnyEvent
-from ._engine import OfficeConfig
-from ._sink import SyncSink
-from ._store import TableLayout
+from odapi_async import ConfigurationError
+from odapi_async import resources as _models
+from odapi_async.events import EventReceiver, SubscriptionSpec
+from odapi_async.events._models import AnyEvent
+from odapi_async.sync._engine import OfficeConfig
+from odapi_async.sync._sink import SyncSink
+from odapi_async.sync._store import TableLayout
 
 __all__ = ["EVENT_TABLES", "follow_subscriptions", "make_event_receiver"]
 
@@ -48,7 +48,7 @@ def make_event_receiver(
     offices: Iterable[OfficeConfig], store: SyncSink, resources: Iterable[str], **receiver_options: Any
 ) -> EventReceiver:
     """A receiver that writes each office's event rows into ``store`` (use ``async with`` and its ``asgi()``)."""
-    from . import SYNC  # the sync metadata: one truth with the sweep
+    from odapi_async.sync import SYNC  # the sync metadata: one truth with the sweep
 
     keys = {office.name: _customer_key(office) for office in offices}
     receiver = EventReceiver(keys, **receiver_options)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._settings import MODES, TIERS
+from odapi_async._settings import MODES, TIERS
 
 OFFICE_FIELDS = frozenset(
     {"customer_key", "customer_key_env", "tier", "modes", "service_host", "endpoints", "intervals"}

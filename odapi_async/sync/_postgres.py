@@ -32,8 +32,17 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ._sink import StoreError
-from ._store import _HOLDER, ClaimLost, FencedOut, RunHolder, SyncState, TableLayout, _gone, _unwrap
+from odapi_async.sync._sink import StoreError
+from odapi_async.sync._store import (
+    _HOLDER,
+    ClaimLost,
+    FencedOut,
+    RunHolder,
+    SyncState,
+    TableLayout,
+    _gone,
+    _unwrap,
+)
 
 if TYPE_CHECKING:
     import psycopg

@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .._exceptions import OpenDentalError
+from odapi_async._exceptions import OpenDentalError
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
-
-    from .._syncspec import SyncSpec
-    from ._store import RunHolder, SyncState, TableLayout
+    from odapi_async._syncspec import SyncSpec
+    from odapi_async.sync._store import RunHolder, SyncState, TableLayout
 
 __all__ = ["POSTGRES_SCHEMES", "StoreError", "SyncSink", "is_postgres_url", "open_store", "prepare_tables"]
 
@@ -94,7 +92,7 @@ class SyncSink(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> Self: ...
+    def __enter__(self) -> SyncSink: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -106,10 +104,10 @@ def is_postgres_url(db: str | Path) -> bool:
 def open_store(db: str | Path) -> SyncSink:
     """A ``postgresql://`` URL opens a :class:`PostgresStore`, anything else is a SQLite file's path."""
     if is_postgres_url(db):
-        from ._postgres import PostgresStore
+        from odapi_async.sync._postgres import PostgresStore
 
         return PostgresStore(str(db))
-    from ._store import SyncStore
+    from odapi_async.sync._store import SyncStore
 
     return SyncStore(db)
 
@@ -117,8 +115,8 @@ def open_store(db: str | Path) -> SyncSink:
 def prepare_tables(store: SyncSink, specs: Sequence[SyncSpec]) -> None:
     """Make every table of a run ready up front, so that a table the store cannot use is reported before any
     request to an office (``odapi sync`` does this; the engine prepares each table again, at no cost)."""
-    from .. import resources as _models
-    from ._store import TableLayout
+    from odapi_async import resources as _models
+    from odapi_async.sync._store import TableLayout
 
     for spec in specs:
         store.prepare(TableLayout(spec, getattr(_models, spec.model)))

@@ -26,9 +26,9 @@ from typing import Any, Union, get_args, get_origin
 
 import msgspec
 
-from .._exceptions import OpenDentalError
-from .._sqlite import BUSY_TIMEOUT, connect, transaction
-from .._syncspec import SyncSpec
+from odapi_async._exceptions import OpenDentalError
+from odapi_async._syncspec import SyncSpec
+from odapi_async._util.sqlite import BUSY_TIMEOUT, connect, transaction
 
 #: Computed by the server when it answers ("now"), not data: never stored.
 SERVER_COMPUTED = frozenset({"serverDateTime"})
@@ -77,20 +77,20 @@ class TableLayout:
     def __init__(self, spec: SyncSpec, model: type[msgspec.Struct]) -> None:
         self.spec = spec
         self.model = model
-        self.table = spec.resource
+        self.table: str = spec.resource
         fields = [f for f in msgspec.structs.fields(model) if f.name not in SERVER_COMPUTED]
-        self.field_names = [f.name for f in fields]
-        self.columns = _column_names(self.field_names)
-        self.types = [_sql_type(f.type) for f in fields]
+        self.field_names: list[str] = [f.name for f in fields]
+        self.columns: list[str] = _column_names(self.field_names)
+        self.types: list[str] = [_sql_type(f.type) for f in fields]
         # Only the fields whose Python value SQLite cannot take as is get a converter.
         self._convert = [(i, conv) for i, f in enumerate(fields) if (conv := _converter(f.type)) is not None]
         all_fields = [f.name for f in msgspec.structs.fields(model)]
         self._keep = [all_fields.index(name) for name in self.field_names]
-        self.pk_column = self.columns[self.field_names.index(spec.primary_key)]
+        self.pk_column: str = self.columns[self.field_names.index(spec.primary_key)]
         self._pk_index = self.field_names.index(spec.primary_key)
         cols = ", ".join(f'"{c}"' for c in ("office", *self.columns))
         marks = ", ".join("?" for _ in range(len(self.columns) + 1))
-        self.upsert_sql = f'INSERT OR REPLACE INTO "{self.table}" ({cols}) VALUES ({marks})'
+        self.upsert_sql: str = f'INSERT OR REPLACE INTO "{self.table}" ({cols}) VALUES ({marks})'
 
     def create_sql(self) -> str:
         cols = ", ".join(f'"{c}" {t}' for c, t in zip(self.columns, self.types, strict=True))
@@ -137,7 +137,7 @@ class SyncStore:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path: Path = Path(path)
         self._lock = threading.Lock()
         try:
             # NORMAL in WAL mode: a commit survives a killed process (not always a power cut), and is much faster.
@@ -497,7 +497,9 @@ class FencedOut(OpenDentalError):
     """A newer holder of the office's fleet lease has written to this store: this worker's write was dropped."""
 
     def __init__(self, office: str, token: int, newer: int) -> None:
-        self.office, self.token, self.newer = office, token, newer
+        self.office: str = office
+        self.token: int = token
+        self.newer: int = newer
         super().__init__(
             f"office {office}: a newer holder (fencing token {newer}) has written here; this worker's lease "
             f"(token {token}) expired, its write was rolled back"

@@ -15,6 +15,7 @@ from odapi_async.sync import incremental_resources
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow("starts its own emulator and syncs it in a subprocess (10 s under load)")
 def test_demo_syncs_the_emulators_rows_exactly(tmp_path) -> None:
     db = tmp_path / "demo.sqlite"
     run = odapi("demo", "--patients", "300", "--db", str(db), timeout=120)

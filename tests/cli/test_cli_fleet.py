@@ -69,6 +69,7 @@ def done_offices(redis_url: str, round_no: int | str = 1) -> set[str]:
         return set(r.smembers(f"odapi:fleet:{{default}}:done:{round_no}"))
 
 
+@pytest.mark.slow("three worker processes sync every office for two rounds (15 s under load)")
 def test_three_workers_sync_each_office_once_per_round(
     emulator: Any, redis_server: RedisServer, tmp_path
 ) -> None:
@@ -96,6 +97,7 @@ def test_three_workers_sync_each_office_once_per_round(
         assert done_offices(url, round_no) == set(OFFICES)
 
 
+@pytest.mark.slow("waits out a 2 s lease TTL behind 0.5 s requests, in subprocesses (9 s under load)")
 def test_a_killed_workers_offices_are_taken_over_after_the_ttl(
     emulator: Any, redis_server: RedisServer, tmp_path
 ) -> None:

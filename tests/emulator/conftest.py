@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import httpx2
 import pytest
 import pytest_asyncio
-
-from odapi_async.emulator import Emulator
+from emulators import emulator_fixture
 
 DEV = "dev"
 KEYS = {"cust-full": "full", "cust-ro": "read_all", "cust-ent": "enterprise", "cust-fault": "full"}
@@ -19,17 +18,15 @@ def headers(cust: str = "cust-full") -> dict[str, str]:
     return {"Authorization": f"ODFHIR {DEV}/{cust}", "Content-Type": "application/json"}
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="session")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(
-        seed=1,
-        patients=200,
-        developer_key=DEV,
-        customer_keys=KEYS,
-        intervals=INTERVALS,
-        fractional_retry_after=True,  # the default (whole seconds) has its own test
-    ) as e:
-        yield e
+emu = emulator_fixture(
+    scope="session",
+    seed=1,
+    patients=200,
+    developer_key=DEV,
+    customer_keys=KEYS,
+    intervals=INTERVALS,
+    fractional_retry_after=True,  # the default (whole seconds) has its own test
+)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")

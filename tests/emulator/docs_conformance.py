@@ -284,8 +284,8 @@ def compare(stem: str, documented: Any, answered: Any, prefix: str = "") -> Iter
                 stem, "type", prefix + key, f"docs {sorted(doc_types)}, emulator {sorted(emu_types)}"
             )
         elif doc_types == {"string"}:
-            doc_forms = {value_form(v) for v in doc_values} - {None}
-            emu_forms = {value_form(v) for v in emu_values} - {None}
+            doc_forms = {f for f in map(value_form, doc_values) if f is not None}
+            emu_forms = {f for f in map(value_form, emu_values) if f is not None}
             if doc_forms and emu_forms and not emu_forms <= doc_forms:
                 detail = f"docs {sorted(doc_forms)}, emulator {sorted(emu_forms)}"
                 yield Deviation(stem, "form", prefix + key, detail)

@@ -102,6 +102,7 @@ def _judge(count: int, deviations: list[Deviation], allowed: dict[tuple[str, str
     assert all(reason.strip() for reason in allowed.values())
 
 
+@pytest.mark.slow("its fixture compares every documented GET example (7 s under load)")
 @pytest.mark.asyncio(loop_scope="session")
 async def test_every_documented_get_example_matches(findings: Findings) -> None:
     count, deviations = findings["reads"]

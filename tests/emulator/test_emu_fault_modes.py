@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx2
 import pytest
-import pytest_asyncio
+from emulators import emulator_fixture
 
 from odapi_async import GatewayTimeout, Hub, OpenDental, OutcomeUnknown, TransportError
+from odapi_async._settings import Mode
 from odapi_async.emulator import Emulator
 from odapi_async.emulator._faults import FaultInjector, Faults
 from support import fast_retries
@@ -30,17 +31,14 @@ INTERVAL = 0.05
 EXECUTION = 0.8
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(
-        seed=5,
-        patients=30,
-        developer_key=DEV,
-        customer_keys=KEYS,
-        intervals={"full": INTERVAL},
-        fractional_retry_after=True,  # the intervals here are far below a second
-    ) as e:
-        yield e
+emu = emulator_fixture(
+    seed=5,
+    patients=30,
+    developer_key=DEV,
+    customer_keys=KEYS,
+    intervals={"full": INTERVAL},
+    fractional_retry_after=True,  # the intervals here are far below a second
+)
 
 
 def _headers(key: str = "k") -> dict[str, str]:
@@ -58,7 +56,7 @@ def _requests(emu: Emulator, listener: str = "local", key: str = "k") -> int:
     return int(per_key.get("requests", 0))
 
 
-def _session(emu: Emulator, mode: str = "local", key: str = "k", **options: object) -> OpenDental:
+def _session(emu: Emulator, mode: Mode = "local", key: str = "k", **options: Any) -> OpenDental:
     od = OpenDental(
         DEV,
         key,
@@ -105,7 +103,7 @@ async def test_the_request_is_stored_although_its_answer_is_lost(emu: Emulator, 
 @module_loop
 @pytest.mark.parametrize(("kind", "error"), [("reset_after", OutcomeUnknown), ("504_after", OutcomeUnknown)])
 async def test_the_sdk_never_resends_a_post_whose_answer_was_lost(
-    emu: Emulator, kind: str, error: type
+    emu: Emulator, kind: str, error: type[Exception]
 ) -> None:
     """Stored rows == POSTs attempted, each attempted once, although 40 % of the answers were lost."""
     prefix = f"sdk-{kind}-"

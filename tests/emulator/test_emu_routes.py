@@ -39,6 +39,7 @@ async def test_every_resource_lists(emu, client, listener):
         assert isinstance(r.json(), list), op.path
 
 
+@pytest.mark.slow("one request to every operation of the spec (9 s under coverage and load)")
 async def test_every_operation_has_an_answer(emu, client):
     """Each of the 356 operations is routed: nothing answers 405 or 500, nothing hangs."""
     base = emu.endpoints["local"]

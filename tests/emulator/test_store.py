@@ -338,6 +338,7 @@ def test_zero_and_wire_values() -> None:
     assert wire_value({"type": "datetime"}, None) == "0001-01-01 00:00:00"
 
 
+@pytest.mark.slow("builds a 2 000-patient practice (6 s under load)")
 def test_two_thousand_patients_build_quickly() -> None:
     started = time.perf_counter()
     conn = create_store(seed=3, patients=2000, now=NOW)

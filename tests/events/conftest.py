@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest_asyncio
 import uvicorn
+from emulators import emulator_fixture
 
 from odapi_async import Hub, OpenDental
 from odapi_async.emulator import Emulator
@@ -57,13 +58,14 @@ async def serve(app: Any, port: int = 0) -> AsyncIterator[int]:
         sock.close()
 
 
-@pytest_asyncio.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(
-        seed=3, patients=30, developer_key=DEV, customer_keys={KEY: "full", OTHER_KEY: "full"}
-    ) as e:
-        e.events.configure(poll_unit=0.05)
-        yield e
+emu = emulator_fixture(
+    scope="function",
+    started=lambda e: e.events.configure(poll_unit=0.05),
+    seed=3,
+    patients=30,
+    developer_key=DEV,
+    customer_keys={KEY: "full", OTHER_KEY: "full"},
+)
 
 
 @pytest_asyncio.fixture

@@ -9,10 +9,10 @@ from collections import Counter
 import anyio
 import httpx2
 import pytest
+from conftest import DEV, KEY, OTHER_KEY, serve
 
 from odapi_async.events import Event, EventReceiver, SQLiteEventStore, SubscriptionSpec, ensure_subscriptions
 from odapi_async.resources import Appointment
-from tests.events.conftest import KEY, OTHER_KEY, serve
 
 pytestmark = [pytest.mark.integration]
 
@@ -292,6 +292,5 @@ async def test_patient_selected_ui_event(emu, od) -> None:
 
 def _session(emu, key):
     from odapi_async import Hub, OpenDental
-    from tests.events.conftest import DEV
 
     return OpenDental(DEV, key, endpoints=emu.endpoints, modes=("local",), hub=Hub())

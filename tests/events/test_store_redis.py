@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 import pytest
 import pytest_asyncio
+from test_receiver import DOC_ROW, HEADERS, KEY
 
 from odapi_async.events import Event, EventReceiver, RedisEventStore
-from tests.events.test_receiver import DOC_ROW, HEADERS, KEY
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
 pytestmark = [

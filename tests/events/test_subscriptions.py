@@ -6,15 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import KEY, OTHER_KEY, serve
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
+from test_events_emulator import _session, join
 
 from odapi_async import BadRequest, NotFound
 from odapi_async.events import Event, EventReceiver, SubscriptionSpec, ensure_subscriptions
 from odapi_async.resources import Appointment, Operatory
-from tests.events.conftest import KEY, OTHER_KEY, serve
-from tests.events.test_events_emulator import _session, join
 
 pytestmark = [pytest.mark.integration]
 URL = "http://127.0.0.1:9/events"

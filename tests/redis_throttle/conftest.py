@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
+from emulators import emulator_fixture
 from redis_support import INTERVALS, KEYS, RedisServer
-
-from odapi_async.emulator import Emulator
 
 
 @pytest.fixture
@@ -21,14 +19,12 @@ def redis_server() -> Iterator[RedisServer]:
         server.close()
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    with Emulator(
-        seed=1,
-        patients=20,
-        developer_key="dev",
-        customer_keys=KEYS,
-        intervals=INTERVALS,
-        fractional_retry_after=True,
-    ).in_thread() as e:
-        yield e
+emu = emulator_fixture(
+    thread=True,
+    seed=1,
+    patients=20,
+    developer_key="dev",
+    customer_keys=KEYS,
+    intervals=INTERVALS,
+    fractional_retry_after=True,
+)

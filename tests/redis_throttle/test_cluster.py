@@ -16,8 +16,8 @@ import redis.asyncio as redis_asyncio
 from redis_support import INTERVALS, NEEDS_REDIS, RedisClusterServers, remote_stats
 
 from odapi_async import OpenDental, RedisThrottle
-from odapi_async._redis_scripts import state_keys
 from odapi_async._session import key_id_for
+from odapi_async._throttle.redis_scripts import state_keys
 from odapi_async.sync import FleetLeases
 
 pytestmark = [*NEEDS_REDIS, pytest.mark.skipif(shutil.which("redis-cli") is None, reason="no redis-cli")]

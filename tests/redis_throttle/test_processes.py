@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis_support import NEEDS_REDIS, RedisServer, T, remote_stats
 
 from odapi_async import KeySettings, RedisThrottle
+from odapi_async._throttle.redis_scripts import state_keys
 
 pytestmark = NEEDS_REDIS
 
@@ -43,6 +45,7 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
     return out
 
 
+@pytest.mark.slow("four processes each send ten requests spaced on one key (7 s under load)")
 def test_four_processes_of_ten_tasks_on_one_key_make_no_violation(
     emu: Any, redis_server: RedisServer
 ) -> None:
@@ -98,3 +101,49 @@ def test_a_killed_holder_frees_the_key_after_the_lease_ttl(redis_server: RedisSe
     granted = asyncio.run(next_turn())
     waited = granted - float(at)
     assert ttl - 0.05 <= waited <= ttl + 0.4, waited
+
+
+def test_a_waiter_killed_in_line_does_not_hold_the_key(redis_server: RedisServer) -> None:
+    """A worker SIGKILLed while it waits in the Redis line is handed nothing that blocks the key past about
+    one interval: the hand-over notices that it never read its turn, and passes the turn on."""
+    interval = 0.1
+    settings = KeySettings.build("remote", tier="full", intervals={"full": interval})
+
+    async def scenario() -> float:
+        import redis.asyncio as redis_asyncio
+
+        holder, other = RedisThrottle(redis_server.url), RedisThrottle(redis_server.url)
+        for throttle in (holder, other):
+            throttle.configure("remote", "kd", settings)
+        admin = redis_asyncio.Redis.from_url(redis_server.url)
+        (line_key,) = [k for k in state_keys("odapi", "remote", "kd") if k.endswith(":line")]
+        waiter = spawn("wait", redis_server.url, "kd")
+        try:
+            async with holder.slot("remote", "kd"):
+                assert waiter.stdout is not None
+                assert waiter.stdout.readline().strip() == "asking"
+                async with asyncio.timeout(10):
+                    while await admin.zcard(line_key) < 1:  # noqa: ASYNC110 (no event across processes)
+                        await asyncio.sleep(0.01)
+                waiter.send_signal(signal.SIGKILL)  # in line: no LEAVE, no cleanup
+                waiter.wait(timeout=10)
+                behind = asyncio.create_task(_turn(other))
+                async with asyncio.timeout(10):
+                    while await admin.zcard(line_key) < 2:  # noqa: ASYNC110 (no event across processes)
+                        await asyncio.sleep(0.01)
+                released = time.monotonic()
+            granted = await asyncio.wait_for(behind, 30)
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+            waiter.communicate(timeout=10)
+            await admin.aclose()
+        return granted - released
+
+    waited = asyncio.run(scenario())
+    assert waited <= interval + 1.0, waited  # not the lease TTL (30 s)
+
+
+async def _turn(throttle: RedisThrottle) -> float:
+    async with throttle.slot("remote", "kd"):
+        return time.monotonic()

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis.asyncio as redis_asyncio
 from redis_support import INTERVALS, NEEDS_REDIS, RedisServer, T, remote_stats
+from waiting import until
 
 from odapi_async import KeySettings, OpenDental, RedisThrottle, ThrottleUnavailable
 from odapi_async._settings import Priority
@@ -55,12 +56,14 @@ async def test_two_keys_stay_independent(emu: Any, redis_server: RedisServer) ->
     emu.reset_stats()
     throttle = RedisThrottle(redis_server.url)
     async with session(emu, "k8", throttle) as one, session(emu, "k2", throttle) as two:
-        started = time.monotonic()
         await asyncio.gather(*[get(od) for od in (one, two) for _ in range(8)])
-        elapsed = time.monotonic() - started
-    assert remote_stats(emu, "k8")["violations"] == remote_stats(emu, "k2")["violations"] == 0
-    # Each key needs 7 intervals; one shared queue would need 15.
-    assert elapsed < 11 * T, elapsed
+    first, second = remote_stats(emu, "k8"), remote_stats(emu, "k2")
+    assert first["violations"] == second["violations"] == 0
+    # Judged at the emulator, not by the wall clock (a loaded machine stretches both): one shared queue would
+    # space every arrival T apart, whatever its key; independent keys arrive side by side.
+    arrivals = sorted([*first["arrivals"], *second["arrivals"]])
+    assert len(arrivals) == 16
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) < T / 2
 
 
 async def test_noscript_after_script_flush_loads_the_script_again(
@@ -78,11 +81,12 @@ async def test_noscript_after_script_flush_loads_the_script_again(
             await get(od)
     finally:
         await admin.aclose()
-    # One request: acquire and release each answered NOSCRIPT once, then ran by EVAL.
+    # One request: acquire, release and the pickup check sent with it each answered NOSCRIPT once, then ran
+    # by EVAL (the release and its pickup check are one round trip).
     assert (counters.requests, counters.noscript, counters.calls) == (
         before[0] + 1,
-        before[1] + 2,
-        before[2] + 4,
+        before[1] + 3,
+        before[2] + 5,
     )
     assert remote_stats(emu, "k3")["violations"] == 0
 
@@ -158,7 +162,8 @@ async def test_a_redis_restart_gives_clear_errors_then_recovers(emu: Any, redis_
     st = remote_stats(emu, "k6")
     assert st["requests"] == 4 and st["violations"] == 0
     (counters,) = throttle.redis_stats().values()
-    assert counters.noscript == 4  # acquire and release, on the first server and on the restarted one
+    # acquire, release and its pickup check, on the first server and on the restarted one
+    assert counters.noscript == 6
 
 
 async def test_a_lease_frees_itself_after_the_ttl(redis_server: RedisServer) -> None:
@@ -169,7 +174,7 @@ async def test_a_lease_frees_itself_after_the_ttl(redis_server: RedisServer) -> 
     slot = holder.slot("remote", "kx")
     await slot.__aenter__()
     granted = time.monotonic()
-    slot._member = ""  # forget the lease: the exit below releases only the local turn
+    slot._member = ""  # type: ignore[attr-defined]  # forget the lease: the exit below releases only the local turn
     await slot.__aexit__(None, None, None)
     async with other.slot("remote", "kx"):
         waited = time.monotonic() - granted
@@ -187,7 +192,7 @@ async def test_a_request_cancelled_after_it_left_keeps_the_key_busy_for_everyone
             for _ in range(2):  # the first "process" learns that its requests take ~0.3 s
                 await get(od_a)
             task = asyncio.create_task(get(od_a))
-            await asyncio.sleep(0.1)  # on the wire, running at the emulator
+            await until(lambda: remote_stats(emu, "k9")["requests"] == 3, what="it to run at the emulator")
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             await get(od_b)  # another process: must not arrive while the cancelled one still runs
@@ -211,7 +216,7 @@ async def test_a_turn_cancelled_before_it_was_sent_gives_its_lease_back(redis_se
         pass  # the next start is reserved ~0.1 s from now: b is granted it, and sleeps until then
     b_entered = asyncio.Event()
     waiting = asyncio.create_task(take(b, b_entered))
-    await asyncio.sleep(0.03)
+    await until(lambda: sum(c.requests for c in b.redis_stats().values()) == 1, what="b's acquire to answer")
     (counters,) = b.redis_stats().values()
     assert counters.requests == 1 and not b_entered.is_set()  # holds a reserved lease, not yet sent
     waiting.cancel()
@@ -238,7 +243,7 @@ async def test_redis_keys_are_namespaced_and_never_hold_the_customer_key(
         await admin.aclose()
     base = f"fleet:throttle:{{{od.key_id}}}:remote"
     assert names == [base, f"{base}:rtts"]  # the lease set and the line are empty, so Redis dropped them
-    assert not any("k2" in n.replace(od.key_id, "") for n in names)
+    assert not any("k2" in str(n).replace(od.key_id, "") for n in names)
 
 
 def _settings(**kw: Any) -> KeySettings:
@@ -294,7 +299,7 @@ async def test_the_in_flight_cap_holds_across_throttles(redis_server: RedisServe
 async def test_a_waiter_that_died_in_line_frees_the_key_after_its_lease_ttl(
     redis_server: RedisServer,
 ) -> None:
-    from odapi_async._redis_scripts import ACQUIRE, RELEASE, state_keys
+    from odapi_async._throttle.redis_scripts import ACQUIRE, RELEASE, state_keys
 
     throttle = RedisThrottle(redis_server.url)
     throttle.configure("remote", "kq", _settings())
@@ -309,7 +314,9 @@ async def test_a_waiter_that_died_in_line_frees_the_key_after_its_lease_ttl(
     try:
         assert (await acquire("holder"))[0] == 1
         assert (await acquire("dead-waiter"))[0] == 0  # joins the line, then never reads its decision
-        member = (await admin.lpop(f"{keys[0]}:grant:holder")).split()[1]
+        grant = await admin.lpop(f"{keys[0]}:grant:holder")
+        assert isinstance(grant, str)  # decode_responses
+        member = grant.split()[1]
         # The holder releases: its lease is handed to the dead waiter, which never sends nor releases.
         await admin.eval(
             RELEASE.body, len(keys), *keys, member, 0, 1, 5, 0, -1, 1e9, 100, 1, 0, 100, 100, 100, 60000
@@ -428,7 +435,7 @@ async def _turn(throttle: RedisThrottle, key: str) -> None:
 
 async def _until_in_line(redis_server: RedisServer, key: str, n: int) -> None:
     """Wait (bounded) until ``n`` callers wait in ``key``'s line in Redis (both lanes)."""
-    from odapi_async._redis_scripts import state_keys
+    from odapi_async._throttle.redis_scripts import state_keys
 
     admin = redis_asyncio.Redis.from_url(redis_server.url)
     keys = state_keys("odapi", "remote", key)

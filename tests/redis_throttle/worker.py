@@ -4,6 +4,7 @@
 requests on one customer key through a RedisThrottle from N tasks at once, prints one JSON line with what it
 saw.
 ``hold KEY TTL``: takes one Redis turn on KEY, prints "held" and waits (to be SIGKILLed mid-request).
+``wait KEY``: asks for a Redis turn on KEY (interval 0.1 s) and waits in line (to be SIGKILLed there).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import sys
 import time
 
-from odapi_async import OpenDental, RedisThrottle
+from odapi_async import KeySettings, OpenDental, RedisThrottle
 
 
 async def send(url: str, endpoint: str, key: str, n: int, interval: float) -> None:
@@ -51,6 +52,14 @@ async def hold(url: str, key: str, ttl: float) -> None:
         await asyncio.sleep(3600)
 
 
+async def wait(url: str, key: str) -> None:
+    throttle = RedisThrottle(url)
+    throttle.configure("remote", key, KeySettings.build("remote", tier="full", intervals={"full": 0.1}))
+    print("asking", flush=True)
+    async with throttle.slot("remote", key):
+        print("granted", flush=True)  # not expected: the test holds the key and kills this worker first
+
+
 def main() -> None:
     what, url, *rest = sys.argv[1:]
     if what == "requests":
@@ -59,6 +68,9 @@ def main() -> None:
     elif what == "hold":
         key, ttl = rest
         asyncio.run(hold(url, key, float(ttl)))
+    elif what == "wait":
+        (key,) = rest
+        asyncio.run(wait(url, key))
     else:
         raise SystemExit(f"unknown worker {what!r}")
 

@@ -35,6 +35,7 @@ def rows(store: SyncSink, cluster, database: str) -> list[tuple]:
     if isinstance(store, PostgresStore):
         with cluster.admin(database) as conn:
             return [tuple(as_sqlite(v) for v in r) for r in conn.execute(sql).fetchall()]
+    assert isinstance(store, SyncStore)
     with sqlite3.connect(store.path) as conn:
         found = conn.execute(sql).fetchall()
     conn.close()

@@ -3,1093 +3,472 @@
 
 """Every resource as a lazily created attribute of the session."""
 
-import functools
-from typing import TYPE_CHECKING, Any, Dict
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict
+
+from odapi_async._resource import LazyResource
 
 if TYPE_CHECKING:
-    from .accountmodules import AccountModules
-    from .adjustments import Adjustments
-    from .allergies import Allergies
-    from .allergydefs import AllergyDefs
-    from .appointments import Appointments
-    from .appointmenttypes import AppointmentTypes
-    from .apptfielddefs import ApptFieldDefs
-    from .apptfields import ApptFields
-    from .asapcomms import AsapComms
-    from .autonotecontrols import AutoNoteControls
-    from .autonotes import AutoNotes
-    from .benefits import Benefits
-    from .carriers import Carriers
-    from .chartmodules import ChartModules
-    from .claimforms import ClaimForms
-    from .claimpayments import ClaimPayments
-    from .claimprocs import ClaimProcs
-    from .claims import Claims
-    from .claimtrackings import ClaimTrackings
-    from .clinics import Clinics
-    from .clockevents import ClockEvents
-    from .codegroups import CodeGroups
-    from .commlogs import Commlogs
-    from .computers import Computers
-    from .covcats import CovCats
-    from .covspans import CovSpans
-    from .definitions import Definitions
-    from .deposits import Deposits
-    from .discountplans import DiscountPlans
-    from .discountplansubs import DiscountPlanSubs
-    from .diseasedefs import DiseaseDefs
-    from .diseases import Diseases
-    from .documents import Documents
-    from .ehrpatients import EhrPatients
-    from .employees import Employees
-    from .employers import Employers
-    from .eobattaches import EobAttaches
-    from .etransmessagetexts import EtransMessageTexts
-    from .etranss import Etranss
-    from .familymodules import FamilyModules
-    from .fees import Fees
-    from .feescheds import FeeScheds
-    from .guardians import Guardians
-    from .histappointments import HistAppointments
-    from .insplans import InsPlans
-    from .inssubs import InsSubs
-    from .insverifies import InsVerifies
-    from .labcases import LabCases
-    from .laboratories import Laboratories
-    from .labturnarounds import LabTurnarounds
-    from .medicationpats import MedicationPats
-    from .medications import Medications
-    from .operatories import Operatories
-    from .patfielddefs import PatFieldDefs
-    from .patfields import PatFields
-    from .patientnotes import PatientNotes
-    from .patientraces import PatientRaces
-    from .patients import Patients
-    from .patplans import PatPlans
-    from .patrestrictions import PatRestrictions
-    from .payments import Payments
-    from .payplancharges import PayPlanCharges
-    from .payplanlinks import PayPlanLinks
-    from .payplans import PayPlans
-    from .paysplits import PaySplits
-    from .perioexams import PerioExams
-    from .periomeasures import PerioMeasures
-    from .pharmacies import Pharmacies
-    from .popups import Popups
-    from .preferences import Preferences
-    from .procedurecodes import ProcedureCodes
-    from .procedurelogs import ProcedureLogs
-    from .procnotes import ProcNotes
-    from .proctps import ProcTPs
-    from .providers import Providers
-    from .queries import Queries
-    from .quickpastecats import QuickPasteCats
-    from .quickpastenotes import QuickPasteNotes
-    from .recalls import Recalls
-    from .recalltypes import RecallTypes
-    from .refattaches import RefAttaches
-    from .referrals import Referrals
-    from .reports import Reports
-    from .rxpats import RxPats
-    from .scheduleops import ScheduleOps
-    from .schedules import Schedules
-    from .securitylogs import SecurityLogs
-    from .securityperms import SecurityPerms
-    from .sheetdefs import SheetDefs
-    from .sheetfielddefs import SheetFieldDefs
-    from .sheetfields import SheetFields
-    from .sheets import Sheets
-    from .signalods import Signalods
-    from .statements import Statements
-    from .subscriptions import Subscriptions
-    from .substitutionlinks import SubstitutionLinks
-    from .tasklists import TaskLists
-    from .tasknotes import TaskNotes
-    from .tasks import Tasks
-    from .toothinitials import ToothInitials
-    from .treatplanattaches import TreatPlanAttaches
-    from .treatplans import TreatPlans
-    from .usergroupattaches import UserGroupAttaches
-    from .usergroups import UserGroups
-    from .userods import Userods
-    from .vitalsigns import Vitalsigns
+    from odapi_async._request.interface import RequestPath
+    from odapi_async.resources._generated.accountmodules import AccountModules
+    from odapi_async.resources._generated.adjustments import Adjustments
+    from odapi_async.resources._generated.allergies import Allergies
+    from odapi_async.resources._generated.allergydefs import AllergyDefs
+    from odapi_async.resources._generated.appointments import Appointments
+    from odapi_async.resources._generated.appointmenttypes import AppointmentTypes
+    from odapi_async.resources._generated.apptfielddefs import ApptFieldDefs
+    from odapi_async.resources._generated.apptfields import ApptFields
+    from odapi_async.resources._generated.asapcomms import AsapComms
+    from odapi_async.resources._generated.autonotecontrols import AutoNoteControls
+    from odapi_async.resources._generated.autonotes import AutoNotes
+    from odapi_async.resources._generated.benefits import Benefits
+    from odapi_async.resources._generated.carriers import Carriers
+    from odapi_async.resources._generated.chartmodules import ChartModules
+    from odapi_async.resources._generated.claimforms import ClaimForms
+    from odapi_async.resources._generated.claimpayments import ClaimPayments
+    from odapi_async.resources._generated.claimprocs import ClaimProcs
+    from odapi_async.resources._generated.claims import Claims
+    from odapi_async.resources._generated.claimtrackings import ClaimTrackings
+    from odapi_async.resources._generated.clinics import Clinics
+    from odapi_async.resources._generated.clockevents import ClockEvents
+    from odapi_async.resources._generated.codegroups import CodeGroups
+    from odapi_async.resources._generated.commlogs import Commlogs
+    from odapi_async.resources._generated.computers import Computers
+    from odapi_async.resources._generated.covcats import CovCats
+    from odapi_async.resources._generated.covspans import CovSpans
+    from odapi_async.resources._generated.definitions import Definitions
+    from odapi_async.resources._generated.deposits import Deposits
+    from odapi_async.resources._generated.discountplans import DiscountPlans
+    from odapi_async.resources._generated.discountplansubs import DiscountPlanSubs
+    from odapi_async.resources._generated.diseasedefs import DiseaseDefs
+    from odapi_async.resources._generated.diseases import Diseases
+    from odapi_async.resources._generated.documents import Documents
+    from odapi_async.resources._generated.ehrpatients import EhrPatients
+    from odapi_async.resources._generated.employees import Employees
+    from odapi_async.resources._generated.employers import Employers
+    from odapi_async.resources._generated.eobattaches import EobAttaches
+    from odapi_async.resources._generated.etransmessagetexts import EtransMessageTexts
+    from odapi_async.resources._generated.etranss import Etranss
+    from odapi_async.resources._generated.familymodules import FamilyModules
+    from odapi_async.resources._generated.fees import Fees
+    from odapi_async.resources._generated.feescheds import FeeScheds
+    from odapi_async.resources._generated.guardians import Guardians
+    from odapi_async.resources._generated.histappointments import HistAppointments
+    from odapi_async.resources._generated.insplans import InsPlans
+    from odapi_async.resources._generated.inssubs import InsSubs
+    from odapi_async.resources._generated.insverifies import InsVerifies
+    from odapi_async.resources._generated.labcases import LabCases
+    from odapi_async.resources._generated.laboratories import Laboratories
+    from odapi_async.resources._generated.labturnarounds import LabTurnarounds
+    from odapi_async.resources._generated.medicationpats import MedicationPats
+    from odapi_async.resources._generated.medications import Medications
+    from odapi_async.resources._generated.operatories import Operatories
+    from odapi_async.resources._generated.patfielddefs import PatFieldDefs
+    from odapi_async.resources._generated.patfields import PatFields
+    from odapi_async.resources._generated.patientnotes import PatientNotes
+    from odapi_async.resources._generated.patientraces import PatientRaces
+    from odapi_async.resources._generated.patients import Patients
+    from odapi_async.resources._generated.patplans import PatPlans
+    from odapi_async.resources._generated.patrestrictions import PatRestrictions
+    from odapi_async.resources._generated.payments import Payments
+    from odapi_async.resources._generated.payplancharges import PayPlanCharges
+    from odapi_async.resources._generated.payplanlinks import PayPlanLinks
+    from odapi_async.resources._generated.payplans import PayPlans
+    from odapi_async.resources._generated.paysplits import PaySplits
+    from odapi_async.resources._generated.perioexams import PerioExams
+    from odapi_async.resources._generated.periomeasures import PerioMeasures
+    from odapi_async.resources._generated.pharmacies import Pharmacies
+    from odapi_async.resources._generated.popups import Popups
+    from odapi_async.resources._generated.preferences import Preferences
+    from odapi_async.resources._generated.procedurecodes import ProcedureCodes
+    from odapi_async.resources._generated.procedurelogs import ProcedureLogs
+    from odapi_async.resources._generated.procnotes import ProcNotes
+    from odapi_async.resources._generated.proctps import ProcTPs
+    from odapi_async.resources._generated.providers import Providers
+    from odapi_async.resources._generated.queries import Queries
+    from odapi_async.resources._generated.quickpastecats import QuickPasteCats
+    from odapi_async.resources._generated.quickpastenotes import QuickPasteNotes
+    from odapi_async.resources._generated.recalls import Recalls
+    from odapi_async.resources._generated.recalltypes import RecallTypes
+    from odapi_async.resources._generated.refattaches import RefAttaches
+    from odapi_async.resources._generated.referrals import Referrals
+    from odapi_async.resources._generated.reports import Reports
+    from odapi_async.resources._generated.rxpats import RxPats
+    from odapi_async.resources._generated.scheduleops import ScheduleOps
+    from odapi_async.resources._generated.schedules import Schedules
+    from odapi_async.resources._generated.securitylogs import SecurityLogs
+    from odapi_async.resources._generated.securityperms import SecurityPerms
+    from odapi_async.resources._generated.sheetdefs import SheetDefs
+    from odapi_async.resources._generated.sheetfielddefs import SheetFieldDefs
+    from odapi_async.resources._generated.sheetfields import SheetFields
+    from odapi_async.resources._generated.sheets import Sheets
+    from odapi_async.resources._generated.signalods import Signalods
+    from odapi_async.resources._generated.statements import Statements
+    from odapi_async.resources._generated.subscriptions import Subscriptions
+    from odapi_async.resources._generated.substitutionlinks import SubstitutionLinks
+    from odapi_async.resources._generated.tasklists import TaskLists
+    from odapi_async.resources._generated.tasknotes import TaskNotes
+    from odapi_async.resources._generated.tasks import Tasks
+    from odapi_async.resources._generated.toothinitials import ToothInitials
+    from odapi_async.resources._generated.treatplanattaches import TreatPlanAttaches
+    from odapi_async.resources._generated.treatplans import TreatPlans
+    from odapi_async.resources._generated.usergroupattaches import UserGroupAttaches
+    from odapi_async.resources._generated.usergroups import UserGroups
+    from odapi_async.resources._generated.userods import Userods
+    from odapi_async.resources._generated.vitalsigns import Vitalsigns
 
 #: Resource URL segment → (module, class name); the session's attributes.
 RESOURCES: Dict[str, str] = {
-    'accountmodules': 'AccountModules',
-    'adjustments': 'Adjustments',
-    'allergies': 'Allergies',
-    'allergydefs': 'AllergyDefs',
-    'appointments': 'Appointments',
-    'appointmenttypes': 'AppointmentTypes',
-    'apptfielddefs': 'ApptFieldDefs',
-    'apptfields': 'ApptFields',
-    'asapcomms': 'AsapComms',
-    'autonotecontrols': 'AutoNoteControls',
-    'autonotes': 'AutoNotes',
-    'benefits': 'Benefits',
-    'carriers': 'Carriers',
-    'chartmodules': 'ChartModules',
-    'claimforms': 'ClaimForms',
-    'claimpayments': 'ClaimPayments',
-    'claimprocs': 'ClaimProcs',
-    'claims': 'Claims',
-    'claimtrackings': 'ClaimTrackings',
-    'clinics': 'Clinics',
-    'clockevents': 'ClockEvents',
-    'codegroups': 'CodeGroups',
-    'commlogs': 'Commlogs',
-    'computers': 'Computers',
-    'covcats': 'CovCats',
-    'covspans': 'CovSpans',
-    'definitions': 'Definitions',
-    'deposits': 'Deposits',
-    'discountplans': 'DiscountPlans',
-    'discountplansubs': 'DiscountPlanSubs',
-    'diseasedefs': 'DiseaseDefs',
-    'diseases': 'Diseases',
-    'documents': 'Documents',
-    'ehrpatients': 'EhrPatients',
-    'employees': 'Employees',
-    'employers': 'Employers',
-    'eobattaches': 'EobAttaches',
-    'etransmessagetexts': 'EtransMessageTexts',
-    'etranss': 'Etranss',
-    'familymodules': 'FamilyModules',
-    'fees': 'Fees',
-    'feescheds': 'FeeScheds',
-    'guardians': 'Guardians',
-    'histappointments': 'HistAppointments',
-    'insplans': 'InsPlans',
-    'inssubs': 'InsSubs',
-    'insverifies': 'InsVerifies',
-    'labcases': 'LabCases',
-    'laboratories': 'Laboratories',
-    'labturnarounds': 'LabTurnarounds',
-    'medicationpats': 'MedicationPats',
-    'medications': 'Medications',
-    'operatories': 'Operatories',
-    'patfielddefs': 'PatFieldDefs',
-    'patfields': 'PatFields',
-    'patientnotes': 'PatientNotes',
-    'patientraces': 'PatientRaces',
-    'patients': 'Patients',
-    'patplans': 'PatPlans',
-    'patrestrictions': 'PatRestrictions',
-    'payments': 'Payments',
-    'payplancharges': 'PayPlanCharges',
-    'payplanlinks': 'PayPlanLinks',
-    'payplans': 'PayPlans',
-    'paysplits': 'PaySplits',
-    'perioexams': 'PerioExams',
-    'periomeasures': 'PerioMeasures',
-    'pharmacies': 'Pharmacies',
-    'popups': 'Popups',
-    'preferences': 'Preferences',
-    'procedurecodes': 'ProcedureCodes',
-    'procedurelogs': 'ProcedureLogs',
-    'procnotes': 'ProcNotes',
-    'proctps': 'ProcTPs',
-    'providers': 'Providers',
-    'queries': 'Queries',
-    'quickpastecats': 'QuickPasteCats',
-    'quickpastenotes': 'QuickPasteNotes',
-    'recalls': 'Recalls',
-    'recalltypes': 'RecallTypes',
-    'refattaches': 'RefAttaches',
-    'referrals': 'Referrals',
-    'reports': 'Reports',
-    'rxpats': 'RxPats',
-    'scheduleops': 'ScheduleOps',
-    'schedules': 'Schedules',
-    'securitylogs': 'SecurityLogs',
-    'securityperms': 'SecurityPerms',
-    'sheetdefs': 'SheetDefs',
-    'sheetfielddefs': 'SheetFieldDefs',
-    'sheetfields': 'SheetFields',
-    'sheets': 'Sheets',
-    'signalods': 'Signalods',
-    'statements': 'Statements',
-    'subscriptions': 'Subscriptions',
-    'substitutionlinks': 'SubstitutionLinks',
-    'tasklists': 'TaskLists',
-    'tasknotes': 'TaskNotes',
-    'tasks': 'Tasks',
-    'toothinitials': 'ToothInitials',
-    'treatplanattaches': 'TreatPlanAttaches',
-    'treatplans': 'TreatPlans',
-    'usergroupattaches': 'UserGroupAttaches',
-    'usergroups': 'UserGroups',
-    'userods': 'Userods',
-    'vitalsigns': 'Vitalsigns',
+    "accountmodules": "AccountModules",
+    "adjustments": "Adjustments",
+    "allergies": "Allergies",
+    "allergydefs": "AllergyDefs",
+    "appointments": "Appointments",
+    "appointmenttypes": "AppointmentTypes",
+    "apptfielddefs": "ApptFieldDefs",
+    "apptfields": "ApptFields",
+    "asapcomms": "AsapComms",
+    "autonotecontrols": "AutoNoteControls",
+    "autonotes": "AutoNotes",
+    "benefits": "Benefits",
+    "carriers": "Carriers",
+    "chartmodules": "ChartModules",
+    "claimforms": "ClaimForms",
+    "claimpayments": "ClaimPayments",
+    "claimprocs": "ClaimProcs",
+    "claims": "Claims",
+    "claimtrackings": "ClaimTrackings",
+    "clinics": "Clinics",
+    "clockevents": "ClockEvents",
+    "codegroups": "CodeGroups",
+    "commlogs": "Commlogs",
+    "computers": "Computers",
+    "covcats": "CovCats",
+    "covspans": "CovSpans",
+    "definitions": "Definitions",
+    "deposits": "Deposits",
+    "discountplans": "DiscountPlans",
+    "discountplansubs": "DiscountPlanSubs",
+    "diseasedefs": "DiseaseDefs",
+    "diseases": "Diseases",
+    "documents": "Documents",
+    "ehrpatients": "EhrPatients",
+    "employees": "Employees",
+    "employers": "Employers",
+    "eobattaches": "EobAttaches",
+    "etransmessagetexts": "EtransMessageTexts",
+    "etranss": "Etranss",
+    "familymodules": "FamilyModules",
+    "fees": "Fees",
+    "feescheds": "FeeScheds",
+    "guardians": "Guardians",
+    "histappointments": "HistAppointments",
+    "insplans": "InsPlans",
+    "inssubs": "InsSubs",
+    "insverifies": "InsVerifies",
+    "labcases": "LabCases",
+    "laboratories": "Laboratories",
+    "labturnarounds": "LabTurnarounds",
+    "medicationpats": "MedicationPats",
+    "medications": "Medications",
+    "operatories": "Operatories",
+    "patfielddefs": "PatFieldDefs",
+    "patfields": "PatFields",
+    "patientnotes": "PatientNotes",
+    "patientraces": "PatientRaces",
+    "patients": "Patients",
+    "patplans": "PatPlans",
+    "patrestrictions": "PatRestrictions",
+    "payments": "Payments",
+    "payplancharges": "PayPlanCharges",
+    "payplanlinks": "PayPlanLinks",
+    "payplans": "PayPlans",
+    "paysplits": "PaySplits",
+    "perioexams": "PerioExams",
+    "periomeasures": "PerioMeasures",
+    "pharmacies": "Pharmacies",
+    "popups": "Popups",
+    "preferences": "Preferences",
+    "procedurecodes": "ProcedureCodes",
+    "procedurelogs": "ProcedureLogs",
+    "procnotes": "ProcNotes",
+    "proctps": "ProcTPs",
+    "providers": "Providers",
+    "queries": "Queries",
+    "quickpastecats": "QuickPasteCats",
+    "quickpastenotes": "QuickPasteNotes",
+    "recalls": "Recalls",
+    "recalltypes": "RecallTypes",
+    "refattaches": "RefAttaches",
+    "referrals": "Referrals",
+    "reports": "Reports",
+    "rxpats": "RxPats",
+    "scheduleops": "ScheduleOps",
+    "schedules": "Schedules",
+    "securitylogs": "SecurityLogs",
+    "securityperms": "SecurityPerms",
+    "sheetdefs": "SheetDefs",
+    "sheetfielddefs": "SheetFieldDefs",
+    "sheetfields": "SheetFields",
+    "sheets": "Sheets",
+    "signalods": "Signalods",
+    "statements": "Statements",
+    "subscriptions": "Subscriptions",
+    "substitutionlinks": "SubstitutionLinks",
+    "tasklists": "TaskLists",
+    "tasknotes": "TaskNotes",
+    "tasks": "Tasks",
+    "toothinitials": "ToothInitials",
+    "treatplanattaches": "TreatPlanAttaches",
+    "treatplans": "TreatPlans",
+    "usergroupattaches": "UserGroupAttaches",
+    "usergroups": "UserGroups",
+    "userods": "Userods",
+    "vitalsigns": "Vitalsigns",
 }
 
 #: Model name → module that defines it.
 MODELS: Dict[str, str] = {
-    'AccountModulesAgingResult': 'accountmodules',
-    'AccountModulesPatientBalancesRow': 'accountmodules',
-    'AccountModulesServiceDateViewRow': 'accountmodules',
-    'Adjustment': 'adjustments',
-    'Allergy': 'allergies',
-    'AllergyDef': 'allergydefs',
-    'Appointment': 'appointments',
-    'AppointmentsSlotsRow': 'appointments',
-    'AppointmentsSlotsWebSchedRow': 'appointments',
-    'AppointmentsGetWebSchedRow': 'appointments',
-    'AppointmentType': 'appointmenttypes',
-    'ApptFieldDef': 'apptfielddefs',
-    'ApptField': 'apptfields',
-    'AsapComm': 'asapcomms',
-    'AutoNoteControl': 'autonotecontrols',
-    'AutoNote': 'autonotes',
-    'Benefit': 'benefits',
-    'Carrier': 'carriers',
-    'ChartModulesProgNotesRow': 'chartmodules',
-    'ChartModulesPatientInfoRow': 'chartmodules',
-    'ChartModulesPlannedApptsRow': 'chartmodules',
-    'ClaimForm': 'claimforms',
-    'ClaimPayment': 'claimpayments',
-    'ClaimProc': 'claimprocs',
-    'Claim': 'claims',
-    'ClaimsSplitResult': 'claims',
-    'ClaimTracking': 'claimtrackings',
-    'Clinic': 'clinics',
-    'ClockEvent': 'clockevents',
-    'CodeGroup': 'codegroups',
-    'Commlog': 'commlogs',
-    'Computer': 'computers',
-    'CovCat': 'covcats',
-    'CovSpan': 'covspans',
-    'Definition': 'definitions',
-    'Deposit': 'deposits',
-    'DiscountPlan': 'discountplans',
-    'DiscountPlanSub': 'discountplansubs',
-    'DiseaseDef': 'diseasedefs',
-    'Disease': 'diseases',
-    'Document': 'documents',
-    'EhrPatient': 'ehrpatients',
-    'Employee': 'employees',
-    'Employer': 'employers',
-    'EobAttach': 'eobattaches',
-    'EtransMessageText': 'etransmessagetexts',
-    'Etrans': 'etranss',
-    'FamilyModulesInsuranceRow': 'familymodules',
-    'Fee': 'fees',
-    'FeeSched': 'feescheds',
-    'Guardian': 'guardians',
-    'HistAppointment': 'histappointments',
-    'InsPlan': 'insplans',
-    'InsSub': 'inssubs',
-    'InsVerify': 'insverifies',
-    'LabCase': 'labcases',
-    'Laboratory': 'laboratories',
-    'LabTurnaround': 'labturnarounds',
-    'MedicationPat': 'medicationpats',
-    'Medication': 'medications',
-    'Operatory': 'operatories',
-    'PatFieldDef': 'patfielddefs',
-    'PatField': 'patfields',
-    'PatientNote': 'patientnotes',
-    'PatientRace': 'patientraces',
-    'Patient': 'patients',
-    'PatientsSimpleRow': 'patients',
-    'PatPlan': 'patplans',
-    'PatRestriction': 'patrestrictions',
-    'Payment': 'payments',
-    'PayPlanCharge': 'payplancharges',
-    'PayPlanLink': 'payplanlinks',
-    'PayPlan': 'payplans',
-    'PaySplit': 'paysplits',
-    'PerioExam': 'perioexams',
-    'PerioMeasure': 'periomeasures',
-    'Pharmacy': 'pharmacies',
-    'Popup': 'popups',
-    'Preference': 'preferences',
-    'ProcedureCode': 'procedurecodes',
-    'ProcedureLog': 'procedurelogs',
-    'ProcedureLogsGetInsuranceHistoryRow': 'procedurelogs',
-    'ProcedureLogsGroupNotesRow': 'procedurelogs',
-    'ProcedureLogsPostGroupNoteResult': 'procedurelogs',
-    'ProcedureLogsPutGroupNoteResult': 'procedurelogs',
-    'ProcNote': 'procnotes',
-    'ProcTP': 'proctps',
-    'Provider': 'providers',
-    'QuickPasteCat': 'quickpastecats',
-    'QuickPasteNote': 'quickpastenotes',
-    'Recall': 'recalls',
-    'RecallsListRow': 'recalls',
-    'RecallType': 'recalltypes',
-    'RefAttach': 'refattaches',
-    'Referral': 'referrals',
-    'ReportsAgingRow': 'reports',
-    'ReportsFinanceChargesRow': 'reports',
-    'RxPat': 'rxpats',
-    'ScheduleOp': 'scheduleops',
-    'Schedule': 'schedules',
-    'SecurityLog': 'securitylogs',
-    'SecurityPerm': 'securityperms',
-    'SheetDef': 'sheetdefs',
-    'SheetFieldDef': 'sheetfielddefs',
-    'SheetField': 'sheetfields',
-    'Sheet': 'sheets',
-    'Signalod': 'signalods',
-    'Statement': 'statements',
-    'Subscription': 'subscriptions',
-    'SubstitutionLink': 'substitutionlinks',
-    'TaskList': 'tasklists',
-    'TaskNote': 'tasknotes',
-    'Task': 'tasks',
-    'ToothInitial': 'toothinitials',
-    'TreatPlanAttach': 'treatplanattaches',
-    'TreatPlan': 'treatplans',
-    'UserGroupAttach': 'usergroupattaches',
-    'UserGroup': 'usergroups',
-    'Userod': 'userods',
-    'Vitalsign': 'vitalsigns',
+    "AccountModulesAgingResult": "accountmodules",
+    "AccountModulesPatientBalancesRow": "accountmodules",
+    "AccountModulesServiceDateViewRow": "accountmodules",
+    "Adjustment": "adjustments",
+    "Allergy": "allergies",
+    "AllergyDef": "allergydefs",
+    "Appointment": "appointments",
+    "AppointmentsSlotsRow": "appointments",
+    "AppointmentsSlotsWebSchedRow": "appointments",
+    "AppointmentsGetWebSchedRow": "appointments",
+    "AppointmentType": "appointmenttypes",
+    "ApptFieldDef": "apptfielddefs",
+    "ApptField": "apptfields",
+    "AsapComm": "asapcomms",
+    "AutoNoteControl": "autonotecontrols",
+    "AutoNote": "autonotes",
+    "Benefit": "benefits",
+    "Carrier": "carriers",
+    "ChartModulesProgNotesRow": "chartmodules",
+    "ChartModulesPatientInfoRow": "chartmodules",
+    "ChartModulesPlannedApptsRow": "chartmodules",
+    "ClaimForm": "claimforms",
+    "ClaimPayment": "claimpayments",
+    "ClaimProc": "claimprocs",
+    "Claim": "claims",
+    "ClaimsSplitResult": "claims",
+    "ClaimTracking": "claimtrackings",
+    "Clinic": "clinics",
+    "ClockEvent": "clockevents",
+    "CodeGroup": "codegroups",
+    "Commlog": "commlogs",
+    "Computer": "computers",
+    "CovCat": "covcats",
+    "CovSpan": "covspans",
+    "Definition": "definitions",
+    "Deposit": "deposits",
+    "DiscountPlan": "discountplans",
+    "DiscountPlanSub": "discountplansubs",
+    "DiseaseDef": "diseasedefs",
+    "Disease": "diseases",
+    "Document": "documents",
+    "EhrPatient": "ehrpatients",
+    "Employee": "employees",
+    "Employer": "employers",
+    "EobAttach": "eobattaches",
+    "EtransMessageText": "etransmessagetexts",
+    "Etrans": "etranss",
+    "FamilyModulesInsuranceRow": "familymodules",
+    "Fee": "fees",
+    "FeeSched": "feescheds",
+    "Guardian": "guardians",
+    "HistAppointment": "histappointments",
+    "InsPlan": "insplans",
+    "InsSub": "inssubs",
+    "InsVerify": "insverifies",
+    "LabCase": "labcases",
+    "Laboratory": "laboratories",
+    "LabTurnaround": "labturnarounds",
+    "MedicationPat": "medicationpats",
+    "Medication": "medications",
+    "Operatory": "operatories",
+    "PatFieldDef": "patfielddefs",
+    "PatField": "patfields",
+    "PatientNote": "patientnotes",
+    "PatientRace": "patientraces",
+    "Patient": "patients",
+    "PatientsSimpleRow": "patients",
+    "PatPlan": "patplans",
+    "PatRestriction": "patrestrictions",
+    "Payment": "payments",
+    "PayPlanCharge": "payplancharges",
+    "PayPlanLink": "payplanlinks",
+    "PayPlan": "payplans",
+    "PaySplit": "paysplits",
+    "PerioExam": "perioexams",
+    "PerioMeasure": "periomeasures",
+    "Pharmacy": "pharmacies",
+    "Popup": "popups",
+    "Preference": "preferences",
+    "ProcedureCode": "procedurecodes",
+    "ProcedureLog": "procedurelogs",
+    "ProcedureLogsGetInsuranceHistoryRow": "procedurelogs",
+    "ProcedureLogsGroupNotesRow": "procedurelogs",
+    "ProcedureLogsPostGroupNoteResult": "procedurelogs",
+    "ProcedureLogsPutGroupNoteResult": "procedurelogs",
+    "ProcNote": "procnotes",
+    "ProcTP": "proctps",
+    "Provider": "providers",
+    "QuickPasteCat": "quickpastecats",
+    "QuickPasteNote": "quickpastenotes",
+    "Recall": "recalls",
+    "RecallsListRow": "recalls",
+    "RecallType": "recalltypes",
+    "RefAttach": "refattaches",
+    "Referral": "referrals",
+    "ReportsAgingRow": "reports",
+    "ReportsFinanceChargesRow": "reports",
+    "RxPat": "rxpats",
+    "ScheduleOp": "scheduleops",
+    "Schedule": "schedules",
+    "SecurityLog": "securitylogs",
+    "SecurityPerm": "securityperms",
+    "SheetDef": "sheetdefs",
+    "SheetFieldDef": "sheetfielddefs",
+    "SheetField": "sheetfields",
+    "Sheet": "sheets",
+    "Signalod": "signalods",
+    "Statement": "statements",
+    "Subscription": "subscriptions",
+    "SubstitutionLink": "substitutionlinks",
+    "TaskList": "tasklists",
+    "TaskNote": "tasknotes",
+    "Task": "tasks",
+    "ToothInitial": "toothinitials",
+    "TreatPlanAttach": "treatplanattaches",
+    "TreatPlan": "treatplans",
+    "UserGroupAttach": "usergroupattaches",
+    "UserGroup": "usergroups",
+    "Userod": "userods",
+    "Vitalsign": "vitalsigns",
 }
 
 
 class GeneratedResources:
-    """One attribute per resource, created on first use."""
-
-    @functools.cached_property
-    def accountmodules(self) -> "AccountModules":
-        """``/accountmodules``."""
-        from .accountmodules import AccountModules
-
-        return AccountModules(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def adjustments(self) -> "Adjustments":
-        """``/adjustments``."""
-        from .adjustments import Adjustments
-
-        return Adjustments(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def allergies(self) -> "Allergies":
-        """``/allergies``."""
-        from .allergies import Allergies
-
-        return Allergies(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def allergydefs(self) -> "AllergyDefs":
-        """``/allergydefs``."""
-        from .allergydefs import AllergyDefs
-
-        return AllergyDefs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def appointments(self) -> "Appointments":
-        """``/appointments``."""
-        from .appointments import Appointments
-
-        return Appointments(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def appointmenttypes(self) -> "AppointmentTypes":
-        """``/appointmenttypes``."""
-        from .appointmenttypes import AppointmentTypes
-
-        return AppointmentTypes(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def apptfielddefs(self) -> "ApptFieldDefs":
-        """``/apptfielddefs``."""
-        from .apptfielddefs import ApptFieldDefs
-
-        return ApptFieldDefs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def apptfields(self) -> "ApptFields":
-        """``/apptfields``."""
-        from .apptfields import ApptFields
-
-        return ApptFields(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def asapcomms(self) -> "AsapComms":
-        """``/asapcomms``."""
-        from .asapcomms import AsapComms
-
-        return AsapComms(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def autonotecontrols(self) -> "AutoNoteControls":
-        """``/autonotecontrols``."""
-        from .autonotecontrols import AutoNoteControls
-
-        return AutoNoteControls(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def autonotes(self) -> "AutoNotes":
-        """``/autonotes``."""
-        from .autonotes import AutoNotes
-
-        return AutoNotes(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def benefits(self) -> "Benefits":
-        """``/benefits``."""
-        from .benefits import Benefits
-
-        return Benefits(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def carriers(self) -> "Carriers":
-        """``/carriers``."""
-        from .carriers import Carriers
-
-        return Carriers(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def chartmodules(self) -> "ChartModules":
-        """``/chartmodules``."""
-        from .chartmodules import ChartModules
-
-        return ChartModules(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def claimforms(self) -> "ClaimForms":
-        """``/claimforms``."""
-        from .claimforms import ClaimForms
-
-        return ClaimForms(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def claimpayments(self) -> "ClaimPayments":
-        """``/claimpayments``."""
-        from .claimpayments import ClaimPayments
-
-        return ClaimPayments(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def claimprocs(self) -> "ClaimProcs":
-        """``/claimprocs``."""
-        from .claimprocs import ClaimProcs
-
-        return ClaimProcs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def claims(self) -> "Claims":
-        """``/claims``."""
-        from .claims import Claims
-
-        return Claims(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def claimtrackings(self) -> "ClaimTrackings":
-        """``/claimtrackings``."""
-        from .claimtrackings import ClaimTrackings
-
-        return ClaimTrackings(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def clinics(self) -> "Clinics":
-        """``/clinics``."""
-        from .clinics import Clinics
-
-        return Clinics(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def clockevents(self) -> "ClockEvents":
-        """``/clockevents``."""
-        from .clockevents import ClockEvents
-
-        return ClockEvents(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def codegroups(self) -> "CodeGroups":
-        """``/codegroups``."""
-        from .codegroups import CodeGroups
-
-        return CodeGroups(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def commlogs(self) -> "Commlogs":
-        """``/commlogs``."""
-        from .commlogs import Commlogs
-
-        return Commlogs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def computers(self) -> "Computers":
-        """``/computers``."""
-        from .computers import Computers
-
-        return Computers(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def covcats(self) -> "CovCats":
-        """``/covcats``."""
-        from .covcats import CovCats
-
-        return CovCats(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def covspans(self) -> "CovSpans":
-        """``/covspans``."""
-        from .covspans import CovSpans
-
-        return CovSpans(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def definitions(self) -> "Definitions":
-        """``/definitions``."""
-        from .definitions import Definitions
-
-        return Definitions(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def deposits(self) -> "Deposits":
-        """``/deposits``."""
-        from .deposits import Deposits
-
-        return Deposits(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def discountplans(self) -> "DiscountPlans":
-        """``/discountplans``."""
-        from .discountplans import DiscountPlans
-
-        return DiscountPlans(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def discountplansubs(self) -> "DiscountPlanSubs":
-        """``/discountplansubs``."""
-        from .discountplansubs import DiscountPlanSubs
-
-        return DiscountPlanSubs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def diseasedefs(self) -> "DiseaseDefs":
-        """``/diseasedefs``."""
-        from .diseasedefs import DiseaseDefs
-
-        return DiseaseDefs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def diseases(self) -> "Diseases":
-        """``/diseases``."""
-        from .diseases import Diseases
-
-        return Diseases(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def documents(self) -> "Documents":
-        """``/documents``."""
-        from .documents import Documents
-
-        return Documents(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def ehrpatients(self) -> "EhrPatients":
-        """``/ehrpatients``."""
-        from .ehrpatients import EhrPatients
-
-        return EhrPatients(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def employees(self) -> "Employees":
-        """``/employees``."""
-        from .employees import Employees
-
-        return Employees(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def employers(self) -> "Employers":
-        """``/employers``."""
-        from .employers import Employers
-
-        return Employers(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def eobattaches(self) -> "EobAttaches":
-        """``/eobattaches``."""
-        from .eobattaches import EobAttaches
-
-        return EobAttaches(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def etransmessagetexts(self) -> "EtransMessageTexts":
-        """``/etransmessagetexts``."""
-        from .etransmessagetexts import EtransMessageTexts
-
-        return EtransMessageTexts(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def etranss(self) -> "Etranss":
-        """``/etranss``."""
-        from .etranss import Etranss
-
-        return Etranss(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def familymodules(self) -> "FamilyModules":
-        """``/familymodules``."""
-        from .familymodules import FamilyModules
-
-        return FamilyModules(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def fees(self) -> "Fees":
-        """``/fees``."""
-        from .fees import Fees
-
-        return Fees(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def feescheds(self) -> "FeeScheds":
-        """``/feescheds``."""
-        from .feescheds import FeeScheds
-
-        return FeeScheds(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def guardians(self) -> "Guardians":
-        """``/guardians``."""
-        from .guardians import Guardians
-
-        return Guardians(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def histappointments(self) -> "HistAppointments":
-        """``/histappointments``."""
-        from .histappointments import HistAppointments
-
-        return HistAppointments(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def insplans(self) -> "InsPlans":
-        """``/insplans``."""
-        from .insplans import InsPlans
-
-        return InsPlans(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def inssubs(self) -> "InsSubs":
-        """``/inssubs``."""
-        from .inssubs import InsSubs
-
-        return InsSubs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def insverifies(self) -> "InsVerifies":
-        """``/insverifies``."""
-        from .insverifies import InsVerifies
-
-        return InsVerifies(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def labcases(self) -> "LabCases":
-        """``/labcases``."""
-        from .labcases import LabCases
-
-        return LabCases(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def laboratories(self) -> "Laboratories":
-        """``/laboratories``."""
-        from .laboratories import Laboratories
-
-        return Laboratories(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def labturnarounds(self) -> "LabTurnarounds":
-        """``/labturnarounds``."""
-        from .labturnarounds import LabTurnarounds
-
-        return LabTurnarounds(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def medicationpats(self) -> "MedicationPats":
-        """``/medicationpats``."""
-        from .medicationpats import MedicationPats
-
-        return MedicationPats(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def medications(self) -> "Medications":
-        """``/medications``."""
-        from .medications import Medications
-
-        return Medications(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def operatories(self) -> "Operatories":
-        """``/operatories``."""
-        from .operatories import Operatories
-
-        return Operatories(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def patfielddefs(self) -> "PatFieldDefs":
-        """``/patfielddefs``."""
-        from .patfielddefs import PatFieldDefs
-
-        return PatFieldDefs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def patfields(self) -> "PatFields":
-        """``/patfields``."""
-        from .patfields import PatFields
-
-        return PatFields(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def patientnotes(self) -> "PatientNotes":
-        """``/patientnotes``."""
-        from .patientnotes import PatientNotes
-
-        return PatientNotes(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def patientraces(self) -> "PatientRaces":
-        """``/patientraces``."""
-        from .patientraces import PatientRaces
-
-        return PatientRaces(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def patients(self) -> "Patients":
-        """``/patients``."""
-        from .patients import Patients
-
-        return Patients(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def patplans(self) -> "PatPlans":
-        """``/patplans``."""
-        from .patplans import PatPlans
-
-        return PatPlans(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def patrestrictions(self) -> "PatRestrictions":
-        """``/patrestrictions``."""
-        from .patrestrictions import PatRestrictions
-
-        return PatRestrictions(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def payments(self) -> "Payments":
-        """``/payments``."""
-        from .payments import Payments
-
-        return Payments(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def payplancharges(self) -> "PayPlanCharges":
-        """``/payplancharges``."""
-        from .payplancharges import PayPlanCharges
-
-        return PayPlanCharges(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def payplanlinks(self) -> "PayPlanLinks":
-        """``/payplanlinks``."""
-        from .payplanlinks import PayPlanLinks
-
-        return PayPlanLinks(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def payplans(self) -> "PayPlans":
-        """``/payplans``."""
-        from .payplans import PayPlans
-
-        return PayPlans(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def paysplits(self) -> "PaySplits":
-        """``/paysplits``."""
-        from .paysplits import PaySplits
-
-        return PaySplits(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def perioexams(self) -> "PerioExams":
-        """``/perioexams``."""
-        from .perioexams import PerioExams
-
-        return PerioExams(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def periomeasures(self) -> "PerioMeasures":
-        """``/periomeasures``."""
-        from .periomeasures import PerioMeasures
-
-        return PerioMeasures(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def pharmacies(self) -> "Pharmacies":
-        """``/pharmacies``."""
-        from .pharmacies import Pharmacies
-
-        return Pharmacies(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def popups(self) -> "Popups":
-        """``/popups``."""
-        from .popups import Popups
-
-        return Popups(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def preferences(self) -> "Preferences":
-        """``/preferences``."""
-        from .preferences import Preferences
-
-        return Preferences(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def procedurecodes(self) -> "ProcedureCodes":
-        """``/procedurecodes``."""
-        from .procedurecodes import ProcedureCodes
-
-        return ProcedureCodes(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def procedurelogs(self) -> "ProcedureLogs":
-        """``/procedurelogs``."""
-        from .procedurelogs import ProcedureLogs
-
-        return ProcedureLogs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def procnotes(self) -> "ProcNotes":
-        """``/procnotes``."""
-        from .procnotes import ProcNotes
-
-        return ProcNotes(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def proctps(self) -> "ProcTPs":
-        """``/proctps``."""
-        from .proctps import ProcTPs
-
-        return ProcTPs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def providers(self) -> "Providers":
-        """``/providers``."""
-        from .providers import Providers
-
-        return Providers(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def queries(self) -> "Queries":
-        """``/queries``."""
-        from .queries import Queries
-
-        return Queries(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def quickpastecats(self) -> "QuickPasteCats":
-        """``/quickpastecats``."""
-        from .quickpastecats import QuickPasteCats
-
-        return QuickPasteCats(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def quickpastenotes(self) -> "QuickPasteNotes":
-        """``/quickpastenotes``."""
-        from .quickpastenotes import QuickPasteNotes
-
-        return QuickPasteNotes(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def recalls(self) -> "Recalls":
-        """``/recalls``."""
-        from .recalls import Recalls
-
-        return Recalls(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def recalltypes(self) -> "RecallTypes":
-        """``/recalltypes``."""
-        from .recalltypes import RecallTypes
-
-        return RecallTypes(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def refattaches(self) -> "RefAttaches":
-        """``/refattaches``."""
-        from .refattaches import RefAttaches
-
-        return RefAttaches(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def referrals(self) -> "Referrals":
-        """``/referrals``."""
-        from .referrals import Referrals
-
-        return Referrals(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def reports(self) -> "Reports":
-        """``/reports``."""
-        from .reports import Reports
-
-        return Reports(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def rxpats(self) -> "RxPats":
-        """``/rxpats``."""
-        from .rxpats import RxPats
-
-        return RxPats(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def scheduleops(self) -> "ScheduleOps":
-        """``/scheduleops``."""
-        from .scheduleops import ScheduleOps
-
-        return ScheduleOps(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def schedules(self) -> "Schedules":
-        """``/schedules``."""
-        from .schedules import Schedules
-
-        return Schedules(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def securitylogs(self) -> "SecurityLogs":
-        """``/securitylogs``."""
-        from .securitylogs import SecurityLogs
-
-        return SecurityLogs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def securityperms(self) -> "SecurityPerms":
-        """``/securityperms``."""
-        from .securityperms import SecurityPerms
-
-        return SecurityPerms(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def sheetdefs(self) -> "SheetDefs":
-        """``/sheetdefs``."""
-        from .sheetdefs import SheetDefs
-
-        return SheetDefs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def sheetfielddefs(self) -> "SheetFieldDefs":
-        """``/sheetfielddefs``."""
-        from .sheetfielddefs import SheetFieldDefs
-
-        return SheetFieldDefs(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def sheetfields(self) -> "SheetFields":
-        """``/sheetfields``."""
-        from .sheetfields import SheetFields
-
-        return SheetFields(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def sheets(self) -> "Sheets":
-        """``/sheets``."""
-        from .sheets import Sheets
-
-        return Sheets(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def signalods(self) -> "Signalods":
-        """``/signalods``."""
-        from .signalods import Signalods
-
-        return Signalods(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def statements(self) -> "Statements":
-        """``/statements``."""
-        from .statements import Statements
-
-        return Statements(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def subscriptions(self) -> "Subscriptions":
-        """``/subscriptions``."""
-        from .subscriptions import Subscriptions
-
-        return Subscriptions(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def substitutionlinks(self) -> "SubstitutionLinks":
-        """``/substitutionlinks``."""
-        from .substitutionlinks import SubstitutionLinks
-
-        return SubstitutionLinks(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def tasklists(self) -> "TaskLists":
-        """``/tasklists``."""
-        from .tasklists import TaskLists
-
-        return TaskLists(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def tasknotes(self) -> "TaskNotes":
-        """``/tasknotes``."""
-        from .tasknotes import TaskNotes
-
-        return TaskNotes(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def tasks(self) -> "Tasks":
-        """``/tasks``."""
-        from .tasks import Tasks
-
-        return Tasks(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def toothinitials(self) -> "ToothInitials":
-        """``/toothinitials``."""
-        from .toothinitials import ToothInitials
-
-        return ToothInitials(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def treatplanattaches(self) -> "TreatPlanAttaches":
-        """``/treatplanattaches``."""
-        from .treatplanattaches import TreatPlanAttaches
-
-        return TreatPlanAttaches(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def treatplans(self) -> "TreatPlans":
-        """``/treatplans``."""
-        from .treatplans import TreatPlans
-
-        return TreatPlans(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def usergroupattaches(self) -> "UserGroupAttaches":
-        """``/usergroupattaches``."""
-        from .usergroupattaches import UserGroupAttaches
-
-        return UserGroupAttaches(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def usergroups(self) -> "UserGroups":
-        """``/usergroups``."""
-        from .usergroups import UserGroups
-
-        return UserGroups(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def userods(self) -> "Userods":
-        """``/userods``."""
-        from .userods import Userods
-
-        return Userods(self)  # type: ignore[arg-type]
-
-    @functools.cached_property
-    def vitalsigns(self) -> "Vitalsigns":
-        """``/vitalsigns``."""
-        from .vitalsigns import Vitalsigns
-
-        return Vitalsigns(self)  # type: ignore[arg-type]
+    """One attribute per resource, created on first use (see ``odapi_async._resource.LazyResource``)."""
+
+    _requests: RequestPath  # what every resource is handed: the session's request loop
+
+    accountmodules: LazyResource[AccountModules] = LazyResource("accountmodules", "AccountModules")
+    adjustments: LazyResource[Adjustments] = LazyResource("adjustments", "Adjustments")
+    allergies: LazyResource[Allergies] = LazyResource("allergies", "Allergies")
+    allergydefs: LazyResource[AllergyDefs] = LazyResource("allergydefs", "AllergyDefs")
+    appointments: LazyResource[Appointments] = LazyResource("appointments", "Appointments")
+    appointmenttypes: LazyResource[AppointmentTypes] = LazyResource("appointmenttypes", "AppointmentTypes")
+    apptfielddefs: LazyResource[ApptFieldDefs] = LazyResource("apptfielddefs", "ApptFieldDefs")
+    apptfields: LazyResource[ApptFields] = LazyResource("apptfields", "ApptFields")
+    asapcomms: LazyResource[AsapComms] = LazyResource("asapcomms", "AsapComms")
+    autonotecontrols: LazyResource[AutoNoteControls] = LazyResource("autonotecontrols", "AutoNoteControls")
+    autonotes: LazyResource[AutoNotes] = LazyResource("autonotes", "AutoNotes")
+    benefits: LazyResource[Benefits] = LazyResource("benefits", "Benefits")
+    carriers: LazyResource[Carriers] = LazyResource("carriers", "Carriers")
+    chartmodules: LazyResource[ChartModules] = LazyResource("chartmodules", "ChartModules")
+    claimforms: LazyResource[ClaimForms] = LazyResource("claimforms", "ClaimForms")
+    claimpayments: LazyResource[ClaimPayments] = LazyResource("claimpayments", "ClaimPayments")
+    claimprocs: LazyResource[ClaimProcs] = LazyResource("claimprocs", "ClaimProcs")
+    claims: LazyResource[Claims] = LazyResource("claims", "Claims")
+    claimtrackings: LazyResource[ClaimTrackings] = LazyResource("claimtrackings", "ClaimTrackings")
+    clinics: LazyResource[Clinics] = LazyResource("clinics", "Clinics")
+    clockevents: LazyResource[ClockEvents] = LazyResource("clockevents", "ClockEvents")
+    codegroups: LazyResource[CodeGroups] = LazyResource("codegroups", "CodeGroups")
+    commlogs: LazyResource[Commlogs] = LazyResource("commlogs", "Commlogs")
+    computers: LazyResource[Computers] = LazyResource("computers", "Computers")
+    covcats: LazyResource[CovCats] = LazyResource("covcats", "CovCats")
+    covspans: LazyResource[CovSpans] = LazyResource("covspans", "CovSpans")
+    definitions: LazyResource[Definitions] = LazyResource("definitions", "Definitions")
+    deposits: LazyResource[Deposits] = LazyResource("deposits", "Deposits")
+    discountplans: LazyResource[DiscountPlans] = LazyResource("discountplans", "DiscountPlans")
+    discountplansubs: LazyResource[DiscountPlanSubs] = LazyResource("discountplansubs", "DiscountPlanSubs")
+    diseasedefs: LazyResource[DiseaseDefs] = LazyResource("diseasedefs", "DiseaseDefs")
+    diseases: LazyResource[Diseases] = LazyResource("diseases", "Diseases")
+    documents: LazyResource[Documents] = LazyResource("documents", "Documents")
+    ehrpatients: LazyResource[EhrPatients] = LazyResource("ehrpatients", "EhrPatients")
+    employees: LazyResource[Employees] = LazyResource("employees", "Employees")
+    employers: LazyResource[Employers] = LazyResource("employers", "Employers")
+    eobattaches: LazyResource[EobAttaches] = LazyResource("eobattaches", "EobAttaches")
+    etransmessagetexts: LazyResource[EtransMessageTexts] = LazyResource(
+        "etransmessagetexts", "EtransMessageTexts"
+    )
+    etranss: LazyResource[Etranss] = LazyResource("etranss", "Etranss")
+    familymodules: LazyResource[FamilyModules] = LazyResource("familymodules", "FamilyModules")
+    fees: LazyResource[Fees] = LazyResource("fees", "Fees")
+    feescheds: LazyResource[FeeScheds] = LazyResource("feescheds", "FeeScheds")
+    guardians: LazyResource[Guardians] = LazyResource("guardians", "Guardians")
+    histappointments: LazyResource[HistAppointments] = LazyResource("histappointments", "HistAppointments")
+    insplans: LazyResource[InsPlans] = LazyResource("insplans", "InsPlans")
+    inssubs: LazyResource[InsSubs] = LazyResource("inssubs", "InsSubs")
+    insverifies: LazyResource[InsVerifies] = LazyResource("insverifies", "InsVerifies")
+    labcases: LazyResource[LabCases] = LazyResource("labcases", "LabCases")
+    laboratories: LazyResource[Laboratories] = LazyResource("laboratories", "Laboratories")
+    labturnarounds: LazyResource[LabTurnarounds] = LazyResource("labturnarounds", "LabTurnarounds")
+    medicationpats: LazyResource[MedicationPats] = LazyResource("medicationpats", "MedicationPats")
+    medications: LazyResource[Medications] = LazyResource("medications", "Medications")
+    operatories: LazyResource[Operatories] = LazyResource("operatories", "Operatories")
+    patfielddefs: LazyResource[PatFieldDefs] = LazyResource("patfielddefs", "PatFieldDefs")
+    patfields: LazyResource[PatFields] = LazyResource("patfields", "PatFields")
+    patientnotes: LazyResource[PatientNotes] = LazyResource("patientnotes", "PatientNotes")
+    patientraces: LazyResource[PatientRaces] = LazyResource("patientraces", "PatientRaces")
+    patients: LazyResource[Patients] = LazyResource("patients", "Patients")
+    patplans: LazyResource[PatPlans] = LazyResource("patplans", "PatPlans")
+    patrestrictions: LazyResource[PatRestrictions] = LazyResource("patrestrictions", "PatRestrictions")
+    payments: LazyResource[Payments] = LazyResource("payments", "Payments")
+    payplancharges: LazyResource[PayPlanCharges] = LazyResource("payplancharges", "PayPlanCharges")
+    payplanlinks: LazyResource[PayPlanLinks] = LazyResource("payplanlinks", "PayPlanLinks")
+    payplans: LazyResource[PayPlans] = LazyResource("payplans", "PayPlans")
+    paysplits: LazyResource[PaySplits] = LazyResource("paysplits", "PaySplits")
+    perioexams: LazyResource[PerioExams] = LazyResource("perioexams", "PerioExams")
+    periomeasures: LazyResource[PerioMeasures] = LazyResource("periomeasures", "PerioMeasures")
+    pharmacies: LazyResource[Pharmacies] = LazyResource("pharmacies", "Pharmacies")
+    popups: LazyResource[Popups] = LazyResource("popups", "Popups")
+    preferences: LazyResource[Preferences] = LazyResource("preferences", "Preferences")
+    procedurecodes: LazyResource[ProcedureCodes] = LazyResource("procedurecodes", "ProcedureCodes")
+    procedurelogs: LazyResource[ProcedureLogs] = LazyResource("procedurelogs", "ProcedureLogs")
+    procnotes: LazyResource[ProcNotes] = LazyResource("procnotes", "ProcNotes")
+    proctps: LazyResource[ProcTPs] = LazyResource("proctps", "ProcTPs")
+    providers: LazyResource[Providers] = LazyResource("providers", "Providers")
+    queries: LazyResource[Queries] = LazyResource("queries", "Queries")
+    quickpastecats: LazyResource[QuickPasteCats] = LazyResource("quickpastecats", "QuickPasteCats")
+    quickpastenotes: LazyResource[QuickPasteNotes] = LazyResource("quickpastenotes", "QuickPasteNotes")
+    recalls: LazyResource[Recalls] = LazyResource("recalls", "Recalls")
+    recalltypes: LazyResource[RecallTypes] = LazyResource("recalltypes", "RecallTypes")
+    refattaches: LazyResource[RefAttaches] = LazyResource("refattaches", "RefAttaches")
+    referrals: LazyResource[Referrals] = LazyResource("referrals", "Referrals")
+    reports: LazyResource[Reports] = LazyResource("reports", "Reports")
+    rxpats: LazyResource[RxPats] = LazyResource("rxpats", "RxPats")
+    scheduleops: LazyResource[ScheduleOps] = LazyResource("scheduleops", "ScheduleOps")
+    schedules: LazyResource[Schedules] = LazyResource("schedules", "Schedules")
+    securitylogs: LazyResource[SecurityLogs] = LazyResource("securitylogs", "SecurityLogs")
+    securityperms: LazyResource[SecurityPerms] = LazyResource("securityperms", "SecurityPerms")
+    sheetdefs: LazyResource[SheetDefs] = LazyResource("sheetdefs", "SheetDefs")
+    sheetfielddefs: LazyResource[SheetFieldDefs] = LazyResource("sheetfielddefs", "SheetFieldDefs")
+    sheetfields: LazyResource[SheetFields] = LazyResource("sheetfields", "SheetFields")
+    sheets: LazyResource[Sheets] = LazyResource("sheets", "Sheets")
+    signalods: LazyResource[Signalods] = LazyResource("signalods", "Signalods")
+    statements: LazyResource[Statements] = LazyResource("statements", "Statements")
+    subscriptions: LazyResource[Subscriptions] = LazyResource("subscriptions", "Subscriptions")
+    substitutionlinks: LazyResource[SubstitutionLinks] = LazyResource(
+        "substitutionlinks", "SubstitutionLinks"
+    )
+    tasklists: LazyResource[TaskLists] = LazyResource("tasklists", "TaskLists")
+    tasknotes: LazyResource[TaskNotes] = LazyResource("tasknotes", "TaskNotes")
+    tasks: LazyResource[Tasks] = LazyResource("tasks", "Tasks")
+    toothinitials: LazyResource[ToothInitials] = LazyResource("toothinitials", "ToothInitials")
+    treatplanattaches: LazyResource[TreatPlanAttaches] = LazyResource(
+        "treatplanattaches", "TreatPlanAttaches"
+    )
+    treatplans: LazyResource[TreatPlans] = LazyResource("treatplans", "TreatPlans")
+    usergroupattaches: LazyResource[UserGroupAttaches] = LazyResource(
+        "usergroupattaches", "UserGroupAttaches"
+    )
+    usergroups: LazyResource[UserGroups] = LazyResource("usergroups", "UserGroups")
+    userods: LazyResource[Userods] = LazyResource("userods", "Userods")
+    vitalsigns: LazyResource[Vitalsigns] = LazyResource("vitalsigns", "Vitalsigns")

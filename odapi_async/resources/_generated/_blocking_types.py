@@ -10,117 +10,617 @@ from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Protocol, 
 
 from typing_extensions import Unpack
 
-from .._extras import BlockingSubscriptionsExtras
+from odapi_async.resources._extras import BlockingSubscriptionsExtras
 
 if TYPE_CHECKING:
-    from ..._blocking_loop import BlockingPaginator
-    from ..._codec import DynamicRow
-    from .accountmodules import AccountModulesAgingResult, AccountModulesPatientBalancesRow, AccountModulesServiceDateViewRow, AccountModulesAgingParams, AccountModulesPatientBalancesParams, AccountModulesServiceDateViewParams
-    from .adjustments import Adjustment, AdjustmentsListParams, AdjustmentsCreateBody, AdjustmentsUpdateBody
-    from .allergies import Allergy, AllergiesListParams, AllergiesCreateBody, AllergiesUpdateBody, AllergiesDeleteParams
-    from .allergydefs import AllergyDef, AllergyDefsListParams, AllergyDefsCreateBody
-    from .appointments import Appointment, AppointmentsSlotsRow, AppointmentsSlotsWebSchedRow, AppointmentsGetWebSchedRow, AppointmentsGetParams, AppointmentsListParams, AppointmentsASAPParams, AppointmentsSlotsParams, AppointmentsSlotsWebSchedParams, AppointmentsGetWebSchedParams, AppointmentsCreateBody, AppointmentsPlannedBody, AppointmentsSchedulePlannedBody, AppointmentsPostWebSchedBody, AppointmentsUpdateBody, AppointmentsBreakBody, AppointmentsNoteBody, AppointmentsConfirmBody
-    from .appointmenttypes import AppointmentType, AppointmentTypesListParams
-    from .apptfielddefs import ApptFieldDef, ApptFieldDefsListParams, ApptFieldDefsCreateBody
-    from .apptfields import ApptField, ApptFieldsGetParams, ApptFieldsUpdateBody
-    from .asapcomms import AsapComm, AsapCommsGetParams, AsapCommsListParams, AsapCommsCreateBody
-    from .autonotecontrols import AutoNoteControl, AutoNoteControlsListParams, AutoNoteControlsCreateBody, AutoNoteControlsUpdateBody
-    from .autonotes import AutoNote, AutoNotesListParams, AutoNotesCreateBody, AutoNotesUpdateBody
-    from .benefits import Benefit, BenefitsGetParams, BenefitsListParams, BenefitsCreateBody, BenefitsUpdateBody, BenefitsDeleteParams
-    from .carriers import Carrier, CarriersGetParams, CarriersListParams, CarriersCreateBody, CarriersUpdateBody
-    from .chartmodules import ChartModulesProgNotesRow, ChartModulesPatientInfoRow, ChartModulesPlannedApptsRow, ChartModulesProgNotesParams, ChartModulesPatientInfoParams, ChartModulesPlannedApptsParams
-    from .claimforms import ClaimFormsGetParams, ClaimFormsListParams
-    from .claimpayments import ClaimPayment, ClaimPaymentsGetParams, ClaimPaymentsListParams, ClaimPaymentsCreateBody, ClaimPaymentsBatchBody, ClaimPaymentsUpdateBody, ClaimPaymentsDeleteParams
-    from .claimprocs import ClaimProc, ClaimProcsGetParams, ClaimProcsListParams, ClaimProcsUpdateBody, ClaimProcsPutInsAdjustBody, ClaimProcsPostInsAdjustBody, ClaimProcsSupplementalBody
-    from .claims import Claim, ClaimsSplitResult, ClaimsGetParams, ClaimsListParams, ClaimsCreateBody, ClaimsUpdateBody, ClaimsStatusBody, ClaimsSplitBody, ClaimsDeleteParams
-    from .claimtrackings import ClaimTracking, ClaimTrackingsListParams, ClaimTrackingsCreateBody, ClaimTrackingsUpdateBody
-    from .clinics import Clinic, ClinicsListParams, ClinicsUpdateBody
-    from .clockevents import ClockEvent, ClockEventsGetParams, ClockEventsListParams
-    from .codegroups import CodeGroup, CodeGroupsGetParams, CodeGroupsListParams, CodeGroupsCreateBody, CodeGroupsUpdateBody
-    from .commlogs import Commlog, CommlogsGetParams, CommlogsListParams, CommlogsCreateBody, CommlogsUpdateBody
-    from .computers import Computer, ComputersListParams
-    from .covcats import CovCat, CovCatsGetParams, CovCatsListParams, CovCatsCreateBody, CovCatsUpdateBody
-    from .covspans import CovSpan, CovSpansGetParams, CovSpansListParams, CovSpansCreateBody, CovSpansUpdateBody, CovSpansDeleteParams
-    from .definitions import Definition, DefinitionsListParams, DefinitionsCreateBody
-    from .deposits import DepositsGetParams, DepositsListParams, DepositsCreateBody, DepositsUpdateBody, DepositsDeleteParams
-    from .discountplans import DiscountPlan, DiscountPlansGetParams, DiscountPlansListParams, DiscountPlansCreateBody, DiscountPlansUpdateBody
-    from .discountplansubs import DiscountPlanSub, DiscountPlanSubsGetParams, DiscountPlanSubsCreateBody, DiscountPlanSubsUpdateBody, DiscountPlanSubsDeleteParams
-    from .diseasedefs import DiseaseDef, DiseaseDefsGetParams, DiseaseDefsListParams, DiseaseDefsCreateBody
-    from .diseases import Disease, DiseasesGetParams, DiseasesListParams, DiseasesCreateBody, DiseasesUpdateBody, DiseasesDeleteParams
-    from .documents import Document, DocumentsGetParams, DocumentsListParams, DocumentsDownloadSftpBody, DocumentsUploadSftpBody, DocumentsUploadBody, DocumentsThumbnailsBody, DocumentsDownloadMountBody, DocumentsSetByUrlBody, DocumentsUpdateBody, DocumentsDeleteParams
-    from .ehrpatients import EhrPatient, EhrPatientsGetParams, EhrPatientsUpdateBody
-    from .employees import Employee, EmployeesGetParams, EmployeesListParams
-    from .employers import Employer, EmployersGetParams, EmployersListParams, EmployersCreateBody, EmployersUpdateBody, EmployersDeleteParams
-    from .eobattaches import EobAttach, EobAttachesListParams, EobAttachesDownloadSftpBody, EobAttachesUploadSftpBody, EobAttachesDeleteParams
-    from .etransmessagetexts import EtransMessageText, EtransMessageTextsGetParams
-    from .etranss import Etrans, EtranssListParams
-    from .familymodules import FamilyModulesInsuranceRow, FamilyModulesInsuranceParams
-    from .fees import Fee, FeesGetParams, FeesListParams, FeesCreateBody, FeesUpdateBody, FeesDeleteParams
-    from .feescheds import FeeSched, FeeSchedsListParams, FeeSchedsCreateBody, FeeSchedsUpdateBody
-    from .guardians import GuardiansGetParams, GuardiansListParams, GuardiansCreateBody, GuardiansUpdateBody
-    from .histappointments import HistAppointment, HistAppointmentsListParams
-    from .insplans import InsPlan, InsPlansGetParams, InsPlansListParams, InsPlansCreateBody, InsPlansUpdateBody
-    from .inssubs import InsSub, InsSubsGetParams, InsSubsListParams, InsSubsCreateBody, InsSubsUpdateBody, InsSubsDeleteParams
-    from .insverifies import InsVerify, InsVerifiesGetParams, InsVerifiesListParams, InsVerifiesUpdateBody
-    from .labcases import LabCase, LabCasesGetParams, LabCasesListParams, LabCasesCreateBody, LabCasesUpdateBody, LabCasesDeleteParams
-    from .laboratories import Laboratory, LaboratoriesGetParams, LaboratoriesListParams, LaboratoriesCreateBody, LaboratoriesUpdateBody
-    from .labturnarounds import LabTurnaround, LabTurnaroundsGetParams, LabTurnaroundsListParams, LabTurnaroundsCreateBody, LabTurnaroundsUpdateBody
-    from .medicationpats import MedicationPat, MedicationPatsListParams, MedicationPatsCreateBody, MedicationPatsUpdateBody, MedicationPatsDeleteParams
-    from .medications import Medication, MedicationsListParams, MedicationsCreateBody
-    from .operatories import Operatory, OperatoriesGetParams, OperatoriesListParams
-    from .patfielddefs import PatFieldDef, PatFieldDefsListParams, PatFieldDefsCreateBody, PatFieldDefsUpdateBody, PatFieldDefsDeleteParams
-    from .patfields import PatField, PatFieldsGetParams, PatFieldsListParams, PatFieldsCreateBody, PatFieldsUpdateBody, PatFieldsDeleteParams
-    from .patientnotes import PatientNote, PatientNotesGetParams, PatientNotesListParams, PatientNotesUpdateBody
-    from .patientraces import PatientRace, PatientRacesListParams
-    from .patients import Patient, PatientsSimpleRow, PatientsGetParams, PatientsSimpleParams, PatientsListParams, PatientsCreateBody, PatientsUpdateBody
-    from .patplans import PatPlan, PatPlansListParams, PatPlansCreateBody, PatPlansUpdateBody, PatPlansDeleteParams
-    from .patrestrictions import PatRestrictionsGetParams, PatRestrictionsListParams, PatRestrictionsCreateBody, PatRestrictionsDeleteParams
-    from .payments import Payment, PaymentsListParams, PaymentsCreateBody, PaymentsRefundBody, PaymentsUpdateBody, PaymentsPartialBody
-    from .payplancharges import PayPlanCharge, PayPlanChargesListParams
-    from .payplanlinks import PayPlanLinksGetParams, PayPlanLinksListParams, PayPlanLinksCreateBody, PayPlanLinksUpdateBody, PayPlanLinksDeleteParams
-    from .payplans import PayPlan, PayPlansGetParams, PayPlansListParams, PayPlansPostDynamicBody, PayPlansCreateBody, PayPlansCloseBody, PayPlansPutDynamicBody
-    from .paysplits import PaySplit, PaySplitsListParams, PaySplitsUpdateBody
-    from .perioexams import PerioExam, PerioExamsGetParams, PerioExamsListParams, PerioExamsCreateBody, PerioExamsUpdateBody, PerioExamsDeleteParams
-    from .periomeasures import PerioMeasure, PerioMeasuresListParams, PerioMeasuresCreateBody, PerioMeasuresUpdateBody, PerioMeasuresDeleteParams
-    from .pharmacies import Pharmacy, PharmaciesGetParams, PharmaciesListParams
-    from .popups import Popup, PopupsListParams, PopupsCreateBody, PopupsUpdateBody
-    from .preferences import Preference, PreferencesListParams
-    from .procedurecodes import ProcedureCode, ProcedureCodesGetParams, ProcedureCodesListParams, ProcedureCodesCreateBody, ProcedureCodesUpdateBody
-    from .procedurelogs import ProcedureLog, ProcedureLogsGetInsuranceHistoryRow, ProcedureLogsGroupNotesRow, ProcedureLogsPostGroupNoteResult, ProcedureLogsPutGroupNoteResult, ProcedureLogsGetParams, ProcedureLogsListParams, ProcedureLogsGetInsuranceHistoryParams, ProcedureLogsGroupNotesParams, ProcedureLogsCreateBody, ProcedureLogsPostGroupNoteBody, ProcedureLogsPostInsuranceHistoryBody, ProcedureLogsUpdateBody, ProcedureLogsPutGroupNoteBody, ProcedureLogsDeleteParams, ProcedureLogsDeleteGroupNoteParams
-    from .procnotes import ProcNote, ProcNotesListParams, ProcNotesCreateBody
-    from .proctps import ProcTP, ProcTPsListParams, ProcTPsUpdateBody, ProcTPsDeleteParams
-    from .providers import Provider, ProvidersGetParams, ProvidersListParams, ProvidersCreateBody, ProvidersUpdateBody
-    from .queries import QueriesCreateBody, QueriesShortQueryBody
-    from .quickpastecats import QuickPasteCat, QuickPasteCatsGetParams, QuickPasteCatsListParams
-    from .quickpastenotes import QuickPasteNote, QuickPasteNotesGetParams, QuickPasteNotesListParams
-    from .recalls import Recall, RecallsListRow, RecallsListParams, RecallsListGetParams, RecallsCreateBody, RecallsUpdateBody, RecallsStatusBody, RecallsSwitchTypeBody
-    from .recalltypes import RecallType, RecallTypesGetParams, RecallTypesListParams
-    from .refattaches import RefAttach, RefAttachesListParams, RefAttachesCreateBody, RefAttachesUpdateBody, RefAttachesDeleteParams
-    from .referrals import Referral, ReferralsGetParams, ReferralsListParams, ReferralsCreateBody, ReferralsUpdateBody
-    from .reports import ReportsAgingRow, ReportsFinanceChargesRow, ReportsAgingParams, ReportsFinanceChargesParams
-    from .rxpats import RxPat, RxPatsGetParams, RxPatsListParams
-    from .scheduleops import ScheduleOp, ScheduleOpsListParams
-    from .schedules import Schedule, SchedulesGetParams, SchedulesListParams
-    from .securitylogs import SecurityLog, SecurityLogsListParams
-    from .securityperms import SecurityPerm, SecurityPermsListParams
-    from .sheetdefs import SheetDef, SheetDefsGetParams, SheetDefsListParams
-    from .sheetfielddefs import SheetFieldDefsGetParams, SheetFieldDefsListParams
-    from .sheetfields import SheetField, SheetFieldsGetParams, SheetFieldsListParams, SheetFieldsUpdateBody
-    from .sheets import Sheet, SheetsListParams, SheetsCreateBody, SheetsDownloadSftpBody
-    from .signalods import Signalod, SignalodsListParams
-    from .statements import Statement, StatementsGetParams, StatementsListParams, StatementsCreateBody
-    from .subscriptions import Subscription, SubscriptionsCreateBody, SubscriptionsListParams, SubscriptionsUpdateBody, SubscriptionsDeleteParams
-    from .substitutionlinks import SubstitutionLink, SubstitutionLinksListParams, SubstitutionLinksCreateBody, SubstitutionLinksUpdateBody, SubstitutionLinksDeleteParams
-    from .tasklists import TaskList, TaskListsListParams
-    from .tasknotes import TaskNote, TaskNotesGetParams, TaskNotesListParams, TaskNotesCreateBody, TaskNotesUpdateBody
-    from .tasks import Task, TasksGetParams, TasksListParams, TasksCreateBody, TasksUpdateBody
-    from .toothinitials import ToothInitial, ToothInitialsListParams, ToothInitialsCreateBody, ToothInitialsDeleteParams
-    from .treatplanattaches import TreatPlanAttach, TreatPlanAttachesListParams, TreatPlanAttachesCreateBody, TreatPlanAttachesUpdateBody
-    from .treatplans import TreatPlan, TreatPlansListParams, TreatPlansCreateBody, TreatPlansSavedBody, TreatPlansUpdateBody, TreatPlansDeleteParams
-    from .usergroupattaches import UserGroupAttach, UserGroupAttachesListParams
-    from .usergroups import UserGroup, UserGroupsListParams
-    from .userods import Userod, UserodsListParams, UserodsCreateBody, UserodsUpdateBody
-    from .vitalsigns import VitalsignsListParams
+    from odapi_async._blocking_loop import BlockingPaginator
+    from odapi_async._codec import DynamicRow
+    from odapi_async.resources._generated.accountmodules import (
+        AccountModulesAgingResult,
+        AccountModulesPatientBalancesRow,
+        AccountModulesServiceDateViewRow,
+        AccountModulesAgingParams,
+        AccountModulesPatientBalancesParams,
+        AccountModulesServiceDateViewParams,
+    )
+    from odapi_async.resources._generated.adjustments import (
+        Adjustment,
+        AdjustmentsListParams,
+        AdjustmentsCreateBody,
+        AdjustmentsUpdateBody,
+    )
+    from odapi_async.resources._generated.allergies import (
+        Allergy,
+        AllergiesListParams,
+        AllergiesCreateBody,
+        AllergiesUpdateBody,
+        AllergiesDeleteParams,
+    )
+    from odapi_async.resources._generated.allergydefs import (
+        AllergyDef,
+        AllergyDefsListParams,
+        AllergyDefsCreateBody,
+    )
+    from odapi_async.resources._generated.appointments import (
+        Appointment,
+        AppointmentsSlotsRow,
+        AppointmentsSlotsWebSchedRow,
+        AppointmentsGetWebSchedRow,
+        AppointmentsGetParams,
+        AppointmentsListParams,
+        AppointmentsASAPParams,
+        AppointmentsSlotsParams,
+        AppointmentsSlotsWebSchedParams,
+        AppointmentsGetWebSchedParams,
+        AppointmentsCreateBody,
+        AppointmentsPlannedBody,
+        AppointmentsSchedulePlannedBody,
+        AppointmentsPostWebSchedBody,
+        AppointmentsUpdateBody,
+        AppointmentsBreakBody,
+        AppointmentsNoteBody,
+        AppointmentsConfirmBody,
+    )
+    from odapi_async.resources._generated.appointmenttypes import AppointmentType, AppointmentTypesListParams
+    from odapi_async.resources._generated.apptfielddefs import (
+        ApptFieldDef,
+        ApptFieldDefsListParams,
+        ApptFieldDefsCreateBody,
+    )
+    from odapi_async.resources._generated.apptfields import (
+        ApptField,
+        ApptFieldsGetParams,
+        ApptFieldsUpdateBody,
+    )
+    from odapi_async.resources._generated.asapcomms import (
+        AsapComm,
+        AsapCommsGetParams,
+        AsapCommsListParams,
+        AsapCommsCreateBody,
+    )
+    from odapi_async.resources._generated.autonotecontrols import (
+        AutoNoteControl,
+        AutoNoteControlsListParams,
+        AutoNoteControlsCreateBody,
+        AutoNoteControlsUpdateBody,
+    )
+    from odapi_async.resources._generated.autonotes import (
+        AutoNote,
+        AutoNotesListParams,
+        AutoNotesCreateBody,
+        AutoNotesUpdateBody,
+    )
+    from odapi_async.resources._generated.benefits import (
+        Benefit,
+        BenefitsGetParams,
+        BenefitsListParams,
+        BenefitsCreateBody,
+        BenefitsUpdateBody,
+        BenefitsDeleteParams,
+    )
+    from odapi_async.resources._generated.carriers import (
+        Carrier,
+        CarriersGetParams,
+        CarriersListParams,
+        CarriersCreateBody,
+        CarriersUpdateBody,
+    )
+    from odapi_async.resources._generated.chartmodules import (
+        ChartModulesProgNotesRow,
+        ChartModulesPatientInfoRow,
+        ChartModulesPlannedApptsRow,
+        ChartModulesProgNotesParams,
+        ChartModulesPatientInfoParams,
+        ChartModulesPlannedApptsParams,
+    )
+    from odapi_async.resources._generated.claimforms import ClaimFormsGetParams, ClaimFormsListParams
+    from odapi_async.resources._generated.claimpayments import (
+        ClaimPayment,
+        ClaimPaymentsGetParams,
+        ClaimPaymentsListParams,
+        ClaimPaymentsCreateBody,
+        ClaimPaymentsBatchBody,
+        ClaimPaymentsUpdateBody,
+        ClaimPaymentsDeleteParams,
+    )
+    from odapi_async.resources._generated.claimprocs import (
+        ClaimProc,
+        ClaimProcsGetParams,
+        ClaimProcsListParams,
+        ClaimProcsUpdateBody,
+        ClaimProcsPutInsAdjustBody,
+        ClaimProcsPostInsAdjustBody,
+        ClaimProcsSupplementalBody,
+    )
+    from odapi_async.resources._generated.claims import (
+        Claim,
+        ClaimsSplitResult,
+        ClaimsGetParams,
+        ClaimsListParams,
+        ClaimsCreateBody,
+        ClaimsUpdateBody,
+        ClaimsStatusBody,
+        ClaimsSplitBody,
+        ClaimsDeleteParams,
+    )
+    from odapi_async.resources._generated.claimtrackings import (
+        ClaimTracking,
+        ClaimTrackingsListParams,
+        ClaimTrackingsCreateBody,
+        ClaimTrackingsUpdateBody,
+    )
+    from odapi_async.resources._generated.clinics import Clinic, ClinicsListParams, ClinicsUpdateBody
+    from odapi_async.resources._generated.clockevents import (
+        ClockEvent,
+        ClockEventsGetParams,
+        ClockEventsListParams,
+    )
+    from odapi_async.resources._generated.codegroups import (
+        CodeGroup,
+        CodeGroupsGetParams,
+        CodeGroupsListParams,
+        CodeGroupsCreateBody,
+        CodeGroupsUpdateBody,
+    )
+    from odapi_async.resources._generated.commlogs import (
+        Commlog,
+        CommlogsGetParams,
+        CommlogsListParams,
+        CommlogsCreateBody,
+        CommlogsUpdateBody,
+    )
+    from odapi_async.resources._generated.computers import Computer, ComputersListParams
+    from odapi_async.resources._generated.covcats import (
+        CovCat,
+        CovCatsGetParams,
+        CovCatsListParams,
+        CovCatsCreateBody,
+        CovCatsUpdateBody,
+    )
+    from odapi_async.resources._generated.covspans import (
+        CovSpan,
+        CovSpansGetParams,
+        CovSpansListParams,
+        CovSpansCreateBody,
+        CovSpansUpdateBody,
+        CovSpansDeleteParams,
+    )
+    from odapi_async.resources._generated.definitions import (
+        Definition,
+        DefinitionsListParams,
+        DefinitionsCreateBody,
+    )
+    from odapi_async.resources._generated.deposits import (
+        DepositsGetParams,
+        DepositsListParams,
+        DepositsCreateBody,
+        DepositsUpdateBody,
+        DepositsDeleteParams,
+    )
+    from odapi_async.resources._generated.discountplans import (
+        DiscountPlan,
+        DiscountPlansGetParams,
+        DiscountPlansListParams,
+        DiscountPlansCreateBody,
+        DiscountPlansUpdateBody,
+    )
+    from odapi_async.resources._generated.discountplansubs import (
+        DiscountPlanSub,
+        DiscountPlanSubsGetParams,
+        DiscountPlanSubsCreateBody,
+        DiscountPlanSubsUpdateBody,
+        DiscountPlanSubsDeleteParams,
+    )
+    from odapi_async.resources._generated.diseasedefs import (
+        DiseaseDef,
+        DiseaseDefsGetParams,
+        DiseaseDefsListParams,
+        DiseaseDefsCreateBody,
+    )
+    from odapi_async.resources._generated.diseases import (
+        Disease,
+        DiseasesGetParams,
+        DiseasesListParams,
+        DiseasesCreateBody,
+        DiseasesUpdateBody,
+        DiseasesDeleteParams,
+    )
+    from odapi_async.resources._generated.documents import (
+        Document,
+        DocumentsGetParams,
+        DocumentsListParams,
+        DocumentsDownloadSftpBody,
+        DocumentsUploadSftpBody,
+        DocumentsUploadBody,
+        DocumentsThumbnailsBody,
+        DocumentsDownloadMountBody,
+        DocumentsSetByUrlBody,
+        DocumentsUpdateBody,
+        DocumentsDeleteParams,
+    )
+    from odapi_async.resources._generated.ehrpatients import (
+        EhrPatient,
+        EhrPatientsGetParams,
+        EhrPatientsUpdateBody,
+    )
+    from odapi_async.resources._generated.employees import Employee, EmployeesGetParams, EmployeesListParams
+    from odapi_async.resources._generated.employers import (
+        Employer,
+        EmployersGetParams,
+        EmployersListParams,
+        EmployersCreateBody,
+        EmployersUpdateBody,
+        EmployersDeleteParams,
+    )
+    from odapi_async.resources._generated.eobattaches import (
+        EobAttach,
+        EobAttachesListParams,
+        EobAttachesDownloadSftpBody,
+        EobAttachesUploadSftpBody,
+        EobAttachesDeleteParams,
+    )
+    from odapi_async.resources._generated.etransmessagetexts import (
+        EtransMessageText,
+        EtransMessageTextsGetParams,
+    )
+    from odapi_async.resources._generated.etranss import Etrans, EtranssListParams
+    from odapi_async.resources._generated.familymodules import (
+        FamilyModulesInsuranceRow,
+        FamilyModulesInsuranceParams,
+    )
+    from odapi_async.resources._generated.fees import (
+        Fee,
+        FeesGetParams,
+        FeesListParams,
+        FeesCreateBody,
+        FeesUpdateBody,
+        FeesDeleteParams,
+    )
+    from odapi_async.resources._generated.feescheds import (
+        FeeSched,
+        FeeSchedsListParams,
+        FeeSchedsCreateBody,
+        FeeSchedsUpdateBody,
+    )
+    from odapi_async.resources._generated.guardians import (
+        GuardiansGetParams,
+        GuardiansListParams,
+        GuardiansCreateBody,
+        GuardiansUpdateBody,
+    )
+    from odapi_async.resources._generated.histappointments import HistAppointment, HistAppointmentsListParams
+    from odapi_async.resources._generated.insplans import (
+        InsPlan,
+        InsPlansGetParams,
+        InsPlansListParams,
+        InsPlansCreateBody,
+        InsPlansUpdateBody,
+    )
+    from odapi_async.resources._generated.inssubs import (
+        InsSub,
+        InsSubsGetParams,
+        InsSubsListParams,
+        InsSubsCreateBody,
+        InsSubsUpdateBody,
+        InsSubsDeleteParams,
+    )
+    from odapi_async.resources._generated.insverifies import (
+        InsVerify,
+        InsVerifiesGetParams,
+        InsVerifiesListParams,
+        InsVerifiesUpdateBody,
+    )
+    from odapi_async.resources._generated.labcases import (
+        LabCase,
+        LabCasesGetParams,
+        LabCasesListParams,
+        LabCasesCreateBody,
+        LabCasesUpdateBody,
+        LabCasesDeleteParams,
+    )
+    from odapi_async.resources._generated.laboratories import (
+        Laboratory,
+        LaboratoriesGetParams,
+        LaboratoriesListParams,
+        LaboratoriesCreateBody,
+        LaboratoriesUpdateBody,
+    )
+    from odapi_async.resources._generated.labturnarounds import (
+        LabTurnaround,
+        LabTurnaroundsGetParams,
+        LabTurnaroundsListParams,
+        LabTurnaroundsCreateBody,
+        LabTurnaroundsUpdateBody,
+    )
+    from odapi_async.resources._generated.medicationpats import (
+        MedicationPat,
+        MedicationPatsListParams,
+        MedicationPatsCreateBody,
+        MedicationPatsUpdateBody,
+        MedicationPatsDeleteParams,
+    )
+    from odapi_async.resources._generated.medications import (
+        Medication,
+        MedicationsListParams,
+        MedicationsCreateBody,
+    )
+    from odapi_async.resources._generated.operatories import (
+        Operatory,
+        OperatoriesGetParams,
+        OperatoriesListParams,
+    )
+    from odapi_async.resources._generated.patfielddefs import (
+        PatFieldDef,
+        PatFieldDefsListParams,
+        PatFieldDefsCreateBody,
+        PatFieldDefsUpdateBody,
+        PatFieldDefsDeleteParams,
+    )
+    from odapi_async.resources._generated.patfields import (
+        PatField,
+        PatFieldsGetParams,
+        PatFieldsListParams,
+        PatFieldsCreateBody,
+        PatFieldsUpdateBody,
+        PatFieldsDeleteParams,
+    )
+    from odapi_async.resources._generated.patientnotes import (
+        PatientNote,
+        PatientNotesGetParams,
+        PatientNotesListParams,
+        PatientNotesUpdateBody,
+    )
+    from odapi_async.resources._generated.patientraces import PatientRace, PatientRacesListParams
+    from odapi_async.resources._generated.patients import (
+        Patient,
+        PatientsSimpleRow,
+        PatientsGetParams,
+        PatientsSimpleParams,
+        PatientsListParams,
+        PatientsCreateBody,
+        PatientsUpdateBody,
+    )
+    from odapi_async.resources._generated.patplans import (
+        PatPlan,
+        PatPlansListParams,
+        PatPlansCreateBody,
+        PatPlansUpdateBody,
+        PatPlansDeleteParams,
+    )
+    from odapi_async.resources._generated.patrestrictions import (
+        PatRestrictionsGetParams,
+        PatRestrictionsListParams,
+        PatRestrictionsCreateBody,
+        PatRestrictionsDeleteParams,
+    )
+    from odapi_async.resources._generated.payments import (
+        Payment,
+        PaymentsListParams,
+        PaymentsCreateBody,
+        PaymentsRefundBody,
+        PaymentsUpdateBody,
+        PaymentsPartialBody,
+    )
+    from odapi_async.resources._generated.payplancharges import PayPlanCharge, PayPlanChargesListParams
+    from odapi_async.resources._generated.payplanlinks import (
+        PayPlanLinksGetParams,
+        PayPlanLinksListParams,
+        PayPlanLinksCreateBody,
+        PayPlanLinksUpdateBody,
+        PayPlanLinksDeleteParams,
+    )
+    from odapi_async.resources._generated.payplans import (
+        PayPlan,
+        PayPlansGetParams,
+        PayPlansListParams,
+        PayPlansPostDynamicBody,
+        PayPlansCreateBody,
+        PayPlansCloseBody,
+        PayPlansPutDynamicBody,
+    )
+    from odapi_async.resources._generated.paysplits import PaySplit, PaySplitsListParams, PaySplitsUpdateBody
+    from odapi_async.resources._generated.perioexams import (
+        PerioExam,
+        PerioExamsGetParams,
+        PerioExamsListParams,
+        PerioExamsCreateBody,
+        PerioExamsUpdateBody,
+        PerioExamsDeleteParams,
+    )
+    from odapi_async.resources._generated.periomeasures import (
+        PerioMeasure,
+        PerioMeasuresListParams,
+        PerioMeasuresCreateBody,
+        PerioMeasuresUpdateBody,
+        PerioMeasuresDeleteParams,
+    )
+    from odapi_async.resources._generated.pharmacies import (
+        Pharmacy,
+        PharmaciesGetParams,
+        PharmaciesListParams,
+    )
+    from odapi_async.resources._generated.popups import (
+        Popup,
+        PopupsListParams,
+        PopupsCreateBody,
+        PopupsUpdateBody,
+    )
+    from odapi_async.resources._generated.preferences import Preference, PreferencesListParams
+    from odapi_async.resources._generated.procedurecodes import (
+        ProcedureCode,
+        ProcedureCodesGetParams,
+        ProcedureCodesListParams,
+        ProcedureCodesCreateBody,
+        ProcedureCodesUpdateBody,
+    )
+    from odapi_async.resources._generated.procedurelogs import (
+        ProcedureLog,
+        ProcedureLogsGetInsuranceHistoryRow,
+        ProcedureLogsGroupNotesRow,
+        ProcedureLogsPostGroupNoteResult,
+        ProcedureLogsPutGroupNoteResult,
+        ProcedureLogsGetParams,
+        ProcedureLogsListParams,
+        ProcedureLogsGetInsuranceHistoryParams,
+        ProcedureLogsGroupNotesParams,
+        ProcedureLogsCreateBody,
+        ProcedureLogsPostGroupNoteBody,
+        ProcedureLogsPostInsuranceHistoryBody,
+        ProcedureLogsUpdateBody,
+        ProcedureLogsPutGroupNoteBody,
+        ProcedureLogsDeleteParams,
+        ProcedureLogsDeleteGroupNoteParams,
+    )
+    from odapi_async.resources._generated.procnotes import ProcNote, ProcNotesListParams, ProcNotesCreateBody
+    from odapi_async.resources._generated.proctps import (
+        ProcTP,
+        ProcTPsListParams,
+        ProcTPsUpdateBody,
+        ProcTPsDeleteParams,
+    )
+    from odapi_async.resources._generated.providers import (
+        Provider,
+        ProvidersGetParams,
+        ProvidersListParams,
+        ProvidersCreateBody,
+        ProvidersUpdateBody,
+    )
+    from odapi_async.resources._generated.queries import QueriesCreateBody, QueriesShortQueryBody
+    from odapi_async.resources._generated.quickpastecats import (
+        QuickPasteCat,
+        QuickPasteCatsGetParams,
+        QuickPasteCatsListParams,
+    )
+    from odapi_async.resources._generated.quickpastenotes import (
+        QuickPasteNote,
+        QuickPasteNotesGetParams,
+        QuickPasteNotesListParams,
+    )
+    from odapi_async.resources._generated.recalls import (
+        Recall,
+        RecallsListRow,
+        RecallsListParams,
+        RecallsListGetParams,
+        RecallsCreateBody,
+        RecallsUpdateBody,
+        RecallsStatusBody,
+        RecallsSwitchTypeBody,
+    )
+    from odapi_async.resources._generated.recalltypes import (
+        RecallType,
+        RecallTypesGetParams,
+        RecallTypesListParams,
+    )
+    from odapi_async.resources._generated.refattaches import (
+        RefAttach,
+        RefAttachesListParams,
+        RefAttachesCreateBody,
+        RefAttachesUpdateBody,
+        RefAttachesDeleteParams,
+    )
+    from odapi_async.resources._generated.referrals import (
+        Referral,
+        ReferralsGetParams,
+        ReferralsListParams,
+        ReferralsCreateBody,
+        ReferralsUpdateBody,
+    )
+    from odapi_async.resources._generated.reports import (
+        ReportsAgingRow,
+        ReportsFinanceChargesRow,
+        ReportsAgingParams,
+        ReportsFinanceChargesParams,
+    )
+    from odapi_async.resources._generated.rxpats import RxPat, RxPatsGetParams, RxPatsListParams
+    from odapi_async.resources._generated.scheduleops import ScheduleOp, ScheduleOpsListParams
+    from odapi_async.resources._generated.schedules import Schedule, SchedulesGetParams, SchedulesListParams
+    from odapi_async.resources._generated.securitylogs import SecurityLog, SecurityLogsListParams
+    from odapi_async.resources._generated.securityperms import SecurityPerm, SecurityPermsListParams
+    from odapi_async.resources._generated.sheetdefs import SheetDef, SheetDefsGetParams, SheetDefsListParams
+    from odapi_async.resources._generated.sheetfielddefs import (
+        SheetFieldDefsGetParams,
+        SheetFieldDefsListParams,
+    )
+    from odapi_async.resources._generated.sheetfields import (
+        SheetField,
+        SheetFieldsGetParams,
+        SheetFieldsListParams,
+        SheetFieldsUpdateBody,
+    )
+    from odapi_async.resources._generated.sheets import (
+        Sheet,
+        SheetsListParams,
+        SheetsCreateBody,
+        SheetsDownloadSftpBody,
+    )
+    from odapi_async.resources._generated.signalods import Signalod, SignalodsListParams
+    from odapi_async.resources._generated.statements import (
+        Statement,
+        StatementsGetParams,
+        StatementsListParams,
+        StatementsCreateBody,
+    )
+    from odapi_async.resources._generated.subscriptions import (
+        Subscription,
+        SubscriptionsCreateBody,
+        SubscriptionsListParams,
+        SubscriptionsUpdateBody,
+        SubscriptionsDeleteParams,
+    )
+    from odapi_async.resources._generated.substitutionlinks import (
+        SubstitutionLink,
+        SubstitutionLinksListParams,
+        SubstitutionLinksCreateBody,
+        SubstitutionLinksUpdateBody,
+        SubstitutionLinksDeleteParams,
+    )
+    from odapi_async.resources._generated.tasklists import TaskList, TaskListsListParams
+    from odapi_async.resources._generated.tasknotes import (
+        TaskNote,
+        TaskNotesGetParams,
+        TaskNotesListParams,
+        TaskNotesCreateBody,
+        TaskNotesUpdateBody,
+    )
+    from odapi_async.resources._generated.tasks import (
+        Task,
+        TasksGetParams,
+        TasksListParams,
+        TasksCreateBody,
+        TasksUpdateBody,
+    )
+    from odapi_async.resources._generated.toothinitials import (
+        ToothInitial,
+        ToothInitialsListParams,
+        ToothInitialsCreateBody,
+        ToothInitialsDeleteParams,
+    )
+    from odapi_async.resources._generated.treatplanattaches import (
+        TreatPlanAttach,
+        TreatPlanAttachesListParams,
+        TreatPlanAttachesCreateBody,
+        TreatPlanAttachesUpdateBody,
+    )
+    from odapi_async.resources._generated.treatplans import (
+        TreatPlan,
+        TreatPlansListParams,
+        TreatPlansCreateBody,
+        TreatPlansSavedBody,
+        TreatPlansUpdateBody,
+        TreatPlansDeleteParams,
+    )
+    from odapi_async.resources._generated.usergroupattaches import (
+        UserGroupAttach,
+        UserGroupAttachesListParams,
+    )
+    from odapi_async.resources._generated.usergroups import UserGroup, UserGroupsListParams
+    from odapi_async.resources._generated.userods import (
+        Userod,
+        UserodsListParams,
+        UserodsCreateBody,
+        UserodsUpdateBody,
+    )
+    from odapi_async.resources._generated.vitalsigns import VitalsignsListParams
 
 
 class BlockingAccountModules(Protocol):
@@ -129,10 +629,14 @@ class BlockingAccountModules(Protocol):
     def Aging(self, PatNum: int, **params: Unpack[AccountModulesAgingParams]) -> AccountModulesAgingResult:
         """``GET /accountmodules/{PatNum}/Aging``. Needs Open Dental 22.3.6 or later."""
 
-    def PatientBalances(self, PatNum: int, **params: Unpack[AccountModulesPatientBalancesParams]) -> BlockingPaginator[AccountModulesPatientBalancesRow]:
+    def PatientBalances(
+        self, PatNum: int, **params: Unpack[AccountModulesPatientBalancesParams]
+    ) -> BlockingPaginator[AccountModulesPatientBalancesRow]:
         """``GET /accountmodules/{PatNum}/PatientBalances``. Needs Open Dental 22.1 or later. Streams every page."""
 
-    def ServiceDateView(self, PatNum: int, **params: Unpack[AccountModulesServiceDateViewParams]) -> BlockingPaginator[AccountModulesServiceDateViewRow]:
+    def ServiceDateView(
+        self, PatNum: int, **params: Unpack[AccountModulesServiceDateViewParams]
+    ) -> BlockingPaginator[AccountModulesServiceDateViewRow]:
         """``GET /accountmodules/{PatNum}/ServiceDateView``. Needs Open Dental 22.3.32 or later. Streams every page."""
 
 
@@ -190,10 +694,14 @@ class BlockingAppointments(Protocol):
     def Slots(self, **params: Unpack[AppointmentsSlotsParams]) -> BlockingPaginator[AppointmentsSlotsRow]:
         """``GET /appointments/Slots``. Needs Open Dental 21.1 or later. Streams every page."""
 
-    def SlotsWebSched(self, **params: Unpack[AppointmentsSlotsWebSchedParams]) -> BlockingPaginator[AppointmentsSlotsWebSchedRow]:
+    def SlotsWebSched(
+        self, **params: Unpack[AppointmentsSlotsWebSchedParams]
+    ) -> BlockingPaginator[AppointmentsSlotsWebSchedRow]:
         """``GET /appointments/SlotsWebSched``. Needs Open Dental 21.1 or later. Streams every page."""
 
-    def GetWebSched(self, **params: Unpack[AppointmentsGetWebSchedParams]) -> BlockingPaginator[AppointmentsGetWebSchedRow]:
+    def GetWebSched(
+        self, **params: Unpack[AppointmentsGetWebSchedParams]
+    ) -> BlockingPaginator[AppointmentsGetWebSchedRow]:
         """``GET /appointments/WebSched``. Needs Open Dental 21.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[AppointmentsCreateBody]) -> Appointment:
@@ -325,13 +833,19 @@ class BlockingCarriers(Protocol):
 class BlockingChartModules(Protocol):
     """``od.chartmodules`` of the blocking client."""
 
-    def ProgNotes(self, PatNum: int, **params: Unpack[ChartModulesProgNotesParams]) -> BlockingPaginator[ChartModulesProgNotesRow]:
+    def ProgNotes(
+        self, PatNum: int, **params: Unpack[ChartModulesProgNotesParams]
+    ) -> BlockingPaginator[ChartModulesProgNotesRow]:
         """``GET /chartmodules/{PatNum}/ProgNotes``. Needs Open Dental 21.4 or later. Streams every page."""
 
-    def PatientInfo(self, PatNum: int, **params: Unpack[ChartModulesPatientInfoParams]) -> BlockingPaginator[ChartModulesPatientInfoRow]:
+    def PatientInfo(
+        self, PatNum: int, **params: Unpack[ChartModulesPatientInfoParams]
+    ) -> BlockingPaginator[ChartModulesPatientInfoRow]:
         """``GET /chartmodules/{PatNum}/PatientInfo``. Needs Open Dental 22.1 or later. Streams every page."""
 
-    def PlannedAppts(self, PatNum: int, **params: Unpack[ChartModulesPlannedApptsParams]) -> BlockingPaginator[ChartModulesPlannedApptsRow]:
+    def PlannedAppts(
+        self, PatNum: int, **params: Unpack[ChartModulesPlannedApptsParams]
+    ) -> BlockingPaginator[ChartModulesPlannedApptsRow]:
         """``GET /chartmodules/{PatNum}/PlannedAppts``. Needs Open Dental 22.2 or later. Streams every page."""
 
 
@@ -706,7 +1220,9 @@ class BlockingEobAttaches(Protocol):
 class BlockingEtransMessageTexts(Protocol):
     """``od.etransmessagetexts`` of the blocking client."""
 
-    def get(self, EtransMessageTextNum: int, **params: Unpack[EtransMessageTextsGetParams]) -> EtransMessageText:
+    def get(
+        self, EtransMessageTextNum: int, **params: Unpack[EtransMessageTextsGetParams]
+    ) -> EtransMessageText:
         """``GET /etransmessagetexts/{EtransMessageTextNum}``. Needs Open Dental 23.2.11 or later."""
 
 
@@ -720,7 +1236,9 @@ class BlockingEtranss(Protocol):
 class BlockingFamilyModules(Protocol):
     """``od.familymodules`` of the blocking client."""
 
-    def Insurance(self, PatNum: int, **params: Unpack[FamilyModulesInsuranceParams]) -> BlockingPaginator[FamilyModulesInsuranceRow]:
+    def Insurance(
+        self, PatNum: int, **params: Unpack[FamilyModulesInsuranceParams]
+    ) -> BlockingPaginator[FamilyModulesInsuranceRow]:
         """``GET /familymodules/{PatNum}/Insurance``. Needs Open Dental 21.4 or later. Streams every page."""
 
 
@@ -1187,16 +1705,22 @@ class BlockingProcedureLogs(Protocol):
     def list(self, **params: Unpack[ProcedureLogsListParams]) -> BlockingPaginator[ProcedureLog]:
         """``GET /procedurelogs``. Needs Open Dental 21.1 or later. Streams every page."""
 
-    def GetInsuranceHistory(self, **params: Unpack[ProcedureLogsGetInsuranceHistoryParams]) -> BlockingPaginator[ProcedureLogsGetInsuranceHistoryRow]:
+    def GetInsuranceHistory(
+        self, **params: Unpack[ProcedureLogsGetInsuranceHistoryParams]
+    ) -> BlockingPaginator[ProcedureLogsGetInsuranceHistoryRow]:
         """``GET /procedurelogs/InsuranceHistory``. Needs Open Dental 22.4.31 or later. Streams every page."""
 
-    def GroupNotes(self, **params: Unpack[ProcedureLogsGroupNotesParams]) -> BlockingPaginator[ProcedureLogsGroupNotesRow]:
+    def GroupNotes(
+        self, **params: Unpack[ProcedureLogsGroupNotesParams]
+    ) -> BlockingPaginator[ProcedureLogsGroupNotesRow]:
         """``GET /procedurelogs/GroupNotes``. Needs Open Dental 25.2.38 or later. Streams every page."""
 
     def create(self, **params: Unpack[ProcedureLogsCreateBody]) -> ProcedureLog:
         """``POST /procedurelogs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
 
-    def PostGroupNote(self, **params: Unpack[ProcedureLogsPostGroupNoteBody]) -> ProcedureLogsPostGroupNoteResult:
+    def PostGroupNote(
+        self, **params: Unpack[ProcedureLogsPostGroupNoteBody]
+    ) -> ProcedureLogsPostGroupNoteResult:
         """``POST /procedurelogs/GroupNote``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2 or later."""
 
     def PostInsuranceHistory(self, **params: Unpack[ProcedureLogsPostInsuranceHistoryBody]) -> ProcedureLog:
@@ -1205,7 +1729,9 @@ class BlockingProcedureLogs(Protocol):
     def update(self, ProcNum: int, **params: Unpack[ProcedureLogsUpdateBody]) -> ProcedureLog:
         """``PUT /procedurelogs/{ProcNum}``. Needs Open Dental 22.1 or later."""
 
-    def PutGroupNote(self, ProcNum: int, **params: Unpack[ProcedureLogsPutGroupNoteBody]) -> ProcedureLogsPutGroupNoteResult:
+    def PutGroupNote(
+        self, ProcNum: int, **params: Unpack[ProcedureLogsPutGroupNoteBody]
+    ) -> ProcedureLogsPutGroupNoteResult:
         """``PUT /procedurelogs/{ProcNum}/GroupNote``. Needs Open Dental 22.2.29 or later."""
 
     def delete(self, ProcNum: int, **params: Unpack[ProcedureLogsDeleteParams]) -> None:
@@ -1354,7 +1880,9 @@ class BlockingReports(Protocol):
     def Aging(self, **params: Unpack[ReportsAgingParams]) -> BlockingPaginator[ReportsAgingRow]:
         """``GET /reports/Aging``. Needs Open Dental 21.4 or later. Streams every page."""
 
-    def FinanceCharges(self, **params: Unpack[ReportsFinanceChargesParams]) -> BlockingPaginator[ReportsFinanceChargesRow]:
+    def FinanceCharges(
+        self, **params: Unpack[ReportsFinanceChargesParams]
+    ) -> BlockingPaginator[ReportsFinanceChargesRow]:
         """``GET /reports/FinanceCharges``. Needs Open Dental 22.2.32 or later. Streams every page."""
 
 
@@ -1490,7 +2018,9 @@ class BlockingSubstitutionLinks(Protocol):
     def create(self, **params: Unpack[SubstitutionLinksCreateBody]) -> SubstitutionLink:
         """``POST /substitutionlinks``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.1 or later."""
 
-    def update(self, SubstitutionLinkNum: int, **params: Unpack[SubstitutionLinksUpdateBody]) -> SubstitutionLink:
+    def update(
+        self, SubstitutionLinkNum: int, **params: Unpack[SubstitutionLinksUpdateBody]
+    ) -> SubstitutionLink:
         """``PUT /substitutionlinks/{SubstitutionLinkNum}``. Needs Open Dental 22.4.25 or later."""
 
     def delete(self, SubstitutionLinkNum: int, **params: Unpack[SubstitutionLinksDeleteParams]) -> None:
@@ -1558,7 +2088,9 @@ class BlockingTreatPlanAttaches(Protocol):
     def create(self, **params: Unpack[TreatPlanAttachesCreateBody]) -> TreatPlanAttach:
         """``POST /treatplanattaches``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.17 or later."""
 
-    def update(self, TreatPlanAttachNum: int, **params: Unpack[TreatPlanAttachesUpdateBody]) -> TreatPlanAttach:
+    def update(
+        self, TreatPlanAttachNum: int, **params: Unpack[TreatPlanAttachesUpdateBody]
+    ) -> TreatPlanAttach:
         """``PUT /treatplanattaches/{TreatPlanAttachNum}``. Needs Open Dental 23.2.17 or later."""
 
 

@@ -3,109 +3,241 @@
 
 """Every model and resource class, for type checkers (see ``odapi_async.resources``)."""
 
-from .accountmodules import AccountModulesAgingResult as AccountModulesAgingResult, AccountModulesPatientBalancesRow as AccountModulesPatientBalancesRow, AccountModulesServiceDateViewRow as AccountModulesServiceDateViewRow, AccountModules as AccountModules
-from .adjustments import Adjustment as Adjustment, Adjustments as Adjustments
-from .allergies import Allergy as Allergy, Allergies as Allergies
-from .allergydefs import AllergyDef as AllergyDef, AllergyDefs as AllergyDefs
-from .appointments import Appointment as Appointment, AppointmentsSlotsRow as AppointmentsSlotsRow, AppointmentsSlotsWebSchedRow as AppointmentsSlotsWebSchedRow, AppointmentsGetWebSchedRow as AppointmentsGetWebSchedRow, Appointments as Appointments
-from .appointmenttypes import AppointmentType as AppointmentType, AppointmentTypes as AppointmentTypes
-from .apptfielddefs import ApptFieldDef as ApptFieldDef, ApptFieldDefs as ApptFieldDefs
-from .apptfields import ApptField as ApptField, ApptFields as ApptFields
-from .asapcomms import AsapComm as AsapComm, AsapComms as AsapComms
-from .autonotecontrols import AutoNoteControl as AutoNoteControl, AutoNoteControls as AutoNoteControls
-from .autonotes import AutoNote as AutoNote, AutoNotes as AutoNotes
-from .benefits import Benefit as Benefit, Benefits as Benefits
-from .carriers import Carrier as Carrier, Carriers as Carriers
-from .chartmodules import ChartModulesProgNotesRow as ChartModulesProgNotesRow, ChartModulesPatientInfoRow as ChartModulesPatientInfoRow, ChartModulesPlannedApptsRow as ChartModulesPlannedApptsRow, ChartModules as ChartModules
-from .claimforms import ClaimForm as ClaimForm, ClaimForms as ClaimForms
-from .claimpayments import ClaimPayment as ClaimPayment, ClaimPayments as ClaimPayments
-from .claimprocs import ClaimProc as ClaimProc, ClaimProcs as ClaimProcs
-from .claims import Claim as Claim, ClaimsSplitResult as ClaimsSplitResult, Claims as Claims
-from .claimtrackings import ClaimTracking as ClaimTracking, ClaimTrackings as ClaimTrackings
-from .clinics import Clinic as Clinic, Clinics as Clinics
-from .clockevents import ClockEvent as ClockEvent, ClockEvents as ClockEvents
-from .codegroups import CodeGroup as CodeGroup, CodeGroups as CodeGroups
-from .commlogs import Commlog as Commlog, Commlogs as Commlogs
-from .computers import Computer as Computer, Computers as Computers
-from .covcats import CovCat as CovCat, CovCats as CovCats
-from .covspans import CovSpan as CovSpan, CovSpans as CovSpans
-from .definitions import Definition as Definition, Definitions as Definitions
-from .deposits import Deposit as Deposit, Deposits as Deposits
-from .discountplans import DiscountPlan as DiscountPlan, DiscountPlans as DiscountPlans
-from .discountplansubs import DiscountPlanSub as DiscountPlanSub, DiscountPlanSubs as DiscountPlanSubs
-from .diseasedefs import DiseaseDef as DiseaseDef, DiseaseDefs as DiseaseDefs
-from .diseases import Disease as Disease, Diseases as Diseases
-from .documents import Document as Document, Documents as Documents
-from .ehrpatients import EhrPatient as EhrPatient, EhrPatients as EhrPatients
-from .employees import Employee as Employee, Employees as Employees
-from .employers import Employer as Employer, Employers as Employers
-from .eobattaches import EobAttach as EobAttach, EobAttaches as EobAttaches
-from .etransmessagetexts import EtransMessageText as EtransMessageText, EtransMessageTexts as EtransMessageTexts
-from .etranss import Etrans as Etrans, Etranss as Etranss
-from .familymodules import FamilyModulesInsuranceRow as FamilyModulesInsuranceRow, FamilyModules as FamilyModules
-from .fees import Fee as Fee, Fees as Fees
-from .feescheds import FeeSched as FeeSched, FeeScheds as FeeScheds
-from .guardians import Guardian as Guardian, Guardians as Guardians
-from .histappointments import HistAppointment as HistAppointment, HistAppointments as HistAppointments
-from .insplans import InsPlan as InsPlan, InsPlans as InsPlans
-from .inssubs import InsSub as InsSub, InsSubs as InsSubs
-from .insverifies import InsVerify as InsVerify, InsVerifies as InsVerifies
-from .labcases import LabCase as LabCase, LabCases as LabCases
-from .laboratories import Laboratory as Laboratory, Laboratories as Laboratories
-from .labturnarounds import LabTurnaround as LabTurnaround, LabTurnarounds as LabTurnarounds
-from .medicationpats import MedicationPat as MedicationPat, MedicationPats as MedicationPats
-from .medications import Medication as Medication, Medications as Medications
-from .operatories import Operatory as Operatory, Operatories as Operatories
-from .patfielddefs import PatFieldDef as PatFieldDef, PatFieldDefs as PatFieldDefs
-from .patfields import PatField as PatField, PatFields as PatFields
-from .patientnotes import PatientNote as PatientNote, PatientNotes as PatientNotes
-from .patientraces import PatientRace as PatientRace, PatientRaces as PatientRaces
-from .patients import Patient as Patient, PatientsSimpleRow as PatientsSimpleRow, Patients as Patients
-from .patplans import PatPlan as PatPlan, PatPlans as PatPlans
-from .patrestrictions import PatRestriction as PatRestriction, PatRestrictions as PatRestrictions
-from .payments import Payment as Payment, Payments as Payments
-from .payplancharges import PayPlanCharge as PayPlanCharge, PayPlanCharges as PayPlanCharges
-from .payplanlinks import PayPlanLink as PayPlanLink, PayPlanLinks as PayPlanLinks
-from .payplans import PayPlan as PayPlan, PayPlans as PayPlans
-from .paysplits import PaySplit as PaySplit, PaySplits as PaySplits
-from .perioexams import PerioExam as PerioExam, PerioExams as PerioExams
-from .periomeasures import PerioMeasure as PerioMeasure, PerioMeasures as PerioMeasures
-from .pharmacies import Pharmacy as Pharmacy, Pharmacies as Pharmacies
-from .popups import Popup as Popup, Popups as Popups
-from .preferences import Preference as Preference, Preferences as Preferences
-from .procedurecodes import ProcedureCode as ProcedureCode, ProcedureCodes as ProcedureCodes
-from .procedurelogs import ProcedureLog as ProcedureLog, ProcedureLogsGetInsuranceHistoryRow as ProcedureLogsGetInsuranceHistoryRow, ProcedureLogsGroupNotesRow as ProcedureLogsGroupNotesRow, ProcedureLogsPostGroupNoteResult as ProcedureLogsPostGroupNoteResult, ProcedureLogsPutGroupNoteResult as ProcedureLogsPutGroupNoteResult, ProcedureLogs as ProcedureLogs
-from .procnotes import ProcNote as ProcNote, ProcNotes as ProcNotes
-from .proctps import ProcTP as ProcTP, ProcTPs as ProcTPs
-from .providers import Provider as Provider, Providers as Providers
-from .queries import Queries as Queries
-from .quickpastecats import QuickPasteCat as QuickPasteCat, QuickPasteCats as QuickPasteCats
-from .quickpastenotes import QuickPasteNote as QuickPasteNote, QuickPasteNotes as QuickPasteNotes
-from .recalls import Recall as Recall, RecallsListRow as RecallsListRow, Recalls as Recalls
-from .recalltypes import RecallType as RecallType, RecallTypes as RecallTypes
-from .refattaches import RefAttach as RefAttach, RefAttaches as RefAttaches
-from .referrals import Referral as Referral, Referrals as Referrals
-from .reports import ReportsAgingRow as ReportsAgingRow, ReportsFinanceChargesRow as ReportsFinanceChargesRow, Reports as Reports
-from .rxpats import RxPat as RxPat, RxPats as RxPats
-from .scheduleops import ScheduleOp as ScheduleOp, ScheduleOps as ScheduleOps
-from .schedules import Schedule as Schedule, Schedules as Schedules
-from .securitylogs import SecurityLog as SecurityLog, SecurityLogs as SecurityLogs
-from .securityperms import SecurityPerm as SecurityPerm, SecurityPerms as SecurityPerms
-from .sheetdefs import SheetDef as SheetDef, SheetDefs as SheetDefs
-from .sheetfielddefs import SheetFieldDef as SheetFieldDef, SheetFieldDefs as SheetFieldDefs
-from .sheetfields import SheetField as SheetField, SheetFields as SheetFields
-from .sheets import Sheet as Sheet, Sheets as Sheets
-from .signalods import Signalod as Signalod, Signalods as Signalods
-from .statements import Statement as Statement, Statements as Statements
-from .subscriptions import Subscription as Subscription, Subscriptions as Subscriptions
-from .substitutionlinks import SubstitutionLink as SubstitutionLink, SubstitutionLinks as SubstitutionLinks
-from .tasklists import TaskList as TaskList, TaskLists as TaskLists
-from .tasknotes import TaskNote as TaskNote, TaskNotes as TaskNotes
-from .tasks import Task as Task, Tasks as Tasks
-from .toothinitials import ToothInitial as ToothInitial, ToothInitials as ToothInitials
-from .treatplanattaches import TreatPlanAttach as TreatPlanAttach, TreatPlanAttaches as TreatPlanAttaches
-from .treatplans import TreatPlan as TreatPlan, TreatPlans as TreatPlans
-from .usergroupattaches import UserGroupAttach as UserGroupAttach, UserGroupAttaches as UserGroupAttaches
-from .usergroups import UserGroup as UserGroup, UserGroups as UserGroups
-from .userods import Userod as Userod, Userods as Userods
-from .vitalsigns import Vitalsign as Vitalsign, Vitalsigns as Vitalsigns
+from odapi_async.resources._generated.accountmodules import (
+    AccountModulesAgingResult as AccountModulesAgingResult,
+    AccountModulesPatientBalancesRow as AccountModulesPatientBalancesRow,
+    AccountModulesServiceDateViewRow as AccountModulesServiceDateViewRow,
+    AccountModules as AccountModules,
+)
+from odapi_async.resources._generated.adjustments import Adjustment as Adjustment, Adjustments as Adjustments
+from odapi_async.resources._generated.allergies import Allergy as Allergy, Allergies as Allergies
+from odapi_async.resources._generated.allergydefs import AllergyDef as AllergyDef, AllergyDefs as AllergyDefs
+from odapi_async.resources._generated.appointments import (
+    Appointment as Appointment,
+    AppointmentsSlotsRow as AppointmentsSlotsRow,
+    AppointmentsSlotsWebSchedRow as AppointmentsSlotsWebSchedRow,
+    AppointmentsGetWebSchedRow as AppointmentsGetWebSchedRow,
+    Appointments as Appointments,
+)
+from odapi_async.resources._generated.appointmenttypes import (
+    AppointmentType as AppointmentType,
+    AppointmentTypes as AppointmentTypes,
+)
+from odapi_async.resources._generated.apptfielddefs import (
+    ApptFieldDef as ApptFieldDef,
+    ApptFieldDefs as ApptFieldDefs,
+)
+from odapi_async.resources._generated.apptfields import ApptField as ApptField, ApptFields as ApptFields
+from odapi_async.resources._generated.asapcomms import AsapComm as AsapComm, AsapComms as AsapComms
+from odapi_async.resources._generated.autonotecontrols import (
+    AutoNoteControl as AutoNoteControl,
+    AutoNoteControls as AutoNoteControls,
+)
+from odapi_async.resources._generated.autonotes import AutoNote as AutoNote, AutoNotes as AutoNotes
+from odapi_async.resources._generated.benefits import Benefit as Benefit, Benefits as Benefits
+from odapi_async.resources._generated.carriers import Carrier as Carrier, Carriers as Carriers
+from odapi_async.resources._generated.chartmodules import (
+    ChartModulesProgNotesRow as ChartModulesProgNotesRow,
+    ChartModulesPatientInfoRow as ChartModulesPatientInfoRow,
+    ChartModulesPlannedApptsRow as ChartModulesPlannedApptsRow,
+    ChartModules as ChartModules,
+)
+from odapi_async.resources._generated.claimforms import ClaimForm as ClaimForm, ClaimForms as ClaimForms
+from odapi_async.resources._generated.claimpayments import (
+    ClaimPayment as ClaimPayment,
+    ClaimPayments as ClaimPayments,
+)
+from odapi_async.resources._generated.claimprocs import ClaimProc as ClaimProc, ClaimProcs as ClaimProcs
+from odapi_async.resources._generated.claims import (
+    Claim as Claim,
+    ClaimsSplitResult as ClaimsSplitResult,
+    Claims as Claims,
+)
+from odapi_async.resources._generated.claimtrackings import (
+    ClaimTracking as ClaimTracking,
+    ClaimTrackings as ClaimTrackings,
+)
+from odapi_async.resources._generated.clinics import Clinic as Clinic, Clinics as Clinics
+from odapi_async.resources._generated.clockevents import ClockEvent as ClockEvent, ClockEvents as ClockEvents
+from odapi_async.resources._generated.codegroups import CodeGroup as CodeGroup, CodeGroups as CodeGroups
+from odapi_async.resources._generated.commlogs import Commlog as Commlog, Commlogs as Commlogs
+from odapi_async.resources._generated.computers import Computer as Computer, Computers as Computers
+from odapi_async.resources._generated.covcats import CovCat as CovCat, CovCats as CovCats
+from odapi_async.resources._generated.covspans import CovSpan as CovSpan, CovSpans as CovSpans
+from odapi_async.resources._generated.definitions import Definition as Definition, Definitions as Definitions
+from odapi_async.resources._generated.deposits import Deposit as Deposit, Deposits as Deposits
+from odapi_async.resources._generated.discountplans import (
+    DiscountPlan as DiscountPlan,
+    DiscountPlans as DiscountPlans,
+)
+from odapi_async.resources._generated.discountplansubs import (
+    DiscountPlanSub as DiscountPlanSub,
+    DiscountPlanSubs as DiscountPlanSubs,
+)
+from odapi_async.resources._generated.diseasedefs import DiseaseDef as DiseaseDef, DiseaseDefs as DiseaseDefs
+from odapi_async.resources._generated.diseases import Disease as Disease, Diseases as Diseases
+from odapi_async.resources._generated.documents import Document as Document, Documents as Documents
+from odapi_async.resources._generated.ehrpatients import EhrPatient as EhrPatient, EhrPatients as EhrPatients
+from odapi_async.resources._generated.employees import Employee as Employee, Employees as Employees
+from odapi_async.resources._generated.employers import Employer as Employer, Employers as Employers
+from odapi_async.resources._generated.eobattaches import EobAttach as EobAttach, EobAttaches as EobAttaches
+from odapi_async.resources._generated.etransmessagetexts import (
+    EtransMessageText as EtransMessageText,
+    EtransMessageTexts as EtransMessageTexts,
+)
+from odapi_async.resources._generated.etranss import Etrans as Etrans, Etranss as Etranss
+from odapi_async.resources._generated.familymodules import (
+    FamilyModulesInsuranceRow as FamilyModulesInsuranceRow,
+    FamilyModules as FamilyModules,
+)
+from odapi_async.resources._generated.fees import Fee as Fee, Fees as Fees
+from odapi_async.resources._generated.feescheds import FeeSched as FeeSched, FeeScheds as FeeScheds
+from odapi_async.resources._generated.guardians import Guardian as Guardian, Guardians as Guardians
+from odapi_async.resources._generated.histappointments import (
+    HistAppointment as HistAppointment,
+    HistAppointments as HistAppointments,
+)
+from odapi_async.resources._generated.insplans import InsPlan as InsPlan, InsPlans as InsPlans
+from odapi_async.resources._generated.inssubs import InsSub as InsSub, InsSubs as InsSubs
+from odapi_async.resources._generated.insverifies import InsVerify as InsVerify, InsVerifies as InsVerifies
+from odapi_async.resources._generated.labcases import LabCase as LabCase, LabCases as LabCases
+from odapi_async.resources._generated.laboratories import (
+    Laboratory as Laboratory,
+    Laboratories as Laboratories,
+)
+from odapi_async.resources._generated.labturnarounds import (
+    LabTurnaround as LabTurnaround,
+    LabTurnarounds as LabTurnarounds,
+)
+from odapi_async.resources._generated.medicationpats import (
+    MedicationPat as MedicationPat,
+    MedicationPats as MedicationPats,
+)
+from odapi_async.resources._generated.medications import Medication as Medication, Medications as Medications
+from odapi_async.resources._generated.operatories import Operatory as Operatory, Operatories as Operatories
+from odapi_async.resources._generated.patfielddefs import (
+    PatFieldDef as PatFieldDef,
+    PatFieldDefs as PatFieldDefs,
+)
+from odapi_async.resources._generated.patfields import PatField as PatField, PatFields as PatFields
+from odapi_async.resources._generated.patientnotes import (
+    PatientNote as PatientNote,
+    PatientNotes as PatientNotes,
+)
+from odapi_async.resources._generated.patientraces import (
+    PatientRace as PatientRace,
+    PatientRaces as PatientRaces,
+)
+from odapi_async.resources._generated.patients import (
+    Patient as Patient,
+    PatientsSimpleRow as PatientsSimpleRow,
+    Patients as Patients,
+)
+from odapi_async.resources._generated.patplans import PatPlan as PatPlan, PatPlans as PatPlans
+from odapi_async.resources._generated.patrestrictions import (
+    PatRestriction as PatRestriction,
+    PatRestrictions as PatRestrictions,
+)
+from odapi_async.resources._generated.payments import Payment as Payment, Payments as Payments
+from odapi_async.resources._generated.payplancharges import (
+    PayPlanCharge as PayPlanCharge,
+    PayPlanCharges as PayPlanCharges,
+)
+from odapi_async.resources._generated.payplanlinks import (
+    PayPlanLink as PayPlanLink,
+    PayPlanLinks as PayPlanLinks,
+)
+from odapi_async.resources._generated.payplans import PayPlan as PayPlan, PayPlans as PayPlans
+from odapi_async.resources._generated.paysplits import PaySplit as PaySplit, PaySplits as PaySplits
+from odapi_async.resources._generated.perioexams import PerioExam as PerioExam, PerioExams as PerioExams
+from odapi_async.resources._generated.periomeasures import (
+    PerioMeasure as PerioMeasure,
+    PerioMeasures as PerioMeasures,
+)
+from odapi_async.resources._generated.pharmacies import Pharmacy as Pharmacy, Pharmacies as Pharmacies
+from odapi_async.resources._generated.popups import Popup as Popup, Popups as Popups
+from odapi_async.resources._generated.preferences import Preference as Preference, Preferences as Preferences
+from odapi_async.resources._generated.procedurecodes import (
+    ProcedureCode as ProcedureCode,
+    ProcedureCodes as ProcedureCodes,
+)
+from odapi_async.resources._generated.procedurelogs import (
+    ProcedureLog as ProcedureLog,
+    ProcedureLogsGetInsuranceHistoryRow as ProcedureLogsGetInsuranceHistoryRow,
+    ProcedureLogsGroupNotesRow as ProcedureLogsGroupNotesRow,
+    ProcedureLogsPostGroupNoteResult as ProcedureLogsPostGroupNoteResult,
+    ProcedureLogsPutGroupNoteResult as ProcedureLogsPutGroupNoteResult,
+    ProcedureLogs as ProcedureLogs,
+)
+from odapi_async.resources._generated.procnotes import ProcNote as ProcNote, ProcNotes as ProcNotes
+from odapi_async.resources._generated.proctps import ProcTP as ProcTP, ProcTPs as ProcTPs
+from odapi_async.resources._generated.providers import Provider as Provider, Providers as Providers
+from odapi_async.resources._generated.queries import Queries as Queries
+from odapi_async.resources._generated.quickpastecats import (
+    QuickPasteCat as QuickPasteCat,
+    QuickPasteCats as QuickPasteCats,
+)
+from odapi_async.resources._generated.quickpastenotes import (
+    QuickPasteNote as QuickPasteNote,
+    QuickPasteNotes as QuickPasteNotes,
+)
+from odapi_async.resources._generated.recalls import (
+    Recall as Recall,
+    RecallsListRow as RecallsListRow,
+    Recalls as Recalls,
+)
+from odapi_async.resources._generated.recalltypes import RecallType as RecallType, RecallTypes as RecallTypes
+from odapi_async.resources._generated.refattaches import RefAttach as RefAttach, RefAttaches as RefAttaches
+from odapi_async.resources._generated.referrals import Referral as Referral, Referrals as Referrals
+from odapi_async.resources._generated.reports import (
+    ReportsAgingRow as ReportsAgingRow,
+    ReportsFinanceChargesRow as ReportsFinanceChargesRow,
+    Reports as Reports,
+)
+from odapi_async.resources._generated.rxpats import RxPat as RxPat, RxPats as RxPats
+from odapi_async.resources._generated.scheduleops import ScheduleOp as ScheduleOp, ScheduleOps as ScheduleOps
+from odapi_async.resources._generated.schedules import Schedule as Schedule, Schedules as Schedules
+from odapi_async.resources._generated.securitylogs import (
+    SecurityLog as SecurityLog,
+    SecurityLogs as SecurityLogs,
+)
+from odapi_async.resources._generated.securityperms import (
+    SecurityPerm as SecurityPerm,
+    SecurityPerms as SecurityPerms,
+)
+from odapi_async.resources._generated.sheetdefs import SheetDef as SheetDef, SheetDefs as SheetDefs
+from odapi_async.resources._generated.sheetfielddefs import (
+    SheetFieldDef as SheetFieldDef,
+    SheetFieldDefs as SheetFieldDefs,
+)
+from odapi_async.resources._generated.sheetfields import SheetField as SheetField, SheetFields as SheetFields
+from odapi_async.resources._generated.sheets import Sheet as Sheet, Sheets as Sheets
+from odapi_async.resources._generated.signalods import Signalod as Signalod, Signalods as Signalods
+from odapi_async.resources._generated.statements import Statement as Statement, Statements as Statements
+from odapi_async.resources._generated.subscriptions import (
+    Subscription as Subscription,
+    Subscriptions as Subscriptions,
+)
+from odapi_async.resources._generated.substitutionlinks import (
+    SubstitutionLink as SubstitutionLink,
+    SubstitutionLinks as SubstitutionLinks,
+)
+from odapi_async.resources._generated.tasklists import TaskList as TaskList, TaskLists as TaskLists
+from odapi_async.resources._generated.tasknotes import TaskNote as TaskNote, TaskNotes as TaskNotes
+from odapi_async.resources._generated.tasks import Task as Task, Tasks as Tasks
+from odapi_async.resources._generated.toothinitials import (
+    ToothInitial as ToothInitial,
+    ToothInitials as ToothInitials,
+)
+from odapi_async.resources._generated.treatplanattaches import (
+    TreatPlanAttach as TreatPlanAttach,
+    TreatPlanAttaches as TreatPlanAttaches,
+)
+from odapi_async.resources._generated.treatplans import TreatPlan as TreatPlan, TreatPlans as TreatPlans
+from odapi_async.resources._generated.usergroupattaches import (
+    UserGroupAttach as UserGroupAttach,
+    UserGroupAttaches as UserGroupAttaches,
+)
+from odapi_async.resources._generated.usergroups import UserGroup as UserGroup, UserGroups as UserGroups
+from odapi_async.resources._generated.userods import Userod as Userod, Userods as Userods
+from odapi_async.resources._generated.vitalsigns import Vitalsign as Vitalsign, Vitalsigns as Vitalsigns

@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class AccountModulesAgingResult(Model):
@@ -65,18 +65,18 @@ class AccountModulesAgingParams(TypedDict, total=False):
 
 
 _OP_Aging = Operation(
-    resource='accountmodules',
-    id='Aging',
-    method='GET',
-    path='/accountmodules/{PatNum}/Aging',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="accountmodules",
+    id="Aging",
+    method="GET",
+    path="/accountmodules/{PatNum}/Aging",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=AccountModulesAgingResult,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -86,18 +86,18 @@ class AccountModulesPatientBalancesParams(TypedDict, total=False):
 
 
 _OP_PatientBalances = Operation(
-    resource='accountmodules',
-    id='PatientBalances',
-    method='GET',
-    path='/accountmodules/{PatNum}/PatientBalances',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="accountmodules",
+    id="PatientBalances",
+    method="GET",
+    path="/accountmodules/{PatNum}/PatientBalances",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AccountModulesPatientBalancesRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -108,35 +108,41 @@ class AccountModulesServiceDateViewParams(TypedDict, total=False):
 
 
 _OP_ServiceDateView = Operation(
-    resource='accountmodules',
-    id='ServiceDateView',
-    method='GET',
-    path='/accountmodules/{PatNum}/ServiceDateView',
-    path_params=(Param('PatNum', 'int', required=True),),
-    query=(Param('isFamily', 'bool'),),
+    resource="accountmodules",
+    id="ServiceDateView",
+    method="GET",
+    path="/accountmodules/{PatNum}/ServiceDateView",
+    path_params=(Param("PatNum", "int", required=True),),
+    query=(Param("isFamily", "bool"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AccountModulesServiceDateViewRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class AccountModules(Resource):
     """Operations on ``/accountmodules``."""
 
-    _segment = 'accountmodules'
+    _segment = "accountmodules"
 
-    async def Aging(self, PatNum: int, **params: Unpack[AccountModulesAgingParams]) -> AccountModulesAgingResult:
+    async def Aging(
+        self, PatNum: int, **params: Unpack[AccountModulesAgingParams]
+    ) -> AccountModulesAgingResult:
         """``GET /accountmodules/{PatNum}/Aging``. Needs Open Dental 22.3.6 or later."""
-        result: AccountModulesAgingResult = await self._call(_OP_Aging, {'PatNum': PatNum}, params)
+        result: AccountModulesAgingResult = await self._call(_OP_Aging, {"PatNum": PatNum}, params)
         return result
 
-    def PatientBalances(self, PatNum: int, **params: Unpack[AccountModulesPatientBalancesParams]) -> Paginator[AccountModulesPatientBalancesRow]:
+    def PatientBalances(
+        self, PatNum: int, **params: Unpack[AccountModulesPatientBalancesParams]
+    ) -> Paginator[AccountModulesPatientBalancesRow]:
         """``GET /accountmodules/{PatNum}/PatientBalances``. Needs Open Dental 22.1 or later. Streams every page."""
-        return self._list(_OP_PatientBalances, {'PatNum': PatNum}, params)
+        return self._list(_OP_PatientBalances, {"PatNum": PatNum}, params)
 
-    def ServiceDateView(self, PatNum: int, **params: Unpack[AccountModulesServiceDateViewParams]) -> Paginator[AccountModulesServiceDateViewRow]:
+    def ServiceDateView(
+        self, PatNum: int, **params: Unpack[AccountModulesServiceDateViewParams]
+    ) -> Paginator[AccountModulesServiceDateViewRow]:
         """``GET /accountmodules/{PatNum}/ServiceDateView``. Needs Open Dental 22.3.32 or later. Streams every page."""
-        return self._list(_OP_ServiceDateView, {'PatNum': PatNum}, params)
+        return self._list(_OP_ServiceDateView, {"PatNum": PatNum}, params)

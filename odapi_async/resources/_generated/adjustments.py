@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Adjustment(Model):
     """One row of ``adjustments`` (table ``adjustment``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AdjNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AdjNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['adjType'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["adjType"])
 
     AdjNum: int = 0
     AdjDate: Optional[datetime.date] = None
@@ -46,18 +46,22 @@ class AdjustmentsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='adjustments',
-    id='list',
-    method='GET',
-    path='/adjustments',
+    resource="adjustments",
+    id="list",
+    method="GET",
+    path="/adjustments",
     path_params=(),
-    query=(Param('PatNum', 'int', required=True), Param('AdjType', 'int'), Param('ProcNum', 'int'),),
+    query=(
+        Param("PatNum", "int", required=True),
+        Param("AdjType", "int"),
+        Param("ProcNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Adjustment,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -74,19 +78,29 @@ class AdjustmentsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='adjustments',
-    id='create',
-    method='POST',
-    path='/adjustments',
+    resource="adjustments",
+    id="create",
+    method="POST",
+    path="/adjustments",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('AdjType', 'int', required=True), Param('AdjAmt', 'float', required=True), Param('AdjDate', 'date', required=True), Param('ProvNum', 'int'), Param('ProcNum', 'int'), Param('ClinicNum', 'int'), Param('ProcDate', 'date'), Param('AdjNote', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("AdjType", "int", required=True),
+        Param("AdjAmt", "float", required=True),
+        Param("AdjDate", "date", required=True),
+        Param("ProvNum", "int"),
+        Param("ProcNum", "int"),
+        Param("ClinicNum", "int"),
+        Param("ProcDate", "date"),
+        Param("AdjNote", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Adjustment,
-    derived=frozenset(['adjType']),
-    permission='AllOthers',
+    derived=frozenset(["adjType"]),
+    permission="AllOthers",
 )
 
 
@@ -101,26 +115,34 @@ class AdjustmentsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='adjustments',
-    id='update',
-    method='PUT',
-    path='/adjustments/{AdjNum}',
-    path_params=(Param('AdjNum', 'int', required=True),),
+    resource="adjustments",
+    id="update",
+    method="PUT",
+    path="/adjustments/{AdjNum}",
+    path_params=(Param("AdjNum", "int", required=True),),
     query=(),
-    body=(Param('AdjDate', 'date'), Param('AdjAmt', 'float'), Param('AdjType', 'int'), Param('ProvNum', 'int'), Param('AdjNote', 'str'), Param('ProcNum', 'int'), Param('ClinicNum', 'int'),),
+    body=(
+        Param("AdjDate", "date"),
+        Param("AdjAmt", "float"),
+        Param("AdjType", "int"),
+        Param("ProvNum", "int"),
+        Param("AdjNote", "str"),
+        Param("ProcNum", "int"),
+        Param("ClinicNum", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Adjustment,
-    derived=frozenset(['adjType']),
-    permission='AllOthers',
+    derived=frozenset(["adjType"]),
+    permission="AllOthers",
 )
 
 
 class Adjustments(Resource):
     """Operations on ``/adjustments``."""
 
-    _segment = 'adjustments'
+    _segment = "adjustments"
 
     def list(self, **params: Unpack[AdjustmentsListParams]) -> Paginator[Adjustment]:
         """``GET /adjustments``. Needs Open Dental 22.2.21 or later. Streams every page."""
@@ -133,5 +155,5 @@ class Adjustments(Resource):
 
     async def update(self, AdjNum: int, **params: Unpack[AdjustmentsUpdateBody]) -> Adjustment:
         """``PUT /adjustments/{AdjNum}``. Needs Open Dental 22.2.23 or later."""
-        result: Adjustment = await self._call(_OP_update, {'AdjNum': AdjNum}, params)
+        result: Adjustment = await self._call(_OP_update, {"AdjNum": AdjNum}, params)
         return result

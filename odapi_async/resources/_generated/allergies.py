@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Allergy(Model):
     """One row of ``allergies`` (table ``allergy``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AllergyNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AllergyNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['defDescription', 'defSnomedType'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["defDescription", "defSnomedType"])
 
     AllergyNum: int = 0
     AllergyDefNum: int = 0
@@ -38,18 +38,18 @@ class AllergiesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='allergies',
-    id='list',
-    method='GET',
-    path='/allergies',
+    resource="allergies",
+    id="list",
+    method="GET",
+    path="/allergies",
     path_params=(),
-    query=(Param('PatNum', 'int', required=True),),
+    query=(Param("PatNum", "int", required=True),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Allergy,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -63,19 +63,26 @@ class AllergiesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='allergies',
-    id='create',
-    method='POST',
-    path='/allergies',
+    resource="allergies",
+    id="create",
+    method="POST",
+    path="/allergies",
     path_params=(),
     query=(),
-    body=(Param('AllergyDefNum', 'int'), Param('PatNum', 'int', required=True), Param('defDescription', 'str', required=True), Param('Reaction', 'str'), Param('StatusIsActive', 'bool'), Param('DateAdverseReaction', 'date'),),
+    body=(
+        Param("AllergyDefNum", "int"),
+        Param("PatNum", "int", required=True),
+        Param("defDescription", "str", required=True),
+        Param("Reaction", "str"),
+        Param("StatusIsActive", "bool"),
+        Param("DateAdverseReaction", "date"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['defSnomedType']),
-    permission='AllOthers',
+    derived=frozenset(["defSnomedType"]),
+    permission="AllOthers",
 )
 
 
@@ -86,19 +93,23 @@ class AllergiesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='allergies',
-    id='update',
-    method='PUT',
-    path='/allergies/{AllergyNum}',
-    path_params=(Param('AllergyNum', 'int', required=True),),
+    resource="allergies",
+    id="update",
+    method="PUT",
+    path="/allergies/{AllergyNum}",
+    path_params=(Param("AllergyNum", "int", required=True),),
     query=(),
-    body=(Param('Reaction', 'str'), Param('DateAdverseReaction', 'date'), Param('StatusIsActive', 'bool'),),
+    body=(
+        Param("Reaction", "str"),
+        Param("DateAdverseReaction", "date"),
+        Param("StatusIsActive", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['defDescription', 'defSnomedType']),
-    permission='AllOthers',
+    derived=frozenset(["defDescription", "defSnomedType"]),
+    permission="AllOthers",
 )
 
 
@@ -107,25 +118,25 @@ class AllergiesDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='allergies',
-    id='delete',
-    method='DELETE',
-    path='/allergies/{AllergyNum}',
-    path_params=(Param('AllergyNum', 'int', required=True),),
+    resource="allergies",
+    id="delete",
+    method="DELETE",
+    path="/allergies/{AllergyNum}",
+    path_params=(Param("AllergyNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Allergies(Resource):
     """Operations on ``/allergies``."""
 
-    _segment = 'allergies'
+    _segment = "allergies"
 
     def list(self, **params: Unpack[AllergiesListParams]) -> Paginator[Allergy]:
         """``GET /allergies``. Needs Open Dental 21.1 or later. Streams every page."""
@@ -137,8 +148,8 @@ class Allergies(Resource):
 
     async def update(self, AllergyNum: int, **params: Unpack[AllergiesUpdateBody]) -> None:
         """``PUT /allergies/{AllergyNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_update, {'AllergyNum': AllergyNum}, params)
+        await self._call(_OP_update, {"AllergyNum": AllergyNum}, params)
 
     async def delete(self, AllergyNum: int, **params: Unpack[AllergiesDeleteParams]) -> None:
         """``DELETE /allergies/{AllergyNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_delete, {'AllergyNum': AllergyNum}, params)
+        await self._call(_OP_delete, {"AllergyNum": AllergyNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class AllergyDef(Model):
     """One row of ``allergydefs`` (table ``allergydef``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AllergyDefNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AllergyDefNum"
 
     AllergyDefNum: int = 0
     Description: str = ""
@@ -34,18 +34,18 @@ class AllergyDefsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='allergydefs',
-    id='list',
-    method='GET',
-    path='/allergydefs',
+    resource="allergydefs",
+    id="list",
+    method="GET",
+    path="/allergydefs",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AllergyDef,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -54,25 +54,25 @@ class AllergyDefsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='allergydefs',
-    id='create',
-    method='POST',
-    path='/allergydefs',
+    resource="allergydefs",
+    id="create",
+    method="POST",
+    path="/allergydefs",
     path_params=(),
     query=(),
-    body=(Param('Description', 'str'),),
+    body=(Param("Description", "str"),),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Setup',
+    permission="Setup",
 )
 
 
 class AllergyDefs(Resource):
     """Operations on ``/allergydefs``."""
 
-    _segment = 'allergydefs'
+    _segment = "allergydefs"
 
     def list(self, **params: Unpack[AllergyDefsListParams]) -> Paginator[AllergyDef]:
         """``GET /allergydefs``. Needs Open Dental 21.3 or later. Streams every page."""

@@ -8,18 +8,20 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Appointment(Model):
     """One row of ``appointments`` (table ``appointment``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AptNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AptNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(
+        ["colorOverride", "confirmed", "provAbbr", "serverDateTime", "unschedStatus"]
+    )
 
     serverDateTime: Optional[datetime.datetime] = None  # read-only helper
     AptNum: int = 0
@@ -83,9 +85,11 @@ class AppointmentsSlotsWebSchedRow(Model):
 class AppointmentsGetWebSchedRow(Model):
     """The answer of ``GET /appointments/WebSched``."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AptNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AptNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['confirmed', 'eServiceLogType', 'provAbbr', 'serverDateTime', 'unschedStatus'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(
+        ["confirmed", "eServiceLogType", "provAbbr", "serverDateTime", "unschedStatus"]
+    )
 
     AptNum: int = 0
     PatNum: int = 0
@@ -119,24 +123,26 @@ class AppointmentsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='appointments',
-    id='get',
-    method='GET',
-    path='/appointments/{AptNum}',
-    path_params=(Param('AptNum', 'int', required=True),),
+    resource="appointments",
+    id="get",
+    method="GET",
+    path="/appointments/{AptNum}",
+    path_params=(Param("AptNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Appointment,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class AppointmentsListParams(TypedDict, total=False):
     PatNum: int
-    AptStatus: Literal['Scheduled', 'Complete', 'UnschedList', 'ASAP', 'Broken', 'Planned', 'PtNote', 'PtNoteCompleted']
+    AptStatus: Literal[
+        "Scheduled", "Complete", "UnschedList", "ASAP", "Broken", "Planned", "PtNote", "PtNoteCompleted"
+    ]
     Op: int
     date: Union[datetime.date, str, None]
     dateStart: Union[datetime.date, str, None]
@@ -149,18 +155,41 @@ class AppointmentsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='appointments',
-    id='list',
-    method='GET',
-    path='/appointments',
+    resource="appointments",
+    id="list",
+    method="GET",
+    path="/appointments",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('AptStatus', 'enum', enum=('Scheduled', 'Complete', 'UnschedList', 'ASAP', 'Broken', 'Planned', 'PtNote', 'PtNoteCompleted')), Param('Op', 'int'), Param('date', 'date'), Param('dateStart', 'date'), Param('dateEnd', 'date'), Param('ClinicNum', 'int'), Param('DateTStamp', 'datetime'), Param('AppointmentTypeNum', 'int'),),
+    query=(
+        Param("PatNum", "int"),
+        Param(
+            "AptStatus",
+            "enum",
+            enum=(
+                "Scheduled",
+                "Complete",
+                "UnschedList",
+                "ASAP",
+                "Broken",
+                "Planned",
+                "PtNote",
+                "PtNoteCompleted",
+            ),
+        ),
+        Param("Op", "int"),
+        Param("date", "date"),
+        Param("dateStart", "date"),
+        Param("dateEnd", "date"),
+        Param("ClinicNum", "int"),
+        Param("DateTStamp", "datetime"),
+        Param("AppointmentTypeNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Appointment,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -172,18 +201,21 @@ class AppointmentsASAPParams(TypedDict, total=False):
 
 
 _OP_ASAP = Operation(
-    resource='appointments',
-    id='ASAP',
-    method='GET',
-    path='/appointments/ASAP',
+    resource="appointments",
+    id="ASAP",
+    method="GET",
+    path="/appointments/ASAP",
     path_params=(),
-    query=(Param('ClinicNum', 'int'), Param('ProvNum', 'int'),),
+    query=(
+        Param("ClinicNum", "int"),
+        Param("ProvNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Appointment,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -199,18 +231,25 @@ class AppointmentsSlotsParams(TypedDict, total=False):
 
 
 _OP_Slots = Operation(
-    resource='appointments',
-    id='Slots',
-    method='GET',
-    path='/appointments/Slots',
+    resource="appointments",
+    id="Slots",
+    method="GET",
+    path="/appointments/Slots",
     path_params=(),
-    query=(Param('date', 'date'), Param('dateStart', 'date'), Param('dateEnd', 'date'), Param('lengthMinutes', 'int'), Param('ProvNum', 'int'), Param('OpNum', 'int'),),
+    query=(
+        Param("date", "date"),
+        Param("dateStart", "date"),
+        Param("dateEnd", "date"),
+        Param("lengthMinutes", "int"),
+        Param("ProvNum", "int"),
+        Param("OpNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AppointmentsSlotsRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -226,18 +265,25 @@ class AppointmentsSlotsWebSchedParams(TypedDict, total=False):
 
 
 _OP_SlotsWebSched = Operation(
-    resource='appointments',
-    id='SlotsWebSched',
-    method='GET',
-    path='/appointments/SlotsWebSched',
+    resource="appointments",
+    id="SlotsWebSched",
+    method="GET",
+    path="/appointments/SlotsWebSched",
     path_params=(),
-    query=(Param('date', 'date'), Param('dateStart', 'date'), Param('dateEnd', 'date'), Param('ClinicNum', 'int'), Param('defNumApptType', 'int'), Param('isNewPatient', 'bool'),),
+    query=(
+        Param("date", "date"),
+        Param("dateStart", "date"),
+        Param("dateEnd", "date"),
+        Param("ClinicNum", "int"),
+        Param("defNumApptType", "int"),
+        Param("isNewPatient", "bool"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AppointmentsSlotsWebSchedRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -252,18 +298,24 @@ class AppointmentsGetWebSchedParams(TypedDict, total=False):
 
 
 _OP_GetWebSched = Operation(
-    resource='appointments',
-    id='GetWebSched',
-    method='GET',
-    path='/appointments/WebSched',
+    resource="appointments",
+    id="GetWebSched",
+    method="GET",
+    path="/appointments/WebSched",
     path_params=(),
-    query=(Param('date', 'date'), Param('dateStart', 'date'), Param('dateEnd', 'date'), Param('DateTStamp', 'datetime'), Param('ClinicNum', 'int'),),
+    query=(
+        Param("date", "date"),
+        Param("dateStart", "date"),
+        Param("dateEnd", "date"),
+        Param("DateTStamp", "datetime"),
+        Param("ClinicNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AppointmentsGetWebSchedRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -271,7 +323,7 @@ class AppointmentsCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     Op: Required[int]
     AptDateTime: Required[Union[datetime.datetime, datetime.date, str, None]]
-    AptStatus: Literal['Scheduled', 'Complete', 'UnschedList', 'PtNote', 'PtNoteCompleted']
+    AptStatus: Literal["Scheduled", "Complete", "UnschedList", "PtNote", "PtNoteCompleted"]
     Pattern: str
     Confirmed: int
     Note: str
@@ -283,7 +335,7 @@ class AppointmentsCreateBody(TypedDict, total=False):
     DateTimeSeated: Union[datetime.datetime, datetime.date, str, None]
     DateTimeDismissed: Union[datetime.datetime, datetime.date, str, None]
     IsNewPatient: bool
-    Priority: Literal['Normal', 'ASAP']
+    Priority: Literal["Normal", "ASAP"]
     AppointmentTypeNum: int
     SecUserNumEntry: int
     colorOverride: str
@@ -291,19 +343,42 @@ class AppointmentsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='appointments',
-    id='create',
-    method='POST',
-    path='/appointments',
+    resource="appointments",
+    id="create",
+    method="POST",
+    path="/appointments",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('Op', 'int', required=True), Param('AptDateTime', 'datetime', required=True), Param('AptStatus', 'enum', enum=('Scheduled', 'Complete', 'UnschedList', 'PtNote', 'PtNoteCompleted')), Param('Pattern', 'str'), Param('Confirmed', 'int'), Param('Note', 'str'), Param('ProvNum', 'int'), Param('ProvHyg', 'int'), Param('ClinicNum', 'int'), Param('IsHygiene', 'bool'), Param('DateTimeArrived', 'datetime'), Param('DateTimeSeated', 'datetime'), Param('DateTimeDismissed', 'datetime'), Param('IsNewPatient', 'bool'), Param('Priority', 'enum', enum=('Normal', 'ASAP')), Param('AppointmentTypeNum', 'int'), Param('SecUserNumEntry', 'int'), Param('colorOverride', 'str'), Param('PatternSecondary', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("Op", "int", required=True),
+        Param("AptDateTime", "datetime", required=True),
+        Param(
+            "AptStatus", "enum", enum=("Scheduled", "Complete", "UnschedList", "PtNote", "PtNoteCompleted")
+        ),
+        Param("Pattern", "str"),
+        Param("Confirmed", "int"),
+        Param("Note", "str"),
+        Param("ProvNum", "int"),
+        Param("ProvHyg", "int"),
+        Param("ClinicNum", "int"),
+        Param("IsHygiene", "bool"),
+        Param("DateTimeArrived", "datetime"),
+        Param("DateTimeSeated", "datetime"),
+        Param("DateTimeDismissed", "datetime"),
+        Param("IsNewPatient", "bool"),
+        Param("Priority", "enum", enum=("Normal", "ASAP")),
+        Param("AppointmentTypeNum", "int"),
+        Param("SecUserNumEntry", "int"),
+        Param("colorOverride", "str"),
+        Param("PatternSecondary", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Appointment,
-    derived=frozenset(['confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
-    permission='Appointments',
+    derived=frozenset(["confirmed", "provAbbr", "serverDateTime", "unschedStatus"]),
+    permission="Appointments",
 )
 
 
@@ -319,24 +394,38 @@ class AppointmentsPlannedBody(TypedDict, total=False):
     ClinicNum: int
     IsHygiene: bool
     IsNewPatient: bool
-    Priority: Literal['Normal', 'ASAP']
+    Priority: Literal["Normal", "ASAP"]
     PatternSecondary: str
 
 
 _OP_Planned = Operation(
-    resource='appointments',
-    id='Planned',
-    method='POST',
-    path='/appointments/Planned',
+    resource="appointments",
+    id="Planned",
+    method="POST",
+    path="/appointments/Planned",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('AppointmentTypeNum', 'int'), Param('procNums', 'list', items='int'), Param('Pattern', 'str'), Param('Confirmed', 'int'), Param('Note', 'str'), Param('ProvNum', 'int'), Param('ProvHyg', 'int'), Param('ClinicNum', 'int'), Param('IsHygiene', 'bool'), Param('IsNewPatient', 'bool'), Param('Priority', 'enum', enum=('Normal', 'ASAP')), Param('PatternSecondary', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("AppointmentTypeNum", "int"),
+        Param("procNums", "list", items="int"),
+        Param("Pattern", "str"),
+        Param("Confirmed", "int"),
+        Param("Note", "str"),
+        Param("ProvNum", "int"),
+        Param("ProvHyg", "int"),
+        Param("ClinicNum", "int"),
+        Param("IsHygiene", "bool"),
+        Param("IsNewPatient", "bool"),
+        Param("Priority", "enum", enum=("Normal", "ASAP")),
+        Param("PatternSecondary", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Appointment,
-    derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
-    permission='Appointments',
+    derived=frozenset(["colorOverride", "confirmed", "provAbbr", "serverDateTime", "unschedStatus"]),
+    permission="Appointments",
 )
 
 
@@ -350,19 +439,26 @@ class AppointmentsSchedulePlannedBody(TypedDict, total=False):
 
 
 _OP_SchedulePlanned = Operation(
-    resource='appointments',
-    id='SchedulePlanned',
-    method='POST',
-    path='/appointments/SchedulePlanned',
+    resource="appointments",
+    id="SchedulePlanned",
+    method="POST",
+    path="/appointments/SchedulePlanned",
     path_params=(),
     query=(),
-    body=(Param('AptNum', 'int', required=True), Param('AptDateTime', 'datetime', required=True), Param('ProvNum', 'int', required=True), Param('Op', 'int', required=True), Param('Confirmed', 'int'), Param('Note', 'str'),),
+    body=(
+        Param("AptNum", "int", required=True),
+        Param("AptDateTime", "datetime", required=True),
+        Param("ProvNum", "int", required=True),
+        Param("Op", "int", required=True),
+        Param("Confirmed", "int"),
+        Param("Note", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Appointment,
-    derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
-    permission='Appointments',
+    derived=frozenset(["colorOverride", "confirmed", "provAbbr", "serverDateTime", "unschedStatus"]),
+    permission="Appointments",
 )
 
 
@@ -376,24 +472,33 @@ class AppointmentsPostWebSchedBody(TypedDict, total=False):
 
 
 _OP_PostWebSched = Operation(
-    resource='appointments',
-    id='PostWebSched',
-    method='POST',
-    path='/appointments/WebSched',
+    resource="appointments",
+    id="PostWebSched",
+    method="POST",
+    path="/appointments/WebSched",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('DateTimeStart', 'datetime', required=True), Param('DateTimeEnd', 'datetime', required=True), Param('ProvNum', 'int', required=True), Param('OpNum', 'int', required=True), Param('defNumApptType', 'int', required=True),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("DateTimeStart", "datetime", required=True),
+        Param("DateTimeEnd", "datetime", required=True),
+        Param("ProvNum", "int", required=True),
+        Param("OpNum", "int", required=True),
+        Param("defNumApptType", "int", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Appointment,
-    derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
-    permission='Appointments',
+    derived=frozenset(["colorOverride", "confirmed", "provAbbr", "serverDateTime", "unschedStatus"]),
+    permission="Appointments",
 )
 
 
 class AppointmentsUpdateBody(TypedDict, total=False):
-    AptStatus: Literal['Scheduled', 'Complete', 'UnschedList', 'Broken', 'Planned', 'PtNote', 'PtNoteCompleted']
+    AptStatus: Literal[
+        "Scheduled", "Complete", "UnschedList", "Broken", "Planned", "PtNote", "PtNoteCompleted"
+    ]
     Pattern: str
     Confirmed: int
     Op: int
@@ -407,7 +512,7 @@ class AppointmentsUpdateBody(TypedDict, total=False):
     DateTimeSeated: Union[datetime.datetime, datetime.date, str, None]
     DateTimeDismissed: Union[datetime.datetime, datetime.date, str, None]
     IsNewPatient: bool
-    Priority: Literal['Normal', 'ASAP']
+    Priority: Literal["Normal", "ASAP"]
     AppointmentTypeNum: int
     UnschedStatus: int
     colorOverride: str
@@ -415,19 +520,43 @@ class AppointmentsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='appointments',
-    id='update',
-    method='PUT',
-    path='/appointments/{AptNum}',
-    path_params=(Param('AptNum', 'int', required=True),),
+    resource="appointments",
+    id="update",
+    method="PUT",
+    path="/appointments/{AptNum}",
+    path_params=(Param("AptNum", "int", required=True),),
     query=(),
-    body=(Param('AptStatus', 'enum', enum=('Scheduled', 'Complete', 'UnschedList', 'Broken', 'Planned', 'PtNote', 'PtNoteCompleted')), Param('Pattern', 'str'), Param('Confirmed', 'int'), Param('Op', 'int'), Param('Note', 'str'), Param('ProvNum', 'int'), Param('ProvHyg', 'int'), Param('AptDateTime', 'datetime'), Param('ClinicNum', 'int'), Param('IsHygiene', 'bool'), Param('DateTimeArrived', 'datetime'), Param('DateTimeSeated', 'datetime'), Param('DateTimeDismissed', 'datetime'), Param('IsNewPatient', 'bool'), Param('Priority', 'enum', enum=('Normal', 'ASAP')), Param('AppointmentTypeNum', 'int'), Param('UnschedStatus', 'int'), Param('colorOverride', 'str'), Param('PatternSecondary', 'str'),),
+    body=(
+        Param(
+            "AptStatus",
+            "enum",
+            enum=("Scheduled", "Complete", "UnschedList", "Broken", "Planned", "PtNote", "PtNoteCompleted"),
+        ),
+        Param("Pattern", "str"),
+        Param("Confirmed", "int"),
+        Param("Op", "int"),
+        Param("Note", "str"),
+        Param("ProvNum", "int"),
+        Param("ProvHyg", "int"),
+        Param("AptDateTime", "datetime"),
+        Param("ClinicNum", "int"),
+        Param("IsHygiene", "bool"),
+        Param("DateTimeArrived", "datetime"),
+        Param("DateTimeSeated", "datetime"),
+        Param("DateTimeDismissed", "datetime"),
+        Param("IsNewPatient", "bool"),
+        Param("Priority", "enum", enum=("Normal", "ASAP")),
+        Param("AppointmentTypeNum", "int"),
+        Param("UnschedStatus", "int"),
+        Param("colorOverride", "str"),
+        Param("PatternSecondary", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Appointment,
-    derived=frozenset(['confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
-    permission='Appointments',
+    derived=frozenset(["confirmed", "provAbbr", "serverDateTime", "unschedStatus"]),
+    permission="Appointments",
 )
 
 
@@ -437,19 +566,22 @@ class AppointmentsBreakBody(TypedDict, total=False):
 
 
 _OP_Break = Operation(
-    resource='appointments',
-    id='Break',
-    method='PUT',
-    path='/appointments/{AptNum}/Break',
-    path_params=(Param('AptNum', 'int', required=True),),
+    resource="appointments",
+    id="Break",
+    method="PUT",
+    path="/appointments/{AptNum}/Break",
+    path_params=(Param("AptNum", "int", required=True),),
     query=(),
-    body=(Param('sendToUnscheduledList', 'bool', required=True), Param('breakType', 'str'),),
+    body=(
+        Param("sendToUnscheduledList", "bool", required=True),
+        Param("breakType", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
-    permission='Comm',
+    derived=frozenset(["colorOverride", "confirmed", "provAbbr", "serverDateTime", "unschedStatus"]),
+    permission="Comm",
 )
 
 
@@ -458,52 +590,55 @@ class AppointmentsNoteBody(TypedDict, total=False):
 
 
 _OP_Note = Operation(
-    resource='appointments',
-    id='Note',
-    method='PUT',
-    path='/appointments/{AptNum}/Note',
-    path_params=(Param('AptNum', 'int', required=True),),
+    resource="appointments",
+    id="Note",
+    method="PUT",
+    path="/appointments/{AptNum}/Note",
+    path_params=(Param("AptNum", "int", required=True),),
     query=(),
-    body=(Param('Note', 'str', required=True),),
+    body=(Param("Note", "str", required=True),),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
-    permission='Comm',
+    derived=frozenset(["colorOverride", "confirmed", "provAbbr", "serverDateTime", "unschedStatus"]),
+    permission="Comm",
 )
 
 
 class AppointmentsConfirmBody(TypedDict, total=False):
-    confirmVal: Literal['None', 'Sent', 'Confirmed', 'Not Accepted', 'Failed']
+    confirmVal: Literal["None", "Sent", "Confirmed", "Not Accepted", "Failed"]
     defNum: int
 
 
 _OP_Confirm = Operation(
-    resource='appointments',
-    id='Confirm',
-    method='PUT',
-    path='/appointments/{AptNum}/Confirm',
-    path_params=(Param('AptNum', 'int', required=True),),
+    resource="appointments",
+    id="Confirm",
+    method="PUT",
+    path="/appointments/{AptNum}/Confirm",
+    path_params=(Param("AptNum", "int", required=True),),
     query=(),
-    body=(Param('confirmVal', 'enum', enum=('None', 'Sent', 'Confirmed', 'Not Accepted', 'Failed')), Param('defNum', 'int'),),
+    body=(
+        Param("confirmVal", "enum", enum=("None", "Sent", "Confirmed", "Not Accepted", "Failed")),
+        Param("defNum", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['colorOverride', 'confirmed', 'provAbbr', 'serverDateTime', 'unschedStatus']),
-    permission='Comm',
+    derived=frozenset(["colorOverride", "confirmed", "provAbbr", "serverDateTime", "unschedStatus"]),
+    permission="Comm",
 )
 
 
 class Appointments(Resource):
     """Operations on ``/appointments``."""
 
-    _segment = 'appointments'
+    _segment = "appointments"
 
     async def get(self, AptNum: int, **params: Unpack[AppointmentsGetParams]) -> Appointment:
         """``GET /appointments/{AptNum}``. Needs Open Dental 21.1 or later."""
-        result: Appointment = await self._call(_OP_get, {'AptNum': AptNum}, params)
+        result: Appointment = await self._call(_OP_get, {"AptNum": AptNum}, params)
         return result
 
     def list(self, **params: Unpack[AppointmentsListParams]) -> Paginator[Appointment]:
@@ -518,11 +653,15 @@ class Appointments(Resource):
         """``GET /appointments/Slots``. Needs Open Dental 21.1 or later. Streams every page."""
         return self._list(_OP_Slots, {}, params)
 
-    def SlotsWebSched(self, **params: Unpack[AppointmentsSlotsWebSchedParams]) -> Paginator[AppointmentsSlotsWebSchedRow]:
+    def SlotsWebSched(
+        self, **params: Unpack[AppointmentsSlotsWebSchedParams]
+    ) -> Paginator[AppointmentsSlotsWebSchedRow]:
         """``GET /appointments/SlotsWebSched``. Needs Open Dental 21.1 or later. Streams every page."""
         return self._list(_OP_SlotsWebSched, {}, params)
 
-    def GetWebSched(self, **params: Unpack[AppointmentsGetWebSchedParams]) -> Paginator[AppointmentsGetWebSchedRow]:
+    def GetWebSched(
+        self, **params: Unpack[AppointmentsGetWebSchedParams]
+    ) -> Paginator[AppointmentsGetWebSchedRow]:
         """``GET /appointments/WebSched``. Needs Open Dental 21.3 or later. Streams every page."""
         return self._list(_OP_GetWebSched, {}, params)
 
@@ -548,17 +687,17 @@ class Appointments(Resource):
 
     async def update(self, AptNum: int, **params: Unpack[AppointmentsUpdateBody]) -> Appointment:
         """``PUT /appointments/{AptNum}``."""
-        result: Appointment = await self._call(_OP_update, {'AptNum': AptNum}, params)
+        result: Appointment = await self._call(_OP_update, {"AptNum": AptNum}, params)
         return result
 
     async def Break(self, AptNum: int, **params: Unpack[AppointmentsBreakBody]) -> None:
         """``PUT /appointments/{AptNum}/Break``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
-        await self._call(_OP_Break, {'AptNum': AptNum}, params)
+        await self._call(_OP_Break, {"AptNum": AptNum}, params)
 
     async def Note(self, AptNum: int, **params: Unpack[AppointmentsNoteBody]) -> None:
         """``PUT /appointments/{AptNum}/Note``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
-        await self._call(_OP_Note, {'AptNum': AptNum}, params)
+        await self._call(_OP_Note, {"AptNum": AptNum}, params)
 
     async def Confirm(self, AptNum: int, **params: Unpack[AppointmentsConfirmBody]) -> None:
         """``PUT /appointments/{AptNum}/Confirm``. Needs Open Dental 21.1 or later."""
-        await self._call(_OP_Confirm, {'AptNum': AptNum}, params)
+        await self._call(_OP_Confirm, {"AptNum": AptNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class AppointmentType(Model):
     """One row of ``appointmenttypes`` (table ``appointmenttype``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AppointmentTypeNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AppointmentTypeNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['appointmentTypeColor'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["appointmentTypeColor"])
 
     AppointmentTypeNum: int = 0
     AppointmentTypeName: str = ""
@@ -38,25 +38,25 @@ class AppointmentTypesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='appointmenttypes',
-    id='list',
-    method='GET',
-    path='/appointmenttypes',
+    resource="appointmenttypes",
+    id="list",
+    method="GET",
+    path="/appointmenttypes",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AppointmentType,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class AppointmentTypes(Resource):
     """Operations on ``/appointmenttypes``."""
 
-    _segment = 'appointmenttypes'
+    _segment = "appointmenttypes"
 
     def list(self, **params: Unpack[AppointmentTypesListParams]) -> Paginator[AppointmentType]:
         """``GET /appointmenttypes``. Needs Open Dental 22.4.10 or later. Streams every page."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ApptFieldDef(Model):
     """One row of ``apptfielddefs`` (table ``apptfielddef``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ApptFieldDefNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ApptFieldDefNum"
 
     ApptFieldDefNum: int = 0
     FieldName: str = ""
@@ -31,47 +31,51 @@ class ApptFieldDefsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='apptfielddefs',
-    id='list',
-    method='GET',
-    path='/apptfielddefs',
+    resource="apptfielddefs",
+    id="list",
+    method="GET",
+    path="/apptfielddefs",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ApptFieldDef,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ApptFieldDefsCreateBody(TypedDict, total=False):
     FieldName: Required[str]
-    FieldType: Literal['Text', 'PickList']
+    FieldType: Literal["Text", "PickList"]
     PickList: str
 
 
 _OP_create = Operation(
-    resource='apptfielddefs',
-    id='create',
-    method='POST',
-    path='/apptfielddefs',
+    resource="apptfielddefs",
+    id="create",
+    method="POST",
+    path="/apptfielddefs",
     path_params=(),
     query=(),
-    body=(Param('FieldName', 'str', required=True), Param('FieldType', 'enum', enum=('Text', 'PickList')), Param('PickList', 'str'),),
+    body=(
+        Param("FieldName", "str", required=True),
+        Param("FieldType", "enum", enum=("Text", "PickList")),
+        Param("PickList", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ApptFieldDef,
-    permission='Setup',
+    permission="Setup",
 )
 
 
 class ApptFieldDefs(Resource):
     """Operations on ``/apptfielddefs``."""
 
-    _segment = 'apptfielddefs'
+    _segment = "apptfielddefs"
 
     def list(self, **params: Unpack[ApptFieldDefsListParams]) -> Paginator[ApptFieldDef]:
         """``GET /apptfielddefs``. Needs Open Dental 21.4 or later. Streams every page."""

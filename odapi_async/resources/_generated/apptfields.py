@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ApptField(Model):
@@ -30,18 +30,21 @@ class ApptFieldsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='apptfields',
-    id='get',
-    method='GET',
-    path='/apptfields',
+    resource="apptfields",
+    id="get",
+    method="GET",
+    path="/apptfields",
     path_params=(),
-    query=(Param('AptNum', 'int', required=True), Param('FieldName', 'str', required=True),),
+    query=(
+        Param("AptNum", "int", required=True),
+        Param("FieldName", "str", required=True),
+    ),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ApptField,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -52,25 +55,29 @@ class ApptFieldsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='apptfields',
-    id='update',
-    method='PUT',
-    path='/apptfields',
+    resource="apptfields",
+    id="update",
+    method="PUT",
+    path="/apptfields",
     path_params=(),
     query=(),
-    body=(Param('AptNum', 'int', required=True), Param('FieldName', 'str', required=True), Param('FieldValue', 'str', required=True),),
+    body=(
+        Param("AptNum", "int", required=True),
+        Param("FieldName", "str", required=True),
+        Param("FieldValue", "str", required=True),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Comm',
+    permission="Comm",
 )
 
 
 class ApptFields(Resource):
     """Operations on ``/apptfields``."""
 
-    _segment = 'apptfields'
+    _segment = "apptfields"
 
     async def get(self, **params: Unpack[ApptFieldsGetParams]) -> ApptField:
         """``GET /apptfields``. Needs Open Dental 21.1 or later."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class AsapComm(Model):
     """One row of ``asapcomms`` (table ``asapcomm``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AsapCommNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AsapCommNum"
 
     AsapCommNum: int = 0
     FKey: int = 0
@@ -41,18 +41,18 @@ class AsapCommsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='asapcomms',
-    id='get',
-    method='GET',
-    path='/asapcomms/{AsapCommNum}',
-    path_params=(Param('AsapCommNum', 'int', required=True),),
+    resource="asapcomms",
+    id="get",
+    method="GET",
+    path="/asapcomms/{AsapCommNum}",
+    path_params=(Param("AsapCommNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=AsapComm,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -66,18 +66,23 @@ class AsapCommsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='asapcomms',
-    id='list',
-    method='GET',
-    path='/asapcomms',
+    resource="asapcomms",
+    id="list",
+    method="GET",
+    path="/asapcomms",
     path_params=(),
-    query=(Param('ClinicNum', 'int'), Param('date', 'date'), Param('dateStart', 'date'), Param('dateEnd', 'date'),),
+    query=(
+        Param("ClinicNum", "int"),
+        Param("date", "date"),
+        Param("dateStart", "date"),
+        Param("dateEnd", "date"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AsapComm,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -89,29 +94,34 @@ class AsapCommsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='asapcomms',
-    id='create',
-    method='POST',
-    path='/asapcomms',
+    resource="asapcomms",
+    id="create",
+    method="POST",
+    path="/asapcomms",
     path_params=(),
     query=(),
-    body=(Param('op', 'str', required=True), Param('aptNum', 'int'), Param('recallNum', 'int'), Param('dateTimeStart', 'datetime', required=True),),
+    body=(
+        Param("op", "str", required=True),
+        Param("aptNum", "int"),
+        Param("recallNum", "int"),
+        Param("dateTimeStart", "datetime", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=AsapComm,
-    permission='TextingASAP',
+    permission="TextingASAP",
 )
 
 
 class AsapComms(Resource):
     """Operations on ``/asapcomms``."""
 
-    _segment = 'asapcomms'
+    _segment = "asapcomms"
 
     async def get(self, AsapCommNum: int, **params: Unpack[AsapCommsGetParams]) -> AsapComm:
         """``GET /asapcomms/{AsapCommNum}``. Needs Open Dental 23.3.3 or later."""
-        result: AsapComm = await self._call(_OP_get, {'AsapCommNum': AsapCommNum}, params)
+        result: AsapComm = await self._call(_OP_get, {"AsapCommNum": AsapCommNum}, params)
         return result
 
     def list(self, **params: Unpack[AsapCommsListParams]) -> Paginator[AsapComm]:

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class AutoNoteControl(Model):
     """One row of ``autonotecontrols`` (table ``autonotecontrol``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AutoNoteControlNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AutoNoteControlNum"
 
     AutoNoteControlNum: int = 0
     Descript: str = ""
@@ -32,71 +32,81 @@ class AutoNoteControlsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='autonotecontrols',
-    id='list',
-    method='GET',
-    path='/autonotecontrols',
+    resource="autonotecontrols",
+    id="list",
+    method="GET",
+    path="/autonotecontrols",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AutoNoteControl,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class AutoNoteControlsCreateBody(TypedDict, total=False):
     Descript: Required[str]
-    ControlType: Required[Literal['Text', 'OneResponse', 'MultiResponse']]
+    ControlType: Required[Literal["Text", "OneResponse", "MultiResponse"]]
     ControlLabel: Required[str]
     ControlOptions: Required[str]
 
 
 _OP_create = Operation(
-    resource='autonotecontrols',
-    id='create',
-    method='POST',
-    path='/autonotecontrols',
+    resource="autonotecontrols",
+    id="create",
+    method="POST",
+    path="/autonotecontrols",
     path_params=(),
     query=(),
-    body=(Param('Descript', 'str', required=True), Param('ControlType', 'enum', required=True, enum=('Text', 'OneResponse', 'MultiResponse')), Param('ControlLabel', 'str', required=True), Param('ControlOptions', 'str', required=True),),
+    body=(
+        Param("Descript", "str", required=True),
+        Param("ControlType", "enum", required=True, enum=("Text", "OneResponse", "MultiResponse")),
+        Param("ControlLabel", "str", required=True),
+        Param("ControlOptions", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=AutoNoteControl,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class AutoNoteControlsUpdateBody(TypedDict, total=False):
     Descript: str
-    ControlType: Literal['Text', 'OneResponse', 'MultiResponse']
+    ControlType: Literal["Text", "OneResponse", "MultiResponse"]
     ControlLabel: str
     ControlOptions: str
 
 
 _OP_update = Operation(
-    resource='autonotecontrols',
-    id='update',
-    method='PUT',
-    path='/autonotecontrols/{AutoNoteControlNum}',
-    path_params=(Param('AutoNoteControlNum', 'int', required=True),),
+    resource="autonotecontrols",
+    id="update",
+    method="PUT",
+    path="/autonotecontrols/{AutoNoteControlNum}",
+    path_params=(Param("AutoNoteControlNum", "int", required=True),),
     query=(),
-    body=(Param('Descript', 'str'), Param('ControlType', 'enum', enum=('Text', 'OneResponse', 'MultiResponse')), Param('ControlLabel', 'str'), Param('ControlOptions', 'str'),),
+    body=(
+        Param("Descript", "str"),
+        Param("ControlType", "enum", enum=("Text", "OneResponse", "MultiResponse")),
+        Param("ControlLabel", "str"),
+        Param("ControlOptions", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class AutoNoteControls(Resource):
     """Operations on ``/autonotecontrols``."""
 
-    _segment = 'autonotecontrols'
+    _segment = "autonotecontrols"
 
     def list(self, **params: Unpack[AutoNoteControlsListParams]) -> Paginator[AutoNoteControl]:
         """``GET /autonotecontrols``. Needs Open Dental 22.3.22 or later. Streams every page."""
@@ -109,4 +119,4 @@ class AutoNoteControls(Resource):
 
     async def update(self, AutoNoteControlNum: int, **params: Unpack[AutoNoteControlsUpdateBody]) -> None:
         """``PUT /autonotecontrols/{AutoNoteControlNum}``. Needs Open Dental 22.3 or later."""
-        await self._call(_OP_update, {'AutoNoteControlNum': AutoNoteControlNum}, params)
+        await self._call(_OP_update, {"AutoNoteControlNum": AutoNoteControlNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class AutoNote(Model):
     """One row of ``autonotes`` (table ``autonote``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'AutoNoteNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "AutoNoteNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['category'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["category"])
 
     AutoNoteNum: int = 0
     AutoNoteName: str = ""
@@ -35,18 +35,18 @@ class AutoNotesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='autonotes',
-    id='list',
-    method='GET',
-    path='/autonotes',
+    resource="autonotes",
+    id="list",
+    method="GET",
+    path="/autonotes",
     path_params=(),
-    query=(Param('Category', 'int'),),
+    query=(Param("Category", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=AutoNote,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -57,19 +57,23 @@ class AutoNotesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='autonotes',
-    id='create',
-    method='POST',
-    path='/autonotes',
+    resource="autonotes",
+    id="create",
+    method="POST",
+    path="/autonotes",
     path_params=(),
     query=(),
-    body=(Param('AutoNoteName', 'str', required=True), Param('MainText', 'str', required=True), Param('Category', 'int'),),
+    body=(
+        Param("AutoNoteName", "str", required=True),
+        Param("MainText", "str", required=True),
+        Param("Category", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=AutoNote,
-    derived=frozenset(['category']),
-    permission='AllOthers',
+    derived=frozenset(["category"]),
+    permission="AllOthers",
 )
 
 
@@ -80,26 +84,30 @@ class AutoNotesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='autonotes',
-    id='update',
-    method='PUT',
-    path='/autonotes/{AutoNoteNum}',
-    path_params=(Param('AutoNoteNum', 'int', required=True),),
+    resource="autonotes",
+    id="update",
+    method="PUT",
+    path="/autonotes/{AutoNoteNum}",
+    path_params=(Param("AutoNoteNum", "int", required=True),),
     query=(),
-    body=(Param('AutoNoteName', 'str'), Param('MainText', 'str'), Param('Category', 'int'),),
+    body=(
+        Param("AutoNoteName", "str"),
+        Param("MainText", "str"),
+        Param("Category", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=AutoNote,
-    derived=frozenset(['category']),
-    permission='AllOthers',
+    derived=frozenset(["category"]),
+    permission="AllOthers",
 )
 
 
 class AutoNotes(Resource):
     """Operations on ``/autonotes``."""
 
-    _segment = 'autonotes'
+    _segment = "autonotes"
 
     def list(self, **params: Unpack[AutoNotesListParams]) -> Paginator[AutoNote]:
         """``GET /autonotes``. Needs Open Dental 22.3.22 or later. Streams every page."""
@@ -112,5 +120,5 @@ class AutoNotes(Resource):
 
     async def update(self, AutoNoteNum: int, **params: Unpack[AutoNotesUpdateBody]) -> AutoNote:
         """``PUT /autonotes/{AutoNoteNum}``. Needs Open Dental 22.3.33 or later."""
-        result: AutoNote = await self._call(_OP_update, {'AutoNoteNum': AutoNoteNum}, params)
+        result: AutoNote = await self._call(_OP_update, {"AutoNoteNum": AutoNoteNum}, params)
         return result

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Benefit(Model):
     """One row of ``benefits`` (table ``benefit``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'BenefitNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "BenefitNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['procCode'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["procCode"])
 
     BenefitNum: int = 0
     PlanNum: int = 0
@@ -28,7 +28,9 @@ class Benefit(Model):
     BenefitType: str = ""  # InsBenefitType: ActiveCoverage, CoInsurance, Deductible, CoPayment, Exclusions, Limitations, WaitingPeriod
     Percent: int = 0
     MonetaryAmt: float = 0.0
-    TimePeriod: str = ""  # BenefitTimePeriod: None, ServiceYear, CalendarYear, Lifetime, Years, NumberInLast12Months
+    TimePeriod: str = (
+        ""  # BenefitTimePeriod: None, ServiceYear, CalendarYear, Lifetime, Years, NumberInLast12Months
+    )
     QuantityQualifier: str = ""  # BenefitQuantity: None, NumberOfServices, AgeLimit, Visits, Years, Months
     Quantity: int = 0
     CodeNum: int = 0
@@ -45,18 +47,18 @@ class BenefitsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='benefits',
-    id='get',
-    method='GET',
-    path='/benefits/{BenefitNum}',
-    path_params=(Param('BenefitNum', 'int', required=True),),
+    resource="benefits",
+    id="get",
+    method="GET",
+    path="/benefits/{BenefitNum}",
+    path_params=(Param("BenefitNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Benefit,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -68,82 +70,180 @@ class BenefitsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='benefits',
-    id='list',
-    method='GET',
-    path='/benefits',
+    resource="benefits",
+    id="list",
+    method="GET",
+    path="/benefits",
     path_params=(),
-    query=(Param('PlanNum', 'int'), Param('PatPlanNum', 'int'),),
+    query=(
+        Param("PlanNum", "int"),
+        Param("PatPlanNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Benefit,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class BenefitsCreateBody(TypedDict, total=False):
     PlanNum: int
     PatPlanNum: int
-    BenefitType: Required[Literal['ActiveCoverage', 'CoInsurance', 'Deductible', 'CoPayment', 'Exclusions', 'Limitations', 'WaitingPeriod']]
-    CoverageLevel: Required[Literal['None', 'Individual', 'Family']]
+    BenefitType: Required[
+        Literal[
+            "ActiveCoverage",
+            "CoInsurance",
+            "Deductible",
+            "CoPayment",
+            "Exclusions",
+            "Limitations",
+            "WaitingPeriod",
+        ]
+    ]
+    CoverageLevel: Required[Literal["None", "Individual", "Family"]]
     CovCatNum: int
     Percent: int
     MonetaryAmt: float
-    TimePeriod: Literal['None', 'ServiceYear', 'CalendarYear', 'Lifetime', 'Years', 'NumberInLast12Months']
-    QuantityQualifier: Literal['None', 'NumberOfServices', 'AgeLimit', 'Visits', 'Years', 'Months']
+    TimePeriod: Literal["None", "ServiceYear", "CalendarYear", "Lifetime", "Years", "NumberInLast12Months"]
+    QuantityQualifier: Literal["None", "NumberOfServices", "AgeLimit", "Visits", "Years", "Months"]
     Quantity: int
     CodeNum: int
     procCode: str
     CodeGroupNum: int
-    TreatArea: Literal['None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange']
+    TreatArea: Literal["None", "Surf", "Tooth", "Mouth", "Quad", "Sextant", "Arch", "ToothRange"]
 
 
 _OP_create = Operation(
-    resource='benefits',
-    id='create',
-    method='POST',
-    path='/benefits',
+    resource="benefits",
+    id="create",
+    method="POST",
+    path="/benefits",
     path_params=(),
     query=(),
-    body=(Param('PlanNum', 'int'), Param('PatPlanNum', 'int'), Param('BenefitType', 'enum', required=True, enum=('ActiveCoverage', 'CoInsurance', 'Deductible', 'CoPayment', 'Exclusions', 'Limitations', 'WaitingPeriod')), Param('CoverageLevel', 'enum', required=True, enum=('None', 'Individual', 'Family')), Param('CovCatNum', 'int'), Param('Percent', 'int'), Param('MonetaryAmt', 'float'), Param('TimePeriod', 'enum', enum=('None', 'ServiceYear', 'CalendarYear', 'Lifetime', 'Years', 'NumberInLast12Months')), Param('QuantityQualifier', 'enum', enum=('None', 'NumberOfServices', 'AgeLimit', 'Visits', 'Years', 'Months')), Param('Quantity', 'int'), Param('CodeNum', 'int'), Param('procCode', 'str'), Param('CodeGroupNum', 'int'), Param('TreatArea', 'enum', enum=('None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange')),),
+    body=(
+        Param("PlanNum", "int"),
+        Param("PatPlanNum", "int"),
+        Param(
+            "BenefitType",
+            "enum",
+            required=True,
+            enum=(
+                "ActiveCoverage",
+                "CoInsurance",
+                "Deductible",
+                "CoPayment",
+                "Exclusions",
+                "Limitations",
+                "WaitingPeriod",
+            ),
+        ),
+        Param("CoverageLevel", "enum", required=True, enum=("None", "Individual", "Family")),
+        Param("CovCatNum", "int"),
+        Param("Percent", "int"),
+        Param("MonetaryAmt", "float"),
+        Param(
+            "TimePeriod",
+            "enum",
+            enum=("None", "ServiceYear", "CalendarYear", "Lifetime", "Years", "NumberInLast12Months"),
+        ),
+        Param(
+            "QuantityQualifier",
+            "enum",
+            enum=("None", "NumberOfServices", "AgeLimit", "Visits", "Years", "Months"),
+        ),
+        Param("Quantity", "int"),
+        Param("CodeNum", "int"),
+        Param("procCode", "str"),
+        Param("CodeGroupNum", "int"),
+        Param(
+            "TreatArea",
+            "enum",
+            enum=("None", "Surf", "Tooth", "Mouth", "Quad", "Sextant", "Arch", "ToothRange"),
+        ),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Benefit,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
 class BenefitsUpdateBody(TypedDict, total=False):
     CovCatNum: int
-    BenefitType: Literal['ActiveCoverage', 'CoInsurance', 'Deductible', 'CoPayment', 'Exclusions', 'Limitations', 'WaitingPeriod']
+    BenefitType: Literal[
+        "ActiveCoverage",
+        "CoInsurance",
+        "Deductible",
+        "CoPayment",
+        "Exclusions",
+        "Limitations",
+        "WaitingPeriod",
+    ]
     Percent: int
     MonetaryAmt: float
-    TimePeriod: Literal['None', 'ServiceYear', 'CalendarYear', 'Lifetime', 'Years', 'NumberInLast12Months']
-    QuantityQualifier: Literal['None', 'NumberOfServices', 'AgeLimit', 'Visits', 'Years', 'Months']
+    TimePeriod: Literal["None", "ServiceYear", "CalendarYear", "Lifetime", "Years", "NumberInLast12Months"]
+    QuantityQualifier: Literal["None", "NumberOfServices", "AgeLimit", "Visits", "Years", "Months"]
     Quantity: int
     CodeNum: int
     procCode: str
-    CoverageLevel: Literal['None', 'Individual', 'Family']
+    CoverageLevel: Literal["None", "Individual", "Family"]
     CodeGroupNum: int
-    TreatArea: Literal['None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange']
+    TreatArea: Literal["None", "Surf", "Tooth", "Mouth", "Quad", "Sextant", "Arch", "ToothRange"]
 
 
 _OP_update = Operation(
-    resource='benefits',
-    id='update',
-    method='PUT',
-    path='/benefits/{BenefitNum}',
-    path_params=(Param('BenefitNum', 'int', required=True),),
+    resource="benefits",
+    id="update",
+    method="PUT",
+    path="/benefits/{BenefitNum}",
+    path_params=(Param("BenefitNum", "int", required=True),),
     query=(),
-    body=(Param('CovCatNum', 'int'), Param('BenefitType', 'enum', enum=('ActiveCoverage', 'CoInsurance', 'Deductible', 'CoPayment', 'Exclusions', 'Limitations', 'WaitingPeriod')), Param('Percent', 'int'), Param('MonetaryAmt', 'float'), Param('TimePeriod', 'enum', enum=('None', 'ServiceYear', 'CalendarYear', 'Lifetime', 'Years', 'NumberInLast12Months')), Param('QuantityQualifier', 'enum', enum=('None', 'NumberOfServices', 'AgeLimit', 'Visits', 'Years', 'Months')), Param('Quantity', 'int'), Param('CodeNum', 'int'), Param('procCode', 'str'), Param('CoverageLevel', 'enum', enum=('None', 'Individual', 'Family')), Param('CodeGroupNum', 'int'), Param('TreatArea', 'enum', enum=('None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange')),),
+    body=(
+        Param("CovCatNum", "int"),
+        Param(
+            "BenefitType",
+            "enum",
+            enum=(
+                "ActiveCoverage",
+                "CoInsurance",
+                "Deductible",
+                "CoPayment",
+                "Exclusions",
+                "Limitations",
+                "WaitingPeriod",
+            ),
+        ),
+        Param("Percent", "int"),
+        Param("MonetaryAmt", "float"),
+        Param(
+            "TimePeriod",
+            "enum",
+            enum=("None", "ServiceYear", "CalendarYear", "Lifetime", "Years", "NumberInLast12Months"),
+        ),
+        Param(
+            "QuantityQualifier",
+            "enum",
+            enum=("None", "NumberOfServices", "AgeLimit", "Visits", "Years", "Months"),
+        ),
+        Param("Quantity", "int"),
+        Param("CodeNum", "int"),
+        Param("procCode", "str"),
+        Param("CoverageLevel", "enum", enum=("None", "Individual", "Family")),
+        Param("CodeGroupNum", "int"),
+        Param(
+            "TreatArea",
+            "enum",
+            enum=("None", "Surf", "Tooth", "Mouth", "Quad", "Sextant", "Arch", "ToothRange"),
+        ),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Benefit,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
@@ -152,29 +252,29 @@ class BenefitsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='benefits',
-    id='delete',
-    method='DELETE',
-    path='/benefits/{BenefitNum}',
-    path_params=(Param('BenefitNum', 'int', required=True),),
+    resource="benefits",
+    id="delete",
+    method="DELETE",
+    path="/benefits/{BenefitNum}",
+    path_params=(Param("BenefitNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
 class Benefits(Resource):
     """Operations on ``/benefits``."""
 
-    _segment = 'benefits'
+    _segment = "benefits"
 
     async def get(self, BenefitNum: int, **params: Unpack[BenefitsGetParams]) -> Benefit:
         """``GET /benefits/{BenefitNum}``. Needs Open Dental 25.3.7 or later."""
-        result: Benefit = await self._call(_OP_get, {'BenefitNum': BenefitNum}, params)
+        result: Benefit = await self._call(_OP_get, {"BenefitNum": BenefitNum}, params)
         return result
 
     def list(self, **params: Unpack[BenefitsListParams]) -> Paginator[Benefit]:
@@ -188,9 +288,9 @@ class Benefits(Resource):
 
     async def update(self, BenefitNum: int, **params: Unpack[BenefitsUpdateBody]) -> Benefit:
         """``PUT /benefits/{BenefitNum}``. Needs Open Dental 22.4.7 or later."""
-        result: Benefit = await self._call(_OP_update, {'BenefitNum': BenefitNum}, params)
+        result: Benefit = await self._call(_OP_update, {"BenefitNum": BenefitNum}, params)
         return result
 
     async def delete(self, BenefitNum: int, **params: Unpack[BenefitsDeleteParams]) -> None:
         """``DELETE /benefits/{BenefitNum}``. Needs Open Dental 22.4.7 or later."""
-        await self._call(_OP_delete, {'BenefitNum': BenefitNum}, params)
+        await self._call(_OP_delete, {"BenefitNum": BenefitNum}, params)

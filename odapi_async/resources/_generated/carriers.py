@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Carrier(Model):
     """One row of ``carriers`` (table ``carrier``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'CarrierNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "CarrierNum"
 
     CarrierNum: int = 0
     CarrierName: str = ""
@@ -37,18 +37,18 @@ class CarriersGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='carriers',
-    id='get',
-    method='GET',
-    path='/carriers/{CarrierNum}',
-    path_params=(Param('CarrierNum', 'int', required=True),),
+    resource="carriers",
+    id="get",
+    method="GET",
+    path="/carriers/{CarrierNum}",
+    path_params=(Param("CarrierNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Carrier,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -58,18 +58,18 @@ class CarriersListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='carriers',
-    id='list',
-    method='GET',
-    path='/carriers',
+    resource="carriers",
+    id="list",
+    method="GET",
+    path="/carriers",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Carrier,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -82,23 +82,34 @@ class CarriersCreateBody(TypedDict, total=False):
     Zip: str
     Phone: str
     ElectID: str
-    NoSendElect: Literal['SendElect', 'NoSendElect', 'NoSendSecondaryElect']
+    NoSendElect: Literal["SendElect", "NoSendElect", "NoSendSecondaryElect"]
     IsHidden: bool
 
 
 _OP_create = Operation(
-    resource='carriers',
-    id='create',
-    method='POST',
-    path='/carriers',
+    resource="carriers",
+    id="create",
+    method="POST",
+    path="/carriers",
     path_params=(),
     query=(),
-    body=(Param('CarrierName', 'str', required=True), Param('Address', 'str'), Param('Address2', 'str'), Param('City', 'str'), Param('State', 'str'), Param('Zip', 'str'), Param('Phone', 'str'), Param('ElectID', 'str'), Param('NoSendElect', 'enum', enum=('SendElect', 'NoSendElect', 'NoSendSecondaryElect')), Param('IsHidden', 'bool'),),
+    body=(
+        Param("CarrierName", "str", required=True),
+        Param("Address", "str"),
+        Param("Address2", "str"),
+        Param("City", "str"),
+        Param("State", "str"),
+        Param("Zip", "str"),
+        Param("Phone", "str"),
+        Param("ElectID", "str"),
+        Param("NoSendElect", "enum", enum=("SendElect", "NoSendElect", "NoSendSecondaryElect")),
+        Param("IsHidden", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Carrier,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -111,34 +122,45 @@ class CarriersUpdateBody(TypedDict, total=False):
     Zip: str
     Phone: str
     ElectID: str
-    NoSendElect: Literal['SendElect', 'NoSendElect', 'NoSendSecondaryElect']
+    NoSendElect: Literal["SendElect", "NoSendElect", "NoSendSecondaryElect"]
     IsHidden: bool
 
 
 _OP_update = Operation(
-    resource='carriers',
-    id='update',
-    method='PUT',
-    path='/carriers/{CarrierNum}',
-    path_params=(Param('CarrierNum', 'int', required=True),),
+    resource="carriers",
+    id="update",
+    method="PUT",
+    path="/carriers/{CarrierNum}",
+    path_params=(Param("CarrierNum", "int", required=True),),
     query=(),
-    body=(Param('CarrierName', 'str'), Param('Address', 'str'), Param('Address2', 'str'), Param('City', 'str'), Param('State', 'str'), Param('Zip', 'str'), Param('Phone', 'str'), Param('ElectID', 'str'), Param('NoSendElect', 'enum', enum=('SendElect', 'NoSendElect', 'NoSendSecondaryElect')), Param('IsHidden', 'bool'),),
+    body=(
+        Param("CarrierName", "str"),
+        Param("Address", "str"),
+        Param("Address2", "str"),
+        Param("City", "str"),
+        Param("State", "str"),
+        Param("Zip", "str"),
+        Param("Phone", "str"),
+        Param("ElectID", "str"),
+        Param("NoSendElect", "enum", enum=("SendElect", "NoSendElect", "NoSendSecondaryElect")),
+        Param("IsHidden", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Carriers(Resource):
     """Operations on ``/carriers``."""
 
-    _segment = 'carriers'
+    _segment = "carriers"
 
     async def get(self, CarrierNum: int, **params: Unpack[CarriersGetParams]) -> Carrier:
         """``GET /carriers/{CarrierNum}``. Needs Open Dental 24.4.5 or later."""
-        result: Carrier = await self._call(_OP_get, {'CarrierNum': CarrierNum}, params)
+        result: Carrier = await self._call(_OP_get, {"CarrierNum": CarrierNum}, params)
         return result
 
     def list(self, **params: Unpack[CarriersListParams]) -> Paginator[Carrier]:
@@ -152,4 +174,4 @@ class Carriers(Resource):
 
     async def update(self, CarrierNum: int, **params: Unpack[CarriersUpdateBody]) -> None:
         """``PUT /carriers/{CarrierNum}``. Needs Open Dental 21.4 or later."""
-        await self._call(_OP_update, {'CarrierNum': CarrierNum}, params)
+        await self._call(_OP_update, {"CarrierNum": CarrierNum}, params)

@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ChartModulesProgNotesRow(Model):
@@ -19,7 +19,7 @@ class ChartModulesProgNotesRow(Model):
 
     __od_primary_key__: ClassVar[Optional[str]] = None
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['note'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["note"])
 
     ObjectType: str = ""
     PrimaryKey: str = ""
@@ -58,7 +58,7 @@ class ChartModulesPlannedApptsRow(Model):
 
     __od_primary_key__: ClassVar[Optional[str]] = None
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['dateSched', 'minutes'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["dateSched", "minutes"])
 
     AptNum: str = ""
     ProvNum: str = ""
@@ -76,18 +76,18 @@ class ChartModulesProgNotesParams(TypedDict, total=False):
 
 
 _OP_ProgNotes = Operation(
-    resource='chartmodules',
-    id='ProgNotes',
-    method='GET',
-    path='/chartmodules/{PatNum}/ProgNotes',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="chartmodules",
+    id="ProgNotes",
+    method="GET",
+    path="/chartmodules/{PatNum}/ProgNotes",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ChartModulesProgNotesRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -97,18 +97,18 @@ class ChartModulesPatientInfoParams(TypedDict, total=False):
 
 
 _OP_PatientInfo = Operation(
-    resource='chartmodules',
-    id='PatientInfo',
-    method='GET',
-    path='/chartmodules/{PatNum}/PatientInfo',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="chartmodules",
+    id="PatientInfo",
+    method="GET",
+    path="/chartmodules/{PatNum}/PatientInfo",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ChartModulesPatientInfoRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -118,34 +118,40 @@ class ChartModulesPlannedApptsParams(TypedDict, total=False):
 
 
 _OP_PlannedAppts = Operation(
-    resource='chartmodules',
-    id='PlannedAppts',
-    method='GET',
-    path='/chartmodules/{PatNum}/PlannedAppts',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="chartmodules",
+    id="PlannedAppts",
+    method="GET",
+    path="/chartmodules/{PatNum}/PlannedAppts",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ChartModulesPlannedApptsRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ChartModules(Resource):
     """Operations on ``/chartmodules``."""
 
-    _segment = 'chartmodules'
+    _segment = "chartmodules"
 
-    def ProgNotes(self, PatNum: int, **params: Unpack[ChartModulesProgNotesParams]) -> Paginator[ChartModulesProgNotesRow]:
+    def ProgNotes(
+        self, PatNum: int, **params: Unpack[ChartModulesProgNotesParams]
+    ) -> Paginator[ChartModulesProgNotesRow]:
         """``GET /chartmodules/{PatNum}/ProgNotes``. Needs Open Dental 21.4 or later. Streams every page."""
-        return self._list(_OP_ProgNotes, {'PatNum': PatNum}, params)
+        return self._list(_OP_ProgNotes, {"PatNum": PatNum}, params)
 
-    def PatientInfo(self, PatNum: int, **params: Unpack[ChartModulesPatientInfoParams]) -> Paginator[ChartModulesPatientInfoRow]:
+    def PatientInfo(
+        self, PatNum: int, **params: Unpack[ChartModulesPatientInfoParams]
+    ) -> Paginator[ChartModulesPatientInfoRow]:
         """``GET /chartmodules/{PatNum}/PatientInfo``. Needs Open Dental 22.1 or later. Streams every page."""
-        return self._list(_OP_PatientInfo, {'PatNum': PatNum}, params)
+        return self._list(_OP_PatientInfo, {"PatNum": PatNum}, params)
 
-    def PlannedAppts(self, PatNum: int, **params: Unpack[ChartModulesPlannedApptsParams]) -> Paginator[ChartModulesPlannedApptsRow]:
+    def PlannedAppts(
+        self, PatNum: int, **params: Unpack[ChartModulesPlannedApptsParams]
+    ) -> Paginator[ChartModulesPlannedApptsRow]:
         """``GET /chartmodules/{PatNum}/PlannedAppts``. Needs Open Dental 22.2 or later. Streams every page."""
-        return self._list(_OP_PlannedAppts, {'PatNum': PatNum}, params)
+        return self._list(_OP_PlannedAppts, {"PatNum": PatNum}, params)

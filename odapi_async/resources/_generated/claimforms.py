@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ClaimForm(Model):
     """One row of ``claimforms`` (table ``claimform``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimFormNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ClaimFormNum"
 
     ClaimFormNum: int = 0
     Description: str = ""
@@ -37,18 +37,18 @@ class ClaimFormsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='claimforms',
-    id='get',
-    method='GET',
-    path='/claimforms/{ClaimFormNum}',
-    path_params=(Param('ClaimFormNum', 'int', required=True),),
+    resource="claimforms",
+    id="get",
+    method="GET",
+    path="/claimforms/{ClaimFormNum}",
+    path_params=(Param("ClaimFormNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -58,29 +58,29 @@ class ClaimFormsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='claimforms',
-    id='list',
-    method='GET',
-    path='/claimforms',
+    resource="claimforms",
+    id="list",
+    method="GET",
+    path="/claimforms",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ClaimForms(Resource):
     """Operations on ``/claimforms``."""
 
-    _segment = 'claimforms'
+    _segment = "claimforms"
 
     async def get(self, ClaimFormNum: int, **params: Unpack[ClaimFormsGetParams]) -> Any:
         """``GET /claimforms/{ClaimFormNum}``."""
-        return await self._call(_OP_get, {'ClaimFormNum': ClaimFormNum}, params)
+        return await self._call(_OP_get, {"ClaimFormNum": ClaimFormNum}, params)
 
     def list(self, **params: Unpack[ClaimFormsListParams]) -> Paginator[Any]:
         """``GET /claimforms``. Streams every page."""

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ClaimPayment(Model):
     """One row of ``claimpayments`` (table ``claimpayment``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimPaymentNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ClaimPaymentNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['payGroup', 'payType'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["payGroup", "payType"])
 
     ClaimPaymentNum: int = 0
     CheckDate: Optional[datetime.date] = None
@@ -46,18 +46,18 @@ class ClaimPaymentsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='claimpayments',
-    id='get',
-    method='GET',
-    path='/claimpayments/{ClaimPaymentNum}',
-    path_params=(Param('ClaimPaymentNum', 'int', required=True),),
+    resource="claimpayments",
+    id="get",
+    method="GET",
+    path="/claimpayments/{ClaimPaymentNum}",
+    path_params=(Param("ClaimPaymentNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimPayment,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -68,18 +68,18 @@ class ClaimPaymentsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='claimpayments',
-    id='list',
-    method='GET',
-    path='/claimpayments',
+    resource="claimpayments",
+    id="list",
+    method="GET",
+    path="/claimpayments",
     path_params=(),
-    query=(Param('SecDateTEdit', 'datetime'),),
+    query=(Param("SecDateTEdit", "datetime"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ClaimPayment,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -98,19 +98,31 @@ class ClaimPaymentsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='claimpayments',
-    id='create',
-    method='POST',
-    path='/claimpayments',
+    resource="claimpayments",
+    id="create",
+    method="POST",
+    path="/claimpayments",
     path_params=(),
     query=(),
-    body=(Param('claimNum', 'int', required=True), Param('CheckAmt', 'float', required=True), Param('CheckDate', 'date'), Param('CheckNum', 'str'), Param('BankBranch', 'str'), Param('Note', 'str'), Param('ClinicNum', 'int'), Param('CarrierName', 'str'), Param('DateIssued', 'date'), Param('PayType', 'int'), Param('PayGroup', 'int'),),
+    body=(
+        Param("claimNum", "int", required=True),
+        Param("CheckAmt", "float", required=True),
+        Param("CheckDate", "date"),
+        Param("CheckNum", "str"),
+        Param("BankBranch", "str"),
+        Param("Note", "str"),
+        Param("ClinicNum", "int"),
+        Param("CarrierName", "str"),
+        Param("DateIssued", "date"),
+        Param("PayType", "int"),
+        Param("PayGroup", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimPayment,
-    derived=frozenset(['payGroup', 'payType']),
-    permission='Insurance',
+    derived=frozenset(["payGroup", "payType"]),
+    permission="Insurance",
 )
 
 
@@ -129,19 +141,31 @@ class ClaimPaymentsBatchBody(TypedDict, total=False):
 
 
 _OP_Batch = Operation(
-    resource='claimpayments',
-    id='Batch',
-    method='POST',
-    path='/claimpayments/Batch',
+    resource="claimpayments",
+    id="Batch",
+    method="POST",
+    path="/claimpayments/Batch",
     path_params=(),
     query=(),
-    body=(Param('claimNums', 'list', required=True, items='int'), Param('CheckAmt', 'float', required=True), Param('CheckDate', 'date'), Param('CheckNum', 'str'), Param('BankBranch', 'str'), Param('Note', 'str'), Param('ClinicNum', 'int'), Param('CarrierName', 'str'), Param('DateIssued', 'date'), Param('PayType', 'int'), Param('PayGroup', 'int'),),
+    body=(
+        Param("claimNums", "list", required=True, items="int"),
+        Param("CheckAmt", "float", required=True),
+        Param("CheckDate", "date"),
+        Param("CheckNum", "str"),
+        Param("BankBranch", "str"),
+        Param("Note", "str"),
+        Param("ClinicNum", "int"),
+        Param("CarrierName", "str"),
+        Param("DateIssued", "date"),
+        Param("PayType", "int"),
+        Param("PayGroup", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimPayment,
-    derived=frozenset(['payGroup', 'payType']),
-    permission='Insurance',
+    derived=frozenset(["payGroup", "payType"]),
+    permission="Insurance",
 )
 
 
@@ -156,19 +180,27 @@ class ClaimPaymentsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='claimpayments',
-    id='update',
-    method='PUT',
-    path='/claimpayments/{ClaimPaymentNum}',
-    path_params=(Param('ClaimPaymentNum', 'int', required=True),),
+    resource="claimpayments",
+    id="update",
+    method="PUT",
+    path="/claimpayments/{ClaimPaymentNum}",
+    path_params=(Param("ClaimPaymentNum", "int", required=True),),
     query=(),
-    body=(Param('CheckAmt', 'float'), Param('CheckNum', 'str'), Param('BankBranch', 'str'), Param('Note', 'str'), Param('CarrierName', 'str'), Param('PayType', 'int'), Param('PayGroup', 'int'),),
+    body=(
+        Param("CheckAmt", "float"),
+        Param("CheckNum", "str"),
+        Param("BankBranch", "str"),
+        Param("Note", "str"),
+        Param("CarrierName", "str"),
+        Param("PayType", "int"),
+        Param("PayGroup", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimPayment,
-    derived=frozenset(['payGroup', 'payType']),
-    permission='Insurance',
+    derived=frozenset(["payGroup", "payType"]),
+    permission="Insurance",
 )
 
 
@@ -177,29 +209,29 @@ class ClaimPaymentsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='claimpayments',
-    id='delete',
-    method='DELETE',
-    path='/claimpayments/{ClaimPaymentNum}',
-    path_params=(Param('ClaimPaymentNum', 'int', required=True),),
+    resource="claimpayments",
+    id="delete",
+    method="DELETE",
+    path="/claimpayments/{ClaimPaymentNum}",
+    path_params=(Param("ClaimPaymentNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
 class ClaimPayments(Resource):
     """Operations on ``/claimpayments``."""
 
-    _segment = 'claimpayments'
+    _segment = "claimpayments"
 
     async def get(self, ClaimPaymentNum: int, **params: Unpack[ClaimPaymentsGetParams]) -> ClaimPayment:
         """``GET /claimpayments/{ClaimPaymentNum}``. Needs Open Dental 23.2.15 or later."""
-        result: ClaimPayment = await self._call(_OP_get, {'ClaimPaymentNum': ClaimPaymentNum}, params)
+        result: ClaimPayment = await self._call(_OP_get, {"ClaimPaymentNum": ClaimPaymentNum}, params)
         return result
 
     def list(self, **params: Unpack[ClaimPaymentsListParams]) -> Paginator[ClaimPayment]:
@@ -218,9 +250,9 @@ class ClaimPayments(Resource):
 
     async def update(self, ClaimPaymentNum: int, **params: Unpack[ClaimPaymentsUpdateBody]) -> ClaimPayment:
         """``PUT /claimpayments/{ClaimPaymentNum}``. Needs Open Dental 23.2.15 or later."""
-        result: ClaimPayment = await self._call(_OP_update, {'ClaimPaymentNum': ClaimPaymentNum}, params)
+        result: ClaimPayment = await self._call(_OP_update, {"ClaimPaymentNum": ClaimPaymentNum}, params)
         return result
 
     async def delete(self, ClaimPaymentNum: int, **params: Unpack[ClaimPaymentsDeleteParams]) -> None:
         """``DELETE /claimpayments/{ClaimPaymentNum}``. Needs Open Dental 24.3.13 or later."""
-        await self._call(_OP_delete, {'ClaimPaymentNum': ClaimPaymentNum}, params)
+        await self._call(_OP_delete, {"ClaimPaymentNum": ClaimPaymentNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ClaimProc(Model):
     """One row of ``claimprocs`` (table ``claimproc``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimProcNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ClaimProcNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['claimPaymentTracking'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["claimPaymentTracking"])
 
     ClaimProcNum: int = 0
     ProcNum: int = 0
@@ -75,18 +75,18 @@ class ClaimProcsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='claimprocs',
-    id='get',
-    method='GET',
-    path='/claimprocs/{ClaimProcNum}',
-    path_params=(Param('ClaimProcNum', 'int', required=True),),
+    resource="claimprocs",
+    id="get",
+    method="GET",
+    path="/claimprocs/{ClaimProcNum}",
+    path_params=(Param("ClaimProcNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimProc,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -94,25 +94,57 @@ class ClaimProcsListParams(TypedDict, total=False):
     ProcNum: int
     ClaimNum: int
     PatNum: int
-    Status: Literal['NotReceived', 'Received', 'Preauth', 'Adjustment', 'Supplemental', 'CapClaim', 'Estimate', 'CapComplete', 'CapEstimate', 'InsHist']
+    Status: Literal[
+        "NotReceived",
+        "Received",
+        "Preauth",
+        "Adjustment",
+        "Supplemental",
+        "CapClaim",
+        "Estimate",
+        "CapComplete",
+        "CapEstimate",
+        "InsHist",
+    ]
     ClaimPaymentNum: int
     Offset: int
     Limit: int
 
 
 _OP_list = Operation(
-    resource='claimprocs',
-    id='list',
-    method='GET',
-    path='/claimprocs',
+    resource="claimprocs",
+    id="list",
+    method="GET",
+    path="/claimprocs",
     path_params=(),
-    query=(Param('ProcNum', 'int'), Param('ClaimNum', 'int'), Param('PatNum', 'int'), Param('Status', 'enum', enum=('NotReceived', 'Received', 'Preauth', 'Adjustment', 'Supplemental', 'CapClaim', 'Estimate', 'CapComplete', 'CapEstimate', 'InsHist')), Param('ClaimPaymentNum', 'int'),),
+    query=(
+        Param("ProcNum", "int"),
+        Param("ClaimNum", "int"),
+        Param("PatNum", "int"),
+        Param(
+            "Status",
+            "enum",
+            enum=(
+                "NotReceived",
+                "Received",
+                "Preauth",
+                "Adjustment",
+                "Supplemental",
+                "CapClaim",
+                "Estimate",
+                "CapComplete",
+                "CapEstimate",
+                "InsHist",
+            ),
+        ),
+        Param("ClaimPaymentNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ClaimProc,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -120,7 +152,7 @@ class ClaimProcsUpdateBody(TypedDict, total=False):
     ProvNum: int
     FeeBilled: float
     DedApplied: float
-    Status: Literal['NotReceived', 'Received', 'Preauth', 'Supplemental', 'Estimate']
+    Status: Literal["NotReceived", "Received", "Preauth", "Supplemental", "Estimate"]
     InsPayAmt: float
     Remarks: str
     ClaimPaymentNum: int
@@ -137,19 +169,37 @@ class ClaimProcsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='claimprocs',
-    id='update',
-    method='PUT',
-    path='/claimprocs/{ClaimProcNum}',
-    path_params=(Param('ClaimProcNum', 'int', required=True),),
+    resource="claimprocs",
+    id="update",
+    method="PUT",
+    path="/claimprocs/{ClaimProcNum}",
+    path_params=(Param("ClaimProcNum", "int", required=True),),
     query=(),
-    body=(Param('ProvNum', 'int'), Param('FeeBilled', 'float'), Param('DedApplied', 'float'), Param('Status', 'enum', enum=('NotReceived', 'Received', 'Preauth', 'Supplemental', 'Estimate')), Param('InsPayAmt', 'float'), Param('Remarks', 'str'), Param('ClaimPaymentNum', 'int'), Param('WriteOff', 'float'), Param('CodeSent', 'str'), Param('PercentOverride', 'int'), Param('NoBillIns', 'bool'), Param('CopayOverride', 'float'), Param('DedEstOverride', 'float'), Param('InsEstTotalOverride', 'float'), Param('PaidOtherInsOverride', 'float'), Param('WriteOffEstOverride', 'float'), Param('ClaimPaymentTracking', 'int'),),
+    body=(
+        Param("ProvNum", "int"),
+        Param("FeeBilled", "float"),
+        Param("DedApplied", "float"),
+        Param("Status", "enum", enum=("NotReceived", "Received", "Preauth", "Supplemental", "Estimate")),
+        Param("InsPayAmt", "float"),
+        Param("Remarks", "str"),
+        Param("ClaimPaymentNum", "int"),
+        Param("WriteOff", "float"),
+        Param("CodeSent", "str"),
+        Param("PercentOverride", "int"),
+        Param("NoBillIns", "bool"),
+        Param("CopayOverride", "float"),
+        Param("DedEstOverride", "float"),
+        Param("InsEstTotalOverride", "float"),
+        Param("PaidOtherInsOverride", "float"),
+        Param("WriteOffEstOverride", "float"),
+        Param("ClaimPaymentTracking", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimProc,
-    derived=frozenset(['claimPaymentTracking']),
-    permission='Insurance',
+    derived=frozenset(["claimPaymentTracking"]),
+    permission="Insurance",
 )
 
 
@@ -161,19 +211,24 @@ class ClaimProcsPutInsAdjustBody(TypedDict, total=False):
 
 
 _OP_PutInsAdjust = Operation(
-    resource='claimprocs',
-    id='PutInsAdjust',
-    method='PUT',
-    path='/claimprocs/InsAdjust',
+    resource="claimprocs",
+    id="PutInsAdjust",
+    method="PUT",
+    path="/claimprocs/InsAdjust",
     path_params=(),
     query=(),
-    body=(Param('PatPlanNum', 'int', required=True), Param('insUsed', 'str'), Param('deductibleUsed', 'str'), Param('date', 'date'),),
+    body=(
+        Param("PatPlanNum", "int", required=True),
+        Param("insUsed", "str"),
+        Param("deductibleUsed", "str"),
+        Param("date", "date"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['claimPaymentTracking']),
-    permission='InsuranceSimple',
+    derived=frozenset(["claimPaymentTracking"]),
+    permission="InsuranceSimple",
 )
 
 
@@ -185,19 +240,24 @@ class ClaimProcsPostInsAdjustBody(TypedDict, total=False):
 
 
 _OP_PostInsAdjust = Operation(
-    resource='claimprocs',
-    id='PostInsAdjust',
-    method='POST',
-    path='/claimprocs/InsAdjust',
+    resource="claimprocs",
+    id="PostInsAdjust",
+    method="POST",
+    path="/claimprocs/InsAdjust",
     path_params=(),
     query=(),
-    body=(Param('PatPlanNum', 'int', required=True), Param('insUsed', 'int'), Param('deductibleUsed', 'int'), Param('date', 'date'),),
+    body=(
+        Param("PatPlanNum", "int", required=True),
+        Param("insUsed", "int"),
+        Param("deductibleUsed", "int"),
+        Param("date", "date"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimProc,
-    derived=frozenset(['claimPaymentTracking']),
-    permission='InsuranceSimple',
+    derived=frozenset(["claimPaymentTracking"]),
+    permission="InsuranceSimple",
 )
 
 
@@ -207,30 +267,33 @@ class ClaimProcsSupplementalBody(TypedDict, total=False):
 
 
 _OP_Supplemental = Operation(
-    resource='claimprocs',
-    id='Supplemental',
-    method='POST',
-    path='/claimprocs/Supplemental',
+    resource="claimprocs",
+    id="Supplemental",
+    method="POST",
+    path="/claimprocs/Supplemental",
     path_params=(),
     query=(),
-    body=(Param('ClaimProcNum', 'int', required=True), Param('InsPayAmt', 'float'),),
+    body=(
+        Param("ClaimProcNum", "int", required=True),
+        Param("InsPayAmt", "float"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimProc,
-    derived=frozenset(['claimPaymentTracking']),
-    permission='Insurance',
+    derived=frozenset(["claimPaymentTracking"]),
+    permission="Insurance",
 )
 
 
 class ClaimProcs(Resource):
     """Operations on ``/claimprocs``."""
 
-    _segment = 'claimprocs'
+    _segment = "claimprocs"
 
     async def get(self, ClaimProcNum: int, **params: Unpack[ClaimProcsGetParams]) -> ClaimProc:
         """``GET /claimprocs/{ClaimProcNum}``. Needs Open Dental 25.1.27 or later."""
-        result: ClaimProc = await self._call(_OP_get, {'ClaimProcNum': ClaimProcNum}, params)
+        result: ClaimProc = await self._call(_OP_get, {"ClaimProcNum": ClaimProcNum}, params)
         return result
 
     def list(self, **params: Unpack[ClaimProcsListParams]) -> Paginator[ClaimProc]:
@@ -239,7 +302,7 @@ class ClaimProcs(Resource):
 
     async def update(self, ClaimProcNum: int, **params: Unpack[ClaimProcsUpdateBody]) -> ClaimProc:
         """``PUT /claimprocs/{ClaimProcNum}``. Needs Open Dental 22.3.33 or later."""
-        result: ClaimProc = await self._call(_OP_update, {'ClaimProcNum': ClaimProcNum}, params)
+        result: ClaimProc = await self._call(_OP_update, {"ClaimProcNum": ClaimProcNum}, params)
         return result
 
     async def PutInsAdjust(self, **params: Unpack[ClaimProcsPutInsAdjustBody]) -> None:

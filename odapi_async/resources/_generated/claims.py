@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Claim(Model):
     """One row of ``claims`` (table ``claim``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ClaimNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['customTracking'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["customTracking"])
 
     ClaimNum: int = 0
     PatNum: int = 0
@@ -63,7 +63,7 @@ class Claim(Model):
 class ClaimsSplitResult(Model):
     """The answer of ``PUT /claims/{ClaimNum}/Split``."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ClaimNum"
 
     ClaimNum: int = 0
     ProcNums: List[int] = []
@@ -74,18 +74,18 @@ class ClaimsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='claims',
-    id='get',
-    method='GET',
-    path='/claims/{ClaimNum}',
-    path_params=(Param('ClaimNum', 'int', required=True),),
+    resource="claims",
+    id="get",
+    method="GET",
+    path="/claims/{ClaimNum}",
+    path_params=(Param("ClaimNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Claim,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -98,18 +98,22 @@ class ClaimsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='claims',
-    id='list',
-    method='GET',
-    path='/claims',
+    resource="claims",
+    id="list",
+    method="GET",
+    path="/claims",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('ClaimStatus', 'str'), Param('SecDateTEdit', 'datetime'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("ClaimStatus", "str"),
+        Param("SecDateTEdit", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Claim,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -119,8 +123,28 @@ class ClaimsCreateBody(TypedDict, total=False):
     ClaimType: Required[str]
     InsSubNum: int
     InsSubNum2: int
-    PatRelat: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
-    PatRelat2: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
+    PatRelat: Literal[
+        "Self",
+        "Spouse",
+        "Child",
+        "Employee",
+        "HandicapDep",
+        "SignifOther",
+        "InjuredPlaintiff",
+        "LifePartner",
+        "Dependent",
+    ]
+    PatRelat2: Literal[
+        "Self",
+        "Spouse",
+        "Child",
+        "Employee",
+        "HandicapDep",
+        "SignifOther",
+        "InjuredPlaintiff",
+        "LifePartner",
+        "Dependent",
+    ]
     DateService: Union[datetime.date, str, None]
     DateSent: Union[datetime.date, str, None]
     ClaimForm: int
@@ -129,19 +153,60 @@ class ClaimsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='claims',
-    id='create',
-    method='POST',
-    path='/claims',
+    resource="claims",
+    id="create",
+    method="POST",
+    path="/claims",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('procNums', 'list', required=True, items='int'), Param('ClaimType', 'str', required=True), Param('InsSubNum', 'int'), Param('InsSubNum2', 'int'), Param('PatRelat', 'enum', enum=('Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent')), Param('PatRelat2', 'enum', enum=('Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent')), Param('DateService', 'date'), Param('DateSent', 'date'), Param('ClaimForm', 'int'), Param('ProvTreat', 'int'), Param('ProvBill', 'int'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("procNums", "list", required=True, items="int"),
+        Param("ClaimType", "str", required=True),
+        Param("InsSubNum", "int"),
+        Param("InsSubNum2", "int"),
+        Param(
+            "PatRelat",
+            "enum",
+            enum=(
+                "Self",
+                "Spouse",
+                "Child",
+                "Employee",
+                "HandicapDep",
+                "SignifOther",
+                "InjuredPlaintiff",
+                "LifePartner",
+                "Dependent",
+            ),
+        ),
+        Param(
+            "PatRelat2",
+            "enum",
+            enum=(
+                "Self",
+                "Spouse",
+                "Child",
+                "Employee",
+                "HandicapDep",
+                "SignifOther",
+                "InjuredPlaintiff",
+                "LifePartner",
+                "Dependent",
+            ),
+        ),
+        Param("DateService", "date"),
+        Param("DateSent", "date"),
+        Param("ClaimForm", "int"),
+        Param("ProvTreat", "int"),
+        Param("ProvBill", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Claim,
-    derived=frozenset(['customTracking']),
-    permission='Insurance',
+    derived=frozenset(["customTracking"]),
+    permission="Insurance",
 )
 
 
@@ -154,15 +219,54 @@ class ClaimsUpdateBody(TypedDict, total=False):
     ClaimNote: str
     ReasonUnderPaid: str
     ProvBill: int
-    PlaceService: Literal['Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet']
+    PlaceService: Literal[
+        "Office",
+        "PatientsHome",
+        "InpatHospital",
+        "OutpatHospital",
+        "SkilledNursFac",
+        "CustodialCareFacility",
+        "OtherLocation",
+        "MobileUnit",
+        "School",
+        "MilitaryTreatFac",
+        "FederalHealthCenter",
+        "PublicHealthClinic",
+        "RuralHealthClinic",
+        "EmergencyRoomHospital",
+        "AmbulatorySurgicalCenter",
+        "TelehealthOutsideHome",
+        "TelehealthInHome",
+        "OutreachSiteOrStreet",
+    ]
     AccidentRelated: str
     AccidentDate: Union[datetime.date, str, None]
     AccidentST: str
     IsOrtho: bool
     OrthoRemainM: int
     OrthoDate: Union[datetime.date, str, None]
-    PatRelat: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
-    PatRelat2: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
+    PatRelat: Literal[
+        "Self",
+        "Spouse",
+        "Child",
+        "Employee",
+        "HandicapDep",
+        "SignifOther",
+        "InjuredPlaintiff",
+        "LifePartner",
+        "Dependent",
+    ]
+    PatRelat2: Literal[
+        "Self",
+        "Spouse",
+        "Child",
+        "Employee",
+        "HandicapDep",
+        "SignifOther",
+        "InjuredPlaintiff",
+        "LifePartner",
+        "Dependent",
+    ]
     ClaimForm: int
     InsSubNum2: int
     PriorAuthorizationNumber: str
@@ -170,19 +274,92 @@ class ClaimsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='claims',
-    id='update',
-    method='PUT',
-    path='/claims/{ClaimNum}',
-    path_params=(Param('ClaimNum', 'int', required=True),),
+    resource="claims",
+    id="update",
+    method="PUT",
+    path="/claims/{ClaimNum}",
+    path_params=(Param("ClaimNum", "int", required=True),),
     query=(),
-    body=(Param('ClaimStatus', 'str'), Param('DateReceived', 'date'), Param('ProvTreat', 'int'), Param('IsProsthesis', 'str'), Param('PriorDate', 'date'), Param('ClaimNote', 'str'), Param('ReasonUnderPaid', 'str'), Param('ProvBill', 'int'), Param('PlaceService', 'enum', enum=('Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet')), Param('AccidentRelated', 'str'), Param('AccidentDate', 'date'), Param('AccidentST', 'str'), Param('IsOrtho', 'bool'), Param('OrthoRemainM', 'int'), Param('OrthoDate', 'date'), Param('PatRelat', 'enum', enum=('Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent')), Param('PatRelat2', 'enum', enum=('Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent')), Param('ClaimForm', 'int'), Param('InsSubNum2', 'int'), Param('PriorAuthorizationNumber', 'str'), Param('OrthoTotalM', 'int'),),
+    body=(
+        Param("ClaimStatus", "str"),
+        Param("DateReceived", "date"),
+        Param("ProvTreat", "int"),
+        Param("IsProsthesis", "str"),
+        Param("PriorDate", "date"),
+        Param("ClaimNote", "str"),
+        Param("ReasonUnderPaid", "str"),
+        Param("ProvBill", "int"),
+        Param(
+            "PlaceService",
+            "enum",
+            enum=(
+                "Office",
+                "PatientsHome",
+                "InpatHospital",
+                "OutpatHospital",
+                "SkilledNursFac",
+                "CustodialCareFacility",
+                "OtherLocation",
+                "MobileUnit",
+                "School",
+                "MilitaryTreatFac",
+                "FederalHealthCenter",
+                "PublicHealthClinic",
+                "RuralHealthClinic",
+                "EmergencyRoomHospital",
+                "AmbulatorySurgicalCenter",
+                "TelehealthOutsideHome",
+                "TelehealthInHome",
+                "OutreachSiteOrStreet",
+            ),
+        ),
+        Param("AccidentRelated", "str"),
+        Param("AccidentDate", "date"),
+        Param("AccidentST", "str"),
+        Param("IsOrtho", "bool"),
+        Param("OrthoRemainM", "int"),
+        Param("OrthoDate", "date"),
+        Param(
+            "PatRelat",
+            "enum",
+            enum=(
+                "Self",
+                "Spouse",
+                "Child",
+                "Employee",
+                "HandicapDep",
+                "SignifOther",
+                "InjuredPlaintiff",
+                "LifePartner",
+                "Dependent",
+            ),
+        ),
+        Param(
+            "PatRelat2",
+            "enum",
+            enum=(
+                "Self",
+                "Spouse",
+                "Child",
+                "Employee",
+                "HandicapDep",
+                "SignifOther",
+                "InjuredPlaintiff",
+                "LifePartner",
+                "Dependent",
+            ),
+        ),
+        Param("ClaimForm", "int"),
+        Param("InsSubNum2", "int"),
+        Param("PriorAuthorizationNumber", "str"),
+        Param("OrthoTotalM", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Claim,
-    derived=frozenset(['customTracking']),
-    permission='Insurance',
+    derived=frozenset(["customTracking"]),
+    permission="Insurance",
 )
 
 
@@ -192,19 +369,22 @@ class ClaimsStatusBody(TypedDict, total=False):
 
 
 _OP_Status = Operation(
-    resource='claims',
-    id='Status',
-    method='PUT',
-    path='/claims/{ClaimNum}/Status',
-    path_params=(Param('ClaimNum', 'int', required=True),),
+    resource="claims",
+    id="Status",
+    method="PUT",
+    path="/claims/{ClaimNum}/Status",
+    path_params=(Param("ClaimNum", "int", required=True),),
     query=(),
-    body=(Param('DateSent', 'date', required=True), Param('DateSentOrig', 'date'),),
+    body=(
+        Param("DateSent", "date", required=True),
+        Param("DateSentOrig", "date"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Claim,
-    derived=frozenset(['customTracking']),
-    permission='Insurance',
+    derived=frozenset(["customTracking"]),
+    permission="Insurance",
 )
 
 
@@ -213,19 +393,19 @@ class ClaimsSplitBody(TypedDict, total=False):
 
 
 _OP_Split = Operation(
-    resource='claims',
-    id='Split',
-    method='PUT',
-    path='/claims/{ClaimNum}/Split',
-    path_params=(Param('ClaimNum', 'int', required=True),),
+    resource="claims",
+    id="Split",
+    method="PUT",
+    path="/claims/{ClaimNum}/Split",
+    path_params=(Param("ClaimNum", "int", required=True),),
     query=(),
-    body=(Param('ProcNums', 'list', required=True, items='int'),),
+    body=(Param("ProcNums", "list", required=True, items="int"),),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimsSplitResult,
-    derived=frozenset(['customTracking']),
-    permission='Insurance',
+    derived=frozenset(["customTracking"]),
+    permission="Insurance",
 )
 
 
@@ -234,29 +414,29 @@ class ClaimsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='claims',
-    id='delete',
-    method='DELETE',
-    path='/claims/{ClaimNum}',
-    path_params=(Param('ClaimNum', 'int', required=True),),
+    resource="claims",
+    id="delete",
+    method="DELETE",
+    path="/claims/{ClaimNum}",
+    path_params=(Param("ClaimNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
 class Claims(Resource):
     """Operations on ``/claims``."""
 
-    _segment = 'claims'
+    _segment = "claims"
 
     async def get(self, ClaimNum: int, **params: Unpack[ClaimsGetParams]) -> Claim:
         """``GET /claims/{ClaimNum}``. Needs Open Dental 23.3.11 or later."""
-        result: Claim = await self._call(_OP_get, {'ClaimNum': ClaimNum}, params)
+        result: Claim = await self._call(_OP_get, {"ClaimNum": ClaimNum}, params)
         return result
 
     def list(self, **params: Unpack[ClaimsListParams]) -> Paginator[Claim]:
@@ -270,19 +450,19 @@ class Claims(Resource):
 
     async def update(self, ClaimNum: int, **params: Unpack[ClaimsUpdateBody]) -> Claim:
         """``PUT /claims/{ClaimNum}``. Needs Open Dental 21.4 or later."""
-        result: Claim = await self._call(_OP_update, {'ClaimNum': ClaimNum}, params)
+        result: Claim = await self._call(_OP_update, {"ClaimNum": ClaimNum}, params)
         return result
 
     async def Status(self, ClaimNum: int, **params: Unpack[ClaimsStatusBody]) -> Claim:
         """``PUT /claims/{ClaimNum}/Status``. Needs Open Dental 21.3 or later."""
-        result: Claim = await self._call(_OP_Status, {'ClaimNum': ClaimNum}, params)
+        result: Claim = await self._call(_OP_Status, {"ClaimNum": ClaimNum}, params)
         return result
 
     async def Split(self, ClaimNum: int, **params: Unpack[ClaimsSplitBody]) -> ClaimsSplitResult:
         """``PUT /claims/{ClaimNum}/Split``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
-        result: ClaimsSplitResult = await self._call(_OP_Split, {'ClaimNum': ClaimNum}, params)
+        result: ClaimsSplitResult = await self._call(_OP_Split, {"ClaimNum": ClaimNum}, params)
         return result
 
     async def delete(self, ClaimNum: int, **params: Unpack[ClaimsDeleteParams]) -> None:
         """``DELETE /claims/{ClaimNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_delete, {'ClaimNum': ClaimNum}, params)
+        await self._call(_OP_delete, {"ClaimNum": ClaimNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ClaimTracking(Model):
     """One row of ``claimtrackings`` (table ``claimtracking``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ClaimTrackingNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ClaimTrackingNum"
 
     ClaimTrackingNum: int = 0
     ClaimNum: int = 0
@@ -36,18 +36,18 @@ class ClaimTrackingsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='claimtrackings',
-    id='list',
-    method='GET',
-    path='/claimtrackings',
+    resource="claimtrackings",
+    id="list",
+    method="GET",
+    path="/claimtrackings",
     path_params=(),
-    query=(Param('ClaimNum', 'int'),),
+    query=(Param("ClaimNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ClaimTracking,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -59,18 +59,23 @@ class ClaimTrackingsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='claimtrackings',
-    id='create',
-    method='POST',
-    path='/claimtrackings',
+    resource="claimtrackings",
+    id="create",
+    method="POST",
+    path="/claimtrackings",
     path_params=(),
     query=(),
-    body=(Param('ClaimNum', 'int', required=True), Param('Note', 'str'), Param('TrackingDefNum', 'int', required=True), Param('TrackingErrorDefNum', 'int'),),
+    body=(
+        Param("ClaimNum", "int", required=True),
+        Param("Note", "str"),
+        Param("TrackingDefNum", "int", required=True),
+        Param("TrackingErrorDefNum", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimTracking,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
@@ -81,25 +86,29 @@ class ClaimTrackingsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='claimtrackings',
-    id='update',
-    method='PUT',
-    path='/claimtrackings/{ClaimTrackingNum}',
-    path_params=(Param('ClaimTrackingNum', 'int', required=True),),
+    resource="claimtrackings",
+    id="update",
+    method="PUT",
+    path="/claimtrackings/{ClaimTrackingNum}",
+    path_params=(Param("ClaimTrackingNum", "int", required=True),),
     query=(),
-    body=(Param('Note', 'str'), Param('TrackingDefNum', 'int'), Param('TrackingErrorDefNum', 'int'),),
+    body=(
+        Param("Note", "str"),
+        Param("TrackingDefNum", "int"),
+        Param("TrackingErrorDefNum", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClaimTracking,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
 class ClaimTrackings(Resource):
     """Operations on ``/claimtrackings``."""
 
-    _segment = 'claimtrackings'
+    _segment = "claimtrackings"
 
     def list(self, **params: Unpack[ClaimTrackingsListParams]) -> Paginator[ClaimTracking]:
         """``GET /claimtrackings``. Needs Open Dental 23.2.5 or later. Streams every page."""
@@ -110,7 +119,9 @@ class ClaimTrackings(Resource):
         result: ClaimTracking = await self._call(_OP_create, {}, params)
         return result
 
-    async def update(self, ClaimTrackingNum: int, **params: Unpack[ClaimTrackingsUpdateBody]) -> ClaimTracking:
+    async def update(
+        self, ClaimTrackingNum: int, **params: Unpack[ClaimTrackingsUpdateBody]
+    ) -> ClaimTracking:
         """``PUT /claimtrackings/{ClaimTrackingNum}``. Needs Open Dental 23.2.5 or later."""
-        result: ClaimTracking = await self._call(_OP_update, {'ClaimTrackingNum': ClaimTrackingNum}, params)
+        result: ClaimTracking = await self._call(_OP_update, {"ClaimTrackingNum": ClaimTrackingNum}, params)
         return result

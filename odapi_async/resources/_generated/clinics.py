@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Clinic(Model):
     """One row of ``clinics`` (table ``clinic``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ClinicNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ClinicNum"
 
     ClinicNum: int = 0
     Description: str = ""
@@ -47,18 +47,18 @@ class ClinicsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='clinics',
-    id='list',
-    method='GET',
-    path='/clinics',
+    resource="clinics",
+    id="list",
+    method="GET",
+    path="/clinics",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Clinic,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -80,25 +80,40 @@ class ClinicsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='clinics',
-    id='update',
-    method='PUT',
-    path='/clinics/{ClinicNum}',
-    path_params=(Param('ClinicNum', 'int', required=True),),
+    resource="clinics",
+    id="update",
+    method="PUT",
+    path="/clinics/{ClinicNum}",
+    path_params=(Param("ClinicNum", "int", required=True),),
     query=(),
-    body=(Param('Description', 'str'), Param('Phone', 'str'), Param('BillingAddress', 'str'), Param('BillingAddress2', 'str'), Param('BillingCity', 'str'), Param('BillingState', 'str'), Param('BillingZip', 'str'), Param('PayToAddress', 'str'), Param('PayToAddress2', 'str'), Param('PayToCity', 'str'), Param('PayToState', 'str'), Param('PayToZip', 'str'), Param('Abbr', 'str'), Param('IsHidden', 'bool'),),
+    body=(
+        Param("Description", "str"),
+        Param("Phone", "str"),
+        Param("BillingAddress", "str"),
+        Param("BillingAddress2", "str"),
+        Param("BillingCity", "str"),
+        Param("BillingState", "str"),
+        Param("BillingZip", "str"),
+        Param("PayToAddress", "str"),
+        Param("PayToAddress2", "str"),
+        Param("PayToCity", "str"),
+        Param("PayToState", "str"),
+        Param("PayToZip", "str"),
+        Param("Abbr", "str"),
+        Param("IsHidden", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Setup',
+    permission="Setup",
 )
 
 
 class Clinics(Resource):
     """Operations on ``/clinics``."""
 
-    _segment = 'clinics'
+    _segment = "clinics"
 
     def list(self, **params: Unpack[ClinicsListParams]) -> Paginator[Clinic]:
         """``GET /clinics``. Needs Open Dental 21.1 or later. Streams every page."""
@@ -106,4 +121,4 @@ class Clinics(Resource):
 
     async def update(self, ClinicNum: int, **params: Unpack[ClinicsUpdateBody]) -> None:
         """``PUT /clinics/{ClinicNum}``. Needs Open Dental 21.4 or later."""
-        await self._call(_OP_update, {'ClinicNum': ClinicNum}, params)
+        await self._call(_OP_update, {"ClinicNum": ClinicNum}, params)

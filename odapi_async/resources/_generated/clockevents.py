@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ClockEvent(Model):
     """One row of ``clockevents`` (table ``clockevent``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ClockEventNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ClockEventNum"
 
     ClockEventNum: int = 0
     EmployeeNum: int = 0
@@ -45,24 +45,24 @@ class ClockEventsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='clockevents',
-    id='get',
-    method='GET',
-    path='/clockevents/{ClockEventNum}',
-    path_params=(Param('ClockEventNum', 'int', required=True),),
+    resource="clockevents",
+    id="get",
+    method="GET",
+    path="/clockevents/{ClockEventNum}",
+    path_params=(Param("ClockEventNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ClockEvent,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ClockEventsListParams(TypedDict, total=False):
     EmployeeNum: int
-    ClockStatus: Literal['Home', 'Lunch', 'Break']
+    ClockStatus: Literal["Home", "Lunch", "Break"]
     ClinicNum: int
     date: Union[datetime.date, str, None]
     dateStart: Union[datetime.date, str, None]
@@ -72,29 +72,36 @@ class ClockEventsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='clockevents',
-    id='list',
-    method='GET',
-    path='/clockevents',
+    resource="clockevents",
+    id="list",
+    method="GET",
+    path="/clockevents",
     path_params=(),
-    query=(Param('EmployeeNum', 'int'), Param('ClockStatus', 'enum', enum=('Home', 'Lunch', 'Break')), Param('ClinicNum', 'int'), Param('date', 'date'), Param('dateStart', 'date'), Param('dateEnd', 'date'),),
+    query=(
+        Param("EmployeeNum", "int"),
+        Param("ClockStatus", "enum", enum=("Home", "Lunch", "Break")),
+        Param("ClinicNum", "int"),
+        Param("date", "date"),
+        Param("dateStart", "date"),
+        Param("dateEnd", "date"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ClockEvent,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ClockEvents(Resource):
     """Operations on ``/clockevents``."""
 
-    _segment = 'clockevents'
+    _segment = "clockevents"
 
     async def get(self, ClockEventNum: int, **params: Unpack[ClockEventsGetParams]) -> ClockEvent:
         """``GET /clockevents/{ClockEventNum}``. Needs Open Dental 24.1.11 or later."""
-        result: ClockEvent = await self._call(_OP_get, {'ClockEventNum': ClockEventNum}, params)
+        result: ClockEvent = await self._call(_OP_get, {"ClockEventNum": ClockEventNum}, params)
         return result
 
     def list(self, **params: Unpack[ClockEventsListParams]) -> Paginator[ClockEvent]:

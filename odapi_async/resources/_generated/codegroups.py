@@ -8,22 +8,24 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class CodeGroup(Model):
     """One row of ``codegroups`` (table ``codegroup``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'CodeGroupNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "CodeGroupNum"
 
     CodeGroupNum: int = 0
     GroupName: str = ""
     ProcCodes: str = ""
     ItemOrder: int = 0
-    CodeGroupFixed: str = ""  # EnumCodeGroupFixed: None, BW, PanoFMX, Exam, Perio, Prophy, SRP, FMDebride, Fluoride, Sealant
+    CodeGroupFixed: str = (
+        ""  # EnumCodeGroupFixed: None, BW, PanoFMX, Exam, Perio, Prophy, SRP, FMDebride, Fluoride, Sealant
+    )
     IsHidden: bool = False
     ShowInAgeLimit: bool = False
     ShowInFrequency: bool = False
@@ -35,18 +37,18 @@ class CodeGroupsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='codegroups',
-    id='get',
-    method='GET',
-    path='/codegroups/{CodeGroupNum}',
-    path_params=(Param('CodeGroupNum', 'int', required=True),),
+    resource="codegroups",
+    id="get",
+    method="GET",
+    path="/codegroups/{CodeGroupNum}",
+    path_params=(Param("CodeGroupNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CodeGroup,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -56,25 +58,27 @@ class CodeGroupsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='codegroups',
-    id='list',
-    method='GET',
-    path='/codegroups',
+    resource="codegroups",
+    id="list",
+    method="GET",
+    path="/codegroups",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=CodeGroup,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class CodeGroupsCreateBody(TypedDict, total=False):
     GroupName: Required[str]
     ProcCodes: str
-    CodeGroupFixed: Literal['None', 'BW', 'PanoFMX', 'Exam', 'Perio', 'Prophy', 'SRP', 'FMDebride', 'Fluoride', 'Sealant']
+    CodeGroupFixed: Literal[
+        "None", "BW", "PanoFMX", "Exam", "Perio", "Prophy", "SRP", "FMDebride", "Fluoride", "Sealant"
+    ]
     IsHidden: bool
     ShowInAgeLimit: bool
     ShowInFrequency: bool
@@ -82,25 +86,50 @@ class CodeGroupsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='codegroups',
-    id='create',
-    method='POST',
-    path='/codegroups',
+    resource="codegroups",
+    id="create",
+    method="POST",
+    path="/codegroups",
     path_params=(),
     query=(),
-    body=(Param('GroupName', 'str', required=True), Param('ProcCodes', 'str'), Param('CodeGroupFixed', 'enum', enum=('None', 'BW', 'PanoFMX', 'Exam', 'Perio', 'Prophy', 'SRP', 'FMDebride', 'Fluoride', 'Sealant')), Param('IsHidden', 'bool'), Param('ShowInAgeLimit', 'bool'), Param('ShowInFrequency', 'bool'), Param('ShowInOther', 'bool'),),
+    body=(
+        Param("GroupName", "str", required=True),
+        Param("ProcCodes", "str"),
+        Param(
+            "CodeGroupFixed",
+            "enum",
+            enum=(
+                "None",
+                "BW",
+                "PanoFMX",
+                "Exam",
+                "Perio",
+                "Prophy",
+                "SRP",
+                "FMDebride",
+                "Fluoride",
+                "Sealant",
+            ),
+        ),
+        Param("IsHidden", "bool"),
+        Param("ShowInAgeLimit", "bool"),
+        Param("ShowInFrequency", "bool"),
+        Param("ShowInOther", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CodeGroup,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class CodeGroupsUpdateBody(TypedDict, total=False):
     GroupName: str
     ProcCodes: str
-    CodeGroupFixed: Literal['None', 'BW', 'PanoFMX', 'Exam', 'Perio', 'Prophy', 'SRP', 'FMDebride', 'Fluoride', 'Sealant']
+    CodeGroupFixed: Literal[
+        "None", "BW", "PanoFMX", "Exam", "Perio", "Prophy", "SRP", "FMDebride", "Fluoride", "Sealant"
+    ]
     IsHidden: bool
     ShowInAgeLimit: bool
     ShowInFrequency: bool
@@ -108,29 +137,52 @@ class CodeGroupsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='codegroups',
-    id='update',
-    method='PUT',
-    path='/codegroups/{CodeGroupNum}',
-    path_params=(Param('CodeGroupNum', 'int', required=True),),
+    resource="codegroups",
+    id="update",
+    method="PUT",
+    path="/codegroups/{CodeGroupNum}",
+    path_params=(Param("CodeGroupNum", "int", required=True),),
     query=(),
-    body=(Param('GroupName', 'str'), Param('ProcCodes', 'str'), Param('CodeGroupFixed', 'enum', enum=('None', 'BW', 'PanoFMX', 'Exam', 'Perio', 'Prophy', 'SRP', 'FMDebride', 'Fluoride', 'Sealant')), Param('IsHidden', 'bool'), Param('ShowInAgeLimit', 'bool'), Param('ShowInFrequency', 'bool'), Param('ShowInOther', 'bool'),),
+    body=(
+        Param("GroupName", "str"),
+        Param("ProcCodes", "str"),
+        Param(
+            "CodeGroupFixed",
+            "enum",
+            enum=(
+                "None",
+                "BW",
+                "PanoFMX",
+                "Exam",
+                "Perio",
+                "Prophy",
+                "SRP",
+                "FMDebride",
+                "Fluoride",
+                "Sealant",
+            ),
+        ),
+        Param("IsHidden", "bool"),
+        Param("ShowInAgeLimit", "bool"),
+        Param("ShowInFrequency", "bool"),
+        Param("ShowInOther", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CodeGroup,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class CodeGroups(Resource):
     """Operations on ``/codegroups``."""
 
-    _segment = 'codegroups'
+    _segment = "codegroups"
 
     async def get(self, CodeGroupNum: int, **params: Unpack[CodeGroupsGetParams]) -> CodeGroup:
         """``GET /codegroups/{CodeGroupNum}``. Needs Open Dental 25.3.10 or later."""
-        result: CodeGroup = await self._call(_OP_get, {'CodeGroupNum': CodeGroupNum}, params)
+        result: CodeGroup = await self._call(_OP_get, {"CodeGroupNum": CodeGroupNum}, params)
         return result
 
     def list(self, **params: Unpack[CodeGroupsListParams]) -> Paginator[CodeGroup]:
@@ -144,5 +196,5 @@ class CodeGroups(Resource):
 
     async def update(self, CodeGroupNum: int, **params: Unpack[CodeGroupsUpdateBody]) -> CodeGroup:
         """``PUT /codegroups/{CodeGroupNum}``. Needs Open Dental 24.1.29 or later."""
-        result: CodeGroup = await self._call(_OP_update, {'CodeGroupNum': CodeGroupNum}, params)
+        result: CodeGroup = await self._call(_OP_update, {"CodeGroupNum": CodeGroupNum}, params)
         return result

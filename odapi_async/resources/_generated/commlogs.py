@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Commlog(Model):
     """One row of ``commlogs`` (table ``commlog``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'CommlogNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "CommlogNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['commType'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["commType"])
 
     CommlogNum: int = 0
     PatNum: int = 0
@@ -42,18 +42,18 @@ class CommlogsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='commlogs',
-    id='get',
-    method='GET',
-    path='/commlogs/{CommlogNum}',
-    path_params=(Param('CommlogNum', 'int', required=True),),
+    resource="commlogs",
+    id="get",
+    method="GET",
+    path="/commlogs/{CommlogNum}",
+    path_params=(Param("CommlogNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Commlog,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -65,18 +65,21 @@ class CommlogsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='commlogs',
-    id='list',
-    method='GET',
-    path='/commlogs',
+    resource="commlogs",
+    id="list",
+    method="GET",
+    path="/commlogs",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('DateTStamp', 'datetime'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("DateTStamp", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Commlog,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -86,23 +89,35 @@ class CommlogsCreateBody(TypedDict, total=False):
     CommDateTime: Union[datetime.datetime, datetime.date, str, None]
     CommType: int
     commType: str
-    Mode_: Literal['None', 'Email', 'Mail', 'Phone', 'In Person', 'Text', 'Email and Text', 'Phone and Text']
-    SentOrReceived: Literal['Neither', 'Sent', 'Received']
+    Mode_: Literal["None", "Email", "Mail", "Phone", "In Person", "Text", "Email and Text", "Phone and Text"]
+    SentOrReceived: Literal["Neither", "Sent", "Received"]
 
 
 _OP_create = Operation(
-    resource='commlogs',
-    id='create',
-    method='POST',
-    path='/commlogs',
+    resource="commlogs",
+    id="create",
+    method="POST",
+    path="/commlogs",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('Note', 'str', required=True), Param('CommDateTime', 'datetime'), Param('CommType', 'int'), Param('commType', 'str'), Param('Mode_', 'enum', enum=('None', 'Email', 'Mail', 'Phone', 'In Person', 'Text', 'Email and Text', 'Phone and Text')), Param('SentOrReceived', 'enum', enum=('Neither', 'Sent', 'Received')),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("Note", "str", required=True),
+        Param("CommDateTime", "datetime"),
+        Param("CommType", "int"),
+        Param("commType", "str"),
+        Param(
+            "Mode_",
+            "enum",
+            enum=("None", "Email", "Mail", "Phone", "In Person", "Text", "Email and Text", "Phone and Text"),
+        ),
+        Param("SentOrReceived", "enum", enum=("Neither", "Sent", "Received")),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Commlog,
-    permission='Comm',
+    permission="Comm",
 )
 
 
@@ -111,30 +126,30 @@ class CommlogsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='commlogs',
-    id='update',
-    method='PUT',
-    path='/commlogs/{CommlogNum}',
-    path_params=(Param('CommlogNum', 'int', required=True),),
+    resource="commlogs",
+    id="update",
+    method="PUT",
+    path="/commlogs/{CommlogNum}",
+    path_params=(Param("CommlogNum", "int", required=True),),
     query=(),
-    body=(Param('Note', 'str'),),
+    body=(Param("Note", "str"),),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Commlog,
-    derived=frozenset(['commType']),
-    permission='AllOthers',
+    derived=frozenset(["commType"]),
+    permission="AllOthers",
 )
 
 
 class Commlogs(Resource):
     """Operations on ``/commlogs``."""
 
-    _segment = 'commlogs'
+    _segment = "commlogs"
 
     async def get(self, CommlogNum: int, **params: Unpack[CommlogsGetParams]) -> Commlog:
         """``GET /commlogs/{CommlogNum}``. Needs Open Dental 25.1.13 or later."""
-        result: Commlog = await self._call(_OP_get, {'CommlogNum': CommlogNum}, params)
+        result: Commlog = await self._call(_OP_get, {"CommlogNum": CommlogNum}, params)
         return result
 
     def list(self, **params: Unpack[CommlogsListParams]) -> Paginator[Commlog]:
@@ -148,5 +163,5 @@ class Commlogs(Resource):
 
     async def update(self, CommlogNum: int, **params: Unpack[CommlogsUpdateBody]) -> Commlog:
         """``PUT /commlogs/{CommlogNum}``. Needs Open Dental 25.2.21 or later."""
-        result: Commlog = await self._call(_OP_update, {'CommlogNum': CommlogNum}, params)
+        result: Commlog = await self._call(_OP_update, {"CommlogNum": CommlogNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Computer(Model):
     """One row of ``computers`` (table ``computer``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ComputerNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ComputerNum"
 
     ComputerNum: int = 0
     CompName: str = ""
@@ -30,25 +30,25 @@ class ComputersListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='computers',
-    id='list',
-    method='GET',
-    path='/computers',
+    resource="computers",
+    id="list",
+    method="GET",
+    path="/computers",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Computer,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Computers(Resource):
     """Operations on ``/computers``."""
 
-    _segment = 'computers'
+    _segment = "computers"
 
     def list(self, **params: Unpack[ComputersListParams]) -> Paginator[Computer]:
         """``GET /computers``. Needs Open Dental 23.1.30 or later. Streams every page."""

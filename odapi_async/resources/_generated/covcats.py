@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class CovCat(Model):
     """One row of ``covcats`` (table ``covcat``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'CovCatNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "CovCatNum"
 
     CovCatNum: int = 0
     Description: str = ""
@@ -32,18 +32,18 @@ class CovCatsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='covcats',
-    id='get',
-    method='GET',
-    path='/covcats/{CovCatNum}',
-    path_params=(Param('CovCatNum', 'int', required=True),),
+    resource="covcats",
+    id="get",
+    method="GET",
+    path="/covcats/{CovCatNum}",
+    path_params=(Param("CovCatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CovCat,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -53,18 +53,18 @@ class CovCatsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='covcats',
-    id='list',
-    method='GET',
-    path='/covcats',
+    resource="covcats",
+    id="list",
+    method="GET",
+    path="/covcats",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=CovCat,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -72,22 +72,63 @@ class CovCatsCreateBody(TypedDict, total=False):
     Description: Required[str]
     DefaultPercent: int
     IsHidden: bool
-    EbenefitCat: Literal['None', 'General', 'Diagnostic', 'Periodontics', 'Restorative', 'Endodontics', 'MaxillofacialProsth', 'Crowns', 'Accident', 'Orthodontics', 'Prosthodontics', 'OralSurgery', 'RoutinePreventive', 'DiagnosticXRay', 'Adjunctive']
+    EbenefitCat: Literal[
+        "None",
+        "General",
+        "Diagnostic",
+        "Periodontics",
+        "Restorative",
+        "Endodontics",
+        "MaxillofacialProsth",
+        "Crowns",
+        "Accident",
+        "Orthodontics",
+        "Prosthodontics",
+        "OralSurgery",
+        "RoutinePreventive",
+        "DiagnosticXRay",
+        "Adjunctive",
+    ]
 
 
 _OP_create = Operation(
-    resource='covcats',
-    id='create',
-    method='POST',
-    path='/covcats',
+    resource="covcats",
+    id="create",
+    method="POST",
+    path="/covcats",
     path_params=(),
     query=(),
-    body=(Param('Description', 'str', required=True), Param('DefaultPercent', 'int'), Param('IsHidden', 'bool'), Param('EbenefitCat', 'enum', enum=('None', 'General', 'Diagnostic', 'Periodontics', 'Restorative', 'Endodontics', 'MaxillofacialProsth', 'Crowns', 'Accident', 'Orthodontics', 'Prosthodontics', 'OralSurgery', 'RoutinePreventive', 'DiagnosticXRay', 'Adjunctive')),),
+    body=(
+        Param("Description", "str", required=True),
+        Param("DefaultPercent", "int"),
+        Param("IsHidden", "bool"),
+        Param(
+            "EbenefitCat",
+            "enum",
+            enum=(
+                "None",
+                "General",
+                "Diagnostic",
+                "Periodontics",
+                "Restorative",
+                "Endodontics",
+                "MaxillofacialProsth",
+                "Crowns",
+                "Accident",
+                "Orthodontics",
+                "Prosthodontics",
+                "OralSurgery",
+                "RoutinePreventive",
+                "DiagnosticXRay",
+                "Adjunctive",
+            ),
+        ),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CovCat,
-    permission='Setup',
+    permission="Setup",
 )
 
 
@@ -96,33 +137,75 @@ class CovCatsUpdateBody(TypedDict, total=False):
     DefaultPercent: int
     CovOrder: int
     IsHidden: bool
-    EbenefitCat: Literal['None', 'General', 'Diagnostic', 'Periodontics', 'Restorative', 'Endodontics', 'MaxillofacialProsth', 'Crowns', 'Accident', 'Orthodontics', 'Prosthodontics', 'OralSurgery', 'RoutinePreventive', 'DiagnosticXRay', 'Adjunctive']
+    EbenefitCat: Literal[
+        "None",
+        "General",
+        "Diagnostic",
+        "Periodontics",
+        "Restorative",
+        "Endodontics",
+        "MaxillofacialProsth",
+        "Crowns",
+        "Accident",
+        "Orthodontics",
+        "Prosthodontics",
+        "OralSurgery",
+        "RoutinePreventive",
+        "DiagnosticXRay",
+        "Adjunctive",
+    ]
 
 
 _OP_update = Operation(
-    resource='covcats',
-    id='update',
-    method='PUT',
-    path='/covcats/{CovCatNum}',
-    path_params=(Param('CovCatNum', 'int', required=True),),
+    resource="covcats",
+    id="update",
+    method="PUT",
+    path="/covcats/{CovCatNum}",
+    path_params=(Param("CovCatNum", "int", required=True),),
     query=(),
-    body=(Param('Description', 'str'), Param('DefaultPercent', 'int'), Param('CovOrder', 'int'), Param('IsHidden', 'bool'), Param('EbenefitCat', 'enum', enum=('None', 'General', 'Diagnostic', 'Periodontics', 'Restorative', 'Endodontics', 'MaxillofacialProsth', 'Crowns', 'Accident', 'Orthodontics', 'Prosthodontics', 'OralSurgery', 'RoutinePreventive', 'DiagnosticXRay', 'Adjunctive')),),
+    body=(
+        Param("Description", "str"),
+        Param("DefaultPercent", "int"),
+        Param("CovOrder", "int"),
+        Param("IsHidden", "bool"),
+        Param(
+            "EbenefitCat",
+            "enum",
+            enum=(
+                "None",
+                "General",
+                "Diagnostic",
+                "Periodontics",
+                "Restorative",
+                "Endodontics",
+                "MaxillofacialProsth",
+                "Crowns",
+                "Accident",
+                "Orthodontics",
+                "Prosthodontics",
+                "OralSurgery",
+                "RoutinePreventive",
+                "DiagnosticXRay",
+                "Adjunctive",
+            ),
+        ),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CovCat,
-    permission='Setup',
+    permission="Setup",
 )
 
 
 class CovCats(Resource):
     """Operations on ``/covcats``."""
 
-    _segment = 'covcats'
+    _segment = "covcats"
 
     async def get(self, CovCatNum: int, **params: Unpack[CovCatsGetParams]) -> CovCat:
         """``GET /covcats/{CovCatNum}``. Needs Open Dental 23.3.8 or later."""
-        result: CovCat = await self._call(_OP_get, {'CovCatNum': CovCatNum}, params)
+        result: CovCat = await self._call(_OP_get, {"CovCatNum": CovCatNum}, params)
         return result
 
     def list(self, **params: Unpack[CovCatsListParams]) -> Paginator[CovCat]:
@@ -136,5 +219,5 @@ class CovCats(Resource):
 
     async def update(self, CovCatNum: int, **params: Unpack[CovCatsUpdateBody]) -> CovCat:
         """``PUT /covcats/{CovCatNum}``. Needs Open Dental 24.1.24 or later."""
-        result: CovCat = await self._call(_OP_update, {'CovCatNum': CovCatNum}, params)
+        result: CovCat = await self._call(_OP_update, {"CovCatNum": CovCatNum}, params)
         return result

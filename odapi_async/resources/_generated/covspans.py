@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class CovSpan(Model):
     """One row of ``covspans`` (table ``covspan``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'CovSpanNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "CovSpanNum"
 
     CovSpanNum: int = 0
     CovCatNum: int = 0
@@ -30,18 +30,18 @@ class CovSpansGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='covspans',
-    id='get',
-    method='GET',
-    path='/covspans/{CovSpanNum}',
-    path_params=(Param('CovSpanNum', 'int', required=True),),
+    resource="covspans",
+    id="get",
+    method="GET",
+    path="/covspans/{CovSpanNum}",
+    path_params=(Param("CovSpanNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CovSpan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -52,18 +52,18 @@ class CovSpansListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='covspans',
-    id='list',
-    method='GET',
-    path='/covspans',
+    resource="covspans",
+    id="list",
+    method="GET",
+    path="/covspans",
     path_params=(),
-    query=(Param('CovCatNum', 'int'),),
+    query=(Param("CovCatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=CovSpan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -74,18 +74,22 @@ class CovSpansCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='covspans',
-    id='create',
-    method='POST',
-    path='/covspans',
+    resource="covspans",
+    id="create",
+    method="POST",
+    path="/covspans",
     path_params=(),
     query=(),
-    body=(Param('CovCatNum', 'int', required=True), Param('FromCode', 'str', required=True), Param('ToCode', 'str', required=True),),
+    body=(
+        Param("CovCatNum", "int", required=True),
+        Param("FromCode", "str", required=True),
+        Param("ToCode", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CovSpan,
-    permission='Setup',
+    permission="Setup",
 )
 
 
@@ -95,18 +99,21 @@ class CovSpansUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='covspans',
-    id='update',
-    method='PUT',
-    path='/covspans/{CovSpanNum}',
-    path_params=(Param('CovSpanNum', 'int', required=True),),
+    resource="covspans",
+    id="update",
+    method="PUT",
+    path="/covspans/{CovSpanNum}",
+    path_params=(Param("CovSpanNum", "int", required=True),),
     query=(),
-    body=(Param('FromCode', 'str'), Param('ToCode', 'str'),),
+    body=(
+        Param("FromCode", "str"),
+        Param("ToCode", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=CovSpan,
-    permission='Setup',
+    permission="Setup",
 )
 
 
@@ -115,29 +122,29 @@ class CovSpansDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='covspans',
-    id='delete',
-    method='DELETE',
-    path='/covspans/{CovSpanNum}',
-    path_params=(Param('CovSpanNum', 'int', required=True),),
+    resource="covspans",
+    id="delete",
+    method="DELETE",
+    path="/covspans/{CovSpanNum}",
+    path_params=(Param("CovSpanNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Setup',
+    permission="Setup",
 )
 
 
 class CovSpans(Resource):
     """Operations on ``/covspans``."""
 
-    _segment = 'covspans'
+    _segment = "covspans"
 
     async def get(self, CovSpanNum: int, **params: Unpack[CovSpansGetParams]) -> CovSpan:
         """``GET /covspans/{CovSpanNum}``. Needs Open Dental 24.1.19 or later."""
-        result: CovSpan = await self._call(_OP_get, {'CovSpanNum': CovSpanNum}, params)
+        result: CovSpan = await self._call(_OP_get, {"CovSpanNum": CovSpanNum}, params)
         return result
 
     def list(self, **params: Unpack[CovSpansListParams]) -> Paginator[CovSpan]:
@@ -151,9 +158,9 @@ class CovSpans(Resource):
 
     async def update(self, CovSpanNum: int, **params: Unpack[CovSpansUpdateBody]) -> CovSpan:
         """``PUT /covspans/{CovSpanNum}``. Needs Open Dental 24.1.22 or later."""
-        result: CovSpan = await self._call(_OP_update, {'CovSpanNum': CovSpanNum}, params)
+        result: CovSpan = await self._call(_OP_update, {"CovSpanNum": CovSpanNum}, params)
         return result
 
     async def delete(self, CovSpanNum: int, **params: Unpack[CovSpansDeleteParams]) -> None:
         """``DELETE /covspans/{CovSpanNum}``. Needs Open Dental 24.1.22 or later."""
-        await self._call(_OP_delete, {'CovSpanNum': CovSpanNum}, params)
+        await self._call(_OP_delete, {"CovSpanNum": CovSpanNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Definition(Model):
     """One row of ``definitions`` (table ``definition``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'DefNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "DefNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['category', 'isHidden'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["category", "isHidden"])
 
     DefNum: int = 0
     ItemName: str = ""
@@ -37,18 +37,21 @@ class DefinitionsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='definitions',
-    id='list',
-    method='GET',
-    path='/definitions',
+    resource="definitions",
+    id="list",
+    method="GET",
+    path="/definitions",
     path_params=(),
-    query=(Param('Category', 'int'), Param('includeHidden', 'bool'),),
+    query=(
+        Param("Category", "int"),
+        Param("includeHidden", "bool"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Definition,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -60,25 +63,30 @@ class DefinitionsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='definitions',
-    id='create',
-    method='POST',
-    path='/definitions',
+    resource="definitions",
+    id="create",
+    method="POST",
+    path="/definitions",
     path_params=(),
     query=(),
-    body=(Param('ItemName', 'str', required=True), Param('category', 'str', required=True), Param('ItemValue', 'str'), Param('isHidden', 'bool'),),
+    body=(
+        Param("ItemName", "str", required=True),
+        Param("category", "str", required=True),
+        Param("ItemValue", "str"),
+        Param("isHidden", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Definition,
-    permission='Setup',
+    permission="Setup",
 )
 
 
 class Definitions(Resource):
     """Operations on ``/definitions``."""
 
-    _segment = 'definitions'
+    _segment = "definitions"
 
     def list(self, **params: Unpack[DefinitionsListParams]) -> Paginator[Definition]:
         """``GET /definitions``. Needs Open Dental 21.1 or later. Streams every page."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Deposit(Model):
     """One row of ``deposits`` (table ``deposit``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'DepositNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "DepositNum"
 
     DepositNum: int = 0
     DateDeposit: Optional[datetime.date] = None
@@ -34,18 +34,18 @@ class DepositsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='deposits',
-    id='get',
-    method='GET',
-    path='/deposits/{DepositNum}',
-    path_params=(Param('DepositNum', 'int', required=True),),
+    resource="deposits",
+    id="get",
+    method="GET",
+    path="/deposits/{DepositNum}",
+    path_params=(Param("DepositNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -55,18 +55,18 @@ class DepositsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='deposits',
-    id='list',
-    method='GET',
-    path='/deposits',
+    resource="deposits",
+    id="list",
+    method="GET",
+    path="/deposits",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -75,18 +75,18 @@ class DepositsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='deposits',
-    id='create',
-    method='POST',
-    path='/deposits',
+    resource="deposits",
+    id="create",
+    method="POST",
+    path="/deposits",
     path_params=(),
     query=(),
     body=(),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -95,18 +95,18 @@ class DepositsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='deposits',
-    id='update',
-    method='PUT',
-    path='/deposits/{DepositNum}',
-    path_params=(Param('DepositNum', 'int', required=True),),
+    resource="deposits",
+    id="update",
+    method="PUT",
+    path="/deposits/{DepositNum}",
+    path_params=(Param("DepositNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -115,29 +115,29 @@ class DepositsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='deposits',
-    id='delete',
-    method='DELETE',
-    path='/deposits/{DepositNum}',
-    path_params=(Param('DepositNum', 'int', required=True),),
+    resource="deposits",
+    id="delete",
+    method="DELETE",
+    path="/deposits/{DepositNum}",
+    path_params=(Param("DepositNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Deposits(Resource):
     """Operations on ``/deposits``."""
 
-    _segment = 'deposits'
+    _segment = "deposits"
 
     async def get(self, DepositNum: int, **params: Unpack[DepositsGetParams]) -> Any:
         """``GET /deposits/{DepositNum}``."""
-        return await self._call(_OP_get, {'DepositNum': DepositNum}, params)
+        return await self._call(_OP_get, {"DepositNum": DepositNum}, params)
 
     def list(self, **params: Unpack[DepositsListParams]) -> Paginator[Any]:
         """``GET /deposits``. Streams every page."""
@@ -149,8 +149,8 @@ class Deposits(Resource):
 
     async def update(self, DepositNum: int, **params: Unpack[DepositsUpdateBody]) -> Any:
         """``PUT /deposits/{DepositNum}``."""
-        return await self._call(_OP_update, {'DepositNum': DepositNum}, params)
+        return await self._call(_OP_update, {"DepositNum": DepositNum}, params)
 
     async def delete(self, DepositNum: int, **params: Unpack[DepositsDeleteParams]) -> None:
         """``DELETE /deposits/{DepositNum}``."""
-        await self._call(_OP_delete, {'DepositNum': DepositNum}, params)
+        await self._call(_OP_delete, {"DepositNum": DepositNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class DiscountPlan(Model):
     """One row of ``discountplans`` (table ``discountplan``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'DiscountPlanNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "DiscountPlanNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['adjustmentType'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["adjustmentType"])
 
     DiscountPlanNum: int = 0
     Description: str = ""
@@ -43,18 +43,18 @@ class DiscountPlansGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='discountplans',
-    id='get',
-    method='GET',
-    path='/discountplans/{DiscountPlanNum}',
-    path_params=(Param('DiscountPlanNum', 'int', required=True),),
+    resource="discountplans",
+    id="get",
+    method="GET",
+    path="/discountplans/{DiscountPlanNum}",
+    path_params=(Param("DiscountPlanNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=DiscountPlan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -64,18 +64,18 @@ class DiscountPlansListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='discountplans',
-    id='list',
-    method='GET',
-    path='/discountplans',
+    resource="discountplans",
+    id="list",
+    method="GET",
+    path="/discountplans",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=DiscountPlan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -96,19 +96,33 @@ class DiscountPlansCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='discountplans',
-    id='create',
-    method='POST',
-    path='/discountplans',
+    resource="discountplans",
+    id="create",
+    method="POST",
+    path="/discountplans",
     path_params=(),
     query=(),
-    body=(Param('Description', 'str', required=True), Param('FeeSchedNum', 'int', required=True), Param('DefNum', 'int', required=True), Param('IsHidden', 'bool'), Param('PlanNote', 'str'), Param('ExamFreqLimit', 'int'), Param('XrayFreqLimit', 'int'), Param('ProphyFreqLimit', 'int'), Param('FluorideFreqLimit', 'int'), Param('PerioFreqLimit', 'int'), Param('LimitedExamFreqLimit', 'int'), Param('PAFreqLimit', 'int'), Param('AnnualMax', 'float'),),
+    body=(
+        Param("Description", "str", required=True),
+        Param("FeeSchedNum", "int", required=True),
+        Param("DefNum", "int", required=True),
+        Param("IsHidden", "bool"),
+        Param("PlanNote", "str"),
+        Param("ExamFreqLimit", "int"),
+        Param("XrayFreqLimit", "int"),
+        Param("ProphyFreqLimit", "int"),
+        Param("FluorideFreqLimit", "int"),
+        Param("PerioFreqLimit", "int"),
+        Param("LimitedExamFreqLimit", "int"),
+        Param("PAFreqLimit", "int"),
+        Param("AnnualMax", "float"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=DiscountPlan,
-    derived=frozenset(['adjustmentType']),
-    permission='AllOthers',
+    derived=frozenset(["adjustmentType"]),
+    permission="AllOthers",
 )
 
 
@@ -129,30 +143,44 @@ class DiscountPlansUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='discountplans',
-    id='update',
-    method='PUT',
-    path='/discountplans/{DiscountPlanNum}',
-    path_params=(Param('DiscountPlanNum', 'int', required=True),),
+    resource="discountplans",
+    id="update",
+    method="PUT",
+    path="/discountplans/{DiscountPlanNum}",
+    path_params=(Param("DiscountPlanNum", "int", required=True),),
     query=(),
-    body=(Param('Description', 'str'), Param('FeeSchedNum', 'int'), Param('DefNum', 'int'), Param('IsHidden', 'bool'), Param('PlanNote', 'str'), Param('ExamFreqLimit', 'int'), Param('XrayFreqLimit', 'int'), Param('ProphyFreqLimit', 'int'), Param('FluorideFreqLimit', 'int'), Param('PerioFreqLimit', 'int'), Param('LimitedExamFreqLimit', 'int'), Param('PAFreqLimit', 'int'), Param('AnnualMax', 'float'),),
+    body=(
+        Param("Description", "str"),
+        Param("FeeSchedNum", "int"),
+        Param("DefNum", "int"),
+        Param("IsHidden", "bool"),
+        Param("PlanNote", "str"),
+        Param("ExamFreqLimit", "int"),
+        Param("XrayFreqLimit", "int"),
+        Param("ProphyFreqLimit", "int"),
+        Param("FluorideFreqLimit", "int"),
+        Param("PerioFreqLimit", "int"),
+        Param("LimitedExamFreqLimit", "int"),
+        Param("PAFreqLimit", "int"),
+        Param("AnnualMax", "float"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=DiscountPlan,
-    derived=frozenset(['adjustmentType']),
-    permission='AllOthers',
+    derived=frozenset(["adjustmentType"]),
+    permission="AllOthers",
 )
 
 
 class DiscountPlans(Resource):
     """Operations on ``/discountplans``."""
 
-    _segment = 'discountplans'
+    _segment = "discountplans"
 
     async def get(self, DiscountPlanNum: int, **params: Unpack[DiscountPlansGetParams]) -> DiscountPlan:
         """``GET /discountplans/{DiscountPlanNum}``. Needs Open Dental 22.4.19 or later."""
-        result: DiscountPlan = await self._call(_OP_get, {'DiscountPlanNum': DiscountPlanNum}, params)
+        result: DiscountPlan = await self._call(_OP_get, {"DiscountPlanNum": DiscountPlanNum}, params)
         return result
 
     def list(self, **params: Unpack[DiscountPlansListParams]) -> Paginator[DiscountPlan]:
@@ -166,5 +194,5 @@ class DiscountPlans(Resource):
 
     async def update(self, DiscountPlanNum: int, **params: Unpack[DiscountPlansUpdateBody]) -> DiscountPlan:
         """``PUT /discountplans/{DiscountPlanNum}``. Needs Open Dental 23.1.20 or later."""
-        result: DiscountPlan = await self._call(_OP_update, {'DiscountPlanNum': DiscountPlanNum}, params)
+        result: DiscountPlan = await self._call(_OP_update, {"DiscountPlanNum": DiscountPlanNum}, params)
         return result

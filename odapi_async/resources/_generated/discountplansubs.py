@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class DiscountPlanSub(Model):
     """One row of ``discountplansubs`` (table ``discountplansub``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'DiscountSubNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "DiscountSubNum"
 
     DiscountSubNum: int = 0
     DiscountPlanNum: int = 0
@@ -32,18 +32,18 @@ class DiscountPlanSubsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='discountplansubs',
-    id='get',
-    method='GET',
-    path='/discountplansubs',
+    resource="discountplansubs",
+    id="get",
+    method="GET",
+    path="/discountplansubs",
     path_params=(),
-    query=(Param('PatNum', 'int', required=True),),
+    query=(Param("PatNum", "int", required=True),),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=DiscountPlanSub,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -56,18 +56,24 @@ class DiscountPlanSubsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='discountplansubs',
-    id='create',
-    method='POST',
-    path='/discountplansubs',
+    resource="discountplansubs",
+    id="create",
+    method="POST",
+    path="/discountplansubs",
     path_params=(),
     query=(),
-    body=(Param('DiscountPlanNum', 'int', required=True), Param('PatNum', 'int', required=True), Param('DateEffective', 'date'), Param('DateTerm', 'date'), Param('SubNote', 'str'),),
+    body=(
+        Param("DiscountPlanNum", "int", required=True),
+        Param("PatNum", "int", required=True),
+        Param("DateEffective", "date"),
+        Param("DateTerm", "date"),
+        Param("SubNote", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -79,18 +85,23 @@ class DiscountPlanSubsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='discountplansubs',
-    id='update',
-    method='PUT',
-    path='/discountplansubs/{DiscountSubNum}',
-    path_params=(Param('DiscountSubNum', 'int', required=True),),
+    resource="discountplansubs",
+    id="update",
+    method="PUT",
+    path="/discountplansubs/{DiscountSubNum}",
+    path_params=(Param("DiscountSubNum", "int", required=True),),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('DateEffective', 'date'), Param('DateTerm', 'date'), Param('SubNote', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("DateEffective", "date"),
+        Param("DateTerm", "date"),
+        Param("SubNote", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -99,25 +110,25 @@ class DiscountPlanSubsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='discountplansubs',
-    id='delete',
-    method='DELETE',
-    path='/discountplansubs/{DiscountSubNum}',
-    path_params=(Param('DiscountSubNum', 'int', required=True),),
+    resource="discountplansubs",
+    id="delete",
+    method="DELETE",
+    path="/discountplansubs/{DiscountSubNum}",
+    path_params=(Param("DiscountSubNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class DiscountPlanSubs(Resource):
     """Operations on ``/discountplansubs``."""
 
-    _segment = 'discountplansubs'
+    _segment = "discountplansubs"
 
     async def get(self, **params: Unpack[DiscountPlanSubsGetParams]) -> DiscountPlanSub:
         """``GET /discountplansubs``. Needs Open Dental 21.3 or later."""
@@ -130,8 +141,8 @@ class DiscountPlanSubs(Resource):
 
     async def update(self, DiscountSubNum: int, **params: Unpack[DiscountPlanSubsUpdateBody]) -> None:
         """``PUT /discountplansubs/{DiscountSubNum}``. Needs Open Dental 22.3.13 or later."""
-        await self._call(_OP_update, {'DiscountSubNum': DiscountSubNum}, params)
+        await self._call(_OP_update, {"DiscountSubNum": DiscountSubNum}, params)
 
     async def delete(self, DiscountSubNum: int, **params: Unpack[DiscountPlanSubsDeleteParams]) -> None:
         """``DELETE /discountplansubs/{DiscountSubNum}``. Needs Open Dental 23.1.12 or later."""
-        await self._call(_OP_delete, {'DiscountSubNum': DiscountSubNum}, params)
+        await self._call(_OP_delete, {"DiscountSubNum": DiscountSubNum}, params)

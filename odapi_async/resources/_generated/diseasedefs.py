@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class DiseaseDef(Model):
     """One row of ``diseasedefs`` (table ``diseasedef``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'DiseaseDefNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "DiseaseDefNum"
 
     DiseaseDefNum: int = 0
     DiseaseName: str = ""
@@ -33,18 +33,18 @@ class DiseaseDefsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='diseasedefs',
-    id='get',
-    method='GET',
-    path='/diseasedefs/{DiseaseDefNum}',
-    path_params=(Param('DiseaseDefNum', 'int', required=True),),
+    resource="diseasedefs",
+    id="get",
+    method="GET",
+    path="/diseasedefs/{DiseaseDefNum}",
+    path_params=(Param("DiseaseDefNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=DiseaseDef,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -54,18 +54,18 @@ class DiseaseDefsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='diseasedefs',
-    id='list',
-    method='GET',
-    path='/diseasedefs',
+    resource="diseasedefs",
+    id="list",
+    method="GET",
+    path="/diseasedefs",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=DiseaseDef,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -74,29 +74,29 @@ class DiseaseDefsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='diseasedefs',
-    id='create',
-    method='POST',
-    path='/diseasedefs',
+    resource="diseasedefs",
+    id="create",
+    method="POST",
+    path="/diseasedefs",
     path_params=(),
     query=(),
-    body=(Param('DiseaseName', 'str'),),
+    body=(Param("DiseaseName", "str"),),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Setup',
+    permission="Setup",
 )
 
 
 class DiseaseDefs(Resource):
     """Operations on ``/diseasedefs``."""
 
-    _segment = 'diseasedefs'
+    _segment = "diseasedefs"
 
     async def get(self, DiseaseDefNum: int, **params: Unpack[DiseaseDefsGetParams]) -> DiseaseDef:
         """``GET /diseasedefs/{DiseaseDefNum}``. Needs Open Dental 24.1.44 or later."""
-        result: DiseaseDef = await self._call(_OP_get, {'DiseaseDefNum': DiseaseDefNum}, params)
+        result: DiseaseDef = await self._call(_OP_get, {"DiseaseDefNum": DiseaseDefNum}, params)
         return result
 
     def list(self, **params: Unpack[DiseaseDefsListParams]) -> Paginator[DiseaseDef]:

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Disease(Model):
     """One row of ``diseases`` (table ``disease``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'DiseaseNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "DiseaseNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['diseaseDefName'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["diseaseDefName"])
 
     DiseaseNum: int = 0
     PatNum: int = 0
@@ -36,18 +36,18 @@ class DiseasesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='diseases',
-    id='get',
-    method='GET',
-    path='/diseases/{DiseaseNum}',
-    path_params=(Param('DiseaseNum', 'int', required=True),),
+    resource="diseases",
+    id="get",
+    method="GET",
+    path="/diseases/{DiseaseNum}",
+    path_params=(Param("DiseaseNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Disease,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -58,18 +58,18 @@ class DiseasesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='diseases',
-    id='list',
-    method='GET',
-    path='/diseases',
+    resource="diseases",
+    id="list",
+    method="GET",
+    path="/diseases",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Disease,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -79,47 +79,60 @@ class DiseasesCreateBody(TypedDict, total=False):
     diseaseDefName: Required[str]
     DateStart: Union[datetime.date, str, None]
     DateStop: Union[datetime.date, str, None]
-    ProbStatus: Literal['Active', 'Resolved', 'Inactive']
+    ProbStatus: Literal["Active", "Resolved", "Inactive"]
     PatNote: str
 
 
 _OP_create = Operation(
-    resource='diseases',
-    id='create',
-    method='POST',
-    path='/diseases',
+    resource="diseases",
+    id="create",
+    method="POST",
+    path="/diseases",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('DiseaseDefNum', 'int'), Param('diseaseDefName', 'str', required=True), Param('DateStart', 'date'), Param('DateStop', 'date'), Param('ProbStatus', 'enum', enum=('Active', 'Resolved', 'Inactive')), Param('PatNote', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("DiseaseDefNum", "int"),
+        Param("diseaseDefName", "str", required=True),
+        Param("DateStart", "date"),
+        Param("DateStop", "date"),
+        Param("ProbStatus", "enum", enum=("Active", "Resolved", "Inactive")),
+        Param("PatNote", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Disease,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class DiseasesUpdateBody(TypedDict, total=False):
     DateStart: Union[datetime.date, str, None]
     DateStop: Union[datetime.date, str, None]
-    ProbStatus: Literal['Active', 'Resolved', 'Inactive']
+    ProbStatus: Literal["Active", "Resolved", "Inactive"]
     PatNote: str
 
 
 _OP_update = Operation(
-    resource='diseases',
-    id='update',
-    method='PUT',
-    path='/diseases/{DiseaseNum}',
-    path_params=(Param('DiseaseNum', 'int', required=True),),
+    resource="diseases",
+    id="update",
+    method="PUT",
+    path="/diseases/{DiseaseNum}",
+    path_params=(Param("DiseaseNum", "int", required=True),),
     query=(),
-    body=(Param('DateStart', 'date'), Param('DateStop', 'date'), Param('ProbStatus', 'enum', enum=('Active', 'Resolved', 'Inactive')), Param('PatNote', 'str'),),
+    body=(
+        Param("DateStart", "date"),
+        Param("DateStop", "date"),
+        Param("ProbStatus", "enum", enum=("Active", "Resolved", "Inactive")),
+        Param("PatNote", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Disease,
-    derived=frozenset(['diseaseDefName']),
-    permission='AllOthers',
+    derived=frozenset(["diseaseDefName"]),
+    permission="AllOthers",
 )
 
 
@@ -128,29 +141,29 @@ class DiseasesDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='diseases',
-    id='delete',
-    method='DELETE',
-    path='/diseases/{DiseaseNum}',
-    path_params=(Param('DiseaseNum', 'int', required=True),),
+    resource="diseases",
+    id="delete",
+    method="DELETE",
+    path="/diseases/{DiseaseNum}",
+    path_params=(Param("DiseaseNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Diseases(Resource):
     """Operations on ``/diseases``."""
 
-    _segment = 'diseases'
+    _segment = "diseases"
 
     async def get(self, DiseaseNum: int, **params: Unpack[DiseasesGetParams]) -> Disease:
         """``GET /diseases/{DiseaseNum}``. Needs Open Dental 24.2.5 or later."""
-        result: Disease = await self._call(_OP_get, {'DiseaseNum': DiseaseNum}, params)
+        result: Disease = await self._call(_OP_get, {"DiseaseNum": DiseaseNum}, params)
         return result
 
     def list(self, **params: Unpack[DiseasesListParams]) -> Paginator[Disease]:
@@ -164,9 +177,9 @@ class Diseases(Resource):
 
     async def update(self, DiseaseNum: int, **params: Unpack[DiseasesUpdateBody]) -> Disease:
         """``PUT /diseases/{DiseaseNum}``. Needs Open Dental 22.1 or later."""
-        result: Disease = await self._call(_OP_update, {'DiseaseNum': DiseaseNum}, params)
+        result: Disease = await self._call(_OP_update, {"DiseaseNum": DiseaseNum}, params)
         return result
 
     async def delete(self, DiseaseNum: int, **params: Unpack[DiseasesDeleteParams]) -> None:
         """``DELETE /diseases/{DiseaseNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_delete, {'DiseaseNum': DiseaseNum}, params)
+        await self._call(_OP_delete, {"DiseaseNum": DiseaseNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Document(Model):
     """One row of ``documents`` (table ``document``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'DocNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "DocNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['docCategory', 'filePath', 'serverDateTime'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["docCategory", "filePath", "serverDateTime"])
 
     DocNum: int = 0
     Description: str = ""
@@ -44,18 +44,18 @@ class DocumentsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='documents',
-    id='get',
-    method='GET',
-    path='/documents/{DocNum}',
-    path_params=(Param('DocNum', 'int', required=True),),
+    resource="documents",
+    id="get",
+    method="GET",
+    path="/documents/{DocNum}",
+    path_params=(Param("DocNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Document,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -66,18 +66,18 @@ class DocumentsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='documents',
-    id='list',
-    method='GET',
-    path='/documents',
+    resource="documents",
+    id="list",
+    method="GET",
+    path="/documents",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Document,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -90,19 +90,25 @@ class DocumentsDownloadSftpBody(TypedDict, total=False):
 
 
 _OP_DownloadSftp = Operation(
-    resource='documents',
-    id='DownloadSftp',
-    method='POST',
-    path='/documents/DownloadSftp',
+    resource="documents",
+    id="DownloadSftp",
+    method="POST",
+    path="/documents/DownloadSftp",
     path_params=(),
     query=(),
-    body=(Param('DocNum', 'int'), Param('MountNum', 'int'), Param('SftpAddress', 'str', required=True), Param('SftpUsername', 'str', required=True), Param('SftpPassword', 'str', required=True),),
+    body=(
+        Param("DocNum", "int"),
+        Param("MountNum", "int"),
+        Param("SftpAddress", "str", required=True),
+        Param("SftpUsername", "str", required=True),
+        Param("SftpPassword", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
-    permission='AllOthers',
+    derived=frozenset(["docCategory", "filePath", "serverDateTime"]),
+    permission="AllOthers",
 )
 
 
@@ -114,26 +120,38 @@ class DocumentsUploadSftpBody(TypedDict, total=False):
     Description: str
     DateCreated: Union[datetime.datetime, datetime.date, str, None]
     DocCategory: int
-    ImgType: Literal['Document', 'Radiograph', 'Photo', 'File', 'Attachment']
+    ImgType: Literal["Document", "Radiograph", "Photo", "File", "Attachment"]
     ToothNumbers: str
     ProvNum: int
     PrintHeading: bool
 
 
 _OP_UploadSftp = Operation(
-    resource='documents',
-    id='UploadSftp',
-    method='POST',
-    path='/documents/UploadSftp',
+    resource="documents",
+    id="UploadSftp",
+    method="POST",
+    path="/documents/UploadSftp",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('SftpAddress', 'str', required=True), Param('SftpUsername', 'str', required=True), Param('SftpPassword', 'str', required=True), Param('Description', 'str'), Param('DateCreated', 'datetime'), Param('DocCategory', 'int'), Param('ImgType', 'enum', enum=('Document', 'Radiograph', 'Photo', 'File', 'Attachment')), Param('ToothNumbers', 'str'), Param('ProvNum', 'int'), Param('PrintHeading', 'bool'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("SftpAddress", "str", required=True),
+        Param("SftpUsername", "str", required=True),
+        Param("SftpPassword", "str", required=True),
+        Param("Description", "str"),
+        Param("DateCreated", "datetime"),
+        Param("DocCategory", "int"),
+        Param("ImgType", "enum", enum=("Document", "Radiograph", "Photo", "File", "Attachment")),
+        Param("ToothNumbers", "str"),
+        Param("ProvNum", "int"),
+        Param("PrintHeading", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Document,
-    derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
-    permission='AllOthers',
+    derived=frozenset(["docCategory", "filePath", "serverDateTime"]),
+    permission="AllOthers",
 )
 
 
@@ -144,26 +162,37 @@ class DocumentsUploadBody(TypedDict, total=False):
     Description: str
     DateCreated: Union[datetime.datetime, datetime.date, str, None]
     DocCategory: int
-    ImgType: Literal['Document', 'Radiograph', 'Photo', 'File', 'Attachment']
+    ImgType: Literal["Document", "Radiograph", "Photo", "File", "Attachment"]
     ToothNumbers: str
     ProvNum: int
     PrintHeading: bool
 
 
 _OP_Upload = Operation(
-    resource='documents',
-    id='Upload',
-    method='POST',
-    path='/documents/Upload',
+    resource="documents",
+    id="Upload",
+    method="POST",
+    path="/documents/Upload",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('rawBase64', 'str', required=True), Param('extension', 'str', required=True), Param('Description', 'str'), Param('DateCreated', 'datetime'), Param('DocCategory', 'int'), Param('ImgType', 'enum', enum=('Document', 'Radiograph', 'Photo', 'File', 'Attachment')), Param('ToothNumbers', 'str'), Param('ProvNum', 'int'), Param('PrintHeading', 'bool'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("rawBase64", "str", required=True),
+        Param("extension", "str", required=True),
+        Param("Description", "str"),
+        Param("DateCreated", "datetime"),
+        Param("DocCategory", "int"),
+        Param("ImgType", "enum", enum=("Document", "Radiograph", "Photo", "File", "Attachment")),
+        Param("ToothNumbers", "str"),
+        Param("ProvNum", "int"),
+        Param("PrintHeading", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Document,
-    derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
-    permission='Documents',
+    derived=frozenset(["docCategory", "filePath", "serverDateTime"]),
+    permission="Documents",
 )
 
 
@@ -175,19 +204,24 @@ class DocumentsThumbnailsBody(TypedDict, total=False):
 
 
 _OP_Thumbnails = Operation(
-    resource='documents',
-    id='Thumbnails',
-    method='POST',
-    path='/documents/Thumbnails',
+    resource="documents",
+    id="Thumbnails",
+    method="POST",
+    path="/documents/Thumbnails",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('SftpAddress', 'str', required=True), Param('SftpUsername', 'str', required=True), Param('SftpPassword', 'str', required=True),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("SftpAddress", "str", required=True),
+        Param("SftpUsername", "str", required=True),
+        Param("SftpPassword", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='list',
+    returns="list",
     model=Document,
-    derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
-    permission='AllOthers',
+    derived=frozenset(["docCategory", "filePath", "serverDateTime"]),
+    permission="AllOthers",
 )
 
 
@@ -199,19 +233,24 @@ class DocumentsDownloadMountBody(TypedDict, total=False):
 
 
 _OP_DownloadMount = Operation(
-    resource='documents',
-    id='DownloadMount',
-    method='POST',
-    path='/documents/DownloadMount',
+    resource="documents",
+    id="DownloadMount",
+    method="POST",
+    path="/documents/DownloadMount",
     path_params=(),
     query=(),
-    body=(Param('MountNum', 'int', required=True), Param('SftpAddress', 'str', required=True), Param('SftpUsername', 'str', required=True), Param('SftpPassword', 'str', required=True),),
+    body=(
+        Param("MountNum", "int", required=True),
+        Param("SftpAddress", "str", required=True),
+        Param("SftpUsername", "str", required=True),
+        Param("SftpPassword", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='list',
+    returns="list",
     model=Document,
-    derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
-    permission='AllOthers',
+    derived=frozenset(["docCategory", "filePath", "serverDateTime"]),
+    permission="AllOthers",
 )
 
 
@@ -221,26 +260,36 @@ class DocumentsSetByUrlBody(TypedDict, total=False):
     Description: str
     DateCreated: Union[datetime.datetime, datetime.date, str, None]
     DocCategory: int
-    ImgType: Literal['Document', 'Radiograph', 'Photo', 'File', 'Attachment']
+    ImgType: Literal["Document", "Radiograph", "Photo", "File", "Attachment"]
     ToothNumbers: str
     ProvNum: int
     PrintHeading: bool
 
 
 _OP_SetByUrl = Operation(
-    resource='documents',
-    id='SetByUrl',
-    method='POST',
-    path='/documents/SetByUrl',
+    resource="documents",
+    id="SetByUrl",
+    method="POST",
+    path="/documents/SetByUrl",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('url', 'str', required=True), Param('Description', 'str'), Param('DateCreated', 'datetime'), Param('DocCategory', 'int'), Param('ImgType', 'enum', enum=('Document', 'Radiograph', 'Photo', 'File', 'Attachment')), Param('ToothNumbers', 'str'), Param('ProvNum', 'int'), Param('PrintHeading', 'bool'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("url", "str", required=True),
+        Param("Description", "str"),
+        Param("DateCreated", "datetime"),
+        Param("DocCategory", "int"),
+        Param("ImgType", "enum", enum=("Document", "Radiograph", "Photo", "File", "Attachment")),
+        Param("ToothNumbers", "str"),
+        Param("ProvNum", "int"),
+        Param("PrintHeading", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Document,
-    derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
-    permission='AllOthers',
+    derived=frozenset(["docCategory", "filePath", "serverDateTime"]),
+    permission="AllOthers",
 )
 
 
@@ -248,26 +297,34 @@ class DocumentsUpdateBody(TypedDict, total=False):
     Description: str
     DateCreated: Union[datetime.datetime, datetime.date, str, None]
     DocCategory: int
-    ImgType: Literal['Document', 'Radiograph', 'Photo', 'File', 'Attachment']
+    ImgType: Literal["Document", "Radiograph", "Photo", "File", "Attachment"]
     ToothNumbers: str
     ProvNum: int
     PrintHeading: bool
 
 
 _OP_update = Operation(
-    resource='documents',
-    id='update',
-    method='PUT',
-    path='/documents/{DocNum}',
-    path_params=(Param('DocNum', 'int', required=True),),
+    resource="documents",
+    id="update",
+    method="PUT",
+    path="/documents/{DocNum}",
+    path_params=(Param("DocNum", "int", required=True),),
     query=(),
-    body=(Param('Description', 'str'), Param('DateCreated', 'datetime'), Param('DocCategory', 'int'), Param('ImgType', 'enum', enum=('Document', 'Radiograph', 'Photo', 'File', 'Attachment')), Param('ToothNumbers', 'str'), Param('ProvNum', 'int'), Param('PrintHeading', 'bool'),),
+    body=(
+        Param("Description", "str"),
+        Param("DateCreated", "datetime"),
+        Param("DocCategory", "int"),
+        Param("ImgType", "enum", enum=("Document", "Radiograph", "Photo", "File", "Attachment")),
+        Param("ToothNumbers", "str"),
+        Param("ProvNum", "int"),
+        Param("PrintHeading", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Document,
-    derived=frozenset(['docCategory', 'filePath', 'serverDateTime']),
-    permission='AllOthers',
+    derived=frozenset(["docCategory", "filePath", "serverDateTime"]),
+    permission="AllOthers",
 )
 
 
@@ -276,29 +333,29 @@ class DocumentsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='documents',
-    id='delete',
-    method='DELETE',
-    path='/documents/{DocNum}',
-    path_params=(Param('DocNum', 'int', required=True),),
+    resource="documents",
+    id="delete",
+    method="DELETE",
+    path="/documents/{DocNum}",
+    path_params=(Param("DocNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Documents(Resource):
     """Operations on ``/documents``."""
 
-    _segment = 'documents'
+    _segment = "documents"
 
     async def get(self, DocNum: int, **params: Unpack[DocumentsGetParams]) -> Document:
         """``GET /documents/{DocNum}``. Needs Open Dental 24.2.32 or later."""
-        result: Document = await self._call(_OP_get, {'DocNum': DocNum}, params)
+        result: Document = await self._call(_OP_get, {"DocNum": DocNum}, params)
         return result
 
     def list(self, **params: Unpack[DocumentsListParams]) -> Paginator[Document]:
@@ -336,9 +393,9 @@ class Documents(Resource):
 
     async def update(self, DocNum: int, **params: Unpack[DocumentsUpdateBody]) -> Document:
         """``PUT /documents/{DocNum}``. Needs Open Dental 24.2.32 or later."""
-        result: Document = await self._call(_OP_update, {'DocNum': DocNum}, params)
+        result: Document = await self._call(_OP_update, {"DocNum": DocNum}, params)
         return result
 
     async def delete(self, DocNum: int, **params: Unpack[DocumentsDeleteParams]) -> None:
         """``DELETE /documents/{DocNum}``. Needs Open Dental 24.2.32 or later."""
-        await self._call(_OP_delete, {'DocNum': DocNum}, params)
+        await self._call(_OP_delete, {"DocNum": DocNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class EhrPatient(Model):
     """One row of ``ehrpatients`` (table ``ehrpatient``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatNum"
 
     PatNum: int = 0
     MotherMaidenFname: str = ""
@@ -36,18 +36,18 @@ class EhrPatientsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='ehrpatients',
-    id='get',
-    method='GET',
-    path='/ehrpatients/{PatNum}',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="ehrpatients",
+    id="get",
+    method="GET",
+    path="/ehrpatients/{PatNum}",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=EhrPatient,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -57,32 +57,35 @@ class EhrPatientsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='ehrpatients',
-    id='update',
-    method='PUT',
-    path='/ehrpatients/{PatNum}',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="ehrpatients",
+    id="update",
+    method="PUT",
+    path="/ehrpatients/{PatNum}",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
-    body=(Param('DischargeDate', 'date'), Param('MedicaidState', 'str'),),
+    body=(
+        Param("DischargeDate", "date"),
+        Param("MedicaidState", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=EhrPatient,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class EhrPatients(Resource):
     """Operations on ``/ehrpatients``."""
 
-    _segment = 'ehrpatients'
+    _segment = "ehrpatients"
 
     async def get(self, PatNum: int, **params: Unpack[EhrPatientsGetParams]) -> EhrPatient:
         """``GET /ehrpatients/{PatNum}``. Needs Open Dental 24.1.15 or later."""
-        result: EhrPatient = await self._call(_OP_get, {'PatNum': PatNum}, params)
+        result: EhrPatient = await self._call(_OP_get, {"PatNum": PatNum}, params)
         return result
 
     async def update(self, PatNum: int, **params: Unpack[EhrPatientsUpdateBody]) -> EhrPatient:
         """``PUT /ehrpatients/{PatNum}``. Needs Open Dental 24.1.15 or later."""
-        result: EhrPatient = await self._call(_OP_update, {'PatNum': PatNum}, params)
+        result: EhrPatient = await self._call(_OP_update, {"PatNum": PatNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Employee(Model):
     """One row of ``employees`` (table ``employee``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'EmployeeNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "EmployeeNum"
 
     EmployeeNum: int = 0
     LName: str = ""
@@ -38,18 +38,18 @@ class EmployeesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='employees',
-    id='get',
-    method='GET',
-    path='/employees/{EmployeeNum}',
-    path_params=(Param('EmployeeNum', 'int', required=True),),
+    resource="employees",
+    id="get",
+    method="GET",
+    path="/employees/{EmployeeNum}",
+    path_params=(Param("EmployeeNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Employee,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -60,29 +60,29 @@ class EmployeesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='employees',
-    id='list',
-    method='GET',
-    path='/employees',
+    resource="employees",
+    id="list",
+    method="GET",
+    path="/employees",
     path_params=(),
-    query=(Param('ReportsTo', 'int'),),
+    query=(Param("ReportsTo", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Employee,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Employees(Resource):
     """Operations on ``/employees``."""
 
-    _segment = 'employees'
+    _segment = "employees"
 
     async def get(self, EmployeeNum: int, **params: Unpack[EmployeesGetParams]) -> Employee:
         """``GET /employees/{EmployeeNum}``. Needs Open Dental 23.3.22 or later."""
-        result: Employee = await self._call(_OP_get, {'EmployeeNum': EmployeeNum}, params)
+        result: Employee = await self._call(_OP_get, {"EmployeeNum": EmployeeNum}, params)
         return result
 
     def list(self, **params: Unpack[EmployeesListParams]) -> Paginator[Employee]:

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Employer(Model):
     """One row of ``employers`` (table ``employer``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'EmployerNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "EmployerNum"
 
     EmployerNum: int = 0
     EmpName: str = ""
@@ -28,18 +28,18 @@ class EmployersGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='employers',
-    id='get',
-    method='GET',
-    path='/employers/{EmployerNum}',
-    path_params=(Param('EmployerNum', 'int', required=True),),
+    resource="employers",
+    id="get",
+    method="GET",
+    path="/employers/{EmployerNum}",
+    path_params=(Param("EmployerNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Employer,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -49,18 +49,18 @@ class EmployersListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='employers',
-    id='list',
-    method='GET',
-    path='/employers',
+    resource="employers",
+    id="list",
+    method="GET",
+    path="/employers",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Employer,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -69,18 +69,18 @@ class EmployersCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='employers',
-    id='create',
-    method='POST',
-    path='/employers',
+    resource="employers",
+    id="create",
+    method="POST",
+    path="/employers",
     path_params=(),
     query=(),
-    body=(Param('EmpName', 'str', required=True),),
+    body=(Param("EmpName", "str", required=True),),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Employer,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -89,18 +89,18 @@ class EmployersUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='employers',
-    id='update',
-    method='PUT',
-    path='/employers/{EmployerNum}',
-    path_params=(Param('EmployerNum', 'int', required=True),),
+    resource="employers",
+    id="update",
+    method="PUT",
+    path="/employers/{EmployerNum}",
+    path_params=(Param("EmployerNum", "int", required=True),),
     query=(),
-    body=(Param('EmpName', 'str', required=True),),
+    body=(Param("EmpName", "str", required=True),),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Employer,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -109,29 +109,29 @@ class EmployersDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='employers',
-    id='delete',
-    method='DELETE',
-    path='/employers/{EmployerNum}',
-    path_params=(Param('EmployerNum', 'int', required=True),),
+    resource="employers",
+    id="delete",
+    method="DELETE",
+    path="/employers/{EmployerNum}",
+    path_params=(Param("EmployerNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Employers(Resource):
     """Operations on ``/employers``."""
 
-    _segment = 'employers'
+    _segment = "employers"
 
     async def get(self, EmployerNum: int, **params: Unpack[EmployersGetParams]) -> Employer:
         """``GET /employers/{EmployerNum}``. Needs Open Dental 23.3.22 or later."""
-        result: Employer = await self._call(_OP_get, {'EmployerNum': EmployerNum}, params)
+        result: Employer = await self._call(_OP_get, {"EmployerNum": EmployerNum}, params)
         return result
 
     def list(self, **params: Unpack[EmployersListParams]) -> Paginator[Employer]:
@@ -145,9 +145,9 @@ class Employers(Resource):
 
     async def update(self, EmployerNum: int, **params: Unpack[EmployersUpdateBody]) -> Employer:
         """``PUT /employers/{EmployerNum}``. Needs Open Dental 21.4 or later."""
-        result: Employer = await self._call(_OP_update, {'EmployerNum': EmployerNum}, params)
+        result: Employer = await self._call(_OP_update, {"EmployerNum": EmployerNum}, params)
         return result
 
     async def delete(self, EmployerNum: int, **params: Unpack[EmployersDeleteParams]) -> None:
         """``DELETE /employers/{EmployerNum}``. Needs Open Dental 23.3.22 or later."""
-        await self._call(_OP_delete, {'EmployerNum': EmployerNum}, params)
+        await self._call(_OP_delete, {"EmployerNum": EmployerNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class EobAttach(Model):
     """One row of ``eobattaches`` (table ``eobattach``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'EobAttachNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "EobAttachNum"
 
     EobAttachNum: int = 0
     ClaimPaymentNum: int = 0
@@ -33,18 +33,18 @@ class EobAttachesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='eobattaches',
-    id='list',
-    method='GET',
-    path='/eobattaches',
+    resource="eobattaches",
+    id="list",
+    method="GET",
+    path="/eobattaches",
     path_params=(),
-    query=(Param('ClaimPaymentNum', 'int', required=True),),
+    query=(Param("ClaimPaymentNum", "int", required=True),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=EobAttach,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -56,18 +56,23 @@ class EobAttachesDownloadSftpBody(TypedDict, total=False):
 
 
 _OP_DownloadSftp = Operation(
-    resource='eobattaches',
-    id='DownloadSftp',
-    method='POST',
-    path='/eobattaches/DownloadSftp',
+    resource="eobattaches",
+    id="DownloadSftp",
+    method="POST",
+    path="/eobattaches/DownloadSftp",
     path_params=(),
     query=(),
-    body=(Param('EobAttachNum', 'int', required=True), Param('SftpAddress', 'str', required=True), Param('SftpUsername', 'str', required=True), Param('SftpPassword', 'str', required=True),),
+    body=(
+        Param("EobAttachNum", "int", required=True),
+        Param("SftpAddress", "str", required=True),
+        Param("SftpUsername", "str", required=True),
+        Param("SftpPassword", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -79,18 +84,23 @@ class EobAttachesUploadSftpBody(TypedDict, total=False):
 
 
 _OP_UploadSftp = Operation(
-    resource='eobattaches',
-    id='UploadSftp',
-    method='POST',
-    path='/eobattaches/UploadSftp',
+    resource="eobattaches",
+    id="UploadSftp",
+    method="POST",
+    path="/eobattaches/UploadSftp",
     path_params=(),
     query=(),
-    body=(Param('ClaimPaymentNum', 'int', required=True), Param('SftpAddress', 'str', required=True), Param('SftpUsername', 'str', required=True), Param('SftpPassword', 'str', required=True),),
+    body=(
+        Param("ClaimPaymentNum", "int", required=True),
+        Param("SftpAddress", "str", required=True),
+        Param("SftpUsername", "str", required=True),
+        Param("SftpPassword", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=EobAttach,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -99,25 +109,25 @@ class EobAttachesDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='eobattaches',
-    id='delete',
-    method='DELETE',
-    path='/eobattaches/{EobAttachNum}',
-    path_params=(Param('EobAttachNum', 'int', required=True),),
+    resource="eobattaches",
+    id="delete",
+    method="DELETE",
+    path="/eobattaches/{EobAttachNum}",
+    path_params=(Param("EobAttachNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class EobAttaches(Resource):
     """Operations on ``/eobattaches``."""
 
-    _segment = 'eobattaches'
+    _segment = "eobattaches"
 
     def list(self, **params: Unpack[EobAttachesListParams]) -> Paginator[EobAttach]:
         """``GET /eobattaches``. Needs Open Dental 23.3.8 or later. Streams every page."""
@@ -134,4 +144,4 @@ class EobAttaches(Resource):
 
     async def delete(self, EobAttachNum: int, **params: Unpack[EobAttachesDeleteParams]) -> None:
         """``DELETE /eobattaches/{EobAttachNum}``. Needs Open Dental 25.2.25 or later."""
-        await self._call(_OP_delete, {'EobAttachNum': EobAttachNum}, params)
+        await self._call(_OP_delete, {"EobAttachNum": EobAttachNum}, params)

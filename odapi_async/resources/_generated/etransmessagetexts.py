@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class EtransMessageText(Model):
     """One row of ``etransmessagetexts`` (table ``etransmessagetext``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'EtransMessageTextNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "EtransMessageTextNum"
 
     EtransMessageTextNum: int = 0
     MessageText: str = ""
@@ -28,27 +28,31 @@ class EtransMessageTextsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='etransmessagetexts',
-    id='get',
-    method='GET',
-    path='/etransmessagetexts/{EtransMessageTextNum}',
-    path_params=(Param('EtransMessageTextNum', 'int', required=True),),
+    resource="etransmessagetexts",
+    id="get",
+    method="GET",
+    path="/etransmessagetexts/{EtransMessageTextNum}",
+    path_params=(Param("EtransMessageTextNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=EtransMessageText,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class EtransMessageTexts(Resource):
     """Operations on ``/etransmessagetexts``."""
 
-    _segment = 'etransmessagetexts'
+    _segment = "etransmessagetexts"
 
-    async def get(self, EtransMessageTextNum: int, **params: Unpack[EtransMessageTextsGetParams]) -> EtransMessageText:
+    async def get(
+        self, EtransMessageTextNum: int, **params: Unpack[EtransMessageTextsGetParams]
+    ) -> EtransMessageText:
         """``GET /etransmessagetexts/{EtransMessageTextNum}``. Needs Open Dental 23.2.11 or later."""
-        result: EtransMessageText = await self._call(_OP_get, {'EtransMessageTextNum': EtransMessageTextNum}, params)
+        result: EtransMessageText = await self._call(
+            _OP_get, {"EtransMessageTextNum": EtransMessageTextNum}, params
+        )
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Etrans(Model):
     """One row of ``etranss`` (table ``etrans``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'EtransNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "EtransNum"
 
     EtransNum: int = 0
     DateTimeTrans: Optional[datetime.datetime] = None
@@ -53,25 +53,29 @@ class EtranssListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='etranss',
-    id='list',
-    method='GET',
-    path='/etranss',
+    resource="etranss",
+    id="list",
+    method="GET",
+    path="/etranss",
     path_params=(),
-    query=(Param('PatNum', 'int', required=True), Param('CarrierNum', 'int'), Param('ClaimNum', 'int'),),
+    query=(
+        Param("PatNum", "int", required=True),
+        Param("CarrierNum", "int"),
+        Param("ClaimNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Etrans,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Etranss(Resource):
     """Operations on ``/etranss``."""
 
-    _segment = 'etranss'
+    _segment = "etranss"
 
     def list(self, **params: Unpack[EtranssListParams]) -> Paginator[Etrans]:
         """``GET /etranss``. Needs Open Dental 23.2.7 or later. Streams every page."""

@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class FamilyModulesInsuranceRow(Model):
@@ -19,7 +19,9 @@ class FamilyModulesInsuranceRow(Model):
 
     __od_primary_key__: ClassVar[Optional[str]] = None
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['employer', 'feeSchedule', 'ordinal', 'planType', 'subscriber'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(
+        ["employer", "feeSchedule", "ordinal", "planType", "subscriber"]
+    )
 
     PatNum: int = 0
     InsSubNum: int = 0
@@ -55,26 +57,28 @@ class FamilyModulesInsuranceParams(TypedDict, total=False):
 
 
 _OP_Insurance = Operation(
-    resource='familymodules',
-    id='Insurance',
-    method='GET',
-    path='/familymodules/{PatNum}/Insurance',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="familymodules",
+    id="Insurance",
+    method="GET",
+    path="/familymodules/{PatNum}/Insurance",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=FamilyModulesInsuranceRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class FamilyModules(Resource):
     """Operations on ``/familymodules``."""
 
-    _segment = 'familymodules'
+    _segment = "familymodules"
 
-    def Insurance(self, PatNum: int, **params: Unpack[FamilyModulesInsuranceParams]) -> Paginator[FamilyModulesInsuranceRow]:
+    def Insurance(
+        self, PatNum: int, **params: Unpack[FamilyModulesInsuranceParams]
+    ) -> Paginator[FamilyModulesInsuranceRow]:
         """``GET /familymodules/{PatNum}/Insurance``. Needs Open Dental 21.4 or later. Streams every page."""
-        return self._list(_OP_Insurance, {'PatNum': PatNum}, params)
+        return self._list(_OP_Insurance, {"PatNum": PatNum}, params)

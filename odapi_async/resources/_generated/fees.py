@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Fee(Model):
     """One row of ``fees`` (table ``fee``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'FeeNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "FeeNum"
 
     FeeNum: int = 0
     Amount: float = 0.0  # sent as text by the API
@@ -35,18 +35,18 @@ class FeesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='fees',
-    id='get',
-    method='GET',
-    path='/fees/{FeeNum}',
-    path_params=(Param('FeeNum', 'int', required=True),),
+    resource="fees",
+    id="get",
+    method="GET",
+    path="/fees/{FeeNum}",
+    path_params=(Param("FeeNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Fee,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -60,18 +60,23 @@ class FeesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='fees',
-    id='list',
-    method='GET',
-    path='/fees',
+    resource="fees",
+    id="list",
+    method="GET",
+    path="/fees",
     path_params=(),
-    query=(Param('FeeSched', 'int'), Param('CodeNum', 'int'), Param('ClinicNum', 'int'), Param('ProvNum', 'int'),),
+    query=(
+        Param("FeeSched", "int"),
+        Param("CodeNum", "int"),
+        Param("ClinicNum", "int"),
+        Param("ProvNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Fee,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -84,18 +89,24 @@ class FeesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='fees',
-    id='create',
-    method='POST',
-    path='/fees',
+    resource="fees",
+    id="create",
+    method="POST",
+    path="/fees",
     path_params=(),
     query=(),
-    body=(Param('Amount', 'float', required=True), Param('FeeSched', 'int', required=True), Param('CodeNum', 'int', required=True), Param('ClinicNum', 'int'), Param('ProvNum', 'int'),),
+    body=(
+        Param("Amount", "float", required=True),
+        Param("FeeSched", "int", required=True),
+        Param("CodeNum", "int", required=True),
+        Param("ClinicNum", "int"),
+        Param("ProvNum", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Fee,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -104,18 +115,18 @@ class FeesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='fees',
-    id='update',
-    method='PUT',
-    path='/fees/{FeeNum}',
-    path_params=(Param('FeeNum', 'int', required=True),),
+    resource="fees",
+    id="update",
+    method="PUT",
+    path="/fees/{FeeNum}",
+    path_params=(Param("FeeNum", "int", required=True),),
     query=(),
-    body=(Param('Amount', 'float', required=True),),
+    body=(Param("Amount", "float", required=True),),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Fee,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -124,29 +135,29 @@ class FeesDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='fees',
-    id='delete',
-    method='DELETE',
-    path='/fees/{FeeNum}',
-    path_params=(Param('FeeNum', 'int', required=True),),
+    resource="fees",
+    id="delete",
+    method="DELETE",
+    path="/fees/{FeeNum}",
+    path_params=(Param("FeeNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Fees(Resource):
     """Operations on ``/fees``."""
 
-    _segment = 'fees'
+    _segment = "fees"
 
     async def get(self, FeeNum: int, **params: Unpack[FeesGetParams]) -> Fee:
         """``GET /fees/{FeeNum}``. Needs Open Dental 23.3.11 or later."""
-        result: Fee = await self._call(_OP_get, {'FeeNum': FeeNum}, params)
+        result: Fee = await self._call(_OP_get, {"FeeNum": FeeNum}, params)
         return result
 
     def list(self, **params: Unpack[FeesListParams]) -> Paginator[Fee]:
@@ -160,9 +171,9 @@ class Fees(Resource):
 
     async def update(self, FeeNum: int, **params: Unpack[FeesUpdateBody]) -> Fee:
         """``PUT /fees/{FeeNum}``. Needs Open Dental 23.3.11 or later."""
-        result: Fee = await self._call(_OP_update, {'FeeNum': FeeNum}, params)
+        result: Fee = await self._call(_OP_update, {"FeeNum": FeeNum}, params)
         return result
 
     async def delete(self, FeeNum: int, **params: Unpack[FeesDeleteParams]) -> None:
         """``DELETE /fees/{FeeNum}``. Needs Open Dental 23.3.11 or later."""
-        await self._call(_OP_delete, {'FeeNum': FeeNum}, params)
+        await self._call(_OP_delete, {"FeeNum": FeeNum}, params)

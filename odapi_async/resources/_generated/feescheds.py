@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class FeeSched(Model):
     """One row of ``feescheds`` (table ``feesched``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'FeeSchedNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "FeeSchedNum"
 
     FeeSchedNum: int = 0
     Description: str = ""
@@ -36,41 +36,51 @@ class FeeSchedsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='feescheds',
-    id='list',
-    method='GET',
-    path='/feescheds',
+    resource="feescheds",
+    id="list",
+    method="GET",
+    path="/feescheds",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=FeeSched,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class FeeSchedsCreateBody(TypedDict, total=False):
     Description: Required[str]
-    FeeSchedType: Required[Literal['Normal', 'CoPay', 'OutNetwork', 'FixedBenefit', 'ManualBlueBook']]
+    FeeSchedType: Required[Literal["Normal", "CoPay", "OutNetwork", "FixedBenefit", "ManualBlueBook"]]
     IsHidden: bool
     IsGlobal: bool
 
 
 _OP_create = Operation(
-    resource='feescheds',
-    id='create',
-    method='POST',
-    path='/feescheds',
+    resource="feescheds",
+    id="create",
+    method="POST",
+    path="/feescheds",
     path_params=(),
     query=(),
-    body=(Param('Description', 'str', required=True), Param('FeeSchedType', 'enum', required=True, enum=('Normal', 'CoPay', 'OutNetwork', 'FixedBenefit', 'ManualBlueBook')), Param('IsHidden', 'bool'), Param('IsGlobal', 'bool'),),
+    body=(
+        Param("Description", "str", required=True),
+        Param(
+            "FeeSchedType",
+            "enum",
+            required=True,
+            enum=("Normal", "CoPay", "OutNetwork", "FixedBenefit", "ManualBlueBook"),
+        ),
+        Param("IsHidden", "bool"),
+        Param("IsGlobal", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=FeeSched,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -81,25 +91,29 @@ class FeeSchedsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='feescheds',
-    id='update',
-    method='PUT',
-    path='/feescheds/{FeeSchedNum}',
-    path_params=(Param('FeeSchedNum', 'int', required=True),),
+    resource="feescheds",
+    id="update",
+    method="PUT",
+    path="/feescheds/{FeeSchedNum}",
+    path_params=(Param("FeeSchedNum", "int", required=True),),
     query=(),
-    body=(Param('Description', 'str'), Param('IsHidden', 'bool'), Param('IsGlobal', 'bool'),),
+    body=(
+        Param("Description", "str"),
+        Param("IsHidden", "bool"),
+        Param("IsGlobal", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=FeeSched,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class FeeScheds(Resource):
     """Operations on ``/feescheds``."""
 
-    _segment = 'feescheds'
+    _segment = "feescheds"
 
     def list(self, **params: Unpack[FeeSchedsListParams]) -> Paginator[FeeSched]:
         """``GET /feescheds``. Needs Open Dental 22.4.31 or later. Streams every page."""
@@ -112,5 +126,5 @@ class FeeScheds(Resource):
 
     async def update(self, FeeSchedNum: int, **params: Unpack[FeeSchedsUpdateBody]) -> FeeSched:
         """``PUT /feescheds/{FeeSchedNum}``. Needs Open Dental 23.3.7 or later."""
-        result: FeeSched = await self._call(_OP_update, {'FeeSchedNum': FeeSchedNum}, params)
+        result: FeeSched = await self._call(_OP_update, {"FeeSchedNum": FeeSchedNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Guardian(Model):
     """One row of ``guardians`` (table ``guardian``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'GuardianNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "GuardianNum"
 
     GuardianNum: int = 0
     PatNumChild: int = 0
@@ -31,18 +31,18 @@ class GuardiansGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='guardians',
-    id='get',
-    method='GET',
-    path='/guardians/{GuardianNum}',
-    path_params=(Param('GuardianNum', 'int', required=True),),
+    resource="guardians",
+    id="get",
+    method="GET",
+    path="/guardians/{GuardianNum}",
+    path_params=(Param("GuardianNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -52,18 +52,18 @@ class GuardiansListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='guardians',
-    id='list',
-    method='GET',
-    path='/guardians',
+    resource="guardians",
+    id="list",
+    method="GET",
+    path="/guardians",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -72,18 +72,18 @@ class GuardiansCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='guardians',
-    id='create',
-    method='POST',
-    path='/guardians',
+    resource="guardians",
+    id="create",
+    method="POST",
+    path="/guardians",
     path_params=(),
     query=(),
     body=(),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -92,29 +92,29 @@ class GuardiansUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='guardians',
-    id='update',
-    method='PUT',
-    path='/guardians/{GuardianNum}',
-    path_params=(Param('GuardianNum', 'int', required=True),),
+    resource="guardians",
+    id="update",
+    method="PUT",
+    path="/guardians/{GuardianNum}",
+    path_params=(Param("GuardianNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Guardians(Resource):
     """Operations on ``/guardians``."""
 
-    _segment = 'guardians'
+    _segment = "guardians"
 
     async def get(self, GuardianNum: int, **params: Unpack[GuardiansGetParams]) -> Any:
         """``GET /guardians/{GuardianNum}``."""
-        return await self._call(_OP_get, {'GuardianNum': GuardianNum}, params)
+        return await self._call(_OP_get, {"GuardianNum": GuardianNum}, params)
 
     def list(self, **params: Unpack[GuardiansListParams]) -> Paginator[Any]:
         """``GET /guardians``. Streams every page."""
@@ -126,4 +126,4 @@ class Guardians(Resource):
 
     async def update(self, GuardianNum: int, **params: Unpack[GuardiansUpdateBody]) -> Any:
         """``PUT /guardians/{GuardianNum}``."""
-        return await self._call(_OP_update, {'GuardianNum': GuardianNum}, params)
+        return await self._call(_OP_update, {"GuardianNum": GuardianNum}, params)

@@ -8,18 +8,20 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class HistAppointment(Model):
     """One row of ``histappointments`` (table ``histappointment``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'HistApptNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "HistApptNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['colorOverride', 'confirmed', 'provAbbr', 'unschedStatus'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(
+        ["colorOverride", "confirmed", "provAbbr", "unschedStatus"]
+    )
 
     HistApptNum: int = 0
     HistUserNum: int = 0
@@ -63,10 +65,10 @@ class HistAppointment(Model):
 
 
 class HistAppointmentsListParams(TypedDict, total=False):
-    HistApptAction: Literal['Created', 'Changed', 'Missed', 'Cancelled', 'Deleted']
+    HistApptAction: Literal["Created", "Changed", "Missed", "Cancelled", "Deleted"]
     AptNum: int
     PatNum: int
-    AptStatus: Literal['Scheduled', 'Complete', 'UnschedList', 'Broken', 'Planned']
+    AptStatus: Literal["Scheduled", "Complete", "UnschedList", "Broken", "Planned"]
     ClinicNum: int
     date: Union[datetime.date, str, None]
     dateStart: Union[datetime.date, str, None]
@@ -76,25 +78,34 @@ class HistAppointmentsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='histappointments',
-    id='list',
-    method='GET',
-    path='/histappointments',
+    resource="histappointments",
+    id="list",
+    method="GET",
+    path="/histappointments",
     path_params=(),
-    query=(Param('HistApptAction', 'enum', enum=('Created', 'Changed', 'Missed', 'Cancelled', 'Deleted')), Param('AptNum', 'int'), Param('PatNum', 'int'), Param('AptStatus', 'enum', enum=('Scheduled', 'Complete', 'UnschedList', 'Broken', 'Planned')), Param('ClinicNum', 'int'), Param('date', 'date'), Param('dateStart', 'date'), Param('dateEnd', 'date'),),
+    query=(
+        Param("HistApptAction", "enum", enum=("Created", "Changed", "Missed", "Cancelled", "Deleted")),
+        Param("AptNum", "int"),
+        Param("PatNum", "int"),
+        Param("AptStatus", "enum", enum=("Scheduled", "Complete", "UnschedList", "Broken", "Planned")),
+        Param("ClinicNum", "int"),
+        Param("date", "date"),
+        Param("dateStart", "date"),
+        Param("dateEnd", "date"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=HistAppointment,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class HistAppointments(Resource):
     """Operations on ``/histappointments``."""
 
-    _segment = 'histappointments'
+    _segment = "histappointments"
 
     def list(self, **params: Unpack[HistAppointmentsListParams]) -> Paginator[HistAppointment]:
         """``GET /histappointments``. Needs Open Dental 23.1.30 or later. Streams every page."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class InsPlan(Model):
     """One row of ``insplans`` (table ``insplan``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PlanNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PlanNum"
 
     PlanNum: int = 0
     GroupName: str = ""
@@ -54,18 +54,18 @@ class InsPlansGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='insplans',
-    id='get',
-    method='GET',
-    path='/insplans/{PlanNum}',
-    path_params=(Param('PlanNum', 'int', required=True),),
+    resource="insplans",
+    id="get",
+    method="GET",
+    path="/insplans/{PlanNum}",
+    path_params=(Param("PlanNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=InsPlan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -77,18 +77,21 @@ class InsPlansListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='insplans',
-    id='list',
-    method='GET',
-    path='/insplans',
+    resource="insplans",
+    id="list",
+    method="GET",
+    path="/insplans",
     path_params=(),
-    query=(Param('PlanType', 'str'), Param('CarrierNum', 'int'),),
+    query=(
+        Param("PlanType", "str"),
+        Param("CarrierNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=InsPlan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -110,28 +113,53 @@ class InsPlansCreateBody(TypedDict, total=False):
     IsHidden: bool
     MonthRenew: int
     FilingCodeSubtype: int
-    CobRule: Literal['Basic', 'Standard', 'CarveOut', 'SecondaryMedicaid']
+    CobRule: Literal["Basic", "Standard", "CarveOut", "SecondaryMedicaid"]
     BillingType: int
-    ExclusionFeeRule: Literal['PracticeDefault', 'DoNothing', 'UseUcrFee']
+    ExclusionFeeRule: Literal["PracticeDefault", "DoNothing", "UseUcrFee"]
     ManualFeeSchedNum: int
     IsBlueBookEnabled: bool
-    InsPlansZeroWriteOffsOnAnnualMaxOverride: Literal['Default', 'Yes', 'No']
-    InsPlansZeroWriteOffsOnFreqOrAgingOverride: Literal['Default', 'Yes', 'No']
+    InsPlansZeroWriteOffsOnAnnualMaxOverride: Literal["Default", "Yes", "No"]
+    InsPlansZeroWriteOffsOnFreqOrAgingOverride: Literal["Default", "Yes", "No"]
 
 
 _OP_create = Operation(
-    resource='insplans',
-    id='create',
-    method='POST',
-    path='/insplans',
+    resource="insplans",
+    id="create",
+    method="POST",
+    path="/insplans",
     path_params=(),
     query=(),
-    body=(Param('CarrierNum', 'int', required=True), Param('GroupName', 'str'), Param('GroupNum', 'str'), Param('PlanNote', 'str'), Param('FeeSched', 'int'), Param('PlanType', 'str'), Param('ClaimFormNum', 'int'), Param('ClaimsUseUCR', 'bool'), Param('CopayFeeSched', 'int'), Param('EmployerNum', 'int'), Param('IsMedical', 'bool'), Param('FilingCode', 'int'), Param('ShowBaseUnits', 'bool'), Param('CodeSubstNone', 'bool'), Param('IsHidden', 'bool'), Param('MonthRenew', 'int'), Param('FilingCodeSubtype', 'int'), Param('CobRule', 'enum', enum=('Basic', 'Standard', 'CarveOut', 'SecondaryMedicaid')), Param('BillingType', 'int'), Param('ExclusionFeeRule', 'enum', enum=('PracticeDefault', 'DoNothing', 'UseUcrFee')), Param('ManualFeeSchedNum', 'int'), Param('IsBlueBookEnabled', 'bool'), Param('InsPlansZeroWriteOffsOnAnnualMaxOverride', 'enum', enum=('Default', 'Yes', 'No')), Param('InsPlansZeroWriteOffsOnFreqOrAgingOverride', 'enum', enum=('Default', 'Yes', 'No')),),
+    body=(
+        Param("CarrierNum", "int", required=True),
+        Param("GroupName", "str"),
+        Param("GroupNum", "str"),
+        Param("PlanNote", "str"),
+        Param("FeeSched", "int"),
+        Param("PlanType", "str"),
+        Param("ClaimFormNum", "int"),
+        Param("ClaimsUseUCR", "bool"),
+        Param("CopayFeeSched", "int"),
+        Param("EmployerNum", "int"),
+        Param("IsMedical", "bool"),
+        Param("FilingCode", "int"),
+        Param("ShowBaseUnits", "bool"),
+        Param("CodeSubstNone", "bool"),
+        Param("IsHidden", "bool"),
+        Param("MonthRenew", "int"),
+        Param("FilingCodeSubtype", "int"),
+        Param("CobRule", "enum", enum=("Basic", "Standard", "CarveOut", "SecondaryMedicaid")),
+        Param("BillingType", "int"),
+        Param("ExclusionFeeRule", "enum", enum=("PracticeDefault", "DoNothing", "UseUcrFee")),
+        Param("ManualFeeSchedNum", "int"),
+        Param("IsBlueBookEnabled", "bool"),
+        Param("InsPlansZeroWriteOffsOnAnnualMaxOverride", "enum", enum=("Default", "Yes", "No")),
+        Param("InsPlansZeroWriteOffsOnFreqOrAgingOverride", "enum", enum=("Default", "Yes", "No")),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=InsPlan,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
@@ -153,39 +181,64 @@ class InsPlansUpdateBody(TypedDict, total=False):
     IsHidden: bool
     MonthRenew: int
     FilingCodeSubtype: int
-    CobRule: Literal['Basic', 'Standard', 'CarveOut', 'SecondaryMedicaid']
+    CobRule: Literal["Basic", "Standard", "CarveOut", "SecondaryMedicaid"]
     BillingType: int
-    ExclusionFeeRule: Literal['PracticeDefault', 'DoNothing', 'UseUcrFee']
+    ExclusionFeeRule: Literal["PracticeDefault", "DoNothing", "UseUcrFee"]
     ManualFeeSchedNum: int
     IsBlueBookEnabled: bool
-    InsPlansZeroWriteOffsOnAnnualMaxOverride: Literal['Default', 'Yes', 'No']
-    InsPlansZeroWriteOffsOnFreqOrAgingOverride: Literal['Default', 'Yes', 'No']
+    InsPlansZeroWriteOffsOnAnnualMaxOverride: Literal["Default", "Yes", "No"]
+    InsPlansZeroWriteOffsOnFreqOrAgingOverride: Literal["Default", "Yes", "No"]
 
 
 _OP_update = Operation(
-    resource='insplans',
-    id='update',
-    method='PUT',
-    path='/insplans/{PlanNum}',
-    path_params=(Param('PlanNum', 'int', required=True),),
+    resource="insplans",
+    id="update",
+    method="PUT",
+    path="/insplans/{PlanNum}",
+    path_params=(Param("PlanNum", "int", required=True),),
     query=(),
-    body=(Param('GroupName', 'str'), Param('GroupNum', 'str'), Param('PlanNote', 'str'), Param('FeeSched', 'int'), Param('PlanType', 'str'), Param('ClaimFormNum', 'int'), Param('ClaimsUseUCR', 'bool'), Param('CopayFeeSched', 'int'), Param('EmployerNum', 'int'), Param('CarrierNum', 'int'), Param('IsMedical', 'bool'), Param('FilingCode', 'int'), Param('ShowBaseUnits', 'bool'), Param('CodeSubstNone', 'bool'), Param('IsHidden', 'bool'), Param('MonthRenew', 'int'), Param('FilingCodeSubtype', 'int'), Param('CobRule', 'enum', enum=('Basic', 'Standard', 'CarveOut', 'SecondaryMedicaid')), Param('BillingType', 'int'), Param('ExclusionFeeRule', 'enum', enum=('PracticeDefault', 'DoNothing', 'UseUcrFee')), Param('ManualFeeSchedNum', 'int'), Param('IsBlueBookEnabled', 'bool'), Param('InsPlansZeroWriteOffsOnAnnualMaxOverride', 'enum', enum=('Default', 'Yes', 'No')), Param('InsPlansZeroWriteOffsOnFreqOrAgingOverride', 'enum', enum=('Default', 'Yes', 'No')),),
+    body=(
+        Param("GroupName", "str"),
+        Param("GroupNum", "str"),
+        Param("PlanNote", "str"),
+        Param("FeeSched", "int"),
+        Param("PlanType", "str"),
+        Param("ClaimFormNum", "int"),
+        Param("ClaimsUseUCR", "bool"),
+        Param("CopayFeeSched", "int"),
+        Param("EmployerNum", "int"),
+        Param("CarrierNum", "int"),
+        Param("IsMedical", "bool"),
+        Param("FilingCode", "int"),
+        Param("ShowBaseUnits", "bool"),
+        Param("CodeSubstNone", "bool"),
+        Param("IsHidden", "bool"),
+        Param("MonthRenew", "int"),
+        Param("FilingCodeSubtype", "int"),
+        Param("CobRule", "enum", enum=("Basic", "Standard", "CarveOut", "SecondaryMedicaid")),
+        Param("BillingType", "int"),
+        Param("ExclusionFeeRule", "enum", enum=("PracticeDefault", "DoNothing", "UseUcrFee")),
+        Param("ManualFeeSchedNum", "int"),
+        Param("IsBlueBookEnabled", "bool"),
+        Param("InsPlansZeroWriteOffsOnAnnualMaxOverride", "enum", enum=("Default", "Yes", "No")),
+        Param("InsPlansZeroWriteOffsOnFreqOrAgingOverride", "enum", enum=("Default", "Yes", "No")),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=InsPlan,
-    permission='Insurance',
+    permission="Insurance",
 )
 
 
 class InsPlans(Resource):
     """Operations on ``/insplans``."""
 
-    _segment = 'insplans'
+    _segment = "insplans"
 
     async def get(self, PlanNum: int, **params: Unpack[InsPlansGetParams]) -> InsPlan:
         """``GET /insplans/{PlanNum}``. Needs Open Dental 24.2.11 or later."""
-        result: InsPlan = await self._call(_OP_get, {'PlanNum': PlanNum}, params)
+        result: InsPlan = await self._call(_OP_get, {"PlanNum": PlanNum}, params)
         return result
 
     def list(self, **params: Unpack[InsPlansListParams]) -> Paginator[InsPlan]:
@@ -199,5 +252,5 @@ class InsPlans(Resource):
 
     async def update(self, PlanNum: int, **params: Unpack[InsPlansUpdateBody]) -> InsPlan:
         """``PUT /insplans/{PlanNum}``. Needs Open Dental 22.3.30 or later."""
-        result: InsPlan = await self._call(_OP_update, {'PlanNum': PlanNum}, params)
+        result: InsPlan = await self._call(_OP_update, {"PlanNum": PlanNum}, params)
         return result

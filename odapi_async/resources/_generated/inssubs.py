@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class InsSub(Model):
     """One row of ``inssubs`` (table ``inssub``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'InsSubNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "InsSubNum"
 
     InsSubNum: int = 0
     PlanNum: int = 0
@@ -37,18 +37,18 @@ class InsSubsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='inssubs',
-    id='get',
-    method='GET',
-    path='/inssubs/{InsSubNum}',
-    path_params=(Param('InsSubNum', 'int', required=True),),
+    resource="inssubs",
+    id="get",
+    method="GET",
+    path="/inssubs/{InsSubNum}",
+    path_params=(Param("InsSubNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=InsSub,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -61,18 +61,22 @@ class InsSubsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='inssubs',
-    id='list',
-    method='GET',
-    path='/inssubs',
+    resource="inssubs",
+    id="list",
+    method="GET",
+    path="/inssubs",
     path_params=(),
-    query=(Param('PlanNum', 'int'), Param('Subscriber', 'int'), Param('SecDateTEdit', 'datetime'),),
+    query=(
+        Param("PlanNum", "int"),
+        Param("Subscriber", "int"),
+        Param("SecDateTEdit", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=InsSub,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -89,18 +93,28 @@ class InsSubsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='inssubs',
-    id='create',
-    method='POST',
-    path='/inssubs',
+    resource="inssubs",
+    id="create",
+    method="POST",
+    path="/inssubs",
     path_params=(),
     query=(),
-    body=(Param('PlanNum', 'int', required=True), Param('Subscriber', 'int', required=True), Param('SubscriberID', 'str', required=True), Param('DateEffective', 'date'), Param('DateTerm', 'date'), Param('BenefitNotes', 'str'), Param('ReleaseInfo', 'bool'), Param('AssignBen', 'bool'), Param('SubscNote', 'str'),),
+    body=(
+        Param("PlanNum", "int", required=True),
+        Param("Subscriber", "int", required=True),
+        Param("SubscriberID", "str", required=True),
+        Param("DateEffective", "date"),
+        Param("DateTerm", "date"),
+        Param("BenefitNotes", "str"),
+        Param("ReleaseInfo", "bool"),
+        Param("AssignBen", "bool"),
+        Param("SubscNote", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=InsSub,
-    permission='InsuranceSimple',
+    permission="InsuranceSimple",
 )
 
 
@@ -117,18 +131,28 @@ class InsSubsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='inssubs',
-    id='update',
-    method='PUT',
-    path='/inssubs/{InsSubNum}',
-    path_params=(Param('InsSubNum', 'int', required=True),),
+    resource="inssubs",
+    id="update",
+    method="PUT",
+    path="/inssubs/{InsSubNum}",
+    path_params=(Param("InsSubNum", "int", required=True),),
     query=(),
-    body=(Param('PlanNum', 'int'), Param('Subscriber', 'int'), Param('SubscriberID', 'str'), Param('DateEffective', 'date'), Param('DateTerm', 'date'), Param('BenefitNotes', 'str'), Param('ReleaseInfo', 'bool'), Param('AssignBen', 'bool'), Param('SubscNote', 'str'),),
+    body=(
+        Param("PlanNum", "int"),
+        Param("Subscriber", "int"),
+        Param("SubscriberID", "str"),
+        Param("DateEffective", "date"),
+        Param("DateTerm", "date"),
+        Param("BenefitNotes", "str"),
+        Param("ReleaseInfo", "bool"),
+        Param("AssignBen", "bool"),
+        Param("SubscNote", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='InsuranceSimple',
+    permission="InsuranceSimple",
 )
 
 
@@ -137,29 +161,29 @@ class InsSubsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='inssubs',
-    id='delete',
-    method='DELETE',
-    path='/inssubs/{InsSubNum}',
-    path_params=(Param('InsSubNum', 'int', required=True),),
+    resource="inssubs",
+    id="delete",
+    method="DELETE",
+    path="/inssubs/{InsSubNum}",
+    path_params=(Param("InsSubNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='InsuranceSimple',
+    permission="InsuranceSimple",
 )
 
 
 class InsSubs(Resource):
     """Operations on ``/inssubs``."""
 
-    _segment = 'inssubs'
+    _segment = "inssubs"
 
     async def get(self, InsSubNum: int, **params: Unpack[InsSubsGetParams]) -> InsSub:
         """``GET /inssubs/{InsSubNum}``. Needs Open Dental 22.4.28 or later."""
-        result: InsSub = await self._call(_OP_get, {'InsSubNum': InsSubNum}, params)
+        result: InsSub = await self._call(_OP_get, {"InsSubNum": InsSubNum}, params)
         return result
 
     def list(self, **params: Unpack[InsSubsListParams]) -> Paginator[InsSub]:
@@ -173,8 +197,8 @@ class InsSubs(Resource):
 
     async def update(self, InsSubNum: int, **params: Unpack[InsSubsUpdateBody]) -> None:
         """``PUT /inssubs/{InsSubNum}``. Needs Open Dental 21.1 or later."""
-        await self._call(_OP_update, {'InsSubNum': InsSubNum}, params)
+        await self._call(_OP_update, {"InsSubNum": InsSubNum}, params)
 
     async def delete(self, InsSubNum: int, **params: Unpack[InsSubsDeleteParams]) -> None:
         """``DELETE /inssubs/{InsSubNum}``. Needs Open Dental 21.1 or later."""
-        await self._call(_OP_delete, {'InsSubNum': InsSubNum}, params)
+        await self._call(_OP_delete, {"InsSubNum": InsSubNum}, params)

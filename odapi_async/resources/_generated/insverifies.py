@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class InsVerify(Model):
     """One row of ``insverifies`` (table ``insverify``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'InsVerifyNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "InsVerifyNum"
 
     InsVerifyNum: int = 0
     DateLastVerified: Optional[datetime.date] = None
@@ -35,23 +35,23 @@ class InsVerifiesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='insverifies',
-    id='get',
-    method='GET',
-    path='/insverifies/{InsVerifyNum}',
-    path_params=(Param('InsVerifyNum', 'int', required=True),),
+    resource="insverifies",
+    id="get",
+    method="GET",
+    path="/insverifies/{InsVerifyNum}",
+    path_params=(Param("InsVerifyNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=InsVerify,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class InsVerifiesListParams(TypedDict, total=False):
-    VerifyType: Literal['None', 'InsuranceBenefit', 'PatientEnrollment']
+    VerifyType: Literal["None", "InsuranceBenefit", "PatientEnrollment"]
     FKey: int
     SecDateTEdit: Union[datetime.datetime, datetime.date, str, None]
     Offset: int
@@ -59,53 +59,63 @@ class InsVerifiesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='insverifies',
-    id='list',
-    method='GET',
-    path='/insverifies',
+    resource="insverifies",
+    id="list",
+    method="GET",
+    path="/insverifies",
     path_params=(),
-    query=(Param('VerifyType', 'enum', enum=('None', 'InsuranceBenefit', 'PatientEnrollment')), Param('FKey', 'int'), Param('SecDateTEdit', 'datetime'),),
+    query=(
+        Param("VerifyType", "enum", enum=("None", "InsuranceBenefit", "PatientEnrollment")),
+        Param("FKey", "int"),
+        Param("SecDateTEdit", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=InsVerify,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class InsVerifiesUpdateBody(TypedDict, total=False):
     DateLastVerified: Union[datetime.date, str, None]
-    VerifyType: Required[Literal['None', 'InsuranceBenefit', 'PatientEnrollment']]
+    VerifyType: Required[Literal["None", "InsuranceBenefit", "PatientEnrollment"]]
     FKey: Required[int]
     DefNum: int
     Note: str
 
 
 _OP_update = Operation(
-    resource='insverifies',
-    id='update',
-    method='PUT',
-    path='/insverifies',
+    resource="insverifies",
+    id="update",
+    method="PUT",
+    path="/insverifies",
     path_params=(),
     query=(),
-    body=(Param('DateLastVerified', 'date'), Param('VerifyType', 'enum', required=True, enum=('None', 'InsuranceBenefit', 'PatientEnrollment')), Param('FKey', 'int', required=True), Param('DefNum', 'int'), Param('Note', 'str'),),
+    body=(
+        Param("DateLastVerified", "date"),
+        Param("VerifyType", "enum", required=True, enum=("None", "InsuranceBenefit", "PatientEnrollment")),
+        Param("FKey", "int", required=True),
+        Param("DefNum", "int"),
+        Param("Note", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=InsVerify,
-    permission='InsuranceSimple',
+    permission="InsuranceSimple",
 )
 
 
 class InsVerifies(Resource):
     """Operations on ``/insverifies``."""
 
-    _segment = 'insverifies'
+    _segment = "insverifies"
 
     async def get(self, InsVerifyNum: int, **params: Unpack[InsVerifiesGetParams]) -> InsVerify:
         """``GET /insverifies/{InsVerifyNum}``. Needs Open Dental 23.2.23 or later."""
-        result: InsVerify = await self._call(_OP_get, {'InsVerifyNum': InsVerifyNum}, params)
+        result: InsVerify = await self._call(_OP_get, {"InsVerifyNum": InsVerifyNum}, params)
         return result
 
     def list(self, **params: Unpack[InsVerifiesListParams]) -> Paginator[InsVerify]:

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class LabCase(Model):
     """One row of ``labcases`` (table ``labcase``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'LabCaseNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "LabCaseNum"
 
     LabCaseNum: int = 0
     PatNum: int = 0
@@ -41,18 +41,18 @@ class LabCasesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='labcases',
-    id='get',
-    method='GET',
-    path='/labcases/{LabCaseNum}',
-    path_params=(Param('LabCaseNum', 'int', required=True),),
+    resource="labcases",
+    id="get",
+    method="GET",
+    path="/labcases/{LabCaseNum}",
+    path_params=(Param("LabCaseNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=LabCase,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -67,18 +67,24 @@ class LabCasesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='labcases',
-    id='list',
-    method='GET',
-    path='/labcases',
+    resource="labcases",
+    id="list",
+    method="GET",
+    path="/labcases",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('LaboratoryNum', 'int'), Param('AptNum', 'int'), Param('PlannedAptNum', 'int'), Param('ProvNum', 'int'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("LaboratoryNum", "int"),
+        Param("AptNum", "int"),
+        Param("PlannedAptNum", "int"),
+        Param("ProvNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=LabCase,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -99,18 +105,32 @@ class LabCasesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='labcases',
-    id='create',
-    method='POST',
-    path='/labcases',
+    resource="labcases",
+    id="create",
+    method="POST",
+    path="/labcases",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('LaboratoryNum', 'int', required=True), Param('ProvNum', 'int', required=True), Param('AptNum', 'int'), Param('PlannedAptNum', 'int'), Param('DateTimeDue', 'datetime'), Param('DateTimeCreated', 'datetime'), Param('DateTimeSent', 'datetime'), Param('DateTimeRecd', 'datetime'), Param('DateTimeChecked', 'datetime'), Param('Instructions', 'str'), Param('LabFee', 'float'), Param('InvoiceNum', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("LaboratoryNum", "int", required=True),
+        Param("ProvNum", "int", required=True),
+        Param("AptNum", "int"),
+        Param("PlannedAptNum", "int"),
+        Param("DateTimeDue", "datetime"),
+        Param("DateTimeCreated", "datetime"),
+        Param("DateTimeSent", "datetime"),
+        Param("DateTimeRecd", "datetime"),
+        Param("DateTimeChecked", "datetime"),
+        Param("Instructions", "str"),
+        Param("LabFee", "float"),
+        Param("InvoiceNum", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=LabCase,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -130,18 +150,31 @@ class LabCasesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='labcases',
-    id='update',
-    method='PUT',
-    path='/labcases/{LabCaseNum}',
-    path_params=(Param('LabCaseNum', 'int', required=True),),
+    resource="labcases",
+    id="update",
+    method="PUT",
+    path="/labcases/{LabCaseNum}",
+    path_params=(Param("LabCaseNum", "int", required=True),),
     query=(),
-    body=(Param('LaboratoryNum', 'int'), Param('AptNum', 'int'), Param('PlannedAptNum', 'int'), Param('DateTimeDue', 'datetime'), Param('DateTimeCreated', 'datetime'), Param('DateTimeSent', 'datetime'), Param('DateTimeRecd', 'datetime'), Param('DateTimeChecked', 'datetime'), Param('ProvNum', 'int'), Param('Instructions', 'str'), Param('LabFee', 'float'), Param('InvoiceNum', 'str'),),
+    body=(
+        Param("LaboratoryNum", "int"),
+        Param("AptNum", "int"),
+        Param("PlannedAptNum", "int"),
+        Param("DateTimeDue", "datetime"),
+        Param("DateTimeCreated", "datetime"),
+        Param("DateTimeSent", "datetime"),
+        Param("DateTimeRecd", "datetime"),
+        Param("DateTimeChecked", "datetime"),
+        Param("ProvNum", "int"),
+        Param("Instructions", "str"),
+        Param("LabFee", "float"),
+        Param("InvoiceNum", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=LabCase,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -150,29 +183,29 @@ class LabCasesDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='labcases',
-    id='delete',
-    method='DELETE',
-    path='/labcases/{LabCaseNum}',
-    path_params=(Param('LabCaseNum', 'int', required=True),),
+    resource="labcases",
+    id="delete",
+    method="DELETE",
+    path="/labcases/{LabCaseNum}",
+    path_params=(Param("LabCaseNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class LabCases(Resource):
     """Operations on ``/labcases``."""
 
-    _segment = 'labcases'
+    _segment = "labcases"
 
     async def get(self, LabCaseNum: int, **params: Unpack[LabCasesGetParams]) -> LabCase:
         """``GET /labcases/{LabCaseNum}``. Needs Open Dental 24.2.28 or later."""
-        result: LabCase = await self._call(_OP_get, {'LabCaseNum': LabCaseNum}, params)
+        result: LabCase = await self._call(_OP_get, {"LabCaseNum": LabCaseNum}, params)
         return result
 
     def list(self, **params: Unpack[LabCasesListParams]) -> Paginator[LabCase]:
@@ -186,9 +219,9 @@ class LabCases(Resource):
 
     async def update(self, LabCaseNum: int, **params: Unpack[LabCasesUpdateBody]) -> LabCase:
         """``PUT /labcases/{LabCaseNum}``. Needs Open Dental 24.4.19 or later."""
-        result: LabCase = await self._call(_OP_update, {'LabCaseNum': LabCaseNum}, params)
+        result: LabCase = await self._call(_OP_update, {"LabCaseNum": LabCaseNum}, params)
         return result
 
     async def delete(self, LabCaseNum: int, **params: Unpack[LabCasesDeleteParams]) -> None:
         """``DELETE /labcases/{LabCaseNum}``. Needs Open Dental 24.4.19 or later."""
-        await self._call(_OP_delete, {'LabCaseNum': LabCaseNum}, params)
+        await self._call(_OP_delete, {"LabCaseNum": LabCaseNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Laboratory(Model):
     """One row of ``laboratories`` (table ``laboratory``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'LaboratoryNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "LaboratoryNum"
 
     LaboratoryNum: int = 0
     Description: str = ""
@@ -38,18 +38,18 @@ class LaboratoriesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='laboratories',
-    id='get',
-    method='GET',
-    path='/laboratories/{LaboratoryNum}',
-    path_params=(Param('LaboratoryNum', 'int', required=True),),
+    resource="laboratories",
+    id="get",
+    method="GET",
+    path="/laboratories/{LaboratoryNum}",
+    path_params=(Param("LaboratoryNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Laboratory,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -59,18 +59,18 @@ class LaboratoriesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='laboratories',
-    id='list',
-    method='GET',
-    path='/laboratories',
+    resource="laboratories",
+    id="list",
+    method="GET",
+    path="/laboratories",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Laboratory,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -89,18 +89,30 @@ class LaboratoriesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='laboratories',
-    id='create',
-    method='POST',
-    path='/laboratories',
+    resource="laboratories",
+    id="create",
+    method="POST",
+    path="/laboratories",
     path_params=(),
     query=(),
-    body=(Param('Description', 'str', required=True), Param('Phone', 'str'), Param('Notes', 'str'), Param('Slip', 'int'), Param('Address', 'str'), Param('City', 'str'), Param('State', 'str'), Param('Zip', 'str'), Param('Email', 'str'), Param('WirelessPhone', 'str'), Param('IsHidden', 'bool'),),
+    body=(
+        Param("Description", "str", required=True),
+        Param("Phone", "str"),
+        Param("Notes", "str"),
+        Param("Slip", "int"),
+        Param("Address", "str"),
+        Param("City", "str"),
+        Param("State", "str"),
+        Param("Zip", "str"),
+        Param("Email", "str"),
+        Param("WirelessPhone", "str"),
+        Param("IsHidden", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Laboratory,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -119,29 +131,41 @@ class LaboratoriesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='laboratories',
-    id='update',
-    method='PUT',
-    path='/laboratories/{LaboratoryNum}',
-    path_params=(Param('LaboratoryNum', 'int', required=True),),
+    resource="laboratories",
+    id="update",
+    method="PUT",
+    path="/laboratories/{LaboratoryNum}",
+    path_params=(Param("LaboratoryNum", "int", required=True),),
     query=(),
-    body=(Param('Description', 'str'), Param('Phone', 'str'), Param('Notes', 'str'), Param('Slip', 'int'), Param('Address', 'str'), Param('City', 'str'), Param('State', 'str'), Param('Zip', 'str'), Param('Email', 'str'), Param('WirelessPhone', 'str'), Param('IsHidden', 'bool'),),
+    body=(
+        Param("Description", "str"),
+        Param("Phone", "str"),
+        Param("Notes", "str"),
+        Param("Slip", "int"),
+        Param("Address", "str"),
+        Param("City", "str"),
+        Param("State", "str"),
+        Param("Zip", "str"),
+        Param("Email", "str"),
+        Param("WirelessPhone", "str"),
+        Param("IsHidden", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Laboratory,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Laboratories(Resource):
     """Operations on ``/laboratories``."""
 
-    _segment = 'laboratories'
+    _segment = "laboratories"
 
     async def get(self, LaboratoryNum: int, **params: Unpack[LaboratoriesGetParams]) -> Laboratory:
         """``GET /laboratories/{LaboratoryNum}``. Needs Open Dental 24.2.33 or later."""
-        result: Laboratory = await self._call(_OP_get, {'LaboratoryNum': LaboratoryNum}, params)
+        result: Laboratory = await self._call(_OP_get, {"LaboratoryNum": LaboratoryNum}, params)
         return result
 
     def list(self, **params: Unpack[LaboratoriesListParams]) -> Paginator[Laboratory]:
@@ -155,5 +179,5 @@ class Laboratories(Resource):
 
     async def update(self, LaboratoryNum: int, **params: Unpack[LaboratoriesUpdateBody]) -> Laboratory:
         """``PUT /laboratories/{LaboratoryNum}``. Needs Open Dental 24.4.23 or later."""
-        result: Laboratory = await self._call(_OP_update, {'LaboratoryNum': LaboratoryNum}, params)
+        result: Laboratory = await self._call(_OP_update, {"LaboratoryNum": LaboratoryNum}, params)
         return result

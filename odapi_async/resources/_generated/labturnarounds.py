@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class LabTurnaround(Model):
     """One row of ``labturnarounds`` (table ``labturnaround``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'LabTurnaroundNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "LabTurnaroundNum"
 
     LabTurnaroundNum: int = 0
     LaboratoryNum: int = 0
@@ -31,18 +31,18 @@ class LabTurnaroundsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='labturnarounds',
-    id='get',
-    method='GET',
-    path='/labturnarounds/{LabTurnaroundNum}',
-    path_params=(Param('LabTurnaroundNum', 'int', required=True),),
+    resource="labturnarounds",
+    id="get",
+    method="GET",
+    path="/labturnarounds/{LabTurnaroundNum}",
+    path_params=(Param("LabTurnaroundNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=LabTurnaround,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -53,18 +53,18 @@ class LabTurnaroundsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='labturnarounds',
-    id='list',
-    method='GET',
-    path='/labturnarounds',
+    resource="labturnarounds",
+    id="list",
+    method="GET",
+    path="/labturnarounds",
     path_params=(),
-    query=(Param('LaboratoryNum', 'int'),),
+    query=(Param("LaboratoryNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=LabTurnaround,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -76,18 +76,23 @@ class LabTurnaroundsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='labturnarounds',
-    id='create',
-    method='POST',
-    path='/labturnarounds',
+    resource="labturnarounds",
+    id="create",
+    method="POST",
+    path="/labturnarounds",
     path_params=(),
     query=(),
-    body=(Param('LaboratoryNum', 'int', required=True), Param('Description', 'str', required=True), Param('DaysActual', 'int', required=True), Param('DaysPublished', 'int'),),
+    body=(
+        Param("LaboratoryNum", "int", required=True),
+        Param("Description", "str", required=True),
+        Param("DaysActual", "int", required=True),
+        Param("DaysPublished", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=LabTurnaround,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -98,29 +103,33 @@ class LabTurnaroundsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='labturnarounds',
-    id='update',
-    method='PUT',
-    path='/labturnarounds/{LabTurnaroundNum}',
-    path_params=(Param('LabTurnaroundNum', 'int', required=True),),
+    resource="labturnarounds",
+    id="update",
+    method="PUT",
+    path="/labturnarounds/{LabTurnaroundNum}",
+    path_params=(Param("LabTurnaroundNum", "int", required=True),),
     query=(),
-    body=(Param('Description', 'str'), Param('DaysPublished', 'int'), Param('DaysActual', 'int'),),
+    body=(
+        Param("Description", "str"),
+        Param("DaysPublished", "int"),
+        Param("DaysActual", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=LabTurnaround,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class LabTurnarounds(Resource):
     """Operations on ``/labturnarounds``."""
 
-    _segment = 'labturnarounds'
+    _segment = "labturnarounds"
 
     async def get(self, LabTurnaroundNum: int, **params: Unpack[LabTurnaroundsGetParams]) -> LabTurnaround:
         """``GET /labturnarounds/{LabTurnaroundNum}``. Needs Open Dental 24.2.29 or later."""
-        result: LabTurnaround = await self._call(_OP_get, {'LabTurnaroundNum': LabTurnaroundNum}, params)
+        result: LabTurnaround = await self._call(_OP_get, {"LabTurnaroundNum": LabTurnaroundNum}, params)
         return result
 
     def list(self, **params: Unpack[LabTurnaroundsListParams]) -> Paginator[LabTurnaround]:
@@ -132,7 +141,9 @@ class LabTurnarounds(Resource):
         result: LabTurnaround = await self._call(_OP_create, {}, params)
         return result
 
-    async def update(self, LabTurnaroundNum: int, **params: Unpack[LabTurnaroundsUpdateBody]) -> LabTurnaround:
+    async def update(
+        self, LabTurnaroundNum: int, **params: Unpack[LabTurnaroundsUpdateBody]
+    ) -> LabTurnaround:
         """``PUT /labturnarounds/{LabTurnaroundNum}``. Needs Open Dental 24.4.13 or later."""
-        result: LabTurnaround = await self._call(_OP_update, {'LabTurnaroundNum': LabTurnaroundNum}, params)
+        result: LabTurnaround = await self._call(_OP_update, {"LabTurnaroundNum": LabTurnaroundNum}, params)
         return result

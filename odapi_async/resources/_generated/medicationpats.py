@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class MedicationPat(Model):
     """One row of ``medicationpats`` (table ``medicationpat``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'MedicationPatNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "MedicationPatNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['medName'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["medName"])
 
     MedicationPatNum: int = 0
     PatNum: int = 0  # sent as text by the API
@@ -38,18 +38,18 @@ class MedicationPatsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='medicationpats',
-    id='list',
-    method='GET',
-    path='/medicationpats',
+    resource="medicationpats",
+    id="list",
+    method="GET",
+    path="/medicationpats",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=MedicationPat,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -64,18 +64,26 @@ class MedicationPatsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='medicationpats',
-    id='create',
-    method='POST',
-    path='/medicationpats',
+    resource="medicationpats",
+    id="create",
+    method="POST",
+    path="/medicationpats",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('medName', 'str', required=True), Param('MedicationNum', 'int'), Param('PatNote', 'str'), Param('DateStart', 'date'), Param('DateStop', 'date'), Param('ProvNum', 'int'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("medName", "str", required=True),
+        Param("MedicationNum", "int"),
+        Param("PatNote", "str"),
+        Param("DateStart", "date"),
+        Param("DateStop", "date"),
+        Param("ProvNum", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -87,19 +95,24 @@ class MedicationPatsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='medicationpats',
-    id='update',
-    method='PUT',
-    path='/medicationpats/{MedicationPatNum}',
-    path_params=(Param('MedicationPatNum', 'int', required=True),),
+    resource="medicationpats",
+    id="update",
+    method="PUT",
+    path="/medicationpats/{MedicationPatNum}",
+    path_params=(Param("MedicationPatNum", "int", required=True),),
     query=(),
-    body=(Param('PatNote', 'str'), Param('DateStart', 'date'), Param('DateStop', 'date'), Param('ProvNum', 'int'),),
+    body=(
+        Param("PatNote", "str"),
+        Param("DateStart", "date"),
+        Param("DateStop", "date"),
+        Param("ProvNum", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['medName']),
-    permission='AllOthers',
+    derived=frozenset(["medName"]),
+    permission="AllOthers",
 )
 
 
@@ -108,25 +121,25 @@ class MedicationPatsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='medicationpats',
-    id='delete',
-    method='DELETE',
-    path='/medicationpats/{MedicationPatNum}',
-    path_params=(Param('MedicationPatNum', 'int', required=True),),
+    resource="medicationpats",
+    id="delete",
+    method="DELETE",
+    path="/medicationpats/{MedicationPatNum}",
+    path_params=(Param("MedicationPatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class MedicationPats(Resource):
     """Operations on ``/medicationpats``."""
 
-    _segment = 'medicationpats'
+    _segment = "medicationpats"
 
     def list(self, **params: Unpack[MedicationPatsListParams]) -> Paginator[MedicationPat]:
         """``GET /medicationpats``. Needs Open Dental 21.3 or later. Streams every page."""
@@ -138,8 +151,8 @@ class MedicationPats(Resource):
 
     async def update(self, MedicationPatNum: int, **params: Unpack[MedicationPatsUpdateBody]) -> None:
         """``PUT /medicationpats/{MedicationPatNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_update, {'MedicationPatNum': MedicationPatNum}, params)
+        await self._call(_OP_update, {"MedicationPatNum": MedicationPatNum}, params)
 
     async def delete(self, MedicationPatNum: int, **params: Unpack[MedicationPatsDeleteParams]) -> None:
         """``DELETE /medicationpats/{MedicationPatNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_delete, {'MedicationPatNum': MedicationPatNum}, params)
+        await self._call(_OP_delete, {"MedicationPatNum": MedicationPatNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Medication(Model):
     """One row of ``medications`` (table ``medication``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'MedicationNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "MedicationNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['genericName'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["genericName"])
 
     MedicationNum: int = 0
     MedName: str = ""
@@ -35,18 +35,18 @@ class MedicationsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='medications',
-    id='list',
-    method='GET',
-    path='/medications',
+    resource="medications",
+    id="list",
+    method="GET",
+    path="/medications",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Medication,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -57,25 +57,29 @@ class MedicationsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='medications',
-    id='create',
-    method='POST',
-    path='/medications',
+    resource="medications",
+    id="create",
+    method="POST",
+    path="/medications",
     path_params=(),
     query=(),
-    body=(Param('MedName', 'str', required=True), Param('genericName', 'str'), Param('Notes', 'str'),),
+    body=(
+        Param("MedName", "str", required=True),
+        Param("genericName", "str"),
+        Param("Notes", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Setup',
+    permission="Setup",
 )
 
 
 class Medications(Resource):
     """Operations on ``/medications``."""
 
-    _segment = 'medications'
+    _segment = "medications"
 
     def list(self, **params: Unpack[MedicationsListParams]) -> Paginator[Medication]:
         """``GET /medications``. Needs Open Dental 21.3 or later. Streams every page."""

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Operatory(Model):
     """One row of ``operatories`` (table ``operatory``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'OperatoryNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "OperatoryNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['operatoryType'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["operatoryType"])
 
     OperatoryNum: int = 0
     OpName: str = ""
@@ -41,18 +41,18 @@ class OperatoriesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='operatories',
-    id='get',
-    method='GET',
-    path='/operatories/{OperatoryNum}',
-    path_params=(Param('OperatoryNum', 'int', required=True),),
+    resource="operatories",
+    id="get",
+    method="GET",
+    path="/operatories/{OperatoryNum}",
+    path_params=(Param("OperatoryNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Operatory,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -63,29 +63,29 @@ class OperatoriesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='operatories',
-    id='list',
-    method='GET',
-    path='/operatories',
+    resource="operatories",
+    id="list",
+    method="GET",
+    path="/operatories",
     path_params=(),
-    query=(Param('ClinicNum', 'int'),),
+    query=(Param("ClinicNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Operatory,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Operatories(Resource):
     """Operations on ``/operatories``."""
 
-    _segment = 'operatories'
+    _segment = "operatories"
 
     async def get(self, OperatoryNum: int, **params: Unpack[OperatoriesGetParams]) -> Operatory:
         """``GET /operatories/{OperatoryNum}``. Needs Open Dental 24.1.10 or later."""
-        result: Operatory = await self._call(_OP_get, {'OperatoryNum': OperatoryNum}, params)
+        result: Operatory = await self._call(_OP_get, {"OperatoryNum": OperatoryNum}, params)
         return result
 
     def list(self, **params: Unpack[OperatoriesListParams]) -> Paginator[Operatory]:

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PatFieldDef(Model):
     """One row of ``patfielddefs`` (table ``patfielddef``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatFieldDefNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatFieldDefNum"
 
     PatFieldDefNum: int = 0
     FieldName: str = ""
@@ -32,64 +32,105 @@ class PatFieldDefsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='patfielddefs',
-    id='list',
-    method='GET',
-    path='/patfielddefs',
+    resource="patfielddefs",
+    id="list",
+    method="GET",
+    path="/patfielddefs",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PatFieldDef,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class PatFieldDefsCreateBody(TypedDict, total=False):
     FieldName: Required[str]
-    FieldType: Required[Literal['Text', 'PickList', 'Date', 'Checkbox', 'Currency', 'CareCreditStatus', 'CareCreditPreApprovalAmt']]
+    FieldType: Required[
+        Literal[
+            "Text", "PickList", "Date", "Checkbox", "Currency", "CareCreditStatus", "CareCreditPreApprovalAmt"
+        ]
+    ]
     PickList: str
     IsHidden: bool
 
 
 _OP_create = Operation(
-    resource='patfielddefs',
-    id='create',
-    method='POST',
-    path='/patfielddefs',
+    resource="patfielddefs",
+    id="create",
+    method="POST",
+    path="/patfielddefs",
     path_params=(),
     query=(),
-    body=(Param('FieldName', 'str', required=True), Param('FieldType', 'enum', required=True, enum=('Text', 'PickList', 'Date', 'Checkbox', 'Currency', 'CareCreditStatus', 'CareCreditPreApprovalAmt')), Param('PickList', 'str'), Param('IsHidden', 'bool'),),
+    body=(
+        Param("FieldName", "str", required=True),
+        Param(
+            "FieldType",
+            "enum",
+            required=True,
+            enum=(
+                "Text",
+                "PickList",
+                "Date",
+                "Checkbox",
+                "Currency",
+                "CareCreditStatus",
+                "CareCreditPreApprovalAmt",
+            ),
+        ),
+        Param("PickList", "str"),
+        Param("IsHidden", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatFieldDef,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class PatFieldDefsUpdateBody(TypedDict, total=False):
     FieldName: str
-    FieldType: Literal['Text', 'PickList', 'Date', 'Checkbox', 'Currency', 'CareCreditStatus', 'CareCreditPreApprovalAmt']
+    FieldType: Literal[
+        "Text", "PickList", "Date", "Checkbox", "Currency", "CareCreditStatus", "CareCreditPreApprovalAmt"
+    ]
     PickList: str
     IsHidden: bool
 
 
 _OP_update = Operation(
-    resource='patfielddefs',
-    id='update',
-    method='PUT',
-    path='/patfielddefs/{PatFieldDefNum}',
-    path_params=(Param('PatFieldDefNum', 'int', required=True),),
+    resource="patfielddefs",
+    id="update",
+    method="PUT",
+    path="/patfielddefs/{PatFieldDefNum}",
+    path_params=(Param("PatFieldDefNum", "int", required=True),),
     query=(),
-    body=(Param('FieldName', 'str'), Param('FieldType', 'enum', enum=('Text', 'PickList', 'Date', 'Checkbox', 'Currency', 'CareCreditStatus', 'CareCreditPreApprovalAmt')), Param('PickList', 'str'), Param('IsHidden', 'bool'),),
+    body=(
+        Param("FieldName", "str"),
+        Param(
+            "FieldType",
+            "enum",
+            enum=(
+                "Text",
+                "PickList",
+                "Date",
+                "Checkbox",
+                "Currency",
+                "CareCreditStatus",
+                "CareCreditPreApprovalAmt",
+            ),
+        ),
+        Param("PickList", "str"),
+        Param("IsHidden", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatFieldDef,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -98,25 +139,25 @@ class PatFieldDefsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='patfielddefs',
-    id='delete',
-    method='DELETE',
-    path='/patfielddefs/{PatFieldDefNum}',
-    path_params=(Param('PatFieldDefNum', 'int', required=True),),
+    resource="patfielddefs",
+    id="delete",
+    method="DELETE",
+    path="/patfielddefs/{PatFieldDefNum}",
+    path_params=(Param("PatFieldDefNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class PatFieldDefs(Resource):
     """Operations on ``/patfielddefs``."""
 
-    _segment = 'patfielddefs'
+    _segment = "patfielddefs"
 
     def list(self, **params: Unpack[PatFieldDefsListParams]) -> Paginator[PatFieldDef]:
         """``GET /patfielddefs``. Needs Open Dental 22.4.9 or later. Streams every page."""
@@ -129,9 +170,9 @@ class PatFieldDefs(Resource):
 
     async def update(self, PatFieldDefNum: int, **params: Unpack[PatFieldDefsUpdateBody]) -> PatFieldDef:
         """``PUT /patfielddefs/{PatFieldDefNum}``. Needs Open Dental 23.3.26 or later."""
-        result: PatFieldDef = await self._call(_OP_update, {'PatFieldDefNum': PatFieldDefNum}, params)
+        result: PatFieldDef = await self._call(_OP_update, {"PatFieldDefNum": PatFieldDefNum}, params)
         return result
 
     async def delete(self, PatFieldDefNum: int, **params: Unpack[PatFieldDefsDeleteParams]) -> None:
         """``DELETE /patfielddefs/{PatFieldDefNum}``. Needs Open Dental 23.3.26 or later."""
-        await self._call(_OP_delete, {'PatFieldDefNum': PatFieldDefNum}, params)
+        await self._call(_OP_delete, {"PatFieldDefNum": PatFieldDefNum}, params)

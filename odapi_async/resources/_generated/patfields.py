@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PatField(Model):
     """One row of ``patfields`` (table ``patfield``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatFieldNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatFieldNum"
 
     PatFieldNum: int = 0
     PatNum: int = 0
@@ -32,18 +32,18 @@ class PatFieldsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='patfields',
-    id='get',
-    method='GET',
-    path='/patfields/{PatFieldNum}',
-    path_params=(Param('PatFieldNum', 'int', required=True),),
+    resource="patfields",
+    id="get",
+    method="GET",
+    path="/patfields/{PatFieldNum}",
+    path_params=(Param("PatFieldNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatField,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -56,18 +56,22 @@ class PatFieldsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='patfields',
-    id='list',
-    method='GET',
-    path='/patfields',
+    resource="patfields",
+    id="list",
+    method="GET",
+    path="/patfields",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('FieldName', 'str'), Param('SecDateTEdit', 'datetime'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("FieldName", "str"),
+        Param("SecDateTEdit", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PatField,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -78,18 +82,22 @@ class PatFieldsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='patfields',
-    id='create',
-    method='POST',
-    path='/patfields',
+    resource="patfields",
+    id="create",
+    method="POST",
+    path="/patfields",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('FieldName', 'str', required=True), Param('FieldValue', 'str', required=True),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("FieldName", "str", required=True),
+        Param("FieldValue", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatField,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -100,18 +108,22 @@ class PatFieldsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='patfields',
-    id='update',
-    method='PUT',
-    path='/patfields',
+    resource="patfields",
+    id="update",
+    method="PUT",
+    path="/patfields",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('FieldName', 'str', required=True), Param('FieldValue', 'str', required=True),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("FieldName", "str", required=True),
+        Param("FieldValue", "str", required=True),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatField,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -120,29 +132,29 @@ class PatFieldsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='patfields',
-    id='delete',
-    method='DELETE',
-    path='/patfields/{PatFieldNum}',
-    path_params=(Param('PatFieldNum', 'int', required=True),),
+    resource="patfields",
+    id="delete",
+    method="DELETE",
+    path="/patfields/{PatFieldNum}",
+    path_params=(Param("PatFieldNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class PatFields(Resource):
     """Operations on ``/patfields``."""
 
-    _segment = 'patfields'
+    _segment = "patfields"
 
     async def get(self, PatFieldNum: int, **params: Unpack[PatFieldsGetParams]) -> PatField:
         """``GET /patfields/{PatFieldNum}``. Needs Open Dental 22.4 or later."""
-        result: PatField = await self._call(_OP_get, {'PatFieldNum': PatFieldNum}, params)
+        result: PatField = await self._call(_OP_get, {"PatFieldNum": PatFieldNum}, params)
         return result
 
     def list(self, **params: Unpack[PatFieldsListParams]) -> Paginator[PatField]:
@@ -161,4 +173,4 @@ class PatFields(Resource):
 
     async def delete(self, PatFieldNum: int, **params: Unpack[PatFieldsDeleteParams]) -> None:
         """``DELETE /patfields/{PatFieldNum}``. Needs Open Dental 22.4 or later."""
-        await self._call(_OP_delete, {'PatFieldNum': PatFieldNum}, params)
+        await self._call(_OP_delete, {"PatFieldNum": PatFieldNum}, params)

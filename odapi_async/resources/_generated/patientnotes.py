@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PatientNote(Model):
     """One row of ``patientnotes`` (table ``patientnote``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatNum"
 
     PatNum: int = 0
     FamFinancial: str = ""
@@ -36,18 +36,18 @@ class PatientNotesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='patientnotes',
-    id='get',
-    method='GET',
-    path='/patientnotes/{PatNum}',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="patientnotes",
+    id="get",
+    method="GET",
+    path="/patientnotes/{PatNum}",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatientNote,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -57,18 +57,18 @@ class PatientNotesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='patientnotes',
-    id='list',
-    method='GET',
-    path='/patientnotes',
+    resource="patientnotes",
+    id="list",
+    method="GET",
+    path="/patientnotes",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PatientNote,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -83,29 +83,37 @@ class PatientNotesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='patientnotes',
-    id='update',
-    method='PUT',
-    path='/patientnotes/{PatNum}',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="patientnotes",
+    id="update",
+    method="PUT",
+    path="/patientnotes/{PatNum}",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
-    body=(Param('FamFinancial', 'str'), Param('Medical', 'str'), Param('Service', 'str'), Param('MedicalComp', 'str'), Param('Treatment', 'str'), Param('ICEName', 'str'), Param('ICEPhone', 'str'),),
+    body=(
+        Param("FamFinancial", "str"),
+        Param("Medical", "str"),
+        Param("Service", "str"),
+        Param("MedicalComp", "str"),
+        Param("Treatment", "str"),
+        Param("ICEName", "str"),
+        Param("ICEPhone", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatientNote,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class PatientNotes(Resource):
     """Operations on ``/patientnotes``."""
 
-    _segment = 'patientnotes'
+    _segment = "patientnotes"
 
     async def get(self, PatNum: int, **params: Unpack[PatientNotesGetParams]) -> PatientNote:
         """``GET /patientnotes/{PatNum}``. Needs Open Dental 21.2 or later."""
-        result: PatientNote = await self._call(_OP_get, {'PatNum': PatNum}, params)
+        result: PatientNote = await self._call(_OP_get, {"PatNum": PatNum}, params)
         return result
 
     def list(self, **params: Unpack[PatientNotesListParams]) -> Paginator[PatientNote]:
@@ -114,5 +122,5 @@ class PatientNotes(Resource):
 
     async def update(self, PatNum: int, **params: Unpack[PatientNotesUpdateBody]) -> PatientNote:
         """``PUT /patientnotes/{PatNum}``. Needs Open Dental 21.2 or later."""
-        result: PatientNote = await self._call(_OP_update, {'PatNum': PatNum}, params)
+        result: PatientNote = await self._call(_OP_update, {"PatNum": PatNum}, params)
         return result

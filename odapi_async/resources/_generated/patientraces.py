@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PatientRace(Model):
     """One row of ``patientraces`` (table ``patientrace``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatientRaceNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatientRaceNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['descripition', 'heirarchicalCode', 'isEthnicity'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["descripition", "heirarchicalCode", "isEthnicity"])
 
     PatientRaceNum: int = 0
     PatNum: int = 0
@@ -36,25 +36,25 @@ class PatientRacesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='patientraces',
-    id='list',
-    method='GET',
-    path='/patientraces',
+    resource="patientraces",
+    id="list",
+    method="GET",
+    path="/patientraces",
     path_params=(),
-    query=(Param('PatNum', 'int', required=True),),
+    query=(Param("PatNum", "int", required=True),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PatientRace,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class PatientRaces(Resource):
     """Operations on ``/patientraces``."""
 
-    _segment = 'patientraces'
+    _segment = "patientraces"
 
     def list(self, **params: Unpack[PatientRacesListParams]) -> Paginator[PatientRace]:
         """``GET /patientraces``. Needs Open Dental 22.3.12 or later. Streams every page."""

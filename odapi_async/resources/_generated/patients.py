@@ -8,25 +8,29 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Patient(Model):
     """One row of ``patients`` (table ``patient``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['clinicAbbr', 'priProvAbbr', 'secProvAbbr', 'siteDesc'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(
+        ["clinicAbbr", "priProvAbbr", "secProvAbbr", "siteDesc"]
+    )
 
     PatNum: int = 0
     LName: str = ""
     FName: str = ""
     MiddleI: str = ""
     Preferred: str = ""
-    PatStatus: str = ""  # PatientStatus: Patient, NonPatient, Inactive, Archived, Deleted, Deceased, Prospective
+    PatStatus: str = (
+        ""  # PatientStatus: Patient, NonPatient, Inactive, Archived, Deleted, Deceased, Prospective
+    )
     Gender: str = ""  # PatientGender: Male, Female, Unknown, Other
     Position: str = ""  # PatientPosition: Single, Married, Child, Widowed, Divorced
     Birthdate: Optional[datetime.date] = None
@@ -59,9 +63,15 @@ class Patient(Model):
     clinicAbbr: str = ""  # read-only helper
     Premed: bool = False
     Ward: str = ""
-    PreferConfirmMethod: str = ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    PreferContactMethod: str = ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    PreferRecallMethod: str = ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    PreferConfirmMethod: str = (
+        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    )
+    PreferContactMethod: str = (
+        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    )
+    PreferRecallMethod: str = (
+        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    )
     Language: str = ""
     AdmitDate: Optional[datetime.date] = None
     siteDesc: str = ""  # read-only helper
@@ -74,9 +84,11 @@ class Patient(Model):
 class PatientsSimpleRow(Model):
     """The answer of ``GET /patients/Simple``."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['clinicAbbr', 'priProvAbbr', 'secProvAbbr', 'serverDateTime', 'siteDesc'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(
+        ["clinicAbbr", "priProvAbbr", "secProvAbbr", "serverDateTime", "siteDesc"]
+    )
 
     serverDateTime: Optional[datetime.datetime] = None  # read-only helper
     PatNum: int = 0
@@ -84,7 +96,9 @@ class PatientsSimpleRow(Model):
     FName: str = ""
     MiddleI: str = ""
     Preferred: str = ""
-    PatStatus: str = ""  # PatientStatus: Patient, NonPatient, Inactive, Archived, Deleted, Deceased, Prospective
+    PatStatus: str = (
+        ""  # PatientStatus: Patient, NonPatient, Inactive, Archived, Deleted, Deceased, Prospective
+    )
     Gender: str = ""  # PatientGender: Male, Female, Unknown, Other
     Position: str = ""  # PatientPosition: Single, Married, Child, Widowed, Divorced
     Birthdate: Optional[datetime.date] = None
@@ -117,9 +131,15 @@ class PatientsSimpleRow(Model):
     clinicAbbr: str = ""  # read-only helper
     Premed: bool = False
     Ward: str = ""
-    PreferConfirmMethod: str = ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    PreferContactMethod: str = ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    PreferRecallMethod: str = ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    PreferConfirmMethod: str = (
+        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    )
+    PreferContactMethod: str = (
+        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    )
+    PreferRecallMethod: str = (
+        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    )
     Language: str = ""
     AdmitDate: Optional[datetime.date] = None
     siteDesc: str = ""  # read-only helper
@@ -134,18 +154,18 @@ class PatientsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='patients',
-    id='get',
-    method='GET',
-    path='/patients/{PatNum}',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="patients",
+    id="get",
+    method="GET",
+    path="/patients/{PatNum}",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Patient,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -154,11 +174,11 @@ class PatientsSimpleParams(TypedDict, total=False):
     FName: str
     Birthdate: Union[datetime.date, str, None]
     ClinicNum: int
-    PatStatus: Literal['Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective']
+    PatStatus: Literal["Patient", "NonPatient", "Inactive", "Archived", "Deceased", "Prospective"]
     DateTStamp: Union[datetime.datetime, datetime.date, str, None]
     PriProv: int
-    Gender: Literal['Male', 'Female', 'Unknown', 'Other']
-    Position: Literal['Single', 'Married', 'Child', 'Widowed', 'Divorced']
+    Gender: Literal["Male", "Female", "Unknown", "Other"]
+    Position: Literal["Single", "Married", "Child", "Widowed", "Divorced"]
     Guarantor: int
     SuperFamily: int
     EmployerNum: int
@@ -168,18 +188,36 @@ class PatientsSimpleParams(TypedDict, total=False):
 
 
 _OP_Simple = Operation(
-    resource='patients',
-    id='Simple',
-    method='GET',
-    path='/patients/Simple',
+    resource="patients",
+    id="Simple",
+    method="GET",
+    path="/patients/Simple",
     path_params=(),
-    query=(Param('LName', 'str'), Param('FName', 'str'), Param('Birthdate', 'date'), Param('ClinicNum', 'int'), Param('PatStatus', 'enum', enum=('Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective')), Param('DateTStamp', 'datetime'), Param('PriProv', 'int'), Param('Gender', 'enum', enum=('Male', 'Female', 'Unknown', 'Other')), Param('Position', 'enum', enum=('Single', 'Married', 'Child', 'Widowed', 'Divorced')), Param('Guarantor', 'int'), Param('SuperFamily', 'int'), Param('EmployerNum', 'int'), Param('FeeSched', 'int'),),
+    query=(
+        Param("LName", "str"),
+        Param("FName", "str"),
+        Param("Birthdate", "date"),
+        Param("ClinicNum", "int"),
+        Param(
+            "PatStatus",
+            "enum",
+            enum=("Patient", "NonPatient", "Inactive", "Archived", "Deceased", "Prospective"),
+        ),
+        Param("DateTStamp", "datetime"),
+        Param("PriProv", "int"),
+        Param("Gender", "enum", enum=("Male", "Female", "Unknown", "Other")),
+        Param("Position", "enum", enum=("Single", "Married", "Child", "Widowed", "Divorced")),
+        Param("Guarantor", "int"),
+        Param("SuperFamily", "int"),
+        Param("EmployerNum", "int"),
+        Param("FeeSched", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PatientsSimpleRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -208,18 +246,38 @@ class PatientsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='patients',
-    id='list',
-    method='GET',
-    path='/patients',
+    resource="patients",
+    id="list",
+    method="GET",
+    path="/patients",
     path_params=(),
-    query=(Param('LName', 'str'), Param('FName', 'str'), Param('Phone', 'str'), Param('Address', 'str'), Param('hideInactive', 'bool'), Param('City', 'str'), Param('State', 'str'), Param('SSN', 'str'), Param('ChartNumber', 'str'), Param('guarOnly', 'bool'), Param('showArchived', 'bool'), Param('Birthdate', 'date'), Param('SiteNum', 'int'), Param('SubscriberId', 'str'), Param('Email', 'str'), Param('Country', 'str'), Param('clinicNums', 'str'), Param('clinicAbbr', 'str'), Param('invoiceNumber', 'str'),),
+    query=(
+        Param("LName", "str"),
+        Param("FName", "str"),
+        Param("Phone", "str"),
+        Param("Address", "str"),
+        Param("hideInactive", "bool"),
+        Param("City", "str"),
+        Param("State", "str"),
+        Param("SSN", "str"),
+        Param("ChartNumber", "str"),
+        Param("guarOnly", "bool"),
+        Param("showArchived", "bool"),
+        Param("Birthdate", "date"),
+        Param("SiteNum", "int"),
+        Param("SubscriberId", "str"),
+        Param("Email", "str"),
+        Param("Country", "str"),
+        Param("clinicNums", "str"),
+        Param("clinicAbbr", "str"),
+        Param("invoiceNumber", "str"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Patient,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -228,9 +286,9 @@ class PatientsCreateBody(TypedDict, total=False):
     FName: Required[str]
     MiddleI: str
     Preferred: str
-    PatStatus: Literal['Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective']
-    Gender: Literal['Male', 'Female', 'Unknown']
-    Position: Literal['Single', 'Married', 'Child', 'Widowed', 'Divorced']
+    PatStatus: Literal["Patient", "NonPatient", "Inactive", "Archived", "Deceased", "Prospective"]
+    Gender: Literal["Male", "Female", "Unknown"]
+    Position: Literal["Single", "Married", "Child", "Widowed", "Divorced"]
     Birthdate: Union[datetime.date, str, None]
     SSN: str
     Address: str
@@ -255,29 +313,120 @@ class PatientsCreateBody(TypedDict, total=False):
     ClinicNum: int
     Premed: bool
     Ward: str
-    PreferConfirmMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
-    PreferContactMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
-    PreferRecallMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
+    PreferConfirmMethod: Literal[
+        "None", "DoNotCall", "HmPhone", "WkPhone", "WirelessPh", "Email", "SeeNotes", "Mail", "TextMessage"
+    ]
+    PreferContactMethod: Literal[
+        "None", "DoNotCall", "HmPhone", "WkPhone", "WirelessPh", "Email", "SeeNotes", "Mail", "TextMessage"
+    ]
+    PreferRecallMethod: Literal[
+        "None", "DoNotCall", "HmPhone", "WkPhone", "WirelessPh", "Email", "SeeNotes", "Mail", "TextMessage"
+    ]
     Language: str
     AdmitDate: Union[datetime.date, str, None]
     SuperFamily: int
-    TxtMsgOk: Literal['Unknown', 'Yes', 'No']
+    TxtMsgOk: Literal["Unknown", "Yes", "No"]
 
 
 _OP_create = Operation(
-    resource='patients',
-    id='create',
-    method='POST',
-    path='/patients',
+    resource="patients",
+    id="create",
+    method="POST",
+    path="/patients",
     path_params=(),
     query=(),
-    body=(Param('LName', 'str', required=True), Param('FName', 'str', required=True), Param('MiddleI', 'str'), Param('Preferred', 'str'), Param('PatStatus', 'enum', enum=('Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective')), Param('Gender', 'enum', enum=('Male', 'Female', 'Unknown')), Param('Position', 'enum', enum=('Single', 'Married', 'Child', 'Widowed', 'Divorced')), Param('Birthdate', 'date'), Param('SSN', 'str'), Param('Address', 'str'), Param('Address2', 'str'), Param('City', 'str'), Param('State', 'str'), Param('Zip', 'str'), Param('HmPhone', 'str'), Param('WkPhone', 'str'), Param('WirelessPhone', 'str'), Param('Guarantor', 'int'), Param('Email', 'str'), Param('PriProv', 'int'), Param('SecProv', 'int'), Param('FeeSched', 'int'), Param('BillingType', 'str'), Param('FamFinUrgNote', 'str'), Param('ChartNumber', 'str'), Param('MedicaidID', 'str'), Param('EmployerNum', 'int'), Param('DateFirstVisit', 'date'), Param('ClinicNum', 'int'), Param('Premed', 'bool'), Param('Ward', 'str'), Param('PreferConfirmMethod', 'enum', enum=('None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage')), Param('PreferContactMethod', 'enum', enum=('None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage')), Param('PreferRecallMethod', 'enum', enum=('None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage')), Param('Language', 'str'), Param('AdmitDate', 'date'), Param('SuperFamily', 'int'), Param('TxtMsgOk', 'enum', enum=('Unknown', 'Yes', 'No')),),
+    body=(
+        Param("LName", "str", required=True),
+        Param("FName", "str", required=True),
+        Param("MiddleI", "str"),
+        Param("Preferred", "str"),
+        Param(
+            "PatStatus",
+            "enum",
+            enum=("Patient", "NonPatient", "Inactive", "Archived", "Deceased", "Prospective"),
+        ),
+        Param("Gender", "enum", enum=("Male", "Female", "Unknown")),
+        Param("Position", "enum", enum=("Single", "Married", "Child", "Widowed", "Divorced")),
+        Param("Birthdate", "date"),
+        Param("SSN", "str"),
+        Param("Address", "str"),
+        Param("Address2", "str"),
+        Param("City", "str"),
+        Param("State", "str"),
+        Param("Zip", "str"),
+        Param("HmPhone", "str"),
+        Param("WkPhone", "str"),
+        Param("WirelessPhone", "str"),
+        Param("Guarantor", "int"),
+        Param("Email", "str"),
+        Param("PriProv", "int"),
+        Param("SecProv", "int"),
+        Param("FeeSched", "int"),
+        Param("BillingType", "str"),
+        Param("FamFinUrgNote", "str"),
+        Param("ChartNumber", "str"),
+        Param("MedicaidID", "str"),
+        Param("EmployerNum", "int"),
+        Param("DateFirstVisit", "date"),
+        Param("ClinicNum", "int"),
+        Param("Premed", "bool"),
+        Param("Ward", "str"),
+        Param(
+            "PreferConfirmMethod",
+            "enum",
+            enum=(
+                "None",
+                "DoNotCall",
+                "HmPhone",
+                "WkPhone",
+                "WirelessPh",
+                "Email",
+                "SeeNotes",
+                "Mail",
+                "TextMessage",
+            ),
+        ),
+        Param(
+            "PreferContactMethod",
+            "enum",
+            enum=(
+                "None",
+                "DoNotCall",
+                "HmPhone",
+                "WkPhone",
+                "WirelessPh",
+                "Email",
+                "SeeNotes",
+                "Mail",
+                "TextMessage",
+            ),
+        ),
+        Param(
+            "PreferRecallMethod",
+            "enum",
+            enum=(
+                "None",
+                "DoNotCall",
+                "HmPhone",
+                "WkPhone",
+                "WirelessPh",
+                "Email",
+                "SeeNotes",
+                "Mail",
+                "TextMessage",
+            ),
+        ),
+        Param("Language", "str"),
+        Param("AdmitDate", "date"),
+        Param("SuperFamily", "int"),
+        Param("TxtMsgOk", "enum", enum=("Unknown", "Yes", "No")),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Patient,
-    derived=frozenset(['clinicAbbr', 'priProvAbbr', 'secProvAbbr', 'siteDesc']),
-    permission='Patients',
+    derived=frozenset(["clinicAbbr", "priProvAbbr", "secProvAbbr", "siteDesc"]),
+    permission="Patients",
 )
 
 
@@ -286,9 +435,9 @@ class PatientsUpdateBody(TypedDict, total=False):
     FName: str
     MiddleI: str
     Preferred: str
-    PatStatus: Literal['Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective']
-    Gender: Literal['Male', 'Female', 'Unknown']
-    Position: Literal['Single', 'Married', 'Child', 'Widowed', 'Divorced']
+    PatStatus: Literal["Patient", "NonPatient", "Inactive", "Archived", "Deceased", "Prospective"]
+    Gender: Literal["Male", "Female", "Unknown"]
+    Position: Literal["Single", "Married", "Child", "Widowed", "Divorced"]
     Birthdate: Union[datetime.date, str, None]
     SSN: str
     Address: str
@@ -313,40 +462,131 @@ class PatientsUpdateBody(TypedDict, total=False):
     ClinicNum: int
     Premed: bool
     Ward: str
-    PreferConfirmMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
-    PreferContactMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
-    PreferRecallMethod: Literal['None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage']
+    PreferConfirmMethod: Literal[
+        "None", "DoNotCall", "HmPhone", "WkPhone", "WirelessPh", "Email", "SeeNotes", "Mail", "TextMessage"
+    ]
+    PreferContactMethod: Literal[
+        "None", "DoNotCall", "HmPhone", "WkPhone", "WirelessPh", "Email", "SeeNotes", "Mail", "TextMessage"
+    ]
+    PreferRecallMethod: Literal[
+        "None", "DoNotCall", "HmPhone", "WkPhone", "WirelessPh", "Email", "SeeNotes", "Mail", "TextMessage"
+    ]
     Language: str
     AdmitDate: Union[datetime.date, str, None]
     SuperFamily: int
-    TxtMsgOk: Literal['Unknown', 'Yes', 'No']
+    TxtMsgOk: Literal["Unknown", "Yes", "No"]
 
 
 _OP_update = Operation(
-    resource='patients',
-    id='update',
-    method='PUT',
-    path='/patients/{PatNum}',
-    path_params=(Param('PatNum', 'int', required=True),),
+    resource="patients",
+    id="update",
+    method="PUT",
+    path="/patients/{PatNum}",
+    path_params=(Param("PatNum", "int", required=True),),
     query=(),
-    body=(Param('LName', 'str'), Param('FName', 'str'), Param('MiddleI', 'str'), Param('Preferred', 'str'), Param('PatStatus', 'enum', enum=('Patient', 'NonPatient', 'Inactive', 'Archived', 'Deceased', 'Prospective')), Param('Gender', 'enum', enum=('Male', 'Female', 'Unknown')), Param('Position', 'enum', enum=('Single', 'Married', 'Child', 'Widowed', 'Divorced')), Param('Birthdate', 'date'), Param('SSN', 'str'), Param('Address', 'str'), Param('Address2', 'str'), Param('City', 'str'), Param('State', 'str'), Param('Zip', 'str'), Param('HmPhone', 'str'), Param('WkPhone', 'str'), Param('WirelessPhone', 'str'), Param('Guarantor', 'int'), Param('Email', 'str'), Param('PriProv', 'int'), Param('SecProv', 'int'), Param('FeeSched', 'int'), Param('BillingType', 'str'), Param('FamFinUrgNote', 'str'), Param('ChartNumber', 'str'), Param('MedicaidID', 'str'), Param('EmployerNum', 'int'), Param('DateFirstVisit', 'date'), Param('ClinicNum', 'int'), Param('Premed', 'bool'), Param('Ward', 'str'), Param('PreferConfirmMethod', 'enum', enum=('None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage')), Param('PreferContactMethod', 'enum', enum=('None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage')), Param('PreferRecallMethod', 'enum', enum=('None', 'DoNotCall', 'HmPhone', 'WkPhone', 'WirelessPh', 'Email', 'SeeNotes', 'Mail', 'TextMessage')), Param('Language', 'str'), Param('AdmitDate', 'date'), Param('SuperFamily', 'int'), Param('TxtMsgOk', 'enum', enum=('Unknown', 'Yes', 'No')),),
+    body=(
+        Param("LName", "str"),
+        Param("FName", "str"),
+        Param("MiddleI", "str"),
+        Param("Preferred", "str"),
+        Param(
+            "PatStatus",
+            "enum",
+            enum=("Patient", "NonPatient", "Inactive", "Archived", "Deceased", "Prospective"),
+        ),
+        Param("Gender", "enum", enum=("Male", "Female", "Unknown")),
+        Param("Position", "enum", enum=("Single", "Married", "Child", "Widowed", "Divorced")),
+        Param("Birthdate", "date"),
+        Param("SSN", "str"),
+        Param("Address", "str"),
+        Param("Address2", "str"),
+        Param("City", "str"),
+        Param("State", "str"),
+        Param("Zip", "str"),
+        Param("HmPhone", "str"),
+        Param("WkPhone", "str"),
+        Param("WirelessPhone", "str"),
+        Param("Guarantor", "int"),
+        Param("Email", "str"),
+        Param("PriProv", "int"),
+        Param("SecProv", "int"),
+        Param("FeeSched", "int"),
+        Param("BillingType", "str"),
+        Param("FamFinUrgNote", "str"),
+        Param("ChartNumber", "str"),
+        Param("MedicaidID", "str"),
+        Param("EmployerNum", "int"),
+        Param("DateFirstVisit", "date"),
+        Param("ClinicNum", "int"),
+        Param("Premed", "bool"),
+        Param("Ward", "str"),
+        Param(
+            "PreferConfirmMethod",
+            "enum",
+            enum=(
+                "None",
+                "DoNotCall",
+                "HmPhone",
+                "WkPhone",
+                "WirelessPh",
+                "Email",
+                "SeeNotes",
+                "Mail",
+                "TextMessage",
+            ),
+        ),
+        Param(
+            "PreferContactMethod",
+            "enum",
+            enum=(
+                "None",
+                "DoNotCall",
+                "HmPhone",
+                "WkPhone",
+                "WirelessPh",
+                "Email",
+                "SeeNotes",
+                "Mail",
+                "TextMessage",
+            ),
+        ),
+        Param(
+            "PreferRecallMethod",
+            "enum",
+            enum=(
+                "None",
+                "DoNotCall",
+                "HmPhone",
+                "WkPhone",
+                "WirelessPh",
+                "Email",
+                "SeeNotes",
+                "Mail",
+                "TextMessage",
+            ),
+        ),
+        Param("Language", "str"),
+        Param("AdmitDate", "date"),
+        Param("SuperFamily", "int"),
+        Param("TxtMsgOk", "enum", enum=("Unknown", "Yes", "No")),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Patient,
-    derived=frozenset(['clinicAbbr', 'priProvAbbr', 'secProvAbbr', 'siteDesc']),
-    permission='Patients',
+    derived=frozenset(["clinicAbbr", "priProvAbbr", "secProvAbbr", "siteDesc"]),
+    permission="Patients",
 )
 
 
 class Patients(Resource):
     """Operations on ``/patients``."""
 
-    _segment = 'patients'
+    _segment = "patients"
 
     async def get(self, PatNum: int, **params: Unpack[PatientsGetParams]) -> Patient:
         """``GET /patients/{PatNum}``. Needs Open Dental 21.1 or later."""
-        result: Patient = await self._call(_OP_get, {'PatNum': PatNum}, params)
+        result: Patient = await self._call(_OP_get, {"PatNum": PatNum}, params)
         return result
 
     def Simple(self, **params: Unpack[PatientsSimpleParams]) -> Paginator[PatientsSimpleRow]:
@@ -364,5 +604,5 @@ class Patients(Resource):
 
     async def update(self, PatNum: int, **params: Unpack[PatientsUpdateBody]) -> Patient:
         """``PUT /patients/{PatNum}``. Needs Open Dental 21.2 or later."""
-        result: Patient = await self._call(_OP_update, {'PatNum': PatNum}, params)
+        result: Patient = await self._call(_OP_update, {"PatNum": PatNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PatPlan(Model):
     """One row of ``patplans`` (table ``patplan``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatPlanNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatPlanNum"
 
     PatPlanNum: int = 0
     PatNum: int = 0
@@ -40,18 +40,21 @@ class PatPlansListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='patplans',
-    id='list',
-    method='GET',
-    path='/patplans',
+    resource="patplans",
+    id="list",
+    method="GET",
+    path="/patplans",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('InsSubNum', 'int'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("InsSubNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PatPlan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -59,46 +62,105 @@ class PatPlansCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     InsSubNum: Required[int]
     Ordinal: int
-    Relationship: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
+    Relationship: Literal[
+        "Self",
+        "Spouse",
+        "Child",
+        "Employee",
+        "HandicapDep",
+        "SignifOther",
+        "InjuredPlaintiff",
+        "LifePartner",
+        "Dependent",
+    ]
     PatID: str
 
 
 _OP_create = Operation(
-    resource='patplans',
-    id='create',
-    method='POST',
-    path='/patplans',
+    resource="patplans",
+    id="create",
+    method="POST",
+    path="/patplans",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('InsSubNum', 'int', required=True), Param('Ordinal', 'int'), Param('Relationship', 'enum', enum=('Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent')), Param('PatID', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("InsSubNum", "int", required=True),
+        Param("Ordinal", "int"),
+        Param(
+            "Relationship",
+            "enum",
+            enum=(
+                "Self",
+                "Spouse",
+                "Child",
+                "Employee",
+                "HandicapDep",
+                "SignifOther",
+                "InjuredPlaintiff",
+                "LifePartner",
+                "Dependent",
+            ),
+        ),
+        Param("PatID", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatPlan,
-    permission='InsuranceSimple',
+    permission="InsuranceSimple",
 )
 
 
 class PatPlansUpdateBody(TypedDict, total=False):
     InsSubNum: int
     Ordinal: int
-    Relationship: Literal['Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent']
+    Relationship: Literal[
+        "Self",
+        "Spouse",
+        "Child",
+        "Employee",
+        "HandicapDep",
+        "SignifOther",
+        "InjuredPlaintiff",
+        "LifePartner",
+        "Dependent",
+    ]
     PatID: str
 
 
 _OP_update = Operation(
-    resource='patplans',
-    id='update',
-    method='PUT',
-    path='/patplans/{PatPlanNum}',
-    path_params=(Param('PatPlanNum', 'int', required=True),),
+    resource="patplans",
+    id="update",
+    method="PUT",
+    path="/patplans/{PatPlanNum}",
+    path_params=(Param("PatPlanNum", "int", required=True),),
     query=(),
-    body=(Param('InsSubNum', 'int'), Param('Ordinal', 'int'), Param('Relationship', 'enum', enum=('Self', 'Spouse', 'Child', 'Employee', 'HandicapDep', 'SignifOther', 'InjuredPlaintiff', 'LifePartner', 'Dependent')), Param('PatID', 'str'),),
+    body=(
+        Param("InsSubNum", "int"),
+        Param("Ordinal", "int"),
+        Param(
+            "Relationship",
+            "enum",
+            enum=(
+                "Self",
+                "Spouse",
+                "Child",
+                "Employee",
+                "HandicapDep",
+                "SignifOther",
+                "InjuredPlaintiff",
+                "LifePartner",
+                "Dependent",
+            ),
+        ),
+        Param("PatID", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PatPlan,
-    permission='InsuranceSimple',
+    permission="InsuranceSimple",
 )
 
 
@@ -107,25 +169,25 @@ class PatPlansDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='patplans',
-    id='delete',
-    method='DELETE',
-    path='/patplans/{PatPlanNum}',
-    path_params=(Param('PatPlanNum', 'int', required=True),),
+    resource="patplans",
+    id="delete",
+    method="DELETE",
+    path="/patplans/{PatPlanNum}",
+    path_params=(Param("PatPlanNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='InsuranceSimple',
+    permission="InsuranceSimple",
 )
 
 
 class PatPlans(Resource):
     """Operations on ``/patplans``."""
 
-    _segment = 'patplans'
+    _segment = "patplans"
 
     def list(self, **params: Unpack[PatPlansListParams]) -> Paginator[PatPlan]:
         """``GET /patplans``. Needs Open Dental 22.4.27 or later. Streams every page."""
@@ -138,9 +200,9 @@ class PatPlans(Resource):
 
     async def update(self, PatPlanNum: int, **params: Unpack[PatPlansUpdateBody]) -> PatPlan:
         """``PUT /patplans/{PatPlanNum}``. Needs Open Dental 21.4 or later."""
-        result: PatPlan = await self._call(_OP_update, {'PatPlanNum': PatPlanNum}, params)
+        result: PatPlan = await self._call(_OP_update, {"PatPlanNum": PatPlanNum}, params)
         return result
 
     async def delete(self, PatPlanNum: int, **params: Unpack[PatPlansDeleteParams]) -> None:
         """``DELETE /patplans/{PatPlanNum}``. Needs Open Dental 21.1 or later."""
-        await self._call(_OP_delete, {'PatPlanNum': PatPlanNum}, params)
+        await self._call(_OP_delete, {"PatPlanNum": PatPlanNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PatRestriction(Model):
     """One row of ``patrestrictions`` (table ``patrestriction``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PatRestrictionNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PatRestrictionNum"
 
     PatRestrictionNum: int = 0
     PatNum: int = 0
@@ -29,18 +29,18 @@ class PatRestrictionsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='patrestrictions',
-    id='get',
-    method='GET',
-    path='/patrestrictions/{PatRestrictionNum}',
-    path_params=(Param('PatRestrictionNum', 'int', required=True),),
+    resource="patrestrictions",
+    id="get",
+    method="GET",
+    path="/patrestrictions/{PatRestrictionNum}",
+    path_params=(Param("PatRestrictionNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -50,18 +50,18 @@ class PatRestrictionsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='patrestrictions',
-    id='list',
-    method='GET',
-    path='/patrestrictions',
+    resource="patrestrictions",
+    id="list",
+    method="GET",
+    path="/patrestrictions",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -70,18 +70,18 @@ class PatRestrictionsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='patrestrictions',
-    id='create',
-    method='POST',
-    path='/patrestrictions',
+    resource="patrestrictions",
+    id="create",
+    method="POST",
+    path="/patrestrictions",
     path_params=(),
     query=(),
     body=(),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -90,29 +90,29 @@ class PatRestrictionsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='patrestrictions',
-    id='delete',
-    method='DELETE',
-    path='/patrestrictions/{PatRestrictionNum}',
-    path_params=(Param('PatRestrictionNum', 'int', required=True),),
+    resource="patrestrictions",
+    id="delete",
+    method="DELETE",
+    path="/patrestrictions/{PatRestrictionNum}",
+    path_params=(Param("PatRestrictionNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class PatRestrictions(Resource):
     """Operations on ``/patrestrictions``."""
 
-    _segment = 'patrestrictions'
+    _segment = "patrestrictions"
 
     async def get(self, PatRestrictionNum: int, **params: Unpack[PatRestrictionsGetParams]) -> Any:
         """``GET /patrestrictions/{PatRestrictionNum}``."""
-        return await self._call(_OP_get, {'PatRestrictionNum': PatRestrictionNum}, params)
+        return await self._call(_OP_get, {"PatRestrictionNum": PatRestrictionNum}, params)
 
     def list(self, **params: Unpack[PatRestrictionsListParams]) -> Paginator[Any]:
         """``GET /patrestrictions``. Streams every page."""
@@ -124,4 +124,4 @@ class PatRestrictions(Resource):
 
     async def delete(self, PatRestrictionNum: int, **params: Unpack[PatRestrictionsDeleteParams]) -> None:
         """``DELETE /patrestrictions/{PatRestrictionNum}``."""
-        await self._call(_OP_delete, {'PatRestrictionNum': PatRestrictionNum}, params)
+        await self._call(_OP_delete, {"PatRestrictionNum": PatRestrictionNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Payment(Model):
     """One row of ``payments`` (table ``payment``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PayNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PayNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['payType', 'serverDateTime'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["payType", "serverDateTime"])
 
     PayNum: int = 0
     PayType: int = 0
@@ -53,18 +53,22 @@ class PaymentsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='payments',
-    id='list',
-    method='GET',
-    path='/payments',
+    resource="payments",
+    id="list",
+    method="GET",
+    path="/payments",
     path_params=(),
-    query=(Param('PayType', 'int'), Param('PatNum', 'int'), Param('DateEntry', 'date'),),
+    query=(
+        Param("PayType", "int"),
+        Param("PatNum", "int"),
+        Param("DateEntry", "date"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Payment,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -84,19 +88,32 @@ class PaymentsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='payments',
-    id='create',
-    method='POST',
-    path='/payments',
+    resource="payments",
+    id="create",
+    method="POST",
+    path="/payments",
     path_params=(),
     query=(),
-    body=(Param('PayAmt', 'float', required=True), Param('PatNum', 'int', required=True), Param('PayType', 'int'), Param('PayDate', 'date'), Param('CheckNum', 'str'), Param('PayNote', 'str'), Param('BankBranch', 'str'), Param('ClinicNum', 'int'), Param('isPatientPreferred', 'bool'), Param('isPrepayment', 'bool'), Param('procNums', 'list', items='int'), Param('payPlanNum', 'int'),),
+    body=(
+        Param("PayAmt", "float", required=True),
+        Param("PatNum", "int", required=True),
+        Param("PayType", "int"),
+        Param("PayDate", "date"),
+        Param("CheckNum", "str"),
+        Param("PayNote", "str"),
+        Param("BankBranch", "str"),
+        Param("ClinicNum", "int"),
+        Param("isPatientPreferred", "bool"),
+        Param("isPrepayment", "bool"),
+        Param("procNums", "list", items="int"),
+        Param("payPlanNum", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Payment,
-    derived=frozenset(['payType', 'serverDateTime']),
-    permission='Payments',
+    derived=frozenset(["payType", "serverDateTime"]),
+    permission="Payments",
 )
 
 
@@ -105,19 +122,19 @@ class PaymentsRefundBody(TypedDict, total=False):
 
 
 _OP_Refund = Operation(
-    resource='payments',
-    id='Refund',
-    method='POST',
-    path='/payments/Refund',
+    resource="payments",
+    id="Refund",
+    method="POST",
+    path="/payments/Refund",
     path_params=(),
     query=(),
-    body=(Param('PayNum', 'int'),),
+    body=(Param("PayNum", "int"),),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Payment,
-    derived=frozenset(['payType', 'serverDateTime']),
-    permission='Payments',
+    derived=frozenset(["payType", "serverDateTime"]),
+    permission="Payments",
 )
 
 
@@ -126,23 +143,29 @@ class PaymentsUpdateBody(TypedDict, total=False):
     CheckNum: str
     BankBranch: str
     PayNote: str
-    ProcessStatus: Literal['OnlineProcessed', 'OnlinePending']
+    ProcessStatus: Literal["OnlineProcessed", "OnlinePending"]
 
 
 _OP_update = Operation(
-    resource='payments',
-    id='update',
-    method='PUT',
-    path='/payments/{PayNum}',
-    path_params=(Param('PayNum', 'int', required=True),),
+    resource="payments",
+    id="update",
+    method="PUT",
+    path="/payments/{PayNum}",
+    path_params=(Param("PayNum", "int", required=True),),
     query=(),
-    body=(Param('PayType', 'int'), Param('CheckNum', 'str'), Param('BankBranch', 'str'), Param('PayNote', 'str'), Param('ProcessStatus', 'enum', enum=('OnlineProcessed', 'OnlinePending')),),
+    body=(
+        Param("PayType", "int"),
+        Param("CheckNum", "str"),
+        Param("BankBranch", "str"),
+        Param("PayNote", "str"),
+        Param("ProcessStatus", "enum", enum=("OnlineProcessed", "OnlinePending")),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Payment,
-    derived=frozenset(['payType', 'serverDateTime']),
-    permission='Payments',
+    derived=frozenset(["payType", "serverDateTime"]),
+    permission="Payments",
 )
 
 
@@ -155,26 +178,32 @@ class PaymentsPartialBody(TypedDict, total=False):
 
 
 _OP_Partial = Operation(
-    resource='payments',
-    id='Partial',
-    method='PUT',
-    path='/payments/{PayNum}/Partial',
-    path_params=(Param('PayNum', 'int', required=True),),
+    resource="payments",
+    id="Partial",
+    method="PUT",
+    path="/payments/{PayNum}/Partial",
+    path_params=(Param("PayNum", "int", required=True),),
     query=(),
-    body=(Param('procNumsAndAmounts', 'list', items='object'), Param('ProcNum', 'int'), Param('Amount', 'str'), Param('payPlanChargeNumsAndAmounts', 'list', items='object'), Param('PayPlanChargeNum', 'int'),),
+    body=(
+        Param("procNumsAndAmounts", "list", items="object"),
+        Param("ProcNum", "int"),
+        Param("Amount", "str"),
+        Param("payPlanChargeNumsAndAmounts", "list", items="object"),
+        Param("PayPlanChargeNum", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Payment,
-    derived=frozenset(['payType', 'serverDateTime']),
-    permission='Payments',
+    derived=frozenset(["payType", "serverDateTime"]),
+    permission="Payments",
 )
 
 
 class Payments(Resource):
     """Operations on ``/payments``."""
 
-    _segment = 'payments'
+    _segment = "payments"
 
     def list(self, **params: Unpack[PaymentsListParams]) -> Paginator[Payment]:
         """``GET /payments``. Needs Open Dental 22.2.32 or later. Streams every page."""
@@ -192,10 +221,10 @@ class Payments(Resource):
 
     async def update(self, PayNum: int, **params: Unpack[PaymentsUpdateBody]) -> Payment:
         """``PUT /payments/{PayNum}``. Needs Open Dental 23.3.11 or later."""
-        result: Payment = await self._call(_OP_update, {'PayNum': PayNum}, params)
+        result: Payment = await self._call(_OP_update, {"PayNum": PayNum}, params)
         return result
 
     async def Partial(self, PayNum: int, **params: Unpack[PaymentsPartialBody]) -> Payment:
         """``PUT /payments/{PayNum}/Partial``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 25.1.11 or later."""
-        result: Payment = await self._call(_OP_Partial, {'PayNum': PayNum}, params)
+        result: Payment = await self._call(_OP_Partial, {"PayNum": PayNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PayPlanCharge(Model):
     """One row of ``payplancharges`` (table ``payplancharge``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PayPlanChargeNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PayPlanChargeNum"
 
     PayPlanChargeNum: int = 0
     PayPlanNum: int = 0
@@ -46,25 +46,25 @@ class PayPlanChargesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='payplancharges',
-    id='list',
-    method='GET',
-    path='/payplancharges',
+    resource="payplancharges",
+    id="list",
+    method="GET",
+    path="/payplancharges",
     path_params=(),
-    query=(Param('PayPlanNum', 'int', required=True),),
+    query=(Param("PayPlanNum", "int", required=True),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PayPlanCharge,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class PayPlanCharges(Resource):
     """Operations on ``/payplancharges``."""
 
-    _segment = 'payplancharges'
+    _segment = "payplancharges"
 
     def list(self, **params: Unpack[PayPlanChargesListParams]) -> Paginator[PayPlanCharge]:
         """``GET /payplancharges``. Needs Open Dental 23.2.28 or later. Streams every page."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PayPlanLink(Model):
     """One row of ``payplanlinks`` (table ``payplanlink``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PayPlanLinkNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PayPlanLinkNum"
 
     PayPlanLinkNum: int = 0
     PayPlanNum: int = 0
@@ -32,18 +32,18 @@ class PayPlanLinksGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='payplanlinks',
-    id='get',
-    method='GET',
-    path='/payplanlinks/{PayPlanLinkNum}',
-    path_params=(Param('PayPlanLinkNum', 'int', required=True),),
+    resource="payplanlinks",
+    id="get",
+    method="GET",
+    path="/payplanlinks/{PayPlanLinkNum}",
+    path_params=(Param("PayPlanLinkNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -53,18 +53,18 @@ class PayPlanLinksListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='payplanlinks',
-    id='list',
-    method='GET',
-    path='/payplanlinks',
+    resource="payplanlinks",
+    id="list",
+    method="GET",
+    path="/payplanlinks",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -73,18 +73,18 @@ class PayPlanLinksCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='payplanlinks',
-    id='create',
-    method='POST',
-    path='/payplanlinks',
+    resource="payplanlinks",
+    id="create",
+    method="POST",
+    path="/payplanlinks",
     path_params=(),
     query=(),
     body=(),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='PayPlans',
+    permission="PayPlans",
 )
 
 
@@ -93,18 +93,18 @@ class PayPlanLinksUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='payplanlinks',
-    id='update',
-    method='PUT',
-    path='/payplanlinks/{PayPlanLinkNum}',
-    path_params=(Param('PayPlanLinkNum', 'int', required=True),),
+    resource="payplanlinks",
+    id="update",
+    method="PUT",
+    path="/payplanlinks/{PayPlanLinkNum}",
+    path_params=(Param("PayPlanLinkNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='PayPlans',
+    permission="PayPlans",
 )
 
 
@@ -113,29 +113,29 @@ class PayPlanLinksDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='payplanlinks',
-    id='delete',
-    method='DELETE',
-    path='/payplanlinks/{PayPlanLinkNum}',
-    path_params=(Param('PayPlanLinkNum', 'int', required=True),),
+    resource="payplanlinks",
+    id="delete",
+    method="DELETE",
+    path="/payplanlinks/{PayPlanLinkNum}",
+    path_params=(Param("PayPlanLinkNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='PayPlans',
+    permission="PayPlans",
 )
 
 
 class PayPlanLinks(Resource):
     """Operations on ``/payplanlinks``."""
 
-    _segment = 'payplanlinks'
+    _segment = "payplanlinks"
 
     async def get(self, PayPlanLinkNum: int, **params: Unpack[PayPlanLinksGetParams]) -> Any:
         """``GET /payplanlinks/{PayPlanLinkNum}``."""
-        return await self._call(_OP_get, {'PayPlanLinkNum': PayPlanLinkNum}, params)
+        return await self._call(_OP_get, {"PayPlanLinkNum": PayPlanLinkNum}, params)
 
     def list(self, **params: Unpack[PayPlanLinksListParams]) -> Paginator[Any]:
         """``GET /payplanlinks``. Streams every page."""
@@ -147,8 +147,8 @@ class PayPlanLinks(Resource):
 
     async def update(self, PayPlanLinkNum: int, **params: Unpack[PayPlanLinksUpdateBody]) -> Any:
         """``PUT /payplanlinks/{PayPlanLinkNum}``."""
-        return await self._call(_OP_update, {'PayPlanLinkNum': PayPlanLinkNum}, params)
+        return await self._call(_OP_update, {"PayPlanLinkNum": PayPlanLinkNum}, params)
 
     async def delete(self, PayPlanLinkNum: int, **params: Unpack[PayPlanLinksDeleteParams]) -> None:
         """``DELETE /payplanlinks/{PayPlanLinkNum}``."""
-        await self._call(_OP_delete, {'PayPlanLinkNum': PayPlanLinkNum}, params)
+        await self._call(_OP_delete, {"PayPlanLinkNum": PayPlanLinkNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PayPlan(Model):
     """One row of ``payplans`` (table ``payplan``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PayPlanNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PayPlanNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['planCategory', 'principalAmount'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["planCategory", "principalAmount"])
 
     PayPlanNum: int = 0
     PatNum: int = 0
@@ -52,18 +52,18 @@ class PayPlansGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='payplans',
-    id='get',
-    method='GET',
-    path='/payplans/{PayPlanNum}',
-    path_params=(Param('PayPlanNum', 'int', required=True),),
+    resource="payplans",
+    id="get",
+    method="GET",
+    path="/payplans/{PayPlanNum}",
+    path_params=(Param("PayPlanNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PayPlan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -75,18 +75,21 @@ class PayPlansListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='payplans',
-    id='list',
-    method='GET',
-    path='/payplans',
+    resource="payplans",
+    id="list",
+    method="GET",
+    path="/payplans",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('Guarantor', 'int'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("Guarantor", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PayPlan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -102,27 +105,48 @@ class PayPlansPostDynamicBody(TypedDict, total=False):
     DownPayment: float
     Note: str
     PlanCategory: int
-    ChargeFrequency: Literal['Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday']
+    ChargeFrequency: Literal["Weekly", "EveryOtherWeek", "Monthly", "Quarterly", "OrdinalWeekday"]
     DatePayPlanStart: Union[datetime.date, str, None]
     DateInterestStart: Union[datetime.date, str, None]
     IsLocked: bool
-    DynamicPayPlanTPOption: Literal['AwaitComplete', 'TreatAsComplete']
+    DynamicPayPlanTPOption: Literal["AwaitComplete", "TreatAsComplete"]
 
 
 _OP_PostDynamic = Operation(
-    resource='payplans',
-    id='PostDynamic',
-    method='POST',
-    path='/payplans/Dynamic',
+    resource="payplans",
+    id="PostDynamic",
+    method="POST",
+    path="/payplans/Dynamic",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('PayAmt', 'float'), Param('NumberOfPayments', 'int'), Param('procNums', 'list', items='int'), Param('adjNums', 'list', items='int'), Param('Guarantor', 'int'), Param('PayPlanDate', 'date'), Param('APR', 'float'), Param('DownPayment', 'float'), Param('Note', 'str'), Param('PlanCategory', 'int'), Param('ChargeFrequency', 'enum', enum=('Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday')), Param('DatePayPlanStart', 'date'), Param('DateInterestStart', 'date'), Param('IsLocked', 'bool'), Param('DynamicPayPlanTPOption', 'enum', enum=('AwaitComplete', 'TreatAsComplete')),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("PayAmt", "float"),
+        Param("NumberOfPayments", "int"),
+        Param("procNums", "list", items="int"),
+        Param("adjNums", "list", items="int"),
+        Param("Guarantor", "int"),
+        Param("PayPlanDate", "date"),
+        Param("APR", "float"),
+        Param("DownPayment", "float"),
+        Param("Note", "str"),
+        Param("PlanCategory", "int"),
+        Param(
+            "ChargeFrequency",
+            "enum",
+            enum=("Weekly", "EveryOtherWeek", "Monthly", "Quarterly", "OrdinalWeekday"),
+        ),
+        Param("DatePayPlanStart", "date"),
+        Param("DateInterestStart", "date"),
+        Param("IsLocked", "bool"),
+        Param("DynamicPayPlanTPOption", "enum", enum=("AwaitComplete", "TreatAsComplete")),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PayPlan,
-    derived=frozenset(['planCategory', 'principalAmount']),
-    permission='PayPlans',
+    derived=frozenset(["planCategory", "principalAmount"]),
+    permission="PayPlans",
 )
 
 
@@ -137,26 +161,44 @@ class PayPlansCreateBody(TypedDict, total=False):
     APR: float
     DownPayment: float
     Note: str
-    ChargeFrequency: Literal['Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday']
+    ChargeFrequency: Literal["Weekly", "EveryOtherWeek", "Monthly", "Quarterly", "OrdinalWeekday"]
     DatePayPlanStart: Union[datetime.date, str, None]
     DateInterestStart: Union[datetime.date, str, None]
 
 
 _OP_create = Operation(
-    resource='payplans',
-    id='create',
-    method='POST',
-    path='/payplans',
+    resource="payplans",
+    id="create",
+    method="POST",
+    path="/payplans",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('useEstBalance', 'str'), Param('principalAmount', 'float'), Param('PayAmt', 'float'), Param('NumberOfPayments', 'int'), Param('Guarantor', 'int'), Param('PayPlanDate', 'date'), Param('APR', 'float'), Param('DownPayment', 'float'), Param('Note', 'str'), Param('ChargeFrequency', 'enum', enum=('Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday')), Param('DatePayPlanStart', 'date'), Param('DateInterestStart', 'date'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("useEstBalance", "str"),
+        Param("principalAmount", "float"),
+        Param("PayAmt", "float"),
+        Param("NumberOfPayments", "int"),
+        Param("Guarantor", "int"),
+        Param("PayPlanDate", "date"),
+        Param("APR", "float"),
+        Param("DownPayment", "float"),
+        Param("Note", "str"),
+        Param(
+            "ChargeFrequency",
+            "enum",
+            enum=("Weekly", "EveryOtherWeek", "Monthly", "Quarterly", "OrdinalWeekday"),
+        ),
+        Param("DatePayPlanStart", "date"),
+        Param("DateInterestStart", "date"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='string',
+    returns="string",
     model=None,
     deprecated=True,
-    derived=frozenset(['planCategory']),
-    permission='PayPlans',
+    derived=frozenset(["planCategory"]),
+    permission="PayPlans",
 )
 
 
@@ -165,19 +207,19 @@ class PayPlansCloseBody(TypedDict, total=False):
 
 
 _OP_Close = Operation(
-    resource='payplans',
-    id='Close',
-    method='PUT',
-    path='/payplans/{PayPlanNum}/Close',
-    path_params=(Param('PayPlanNum', 'int', required=True),),
+    resource="payplans",
+    id="Close",
+    method="PUT",
+    path="/payplans/{PayPlanNum}/Close",
+    path_params=(Param("PayPlanNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PayPlan,
-    derived=frozenset(['planCategory', 'principalAmount']),
-    permission='AllOthers',
+    derived=frozenset(["planCategory", "principalAmount"]),
+    permission="AllOthers",
 )
 
 
@@ -189,7 +231,7 @@ class PayPlansPutDynamicBody(TypedDict, total=False):
     APR: float
     Note: str
     PlanCategory: int
-    ChargeFrequency: Literal['Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday']
+    ChargeFrequency: Literal["Weekly", "EveryOtherWeek", "Monthly", "Quarterly", "OrdinalWeekday"]
     DatePayPlanStart: Union[datetime.date, str, None]
     DateInterestStart: Union[datetime.date, str, None]
     IsLocked: bool
@@ -197,30 +239,47 @@ class PayPlansPutDynamicBody(TypedDict, total=False):
 
 
 _OP_PutDynamic = Operation(
-    resource='payplans',
-    id='PutDynamic',
-    method='PUT',
-    path='/payplans/{PayPlanNum}/Dynamic',
-    path_params=(Param('PayPlanNum', 'int', required=True),),
+    resource="payplans",
+    id="PutDynamic",
+    method="PUT",
+    path="/payplans/{PayPlanNum}/Dynamic",
+    path_params=(Param("PayPlanNum", "int", required=True),),
     query=(),
-    body=(Param('PayAmt', 'float'), Param('NumberOfPayments', 'int'), Param('Guarantor', 'int'), Param('PayPlanDate', 'date'), Param('APR', 'float'), Param('Note', 'str'), Param('PlanCategory', 'int'), Param('ChargeFrequency', 'enum', enum=('Weekly', 'EveryOtherWeek', 'Monthly', 'Quarterly', 'OrdinalWeekday')), Param('DatePayPlanStart', 'date'), Param('DateInterestStart', 'date'), Param('IsLocked', 'bool'), Param('SheetDefNum', 'int'),),
+    body=(
+        Param("PayAmt", "float"),
+        Param("NumberOfPayments", "int"),
+        Param("Guarantor", "int"),
+        Param("PayPlanDate", "date"),
+        Param("APR", "float"),
+        Param("Note", "str"),
+        Param("PlanCategory", "int"),
+        Param(
+            "ChargeFrequency",
+            "enum",
+            enum=("Weekly", "EveryOtherWeek", "Monthly", "Quarterly", "OrdinalWeekday"),
+        ),
+        Param("DatePayPlanStart", "date"),
+        Param("DateInterestStart", "date"),
+        Param("IsLocked", "bool"),
+        Param("SheetDefNum", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PayPlan,
-    derived=frozenset(['planCategory', 'principalAmount']),
-    permission='PayPlans',
+    derived=frozenset(["planCategory", "principalAmount"]),
+    permission="PayPlans",
 )
 
 
 class PayPlans(Resource):
     """Operations on ``/payplans``."""
 
-    _segment = 'payplans'
+    _segment = "payplans"
 
     async def get(self, PayPlanNum: int, **params: Unpack[PayPlansGetParams]) -> PayPlan:
         """``GET /payplans/{PayPlanNum}``. Needs Open Dental 24.4.30 or later."""
-        result: PayPlan = await self._call(_OP_get, {'PayPlanNum': PayPlanNum}, params)
+        result: PayPlan = await self._call(_OP_get, {"PayPlanNum": PayPlanNum}, params)
         return result
 
     def list(self, **params: Unpack[PayPlansListParams]) -> Paginator[PayPlan]:
@@ -239,10 +298,10 @@ class PayPlans(Resource):
 
     async def Close(self, PayPlanNum: int, **params: Unpack[PayPlansCloseBody]) -> PayPlan:
         """``PUT /payplans/{PayPlanNum}/Close``. Needs Open Dental 22.4.39 or later."""
-        result: PayPlan = await self._call(_OP_Close, {'PayPlanNum': PayPlanNum}, params)
+        result: PayPlan = await self._call(_OP_Close, {"PayPlanNum": PayPlanNum}, params)
         return result
 
     async def PutDynamic(self, PayPlanNum: int, **params: Unpack[PayPlansPutDynamicBody]) -> PayPlan:
         """``PUT /payplans/{PayPlanNum}/Dynamic``. Needs Open Dental 25.3.31 or later."""
-        result: PayPlan = await self._call(_OP_PutDynamic, {'PayPlanNum': PayPlanNum}, params)
+        result: PayPlan = await self._call(_OP_PutDynamic, {"PayPlanNum": PayPlanNum}, params)
         return result

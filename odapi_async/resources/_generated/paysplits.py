@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PaySplit(Model):
     """One row of ``paysplits`` (table ``paysplit``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'SplitNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "SplitNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['unearnedType'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["unearnedType"])
 
     SplitNum: int = 0
     SplitAmt: float = 0.0
@@ -48,18 +48,22 @@ class PaySplitsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='paysplits',
-    id='list',
-    method='GET',
-    path='/paysplits',
+    resource="paysplits",
+    id="list",
+    method="GET",
+    path="/paysplits",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('PayNum', 'int'), Param('ProcNum', 'int'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("PayNum", "int"),
+        Param("ProcNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PaySplit,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -69,26 +73,29 @@ class PaySplitsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='paysplits',
-    id='update',
-    method='PUT',
-    path='/paysplits/{SplitNum}',
-    path_params=(Param('SplitNum', 'int', required=True),),
+    resource="paysplits",
+    id="update",
+    method="PUT",
+    path="/paysplits/{SplitNum}",
+    path_params=(Param("SplitNum", "int", required=True),),
     query=(),
-    body=(Param('ProvNum', 'int'), Param('ClinicNum', 'int'),),
+    body=(
+        Param("ProvNum", "int"),
+        Param("ClinicNum", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PaySplit,
-    derived=frozenset(['unearnedType']),
-    permission='Payments',
+    derived=frozenset(["unearnedType"]),
+    permission="Payments",
 )
 
 
 class PaySplits(Resource):
     """Operations on ``/paysplits``."""
 
-    _segment = 'paysplits'
+    _segment = "paysplits"
 
     def list(self, **params: Unpack[PaySplitsListParams]) -> Paginator[PaySplit]:
         """``GET /paysplits``. Needs Open Dental 22.4.16 or later. Streams every page."""
@@ -96,5 +103,5 @@ class PaySplits(Resource):
 
     async def update(self, SplitNum: int, **params: Unpack[PaySplitsUpdateBody]) -> PaySplit:
         """``PUT /paysplits/{SplitNum}``. Needs Open Dental 25.2.9 or later."""
-        result: PaySplit = await self._call(_OP_update, {'SplitNum': SplitNum}, params)
+        result: PaySplit = await self._call(_OP_update, {"SplitNum": SplitNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PerioExam(Model):
     """One row of ``perioexams`` (table ``perioexam``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PerioExamNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PerioExamNum"
 
     PerioExamNum: int = 0
     PatNum: int = 0
@@ -32,18 +32,18 @@ class PerioExamsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='perioexams',
-    id='get',
-    method='GET',
-    path='/perioexams/{PerioExamNum}',
-    path_params=(Param('PerioExamNum', 'int', required=True),),
+    resource="perioexams",
+    id="get",
+    method="GET",
+    path="/perioexams/{PerioExamNum}",
+    path_params=(Param("PerioExamNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PerioExam,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -55,18 +55,21 @@ class PerioExamsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='perioexams',
-    id='list',
-    method='GET',
-    path='/perioexams',
+    resource="perioexams",
+    id="list",
+    method="GET",
+    path="/perioexams",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('ExamDate', 'date'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("ExamDate", "date"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PerioExam,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -82,18 +85,27 @@ class PerioExamsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='perioexams',
-    id='create',
-    method='POST',
-    path='/perioexams',
+    resource="perioexams",
+    id="create",
+    method="POST",
+    path="/perioexams",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('UpperFacial', 'str'), Param('UpperLingual', 'str'), Param('LowerLingual', 'str'), Param('LowerFacial', 'str'), Param('ExamDate', 'date'), Param('ProvNum', 'int'), Param('Note', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("UpperFacial", "str"),
+        Param("UpperLingual", "str"),
+        Param("LowerLingual", "str"),
+        Param("LowerFacial", "str"),
+        Param("ExamDate", "date"),
+        Param("ProvNum", "int"),
+        Param("Note", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PerioExam,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -104,18 +116,22 @@ class PerioExamsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='perioexams',
-    id='update',
-    method='PUT',
-    path='/perioexams/{PerioExamNum}',
-    path_params=(Param('PerioExamNum', 'int', required=True),),
+    resource="perioexams",
+    id="update",
+    method="PUT",
+    path="/perioexams/{PerioExamNum}",
+    path_params=(Param("PerioExamNum", "int", required=True),),
     query=(),
-    body=(Param('ExamDate', 'date'), Param('ProvNum', 'int'), Param('Note', 'str'),),
+    body=(
+        Param("ExamDate", "date"),
+        Param("ProvNum", "int"),
+        Param("Note", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PerioExam,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -124,29 +140,29 @@ class PerioExamsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='perioexams',
-    id='delete',
-    method='DELETE',
-    path='/perioexams/{PerioExamNum}',
-    path_params=(Param('PerioExamNum', 'int', required=True),),
+    resource="perioexams",
+    id="delete",
+    method="DELETE",
+    path="/perioexams/{PerioExamNum}",
+    path_params=(Param("PerioExamNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class PerioExams(Resource):
     """Operations on ``/perioexams``."""
 
-    _segment = 'perioexams'
+    _segment = "perioexams"
 
     async def get(self, PerioExamNum: int, **params: Unpack[PerioExamsGetParams]) -> PerioExam:
         """``GET /perioexams/{PerioExamNum}``. Needs Open Dental 22.4.36 or later."""
-        result: PerioExam = await self._call(_OP_get, {'PerioExamNum': PerioExamNum}, params)
+        result: PerioExam = await self._call(_OP_get, {"PerioExamNum": PerioExamNum}, params)
         return result
 
     def list(self, **params: Unpack[PerioExamsListParams]) -> Paginator[PerioExam]:
@@ -160,9 +176,9 @@ class PerioExams(Resource):
 
     async def update(self, PerioExamNum: int, **params: Unpack[PerioExamsUpdateBody]) -> PerioExam:
         """``PUT /perioexams/{PerioExamNum}``. Needs Open Dental 23.3.27 or later."""
-        result: PerioExam = await self._call(_OP_update, {'PerioExamNum': PerioExamNum}, params)
+        result: PerioExam = await self._call(_OP_update, {"PerioExamNum": PerioExamNum}, params)
         return result
 
     async def delete(self, PerioExamNum: int, **params: Unpack[PerioExamsDeleteParams]) -> None:
         """``DELETE /perioexams/{PerioExamNum}``. Needs Open Dental 23.3.27 or later."""
-        await self._call(_OP_delete, {'PerioExamNum': PerioExamNum}, params)
+        await self._call(_OP_delete, {"PerioExamNum": PerioExamNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class PerioMeasure(Model):
     """One row of ``periomeasures`` (table ``periomeasure``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PerioMeasureNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PerioMeasureNum"
 
     PerioMeasureNum: int = 0
     PerioExamNum: int = 0
@@ -40,24 +40,26 @@ class PerioMeasuresListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='periomeasures',
-    id='list',
-    method='GET',
-    path='/periomeasures',
+    resource="periomeasures",
+    id="list",
+    method="GET",
+    path="/periomeasures",
     path_params=(),
-    query=(Param('PerioExamNum', 'int'),),
+    query=(Param("PerioExamNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=PerioMeasure,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class PerioMeasuresCreateBody(TypedDict, total=False):
     PerioExamNum: Required[int]
-    SequenceType: Required[Literal['Mobility', 'Furcation', 'GingMargin', 'MGJ', 'Probing', 'SkipTooth', 'BleedSupPlaqCalc']]
+    SequenceType: Required[
+        Literal["Mobility", "Furcation", "GingMargin", "MGJ", "Probing", "SkipTooth", "BleedSupPlaqCalc"]
+    ]
     IntTooth: Required[int]
     ToothValue: int
     MBvalue: int
@@ -69,18 +71,34 @@ class PerioMeasuresCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='periomeasures',
-    id='create',
-    method='POST',
-    path='/periomeasures',
+    resource="periomeasures",
+    id="create",
+    method="POST",
+    path="/periomeasures",
     path_params=(),
     query=(),
-    body=(Param('PerioExamNum', 'int', required=True), Param('SequenceType', 'enum', required=True, enum=('Mobility', 'Furcation', 'GingMargin', 'MGJ', 'Probing', 'SkipTooth', 'BleedSupPlaqCalc')), Param('IntTooth', 'int', required=True), Param('ToothValue', 'int'), Param('MBvalue', 'int'), Param('Bvalue', 'int'), Param('DBvalue', 'int'), Param('MLvalue', 'int'), Param('Lvalue', 'int'), Param('DLvalue', 'int'),),
+    body=(
+        Param("PerioExamNum", "int", required=True),
+        Param(
+            "SequenceType",
+            "enum",
+            required=True,
+            enum=("Mobility", "Furcation", "GingMargin", "MGJ", "Probing", "SkipTooth", "BleedSupPlaqCalc"),
+        ),
+        Param("IntTooth", "int", required=True),
+        Param("ToothValue", "int"),
+        Param("MBvalue", "int"),
+        Param("Bvalue", "int"),
+        Param("DBvalue", "int"),
+        Param("MLvalue", "int"),
+        Param("Lvalue", "int"),
+        Param("DLvalue", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PerioMeasure,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -95,18 +113,26 @@ class PerioMeasuresUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='periomeasures',
-    id='update',
-    method='PUT',
-    path='/periomeasures/{PerioMeasureNum}',
-    path_params=(Param('PerioMeasureNum', 'int', required=True),),
+    resource="periomeasures",
+    id="update",
+    method="PUT",
+    path="/periomeasures/{PerioMeasureNum}",
+    path_params=(Param("PerioMeasureNum", "int", required=True),),
     query=(),
-    body=(Param('ToothValue', 'int'), Param('MBvalue', 'int'), Param('Bvalue', 'int'), Param('DBvalue', 'int'), Param('MLvalue', 'int'), Param('Lvalue', 'int'), Param('DLvalue', 'int'),),
+    body=(
+        Param("ToothValue", "int"),
+        Param("MBvalue", "int"),
+        Param("Bvalue", "int"),
+        Param("DBvalue", "int"),
+        Param("MLvalue", "int"),
+        Param("Lvalue", "int"),
+        Param("DLvalue", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=PerioMeasure,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -115,25 +141,25 @@ class PerioMeasuresDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='periomeasures',
-    id='delete',
-    method='DELETE',
-    path='/periomeasures/{PerioMeasureNum}',
-    path_params=(Param('PerioMeasureNum', 'int', required=True),),
+    resource="periomeasures",
+    id="delete",
+    method="DELETE",
+    path="/periomeasures/{PerioMeasureNum}",
+    path_params=(Param("PerioMeasureNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class PerioMeasures(Resource):
     """Operations on ``/periomeasures``."""
 
-    _segment = 'periomeasures'
+    _segment = "periomeasures"
 
     def list(self, **params: Unpack[PerioMeasuresListParams]) -> Paginator[PerioMeasure]:
         """``GET /periomeasures``. Needs Open Dental 22.4.32 or later. Streams every page."""
@@ -146,9 +172,9 @@ class PerioMeasures(Resource):
 
     async def update(self, PerioMeasureNum: int, **params: Unpack[PerioMeasuresUpdateBody]) -> PerioMeasure:
         """``PUT /periomeasures/{PerioMeasureNum}``. Needs Open Dental 22.4.37 or later."""
-        result: PerioMeasure = await self._call(_OP_update, {'PerioMeasureNum': PerioMeasureNum}, params)
+        result: PerioMeasure = await self._call(_OP_update, {"PerioMeasureNum": PerioMeasureNum}, params)
         return result
 
     async def delete(self, PerioMeasureNum: int, **params: Unpack[PerioMeasuresDeleteParams]) -> None:
         """``DELETE /periomeasures/{PerioMeasureNum}``. Needs Open Dental 23.3.27 or later."""
-        await self._call(_OP_delete, {'PerioMeasureNum': PerioMeasureNum}, params)
+        await self._call(_OP_delete, {"PerioMeasureNum": PerioMeasureNum}, params)

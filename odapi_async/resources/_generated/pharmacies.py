@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Pharmacy(Model):
     """One row of ``pharmacies`` (table ``pharmacy``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PharmacyNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PharmacyNum"
 
     PharmacyNum: int = 0
     StoreName: str = ""
@@ -37,18 +37,18 @@ class PharmaciesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='pharmacies',
-    id='get',
-    method='GET',
-    path='/pharmacies/{PharmacyNum}',
-    path_params=(Param('PharmacyNum', 'int', required=True),),
+    resource="pharmacies",
+    id="get",
+    method="GET",
+    path="/pharmacies/{PharmacyNum}",
+    path_params=(Param("PharmacyNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Pharmacy,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -58,29 +58,29 @@ class PharmaciesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='pharmacies',
-    id='list',
-    method='GET',
-    path='/pharmacies',
+    resource="pharmacies",
+    id="list",
+    method="GET",
+    path="/pharmacies",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Pharmacy,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Pharmacies(Resource):
     """Operations on ``/pharmacies``."""
 
-    _segment = 'pharmacies'
+    _segment = "pharmacies"
 
     async def get(self, PharmacyNum: int, **params: Unpack[PharmaciesGetParams]) -> Pharmacy:
         """``GET /pharmacies/{PharmacyNum}``. Needs Open Dental 24.2.35 or later."""
-        result: Pharmacy = await self._call(_OP_get, {'PharmacyNum': PharmacyNum}, params)
+        result: Pharmacy = await self._call(_OP_get, {"PharmacyNum": PharmacyNum}, params)
         return result
 
     def list(self, **params: Unpack[PharmaciesListParams]) -> Paginator[Pharmacy]:

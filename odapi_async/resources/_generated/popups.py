@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Popup(Model):
     """One row of ``popups`` (table ``popup``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PopupNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PopupNum"
 
     PopupNum: int = 0
     PatNum: int = 0
@@ -37,70 +37,79 @@ class PopupsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='popups',
-    id='list',
-    method='GET',
-    path='/popups',
+    resource="popups",
+    id="list",
+    method="GET",
+    path="/popups",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Popup,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class PopupsCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     Description: Required[str]
-    PopupLevel: Literal['Patient', 'Family', 'SuperFamily', 'Automation']
+    PopupLevel: Literal["Patient", "Family", "SuperFamily", "Automation"]
     DateTimeDisabled: Union[datetime.datetime, datetime.date, str, None]
 
 
 _OP_create = Operation(
-    resource='popups',
-    id='create',
-    method='POST',
-    path='/popups',
+    resource="popups",
+    id="create",
+    method="POST",
+    path="/popups",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('Description', 'str', required=True), Param('PopupLevel', 'enum', enum=('Patient', 'Family', 'SuperFamily', 'Automation')), Param('DateTimeDisabled', 'datetime'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("Description", "str", required=True),
+        Param("PopupLevel", "enum", enum=("Patient", "Family", "SuperFamily", "Automation")),
+        Param("DateTimeDisabled", "datetime"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Popup,
-    permission='Comm',
+    permission="Comm",
 )
 
 
 class PopupsUpdateBody(TypedDict, total=False):
     Description: str
-    PopupLevel: Literal['Patient', 'Family', 'SuperFamily']
+    PopupLevel: Literal["Patient", "Family", "SuperFamily"]
     DateTimeDisabled: Union[datetime.datetime, datetime.date, str, None]
 
 
 _OP_update = Operation(
-    resource='popups',
-    id='update',
-    method='PUT',
-    path='/popups/{PopupNum}',
-    path_params=(Param('PopupNum', 'int', required=True),),
+    resource="popups",
+    id="update",
+    method="PUT",
+    path="/popups/{PopupNum}",
+    path_params=(Param("PopupNum", "int", required=True),),
     query=(),
-    body=(Param('Description', 'str'), Param('PopupLevel', 'enum', enum=('Patient', 'Family', 'SuperFamily')), Param('DateTimeDisabled', 'datetime'),),
+    body=(
+        Param("Description", "str"),
+        Param("PopupLevel", "enum", enum=("Patient", "Family", "SuperFamily")),
+        Param("DateTimeDisabled", "datetime"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Popup,
-    permission='Comm',
+    permission="Comm",
 )
 
 
 class Popups(Resource):
     """Operations on ``/popups``."""
 
-    _segment = 'popups'
+    _segment = "popups"
 
     def list(self, **params: Unpack[PopupsListParams]) -> Paginator[Popup]:
         """``GET /popups``. Needs Open Dental 21.4 or later. Streams every page."""
@@ -113,5 +122,5 @@ class Popups(Resource):
 
     async def update(self, PopupNum: int, **params: Unpack[PopupsUpdateBody]) -> Popup:
         """``PUT /popups/{PopupNum}``. Needs Open Dental 25.1.12 or later."""
-        result: Popup = await self._call(_OP_update, {'PopupNum': PopupNum}, params)
+        result: Popup = await self._call(_OP_update, {"PopupNum": PopupNum}, params)
         return result

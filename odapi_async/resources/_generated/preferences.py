@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Preference(Model):
     """One row of ``preferences`` (table ``preference``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'PrefNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "PrefNum"
 
     PrefNum: int = 0
     PrefName: str = ""
@@ -31,25 +31,25 @@ class PreferencesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='preferences',
-    id='list',
-    method='GET',
-    path='/preferences',
+    resource="preferences",
+    id="list",
+    method="GET",
+    path="/preferences",
     path_params=(),
-    query=(Param('PrefName', 'str'),),
+    query=(Param("PrefName", "str"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Preference,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Preferences(Resource):
     """Operations on ``/preferences``."""
 
-    _segment = 'preferences'
+    _segment = "preferences"
 
     def list(self, **params: Unpack[PreferencesListParams]) -> Paginator[Preference]:
         """``GET /preferences``. Needs Open Dental 21.1 or later. Streams every page."""

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ProcedureCode(Model):
     """One row of ``procedurecodes`` (table ``procedurecode``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'CodeNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "CodeNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['procCat'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["procCat"])
 
     CodeNum: int = 0
     ProcCode: str = ""
@@ -60,18 +60,18 @@ class ProcedureCodesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='procedurecodes',
-    id='get',
-    method='GET',
-    path='/procedurecodes/{CodeNum}',
-    path_params=(Param('CodeNum', 'int', required=True),),
+    resource="procedurecodes",
+    id="get",
+    method="GET",
+    path="/procedurecodes/{CodeNum}",
+    path_params=(Param("CodeNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureCode,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -82,18 +82,18 @@ class ProcedureCodesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='procedurecodes',
-    id='list',
-    method='GET',
-    path='/procedurecodes',
+    resource="procedurecodes",
+    id="list",
+    method="GET",
+    path="/procedurecodes",
     path_params=(),
-    query=(Param('DateTStamp', 'datetime'),),
+    query=(Param("DateTStamp", "datetime"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ProcedureCode,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -104,7 +104,7 @@ class ProcedureCodesCreateBody(TypedDict, total=False):
     ProcCat: int
     procCat: str
     ProcTime: str
-    TreatArea: Literal['None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange']
+    TreatArea: Literal["None", "Surf", "Tooth", "Mouth", "Quad", "Sextant", "Arch", "ToothRange"]
     NoBillIns: bool
     IsProsth: bool
     DefaultNote: str
@@ -112,12 +112,31 @@ class ProcedureCodesCreateBody(TypedDict, total=False):
     AlternateCode1: str
     MedicalCode: str
     IsTaxed: bool
-    PaintType: Literal['None', 'Extraction', 'Implant', 'RCT', 'PostBU', 'FillingDark', 'FillingLight', 'CrownDark', 'CrownLight', 'BridgeDark', 'BridgeLight', 'DentureDark', 'DentureLight', 'Sealant', 'Veneer', 'Text', 'RetainedRoot', 'SpaceMaintainer']
+    PaintType: Literal[
+        "None",
+        "Extraction",
+        "Implant",
+        "RCT",
+        "PostBU",
+        "FillingDark",
+        "FillingLight",
+        "CrownDark",
+        "CrownLight",
+        "BridgeDark",
+        "BridgeLight",
+        "DentureDark",
+        "DentureLight",
+        "Sealant",
+        "Veneer",
+        "Text",
+        "RetainedRoot",
+        "SpaceMaintainer",
+    ]
     LaymanTerm: str
     IsCanadianLab: bool
     BaseUnits: int
     SubstitutionCode: str
-    SubstOnlyIf: Literal['Always', 'Molar', 'SecondMolar', 'Never', 'Posterior']
+    SubstOnlyIf: Literal["Always", "Molar", "SecondMolar", "Never", "Posterior"]
     DrugNDC: str
     RevenueCodeDefault: str
     ProvNumDefault: int
@@ -131,18 +150,76 @@ class ProcedureCodesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='procedurecodes',
-    id='create',
-    method='POST',
-    path='/procedurecodes',
+    resource="procedurecodes",
+    id="create",
+    method="POST",
+    path="/procedurecodes",
     path_params=(),
     query=(),
-    body=(Param('ProcCode', 'str', required=True), Param('Descript', 'str', required=True), Param('AbbrDesc', 'str', required=True), Param('ProcCat', 'int'), Param('procCat', 'str'), Param('ProcTime', 'str'), Param('TreatArea', 'enum', enum=('None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange')), Param('NoBillIns', 'bool'), Param('IsProsth', 'bool'), Param('DefaultNote', 'str'), Param('IsHygiene', 'bool'), Param('AlternateCode1', 'str'), Param('MedicalCode', 'str'), Param('IsTaxed', 'bool'), Param('PaintType', 'enum', enum=('None', 'Extraction', 'Implant', 'RCT', 'PostBU', 'FillingDark', 'FillingLight', 'CrownDark', 'CrownLight', 'BridgeDark', 'BridgeLight', 'DentureDark', 'DentureLight', 'Sealant', 'Veneer', 'Text', 'RetainedRoot', 'SpaceMaintainer')), Param('LaymanTerm', 'str'), Param('IsCanadianLab', 'bool'), Param('BaseUnits', 'int'), Param('SubstitutionCode', 'str'), Param('SubstOnlyIf', 'enum', enum=('Always', 'Molar', 'SecondMolar', 'Never', 'Posterior')), Param('DrugNDC', 'str'), Param('RevenueCodeDefault', 'str'), Param('ProvNumDefault', 'int'), Param('CanadaTimeUnits', 'float'), Param('IsRadiology', 'bool'), Param('DefaultClaimNote', 'str'), Param('DefaultTPNote', 'str'), Param('PaintText', 'str'), Param('AreaAlsoToothRange', 'bool'), Param('DiagnosticCodes', 'str'),),
+    body=(
+        Param("ProcCode", "str", required=True),
+        Param("Descript", "str", required=True),
+        Param("AbbrDesc", "str", required=True),
+        Param("ProcCat", "int"),
+        Param("procCat", "str"),
+        Param("ProcTime", "str"),
+        Param(
+            "TreatArea",
+            "enum",
+            enum=("None", "Surf", "Tooth", "Mouth", "Quad", "Sextant", "Arch", "ToothRange"),
+        ),
+        Param("NoBillIns", "bool"),
+        Param("IsProsth", "bool"),
+        Param("DefaultNote", "str"),
+        Param("IsHygiene", "bool"),
+        Param("AlternateCode1", "str"),
+        Param("MedicalCode", "str"),
+        Param("IsTaxed", "bool"),
+        Param(
+            "PaintType",
+            "enum",
+            enum=(
+                "None",
+                "Extraction",
+                "Implant",
+                "RCT",
+                "PostBU",
+                "FillingDark",
+                "FillingLight",
+                "CrownDark",
+                "CrownLight",
+                "BridgeDark",
+                "BridgeLight",
+                "DentureDark",
+                "DentureLight",
+                "Sealant",
+                "Veneer",
+                "Text",
+                "RetainedRoot",
+                "SpaceMaintainer",
+            ),
+        ),
+        Param("LaymanTerm", "str"),
+        Param("IsCanadianLab", "bool"),
+        Param("BaseUnits", "int"),
+        Param("SubstitutionCode", "str"),
+        Param("SubstOnlyIf", "enum", enum=("Always", "Molar", "SecondMolar", "Never", "Posterior")),
+        Param("DrugNDC", "str"),
+        Param("RevenueCodeDefault", "str"),
+        Param("ProvNumDefault", "int"),
+        Param("CanadaTimeUnits", "float"),
+        Param("IsRadiology", "bool"),
+        Param("DefaultClaimNote", "str"),
+        Param("DefaultTPNote", "str"),
+        Param("PaintText", "str"),
+        Param("AreaAlsoToothRange", "bool"),
+        Param("DiagnosticCodes", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureCode,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -152,7 +229,7 @@ class ProcedureCodesUpdateBody(TypedDict, total=False):
     ProcTime: str
     ProcCat: int
     procCat: str
-    TreatArea: Literal['None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange']
+    TreatArea: Literal["None", "Surf", "Tooth", "Mouth", "Quad", "Sextant", "Arch", "ToothRange"]
     NoBillIns: bool
     IsProsth: bool
     DefaultNote: str
@@ -160,12 +237,31 @@ class ProcedureCodesUpdateBody(TypedDict, total=False):
     AlternateCode1: str
     MedicalCode: str
     IsTaxed: bool
-    PaintType: Literal['None', 'Extraction', 'Implant', 'RCT', 'PostBU', 'FillingDark', 'FillingLight', 'CrownDark', 'CrownLight', 'BridgeDark', 'BridgeLight', 'DentureDark', 'DentureLight', 'Sealant', 'Veneer', 'Text', 'RetainedRoot', 'SpaceMaintainer']
+    PaintType: Literal[
+        "None",
+        "Extraction",
+        "Implant",
+        "RCT",
+        "PostBU",
+        "FillingDark",
+        "FillingLight",
+        "CrownDark",
+        "CrownLight",
+        "BridgeDark",
+        "BridgeLight",
+        "DentureDark",
+        "DentureLight",
+        "Sealant",
+        "Veneer",
+        "Text",
+        "RetainedRoot",
+        "SpaceMaintainer",
+    ]
     LaymanTerm: str
     IsCanadianLab: bool
     BaseUnits: int
     SubstitutionCode: str
-    SubstOnlyIf: Literal['Always', 'Molar', 'SecondMolar', 'Never', 'Posterior']
+    SubstOnlyIf: Literal["Always", "Molar", "SecondMolar", "Never", "Posterior"]
     DrugNDC: str
     RevenueCodeDefault: str
     ProvNumDefault: int
@@ -179,29 +275,86 @@ class ProcedureCodesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='procedurecodes',
-    id='update',
-    method='PUT',
-    path='/procedurecodes/{CodeNum}',
-    path_params=(Param('CodeNum', 'int', required=True),),
+    resource="procedurecodes",
+    id="update",
+    method="PUT",
+    path="/procedurecodes/{CodeNum}",
+    path_params=(Param("CodeNum", "int", required=True),),
     query=(),
-    body=(Param('Descript', 'str'), Param('AbbrDesc', 'str'), Param('ProcTime', 'str'), Param('ProcCat', 'int'), Param('procCat', 'str'), Param('TreatArea', 'enum', enum=('None', 'Surf', 'Tooth', 'Mouth', 'Quad', 'Sextant', 'Arch', 'ToothRange')), Param('NoBillIns', 'bool'), Param('IsProsth', 'bool'), Param('DefaultNote', 'str'), Param('IsHygiene', 'bool'), Param('AlternateCode1', 'str'), Param('MedicalCode', 'str'), Param('IsTaxed', 'bool'), Param('PaintType', 'enum', enum=('None', 'Extraction', 'Implant', 'RCT', 'PostBU', 'FillingDark', 'FillingLight', 'CrownDark', 'CrownLight', 'BridgeDark', 'BridgeLight', 'DentureDark', 'DentureLight', 'Sealant', 'Veneer', 'Text', 'RetainedRoot', 'SpaceMaintainer')), Param('LaymanTerm', 'str'), Param('IsCanadianLab', 'bool'), Param('BaseUnits', 'int'), Param('SubstitutionCode', 'str'), Param('SubstOnlyIf', 'enum', enum=('Always', 'Molar', 'SecondMolar', 'Never', 'Posterior')), Param('DrugNDC', 'str'), Param('RevenueCodeDefault', 'str'), Param('ProvNumDefault', 'int'), Param('CanadaTimeUnits', 'float'), Param('IsRadiology', 'bool'), Param('DefaultClaimNote', 'str'), Param('DefaultTPNote', 'str'), Param('PaintText', 'str'), Param('AreaAlsoToothRange', 'bool'), Param('DiagnosticCodes', 'str'),),
+    body=(
+        Param("Descript", "str"),
+        Param("AbbrDesc", "str"),
+        Param("ProcTime", "str"),
+        Param("ProcCat", "int"),
+        Param("procCat", "str"),
+        Param(
+            "TreatArea",
+            "enum",
+            enum=("None", "Surf", "Tooth", "Mouth", "Quad", "Sextant", "Arch", "ToothRange"),
+        ),
+        Param("NoBillIns", "bool"),
+        Param("IsProsth", "bool"),
+        Param("DefaultNote", "str"),
+        Param("IsHygiene", "bool"),
+        Param("AlternateCode1", "str"),
+        Param("MedicalCode", "str"),
+        Param("IsTaxed", "bool"),
+        Param(
+            "PaintType",
+            "enum",
+            enum=(
+                "None",
+                "Extraction",
+                "Implant",
+                "RCT",
+                "PostBU",
+                "FillingDark",
+                "FillingLight",
+                "CrownDark",
+                "CrownLight",
+                "BridgeDark",
+                "BridgeLight",
+                "DentureDark",
+                "DentureLight",
+                "Sealant",
+                "Veneer",
+                "Text",
+                "RetainedRoot",
+                "SpaceMaintainer",
+            ),
+        ),
+        Param("LaymanTerm", "str"),
+        Param("IsCanadianLab", "bool"),
+        Param("BaseUnits", "int"),
+        Param("SubstitutionCode", "str"),
+        Param("SubstOnlyIf", "enum", enum=("Always", "Molar", "SecondMolar", "Never", "Posterior")),
+        Param("DrugNDC", "str"),
+        Param("RevenueCodeDefault", "str"),
+        Param("ProvNumDefault", "int"),
+        Param("CanadaTimeUnits", "float"),
+        Param("IsRadiology", "bool"),
+        Param("DefaultClaimNote", "str"),
+        Param("DefaultTPNote", "str"),
+        Param("PaintText", "str"),
+        Param("AreaAlsoToothRange", "bool"),
+        Param("DiagnosticCodes", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureCode,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class ProcedureCodes(Resource):
     """Operations on ``/procedurecodes``."""
 
-    _segment = 'procedurecodes'
+    _segment = "procedurecodes"
 
     async def get(self, CodeNum: int, **params: Unpack[ProcedureCodesGetParams]) -> ProcedureCode:
         """``GET /procedurecodes/{CodeNum}``. Needs Open Dental 23.3.25 or later."""
-        result: ProcedureCode = await self._call(_OP_get, {'CodeNum': CodeNum}, params)
+        result: ProcedureCode = await self._call(_OP_get, {"CodeNum": CodeNum}, params)
         return result
 
     def list(self, **params: Unpack[ProcedureCodesListParams]) -> Paginator[ProcedureCode]:
@@ -215,5 +368,5 @@ class ProcedureCodes(Resource):
 
     async def update(self, CodeNum: int, **params: Unpack[ProcedureCodesUpdateBody]) -> ProcedureCode:
         """``PUT /procedurecodes/{CodeNum}``. Needs Open Dental 23.3.25 or later."""
-        result: ProcedureCode = await self._call(_OP_update, {'CodeNum': CodeNum}, params)
+        result: ProcedureCode = await self._call(_OP_update, {"CodeNum": CodeNum}, params)
         return result

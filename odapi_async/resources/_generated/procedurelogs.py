@@ -8,18 +8,20 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ProcedureLog(Model):
     """One row of ``procedurelogs`` (table ``procedurelog``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ProcNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ProcNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['descript', 'dxName', 'priority', 'procCode', 'provAbbr', 'serverDateTime'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(
+        ["descript", "dxName", "priority", "procCode", "provAbbr", "serverDateTime"]
+    )
 
     ProcNum: int = 0
     PatNum: int = 0
@@ -69,7 +71,7 @@ class ProcedureLogsGetInsuranceHistoryRow(Model):
 
     __od_primary_key__: ClassVar[Optional[str]] = None
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['insHistPrefName', 'procDate'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["insHistPrefName", "procDate"])
 
     insHistPrefName: str = ""  # read-only helper
     procDate: str = ""  # read-only helper
@@ -81,7 +83,7 @@ class ProcedureLogsGroupNotesRow(Model):
 
     __od_primary_key__: ClassVar[Optional[str]] = None
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["isSigned"])
 
     PatNum: int = 0
     ProvNum: int = 0
@@ -96,7 +98,7 @@ class ProcedureLogsPostGroupNoteResult(Model):
 
     __od_primary_key__: ClassVar[Optional[str]] = None
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["isSigned"])
 
     PatNum: int = 0
     ProvNum: int = 0
@@ -111,7 +113,7 @@ class ProcedureLogsPutGroupNoteResult(Model):
 
     __od_primary_key__: ClassVar[Optional[str]] = None
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["isSigned"])
 
     PatNum: int = 0
     ProvNum: int = 0
@@ -126,25 +128,25 @@ class ProcedureLogsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='procedurelogs',
-    id='get',
-    method='GET',
-    path='/procedurelogs/{ProcNum}',
-    path_params=(Param('ProcNum', 'int', required=True),),
+    resource="procedurelogs",
+    id="get",
+    method="GET",
+    path="/procedurelogs/{ProcNum}",
+    path_params=(Param("ProcNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureLog,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ProcedureLogsListParams(TypedDict, total=False):
     PatNum: int
     AptNum: int
-    ProcStatus: Literal['TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi']
+    ProcStatus: Literal["TP", "C", "EC", "EO", "R", "D", "Cn", "TPi"]
     PlannedAptNum: int
     ClinicNum: int
     CodeNum: int
@@ -154,18 +156,26 @@ class ProcedureLogsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='procedurelogs',
-    id='list',
-    method='GET',
-    path='/procedurelogs',
+    resource="procedurelogs",
+    id="list",
+    method="GET",
+    path="/procedurelogs",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('AptNum', 'int'), Param('ProcStatus', 'enum', enum=('TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi')), Param('PlannedAptNum', 'int'), Param('ClinicNum', 'int'), Param('CodeNum', 'int'), Param('DateTStamp', 'datetime'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("AptNum", "int"),
+        Param("ProcStatus", "enum", enum=("TP", "C", "EC", "EO", "R", "D", "Cn", "TPi")),
+        Param("PlannedAptNum", "int"),
+        Param("ClinicNum", "int"),
+        Param("CodeNum", "int"),
+        Param("DateTStamp", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ProcedureLog,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -177,18 +187,21 @@ class ProcedureLogsGetInsuranceHistoryParams(TypedDict, total=False):
 
 
 _OP_GetInsuranceHistory = Operation(
-    resource='procedurelogs',
-    id='GetInsuranceHistory',
-    method='GET',
-    path='/procedurelogs/InsuranceHistory',
+    resource="procedurelogs",
+    id="GetInsuranceHistory",
+    method="GET",
+    path="/procedurelogs/InsuranceHistory",
     path_params=(),
-    query=(Param('PatNum', 'int', required=True), Param('InsSubNum', 'int', required=True),),
+    query=(
+        Param("PatNum", "int", required=True),
+        Param("InsSubNum", "int", required=True),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ProcedureLogsGetInsuranceHistoryRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -199,25 +212,25 @@ class ProcedureLogsGroupNotesParams(TypedDict, total=False):
 
 
 _OP_GroupNotes = Operation(
-    resource='procedurelogs',
-    id='GroupNotes',
-    method='GET',
-    path='/procedurelogs/GroupNotes',
+    resource="procedurelogs",
+    id="GroupNotes",
+    method="GET",
+    path="/procedurelogs/GroupNotes",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ProcedureLogsGroupNotesRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ProcedureLogsCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     ProcDate: Required[Union[datetime.date, str, None]]
-    ProcStatus: Required[Literal['TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi']]
+    ProcStatus: Required[Literal["TP", "C", "EC", "EO", "R", "D", "Cn", "TPi"]]
     CodeNum: int
     procCode: str
     AptNum: int
@@ -228,7 +241,26 @@ class ProcedureLogsCreateBody(TypedDict, total=False):
     Dx: int
     dxName: str
     PlannedAptNum: int
-    PlaceService: Literal['Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet']
+    PlaceService: Literal[
+        "Office",
+        "PatientsHome",
+        "InpatHospital",
+        "OutpatHospital",
+        "SkilledNursFac",
+        "CustodialCareFacility",
+        "OtherLocation",
+        "MobileUnit",
+        "School",
+        "MilitaryTreatFac",
+        "FederalHealthCenter",
+        "PublicHealthClinic",
+        "RuralHealthClinic",
+        "EmergencyRoomHospital",
+        "AmbulatorySurgicalCenter",
+        "TelehealthOutsideHome",
+        "TelehealthInHome",
+        "OutreachSiteOrStreet",
+    ]
     Prosthesis: str
     DateOriginalProsth: Union[datetime.date, str, None]
     ClaimNote: str
@@ -247,19 +279,72 @@ class ProcedureLogsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='procedurelogs',
-    id='create',
-    method='POST',
-    path='/procedurelogs',
+    resource="procedurelogs",
+    id="create",
+    method="POST",
+    path="/procedurelogs",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('ProcDate', 'date', required=True), Param('ProcStatus', 'enum', required=True, enum=('TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi')), Param('CodeNum', 'int'), Param('procCode', 'str'), Param('AptNum', 'int'), Param('ProcFee', 'float'), Param('Priority', 'int'), Param('priority', 'str'), Param('ProvNum', 'int'), Param('Dx', 'int'), Param('dxName', 'str'), Param('PlannedAptNum', 'int'), Param('PlaceService', 'enum', enum=('Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet')), Param('Prosthesis', 'str'), Param('DateOriginalProsth', 'date'), Param('ClaimNote', 'str'), Param('ClinicNum', 'int'), Param('DateTP', 'date'), Param('SiteNum', 'int'), Param('ProcTime', 'datetime'), Param('ProcTimeEnd', 'datetime'), Param('Prognosis', 'int'), Param('ToothNum', 'str', required=True), Param('Surf', 'str'), Param('ToothRange', 'str', required=True), Param('BillingNote', 'str'), Param('Discount', 'float'), Param('IsDateProsthEst', 'bool'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("ProcDate", "date", required=True),
+        Param("ProcStatus", "enum", required=True, enum=("TP", "C", "EC", "EO", "R", "D", "Cn", "TPi")),
+        Param("CodeNum", "int"),
+        Param("procCode", "str"),
+        Param("AptNum", "int"),
+        Param("ProcFee", "float"),
+        Param("Priority", "int"),
+        Param("priority", "str"),
+        Param("ProvNum", "int"),
+        Param("Dx", "int"),
+        Param("dxName", "str"),
+        Param("PlannedAptNum", "int"),
+        Param(
+            "PlaceService",
+            "enum",
+            enum=(
+                "Office",
+                "PatientsHome",
+                "InpatHospital",
+                "OutpatHospital",
+                "SkilledNursFac",
+                "CustodialCareFacility",
+                "OtherLocation",
+                "MobileUnit",
+                "School",
+                "MilitaryTreatFac",
+                "FederalHealthCenter",
+                "PublicHealthClinic",
+                "RuralHealthClinic",
+                "EmergencyRoomHospital",
+                "AmbulatorySurgicalCenter",
+                "TelehealthOutsideHome",
+                "TelehealthInHome",
+                "OutreachSiteOrStreet",
+            ),
+        ),
+        Param("Prosthesis", "str"),
+        Param("DateOriginalProsth", "date"),
+        Param("ClaimNote", "str"),
+        Param("ClinicNum", "int"),
+        Param("DateTP", "date"),
+        Param("SiteNum", "int"),
+        Param("ProcTime", "datetime"),
+        Param("ProcTimeEnd", "datetime"),
+        Param("Prognosis", "int"),
+        Param("ToothNum", "str", required=True),
+        Param("Surf", "str"),
+        Param("ToothRange", "str", required=True),
+        Param("BillingNote", "str"),
+        Param("Discount", "float"),
+        Param("IsDateProsthEst", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureLog,
-    derived=frozenset(['descript', 'provAbbr', 'serverDateTime']),
-    permission='ProcedureLogs',
+    derived=frozenset(["descript", "provAbbr", "serverDateTime"]),
+    permission="ProcedureLogs",
 )
 
 
@@ -272,43 +357,83 @@ class ProcedureLogsPostGroupNoteBody(TypedDict, total=False):
 
 
 _OP_PostGroupNote = Operation(
-    resource='procedurelogs',
-    id='PostGroupNote',
-    method='POST',
-    path='/procedurelogs/GroupNote',
+    resource="procedurelogs",
+    id="PostGroupNote",
+    method="POST",
+    path="/procedurelogs/GroupNote",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('ProcNums', 'list', required=True, items='int'), Param('Note', 'str', required=True), Param('isSigned', 'bool'), Param('ProvNum', 'int'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("ProcNums", "list", required=True, items="int"),
+        Param("Note", "str", required=True),
+        Param("isSigned", "bool"),
+        Param("ProvNum", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureLogsPostGroupNoteResult,
-    derived=frozenset(['descript', 'dxName', 'priority', 'procCode', 'provAbbr', 'serverDateTime']),
-    permission='AllOthers',
+    derived=frozenset(["descript", "dxName", "priority", "procCode", "provAbbr", "serverDateTime"]),
+    permission="AllOthers",
 )
 
 
 class ProcedureLogsPostInsuranceHistoryBody(TypedDict, total=False):
     PatNum: Required[int]
     InsSubNum: Required[int]
-    insHistPrefName: Required[Literal['InsHistBWCodes', 'InsHistPanoCodes', 'InsHistExamCodes', 'InsHistProphyCodes', 'InsHistPerioURCodes', 'InsHistPerioULCodes', 'InsHistPerioLRCodes', 'InsHistPerioLLCodes', 'InsHistPerioMaintCodes', 'InsHistDebridementCodes']]
+    insHistPrefName: Required[
+        Literal[
+            "InsHistBWCodes",
+            "InsHistPanoCodes",
+            "InsHistExamCodes",
+            "InsHistProphyCodes",
+            "InsHistPerioURCodes",
+            "InsHistPerioULCodes",
+            "InsHistPerioLRCodes",
+            "InsHistPerioLLCodes",
+            "InsHistPerioMaintCodes",
+            "InsHistDebridementCodes",
+        ]
+    ]
     ProcDate: Required[Union[datetime.date, str, None]]
 
 
 _OP_PostInsuranceHistory = Operation(
-    resource='procedurelogs',
-    id='PostInsuranceHistory',
-    method='POST',
-    path='/procedurelogs/InsuranceHistory',
+    resource="procedurelogs",
+    id="PostInsuranceHistory",
+    method="POST",
+    path="/procedurelogs/InsuranceHistory",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('InsSubNum', 'int', required=True), Param('insHistPrefName', 'enum', required=True, enum=('InsHistBWCodes', 'InsHistPanoCodes', 'InsHistExamCodes', 'InsHistProphyCodes', 'InsHistPerioURCodes', 'InsHistPerioULCodes', 'InsHistPerioLRCodes', 'InsHistPerioLLCodes', 'InsHistPerioMaintCodes', 'InsHistDebridementCodes')), Param('ProcDate', 'date', required=True),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("InsSubNum", "int", required=True),
+        Param(
+            "insHistPrefName",
+            "enum",
+            required=True,
+            enum=(
+                "InsHistBWCodes",
+                "InsHistPanoCodes",
+                "InsHistExamCodes",
+                "InsHistProphyCodes",
+                "InsHistPerioURCodes",
+                "InsHistPerioULCodes",
+                "InsHistPerioLRCodes",
+                "InsHistPerioLLCodes",
+                "InsHistPerioMaintCodes",
+                "InsHistDebridementCodes",
+            ),
+        ),
+        Param("ProcDate", "date", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureLog,
-    derived=frozenset(['descript', 'dxName', 'priority', 'procCode', 'provAbbr', 'serverDateTime']),
-    permission='ProcedureLogs',
+    derived=frozenset(["descript", "dxName", "priority", "procCode", "provAbbr", "serverDateTime"]),
+    permission="ProcedureLogs",
 )
 
 
@@ -317,11 +442,30 @@ class ProcedureLogsUpdateBody(TypedDict, total=False):
     ProcDate: Union[datetime.date, str, None]
     ProcFee: float
     Priority: int
-    ProcStatus: Literal['TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi']
+    ProcStatus: Literal["TP", "C", "EC", "EO", "R", "D", "Cn", "TPi"]
     ProvNum: int
     Dx: int
     PlannedAptNum: int
-    PlaceService: Literal['Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet']
+    PlaceService: Literal[
+        "Office",
+        "PatientsHome",
+        "InpatHospital",
+        "OutpatHospital",
+        "SkilledNursFac",
+        "CustodialCareFacility",
+        "OtherLocation",
+        "MobileUnit",
+        "School",
+        "MilitaryTreatFac",
+        "FederalHealthCenter",
+        "PublicHealthClinic",
+        "RuralHealthClinic",
+        "EmergencyRoomHospital",
+        "AmbulatorySurgicalCenter",
+        "TelehealthOutsideHome",
+        "TelehealthInHome",
+        "OutreachSiteOrStreet",
+    ]
     Prosthesis: str
     DateOriginalProsth: Union[datetime.date, str, None]
     ClaimNote: str
@@ -342,19 +486,69 @@ class ProcedureLogsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='procedurelogs',
-    id='update',
-    method='PUT',
-    path='/procedurelogs/{ProcNum}',
-    path_params=(Param('ProcNum', 'int', required=True),),
+    resource="procedurelogs",
+    id="update",
+    method="PUT",
+    path="/procedurelogs/{ProcNum}",
+    path_params=(Param("ProcNum", "int", required=True),),
     query=(),
-    body=(Param('AptNum', 'int'), Param('ProcDate', 'date'), Param('ProcFee', 'float'), Param('Priority', 'int'), Param('ProcStatus', 'enum', enum=('TP', 'C', 'EC', 'EO', 'R', 'D', 'Cn', 'TPi')), Param('ProvNum', 'int'), Param('Dx', 'int'), Param('PlannedAptNum', 'int'), Param('PlaceService', 'enum', enum=('Office', 'PatientsHome', 'InpatHospital', 'OutpatHospital', 'SkilledNursFac', 'CustodialCareFacility', 'OtherLocation', 'MobileUnit', 'School', 'MilitaryTreatFac', 'FederalHealthCenter', 'PublicHealthClinic', 'RuralHealthClinic', 'EmergencyRoomHospital', 'AmbulatorySurgicalCenter', 'TelehealthOutsideHome', 'TelehealthInHome', 'OutreachSiteOrStreet')), Param('Prosthesis', 'str'), Param('DateOriginalProsth', 'date'), Param('ClaimNote', 'str'), Param('ClinicNum', 'int'), Param('CodeNum', 'int'), Param('procCode', 'str'), Param('DateTP', 'date'), Param('SiteNum', 'int'), Param('ProcTime', 'datetime'), Param('ProcTimeEnd', 'datetime'), Param('Prognosis', 'int'), Param('ToothNum', 'str'), Param('Surf', 'str'), Param('ToothRange', 'str'), Param('BillingNote', 'str'), Param('Discount', 'float'), Param('IsDateProsthEst', 'bool'),),
+    body=(
+        Param("AptNum", "int"),
+        Param("ProcDate", "date"),
+        Param("ProcFee", "float"),
+        Param("Priority", "int"),
+        Param("ProcStatus", "enum", enum=("TP", "C", "EC", "EO", "R", "D", "Cn", "TPi")),
+        Param("ProvNum", "int"),
+        Param("Dx", "int"),
+        Param("PlannedAptNum", "int"),
+        Param(
+            "PlaceService",
+            "enum",
+            enum=(
+                "Office",
+                "PatientsHome",
+                "InpatHospital",
+                "OutpatHospital",
+                "SkilledNursFac",
+                "CustodialCareFacility",
+                "OtherLocation",
+                "MobileUnit",
+                "School",
+                "MilitaryTreatFac",
+                "FederalHealthCenter",
+                "PublicHealthClinic",
+                "RuralHealthClinic",
+                "EmergencyRoomHospital",
+                "AmbulatorySurgicalCenter",
+                "TelehealthOutsideHome",
+                "TelehealthInHome",
+                "OutreachSiteOrStreet",
+            ),
+        ),
+        Param("Prosthesis", "str"),
+        Param("DateOriginalProsth", "date"),
+        Param("ClaimNote", "str"),
+        Param("ClinicNum", "int"),
+        Param("CodeNum", "int"),
+        Param("procCode", "str"),
+        Param("DateTP", "date"),
+        Param("SiteNum", "int"),
+        Param("ProcTime", "datetime"),
+        Param("ProcTimeEnd", "datetime"),
+        Param("Prognosis", "int"),
+        Param("ToothNum", "str"),
+        Param("Surf", "str"),
+        Param("ToothRange", "str"),
+        Param("BillingNote", "str"),
+        Param("Discount", "float"),
+        Param("IsDateProsthEst", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureLog,
-    derived=frozenset(['descript', 'dxName', 'priority', 'provAbbr', 'serverDateTime']),
-    permission='ProcedureLogs',
+    derived=frozenset(["descript", "dxName", "priority", "provAbbr", "serverDateTime"]),
+    permission="ProcedureLogs",
 )
 
 
@@ -367,19 +561,25 @@ class ProcedureLogsPutGroupNoteBody(TypedDict, total=False):
 
 
 _OP_PutGroupNote = Operation(
-    resource='procedurelogs',
-    id='PutGroupNote',
-    method='PUT',
-    path='/procedurelogs/{ProcNum}/GroupNote',
-    path_params=(Param('ProcNum', 'int', required=True),),
+    resource="procedurelogs",
+    id="PutGroupNote",
+    method="PUT",
+    path="/procedurelogs/{ProcNum}/GroupNote",
+    path_params=(Param("ProcNum", "int", required=True),),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('Note', 'str', required=True), Param('doAppendNote', 'bool'), Param('isSigned', 'bool'), Param('ProvNum', 'int'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("Note", "str", required=True),
+        Param("doAppendNote", "bool"),
+        Param("isSigned", "bool"),
+        Param("ProvNum", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcedureLogsPutGroupNoteResult,
-    derived=frozenset(['descript', 'dxName', 'priority', 'procCode', 'provAbbr', 'serverDateTime']),
-    permission='AllOthers',
+    derived=frozenset(["descript", "dxName", "priority", "procCode", "provAbbr", "serverDateTime"]),
+    permission="AllOthers",
 )
 
 
@@ -388,18 +588,18 @@ class ProcedureLogsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='procedurelogs',
-    id='delete',
-    method='DELETE',
-    path='/procedurelogs/{ProcNum}',
-    path_params=(Param('ProcNum', 'int', required=True),),
+    resource="procedurelogs",
+    id="delete",
+    method="DELETE",
+    path="/procedurelogs/{ProcNum}",
+    path_params=(Param("ProcNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='ProcedureLogs',
+    permission="ProcedureLogs",
 )
 
 
@@ -408,40 +608,44 @@ class ProcedureLogsDeleteGroupNoteParams(TypedDict, total=False):
 
 
 _OP_DeleteGroupNote = Operation(
-    resource='procedurelogs',
-    id='DeleteGroupNote',
-    method='DELETE',
-    path='/procedurelogs/{ProcNum}/GroupNote',
-    path_params=(Param('ProcNum', 'int', required=True),),
+    resource="procedurelogs",
+    id="DeleteGroupNote",
+    method="DELETE",
+    path="/procedurelogs/{ProcNum}/GroupNote",
+    path_params=(Param("ProcNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class ProcedureLogs(Resource):
     """Operations on ``/procedurelogs``."""
 
-    _segment = 'procedurelogs'
+    _segment = "procedurelogs"
 
     async def get(self, ProcNum: int, **params: Unpack[ProcedureLogsGetParams]) -> ProcedureLog:
         """``GET /procedurelogs/{ProcNum}``. Needs Open Dental 23.3.13 or later."""
-        result: ProcedureLog = await self._call(_OP_get, {'ProcNum': ProcNum}, params)
+        result: ProcedureLog = await self._call(_OP_get, {"ProcNum": ProcNum}, params)
         return result
 
     def list(self, **params: Unpack[ProcedureLogsListParams]) -> Paginator[ProcedureLog]:
         """``GET /procedurelogs``. Needs Open Dental 21.1 or later. Streams every page."""
         return self._list(_OP_list, {}, params)
 
-    def GetInsuranceHistory(self, **params: Unpack[ProcedureLogsGetInsuranceHistoryParams]) -> Paginator[ProcedureLogsGetInsuranceHistoryRow]:
+    def GetInsuranceHistory(
+        self, **params: Unpack[ProcedureLogsGetInsuranceHistoryParams]
+    ) -> Paginator[ProcedureLogsGetInsuranceHistoryRow]:
         """``GET /procedurelogs/InsuranceHistory``. Needs Open Dental 22.4.31 or later. Streams every page."""
         return self._list(_OP_GetInsuranceHistory, {}, params)
 
-    def GroupNotes(self, **params: Unpack[ProcedureLogsGroupNotesParams]) -> Paginator[ProcedureLogsGroupNotesRow]:
+    def GroupNotes(
+        self, **params: Unpack[ProcedureLogsGroupNotesParams]
+    ) -> Paginator[ProcedureLogsGroupNotesRow]:
         """``GET /procedurelogs/GroupNotes``. Needs Open Dental 25.2.38 or later. Streams every page."""
         return self._list(_OP_GroupNotes, {}, params)
 
@@ -450,30 +654,40 @@ class ProcedureLogs(Resource):
         result: ProcedureLog = await self._call(_OP_create, {}, params)
         return result
 
-    async def PostGroupNote(self, **params: Unpack[ProcedureLogsPostGroupNoteBody]) -> ProcedureLogsPostGroupNoteResult:
+    async def PostGroupNote(
+        self, **params: Unpack[ProcedureLogsPostGroupNoteBody]
+    ) -> ProcedureLogsPostGroupNoteResult:
         """``POST /procedurelogs/GroupNote``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2 or later."""
         result: ProcedureLogsPostGroupNoteResult = await self._call(_OP_PostGroupNote, {}, params)
         return result
 
-    async def PostInsuranceHistory(self, **params: Unpack[ProcedureLogsPostInsuranceHistoryBody]) -> ProcedureLog:
+    async def PostInsuranceHistory(
+        self, **params: Unpack[ProcedureLogsPostInsuranceHistoryBody]
+    ) -> ProcedureLog:
         """``POST /procedurelogs/InsuranceHistory``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.31 or later."""
         result: ProcedureLog = await self._call(_OP_PostInsuranceHistory, {}, params)
         return result
 
     async def update(self, ProcNum: int, **params: Unpack[ProcedureLogsUpdateBody]) -> ProcedureLog:
         """``PUT /procedurelogs/{ProcNum}``. Needs Open Dental 22.1 or later."""
-        result: ProcedureLog = await self._call(_OP_update, {'ProcNum': ProcNum}, params)
+        result: ProcedureLog = await self._call(_OP_update, {"ProcNum": ProcNum}, params)
         return result
 
-    async def PutGroupNote(self, ProcNum: int, **params: Unpack[ProcedureLogsPutGroupNoteBody]) -> ProcedureLogsPutGroupNoteResult:
+    async def PutGroupNote(
+        self, ProcNum: int, **params: Unpack[ProcedureLogsPutGroupNoteBody]
+    ) -> ProcedureLogsPutGroupNoteResult:
         """``PUT /procedurelogs/{ProcNum}/GroupNote``. Needs Open Dental 22.2.29 or later."""
-        result: ProcedureLogsPutGroupNoteResult = await self._call(_OP_PutGroupNote, {'ProcNum': ProcNum}, params)
+        result: ProcedureLogsPutGroupNoteResult = await self._call(
+            _OP_PutGroupNote, {"ProcNum": ProcNum}, params
+        )
         return result
 
     async def delete(self, ProcNum: int, **params: Unpack[ProcedureLogsDeleteParams]) -> None:
         """``DELETE /procedurelogs/{ProcNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_delete, {'ProcNum': ProcNum}, params)
+        await self._call(_OP_delete, {"ProcNum": ProcNum}, params)
 
-    async def DeleteGroupNote(self, ProcNum: int, **params: Unpack[ProcedureLogsDeleteGroupNoteParams]) -> None:
+    async def DeleteGroupNote(
+        self, ProcNum: int, **params: Unpack[ProcedureLogsDeleteGroupNoteParams]
+    ) -> None:
         """``DELETE /procedurelogs/{ProcNum}/GroupNote``. Needs Open Dental 22.3.8 or later."""
-        await self._call(_OP_DeleteGroupNote, {'ProcNum': ProcNum}, params)
+        await self._call(_OP_DeleteGroupNote, {"ProcNum": ProcNum}, params)

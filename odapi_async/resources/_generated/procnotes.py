@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ProcNote(Model):
     """One row of ``procnotes`` (table ``procnote``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ProcNoteNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ProcNoteNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["isSigned"])
 
     ProcNoteNum: int = 0
     PatNum: int = 0
@@ -39,18 +39,21 @@ class ProcNotesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='procnotes',
-    id='list',
-    method='GET',
-    path='/procnotes',
+    resource="procnotes",
+    id="list",
+    method="GET",
+    path="/procnotes",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('ProcNum', 'int'),),
+    query=(
+        Param("PatNum", "int"),
+        Param("ProcNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ProcNote,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -63,25 +66,31 @@ class ProcNotesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='procnotes',
-    id='create',
-    method='POST',
-    path='/procnotes',
+    resource="procnotes",
+    id="create",
+    method="POST",
+    path="/procnotes",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('ProcNum', 'int', required=True), Param('Note', 'str', required=True), Param('isSigned', 'bool'), Param('doAppendNote', 'bool'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("ProcNum", "int", required=True),
+        Param("Note", "str", required=True),
+        Param("isSigned", "bool"),
+        Param("doAppendNote", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcNote,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class ProcNotes(Resource):
     """Operations on ``/procnotes``."""
 
-    _segment = 'procnotes'
+    _segment = "procnotes"
 
     def list(self, **params: Unpack[ProcNotesListParams]) -> Paginator[ProcNote]:
         """``GET /procnotes``. Needs Open Dental 24.2.29 or later. Streams every page."""

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ProcTP(Model):
     """One row of ``proctps`` (table ``proctp``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ProcTPNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ProcTPNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['priority'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["priority"])
 
     ProcTPNum: int = 0
     TreatPlanNum: int = 0
@@ -58,18 +58,18 @@ class ProcTPsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='proctps',
-    id='list',
-    method='GET',
-    path='/proctps',
+    resource="proctps",
+    id="list",
+    method="GET",
+    path="/proctps",
     path_params=(),
-    query=(Param('TreatPlanNum', 'int', required=True),),
+    query=(Param("TreatPlanNum", "int", required=True),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ProcTP,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -91,19 +91,34 @@ class ProcTPsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='proctps',
-    id='update',
-    method='PUT',
-    path='/proctps/{ProcTPNum}',
-    path_params=(Param('ProcTPNum', 'int', required=True),),
+    resource="proctps",
+    id="update",
+    method="PUT",
+    path="/proctps/{ProcTPNum}",
+    path_params=(Param("ProcTPNum", "int", required=True),),
     query=(),
-    body=(Param('Priority', 'int'), Param('ToothNumTP', 'str'), Param('Surf', 'str'), Param('ProcCode', 'str'), Param('Descript', 'str'), Param('FeeAmt', 'float'), Param('PriInsAmt', 'float'), Param('SecInsAmt', 'float'), Param('PatAmt', 'float'), Param('Discount', 'float'), Param('Prognosis', 'str'), Param('Dx', 'str'), Param('ProcAbbr', 'str'), Param('FeeAllowed', 'float'),),
+    body=(
+        Param("Priority", "int"),
+        Param("ToothNumTP", "str"),
+        Param("Surf", "str"),
+        Param("ProcCode", "str"),
+        Param("Descript", "str"),
+        Param("FeeAmt", "float"),
+        Param("PriInsAmt", "float"),
+        Param("SecInsAmt", "float"),
+        Param("PatAmt", "float"),
+        Param("Discount", "float"),
+        Param("Prognosis", "str"),
+        Param("Dx", "str"),
+        Param("ProcAbbr", "str"),
+        Param("FeeAllowed", "float"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ProcTP,
-    derived=frozenset(['priority']),
-    permission='AllOthers',
+    derived=frozenset(["priority"]),
+    permission="AllOthers",
 )
 
 
@@ -112,25 +127,25 @@ class ProcTPsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='proctps',
-    id='delete',
-    method='DELETE',
-    path='/proctps/{ProcTPNum}',
-    path_params=(Param('ProcTPNum', 'int', required=True),),
+    resource="proctps",
+    id="delete",
+    method="DELETE",
+    path="/proctps/{ProcTPNum}",
+    path_params=(Param("ProcTPNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class ProcTPs(Resource):
     """Operations on ``/proctps``."""
 
-    _segment = 'proctps'
+    _segment = "proctps"
 
     def list(self, **params: Unpack[ProcTPsListParams]) -> Paginator[ProcTP]:
         """``GET /proctps``. Needs Open Dental 22.4.17 or later. Streams every page."""
@@ -138,9 +153,9 @@ class ProcTPs(Resource):
 
     async def update(self, ProcTPNum: int, **params: Unpack[ProcTPsUpdateBody]) -> ProcTP:
         """``PUT /proctps/{ProcTPNum}``. Needs Open Dental 24.4.26 or later."""
-        result: ProcTP = await self._call(_OP_update, {'ProcTPNum': ProcTPNum}, params)
+        result: ProcTP = await self._call(_OP_update, {"ProcTPNum": ProcTPNum}, params)
         return result
 
     async def delete(self, ProcTPNum: int, **params: Unpack[ProcTPsDeleteParams]) -> None:
         """``DELETE /proctps/{ProcTPNum}``. Needs Open Dental 23.3.10 or later."""
-        await self._call(_OP_delete, {'ProcTPNum': ProcTPNum}, params)
+        await self._call(_OP_delete, {"ProcTPNum": ProcTPNum}, params)

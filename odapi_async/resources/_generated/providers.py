@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Provider(Model):
     """One row of ``providers`` (table ``provider``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ProvNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ProvNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['provColor', 'serverDateTime'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["provColor", "serverDateTime"])
 
     ProvNum: int = 0
     Abbr: str = ""
@@ -52,18 +52,18 @@ class ProvidersGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='providers',
-    id='get',
-    method='GET',
-    path='/providers/{ProvNum}',
-    path_params=(Param('ProvNum', 'int', required=True),),
+    resource="providers",
+    id="get",
+    method="GET",
+    path="/providers/{ProvNum}",
+    path_params=(Param("ProvNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Provider,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -75,18 +75,21 @@ class ProvidersListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='providers',
-    id='list',
-    method='GET',
-    path='/providers',
+    resource="providers",
+    id="list",
+    method="GET",
+    path="/providers",
     path_params=(),
-    query=(Param('ClinicNum', 'int'), Param('DateTStamp', 'datetime'),),
+    query=(
+        Param("ClinicNum", "int"),
+        Param("DateTStamp", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Provider,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -113,19 +116,39 @@ class ProvidersCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='providers',
-    id='create',
-    method='POST',
-    path='/providers',
+    resource="providers",
+    id="create",
+    method="POST",
+    path="/providers",
     path_params=(),
     query=(),
-    body=(Param('Abbr', 'str', required=True), Param('LName', 'str'), Param('FName', 'str'), Param('MI', 'str'), Param('Suffix', 'str'), Param('FeeSched', 'int'), Param('Specialty', 'int'), Param('SSN', 'str'), Param('StateLicense', 'str'), Param('IsSecondary', 'bool'), Param('IsHidden', 'bool'), Param('UsingTIN', 'bool'), Param('SigOnFile', 'bool'), Param('NationalProvID', 'str'), Param('IsNotPerson', 'bool'), Param('IsHiddenReport', 'bool'), Param('BirthDate', 'date'), Param('SchedNote', 'str'), Param('PreferredName', 'str'),),
+    body=(
+        Param("Abbr", "str", required=True),
+        Param("LName", "str"),
+        Param("FName", "str"),
+        Param("MI", "str"),
+        Param("Suffix", "str"),
+        Param("FeeSched", "int"),
+        Param("Specialty", "int"),
+        Param("SSN", "str"),
+        Param("StateLicense", "str"),
+        Param("IsSecondary", "bool"),
+        Param("IsHidden", "bool"),
+        Param("UsingTIN", "bool"),
+        Param("SigOnFile", "bool"),
+        Param("NationalProvID", "str"),
+        Param("IsNotPerson", "bool"),
+        Param("IsHiddenReport", "bool"),
+        Param("BirthDate", "date"),
+        Param("SchedNote", "str"),
+        Param("PreferredName", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Provider,
-    derived=frozenset(['provColor', 'serverDateTime']),
-    permission='Setup',
+    derived=frozenset(["provColor", "serverDateTime"]),
+    permission="Setup",
 )
 
 
@@ -145,30 +168,43 @@ class ProvidersUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='providers',
-    id='update',
-    method='PUT',
-    path='/providers/{ProvNum}',
-    path_params=(Param('ProvNum', 'int', required=True),),
+    resource="providers",
+    id="update",
+    method="PUT",
+    path="/providers/{ProvNum}",
+    path_params=(Param("ProvNum", "int", required=True),),
     query=(),
-    body=(Param('Abbr', 'str'), Param('FName', 'str'), Param('LName', 'str'), Param('MI', 'str'), Param('Suffix', 'str'), Param('PreferredName', 'str'), Param('Specialty', 'int'), Param('SigOnFile', 'bool'), Param('NationalProvId', 'str'), Param('StateLicense', 'str'), Param('SSN', 'str'), Param('UsingTIN', 'bool'),),
+    body=(
+        Param("Abbr", "str"),
+        Param("FName", "str"),
+        Param("LName", "str"),
+        Param("MI", "str"),
+        Param("Suffix", "str"),
+        Param("PreferredName", "str"),
+        Param("Specialty", "int"),
+        Param("SigOnFile", "bool"),
+        Param("NationalProvId", "str"),
+        Param("StateLicense", "str"),
+        Param("SSN", "str"),
+        Param("UsingTIN", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Provider,
-    derived=frozenset(['provColor', 'serverDateTime']),
-    permission='Setup',
+    derived=frozenset(["provColor", "serverDateTime"]),
+    permission="Setup",
 )
 
 
 class Providers(Resource):
     """Operations on ``/providers``."""
 
-    _segment = 'providers'
+    _segment = "providers"
 
     async def get(self, ProvNum: int, **params: Unpack[ProvidersGetParams]) -> Provider:
         """``GET /providers/{ProvNum}``. Needs Open Dental 24.4.17 or later."""
-        result: Provider = await self._call(_OP_get, {'ProvNum': ProvNum}, params)
+        result: Provider = await self._call(_OP_get, {"ProvNum": ProvNum}, params)
         return result
 
     def list(self, **params: Unpack[ProvidersListParams]) -> Paginator[Provider]:
@@ -182,5 +218,5 @@ class Providers(Resource):
 
     async def update(self, ProvNum: int, **params: Unpack[ProvidersUpdateBody]) -> Provider:
         """``PUT /providers/{ProvNum}``. Needs Open Dental 22.1 or later."""
-        result: Provider = await self._call(_OP_update, {'ProvNum': ProvNum}, params)
+        result: Provider = await self._call(_OP_update, {"ProvNum": ProvNum}, params)
         return result

@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class QueriesCreateBody(TypedDict, total=False):
@@ -24,18 +24,25 @@ class QueriesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='queries',
-    id='create',
-    method='POST',
-    path='/queries',
+    resource="queries",
+    id="create",
+    method="POST",
+    path="/queries",
     path_params=(),
     query=(),
-    body=(Param('SqlCommand', 'str', required=True), Param('SftpAddress', 'str', required=True), Param('SftpUsername', 'str', required=True), Param('SftpPassword', 'str', required=True), Param('SftpPort', 'int'), Param('IsAsync', 'bool'),),
+    body=(
+        Param("SqlCommand", "str", required=True),
+        Param("SftpAddress", "str", required=True),
+        Param("SftpUsername", "str", required=True),
+        Param("SftpPassword", "str", required=True),
+        Param("SftpPort", "int"),
+        Param("IsAsync", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Queries',
+    permission="Queries",
 )
 
 
@@ -46,25 +53,25 @@ class QueriesShortQueryBody(TypedDict, total=False):
 
 
 _OP_ShortQuery = Operation(
-    resource='queries',
-    id='ShortQuery',
-    method='PUT',
-    path='/queries/ShortQuery',
+    resource="queries",
+    id="ShortQuery",
+    method="PUT",
+    path="/queries/ShortQuery",
     path_params=(),
     query=(),
-    body=(Param('SqlCommand', 'str'),),
+    body=(Param("SqlCommand", "str"),),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=DynamicRow,
-    permission='Queries',
+    permission="Queries",
 )
 
 
 class Queries(Resource):
     """Operations on ``/queries``."""
 
-    _segment = 'queries'
+    _segment = "queries"
 
     async def create(self, **params: Unpack[QueriesCreateBody]) -> None:
         """``POST /queries``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class QuickPasteCat(Model):
     """One row of ``quickpastecats`` (table ``quickpastecat``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'QuickPasteCatNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "QuickPasteCatNum"
 
     QuickPasteCatNum: int = 0
     Description: str = ""
@@ -30,18 +30,18 @@ class QuickPasteCatsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='quickpastecats',
-    id='get',
-    method='GET',
-    path='/quickpastecats/{QuickPasteCatNum}',
-    path_params=(Param('QuickPasteCatNum', 'int', required=True),),
+    resource="quickpastecats",
+    id="get",
+    method="GET",
+    path="/quickpastecats/{QuickPasteCatNum}",
+    path_params=(Param("QuickPasteCatNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=QuickPasteCat,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -51,29 +51,29 @@ class QuickPasteCatsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='quickpastecats',
-    id='list',
-    method='GET',
-    path='/quickpastecats',
+    resource="quickpastecats",
+    id="list",
+    method="GET",
+    path="/quickpastecats",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=QuickPasteCat,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class QuickPasteCats(Resource):
     """Operations on ``/quickpastecats``."""
 
-    _segment = 'quickpastecats'
+    _segment = "quickpastecats"
 
     async def get(self, QuickPasteCatNum: int, **params: Unpack[QuickPasteCatsGetParams]) -> QuickPasteCat:
         """``GET /quickpastecats/{QuickPasteCatNum}``. Needs Open Dental 22.3.26 or later."""
-        result: QuickPasteCat = await self._call(_OP_get, {'QuickPasteCatNum': QuickPasteCatNum}, params)
+        result: QuickPasteCat = await self._call(_OP_get, {"QuickPasteCatNum": QuickPasteCatNum}, params)
         return result
 
     def list(self, **params: Unpack[QuickPasteCatsListParams]) -> Paginator[QuickPasteCat]:

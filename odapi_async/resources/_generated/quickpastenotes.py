@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class QuickPasteNote(Model):
     """One row of ``quickpastenotes`` (table ``quickpastenote``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'QuickPasteNoteNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "QuickPasteNoteNum"
 
     QuickPasteNoteNum: int = 0
     QuickPasteCatNum: int = 0
@@ -31,18 +31,18 @@ class QuickPasteNotesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='quickpastenotes',
-    id='get',
-    method='GET',
-    path='/quickpastenotes/{QuickPasteNoteNum}',
-    path_params=(Param('QuickPasteNoteNum', 'int', required=True),),
+    resource="quickpastenotes",
+    id="get",
+    method="GET",
+    path="/quickpastenotes/{QuickPasteNoteNum}",
+    path_params=(Param("QuickPasteNoteNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=QuickPasteNote,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -53,29 +53,29 @@ class QuickPasteNotesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='quickpastenotes',
-    id='list',
-    method='GET',
-    path='/quickpastenotes',
+    resource="quickpastenotes",
+    id="list",
+    method="GET",
+    path="/quickpastenotes",
     path_params=(),
-    query=(Param('QuickPasteCatNum', 'int'),),
+    query=(Param("QuickPasteCatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=QuickPasteNote,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class QuickPasteNotes(Resource):
     """Operations on ``/quickpastenotes``."""
 
-    _segment = 'quickpastenotes'
+    _segment = "quickpastenotes"
 
     async def get(self, QuickPasteNoteNum: int, **params: Unpack[QuickPasteNotesGetParams]) -> QuickPasteNote:
         """``GET /quickpastenotes/{QuickPasteNoteNum}``. Needs Open Dental 22.3.24 or later."""
-        result: QuickPasteNote = await self._call(_OP_get, {'QuickPasteNoteNum': QuickPasteNoteNum}, params)
+        result: QuickPasteNote = await self._call(_OP_get, {"QuickPasteNoteNum": QuickPasteNoteNum}, params)
         return result
 
     def list(self, **params: Unpack[QuickPasteNotesListParams]) -> Paginator[QuickPasteNote]:

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Recall(Model):
     """One row of ``recalls`` (table ``recall``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'RecallNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "RecallNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['recallStatus'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["recallStatus"])
 
     RecallNum: int = 0
     PatNum: int = 0
@@ -65,18 +65,18 @@ class RecallsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='recalls',
-    id='list',
-    method='GET',
-    path='/recalls',
+    resource="recalls",
+    id="list",
+    method="GET",
+    path="/recalls",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Recall,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -92,18 +92,25 @@ class RecallsListGetParams(TypedDict, total=False):
 
 
 _OP_List = Operation(
-    resource='recalls',
-    id='List',
-    method='GET',
-    path='/recalls/List',
+    resource="recalls",
+    id="List",
+    method="GET",
+    path="/recalls/List",
     path_params=(),
-    query=(Param('DateStart', 'date'), Param('DateEnd', 'date'), Param('ProvNum', 'int'), Param('ClinicNum', 'int'), Param('RecallType', 'str'), Param('IncludeReminded', 'bool'),),
+    query=(
+        Param("DateStart", "date"),
+        Param("DateEnd", "date"),
+        Param("ProvNum", "int"),
+        Param("ClinicNum", "int"),
+        Param("RecallType", "str"),
+        Param("IncludeReminded", "bool"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=RecallsListRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -117,24 +124,36 @@ class RecallsCreateBody(TypedDict, total=False):
     IsDisabled: bool
     DisableUntilBalance: float
     DisableUntilDate: Union[datetime.date, str, None]
-    Priority: Literal['Normal', 'ASAP']
+    Priority: Literal["Normal", "ASAP"]
     TimePatternOverride: str
 
 
 _OP_create = Operation(
-    resource='recalls',
-    id='create',
-    method='POST',
-    path='/recalls',
+    resource="recalls",
+    id="create",
+    method="POST",
+    path="/recalls",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('RecallTypeNum', 'int', required=True), Param('DateDue', 'date'), Param('RecallInterval', 'str'), Param('RecallStatus', 'int'), Param('Note', 'str'), Param('IsDisabled', 'bool'), Param('DisableUntilBalance', 'float'), Param('DisableUntilDate', 'date'), Param('Priority', 'enum', enum=('Normal', 'ASAP')), Param('TimePatternOverride', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("RecallTypeNum", "int", required=True),
+        Param("DateDue", "date"),
+        Param("RecallInterval", "str"),
+        Param("RecallStatus", "int"),
+        Param("Note", "str"),
+        Param("IsDisabled", "bool"),
+        Param("DisableUntilBalance", "float"),
+        Param("DisableUntilDate", "date"),
+        Param("Priority", "enum", enum=("Normal", "ASAP")),
+        Param("TimePatternOverride", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Recall,
-    derived=frozenset(['recallStatus']),
-    permission='AllOthers',
+    derived=frozenset(["recallStatus"]),
+    permission="AllOthers",
 )
 
 
@@ -146,24 +165,34 @@ class RecallsUpdateBody(TypedDict, total=False):
     IsDisabled: bool
     DisableUntilBalance: float
     DisableUntilDate: Union[datetime.date, str, None]
-    Priority: Literal['Normal', 'ASAP']
+    Priority: Literal["Normal", "ASAP"]
     TimePatternOverride: str
 
 
 _OP_update = Operation(
-    resource='recalls',
-    id='update',
-    method='PUT',
-    path='/recalls/{RecallNum}',
-    path_params=(Param('RecallNum', 'int', required=True),),
+    resource="recalls",
+    id="update",
+    method="PUT",
+    path="/recalls/{RecallNum}",
+    path_params=(Param("RecallNum", "int", required=True),),
     query=(),
-    body=(Param('DateDue', 'date'), Param('RecallInterval', 'str'), Param('RecallStatus', 'int'), Param('Note', 'str'), Param('IsDisabled', 'bool'), Param('DisableUntilBalance', 'float'), Param('DisableUntilDate', 'date'), Param('Priority', 'enum', enum=('Normal', 'ASAP')), Param('TimePatternOverride', 'str'),),
+    body=(
+        Param("DateDue", "date"),
+        Param("RecallInterval", "str"),
+        Param("RecallStatus", "int"),
+        Param("Note", "str"),
+        Param("IsDisabled", "bool"),
+        Param("DisableUntilBalance", "float"),
+        Param("DisableUntilDate", "date"),
+        Param("Priority", "enum", enum=("Normal", "ASAP")),
+        Param("TimePatternOverride", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Recall,
-    derived=frozenset(['recallStatus']),
-    permission='AllOthers',
+    derived=frozenset(["recallStatus"]),
+    permission="AllOthers",
 )
 
 
@@ -171,24 +200,34 @@ class RecallsStatusBody(TypedDict, total=False):
     PatNum: Required[int]
     recallType: Required[str]
     RecallStatus: int
-    commlogMode: Literal['None', 'Email', 'Mail', 'Phone', 'InPerson', 'Text', 'EmailAndText', 'PhoneAndText']
+    commlogMode: Literal["None", "Email", "Mail", "Phone", "InPerson", "Text", "EmailAndText", "PhoneAndText"]
     commlogNote: str
 
 
 _OP_Status = Operation(
-    resource='recalls',
-    id='Status',
-    method='PUT',
-    path='/recalls/Status',
+    resource="recalls",
+    id="Status",
+    method="PUT",
+    path="/recalls/Status",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('recallType', 'str', required=True), Param('RecallStatus', 'int'), Param('commlogMode', 'enum', enum=('None', 'Email', 'Mail', 'Phone', 'InPerson', 'Text', 'EmailAndText', 'PhoneAndText')), Param('commlogNote', 'str'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("recallType", "str", required=True),
+        Param("RecallStatus", "int"),
+        Param(
+            "commlogMode",
+            "enum",
+            enum=("None", "Email", "Mail", "Phone", "InPerson", "Text", "EmailAndText", "PhoneAndText"),
+        ),
+        Param("commlogNote", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['recallStatus']),
-    permission='Comm',
+    derived=frozenset(["recallStatus"]),
+    permission="Comm",
 )
 
 
@@ -197,26 +236,26 @@ class RecallsSwitchTypeBody(TypedDict, total=False):
 
 
 _OP_SwitchType = Operation(
-    resource='recalls',
-    id='SwitchType',
-    method='PUT',
-    path='/recalls/SwitchType',
+    resource="recalls",
+    id="SwitchType",
+    method="PUT",
+    path="/recalls/SwitchType",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True),),
+    body=(Param("PatNum", "int", required=True),),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    derived=frozenset(['recallStatus']),
-    permission='AllOthers',
+    derived=frozenset(["recallStatus"]),
+    permission="AllOthers",
 )
 
 
 class Recalls(Resource):
     """Operations on ``/recalls``."""
 
-    _segment = 'recalls'
+    _segment = "recalls"
 
     def list(self, **params: Unpack[RecallsListParams]) -> Paginator[Recall]:
         """``GET /recalls``. Needs Open Dental 22.4.40 or later. Streams every page."""
@@ -233,7 +272,7 @@ class Recalls(Resource):
 
     async def update(self, RecallNum: int, **params: Unpack[RecallsUpdateBody]) -> Recall:
         """``PUT /recalls/{RecallNum}``. Needs Open Dental 24.2.31 or later."""
-        result: Recall = await self._call(_OP_update, {'RecallNum': RecallNum}, params)
+        result: Recall = await self._call(_OP_update, {"RecallNum": RecallNum}, params)
         return result
 
     async def Status(self, **params: Unpack[RecallsStatusBody]) -> None:

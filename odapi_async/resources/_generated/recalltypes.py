@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class RecallType(Model):
     """One row of ``recalltypes`` (table ``recalltype``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'RecallTypeNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "RecallTypeNum"
 
     RecallTypeNum: int = 0
     Description: str = ""
@@ -32,18 +32,18 @@ class RecallTypesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='recalltypes',
-    id='get',
-    method='GET',
-    path='/recalltypes/{RecallTypeNum}',
-    path_params=(Param('RecallTypeNum', 'int', required=True),),
+    resource="recalltypes",
+    id="get",
+    method="GET",
+    path="/recalltypes/{RecallTypeNum}",
+    path_params=(Param("RecallTypeNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=RecallType,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -53,29 +53,29 @@ class RecallTypesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='recalltypes',
-    id='list',
-    method='GET',
-    path='/recalltypes',
+    resource="recalltypes",
+    id="list",
+    method="GET",
+    path="/recalltypes",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=RecallType,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class RecallTypes(Resource):
     """Operations on ``/recalltypes``."""
 
-    _segment = 'recalltypes'
+    _segment = "recalltypes"
 
     async def get(self, RecallTypeNum: int, **params: Unpack[RecallTypesGetParams]) -> RecallType:
         """``GET /recalltypes/{RecallTypeNum}``. Needs Open Dental 24.1.44 or later."""
-        result: RecallType = await self._call(_OP_get, {'RecallTypeNum': RecallTypeNum}, params)
+        result: RecallType = await self._call(_OP_get, {"RecallTypeNum": RecallTypeNum}, params)
         return result
 
     def list(self, **params: Unpack[RecallTypesListParams]) -> Paginator[RecallType]:

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class RefAttach(Model):
     """One row of ``refattaches`` (table ``refattach``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'RefAttachNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "RefAttachNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['referralName'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["referralName"])
 
     RefAttachNum: int = 0
     ReferralNum: int = 0
@@ -46,18 +46,22 @@ class RefAttachesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='refattaches',
-    id='list',
-    method='GET',
-    path='/refattaches',
+    resource="refattaches",
+    id="list",
+    method="GET",
+    path="/refattaches",
     path_params=(),
-    query=(Param('ReferralNum', 'int'), Param('PatNum', 'int'), Param('DateTStamp', 'datetime'),),
+    query=(
+        Param("ReferralNum", "int"),
+        Param("PatNum", "int"),
+        Param("DateTStamp", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=RefAttach,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -66,8 +70,8 @@ class RefAttachesCreateBody(TypedDict, total=False):
     ReferralNum: int
     referralName: str
     RefDate: Union[datetime.date, str, None]
-    ReferralType: Literal['RefTo', 'RefFrom', 'RefCustom']
-    RefToStatus: Literal['None', 'Declined', 'Scheduled', 'Consulted', 'InTreatment', 'Complete']
+    ReferralType: Literal["RefTo", "RefFrom", "RefCustom"]
+    RefToStatus: Literal["None", "Declined", "Scheduled", "Consulted", "InTreatment", "Complete"]
     Note: str
     IsTransitionOfCare: bool
     ProcNum: int
@@ -76,26 +80,42 @@ class RefAttachesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='refattaches',
-    id='create',
-    method='POST',
-    path='/refattaches',
+    resource="refattaches",
+    id="create",
+    method="POST",
+    path="/refattaches",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('ReferralNum', 'int'), Param('referralName', 'str'), Param('RefDate', 'date'), Param('ReferralType', 'enum', enum=('RefTo', 'RefFrom', 'RefCustom')), Param('RefToStatus', 'enum', enum=('None', 'Declined', 'Scheduled', 'Consulted', 'InTreatment', 'Complete')), Param('Note', 'str'), Param('IsTransitionOfCare', 'bool'), Param('ProcNum', 'int'), Param('DateProcComplete', 'date'), Param('ProvNum', 'int'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("ReferralNum", "int"),
+        Param("referralName", "str"),
+        Param("RefDate", "date"),
+        Param("ReferralType", "enum", enum=("RefTo", "RefFrom", "RefCustom")),
+        Param(
+            "RefToStatus",
+            "enum",
+            enum=("None", "Declined", "Scheduled", "Consulted", "InTreatment", "Complete"),
+        ),
+        Param("Note", "str"),
+        Param("IsTransitionOfCare", "bool"),
+        Param("ProcNum", "int"),
+        Param("DateProcComplete", "date"),
+        Param("ProvNum", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=RefAttach,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class RefAttachesUpdateBody(TypedDict, total=False):
     ReferralNum: int
     RefDate: Union[datetime.date, str, None]
-    ReferralType: Literal['RefTo', 'RefFrom', 'RefCustom']
-    RefToStatus: Literal['None', 'Declined', 'Scheduled', 'Consulted', 'InTreatment', 'Complete']
+    ReferralType: Literal["RefTo", "RefFrom", "RefCustom"]
+    RefToStatus: Literal["None", "Declined", "Scheduled", "Consulted", "InTreatment", "Complete"]
     Note: str
     IsTransitionOfCare: bool
     ProcNum: int
@@ -104,19 +124,33 @@ class RefAttachesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='refattaches',
-    id='update',
-    method='PUT',
-    path='/refattaches/{RefAttachNum}',
-    path_params=(Param('RefAttachNum', 'int', required=True),),
+    resource="refattaches",
+    id="update",
+    method="PUT",
+    path="/refattaches/{RefAttachNum}",
+    path_params=(Param("RefAttachNum", "int", required=True),),
     query=(),
-    body=(Param('ReferralNum', 'int'), Param('RefDate', 'date'), Param('ReferralType', 'enum', enum=('RefTo', 'RefFrom', 'RefCustom')), Param('RefToStatus', 'enum', enum=('None', 'Declined', 'Scheduled', 'Consulted', 'InTreatment', 'Complete')), Param('Note', 'str'), Param('IsTransitionOfCare', 'bool'), Param('ProcNum', 'int'), Param('DateProcComplete', 'date'), Param('ProvNum', 'int'),),
+    body=(
+        Param("ReferralNum", "int"),
+        Param("RefDate", "date"),
+        Param("ReferralType", "enum", enum=("RefTo", "RefFrom", "RefCustom")),
+        Param(
+            "RefToStatus",
+            "enum",
+            enum=("None", "Declined", "Scheduled", "Consulted", "InTreatment", "Complete"),
+        ),
+        Param("Note", "str"),
+        Param("IsTransitionOfCare", "bool"),
+        Param("ProcNum", "int"),
+        Param("DateProcComplete", "date"),
+        Param("ProvNum", "int"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=RefAttach,
-    derived=frozenset(['referralName']),
-    permission='AllOthers',
+    derived=frozenset(["referralName"]),
+    permission="AllOthers",
 )
 
 
@@ -125,25 +159,25 @@ class RefAttachesDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='refattaches',
-    id='delete',
-    method='DELETE',
-    path='/refattaches/{RefAttachNum}',
-    path_params=(Param('RefAttachNum', 'int', required=True),),
+    resource="refattaches",
+    id="delete",
+    method="DELETE",
+    path="/refattaches/{RefAttachNum}",
+    path_params=(Param("RefAttachNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class RefAttaches(Resource):
     """Operations on ``/refattaches``."""
 
-    _segment = 'refattaches'
+    _segment = "refattaches"
 
     def list(self, **params: Unpack[RefAttachesListParams]) -> Paginator[RefAttach]:
         """``GET /refattaches``. Needs Open Dental 22.4.27 or later. Streams every page."""
@@ -156,9 +190,9 @@ class RefAttaches(Resource):
 
     async def update(self, RefAttachNum: int, **params: Unpack[RefAttachesUpdateBody]) -> RefAttach:
         """``PUT /refattaches/{RefAttachNum}``. Needs Open Dental 23.3.26 or later."""
-        result: RefAttach = await self._call(_OP_update, {'RefAttachNum': RefAttachNum}, params)
+        result: RefAttach = await self._call(_OP_update, {"RefAttachNum": RefAttachNum}, params)
         return result
 
     async def delete(self, RefAttachNum: int, **params: Unpack[RefAttachesDeleteParams]) -> None:
         """``DELETE /refattaches/{RefAttachNum}``. Needs Open Dental 23.3.26 or later."""
-        await self._call(_OP_delete, {'RefAttachNum': RefAttachNum}, params)
+        await self._call(_OP_delete, {"RefAttachNum": RefAttachNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Referral(Model):
     """One row of ``referrals`` (table ``referral``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ReferralNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ReferralNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isPatient', 'specialty'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["isPatient", "specialty"])
 
     ReferralNum: int = 0
     LName: str = ""
@@ -55,18 +55,18 @@ class ReferralsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='referrals',
-    id='get',
-    method='GET',
-    path='/referrals/{ReferralNum}',
-    path_params=(Param('ReferralNum', 'int', required=True),),
+    resource="referrals",
+    id="get",
+    method="GET",
+    path="/referrals/{ReferralNum}",
+    path_params=(Param("ReferralNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Referral,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -82,18 +82,25 @@ class ReferralsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='referrals',
-    id='list',
-    method='GET',
-    path='/referrals',
+    resource="referrals",
+    id="list",
+    method="GET",
+    path="/referrals",
     path_params=(),
-    query=(Param('IsHidden', 'bool'), Param('NotPerson', 'bool'), Param('IsDoctor', 'bool'), Param('IsPreferred', 'bool'), Param('isPatient', 'bool'), Param('BusinessName', 'str'),),
+    query=(
+        Param("IsHidden", "bool"),
+        Param("NotPerson", "bool"),
+        Param("IsDoctor", "bool"),
+        Param("IsPreferred", "bool"),
+        Param("isPatient", "bool"),
+        Param("BusinessName", "str"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Referral,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -123,19 +130,42 @@ class ReferralsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='referrals',
-    id='create',
-    method='POST',
-    path='/referrals',
+    resource="referrals",
+    id="create",
+    method="POST",
+    path="/referrals",
     path_params=(),
     query=(),
-    body=(Param('LName', 'str', required=True), Param('PatNum', 'int'), Param('FName', 'str'), Param('MName', 'str'), Param('SSN', 'str'), Param('UsingTIN', 'bool'), Param('Specialty', 'int'), Param('specialty', 'str'), Param('ST', 'str'), Param('Telephone', 'str'), Param('Address', 'str'), Param('Address2', 'str'), Param('City', 'str'), Param('Zip', 'str'), Param('Note', 'str'), Param('Phone2', 'str'), Param('NotPerson', 'bool'), Param('Title', 'str'), Param('EMail', 'str'), Param('IsDoctor', 'bool'), Param('BusinessName', 'str'), Param('DisplayNote', 'str'),),
+    body=(
+        Param("LName", "str", required=True),
+        Param("PatNum", "int"),
+        Param("FName", "str"),
+        Param("MName", "str"),
+        Param("SSN", "str"),
+        Param("UsingTIN", "bool"),
+        Param("Specialty", "int"),
+        Param("specialty", "str"),
+        Param("ST", "str"),
+        Param("Telephone", "str"),
+        Param("Address", "str"),
+        Param("Address2", "str"),
+        Param("City", "str"),
+        Param("Zip", "str"),
+        Param("Note", "str"),
+        Param("Phone2", "str"),
+        Param("NotPerson", "bool"),
+        Param("Title", "str"),
+        Param("EMail", "str"),
+        Param("IsDoctor", "bool"),
+        Param("BusinessName", "str"),
+        Param("DisplayNote", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Referral,
-    derived=frozenset(['isPatient']),
-    permission='AllOthers',
+    derived=frozenset(["isPatient"]),
+    permission="AllOthers",
 )
 
 
@@ -163,30 +193,51 @@ class ReferralsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='referrals',
-    id='update',
-    method='PUT',
-    path='/referrals/{ReferralNum}',
-    path_params=(Param('ReferralNum', 'int', required=True),),
+    resource="referrals",
+    id="update",
+    method="PUT",
+    path="/referrals/{ReferralNum}",
+    path_params=(Param("ReferralNum", "int", required=True),),
     query=(),
-    body=(Param('LName', 'str'), Param('FName', 'str'), Param('MName', 'str'), Param('SSN', 'str'), Param('UsingTIN', 'bool'), Param('Specialty', 'int'), Param('ST', 'str'), Param('Telephone', 'str'), Param('Address', 'str'), Param('Address2', 'str'), Param('City', 'str'), Param('Zip', 'str'), Param('Note', 'str'), Param('Phone2', 'str'), Param('NotPerson', 'bool'), Param('Title', 'str'), Param('EMail', 'str'), Param('IsDoctor', 'bool'), Param('BusinessName', 'str'), Param('DisplayNote', 'str'),),
+    body=(
+        Param("LName", "str"),
+        Param("FName", "str"),
+        Param("MName", "str"),
+        Param("SSN", "str"),
+        Param("UsingTIN", "bool"),
+        Param("Specialty", "int"),
+        Param("ST", "str"),
+        Param("Telephone", "str"),
+        Param("Address", "str"),
+        Param("Address2", "str"),
+        Param("City", "str"),
+        Param("Zip", "str"),
+        Param("Note", "str"),
+        Param("Phone2", "str"),
+        Param("NotPerson", "bool"),
+        Param("Title", "str"),
+        Param("EMail", "str"),
+        Param("IsDoctor", "bool"),
+        Param("BusinessName", "str"),
+        Param("DisplayNote", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Referral,
-    derived=frozenset(['isPatient', 'specialty']),
-    permission='AllOthers',
+    derived=frozenset(["isPatient", "specialty"]),
+    permission="AllOthers",
 )
 
 
 class Referrals(Resource):
     """Operations on ``/referrals``."""
 
-    _segment = 'referrals'
+    _segment = "referrals"
 
     async def get(self, ReferralNum: int, **params: Unpack[ReferralsGetParams]) -> Referral:
         """``GET /referrals/{ReferralNum}``. Needs Open Dental 24.1.34 or later."""
-        result: Referral = await self._call(_OP_get, {'ReferralNum': ReferralNum}, params)
+        result: Referral = await self._call(_OP_get, {"ReferralNum": ReferralNum}, params)
         return result
 
     def list(self, **params: Unpack[ReferralsListParams]) -> Paginator[Referral]:
@@ -200,5 +251,5 @@ class Referrals(Resource):
 
     async def update(self, ReferralNum: int, **params: Unpack[ReferralsUpdateBody]) -> Referral:
         """``PUT /referrals/{ReferralNum}``. Needs Open Dental 22.4.24 or later."""
-        result: Referral = await self._call(_OP_update, {'ReferralNum': ReferralNum}, params)
+        result: Referral = await self._call(_OP_update, {"ReferralNum": ReferralNum}, params)
         return result

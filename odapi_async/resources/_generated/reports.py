@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ReportsAgingRow(Model):
@@ -19,7 +19,7 @@ class ReportsAgingRow(Model):
 
     __od_primary_key__: ClassVar[Optional[str]] = None
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['patName'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["patName"])
 
     PatNum: int = 0
     patName: str = ""  # read-only helper
@@ -52,18 +52,21 @@ class ReportsAgingParams(TypedDict, total=False):
 
 
 _OP_Aging = Operation(
-    resource='reports',
-    id='Aging',
-    method='GET',
-    path='/reports/Aging',
+    resource="reports",
+    id="Aging",
+    method="GET",
+    path="/reports/Aging",
     path_params=(),
-    query=(Param('DateAsOf', 'date'), Param('ClinicNum', 'int'),),
+    query=(
+        Param("DateAsOf", "date"),
+        Param("ClinicNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ReportsAgingRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -77,30 +80,37 @@ class ReportsFinanceChargesParams(TypedDict, total=False):
 
 
 _OP_FinanceCharges = Operation(
-    resource='reports',
-    id='FinanceCharges',
-    method='GET',
-    path='/reports/FinanceCharges',
+    resource="reports",
+    id="FinanceCharges",
+    method="GET",
+    path="/reports/FinanceCharges",
     path_params=(),
-    query=(Param('DateFrom', 'date'), Param('DateTo', 'date'), Param('ProvNums', 'str'), Param('BillingTypes', 'str'),),
+    query=(
+        Param("DateFrom", "date"),
+        Param("DateTo", "date"),
+        Param("ProvNums", "str"),
+        Param("BillingTypes", "str"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ReportsFinanceChargesRow,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Reports(Resource):
     """Operations on ``/reports``."""
 
-    _segment = 'reports'
+    _segment = "reports"
 
     def Aging(self, **params: Unpack[ReportsAgingParams]) -> Paginator[ReportsAgingRow]:
         """``GET /reports/Aging``. Needs Open Dental 21.4 or later. Streams every page."""
         return self._list(_OP_Aging, {}, params)
 
-    def FinanceCharges(self, **params: Unpack[ReportsFinanceChargesParams]) -> Paginator[ReportsFinanceChargesRow]:
+    def FinanceCharges(
+        self, **params: Unpack[ReportsFinanceChargesParams]
+    ) -> Paginator[ReportsFinanceChargesRow]:
         """``GET /reports/FinanceCharges``. Needs Open Dental 22.2.32 or later. Streams every page."""
         return self._list(_OP_FinanceCharges, {}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class RxPat(Model):
     """One row of ``rxpats`` (table ``rxpat``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'RxNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "RxNum"
 
     RxNum: int = 0
     PatNum: int = 0
@@ -31,7 +31,9 @@ class RxPat(Model):
     PharmacyNum: int = 0
     IsControlled: bool = False
     DateTStamp: Optional[datetime.datetime] = None
-    SendStatus: str = ""  # RxSendStatus: Unsent, InElectQueue, SentElect, Printed, Faxed, CalledIn, GaveScript, Pending
+    SendStatus: str = (
+        ""  # RxSendStatus: Unsent, InElectQueue, SentElect, Printed, Faxed, CalledIn, GaveScript, Pending
+    )
     IsErxOld: bool = False
     ErxPharmacyInfo: str = ""
     IsProcRequired: bool = False
@@ -46,18 +48,18 @@ class RxPatsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='rxpats',
-    id='get',
-    method='GET',
-    path='/rxpats/{RxNum}',
-    path_params=(Param('RxNum', 'int', required=True),),
+    resource="rxpats",
+    id="get",
+    method="GET",
+    path="/rxpats/{RxNum}",
+    path_params=(Param("RxNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=RxPat,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -68,29 +70,29 @@ class RxPatsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='rxpats',
-    id='list',
-    method='GET',
-    path='/rxpats',
+    resource="rxpats",
+    id="list",
+    method="GET",
+    path="/rxpats",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=RxPat,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class RxPats(Resource):
     """Operations on ``/rxpats``."""
 
-    _segment = 'rxpats'
+    _segment = "rxpats"
 
     async def get(self, RxNum: int, **params: Unpack[RxPatsGetParams]) -> RxPat:
         """``GET /rxpats/{RxNum}``. Needs Open Dental 24.2.35 or later."""
-        result: RxPat = await self._call(_OP_get, {'RxNum': RxNum}, params)
+        result: RxPat = await self._call(_OP_get, {"RxNum": RxNum}, params)
         return result
 
     def list(self, **params: Unpack[RxPatsListParams]) -> Paginator[RxPat]:

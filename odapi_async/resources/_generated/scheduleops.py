@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ScheduleOp(Model):
     """One row of ``scheduleops`` (table ``scheduleop``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ScheduleOpNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ScheduleOpNum"
 
     ScheduleOpNum: int = 0
     ScheduleNum: int = 0
@@ -32,25 +32,28 @@ class ScheduleOpsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='scheduleops',
-    id='list',
-    method='GET',
-    path='/scheduleops',
+    resource="scheduleops",
+    id="list",
+    method="GET",
+    path="/scheduleops",
     path_params=(),
-    query=(Param('ScheduleNum', 'int'), Param('OperatoryNum', 'int'),),
+    query=(
+        Param("ScheduleNum", "int"),
+        Param("OperatoryNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ScheduleOp,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ScheduleOps(Resource):
     """Operations on ``/scheduleops``."""
 
-    _segment = 'scheduleops'
+    _segment = "scheduleops"
 
     def list(self, **params: Unpack[ScheduleOpsListParams]) -> Paginator[ScheduleOp]:
         """``GET /scheduleops``. Needs Open Dental 23.2.27 or later. Streams every page."""

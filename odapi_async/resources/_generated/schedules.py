@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Schedule(Model):
     """One row of ``schedules`` (table ``schedule``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ScheduleNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ScheduleNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['blockoutType', 'operatories'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["blockoutType", "operatories"])
 
     ScheduleNum: int = 0  # sent as text by the API
     SchedDate: Optional[datetime.date] = None
@@ -40,18 +40,18 @@ class SchedulesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='schedules',
-    id='get',
-    method='GET',
-    path='/schedules/{ScheduleNum}',
-    path_params=(Param('ScheduleNum', 'int', required=True),),
+    resource="schedules",
+    id="get",
+    method="GET",
+    path="/schedules/{ScheduleNum}",
+    path_params=(Param("ScheduleNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Schedule,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -59,7 +59,7 @@ class SchedulesListParams(TypedDict, total=False):
     date: Union[datetime.date, str, None]
     dateStart: Union[datetime.date, str, None]
     dateEnd: Union[datetime.date, str, None]
-    SchedType: Literal['Practice', 'Provider', 'Blockout', 'Employee', 'WebSchedASAP']
+    SchedType: Literal["Practice", "Provider", "Blockout", "Employee", "WebSchedASAP"]
     BlockoutDefNum: int
     ProvNum: int
     EmployeeNum: int
@@ -68,29 +68,37 @@ class SchedulesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='schedules',
-    id='list',
-    method='GET',
-    path='/schedules',
+    resource="schedules",
+    id="list",
+    method="GET",
+    path="/schedules",
     path_params=(),
-    query=(Param('date', 'date'), Param('dateStart', 'date'), Param('dateEnd', 'date'), Param('SchedType', 'enum', enum=('Practice', 'Provider', 'Blockout', 'Employee', 'WebSchedASAP')), Param('BlockoutDefNum', 'int'), Param('ProvNum', 'int'), Param('EmployeeNum', 'int'),),
+    query=(
+        Param("date", "date"),
+        Param("dateStart", "date"),
+        Param("dateEnd", "date"),
+        Param("SchedType", "enum", enum=("Practice", "Provider", "Blockout", "Employee", "WebSchedASAP")),
+        Param("BlockoutDefNum", "int"),
+        Param("ProvNum", "int"),
+        Param("EmployeeNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Schedule,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Schedules(Resource):
     """Operations on ``/schedules``."""
 
-    _segment = 'schedules'
+    _segment = "schedules"
 
     async def get(self, ScheduleNum: int, **params: Unpack[SchedulesGetParams]) -> Schedule:
         """``GET /schedules/{ScheduleNum}``. Needs Open Dental 22.1 or later."""
-        result: Schedule = await self._call(_OP_get, {'ScheduleNum': ScheduleNum}, params)
+        result: Schedule = await self._call(_OP_get, {"ScheduleNum": ScheduleNum}, params)
         return result
 
     def list(self, **params: Unpack[SchedulesListParams]) -> Paginator[Schedule]:

@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class SecurityPerm(Model):
@@ -29,25 +29,25 @@ class SecurityPermsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='securityperms',
-    id='list',
-    method='GET',
-    path='/securityperms',
+    resource="securityperms",
+    id="list",
+    method="GET",
+    path="/securityperms",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=SecurityPerm,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class SecurityPerms(Resource):
     """Operations on ``/securityperms``."""
 
-    _segment = 'securityperms'
+    _segment = "securityperms"
 
     def list(self, **params: Unpack[SecurityPermsListParams]) -> Paginator[SecurityPerm]:
         """``GET /securityperms``. Needs Open Dental 22.2 or later. Streams every page."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class SheetDef(Model):
     """One row of ``sheetdefs`` (table ``sheetdef``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'SheetDefNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "SheetDefNum"
 
     SheetDefNum: int = 0
     Description: str = ""
@@ -29,51 +29,117 @@ class SheetDefsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='sheetdefs',
-    id='get',
-    method='GET',
-    path='/sheetdefs/{SheetDefNum}',
-    path_params=(Param('SheetDefNum', 'int', required=True),),
+    resource="sheetdefs",
+    id="get",
+    method="GET",
+    path="/sheetdefs/{SheetDefNum}",
+    path_params=(Param("SheetDefNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=SheetDef,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class SheetDefsListParams(TypedDict, total=False):
-    SheetType: Literal['LabelPatient', 'LabelCarrier', 'LabelReferral', 'ReferralSlip', 'LabelAppointment', 'Rx', 'Consent', 'PatientLetter', 'ReferralLetter', 'PatientForm', 'RoutingSlip', 'MedicalHistory', 'LabSlip', 'ExamSheet', 'DepositSlip', 'Statement', 'MedLabResults', 'TreatmentPlan', 'Screening', 'PaymentPlan', 'RxMulti', 'ERA', 'ERAGridHeader', 'RxInstruction', 'PatientDashboard', 'PatientDashboardWidget', 'ChartModule', 'None', 'Check']
+    SheetType: Literal[
+        "LabelPatient",
+        "LabelCarrier",
+        "LabelReferral",
+        "ReferralSlip",
+        "LabelAppointment",
+        "Rx",
+        "Consent",
+        "PatientLetter",
+        "ReferralLetter",
+        "PatientForm",
+        "RoutingSlip",
+        "MedicalHistory",
+        "LabSlip",
+        "ExamSheet",
+        "DepositSlip",
+        "Statement",
+        "MedLabResults",
+        "TreatmentPlan",
+        "Screening",
+        "PaymentPlan",
+        "RxMulti",
+        "ERA",
+        "ERAGridHeader",
+        "RxInstruction",
+        "PatientDashboard",
+        "PatientDashboardWidget",
+        "ChartModule",
+        "None",
+        "Check",
+    ]
     Offset: int
     Limit: int
 
 
 _OP_list = Operation(
-    resource='sheetdefs',
-    id='list',
-    method='GET',
-    path='/sheetdefs',
+    resource="sheetdefs",
+    id="list",
+    method="GET",
+    path="/sheetdefs",
     path_params=(),
-    query=(Param('SheetType', 'enum', enum=('LabelPatient', 'LabelCarrier', 'LabelReferral', 'ReferralSlip', 'LabelAppointment', 'Rx', 'Consent', 'PatientLetter', 'ReferralLetter', 'PatientForm', 'RoutingSlip', 'MedicalHistory', 'LabSlip', 'ExamSheet', 'DepositSlip', 'Statement', 'MedLabResults', 'TreatmentPlan', 'Screening', 'PaymentPlan', 'RxMulti', 'ERA', 'ERAGridHeader', 'RxInstruction', 'PatientDashboard', 'PatientDashboardWidget', 'ChartModule', 'None', 'Check')),),
+    query=(
+        Param(
+            "SheetType",
+            "enum",
+            enum=(
+                "LabelPatient",
+                "LabelCarrier",
+                "LabelReferral",
+                "ReferralSlip",
+                "LabelAppointment",
+                "Rx",
+                "Consent",
+                "PatientLetter",
+                "ReferralLetter",
+                "PatientForm",
+                "RoutingSlip",
+                "MedicalHistory",
+                "LabSlip",
+                "ExamSheet",
+                "DepositSlip",
+                "Statement",
+                "MedLabResults",
+                "TreatmentPlan",
+                "Screening",
+                "PaymentPlan",
+                "RxMulti",
+                "ERA",
+                "ERAGridHeader",
+                "RxInstruction",
+                "PatientDashboard",
+                "PatientDashboardWidget",
+                "ChartModule",
+                "None",
+                "Check",
+            ),
+        ),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=SheetDef,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class SheetDefs(Resource):
     """Operations on ``/sheetdefs``."""
 
-    _segment = 'sheetdefs'
+    _segment = "sheetdefs"
 
     async def get(self, SheetDefNum: int, **params: Unpack[SheetDefsGetParams]) -> SheetDef:
         """``GET /sheetdefs/{SheetDefNum}``. Needs Open Dental 25.1.20 or later."""
-        result: SheetDef = await self._call(_OP_get, {'SheetDefNum': SheetDefNum}, params)
+        result: SheetDef = await self._call(_OP_get, {"SheetDefNum": SheetDefNum}, params)
         return result
 
     def list(self, **params: Unpack[SheetDefsListParams]) -> Paginator[SheetDef]:

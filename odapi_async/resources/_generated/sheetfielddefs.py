@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class SheetFieldDef(Model):
     """One row of ``sheetfielddefs`` (table ``sheetfielddef``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'SheetFieldDefNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "SheetFieldDefNum"
 
     SheetFieldDefNum: int = 0
     SheetDefNum: int = 0
@@ -55,18 +55,18 @@ class SheetFieldDefsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='sheetfielddefs',
-    id='get',
-    method='GET',
-    path='/sheetfielddefs/{SheetFieldDefNum}',
-    path_params=(Param('SheetFieldDefNum', 'int', required=True),),
+    resource="sheetfielddefs",
+    id="get",
+    method="GET",
+    path="/sheetfielddefs/{SheetFieldDefNum}",
+    path_params=(Param("SheetFieldDefNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -76,29 +76,29 @@ class SheetFieldDefsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='sheetfielddefs',
-    id='list',
-    method='GET',
-    path='/sheetfielddefs',
+    resource="sheetfielddefs",
+    id="list",
+    method="GET",
+    path="/sheetfielddefs",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class SheetFieldDefs(Resource):
     """Operations on ``/sheetfielddefs``."""
 
-    _segment = 'sheetfielddefs'
+    _segment = "sheetfielddefs"
 
     async def get(self, SheetFieldDefNum: int, **params: Unpack[SheetFieldDefsGetParams]) -> Any:
         """``GET /sheetfielddefs/{SheetFieldDefNum}``."""
-        return await self._call(_OP_get, {'SheetFieldDefNum': SheetFieldDefNum}, params)
+        return await self._call(_OP_get, {"SheetFieldDefNum": SheetFieldDefNum}, params)
 
     def list(self, **params: Unpack[SheetFieldDefsListParams]) -> Paginator[Any]:
         """``GET /sheetfielddefs``. Streams every page."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class SheetField(Model):
     """One row of ``sheetfields`` (table ``sheetfield``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'SheetFieldNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "SheetFieldNum"
 
     SheetFieldNum: int = 0
     SheetNum: int = 0
@@ -34,18 +34,18 @@ class SheetFieldsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='sheetfields',
-    id='get',
-    method='GET',
-    path='/sheetfields/{SheetFieldNum}',
-    path_params=(Param('SheetFieldNum', 'int', required=True),),
+    resource="sheetfields",
+    id="get",
+    method="GET",
+    path="/sheetfields/{SheetFieldNum}",
+    path_params=(Param("SheetFieldNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=SheetField,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -56,18 +56,18 @@ class SheetFieldsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='sheetfields',
-    id='list',
-    method='GET',
-    path='/sheetfields',
+    resource="sheetfields",
+    id="list",
+    method="GET",
+    path="/sheetfields",
     path_params=(),
-    query=(Param('SheetNum', 'int'),),
+    query=(Param("SheetNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=SheetField,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -76,29 +76,29 @@ class SheetFieldsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='sheetfields',
-    id='update',
-    method='PUT',
-    path='/sheetfields/{SheetFieldNum}',
-    path_params=(Param('SheetFieldNum', 'int', required=True),),
+    resource="sheetfields",
+    id="update",
+    method="PUT",
+    path="/sheetfields/{SheetFieldNum}",
+    path_params=(Param("SheetFieldNum", "int", required=True),),
     query=(),
-    body=(Param('FieldValue', 'str'),),
+    body=(Param("FieldValue", "str"),),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=SheetField,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class SheetFields(Resource):
     """Operations on ``/sheetfields``."""
 
-    _segment = 'sheetfields'
+    _segment = "sheetfields"
 
     async def get(self, SheetFieldNum: int, **params: Unpack[SheetFieldsGetParams]) -> SheetField:
         """``GET /sheetfields/{SheetFieldNum}``. Needs Open Dental 22.1 or later."""
-        result: SheetField = await self._call(_OP_get, {'SheetFieldNum': SheetFieldNum}, params)
+        result: SheetField = await self._call(_OP_get, {"SheetFieldNum": SheetFieldNum}, params)
         return result
 
     def list(self, **params: Unpack[SheetFieldsListParams]) -> Paginator[SheetField]:
@@ -107,5 +107,5 @@ class SheetFields(Resource):
 
     async def update(self, SheetFieldNum: int, **params: Unpack[SheetFieldsUpdateBody]) -> SheetField:
         """``PUT /sheetfields/{SheetFieldNum}``. Needs Open Dental 25.2 or later."""
-        result: SheetField = await self._call(_OP_update, {'SheetFieldNum': SheetFieldNum}, params)
+        result: SheetField = await self._call(_OP_update, {"SheetFieldNum": SheetFieldNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Sheet(Model):
     """One row of ``sheets`` (table ``sheet``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'SheetNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "SheetNum"
 
     SheetNum: int = 0
     SheetType: str = ""  # SheetTypeEnum: LabelPatient, LabelCarrier, LabelReferral, ReferralSlip, LabelAppointment, Rx, Consent, PatientLetter, ReferralLetter, PatientForm, RoutingSlip, MedicalHistory, LabSlip, ExamSheet, DepositSlip, Statement, MedLabResults, TreatmentPlan, Screening, PaymentPlan, RxMulti, ERA, ERAGridHeader, RxInstruction, PatientDashboard, PatientDashboardWidget, ChartModule, None, Check
@@ -39,18 +39,18 @@ class SheetsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='sheets',
-    id='list',
-    method='GET',
-    path='/sheets',
+    resource="sheets",
+    id="list",
+    method="GET",
+    path="/sheets",
     path_params=(),
-    query=(Param('PatNum', 'int', required=True),),
+    query=(Param("PatNum", "int", required=True),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Sheet,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -61,18 +61,22 @@ class SheetsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='sheets',
-    id='create',
-    method='POST',
-    path='/sheets',
+    resource="sheets",
+    id="create",
+    method="POST",
+    path="/sheets",
     path_params=(),
     query=(),
-    body=(Param('SheetDefNum', 'int', required=True), Param('PatNum', 'int', required=True), Param('InternalNote', 'str'),),
+    body=(
+        Param("SheetDefNum", "int", required=True),
+        Param("PatNum", "int", required=True),
+        Param("InternalNote", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Sheet,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -84,25 +88,30 @@ class SheetsDownloadSftpBody(TypedDict, total=False):
 
 
 _OP_DownloadSftp = Operation(
-    resource='sheets',
-    id='DownloadSftp',
-    method='POST',
-    path='/sheets/DownloadSftp',
+    resource="sheets",
+    id="DownloadSftp",
+    method="POST",
+    path="/sheets/DownloadSftp",
     path_params=(),
     query=(),
-    body=(Param('SheetNum', 'int', required=True), Param('SftpAddress', 'str', required=True), Param('SftpUsername', 'str', required=True), Param('SftpPassword', 'str', required=True),),
+    body=(
+        Param("SheetNum", "int", required=True),
+        Param("SftpAddress", "str", required=True),
+        Param("SftpUsername", "str", required=True),
+        Param("SftpPassword", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Sheets(Resource):
     """Operations on ``/sheets``."""
 
-    _segment = 'sheets'
+    _segment = "sheets"
 
     def list(self, **params: Unpack[SheetsListParams]) -> Paginator[Sheet]:
         """``GET /sheets``. Needs Open Dental 21.4 or later. Streams every page."""

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Signalod(Model):
     """One row of ``signalods`` (table ``signalod``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'SignalNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "SignalNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['serverDateTime'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["serverDateTime"])
 
     SignalNum: int = 0
     DateViewing: Optional[datetime.date] = None
@@ -39,25 +39,25 @@ class SignalodsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='signalods',
-    id='list',
-    method='GET',
-    path='/signalods',
+    resource="signalods",
+    id="list",
+    method="GET",
+    path="/signalods",
     path_params=(),
-    query=(Param('SigDateTime', 'datetime'),),
+    query=(Param("SigDateTime", "datetime"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Signalod,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Signalods(Resource):
     """Operations on ``/signalods``."""
 
-    _segment = 'signalods'
+    _segment = "signalods"
 
     def list(self, **params: Unpack[SignalodsListParams]) -> Paginator[Signalod]:
         """``GET /signalods``. Needs Open Dental 21.2 or later. Streams every page."""

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Statement(Model):
     """One row of ``statements`` (table ``statement``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'StatementNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "StatementNum"
 
     StatementNum: int = 0
     PatNum: int = 0
@@ -48,18 +48,18 @@ class StatementsGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='statements',
-    id='get',
-    method='GET',
-    path='/statements/{StatementNum}',
-    path_params=(Param('StatementNum', 'int', required=True),),
+    resource="statements",
+    id="get",
+    method="GET",
+    path="/statements/{StatementNum}",
+    path_params=(Param("StatementNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Statement,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -70,18 +70,18 @@ class StatementsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='statements',
-    id='list',
-    method='GET',
-    path='/statements',
+    resource="statements",
+    id="list",
+    method="GET",
+    path="/statements",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Statement,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -93,29 +93,34 @@ class StatementsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='statements',
-    id='create',
-    method='POST',
-    path='/statements',
+    resource="statements",
+    id="create",
+    method="POST",
+    path="/statements",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('DateSent', 'date'), Param('Note', 'str'), Param('DocNum', 'int'),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("DateSent", "date"),
+        Param("Note", "str"),
+        Param("DocNum", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Statement,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Statements(Resource):
     """Operations on ``/statements``."""
 
-    _segment = 'statements'
+    _segment = "statements"
 
     async def get(self, StatementNum: int, **params: Unpack[StatementsGetParams]) -> Statement:
         """``GET /statements/{StatementNum}``. Needs Open Dental 24.2.23 or later."""
-        result: Statement = await self._call(_OP_get, {'StatementNum': StatementNum}, params)
+        result: Statement = await self._call(_OP_get, {"StatementNum": StatementNum}, params)
         return result
 
     def list(self, **params: Unpack[StatementsListParams]) -> Paginator[Statement]:

@@ -8,17 +8,17 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
-from .._extras import SubscriptionsExtras
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
+from odapi_async.resources._extras import SubscriptionsExtras
 
 
 class Subscription(Model):
     """One row of ``subscriptions`` (table ``apisubscription``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'SubscriptionNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "SubscriptionNum"
 
     SubscriptionNum: int = 0
     EndPointUrl: str = ""
@@ -44,18 +44,27 @@ class SubscriptionsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='subscriptions',
-    id='create',
-    method='POST',
-    path='/subscriptions',
+    resource="subscriptions",
+    id="create",
+    method="POST",
+    path="/subscriptions",
     path_params=(),
     query=(),
-    body=(Param('EndPointUrl', 'str', required=True), Param('Workstation', 'str', required=True), Param('PollingSeconds', 'int'), Param('WatchTable', 'str'), Param('UiEventType', 'str'), Param('DateTimeStart', 'datetime'), Param('DateTimeStop', 'datetime'), Param('Note', 'str'),),
+    body=(
+        Param("EndPointUrl", "str", required=True),
+        Param("Workstation", "str", required=True),
+        Param("PollingSeconds", "int"),
+        Param("WatchTable", "str"),
+        Param("UiEventType", "str"),
+        Param("DateTimeStart", "datetime"),
+        Param("DateTimeStop", "datetime"),
+        Param("Note", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Subscription,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -65,18 +74,18 @@ class SubscriptionsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='subscriptions',
-    id='list',
-    method='GET',
-    path='/subscriptions',
+    resource="subscriptions",
+    id="list",
+    method="GET",
+    path="/subscriptions",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Subscription,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -90,18 +99,25 @@ class SubscriptionsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='subscriptions',
-    id='update',
-    method='PUT',
-    path='/subscriptions/{SubscriptionNum}',
-    path_params=(Param('SubscriptionNum', 'int', required=True),),
+    resource="subscriptions",
+    id="update",
+    method="PUT",
+    path="/subscriptions/{SubscriptionNum}",
+    path_params=(Param("SubscriptionNum", "int", required=True),),
     query=(),
-    body=(Param('EndPointUrl', 'str'), Param('Workstation', 'str'), Param('PollingSeconds', 'int'), Param('DateTimeStart', 'datetime'), Param('DateTimeStop', 'datetime'), Param('Note', 'str'),),
+    body=(
+        Param("EndPointUrl", "str"),
+        Param("Workstation", "str"),
+        Param("PollingSeconds", "int"),
+        Param("DateTimeStart", "datetime"),
+        Param("DateTimeStop", "datetime"),
+        Param("Note", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -110,25 +126,25 @@ class SubscriptionsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='subscriptions',
-    id='delete',
-    method='DELETE',
-    path='/subscriptions/{SubscriptionNum}',
-    path_params=(Param('SubscriptionNum', 'int', required=True),),
+    resource="subscriptions",
+    id="delete",
+    method="DELETE",
+    path="/subscriptions/{SubscriptionNum}",
+    path_params=(Param("SubscriptionNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Subscriptions(SubscriptionsExtras, Resource):
     """Operations on ``/subscriptions``."""
 
-    _segment = 'subscriptions'
+    _segment = "subscriptions"
 
     async def create(self, **params: Unpack[SubscriptionsCreateBody]) -> Subscription:
         """``POST /subscriptions``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
@@ -141,8 +157,8 @@ class Subscriptions(SubscriptionsExtras, Resource):
 
     async def update(self, SubscriptionNum: int, **params: Unpack[SubscriptionsUpdateBody]) -> None:
         """``PUT /subscriptions/{SubscriptionNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_update, {'SubscriptionNum': SubscriptionNum}, params)
+        await self._call(_OP_update, {"SubscriptionNum": SubscriptionNum}, params)
 
     async def delete(self, SubscriptionNum: int, **params: Unpack[SubscriptionsDeleteParams]) -> None:
         """``DELETE /subscriptions/{SubscriptionNum}``. Needs Open Dental 22.1 or later."""
-        await self._call(_OP_delete, {'SubscriptionNum': SubscriptionNum}, params)
+        await self._call(_OP_delete, {"SubscriptionNum": SubscriptionNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class SubstitutionLink(Model):
     """One row of ``substitutionlinks`` (table ``substitutionlink``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'SubstitutionLinkNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "SubstitutionLinkNum"
 
     SubstiutionLinkNum: int = 0
     PlanNum: int = 0
@@ -34,18 +34,18 @@ class SubstitutionLinksListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='substitutionlinks',
-    id='list',
-    method='GET',
-    path='/substitutionlinks',
+    resource="substitutionlinks",
+    id="list",
+    method="GET",
+    path="/substitutionlinks",
     path_params=(),
-    query=(Param('PlanNum', 'int'),),
+    query=(Param("PlanNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=SubstitutionLink,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -53,43 +53,56 @@ class SubstitutionLinksCreateBody(TypedDict, total=False):
     PlanNum: Required[int]
     CodeNum: Required[int]
     SubstitutionCode: Required[str]
-    SubstOnlyIf: Required[Literal['Always', 'Molar', 'SecondMolar', 'Never', 'Posterior']]
+    SubstOnlyIf: Required[Literal["Always", "Molar", "SecondMolar", "Never", "Posterior"]]
 
 
 _OP_create = Operation(
-    resource='substitutionlinks',
-    id='create',
-    method='POST',
-    path='/substitutionlinks',
+    resource="substitutionlinks",
+    id="create",
+    method="POST",
+    path="/substitutionlinks",
     path_params=(),
     query=(),
-    body=(Param('PlanNum', 'int', required=True), Param('CodeNum', 'int', required=True), Param('SubstitutionCode', 'str', required=True), Param('SubstOnlyIf', 'enum', required=True, enum=('Always', 'Molar', 'SecondMolar', 'Never', 'Posterior')),),
+    body=(
+        Param("PlanNum", "int", required=True),
+        Param("CodeNum", "int", required=True),
+        Param("SubstitutionCode", "str", required=True),
+        Param(
+            "SubstOnlyIf",
+            "enum",
+            required=True,
+            enum=("Always", "Molar", "SecondMolar", "Never", "Posterior"),
+        ),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=SubstitutionLink,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class SubstitutionLinksUpdateBody(TypedDict, total=False):
     SubstitutionCode: str
-    SubstOnlyIf: Literal['Always', 'Molar', 'SecondMolar', 'Never', 'Posterior']
+    SubstOnlyIf: Literal["Always", "Molar", "SecondMolar", "Never", "Posterior"]
 
 
 _OP_update = Operation(
-    resource='substitutionlinks',
-    id='update',
-    method='PUT',
-    path='/substitutionlinks/{SubstitutionLinkNum}',
-    path_params=(Param('SubstitutionLinkNum', 'int', required=True),),
+    resource="substitutionlinks",
+    id="update",
+    method="PUT",
+    path="/substitutionlinks/{SubstitutionLinkNum}",
+    path_params=(Param("SubstitutionLinkNum", "int", required=True),),
     query=(),
-    body=(Param('SubstitutionCode', 'str'), Param('SubstOnlyIf', 'enum', enum=('Always', 'Molar', 'SecondMolar', 'Never', 'Posterior')),),
+    body=(
+        Param("SubstitutionCode", "str"),
+        Param("SubstOnlyIf", "enum", enum=("Always", "Molar", "SecondMolar", "Never", "Posterior")),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=SubstitutionLink,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -98,25 +111,25 @@ class SubstitutionLinksDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='substitutionlinks',
-    id='delete',
-    method='DELETE',
-    path='/substitutionlinks/{SubstitutionLinkNum}',
-    path_params=(Param('SubstitutionLinkNum', 'int', required=True),),
+    resource="substitutionlinks",
+    id="delete",
+    method="DELETE",
+    path="/substitutionlinks/{SubstitutionLinkNum}",
+    path_params=(Param("SubstitutionLinkNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class SubstitutionLinks(Resource):
     """Operations on ``/substitutionlinks``."""
 
-    _segment = 'substitutionlinks'
+    _segment = "substitutionlinks"
 
     def list(self, **params: Unpack[SubstitutionLinksListParams]) -> Paginator[SubstitutionLink]:
         """``GET /substitutionlinks``. Needs Open Dental 22.4.25 or later. Streams every page."""
@@ -127,11 +140,15 @@ class SubstitutionLinks(Resource):
         result: SubstitutionLink = await self._call(_OP_create, {}, params)
         return result
 
-    async def update(self, SubstitutionLinkNum: int, **params: Unpack[SubstitutionLinksUpdateBody]) -> SubstitutionLink:
+    async def update(
+        self, SubstitutionLinkNum: int, **params: Unpack[SubstitutionLinksUpdateBody]
+    ) -> SubstitutionLink:
         """``PUT /substitutionlinks/{SubstitutionLinkNum}``. Needs Open Dental 22.4.25 or later."""
-        result: SubstitutionLink = await self._call(_OP_update, {'SubstitutionLinkNum': SubstitutionLinkNum}, params)
+        result: SubstitutionLink = await self._call(
+            _OP_update, {"SubstitutionLinkNum": SubstitutionLinkNum}, params
+        )
         return result
 
     async def delete(self, SubstitutionLinkNum: int, **params: Unpack[SubstitutionLinksDeleteParams]) -> None:
         """``DELETE /substitutionlinks/{SubstitutionLinkNum}``. Needs Open Dental 22.4.25 or later."""
-        await self._call(_OP_delete, {'SubstitutionLinkNum': SubstitutionLinkNum}, params)
+        await self._call(_OP_delete, {"SubstitutionLinkNum": SubstitutionLinkNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class TaskList(Model):
     """One row of ``tasklists`` (table ``tasklist``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'TaskListNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "TaskListNum"
 
     TaskListNum: int = 0
     Descript: str = ""
@@ -32,31 +32,31 @@ class TaskList(Model):
 
 
 class TaskListsListParams(TypedDict, total=False):
-    TaskListStatus: Literal['Active', 'Archived']
+    TaskListStatus: Literal["Active", "Archived"]
     Offset: int
     Limit: int
 
 
 _OP_list = Operation(
-    resource='tasklists',
-    id='list',
-    method='GET',
-    path='/tasklists',
+    resource="tasklists",
+    id="list",
+    method="GET",
+    path="/tasklists",
     path_params=(),
-    query=(Param('TaskListStatus', 'enum', enum=('Active', 'Archived')),),
+    query=(Param("TaskListStatus", "enum", enum=("Active", "Archived")),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=TaskList,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class TaskLists(Resource):
     """Operations on ``/tasklists``."""
 
-    _segment = 'tasklists'
+    _segment = "tasklists"
 
     def list(self, **params: Unpack[TaskListsListParams]) -> Paginator[TaskList]:
         """``GET /tasklists``. Needs Open Dental 22.3.15 or later. Streams every page."""

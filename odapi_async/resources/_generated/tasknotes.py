@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class TaskNote(Model):
     """One row of ``tasknotes`` (table ``tasknote``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'TaskNoteNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "TaskNoteNum"
 
     TaskNoteNum: int = 0
     TaskNum: int = 0
@@ -31,18 +31,18 @@ class TaskNotesGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='tasknotes',
-    id='get',
-    method='GET',
-    path='/tasknotes/{TaskNoteNum}',
-    path_params=(Param('TaskNoteNum', 'int', required=True),),
+    resource="tasknotes",
+    id="get",
+    method="GET",
+    path="/tasknotes/{TaskNoteNum}",
+    path_params=(Param("TaskNoteNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=TaskNote,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -54,18 +54,21 @@ class TaskNotesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='tasknotes',
-    id='list',
-    method='GET',
-    path='/tasknotes',
+    resource="tasknotes",
+    id="list",
+    method="GET",
+    path="/tasknotes",
     path_params=(),
-    query=(Param('TaskNum', 'int'), Param('UserNum', 'int'),),
+    query=(
+        Param("TaskNum", "int"),
+        Param("UserNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=TaskNote,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -76,18 +79,22 @@ class TaskNotesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='tasknotes',
-    id='create',
-    method='POST',
-    path='/tasknotes',
+    resource="tasknotes",
+    id="create",
+    method="POST",
+    path="/tasknotes",
     path_params=(),
     query=(),
-    body=(Param('TaskNum', 'int', required=True), Param('UserNum', 'int', required=True), Param('Note', 'str', required=True),),
+    body=(
+        Param("TaskNum", "int", required=True),
+        Param("UserNum", "int", required=True),
+        Param("Note", "str", required=True),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=TaskNote,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -97,29 +104,32 @@ class TaskNotesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='tasknotes',
-    id='update',
-    method='PUT',
-    path='/tasknotes/{TaskNoteNum}',
-    path_params=(Param('TaskNoteNum', 'int', required=True),),
+    resource="tasknotes",
+    id="update",
+    method="PUT",
+    path="/tasknotes/{TaskNoteNum}",
+    path_params=(Param("TaskNoteNum", "int", required=True),),
     query=(),
-    body=(Param('DateTimeNote', 'datetime'), Param('Note', 'str'),),
+    body=(
+        Param("DateTimeNote", "datetime"),
+        Param("Note", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=TaskNote,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class TaskNotes(Resource):
     """Operations on ``/tasknotes``."""
 
-    _segment = 'tasknotes'
+    _segment = "tasknotes"
 
     async def get(self, TaskNoteNum: int, **params: Unpack[TaskNotesGetParams]) -> TaskNote:
         """``GET /tasknotes/{TaskNoteNum}``. Needs Open Dental 24.4.22.0 or later."""
-        result: TaskNote = await self._call(_OP_get, {'TaskNoteNum': TaskNoteNum}, params)
+        result: TaskNote = await self._call(_OP_get, {"TaskNoteNum": TaskNoteNum}, params)
         return result
 
     def list(self, **params: Unpack[TaskNotesListParams]) -> Paginator[TaskNote]:
@@ -133,5 +143,5 @@ class TaskNotes(Resource):
 
     async def update(self, TaskNoteNum: int, **params: Unpack[TaskNotesUpdateBody]) -> TaskNote:
         """``PUT /tasknotes/{TaskNoteNum}``. Needs Open Dental 24.4.22.0 or later."""
-        result: TaskNote = await self._call(_OP_update, {'TaskNoteNum': TaskNoteNum}, params)
+        result: TaskNote = await self._call(_OP_update, {"TaskNoteNum": TaskNoteNum}, params)
         return result

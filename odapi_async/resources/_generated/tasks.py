@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Task(Model):
     """One row of ``tasks`` (table ``task``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'TaskNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "TaskNum"
 
     TaskNum: int = 0
     TaskListNum: int = 0
@@ -47,44 +47,50 @@ class TasksGetParams(TypedDict, total=False):
 
 
 _OP_get = Operation(
-    resource='tasks',
-    id='get',
-    method='GET',
-    path='/tasks/{TaskNum}',
-    path_params=(Param('TaskNum', 'int', required=True),),
+    resource="tasks",
+    id="get",
+    method="GET",
+    path="/tasks/{TaskNum}",
+    path_params=(Param("TaskNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Task,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class TasksListParams(TypedDict, total=False):
     TaskListNum: int
     KeyNum: int
-    ObjectType: Literal['None', 'Patient', 'Appointment']
-    TaskStatus: Literal['New', 'Viewed', 'Done']
+    ObjectType: Literal["None", "Patient", "Appointment"]
+    TaskStatus: Literal["New", "Viewed", "Done"]
     DateTimeOriginal: Union[datetime.datetime, datetime.date, str, None]
     Offset: int
     Limit: int
 
 
 _OP_list = Operation(
-    resource='tasks',
-    id='list',
-    method='GET',
-    path='/tasks',
+    resource="tasks",
+    id="list",
+    method="GET",
+    path="/tasks",
     path_params=(),
-    query=(Param('TaskListNum', 'int'), Param('KeyNum', 'int'), Param('ObjectType', 'enum', enum=('None', 'Patient', 'Appointment')), Param('TaskStatus', 'enum', enum=('New', 'Viewed', 'Done')), Param('DateTimeOriginal', 'datetime'),),
+    query=(
+        Param("TaskListNum", "int"),
+        Param("KeyNum", "int"),
+        Param("ObjectType", "enum", enum=("None", "Patient", "Appointment")),
+        Param("TaskStatus", "enum", enum=("New", "Viewed", "Done")),
+        Param("DateTimeOriginal", "datetime"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Task,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -93,62 +99,79 @@ class TasksCreateBody(TypedDict, total=False):
     Descript: Required[str]
     UserNum: Required[int]
     KeyNum: int
-    ObjectType: Literal['None', 'Patient', 'Appointment']
+    ObjectType: Literal["None", "Patient", "Appointment"]
     DateTimeEntry: Union[datetime.datetime, datetime.date, str, None]
     PriorityDefNum: int
     DescriptOverride: str
 
 
 _OP_create = Operation(
-    resource='tasks',
-    id='create',
-    method='POST',
-    path='/tasks',
+    resource="tasks",
+    id="create",
+    method="POST",
+    path="/tasks",
     path_params=(),
     query=(),
-    body=(Param('TaskListNum', 'int', required=True), Param('Descript', 'str', required=True), Param('UserNum', 'int', required=True), Param('KeyNum', 'int'), Param('ObjectType', 'enum', enum=('None', 'Patient', 'Appointment')), Param('DateTimeEntry', 'datetime'), Param('PriorityDefNum', 'int'), Param('DescriptOverride', 'str'),),
+    body=(
+        Param("TaskListNum", "int", required=True),
+        Param("Descript", "str", required=True),
+        Param("UserNum", "int", required=True),
+        Param("KeyNum", "int"),
+        Param("ObjectType", "enum", enum=("None", "Patient", "Appointment")),
+        Param("DateTimeEntry", "datetime"),
+        Param("PriorityDefNum", "int"),
+        Param("DescriptOverride", "str"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Task,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class TasksUpdateBody(TypedDict, total=False):
     Descript: str
-    TaskStatus: Literal['New', 'Viewed', 'Done']
+    TaskStatus: Literal["New", "Viewed", "Done"]
     KeyNum: int
-    ObjectType: Literal['None', 'Patient', 'Appointment']
+    ObjectType: Literal["None", "Patient", "Appointment"]
     DateTimeEntry: Union[datetime.datetime, datetime.date, str, None]
     PriorityDefNum: int
     DescriptOverride: str
 
 
 _OP_update = Operation(
-    resource='tasks',
-    id='update',
-    method='PUT',
-    path='/tasks/{TaskNum}',
-    path_params=(Param('TaskNum', 'int', required=True),),
+    resource="tasks",
+    id="update",
+    method="PUT",
+    path="/tasks/{TaskNum}",
+    path_params=(Param("TaskNum", "int", required=True),),
     query=(),
-    body=(Param('Descript', 'str'), Param('TaskStatus', 'enum', enum=('New', 'Viewed', 'Done')), Param('KeyNum', 'int'), Param('ObjectType', 'enum', enum=('None', 'Patient', 'Appointment')), Param('DateTimeEntry', 'datetime'), Param('PriorityDefNum', 'int'), Param('DescriptOverride', 'str'),),
+    body=(
+        Param("Descript", "str"),
+        Param("TaskStatus", "enum", enum=("New", "Viewed", "Done")),
+        Param("KeyNum", "int"),
+        Param("ObjectType", "enum", enum=("None", "Patient", "Appointment")),
+        Param("DateTimeEntry", "datetime"),
+        Param("PriorityDefNum", "int"),
+        Param("DescriptOverride", "str"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Task,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class Tasks(Resource):
     """Operations on ``/tasks``."""
 
-    _segment = 'tasks'
+    _segment = "tasks"
 
     async def get(self, TaskNum: int, **params: Unpack[TasksGetParams]) -> Task:
         """``GET /tasks/{TaskNum}``. Needs Open Dental 24.4.13 or later."""
-        result: Task = await self._call(_OP_get, {'TaskNum': TaskNum}, params)
+        result: Task = await self._call(_OP_get, {"TaskNum": TaskNum}, params)
         return result
 
     def list(self, **params: Unpack[TasksListParams]) -> Paginator[Task]:
@@ -162,5 +185,5 @@ class Tasks(Resource):
 
     async def update(self, TaskNum: int, **params: Unpack[TasksUpdateBody]) -> Task:
         """``PUT /tasks/{TaskNum}``. Needs Open Dental 22.4.15 or later."""
-        result: Task = await self._call(_OP_update, {'TaskNum': TaskNum}, params)
+        result: Task = await self._call(_OP_update, {"TaskNum": TaskNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class ToothInitial(Model):
     """One row of ``toothinitials`` (table ``toothinitial``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'ToothInitialNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "ToothInitialNum"
 
     ToothInitialNum: int = 0
     PatNum: int = 0
@@ -38,40 +38,44 @@ class ToothInitialsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='toothinitials',
-    id='list',
-    method='GET',
-    path='/toothinitials',
+    resource="toothinitials",
+    id="list",
+    method="GET",
+    path="/toothinitials",
     path_params=(),
-    query=(Param('PatNum', 'int'),),
+    query=(Param("PatNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=ToothInitial,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class ToothInitialsCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     ToothNum: Required[str]
-    InitialType: Required[Literal['Missing', 'Hidden', 'Primary']]
+    InitialType: Required[Literal["Missing", "Hidden", "Primary"]]
 
 
 _OP_create = Operation(
-    resource='toothinitials',
-    id='create',
-    method='POST',
-    path='/toothinitials',
+    resource="toothinitials",
+    id="create",
+    method="POST",
+    path="/toothinitials",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('ToothNum', 'str', required=True), Param('InitialType', 'enum', required=True, enum=('Missing', 'Hidden', 'Primary')),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("ToothNum", "str", required=True),
+        Param("InitialType", "enum", required=True, enum=("Missing", "Hidden", "Primary")),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=ToothInitial,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -80,25 +84,25 @@ class ToothInitialsDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='toothinitials',
-    id='delete',
-    method='DELETE',
-    path='/toothinitials/{ToothInitialNum}',
-    path_params=(Param('ToothInitialNum', 'int', required=True),),
+    resource="toothinitials",
+    id="delete",
+    method="DELETE",
+    path="/toothinitials/{ToothInitialNum}",
+    path_params=(Param("ToothInitialNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class ToothInitials(Resource):
     """Operations on ``/toothinitials``."""
 
-    _segment = 'toothinitials'
+    _segment = "toothinitials"
 
     def list(self, **params: Unpack[ToothInitialsListParams]) -> Paginator[ToothInitial]:
         """``GET /toothinitials``. Needs Open Dental 24.2.3 or later. Streams every page."""
@@ -111,4 +115,4 @@ class ToothInitials(Resource):
 
     async def delete(self, ToothInitialNum: int, **params: Unpack[ToothInitialsDeleteParams]) -> None:
         """``DELETE /toothinitials/{ToothInitialNum}``. Needs Open Dental 24.2.3 or later."""
-        await self._call(_OP_delete, {'ToothInitialNum': ToothInitialNum}, params)
+        await self._call(_OP_delete, {"ToothInitialNum": ToothInitialNum}, params)

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class TreatPlanAttach(Model):
     """One row of ``treatplanattaches`` (table ``treatplanattach``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'TreatPlanAttachNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "TreatPlanAttachNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['priority'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["priority"])
 
     TreatPlanAttachNum: int = 0
     TreatPlanNum: int = 0
@@ -35,18 +35,18 @@ class TreatPlanAttachesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='treatplanattaches',
-    id='list',
-    method='GET',
-    path='/treatplanattaches',
+    resource="treatplanattaches",
+    id="list",
+    method="GET",
+    path="/treatplanattaches",
     path_params=(),
-    query=(Param('TreatPlanNum', 'int'),),
+    query=(Param("TreatPlanNum", "int"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=TreatPlanAttach,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -57,19 +57,23 @@ class TreatPlanAttachesCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='treatplanattaches',
-    id='create',
-    method='POST',
-    path='/treatplanattaches',
+    resource="treatplanattaches",
+    id="create",
+    method="POST",
+    path="/treatplanattaches",
     path_params=(),
     query=(),
-    body=(Param('TreatPlanNum', 'int', required=True), Param('ProcNum', 'int', required=True), Param('Priority', 'int'),),
+    body=(
+        Param("TreatPlanNum", "int", required=True),
+        Param("ProcNum", "int", required=True),
+        Param("Priority", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=TreatPlanAttach,
-    derived=frozenset(['priority']),
-    permission='AllOthers',
+    derived=frozenset(["priority"]),
+    permission="AllOthers",
 )
 
 
@@ -78,26 +82,26 @@ class TreatPlanAttachesUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='treatplanattaches',
-    id='update',
-    method='PUT',
-    path='/treatplanattaches/{TreatPlanAttachNum}',
-    path_params=(Param('TreatPlanAttachNum', 'int', required=True),),
+    resource="treatplanattaches",
+    id="update",
+    method="PUT",
+    path="/treatplanattaches/{TreatPlanAttachNum}",
+    path_params=(Param("TreatPlanAttachNum", "int", required=True),),
     query=(),
-    body=(Param('Priority', 'int'),),
+    body=(Param("Priority", "int"),),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=TreatPlanAttach,
-    derived=frozenset(['priority']),
-    permission='AllOthers',
+    derived=frozenset(["priority"]),
+    permission="AllOthers",
 )
 
 
 class TreatPlanAttaches(Resource):
     """Operations on ``/treatplanattaches``."""
 
-    _segment = 'treatplanattaches'
+    _segment = "treatplanattaches"
 
     def list(self, **params: Unpack[TreatPlanAttachesListParams]) -> Paginator[TreatPlanAttach]:
         """``GET /treatplanattaches``. Needs Open Dental 22.4.16 or later. Streams every page."""
@@ -108,7 +112,11 @@ class TreatPlanAttaches(Resource):
         result: TreatPlanAttach = await self._call(_OP_create, {}, params)
         return result
 
-    async def update(self, TreatPlanAttachNum: int, **params: Unpack[TreatPlanAttachesUpdateBody]) -> TreatPlanAttach:
+    async def update(
+        self, TreatPlanAttachNum: int, **params: Unpack[TreatPlanAttachesUpdateBody]
+    ) -> TreatPlanAttach:
         """``PUT /treatplanattaches/{TreatPlanAttachNum}``. Needs Open Dental 23.2.17 or later."""
-        result: TreatPlanAttach = await self._call(_OP_update, {'TreatPlanAttachNum': TreatPlanAttachNum}, params)
+        result: TreatPlanAttach = await self._call(
+            _OP_update, {"TreatPlanAttachNum": TreatPlanAttachNum}, params
+        )
         return result

@@ -8,18 +8,18 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class TreatPlan(Model):
     """One row of ``treatplans`` (table ``treatplan``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'TreatPlanNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "TreatPlanNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['isSigned', 'isSignedPractice'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(["isSigned", "isSignedPractice"])
 
     TreatPlanNum: int = 0
     PatNum: int = 0
@@ -46,24 +46,28 @@ class TreatPlan(Model):
 class TreatPlansListParams(TypedDict, total=False):
     PatNum: int
     SecDateTEdit: Union[datetime.datetime, datetime.date, str, None]
-    TPStatus: Literal['Saved', 'Active', 'Inactive']
+    TPStatus: Literal["Saved", "Active", "Inactive"]
     Offset: int
     Limit: int
 
 
 _OP_list = Operation(
-    resource='treatplans',
-    id='list',
-    method='GET',
-    path='/treatplans',
+    resource="treatplans",
+    id="list",
+    method="GET",
+    path="/treatplans",
     path_params=(),
-    query=(Param('PatNum', 'int'), Param('SecDateTEdit', 'datetime'), Param('TPStatus', 'enum', enum=('Saved', 'Active', 'Inactive')),),
+    query=(
+        Param("PatNum", "int"),
+        Param("SecDateTEdit", "datetime"),
+        Param("TPStatus", "enum", enum=("Saved", "Active", "Inactive")),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=TreatPlan,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -71,23 +75,28 @@ class TreatPlansCreateBody(TypedDict, total=False):
     PatNum: Required[int]
     Heading: str
     Note: str
-    TPType: Literal['Insurance', 'Discount']
+    TPType: Literal["Insurance", "Discount"]
 
 
 _OP_create = Operation(
-    resource='treatplans',
-    id='create',
-    method='POST',
-    path='/treatplans',
+    resource="treatplans",
+    id="create",
+    method="POST",
+    path="/treatplans",
     path_params=(),
     query=(),
-    body=(Param('PatNum', 'int', required=True), Param('Heading', 'str'), Param('Note', 'str'), Param('TPType', 'enum', enum=('Insurance', 'Discount')),),
+    body=(
+        Param("PatNum", "int", required=True),
+        Param("Heading", "str"),
+        Param("Note", "str"),
+        Param("TPType", "enum", enum=("Insurance", "Discount")),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=TreatPlan,
-    derived=frozenset(['isSigned', 'isSignedPractice']),
-    permission='AllOthers',
+    derived=frozenset(["isSigned", "isSignedPractice"]),
+    permission="AllOthers",
 )
 
 
@@ -98,19 +107,23 @@ class TreatPlansSavedBody(TypedDict, total=False):
 
 
 _OP_Saved = Operation(
-    resource='treatplans',
-    id='Saved',
-    method='POST',
-    path='/treatplans/Saved',
+    resource="treatplans",
+    id="Saved",
+    method="POST",
+    path="/treatplans/Saved",
     path_params=(),
     query=(),
-    body=(Param('TreatPlanNum', 'int', required=True), Param('Heading', 'str'), Param('UserNumPresenter', 'int'),),
+    body=(
+        Param("TreatPlanNum", "int", required=True),
+        Param("Heading", "str"),
+        Param("UserNumPresenter", "int"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=TreatPlan,
-    derived=frozenset(['isSigned', 'isSignedPractice']),
-    permission='AllOthers',
+    derived=frozenset(["isSigned", "isSignedPractice"]),
+    permission="AllOthers",
 )
 
 
@@ -119,7 +132,7 @@ class TreatPlansUpdateBody(TypedDict, total=False):
     Heading: str
     Note: str
     ResponsParty: int
-    TPType: Literal['Insurance', 'Discount']
+    TPType: Literal["Insurance", "Discount"]
     SignatureText: str
     SignaturePracticeText: str
     isSigned: bool
@@ -127,18 +140,28 @@ class TreatPlansUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='treatplans',
-    id='update',
-    method='PUT',
-    path='/treatplans/{TreatPlanNum}',
-    path_params=(Param('TreatPlanNum', 'int', required=True),),
+    resource="treatplans",
+    id="update",
+    method="PUT",
+    path="/treatplans/{TreatPlanNum}",
+    path_params=(Param("TreatPlanNum", "int", required=True),),
     query=(),
-    body=(Param('DateTP', 'date'), Param('Heading', 'str'), Param('Note', 'str'), Param('ResponsParty', 'int'), Param('TPType', 'enum', enum=('Insurance', 'Discount')), Param('SignatureText', 'str'), Param('SignaturePracticeText', 'str'), Param('isSigned', 'bool'), Param('isSignedPractice', 'bool'),),
+    body=(
+        Param("DateTP", "date"),
+        Param("Heading", "str"),
+        Param("Note", "str"),
+        Param("ResponsParty", "int"),
+        Param("TPType", "enum", enum=("Insurance", "Discount")),
+        Param("SignatureText", "str"),
+        Param("SignaturePracticeText", "str"),
+        Param("isSigned", "bool"),
+        Param("isSignedPractice", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=TreatPlan,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
@@ -147,25 +170,25 @@ class TreatPlansDeleteParams(TypedDict, total=False):
 
 
 _OP_delete = Operation(
-    resource='treatplans',
-    id='delete',
-    method='DELETE',
-    path='/treatplans/{TreatPlanNum}',
-    path_params=(Param('TreatPlanNum', 'int', required=True),),
+    resource="treatplans",
+    id="delete",
+    method="DELETE",
+    path="/treatplans/{TreatPlanNum}",
+    path_params=(Param("TreatPlanNum", "int", required=True),),
     query=(),
     body=(),
     idempotent=True,
     paginated=False,
-    returns='none',
+    returns="none",
     model=None,
-    permission='AllOthers',
+    permission="AllOthers",
 )
 
 
 class TreatPlans(Resource):
     """Operations on ``/treatplans``."""
 
-    _segment = 'treatplans'
+    _segment = "treatplans"
 
     def list(self, **params: Unpack[TreatPlansListParams]) -> Paginator[TreatPlan]:
         """``GET /treatplans``. Needs Open Dental 22.4.16 or later. Streams every page."""
@@ -183,9 +206,9 @@ class TreatPlans(Resource):
 
     async def update(self, TreatPlanNum: int, **params: Unpack[TreatPlansUpdateBody]) -> TreatPlan:
         """``PUT /treatplans/{TreatPlanNum}``. Needs Open Dental 24.1.10 or later."""
-        result: TreatPlan = await self._call(_OP_update, {'TreatPlanNum': TreatPlanNum}, params)
+        result: TreatPlan = await self._call(_OP_update, {"TreatPlanNum": TreatPlanNum}, params)
         return result
 
     async def delete(self, TreatPlanNum: int, **params: Unpack[TreatPlansDeleteParams]) -> None:
         """``DELETE /treatplans/{TreatPlanNum}``. Needs Open Dental 24.4.26 or later."""
-        await self._call(_OP_delete, {'TreatPlanNum': TreatPlanNum}, params)
+        await self._call(_OP_delete, {"TreatPlanNum": TreatPlanNum}, params)

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class UserGroupAttach(Model):
     """One row of ``usergroupattaches`` (table ``usergroupattach``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'UserGroupAttachNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "UserGroupAttachNum"
 
     UserGroupAttachNum: int = 0
     UserNum: int = 0
@@ -32,25 +32,28 @@ class UserGroupAttachesListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='usergroupattaches',
-    id='list',
-    method='GET',
-    path='/usergroupattaches',
+    resource="usergroupattaches",
+    id="list",
+    method="GET",
+    path="/usergroupattaches",
     path_params=(),
-    query=(Param('UserNum', 'int'), Param('UserGroupNum', 'int'),),
+    query=(
+        Param("UserNum", "int"),
+        Param("UserGroupNum", "int"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=UserGroupAttach,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class UserGroupAttaches(Resource):
     """Operations on ``/usergroupattaches``."""
 
-    _segment = 'usergroupattaches'
+    _segment = "usergroupattaches"
 
     def list(self, **params: Unpack[UserGroupAttachesListParams]) -> Paginator[UserGroupAttach]:
         """``GET /usergroupattaches``. Needs Open Dental 23.3.7 or later. Streams every page."""

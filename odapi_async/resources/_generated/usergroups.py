@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class UserGroup(Model):
     """One row of ``usergroups`` (table ``usergroup``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'UserGroupNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "UserGroupNum"
 
     UserGroupNum: int = 0
     Description: str = ""
@@ -31,25 +31,25 @@ class UserGroupsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='usergroups',
-    id='list',
-    method='GET',
-    path='/usergroups',
+    resource="usergroups",
+    id="list",
+    method="GET",
+    path="/usergroups",
     path_params=(),
-    query=(Param('includeCEMT', 'bool'),),
+    query=(Param("includeCEMT", "bool"),),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=UserGroup,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class UserGroups(Resource):
     """Operations on ``/usergroups``."""
 
-    _segment = 'usergroups'
+    _segment = "usergroups"
 
     def list(self, **params: Unpack[UserGroupsListParams]) -> Paginator[UserGroup]:
         """``GET /usergroups``. Needs Open Dental 23.2.21 or later. Streams every page."""

@@ -8,18 +8,20 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Userod(Model):
     """One row of ``userods`` (table ``userod``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'UserNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "UserNum"
 
-    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(['emailAddress', 'employeeName', 'providerName', 'userGroupNums'])
+    __od_derived__: ClassVar[FrozenSet[str]] = frozenset(
+        ["emailAddress", "employeeName", "providerName", "userGroupNums"]
+    )
 
     UserNum: int = 0
     UserName: str = ""
@@ -45,18 +47,21 @@ class UserodsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='userods',
-    id='list',
-    method='GET',
-    path='/userods',
+    resource="userods",
+    id="list",
+    method="GET",
+    path="/userods",
     path_params=(),
-    query=(Param('includeHidden', 'bool'), Param('includeCEMT', 'bool'),),
+    query=(
+        Param("includeHidden", "bool"),
+        Param("includeCEMT", "bool"),
+    ),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=Userod,
-    permission='Read All',
+    permission="Read All",
 )
 
 
@@ -68,19 +73,24 @@ class UserodsCreateBody(TypedDict, total=False):
 
 
 _OP_create = Operation(
-    resource='userods',
-    id='create',
-    method='POST',
-    path='/userods',
+    resource="userods",
+    id="create",
+    method="POST",
+    path="/userods",
     path_params=(),
     query=(),
-    body=(Param('UserName', 'str', required=True), Param('UserGroupNum', 'int', required=True), Param('Password', 'str', required=True), Param('IsPasswordResetRequired', 'bool'),),
+    body=(
+        Param("UserName", "str", required=True),
+        Param("UserGroupNum", "int", required=True),
+        Param("Password", "str", required=True),
+        Param("IsPasswordResetRequired", "bool"),
+    ),
     idempotent=False,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Userod,
-    derived=frozenset(['emailAddress', 'employeeName', 'providerName', 'userGroupNums']),
-    permission='Setup',
+    derived=frozenset(["emailAddress", "employeeName", "providerName", "userGroupNums"]),
+    permission="Setup",
 )
 
 
@@ -94,26 +104,33 @@ class UserodsUpdateBody(TypedDict, total=False):
 
 
 _OP_update = Operation(
-    resource='userods',
-    id='update',
-    method='PUT',
-    path='/userods/{UserNum}',
-    path_params=(Param('UserNum', 'int', required=True),),
+    resource="userods",
+    id="update",
+    method="PUT",
+    path="/userods/{UserNum}",
+    path_params=(Param("UserNum", "int", required=True),),
     query=(),
-    body=(Param('userGroupNums', 'list', items='int'), Param('EmployeeNum', 'int'), Param('ProviderNum', 'int'), Param('ClinicNum', 'int'), Param('IsHidden', 'bool'), Param('IsPasswordResetRequired', 'bool'),),
+    body=(
+        Param("userGroupNums", "list", items="int"),
+        Param("EmployeeNum", "int"),
+        Param("ProviderNum", "int"),
+        Param("ClinicNum", "int"),
+        Param("IsHidden", "bool"),
+        Param("IsPasswordResetRequired", "bool"),
+    ),
     idempotent=True,
     paginated=False,
-    returns='object',
+    returns="object",
     model=Userod,
-    derived=frozenset(['emailAddress', 'employeeName', 'providerName']),
-    permission='Setup',
+    derived=frozenset(["emailAddress", "employeeName", "providerName"]),
+    permission="Setup",
 )
 
 
 class Userods(Resource):
     """Operations on ``/userods``."""
 
-    _segment = 'userods'
+    _segment = "userods"
 
     def list(self, **params: Unpack[UserodsListParams]) -> Paginator[Userod]:
         """``GET /userods``. Needs Open Dental 21.3 or later. Streams every page."""
@@ -126,5 +143,5 @@ class Userods(Resource):
 
     async def update(self, UserNum: int, **params: Unpack[UserodsUpdateBody]) -> Userod:
         """``PUT /userods/{UserNum}``. Needs Open Dental 22.4.20 or later."""
-        result: Userod = await self._call(_OP_update, {'UserNum': UserNum}, params)
+        result: Userod = await self._call(_OP_update, {"UserNum": UserNum}, params)
         return result

@@ -8,16 +8,16 @@ from typing import Any, ClassVar, Dict, FrozenSet, List, Literal, Optional, Unio
 
 from typing_extensions import Required, TypedDict, Unpack
 
-from ..._codec import DynamicRow, Model
-from ..._operation import Operation, Param
-from ..._paginate import Paginator
-from ..._resource import Resource
+from odapi_async._codec import DynamicRow, Model
+from odapi_async._operation import Operation, Param
+from odapi_async._paging.paginator import Paginator
+from odapi_async._resource import Resource
 
 
 class Vitalsign(Model):
     """One row of ``vitalsigns`` (table ``vitalsign``)."""
 
-    __od_primary_key__: ClassVar[Optional[str]] = 'VitalsignNum'
+    __od_primary_key__: ClassVar[Optional[str]] = "VitalsignNum"
 
     VitalsignNum: int = 0
     PatNum: int = 0
@@ -47,25 +47,25 @@ class VitalsignsListParams(TypedDict, total=False):
 
 
 _OP_list = Operation(
-    resource='vitalsigns',
-    id='list',
-    method='GET',
-    path='/vitalsigns',
+    resource="vitalsigns",
+    id="list",
+    method="GET",
+    path="/vitalsigns",
     path_params=(),
     query=(),
     body=(),
     idempotent=True,
     paginated=True,
-    returns='list',
+    returns="list",
     model=None,
-    permission='Read All',
+    permission="Read All",
 )
 
 
 class Vitalsigns(Resource):
     """Operations on ``/vitalsigns``."""
 
-    _segment = 'vitalsigns'
+    _segment = "vitalsigns"
 
     def list(self, **params: Unpack[VitalsignsListParams]) -> Paginator[Any]:
         """``GET /vitalsigns``. Streams every page."""
