@@ -32,6 +32,7 @@ from odapi_async._hub import Hub, default_hub
 from odapi_async._paging.paginator import Paginator
 from odapi_async._raw import RawResponse
 from odapi_async._request.permissions import PermissionWarning
+from odapi_async._request.telemetry import Telemetry
 from odapi_async._session import OpenDental
 from odapi_async._settings import KeySettings, ThrottleStats
 from odapi_async._throttle.backend import ProcessThrottle, ThrottleBackend
@@ -66,6 +67,7 @@ __all__ = [
     "ResponseTooLarge",
     "ServerError",
     "SessionClosed",
+    "Telemetry",
     "ThrottleBackend",
     "ThrottleStats",
     "ThrottleUnavailable",

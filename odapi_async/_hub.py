@@ -18,6 +18,7 @@ import httpx2
 from odapi_async._exceptions import ConfigurationError
 from odapi_async._request.pools import ConnectionPools
 from odapi_async._request.routing import RouterRegistry
+from odapi_async._request.telemetry import Telemetry, check_setting
 from odapi_async._throttle.backend import ProcessThrottle, ThrottleBackend
 from odapi_async._version import __version__
 
@@ -38,6 +39,7 @@ class Hub:
         cert: str | tuple[str, str] | None = None,
         trust_env: bool = True,
         limits: httpx2.Limits | None = None,
+        telemetry: bool | Telemetry | None = None,
     ) -> None:
         """``throttle`` is where per-key state lives (default: this process, :class:`ProcessThrottle`).
 
@@ -49,8 +51,12 @@ class Hub:
         ``trust_env`` (read ``HTTPS_PROXY``/``SSL_CERT_FILE``… from the environment, as httpx does by default);
         ``limits``: its ``max_connections`` caps each key's pool (default: the key's in-flight caps), its
         keep-alive settings replace ``keepalive_expiry``.
+
+        ``telemetry``: OpenTelemetry spans and metrics for this hub's sessions (docs/observability.md): ``None``
+        on when a global tracer or meter provider is set, ``True``/``False``, or a :class:`Telemetry`.
         """
         self.throttle: ThrottleBackend = throttle if throttle is not None else ProcessThrottle()
+        self.telemetry = check_setting(telemetry)
         self._keepalive_expiry = keepalive_expiry
         self._transport_factory = transport_factory
         self._ssl: ssl.SSLContext | None = None

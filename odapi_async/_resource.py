@@ -93,8 +93,9 @@ class Resource:
 
         # What is listed, for the repr (the filters' names, never their values), progress and DataFrames.
         info = list_info(op.name, op.model, params, mode=lambda: requests.mode)
+        telemetry = requests.telemetry
         return Paginator(
-            counting(fetch, info),
+            counting(fetch if telemetry is None else telemetry.counted(fetch, op.name), info),
             limit_for_page=requests.page_cap,
             prefetch_depth=requests.read_ahead_depth,
             offset=offset,

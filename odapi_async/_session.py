@@ -44,6 +44,7 @@ from odapi_async._request.options import (
 )
 from odapi_async._request.retry import RetryPolicy
 from odapi_async._request.routing import PROBE_PATH, ModeReport, ModeRouter
+from odapi_async._request.telemetry import SessionTelemetry, Telemetry, session_telemetry
 from odapi_async._settings import (
     MODES,
     TIERS,
@@ -85,6 +86,7 @@ class _Core:
     attempts: AttemptRunner  # also the session's mark on the connection pools
     entered: int = 0  # ``async with`` blocks of the session (not its views) not yet left
     closed: bool = False
+    telemetry: SessionTelemetry | None = None  # None: off (docs/observability.md)
 
 
 def _scrub_keys(keys: tuple[Secret, ...], text: str) -> str:
@@ -131,6 +133,7 @@ class OpenDental(GeneratedResources):
         read_ahead: int = READ_AHEAD,
         throttle: ThrottleBackend | None = None,
         hub: Hub | None = None,
+        telemetry: bool | Telemetry | None = None,
     ) -> None:
         # Wrap the keys first, so that no raw key stays in this frame's locals (tracebacks with locals).
         given = (Secret(text_or_empty(developer_key)), Secret(text_or_empty(customer_key)))
@@ -174,8 +177,9 @@ class OpenDental(GeneratedResources):
         auth = Secret(f"ODFHIR {dev.reveal()}/{cust.reveal()}")
         keys = (dev, cust)
         urls = {m: u.rstrip("/") for m, u in base_urls.items()}
+        traced = session_telemetry(hub.telemetry if telemetry is None else telemetry, key_id, urls)
         attempts = AttemptRunner(
-            backend=backend,
+            backend=backend if traced is None else traced.throttle(backend),
             pools=hub.pools,
             key_id=key_id,
             base_urls=urls,
@@ -197,6 +201,7 @@ class OpenDental(GeneratedResources):
             failback_interval=check_positive("failback_interval", failback_interval, zero=True),
             pool_size=pool_size,
             attempts=attempts,
+            telemetry=traced,
         )
         self._core = core
         self._owner = True  # views made by with_options do not close the session

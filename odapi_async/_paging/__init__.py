@@ -1,6 +1,7 @@
 """Paging: a list call as an async stream of rows.
 
-``paginator`` (``Paginator``: Offset/Limit pages, read-ahead, the stop rule), ``bounds`` (``max_rows``,
-``take``, ``first``, the list's description), ``progress`` (the collect display) and ``frames`` (DataFrames typed
-from the models). Nothing here imports the request path or the session: a paginator is handed its fetch.
+``paginator`` (``Paginator``: iteration, pages, collect, take, repr, DataFrames), ``stream`` (one pass over the
+pages: the stop rule, the overlap, read-ahead, bounds), ``progress`` (the collect display), ``frames``
+(DataFrames from rows and a model) and ``spec`` (``ListSpec``: a list call, frozen). Nothing here imports the
+request path or the session: a paginator is handed its fetch.
 """

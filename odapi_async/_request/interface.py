@@ -7,7 +7,7 @@ session imports it. :class:`Prepared` is a request encoded once, :class:`Answer`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -20,7 +20,7 @@ from odapi_async._util.redact import Secret
 if TYPE_CHECKING:
     from odapi_async._operation import Operation
 
-__all__ = ["Answer", "Prepared", "RequestPath", "decode_or_raise"]
+__all__ = ["Answer", "ListTelemetry", "Prepared", "RequestPath", "decode_or_raise"]
 
 T = TypeVar("T")
 
@@ -86,3 +86,16 @@ class RequestPath(Protocol):
     def page_cap(self) -> int: ...
 
     def read_ahead_depth(self) -> int: ...
+
+    @property
+    def telemetry(self) -> ListTelemetry | None:
+        """The session's telemetry when it is on (``_request/telemetry.py``), else None."""
+        ...
+
+
+class ListTelemetry(Protocol):
+    """What a list needs of the session's telemetry, when it is on."""
+
+    def counted(
+        self, fetch: Callable[[int, int], Awaitable[list[T]]], operation: str
+    ) -> Callable[[int, int], Awaitable[list[T]]]: ...

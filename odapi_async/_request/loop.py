@@ -27,6 +27,7 @@ from odapi_async._request.interface import Answer, Prepared
 from odapi_async._request.options import RequestOptions
 from odapi_async._request.permissions import name_the_permission, warn_if_read_only
 from odapi_async._request.routing import ModeReport, ModeRouter, probe_mode
+from odapi_async._request.telemetry import OperationTrace, SessionTelemetry
 from odapi_async._settings import Mode, Tier
 
 __all__ = ["ENTERPRISE_PAGE_CAPS", "PAGE_CAPS", "RequestLoop", "SessionState", "page_cap"]
@@ -61,6 +62,9 @@ class SessionState(Protocol):
     @property
     def probe_timeout(self) -> float: ...
 
+    @property
+    def telemetry(self) -> SessionTelemetry | None: ...
+
 
 class RequestLoop:
     """Sends one view's requests: its options, its router, the session's shared state."""
@@ -91,13 +95,18 @@ class RequestLoop:
         # Remote is throttled to one request at a time: reading ahead there would only queue.
         return 1 if self.mode == "remote" else 1 + self.options.read_ahead
 
+    @property
+    def telemetry(self) -> SessionTelemetry | None:
+        """The session's telemetry when it is on (docs/observability.md), else None."""
+        return self._state.telemetry
+
     async def send_operation(
         self, op: Operation, path: str, *, query: dict[str, str], body: dict[str, Any] | None
     ) -> Answer:
         """Send one generated operation (its arguments checked and built by the resource)."""
         warn_if_read_only(op, self._state.tier)
         try:
-            return await self.send(op.method, path, query, body, idempotent=op.idempotent)
+            return await self.send(op.method, path, query, body, idempotent=op.idempotent, op=op)
         except Unauthorized as exc:
             name_the_permission(exc, op)  # its message now names the API permission the operation needs
             raise
@@ -130,9 +139,16 @@ class RequestLoop:
         body: dict[str, Any] | None,
         *,
         idempotent: bool,
+        op: Operation | None = None,
+        trace: OperationTrace | None = None,
     ) -> Answer:
         """Send until an answer, a decision to raise, or the retry budget ends (``docs/architecture.md``)."""
         core = self._state  # the session's core (a traceback with locals shows it, keys masked)
+        if core.telemetry is not None and trace is None:  # the call's span around this very method
+            with core.telemetry.operation(
+                op.name if op else "", method, op.path if op else "", self.options.priority
+            ) as trace:
+                return await self.send(method, path, query, body, idempotent=idempotent, op=op, trace=trace)
         if core.closed:
             raise SessionClosed(f"{method} {path}: this session was closed; make a new OpenDental(...)")
         payload = encode_body(body) if body is not None else None
@@ -155,7 +171,12 @@ class RequestLoop:
         front = False
         while True:
             short = None if router.confirmed(mode) else core.probe_timeout
-            outcome = await attempts.run(mode, req, options.with_connect(short), retry=front)
+            if trace is None:
+                outcome = await attempts.run(mode, req, options.with_connect(short), retry=front)
+            else:
+                outcome = await trace.attempt(
+                    attempts.run, mode, req, options.with_connect(short), retry=front
+                )
             if outcome.kind not in (Kind.NOT_SENT, Kind.LOST):
                 router.answered(mode)
             if outcome.kind is Kind.ANSWER:
@@ -180,6 +201,8 @@ class RequestLoop:
             if decision.action is Action.FAIL_OVER:
                 moved = router.fail_over(mode, why)
                 assert moved is not None
+                if trace is not None:
+                    trace.failed_over(mode, moved)
                 mode, retries, front = moved, 0, False
                 continue
             retries += 1

@@ -33,8 +33,9 @@ from odapi_async.sync import (
 )
 from odapi_async.sync._engine import CLAIM_WAIT
 from odapi_async.sync._fleet import FleetLeases, sync_fleet
+from odapi_async.sync._metrics import serve_metrics, watch_sync
 from odapi_async.sync._offices import exposed_keys_warning
-from odapi_async.sync._sink import prepare_tables
+from odapi_async.sync._open import prepare_tables
 
 
 def resource_names(text: str | None) -> list[str]:
@@ -84,6 +85,7 @@ async def run_sync(
         await anyio.to_thread.run_sync(prepare_tables, store, specs)
         stop = anyio.Event()
         display = LiveProgress(console, list(tracked.values()), quiet=quiet or as_json)
+        watch_sync(tracked, store, specs, fleet)  # --metrics reads the run from here
         async with anyio.create_task_group() as tg:
             tg.start_soon(display.run, stop)
             try:
@@ -190,6 +192,12 @@ async def run_sync(
 @click.option(
     "--for", "run_for", type=click.FloatRange(0), help="With --events: stop after this many seconds."
 )
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    metavar="HOST:PORT",
+    help="Serve Prometheus metrics per office on http://HOST:PORT/metrics, and /healthz (docs/observability.md).",
+)
 @connection_options
 def sync(
     db: str,
@@ -209,6 +217,7 @@ def sync(
     polling_seconds: int,
     sweep_every: float,
     run_for: float | None,
+    metrics_listen: str | None,
     connection: Connection,
 ) -> int:
     """Copy offices' data into SQLite or PostgreSQL, fetching only what changed since the last run."""
@@ -236,6 +245,12 @@ def sync(
         except ConfigurationError as exc:
             raise usage_error(f"office {config.name}: {exc}") from None
     console = Console()
+    if metrics_listen is not None:
+        try:
+            url = serve_metrics(metrics_listen, [o.name for o in offices])
+        except (ValueError, ImportError) as exc:
+            raise usage_error(f"--metrics: {exc}") from None
+        Console(stderr=True, highlight=False).print(f"metrics on {url}", markup=False)
     if events_listen is not None:
         if redis_url:
             raise usage_error("--events and --redis: run the fleet's sweeps and one event receiver apart")

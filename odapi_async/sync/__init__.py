@@ -20,8 +20,9 @@ from odapi_async.sync._engine import (
 )
 from odapi_async.sync._fleet import FleetLeases, sync_fleet
 from odapi_async.sync._offices import OfficeEntry, OfficesFileError, load_offices
+from odapi_async.sync._open import is_postgres_url, open_store
 from odapi_async.sync._postgres import PostgresStore
-from odapi_async.sync._sink import StoreError, SyncSink, is_postgres_url, open_store
+from odapi_async.sync._sink import StoreError, SyncSink
 from odapi_async.sync._store import (
     ClaimLost,
     FencedOut,

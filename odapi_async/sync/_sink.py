@@ -1,7 +1,8 @@
 """The one interface a sync writes through, whichever database holds the copy (SQLite or PostgreSQL).
 
-The engine, the fleet and the event receiver only ever see a :class:`SyncSink`; :func:`open_store` picks the
-database from what ``odapi sync --db`` was given: a ``postgresql://`` URL (PostgreSQL) or a path (SQLite).
+The engine, the fleet and the event receiver only ever see a :class:`SyncSink`; ``open_store`` (``_open.py``)
+picks the database from what ``odapi sync --db`` was given: a ``postgresql://`` URL (PostgreSQL) or a path
+(SQLite).
 
 The interface is synchronous on purpose: the engine calls it from worker threads (``anyio.to_thread``), so a
 store's work (converting a page, the database round trips) never holds up the event loop that fetches the next
@@ -11,19 +12,14 @@ pages, and both stores share one shape.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from odapi_async._exceptions import OpenDentalError
 
 if TYPE_CHECKING:
-    from odapi_async._syncspec import SyncSpec
     from odapi_async.sync._store import RunHolder, SyncState, TableLayout
 
-__all__ = ["POSTGRES_SCHEMES", "StoreError", "SyncSink", "is_postgres_url", "open_store", "prepare_tables"]
-
-#: URL schemes that select PostgreSQL (libpq's two spellings).
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+__all__ = ["StoreError", "SyncSink"]
 
 
 class StoreError(OpenDentalError):
@@ -95,28 +91,3 @@ class SyncSink(Protocol):
     def __enter__(self) -> SyncSink: ...
 
     def __exit__(self, *exc: object) -> None: ...
-
-
-def is_postgres_url(db: str | Path) -> bool:
-    return isinstance(db, str) and db.lower().startswith(POSTGRES_SCHEMES)
-
-
-def open_store(db: str | Path) -> SyncSink:
-    """A ``postgresql://`` URL opens a :class:`PostgresStore`, anything else is a SQLite file's path."""
-    if is_postgres_url(db):
-        from odapi_async.sync._postgres import PostgresStore
-
-        return PostgresStore(str(db))
-    from odapi_async.sync._store import SyncStore
-
-    return SyncStore(db)
-
-
-def prepare_tables(store: SyncSink, specs: Sequence[SyncSpec]) -> None:
-    """Make every table of a run ready up front, so that a table the store cannot use is reported before any
-    request to an office (``odapi sync`` does this; the engine prepares each table again, at no cost)."""
-    from odapi_async import resources as _models
-    from odapi_async.sync._store import TableLayout
-
-    for spec in specs:
-        store.prepare(TableLayout(spec, getattr(_models, spec.model)))

@@ -11,7 +11,10 @@ from cli.clitools import ROOT, _env, local_rows, odapi
 from pg_support import pg_rows
 from redis_support import NEEDS_REDIS, RedisServer
 
-pytestmark = [*NEEDS_REDIS, pytest.mark.timeout(300)]
+pytestmark = [
+    *NEEDS_REDIS,
+    pytest.mark.slow("a Celery worker process and three offices' syncs (13 s under load)"),
+]
 celery = pytest.importorskip("celery", reason="celery is not installed (pip install -e '.[test]')")
 
 RESOURCES = ["appointments", "patients", "procedurelogs", "commlogs"]

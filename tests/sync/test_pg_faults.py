@@ -10,7 +10,12 @@ import pytest
 from cli.clitools import local_rows, odapi, odapi_popen
 from pg_support import PostgresCluster, free_port, pg_rows
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow(
+        "each test runs odapi sync processes, some over the throttled Remote listener (6 to 9 s under load)"
+    ),
+]
 
 RESOURCES = "appointments,patients,procedurelogs,commlogs"
 SECRET = "s3cret-Pw-0dapi"  # the sync role's password: must never be printed

@@ -17,7 +17,12 @@ from cli.clitools import _env, local_rows, odapi
 from pg_support import pg_rows
 from redis_support import NEEDS_REDIS, RedisServer
 
-pytestmark = NEEDS_REDIS
+pytestmark = [
+    *NEEDS_REDIS,
+    pytest.mark.slow(
+        "worker processes over the throttled Remote listener, lease expiries (10 to 25 s under load)"
+    ),
+]
 
 RESOURCES = "appointments,patients,procedurelogs,commlogs"
 OFFICES = [f"o{n}" for n in range(1, 7)]

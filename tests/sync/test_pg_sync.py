@@ -30,6 +30,9 @@ def assert_same(cluster, database: str, sqlite: Path, office: str = "default") -
         assert have == want, f"{resource}: {len(have - want)} extra or different, {len(want - have)} missing"
 
 
+@pytest.mark.slow(
+    "four syncs of five resources, and the cluster's initdb when it runs first (8 to 11 s under load)"
+)
 def test_postgres_holds_what_sqlite_holds_in_typed_columns_and_follows_a_change(
     emulator, pg_cluster, pg_db, tmp_path
 ) -> None:
@@ -70,6 +73,7 @@ def test_postgres_holds_what_sqlite_holds_in_typed_columns_and_follows_a_change(
     assert_same(pg_cluster, pg_db, sqlite)
 
 
+@pytest.mark.slow("three syncs that wait for each other, over a 30 ms emulator (10 to 15 s under load)")
 def test_three_concurrent_syncs_of_one_office_take_turns(slow_emulator, pg_cluster, pg_db, tmp_path) -> None:
     """One run per office of a database at a time: the first lists whole, the others wait, then ask for changes."""
     import subprocess
