@@ -212,7 +212,7 @@ class PostgresStore:
         self._secret = str(params.get("password") or "")
         host = str(params.get("host") or "localhost")
         port = f":{params['port']}" if params.get("port") else ""
-        self.where = (
+        self.where: str = (
             f"postgresql://{params.get('user') or ''}{'@' if params.get('user') else ''}{host}{port}/"
         )
         self.where += str(params.get("dbname") or "")

@@ -469,7 +469,7 @@ class StoreFileError(OpenDentalError):
             cause = _file_cause(exc)
             if cause in (_FILE_CAUSES[8], _FILE_CAUSES[14]) and isinstance(path, Path):
                 cause = _where_it_cannot_write(path) or cause
-        self.cause = cause or "cannot be used"
+        self.cause: str = cause or "cannot be used"
         engine = "SQLite" if isinstance(exc, sqlite3.Error) else type(exc).__name__
         super().__init__(f"{path}: {self.cause} ({engine}: {exc})")
 
@@ -478,7 +478,8 @@ class StoreWriteError(OpenDentalError):
     """One office's rows could not be written (a value SQLite refuses, a trigger, a constraint): that office fails."""
 
     def __init__(self, office: str, table: str, exc: BaseException) -> None:
-        self.office, self.table = office, table
+        self.office: str = office
+        self.table: str = table
         super().__init__(f"could not write {table} of office {office}: {exc}")
 
 
