@@ -2,9 +2,10 @@
 answer; run the handlers afterwards, in the background.
 
 The answer never waits for a handler: Open Dental resends a call that is slow to answer, so a slow handler
-would turn into duplicate deliveries. Handlers of one record (office, table, primary key) run in order, in
-one of ``concurrency`` lanes; different records run in parallel. A handler that raises is retried a few
-times with backoff, then the event is marked failed (and logged without its data).
+would turn into duplicate deliveries. Handlers of one record (office, table, primary key) run in order;
+different records run in parallel, on ``concurrency`` workers. A handler that raises (or outlasts
+``handler_timeout``) is retried a few times with backoff, then the event is marked failed (and logged without
+its data); a record waiting for its retry holds no worker, only its own later events.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -35,6 +38,10 @@ H = TypeVar("H", bound=Handler)
 #: The API's own body limit ("about 16.8 million characters"): a call larger than that is not Open Dental.
 DEFAULT_MAX_BODY = 16_777_216
 _TAKE = 256
+#: Events taken from the store and not yet acknowledged, at most.
+_IN_FLIGHT = 4096
+#: Records a worker handles in a row before it lets other tasks run (when their handlers never wait).
+_RUN = 64
 
 
 class EventReceiver:
@@ -251,70 +258,117 @@ class EventReceiver:
             await progress.wait()
 
     async def _workers(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        lanes: list[MemoryObjectSendStream[list[Event[Any]]]] = []
+        ready_send, ready_recv = anyio.create_memory_object_stream[_Record](math.inf)
         try:
-            async with anyio.create_task_group() as tg:
+            async with ready_send, ready_recv, anyio.create_task_group() as tg:
                 self._workers_scope = tg.cancel_scope
+                room = _Room(_IN_FLIGHT)
+                records: dict[Hashable, _Record] = {}
                 for _ in range(self.concurrency):
-                    send, recv = anyio.create_memory_object_stream[list[Event[Any]]](16)
-                    lanes.append(send)
-                    tg.start_soon(self._lane, recv)
-                tg.start_soon(self._dispatch, lanes)
+                    tg.start_soon(self._worker, ready_recv.clone(), ready_send, records, room, tg)
+                tg.start_soon(self._dispatch, ready_send.clone(), records, room)
                 task_status.started()
         finally:
-            for send in lanes:
-                send.close()
             self._workers_done.set()
 
-    async def _dispatch(self, lanes: Sequence[MemoryObjectSendStream[list[Event[Any]]]]) -> None:
-        while True:
-            self._wake = anyio.Event()
-            events = await self.store.take(_TAKE)
-            if not events:
-                self._signal_progress()  # a store that only now knows it is empty lets join() return
-                with anyio.move_on_after(1.0):  # a bound: also picks up anything a missed wake-up left
-                    await self._wake.wait()
-                continue
-            # events travel to lanes and acks back in lists: one stream hop per batch, not per event
-            per_lane: dict[int, list[Event[Any]]] = {}
-            for event in events:
-                per_lane.setdefault(_lane_of(event, len(lanes)), []).append(event)
-            for lane, batch in per_lane.items():
-                await lanes[lane].send(batch)
+    async def _dispatch(
+        self, ready: MemoryObjectSendStream[_Record], records: dict[Hashable, _Record], room: _Room
+    ) -> None:
+        """Take queued events and hand each to its record: a record not yet active becomes ready for a worker;
+        an active one (running, or waiting for a retry) gets the event after those it has."""
+        async with ready:
+            while True:
+                await room.wait()
+                self._wake = anyio.Event()
+                events = await self.store.take(min(_TAKE, room.free))
+                if not events:
+                    self._signal_progress()  # a store that only now knows it is empty lets join() return
+                    with anyio.move_on_after(1.0):  # a bound: also picks up anything a missed wake-up left
+                        await self._wake.wait()
+                    continue
+                room.take(len(events))
+                for event in events:
+                    key = _record_of(event)
+                    record = records.get(key)
+                    if record is None:
+                        records[key] = record = _Record(key)
+                        record.events.append(event)
+                        ready.send_nowait(record)
+                    else:
+                        record.events.append(event)
 
-    async def _lane(self, recv: MemoryObjectReceiveStream[list[Event[Any]]]) -> None:
+    async def _worker(
+        self,
+        ready_recv: MemoryObjectReceiveStream[_Record],
+        ready: MemoryObjectSendStream[_Record],
+        records: dict[Hashable, _Record],
+        room: _Room,
+        tg: TaskGroup,
+    ) -> None:
+        """Run ready records' handlers. A handler that fails is retried later, from a timer of its own, so the
+        worker goes on with other records meanwhile; a record's next events wait for it (order per record)."""
         assert self._ack_send is not None
         ack = self._ack_send.clone()
-        async with recv, ack:
-            async for batch in recv:
-                await ack.send([(event.seq, await self._run_handlers(event)) for event in batch])
-
-    async def _run_handlers(self, event: Event[Any]) -> bool:
-        ok = True
-        for handler in self._handlers.get((event.kind, event.type), ()):
-            for attempt in range(self.retries + 1):
+        async with ready_recv, ack:
+            run = 0
+            while True:
+                # Without a wait while records are ready: the acker, which runs when this worker waits, then
+                # gathers many acknowledgements into one store write. A pause every _RUN records lets others in.
+                run += 1
                 try:
-                    with anyio.fail_after(self.handler_timeout):
-                        await handler(event)
-                    break
-                except Exception as exc:
-                    if attempt == self.retries:
-                        ok = False
-                        # the exception's text may quote the row (patient data): log its type only
-                        logger.error(
-                            "handler %s failed for %s after %d attempts: %s",
-                            getattr(handler, "__qualname__", handler),
-                            event,
-                            attempt + 1,
-                            type(exc).__name__,
-                        )
-                    else:
-                        await anyio.sleep(min(self.retry_backoff * 2**attempt, 30.0))
-        if ok:
-            self.stats["handled"] += 1
-        else:
-            self.stats["failed"] += 1
-        return ok
+                    if run % _RUN == 0:
+                        raise anyio.WouldBlock
+                    record = ready_recv.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        record = await ready_recv.receive()
+                    except anyio.EndOfStream:
+                        return
+                while record.events:
+                    event = record.events[0]
+                    retry_in = await self._run_handlers(event, record)
+                    if retry_in is not None:
+                        tg.start_soon(_ready_later, ready, record, retry_in)
+                        break
+                    record.events.popleft()
+                    self.stats["handled" if record.ok else "failed"] += 1
+                    done = [(event.seq, record.ok)]
+                    record.ok, record.handler, record.attempt = True, 0, 0
+                    try:  # no wait when there is room: the acker gathers what came meanwhile into one write
+                        ack.send_nowait(done)
+                    except anyio.WouldBlock:
+                        await ack.send(done)
+                    room.give(1)
+                else:
+                    del records[
+                        record.key
+                    ]  # no await since the check: an event the dispatcher adds finds none
+
+    async def _run_handlers(self, event: Event[Any], record: _Record) -> float | None:
+        """Go on with ``event``'s handlers from where ``record`` left them; seconds until a retry is due, or None
+        once every handler has run (``record.ok`` says whether all succeeded)."""
+        handlers = self._handlers.get((event.kind, event.type), ())
+        while record.handler < len(handlers):
+            handler = handlers[record.handler]
+            try:
+                with anyio.fail_after(self.handler_timeout):
+                    await handler(event)
+            except Exception as exc:
+                if record.attempt < self.retries:
+                    record.attempt += 1
+                    return min(self.retry_backoff * 2.0 ** (record.attempt - 1), 30.0)
+                record.ok = False
+                # the exception's text may quote the row (patient data): log its type only
+                logger.error(
+                    "handler %s failed for %s after %d attempts: %s",
+                    getattr(handler, "__qualname__", handler),
+                    event,
+                    record.attempt + 1,
+                    type(exc).__name__,
+                )
+            record.handler += 1
+            record.attempt = 0
+        return None
 
     async def _acker(self, recv: MemoryObjectReceiveStream[list[tuple[int, bool]]]) -> None:
         """Record handled events in batches (one store write for many events)."""
@@ -353,8 +407,47 @@ def _label(key: str) -> str:
     return "office-" + hashlib.sha256(key.strip().encode()).hexdigest()[:8]
 
 
-def _lane_of(event: Event[Any], lanes: int) -> int:
+class _Record:
+    """One record's events still to handle, in order, and where its head event's handlers stand."""
+
+    __slots__ = ("attempt", "events", "handler", "key", "ok")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.events: deque[Event[Any]] = deque()
+        self.handler = 0  # the head event's next handler
+        self.attempt = 0  # attempts of that handler so far that failed
+        self.ok = True  # every handler of the head event so far succeeded
+
+
+class _Room:
+    """How many events may be taken from the store and not yet acknowledged (a bound on what is in memory)."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._freed = anyio.Event()
+
+    async def wait(self) -> None:
+        while self.free <= 0:
+            self._freed = anyio.Event()
+            await self._freed.wait()
+
+    def take(self, n: int) -> None:
+        self.free -= n
+
+    def give(self, n: int) -> None:
+        self.free += n
+        self._freed.set()
+
+
+async def _ready_later(ready: MemoryObjectSendStream[_Record], record: _Record, delay: float) -> None:
+    await anyio.sleep(delay)
+    ready.send_nowait(record)
+
+
+def _record_of(event: Event[Any]) -> Hashable:
+    """What orders events: the record (office, table family, primary key) its row is."""
     known = KNOWN_TYPES.get((event.kind, event.type))
     if known is None:
-        return id(event.row) % lanes  # an unknown type has no known primary key: no order to keep
-    return hash((event.office, known.family, getattr(event.row, known.primary_key, None))) % lanes
+        return ("seq", event.seq)  # an unknown type has no known primary key: no order to keep
+    return (event.office, known.family, getattr(event.row, known.primary_key, None))

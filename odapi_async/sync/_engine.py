@@ -199,7 +199,7 @@ async def sync_office(
     """
     progress = progress or OfficeProgress(office.name)
     run = secrets.token_hex(8)
-    holder = await _claim(store, office.name, run, claim_wait)
+    holder = await _claim(store, office.name, run, claim_wait, progress)
     if holder is not None:
         progress.skipped = (
             f"another run ({holder.holder}, since {holder.started_at}) is syncing this office into the same "
@@ -217,17 +217,23 @@ async def sync_office(
     return progress
 
 
-async def _claim(store: SyncSink, office: str, run: str, wait: float) -> RunHolder | None:
+async def _claim(
+    store: SyncSink, office: str, run: str, wait: float, progress: OfficeProgress
+) -> RunHolder | None:
     """Take the office's claim, trying again for up to ``wait`` seconds; the holder when it stayed taken."""
     deadline = time.monotonic() + wait
     pause = 0.05
-    while True:
-        holder = await anyio.to_thread.run_sync(lambda: store.claim(office, run, ttl=CLAIM_TTL))
-        left = deadline - time.monotonic()
-        if holder is None or left <= 0:
-            return holder
-        await anyio.sleep(min(pause, left))
-        pause = min(pause * 2, 1.0)
+    try:
+        while True:
+            holder = await anyio.to_thread.run_sync(lambda: store.claim(office, run, ttl=CLAIM_TTL))
+            left = deadline - time.monotonic()
+            if holder is None or left <= 0:
+                return holder
+            progress.resource = "waiting: another run"  # what the live display shows meanwhile
+            await anyio.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
+    finally:
+        progress.resource = ""
 
 
 async def _holding_claim(store: SyncSink, office: str, run: str, body: Callable[[], Awaitable[None]]) -> None:

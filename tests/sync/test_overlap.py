@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 from cli.clitools import _env, assert_equal, local_rows
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow("two or three odapi processes, each a whole or incremental sync, one after the other"),
+]
 
 RESOURCES = "patients,procedurelogs,appointments,commlogs"
 

@@ -64,6 +64,7 @@ def remount(where: Path, options: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{options}", str(where)], check=True)
 
 
+@pytest.mark.slow("two odapi syncs and a comparison with the office")
 def test_disk_full_is_one_line_the_file_stays_valid_and_the_next_run_is_exact(
     slow_emulator, tmp_path
 ) -> None:
@@ -79,6 +80,7 @@ def test_disk_full_is_one_line_the_file_stays_valid_and_the_next_run_is_exact(
         assert_equal(slow_emulator, db, KEY, "default", RESOURCES.split(","))
 
 
+@pytest.mark.slow("three odapi syncs and a comparison with the office")
 def test_a_read_only_file_is_one_line(slow_emulator, tmp_path) -> None:
     with tmpfs(tmp_path / "disk", "20m") as disk:
         db = disk / "x.sqlite"
@@ -106,6 +108,7 @@ def test_a_file_that_is_not_a_database_is_one_line_and_left_alone(slow_emulator,
     assert db.read_bytes() == before
 
 
+@pytest.mark.slow("waits out SQLite's 10 s busy timeout, then syncs again")
 def test_a_file_locked_past_the_busy_timeout_is_one_line(slow_emulator, tmp_path) -> None:
     db = tmp_path / "x.sqlite"
     assert odapi(*sync_args(slow_emulator, db, "--resources", "patients")).returncode == 0
