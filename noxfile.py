@@ -1,4 +1,5 @@
-"""One check at a time for a developer: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``generate``, ``bench``.
+"""One check at a time for a developer: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``generate``, ``bench``,
+``release``.
 
 CI runs ``.ci/run`` (``nox -s ci`` runs it here): the same commands in one go, in the project's ``.venv``, with the
 test suite run once under coverage (``nox -s coverage`` is that run alone). Change a check in both places.
@@ -93,3 +94,11 @@ def bench(session: nox.Session) -> None:
     for name in session.posargs or list(runs):
         for args in runs[name]:
             session.run("python", f"benchmarks/bench_{name}.py", *args)
+
+
+@nox.session(python=PYTHON)
+def release(session: nox.Session) -> None:
+    """Build the sdist and wheel into dist/, twine-check them, install the wheel into a fresh venv and run
+    ``odapi demo`` from it (scripts/release.py; publishing stays a separate, deliberate ``twine upload``)."""
+    session.install("build>=1.2", "twine>=5")
+    session.run("python", "scripts/release.py", *session.posargs)

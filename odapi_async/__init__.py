@@ -37,8 +37,12 @@ from odapi_async._session import OpenDental
 from odapi_async._settings import KeySettings, ThrottleStats
 from odapi_async._throttle.backend import ProcessThrottle, ThrottleBackend
 from odapi_async._throttle.redis import RedisThrottle
+from odapi_async._util.logenv import configure_from_env
 from odapi_async._util.logfilter import redact_transport_logs
+from odapi_async._util.optional import MissingExtra
 from odapi_async._version import __version__
+
+configure_from_env()  # ODAPI_LOG=debug|info|warning: the SDK's log lines on stderr (see _util/logenv.py)
 
 __all__ = [
     "APIStatusError",
@@ -53,6 +57,7 @@ __all__ = [
     "Hub",
     "InvalidParameter",
     "KeySettings",
+    "MissingExtra",
     "Model",
     "NotFound",
     "OpenDental",

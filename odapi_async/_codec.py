@@ -40,11 +40,45 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
+#: Fields that a repr shows as ``<masked>`` (in every model that has them, and in ``DynamicRow`` keys, any
+#: case): numbers that identify a person on their own, outside the practice, and secrets. The SSN (patients,
+#: providers, referrals), Medicaid and insurance subscriber IDs, the chart number (a medical record number),
+#: the birthdate (with a name, what identity checks ask), passwords and bank account numbers. Names, addresses
+#: and phone numbers stay visible: a repr must still tell one row from another while debugging. Only reprs
+#: change: attributes, ``to_dict()``, JSON, DataFrames and the sync's tables hold the values as they are.
+MASKED_FIELDS = frozenset(
+    {
+        "SSN",
+        "MedicaidID",
+        "SubscriberID",
+        "ChartNumber",
+        "Birthdate",
+        "Password",
+        "BankAccountInfo",
+        "DepositAccountNum",
+    }
+)
+_MASKED_LOWER = frozenset(name.lower() for name in MASKED_FIELDS)
+
+
+class _Masked:
+    """Stands in for a masked value in reprs (rich's pretty printer included)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<masked>"
+
+
+MASKED = _Masked()
+
+
 class Model(msgspec.Struct, kw_only=True, gc=False, repr_omit_defaults=True):
     """Base of every generated model: a msgspec Struct whose attributes are the API's wire names.
 
     ``gc=False`` is safe (rows hold only scalars and lists of scalars) and makes decoding ~10 % faster.
-    The repr leaves out fields at their defaults (0, "", None): a row of 35 fields prints what it holds.
+    The repr leaves out fields at their defaults (0, "", None): a row of 35 fields prints what it holds, and
+    shows the fields of :data:`MASKED_FIELDS` (the SSN, ...) as ``<masked>``; the values are untouched.
     """
 
     #: Read-only helper fields (lower-case names such as ``provAbbr``) that must never be sent back.
@@ -73,9 +107,39 @@ class Model(msgspec.Struct, kw_only=True, gc=False, repr_omit_defaults=True):
         """The fields as a plain dict (Python values, not wire values)."""
         return msgspec.structs.asdict(self)
 
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        """The fields not at their defaults, as rich pretty-prints them; identifiers masked."""
+        shown = []
+        for name, default, factory in _repr_fields(type(self)):
+            value = getattr(self, name)
+            if default is not msgspec.NODEFAULT and value == default:
+                continue
+            if factory is not msgspec.NODEFAULT and value == factory():
+                continue
+            shown.append((name, MASKED if name in MASKED_FIELDS and value not in (None, "") else value))
+        return shown
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"{type(self).__name__}({fields})"
+
+
+@functools.cache
+def _repr_fields(cls: type[Model]) -> tuple[tuple[str, Any, Any], ...]:
+    return tuple((f.name, f.default, f.default_factory) for f in msgspec.structs.fields(cls))
+
 
 class DynamicRow(dict[str, Any]):
-    """A row with columns chosen by the caller (``queries/ShortQuery``): a dict of column → value."""
+    """A row with columns chosen by the caller (``queries/ShortQuery``): a dict of column → value.
+
+    Its repr masks the columns named like :data:`MASKED_FIELDS` (any case), as a model's does."""
+
+    def __repr__(self) -> str:
+        shown = {
+            k: MASKED if isinstance(k, str) and k.lower() in _MASKED_LOWER and v not in (None, "") else v
+            for k, v in self.items()
+        }
+        return f"DynamicRow({shown!r})"
 
 
 def _annotations(cls: type) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from odapi_async.emulator._stats import key_id
+from odapi_async.emulator._server.stats import key_id
 
 #: Whether the tests that need a real Redis can run here.
 HAVE_REDIS = shutil.which("redis-server") is not None

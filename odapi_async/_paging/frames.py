@@ -21,6 +21,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import msgspec
 
 from odapi_async._codec import Model
+from odapi_async._util.optional import require as require_module
 
 __all__ = ["column_kinds", "require", "rows_to_pandas", "rows_to_polars"]
 
@@ -28,11 +29,8 @@ _GENERATED = "odapi_async.resources._generated."
 
 
 def require(name: str) -> Any:
-    """The DataFrame library ``name``, or an ImportError naming the extra that installs it."""
-    try:
-        return __import__(name)
-    except ImportError:
-        raise ImportError(f"to_{name}() needs {name}: pip install 'odapi-async[{name}]'") from None
+    """The DataFrame library ``name``, or :class:`~odapi_async.MissingExtra` naming the extra that installs it."""
+    return require_module(name, name, f"to_{name}()")
 
 
 @functools.cache

@@ -17,6 +17,8 @@ import time
 from types import TracebackType
 from typing import Any
 
+from odapi_async._util.optional import MissingExtra
+
 __all__ = ["CollectProgress", "progress_wanted"]
 
 _ENV = "ODAPI_PROGRESS"
@@ -38,9 +40,8 @@ def progress_wanted(progress: bool | None) -> bool:
         if not isinstance(progress, bool):
             raise TypeError(f"progress must be True, False or None; got {progress!r}")
         if progress and not _can_draw():
-            raise ImportError(
-                "progress=True needs rich (and ipywidgets in Jupyter): pip install 'odapi-async[notebook]'"
-            )
+            missing = "rich" if importlib.util.find_spec("rich") is None else "ipywidgets"
+            raise MissingExtra("progress=True", "notebook", missing)
         return progress
     env = os.environ.get(_ENV, "").strip().lower()
     if env in ("1", "true", "yes", "on"):

@@ -42,6 +42,7 @@ from odapi_async._throttle.backend import ProcessThrottle
 from odapi_async._throttle.key import MAX_CANCEL_HOLD, ThrottleSlot
 from odapi_async._throttle.margin import MarginEstimator
 from odapi_async._throttle.redis_scripts import ACQUIRE, LEAVE, PICKUP, RELEASE, RENEW, grant_key, state_keys
+from odapi_async._util.optional import require_extra
 from odapi_async._util.perloop import PerLoop
 from odapi_async._util.redis_client import Script, blocking_pool, check_word, connect, run_script
 
@@ -221,6 +222,7 @@ class RedisThrottle:
         local: ProcessThrottle | None = None,
         cluster: bool = False,
     ) -> None:
+        require_extra("redis", "RedisThrottle")
         if fallback not in ("fail", "local"):
             raise ValueError(f"fallback must be 'fail' or 'local', not {fallback!r}")
         for name, value in (

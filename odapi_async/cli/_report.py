@@ -141,3 +141,36 @@ def print_summary(console: Console, offices: Sequence[OfficeProgress], *, as_jso
         for r in office.results:
             if r.note:
                 console.print(f"{office.name}/{r.resource}: {r.note}", markup=False)
+
+
+def interrupted_lines(offices: Sequence[OfficeProgress], resources: Sequence[str]) -> list[str]:
+    """What an interrupted sync leaves, per office, and that the same command resumes from it.
+
+    Every page is its own transaction and a resource's watermark is saved only after its last page, so: a
+    finished resource is committed whole (the next run asks only for what changed since); the one in progress
+    has the pages written so far and is listed again from its old watermark; the rest did not start.
+    """
+    lines = ["sync interrupted; committed so far:"]
+    for office in offices:
+        finished = [r.resource for r in office.results if not r.error]
+        failed = [r.resource for r in office.results if r.error]
+        ended = {r.resource for r in office.results}
+        current = office.resource if office.resource and office.resource not in ended else None
+        left = [r for r in resources if r not in ended and r != current]
+        if office.error:
+            state = f"failed: {office.error}"
+        elif not left and current is None:
+            state = "finished" if not failed else f"finished, failed: {', '.join(failed)}"
+        elif current is not None:
+            state = (
+                f"stopped in {current} (its pages so far are kept; it is asked again from its old watermark)"
+            )
+        else:
+            state = "stopped"
+        done = ", ".join(finished) if finished else "none"
+        line = f"  {office.name}: {office.rows:,} rows written; resources finished: {done}; {state}"
+        if left:
+            line += f"; not started: {', '.join(left)}"
+        lines.append(line)
+    lines.append("Run the same command again to resume: each resource goes on from what was committed.")
+    return lines

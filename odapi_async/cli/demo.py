@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from odapi_async import OpenDental
+from odapi_async._util.optional import MissingExtra, require_extra
 from odapi_async.cli._common import CliFailure, usage_error
 from odapi_async.cli.sync import run_sync
 from odapi_async.sync import OfficeConfig, incremental_resources
@@ -22,6 +23,7 @@ DEVELOPER_KEY = "demo-developer"
 KEYS = {"demo-northside": "full", "demo-riverside": "read_all"}
 #: The real intervals are 1 s (full) and 5 s (read_all); the demo runs them 250 times faster.
 SPEED_UP = 250
+SYNC_DOCS = "https://github.com/odapi-async/odapi-async/blob/main/docs/sync.md"
 INTERVALS = {"full": 1.0 / SPEED_UP, "read_all": 5.0 / SPEED_UP, "enterprise": 0.5 / SPEED_UP}
 
 
@@ -51,9 +53,11 @@ def _offices(endpoints: dict[str, str]) -> list[OfficeConfig]:
 
 async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Console) -> bool:
     try:
-        from odapi_async.emulator import Emulator
-    except ImportError as exc:
-        raise usage_error(f"the demo needs the 'emulator' extra ({exc.name} is not installed)") from None
+        require_extra("emulator", "the demo")
+    except MissingExtra as exc:
+        raise usage_error(str(exc)) from None
+    from odapi_async.emulator import Emulator
+
     emu = Emulator(
         seed=seed, patients=patients, developer_key=DEVELOPER_KEY, customer_keys=KEYS, intervals=INTERVALS
     )
@@ -65,6 +69,8 @@ async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Consol
         say(
             "Syncing two offices into SQLite: [bold]northside[/bold] (full key, Local listener) and "
             "[bold]riverside[/bold] (read_all key, cascade Service → Remote).\n"
+            "riverside's Service listener is stopped on purpose: the warning [bold]'service mode failed "
+            "(ConnectError ...); now using remote'[/bold] below is the failover this demo shows, not a fault.\n"
             f"The Remote throttle intervals are scaled down {SPEED_UP}× for the demo "
             f"(read_all {INTERVALS['read_all'] * 1000:.0f} ms instead of 5 s, full {INTERVALS['full'] * 1000:.0f} ms "
             "instead of 1 s)."
@@ -82,8 +88,27 @@ async def _demo(db: Path, patients: int, seed: int, quiet: bool, console: Consol
     violations = stats["listeners"]["remote"]["violations"]
     say(f"Throttle violations counted by the emulator: {violations}")
     say(f"The rows are in [bold]{db}[/bold] (one table per resource, an 'office' column).")
-    say(f"Next: sqlite3 {db.name} 'SELECT office, count(*) FROM appointments GROUP BY office'")
+    for line in next_steps(db):
+        say(line, markup=False, highlight=False)
     return not any(o.failures for o in done)
+
+
+def next_steps(db: Path) -> list[str]:
+    """What to do after the demo: look at the rows, then sync a real office the way a deployment does."""
+    return [
+        "Next:",
+        f"  look at the rows:  sqlite3 {db.name} 'SELECT office, count(*) FROM appointments GROUP BY office'",
+        "  sync a real office: write offices.toml (one [offices.NAME] table per office)",
+        "",
+        "      [offices.main]",
+        '      customer_key_env = "MAIN_CUSTOMER_KEY"   # the office\'s customer key, from the environment',
+        '      tier = "auto"',
+        '      modes = ["local", "service", "remote"]   # the cascade, in order',
+        "",
+        "    then: export ODAPI_DEVELOPER_KEY=... MAIN_CUSTOMER_KEY=...",
+        "          odapi sync --offices offices.toml --db offices.sqlite   # run it again: only what changed",
+        f"    (the offices file, schedules and fleets: {SYNC_DOCS})",
+    ]
 
 
 @click.command()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import difflib
 import inspect
+import shutil
 import sys
 import typing
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -14,10 +16,10 @@ from typing import Any
 import anyio
 import click
 import msgspec
-from rich.console import Console
-from rich.table import Table
 
-from odapi_async import OpenDental
+from odapi_async import OpenDental, resources
+from odapi_async._codec import Model
+from odapi_async.cli import _table
 from odapi_async.cli._common import Connection, connection_options, parse_params, usage_error
 from odapi_async.resources._generated import RESOURCES
 
@@ -101,6 +103,48 @@ async def _rows(
             yield row
 
 
+def row_model(resource: str, key: str | None) -> type[Model] | None:
+    """The model of the rows ``odapi get RESOURCE [ID]`` prints (None: rows without a fixed set of fields)."""
+    method = getattr(getattr(resources, RESOURCES[resource]), "get" if key is not None else "list", None)
+    if method is None:
+        return None
+    returned = typing.get_type_hints(method).get("return")
+    model = typing.get_args(returned)[0] if typing.get_args(returned) else returned  # Paginator[M] -> M
+    if isinstance(model, type) and issubclass(model, Model) and model.__struct_fields__:
+        return model
+    return None
+
+
+def check_fields(resource: str, model: type[Model] | None, wanted: Sequence[str]) -> None:
+    """``--fields`` names the model's fields, as ``-p`` filters must name parameters: a typo is a usage error."""
+    if model is None:
+        return
+    known = model.__struct_fields__
+    for name in wanted:
+        if name in known:
+            continue
+        by_case = [f for f in known if f.lower() == name.lower()]
+        close = by_case or difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise usage_error(
+            f"--fields: {resource} rows have no field {name!r}{hint} (fields: {', '.join(known)})"
+        )
+
+
+def _print_table(records: list[dict[str, Any]], first: str | None, fields: Sequence[str]) -> None:
+    if not records:
+        sys.stderr.write("no rows\n")
+        return
+    terminal = sys.stdout.isatty()
+    width = shutil.get_terminal_size().columns if terminal else None
+    layout = _table.choose(records, first=first, width=width, wanted=fields)
+    for line in _table.render(records, layout.columns, cut=terminal):
+        sys.stdout.write(line + "\n")
+    note = layout.note()
+    if note:
+        sys.stderr.write(note + "\n")
+
+
 async def _emit(
     connection: Connection,
     resource: str,
@@ -109,9 +153,10 @@ async def _emit(
     fmt: str,
     limit: int | None,
     fields: Sequence[str],
+    first: str | None,
 ) -> None:
     out = sys.stdout
-    table: Table | None = None
+    table: list[dict[str, Any]] = []
     writer: Any = None
     async with connection.session() as od:
         async for row in _rows(od, resource, key, params, limit):
@@ -126,22 +171,27 @@ async def _emit(
                     writer.writeheader()
                 writer.writerow(record)
             else:
-                if table is None:
-                    table = Table(*record)
-                table.add_row(*("" if v is None else str(v) for v in record.values()))
+                table.append(record)  # the columns depend on every row: printed at the end
             if fmt != "table":
                 out.flush()  # a pipe's reader sees each row as it comes
-    if table is not None:
-        Console().print(table)
+    if fmt == "table":
+        _print_table(table, first, fields)
 
 
 @click.command()
 @click.argument("resource")
 @click.argument("key", metavar="[ID]", required=False)
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A filter (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="ndjson", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="ndjson",
+    show_default=True,
+    help="table: the key and the filled columns that fit the terminal (plain aligned text when piped).",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Stop after this many rows.")
-@click.option("--fields", metavar="A,B,...", help="Only these fields, in this order.")
+@click.option("--fields", metavar="A,B,...", help="Only these fields of the model, in this order.")
 @connection_options
 def get(
     resource: str,
@@ -158,5 +208,8 @@ def get(
             f"unknown resource {resource!r}; resources are the URL segments: patients, appointments, ..."
         )
     wanted = [f.strip() for f in (fields or "").split(",") if f.strip()]
-    anyio.run(_emit, connection, resource, key, parse_params(params), fmt, limit, wanted)
+    model = row_model(resource, key)
+    check_fields(resource, model, wanted)
+    first = model.__od_primary_key__ if model is not None else None
+    anyio.run(_emit, connection, resource, key, parse_params(params), fmt, limit, wanted, first)
     return 0

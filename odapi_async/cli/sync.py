@@ -16,7 +16,7 @@ from odapi_async import ConfigurationError
 from odapi_async._hub import default_hub
 from odapi_async._throttle.redis import RedisThrottle
 from odapi_async.cli._common import CliFailure, Connection, connection_options, office_from_entry, usage_error
-from odapi_async.cli._report import LiveProgress, print_summary
+from odapi_async.cli._report import LiveProgress, interrupted_lines, print_summary
 from odapi_async.sync import (
     OfficeConfig,
     OfficeProgress,
@@ -106,6 +106,11 @@ async def run_sync(
                         )
             except StoreFileError as exc:
                 failure = exc
+            except (KeyboardInterrupt, anyio.get_cancelled_exc_class()):  # Ctrl-C
+                err = Console(stderr=True, highlight=False, soft_wrap=True)
+                for line in interrupted_lines(list(tracked.values()), [s.resource for s in specs]):
+                    err.print(line, markup=False)
+                raise
             finally:
                 stop.set()
     if failure is not None:

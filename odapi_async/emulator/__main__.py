@@ -1,7 +1,8 @@
-"""``python -m odapi_async.emulator``: serve the emulator until interrupted.
+"""``odapi emulator`` / ``python -m odapi_async.emulator``: serve the emulator until interrupted.
 
-Prints one JSON line with the endpoints on stdout when ``--print-endpoints-json`` is given (for scripts and
-benchmarks that start it as a subprocess), then serves until SIGINT/SIGTERM.
+Prints where it listens, the keys it accepts and a command to try; or, with ``--print-endpoints-json`` (for
+scripts and benchmarks that start it as a subprocess), only one JSON line with the endpoints. Then serves
+until SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -10,12 +11,30 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
 
-from odapi_async.emulator._emulator import TIERS, Emulator
-from odapi_async.emulator._faults import FAULT_FIELDS, Faults
+from odapi_async._util.optional import MissingExtra, require_extra
+
+
+def _check_extra() -> None:
+    """Run as a script without the extra: one line and exit 2; imported (by ``odapi emulator``): raise."""
+    try:
+        require_extra("emulator", "the emulator")
+    except MissingExtra as missing:
+        if __name__ != "__main__":
+            raise
+        print(f"error: {missing}", file=sys.stderr)
+        sys.exit(2)
+
+
+_check_extra()
+
+from odapi_async.emulator._emulator import TIERS, Emulator  # noqa: E402 (after the extra check)
+from odapi_async.emulator._server.faults import FAULT_FIELDS, Faults  # noqa: E402
+from odapi_async.emulator._server.throttle import DEFAULT_INTERVALS  # noqa: E402
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -25,16 +44,26 @@ def _pair(text: str) -> tuple[str, str]:
     return name, value
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m odapi_async.emulator", description=__doc__)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--patients", type=int, default=200)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port-local", type=int, default=30222)
-    p.add_argument("--port-service", type=int, default=30223)
-    p.add_argument("--port-remote", type=int, default=30224)
+def parser(prog: str = "python -m odapi_async.emulator") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve a synthetic dental practice over the Open Dental API (local, service and remote "
+        "listeners) until Ctrl-C. See docs/emulator.md.",
+    )
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic practice (default 1)")
+    p.add_argument(
+        "--patients", type=int, default=200, help="patients in the practice; other tables scale (default 200)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port-local", type=int, default=30222, help="port of the local listener (0: any free)")
+    p.add_argument(
+        "--port-service", type=int, default=30223, help="port of the service listener (0: any free)"
+    )
+    p.add_argument(
+        "--port-remote", type=int, default=30224, help="port of the remote (throttled) listener (0: any free)"
+    )
     p.add_argument("--db", dest="db_path", default=None, help="SQLite file (default: in memory)")
-    p.add_argument("--developer-key", default="dev")
+    p.add_argument("--developer-key", default="dev", help="the developer key it accepts (default dev)")
     p.add_argument(
         "--customer-key",
         action="append",
@@ -43,9 +72,20 @@ def parser() -> argparse.ArgumentParser:
         metavar="KEY=TIER",
         help=f"customer key and its tier ({', '.join(TIERS)}); repeatable; default cust-full=full, cust-ro=read_all",
     )
-    p.add_argument("--interval", action="append", type=_pair, default=[], metavar="TIER=SECONDS")
+    p.add_argument(
+        "--interval",
+        action="append",
+        type=_pair,
+        default=[],
+        metavar="TIER=SECONDS",
+        help="Remote throttle interval of a tier, e.g. full=0.2; repeatable (default: "
+        + ", ".join(f"{tier}={seconds:g}" for tier, seconds in DEFAULT_INTERVALS.items())
+        + ")",
+    )
     p.add_argument("--bench-keys", type=int, default=0, help="also create keys bench-0 .. bench-N-1")
-    p.add_argument("--bench-tier", default="full", choices=TIERS)
+    p.add_argument(
+        "--bench-tier", default="full", choices=TIERS, help="tier of the bench keys (default full)"
+    )
     p.add_argument(
         "--fault",
         action="append",
@@ -64,7 +104,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="send Retry-After with milliseconds (fast tests) instead of whole seconds",
     )
-    p.add_argument("--print-endpoints-json", action="store_true", help="print the endpoints as one JSON line")
+    p.add_argument(
+        "--print-endpoints-json",
+        action="store_true",
+        help="print only the endpoints, as one JSON line (for scripts that start it)",
+    )
     return p
 
 
@@ -92,6 +136,43 @@ def emulator_from_args(args: argparse.Namespace) -> Emulator:
     )
 
 
+def _keys_line(keys: dict[str, str]) -> str:
+    """The customer keys and their tiers; the bench keys (hundreds) as one range."""
+    bench = sorted(
+        (k for k in keys if k.startswith("bench-")), key=lambda k: int(k[6:]) if k[6:].isdigit() else 0
+    )
+    shown = [f"{k} ({tier})" for k, tier in keys.items() if k not in bench]
+    if bench:
+        shown.append(f"{bench[0]} .. {bench[-1]} ({keys[bench[0]]})")
+    return ", ".join(shown)
+
+
+def welcome(emu: Emulator) -> str:
+    """What a newcomer needs to start: where it listens, which keys it takes, one command that works."""
+    endpoints = emu.endpoints
+    customer = next(iter(emu.customer_keys), "")
+    notes = {"remote": "  (throttled per customer key)"}
+    lines = [f"Open Dental API emulator: seed {emu.seed}, {emu.patients} patients. Ctrl-C to stop.", ""]
+    lines += [f"  {name:8s} {url}{notes.get(name, '')}" for name, url in endpoints.items()]
+    lines += [
+        "",
+        "Keys it accepts (the emulator's own, made up):",
+        f"  developer key   {emu.developer_key}",
+        f"  customer keys   {_keys_line(emu.customer_keys)}",
+        "",
+        "Try it, in another terminal:",
+        f"  export ODAPI_DEVELOPER_KEY={shlex.quote(emu.developer_key)}",
+        f"  export ODAPI_CUSTOMER_KEY={shlex.quote(customer)}",
+        f"  odapi get providers --endpoint local={endpoints['local']} --fields ProvNum,Abbr,LName --format table",
+        "",
+        "Admin: GET/PUT <listener>/_emulator/stats, /_emulator/faults; the API's OpenAPI document at "
+        "<listener>/_emulator/openapi.json",
+    ]
+    if emu.admin_token is not None:
+        lines.append(f"Admin token (Authorization: Bearer ...): {emu.admin_token}")
+    return "\n".join(lines)
+
+
 async def serve(emu: Emulator, print_json: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -104,18 +185,12 @@ async def serve(emu: Emulator, print_json: bool) -> None:
             if emu.admin_token is not None:  # stdout carries one JSON line; the token goes to stderr
                 print(f"admin token: {emu.admin_token}", file=sys.stderr, flush=True)
         else:
-            for name, url in emu.endpoints.items():
-                print(f"{name:8s} {url}", flush=True)
-            print(
-                "admin    GET/PUT <listener>/_emulator/stats, /_emulator/faults; Ctrl-C to stop", flush=True
-            )
-            if emu.admin_token is not None:
-                print(f"admin token (Authorization: Bearer ...): {emu.admin_token}", flush=True)
+            print(welcome(emu), flush=True)
         await stop.wait()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m odapi_async.emulator") -> int:
+    args = parser(prog).parse_args(argv)
     try:
         emu = emulator_from_args(args)
     except (TypeError, ValueError) as exc:

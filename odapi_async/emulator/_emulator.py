@@ -13,13 +13,13 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from odapi_async._spec import load_spec
-from odapi_async.emulator._app import LISTENERS, Core, build_app
-from odapi_async.emulator._db import Practice
-from odapi_async.emulator._events import EventFirer
-from odapi_async.emulator._faults import Faults
-from odapi_async.emulator._http import is_loopback
-from odapi_async.emulator._listeners import Listener
-from odapi_async.emulator._stats import DEFAULT_HISTORY, key_id
+from odapi_async.emulator._practice.db import Practice
+from odapi_async.emulator._server.app import LISTENERS, EmulatorState, build_app
+from odapi_async.emulator._server.events import EventFirer
+from odapi_async.emulator._server.faults import Faults
+from odapi_async.emulator._server.http import is_loopback
+from odapi_async.emulator._server.listeners import Listener
+from odapi_async.emulator._server.stats import DEFAULT_HISTORY, key_id
 
 T = TypeVar("T")
 
@@ -105,9 +105,10 @@ class Emulator:
             if name not in LISTENERS:
                 raise ValueError(f"unknown listener {name!r} in faults")
         self._db = db
-        self._core: Core | None = None
+        self._state: EmulatorState | None = None
         self._listeners: dict[str, Listener] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread_stop: asyncio.Event | None = None  # set to end in_thread()'s serving
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:  # never show keys (nor the admin token)
@@ -125,17 +126,17 @@ class Emulator:
 
     async def start(self) -> None:
         """Build the practice (in a worker thread) and start the three listeners."""
-        if self._core is not None:
+        if self._state is not None:
             raise RuntimeError("emulator already started")
         self._loop = asyncio.get_running_loop()
         if self._db is None:
-            from odapi_async.emulator._store import create_store
+            from odapi_async.emulator._practice.seed import create_store
 
             self._db = await asyncio.to_thread(
                 create_store, self.db_path, seed=self.seed, patients=self.patients, now=self.now
             )
         practice = Practice(self._db)
-        core = Core.create(
+        state = EmulatorState.create(
             practice,
             developer_key=self.developer_key,
             customer_keys=self.customer_keys,
@@ -146,24 +147,24 @@ class Emulator:
             fractional_retry_after=self.fractional_retry_after,
             admin_token=self.admin_token,
         )
-        core.set_listener_up = self._set_up
-        core.permissions = dict(self.permissions)
-        self._core = core
+        state.set_listener_up = self._set_up
+        state.permissions = dict(self.permissions)
+        self._state = state
         try:
             for name in LISTENERS:
-                listener = Listener(name, build_app(core, name), self.host, self.ports[name])
+                listener = Listener(name, build_app(state, name), self.host, self.ports[name])
                 self._listeners[name] = listener
                 await listener.start()
                 self.ports[name] = listener.port
-            await core.events.start()
+            await state.events.start()
         except BaseException:
             await self.aclose()
             raise
 
     async def aclose(self) -> None:
         """Stop every listener (the database stays open for inspection until garbage collected)."""
-        if self._core is not None:
-            await self._core.events.aclose()
+        if self._state is not None:
+            await self._state.events.aclose()
         listeners, self._listeners = self._listeners, {}
         await asyncio.gather(*(lst.aclose() for lst in listeners.values()), return_exceptions=True)
 
@@ -184,11 +185,13 @@ class Emulator:
                 except BaseException as exc:
                     ready.set_exception(exc)
                     return
+                # An event, not loop.stop(): a stop() that lands while run_until_complete is ending is lost,
+                # and a quick start-and-stop then served forever.
+                self._thread_stop = asyncio.Event()
                 ready.set_result(None)
+                await self._thread_stop.wait()
 
             loop.run_until_complete(main())
-            if ready.exception() is None:
-                loop.run_forever()
             loop.run_until_complete(self.aclose())
             loop.close()
 
@@ -203,7 +206,8 @@ class Emulator:
         thread, self._thread = self._thread, None
         if thread is None or self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread_stop is not None:
+            self._loop.call_soon_threadsafe(self._thread_stop.set)
         thread.join()
 
     def __enter__(self) -> Emulator:
@@ -241,20 +245,24 @@ class Emulator:
 
     # -- public surface -------------------------------------------------------------------------------------
     @property
-    def core(self) -> Core:
-        if self._core is None:
+    def state(self) -> EmulatorState:
+        """What the three listeners share: the practice, keys, throttle, faults, stats, handlers, events."""
+        if self._state is None:
             raise RuntimeError("emulator not started")
-        return self._core
+        return self._state
+
+    #: The former name of :attr:`state` (tests and tools written against it keep working).
+    core = state
 
     @property
     def events(self) -> EventFirer:
         """The API Events firer: its settings, deliveries, ``poll_now()`` and ``fire_ui()``."""
-        return self.core.events
+        return self.state.events
 
     @property
     def db(self) -> sqlite3.Connection:
         """The SQLite connection holding the practice (for tests; mind the loop thread in thread mode)."""
-        return self.core.practice.db
+        return self.state.practice.db
 
     @property
     def endpoints(self) -> dict[str, str]:
@@ -273,21 +281,21 @@ class Emulator:
         """Plain-data snapshot of the counters; see docs/emulator.md for the shape."""
 
         def snap() -> dict[str, Any]:
-            out = self.core.stats.snapshot()
-            out["faults"] = {name: inj.faults.as_dict() for name, inj in self.core.injectors.items()}
+            out = self.state.stats.snapshot()
+            out["faults"] = {name: inj.faults.as_dict() for name, inj in self.state.injectors.items()}
             out["up"] = {name: lst.up for name, lst in self._listeners.items()}
             return out
 
         return self._call(snap)
 
     def reset_stats(self) -> None:
-        self._call(self.core.stats.reset)
+        self._call(self.state.stats.reset)
 
     def set_faults(self, listener: str, **settings: float) -> Faults:
         """Change fault settings of one listener live (``latency``, ``jitter``, ``rate_504``, ...)."""
         if listener not in LISTENERS:
             raise ValueError(f"unknown listener {listener!r}")
-        return self._call(lambda: self.core.injectors[listener].update(**settings))
+        return self._call(lambda: self.state.injectors[listener].update(**settings))
 
     def clear_faults(self, listener: str | None = None) -> None:
         names = [listener] if listener else list(LISTENERS)

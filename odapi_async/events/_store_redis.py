@@ -13,6 +13,7 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from odapi_async._util.optional import require_extra
 from odapi_async.events._batch import Entry, decode_entry, encode_entry
 from odapi_async.events._models import Event
 from odapi_async.events._store import DEFAULT_HORIZON, StoreFull
@@ -58,6 +59,8 @@ class RedisEventStore:
     ) -> None:
         if horizon <= 0 or max_queued < 1 or claim_after <= 0:
             raise ValueError("horizon, max_queued and claim_after must be positive")
+        if isinstance(redis, str):  # a client given is proof enough that redis is there
+            require_extra("redis", "RedisEventStore")
         self._given = redis
         self._redis: Any = None
         self.prefix = prefix

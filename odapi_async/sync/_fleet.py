@@ -34,6 +34,7 @@ import anyio
 
 from odapi_async._exceptions import OpenDentalError
 from odapi_async._syncspec import SyncSpec
+from odapi_async._util.optional import require_extra
 from odapi_async._util.redis_client import Script, check_word, connect, run_script
 from odapi_async.sync._engine import OfficeConfig, OfficeProgress, sync_office
 from odapi_async.sync._sink import SyncSink
@@ -124,6 +125,7 @@ class FleetLeases:
         ttl: float = 30.0,
         cluster: bool = False,
     ) -> None:
+        require_extra("redis", "FleetLeases (odapi sync --redis)")
         check_word("group", group)
         check_word("namespace", namespace)
         if not ttl > 0:

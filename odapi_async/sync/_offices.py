@@ -12,8 +12,15 @@ customer_key_env = "NORTHSIDE_KEY"           # or customer_key = "..." (then kee
 tier = "full"
 modes = ["service", "remote"]
 service_host = "192.168.1.10"
-endpoints = { remote = "https://api.opendental.com/api/v1" }
+
+[offices.southside]
+customer_key_env = "SOUTHSIDE_KEY"
+endpoints = { remote = "https://api.opendental.com/api/v1" }   # no modes: only the modes named here (remote)
 ```
+
+``endpoints`` means what ``--endpoint`` means on the command line: an office that names endpoints but not
+``modes`` uses only the modes it names endpoints for; with ``modes`` it uses those, each at its endpoint or at
+the default one.
 
 A mistake is reported as one line naming the file, the line and the field; keys are never quoted.
 """
@@ -30,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from odapi_async._settings import MODES, TIERS
+from odapi_async._util.optional import require
 
 OFFICE_FIELDS = frozenset(
     {"customer_key", "customer_key_env", "tier", "modes", "service_host", "endpoints", "intervals"}
@@ -103,7 +111,7 @@ def load_offices(path: str | Path, environ: Mapping[str, str] | None = None) -> 
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10: the cli extra installs tomli
-        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+        tomllib: Any = require("tomli", "cli", "reading an offices file on Python 3.10")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -211,11 +219,22 @@ def _office(
         name=name,
         customer_key=key.strip(),
         tier=merged.get("tier", "auto"),
-        modes=tuple(merged.get("modes", MODES)),
+        modes=_modes(table, merged),
         service_host=merged.get("service_host", "localhost"),
         endpoints=dict(merged.get("endpoints", {})),
         intervals={k: float(v) for k, v in merged.get("intervals", {}).items()},
     )
+
+
+def _modes(table: dict[str, Any], merged: dict[str, Any]) -> tuple[str, ...]:
+    """An office's cascade: its ``modes``; else, if it names ``endpoints``, the modes that have one (as
+    ``--endpoint`` on the command line means); else the same from ``[defaults]``; else every mode."""
+    for layer in (table, merged):  # the office's own table, then the defaults under it
+        if "modes" in layer:
+            return tuple(layer["modes"])
+        if "endpoints" in layer:
+            return tuple(m for m in MODES if m in merged["endpoints"])
+    return MODES
 
 
 class _Locator:

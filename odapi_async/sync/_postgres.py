@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from odapi_async._util.optional import require_extra
 from odapi_async.sync._sink import StoreError
 from odapi_async.sync._store import (
     _HOLDER,
@@ -193,14 +194,11 @@ class PostgresStore:
     """
 
     def __init__(self, dsn: str) -> None:
-        try:
-            import psycopg
-            import psycopg.types.json
-            from psycopg.conninfo import conninfo_to_dict
-        except ImportError:  # pragma: no cover - the postgres extra is missing
-            raise StoreError(
-                'PostgreSQL needs the postgres extra: pip install "odapi-async[postgres]"'
-            ) from None
+        require_extra("postgres", "PostgresStore (odapi sync --db postgresql://...)")
+        import psycopg
+        import psycopg.types.json
+        from psycopg.conninfo import conninfo_to_dict
+
         self._psycopg = psycopg
         try:
             params = conninfo_to_dict(dsn)

@@ -33,6 +33,7 @@ def test_demo_syncs_the_emulators_rows_exactly(tmp_path) -> None:
         stop_emulator(twin)
 
 
+@pytest.mark.slow("three `odapi get` subprocesses after the emulator starts (12 s under coverage, load)")
 def test_get_streams_ndjson_csv_and_a_table(emulator) -> None:
     base = [
         "--endpoint",

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from odapi_async.emulator._db import Practice, q
-from odapi_async.emulator._routes import Operation, catalog
+from odapi_async.emulator._catalog.routes import Operation, catalog
+from odapi_async.emulator._practice.db import Practice, quote_ident
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "spec" / "examples"
@@ -118,10 +118,10 @@ def rich_patient(db: sqlite3.Connection) -> int:
 
 def _row_with(db: sqlite3.Connection, table: str, columns: list[str]) -> dict[str, Any] | None:
     """A row of ``table``, preferably one where every column in ``columns`` is set (not zero, not empty)."""
-    where = " AND ".join(f"{q(c)} NOT IN (0, '', '0')" for c in columns)
+    where = " AND ".join(f"{quote_ident(c)} NOT IN (0, '', '0')" for c in columns)
     for condition in (where, "1"):
         cur = db.execute(
-            f"SELECT {', '.join(q(c) for c in columns)} FROM {q(table)} WHERE {condition} LIMIT 1"
+            f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM {quote_ident(table)} WHERE {condition} LIMIT 1"
         )
         row = cur.fetchone()
         if row:
@@ -138,7 +138,7 @@ def seed_empty_tables(practice: Practice) -> list[str]:
     for res in practice.cat.resources.values():
         if not res.has_table or not any(op.method == "GET" for op in res.operations):
             continue
-        if practice.db.execute(f"SELECT 1 FROM {q(res.segment)} LIMIT 1").fetchone() is None:
+        if practice.db.execute(f"SELECT 1 FROM {quote_ident(res.segment)} LIMIT 1").fetchone() is None:
             practice.insert(res, {})
             seeded.append(res.name)
     return seeded
@@ -156,7 +156,10 @@ def analogous(db: sqlite3.Connection, ex: Example) -> tuple[str, dict[str, str]]
     if op.path_param is not None:
         name = op.path_param.name
         if res.has_table and name == res.pk and res.pk_is_column:
-            key = _scalar(db, f"SELECT {q(name)} FROM {q(res.segment)} ORDER BY {q(name)} LIMIT 1")
+            key = _scalar(
+                db,
+                f"SELECT {quote_ident(name)} FROM {quote_ident(res.segment)} ORDER BY {quote_ident(name)} LIMIT 1",
+            )
         else:
             key = _patient_for(db, op)
         path = path.replace("{" + name + "}", str(key))
@@ -168,9 +171,9 @@ def analogous(db: sqlite3.Connection, ex: Example) -> tuple[str, dict[str, str]]
     if found is not None:
         blank = {k: v for k, v in asked if k in found and found[k] in (0, "", "0", None)}
         if blank:  # a seeded zero row: give it the docs' value so the filter finds it
-            sets = ", ".join(f"{q(k)} = ?" for k in blank)
+            sets = ", ".join(f"{quote_ident(k)} = ?" for k in blank)
             db.execute(
-                f"UPDATE {q(res.segment)} SET {sets} WHERE rowid = (SELECT min(rowid) FROM {q(res.segment)})",
+                f"UPDATE {quote_ident(res.segment)} SET {sets} WHERE rowid = (SELECT min(rowid) FROM {quote_ident(res.segment)})",
                 list(blank.values()),
             )
             found.update(blank)
@@ -370,13 +373,23 @@ def _existing_keys(db: sqlite3.Connection, op: Operation, body: dict[str, Any]) 
             continue
         where = "\"AptStatus\" = 'Planned'" if op.id == "SchedulePlanned" and name == "AptNum" else "1"
         if not db.execute(
-            f"SELECT 1 FROM {q(target.segment)} WHERE {q(name)} = ? AND {where}", (int(value),)
+            f"SELECT 1 FROM {quote_ident(target.segment)} WHERE {quote_ident(name)} = ? AND {where}",
+            (int(value),),
         ).fetchone():
-            sql = f"SELECT {q(name)} FROM {q(target.segment)} WHERE {where} ORDER BY 1 LIMIT 1"
+            sql = f"SELECT {quote_ident(name)} FROM {quote_ident(target.segment)} WHERE {where} ORDER BY 1 LIMIT 1"
             found = _scalar(db, sql)
             if found is not None:
                 out[name] = found if isinstance(value, int) else str(found)  # keep the documented JSON type
     return out
+
+
+def _groupable(db: sqlite3.Connection) -> tuple[int, list[int]]:
+    """A patient and two of their completed procedures with the same date, clinic and provider."""
+    row = db.execute(
+        'SELECT "PatNum", group_concat("ProcNum") FROM procedurelogs WHERE "ProcStatus" = \'C\' '
+        'GROUP BY "PatNum", "ProcDate", "ClinicNum", "ProvNum" HAVING count(*) > 1 ORDER BY 1 LIMIT 1'
+    ).fetchone()
+    return int(row[0]), [int(n) for n in str(row[1]).split(",")][:2]
 
 
 async def run_writes(
@@ -392,13 +405,38 @@ async def run_writes(
             name = op.path_param.name
             res = op.resource
             if res.has_table and name == res.pk and res.pk_is_column:
-                key = _scalar(db, f"SELECT {q(name)} FROM {q(res.segment)} ORDER BY 1 DESC LIMIT 1")
+                # a row the documented change is allowed on (Percent only belongs to a CoInsurance benefit)
+                where = "WHERE \"BenefitType\" = 'CoInsurance'" if res.segment == "benefits" else ""
+                key = _scalar(
+                    db,
+                    f"SELECT {quote_ident(name)} FROM {quote_ident(res.segment)} {where} ORDER BY 1 DESC LIMIT 1",
+                )
             else:
                 key = rich_patient(db)
             path = path.replace("{" + name + "}", str(key))
-        r = await client.request(
-            op.method, base_url + path, json=_existing_keys(db, op, body), headers=headers
-        )
+        sent = _existing_keys(db, op, body)
+        if sent.get("ProcNum") and sent.get("PatNum") and op.resource.segment == "adjustments":
+            # the docs: the procedure must be the adjustment's patient's
+            sent["ProcNum"] = _scalar(
+                db,
+                'SELECT "ProcNum" FROM procedurelogs WHERE "PatNum" = ? ORDER BY 1 LIMIT 1',
+                (sent["PatNum"],),
+            )
+        if op.id in ("PostGroupNote", "PutGroupNote"):
+            # a group note needs procedures of one patient sharing date, clinic and provider, and its PUT a
+            # ~GRP~ procedure: make one from such procedures (the docs' keys name none of the emulator's)
+            pat, nums = _groupable(db)
+            sent = {**sent, "PatNum": pat}
+            if op.id == "PostGroupNote":
+                sent["ProcNums"] = nums
+            else:
+                made = await client.post(
+                    base_url + "/procedurelogs/GroupNote",
+                    json={"PatNum": pat, "ProcNums": nums, "Note": "first"},
+                    headers=headers,
+                )
+                path = op.path.replace("{ProcNum}", str(made.json()["ProcNum"]))
+        r = await client.request(op.method, base_url + path, json=sent, headers=headers)
         try:
             answer = r.json()
         except ValueError:
@@ -426,7 +464,7 @@ if __name__ == "__main__":  # a report for humans: python tests/emulator/docs_co
             httpx2.AsyncClient(timeout=30.0) as client,
         ):
             hdrs = {"Authorization": "ODFHIR dev/k"}
-            print("seeded with a zero row:", ", ".join(seed_empty_tables(emu.core.practice)))
+            print("seeded with a zero row:", ", ".join(seed_empty_tables(emu.state.practice)))
             for walk in (run, run_writes):
                 count, found = await walk(client, emu.endpoints["local"], hdrs, emu.db)
                 bad = {d.example for d in found}

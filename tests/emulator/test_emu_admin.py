@@ -7,7 +7,7 @@ import pytest
 
 from odapi_async.emulator import Emulator
 from odapi_async.emulator.__main__ import emulator_from_args, parser
-from odapi_async.emulator._http import is_loopback
+from odapi_async.emulator._server.http import is_loopback
 
 pytestmark = [pytest.mark.integration]
 

@@ -70,7 +70,7 @@ async def findings() -> AsyncIterator[Findings]:
         Emulator(seed=1, patients=200, developer_key="dev", customer_keys={"k": "enterprise"}) as emu,
         httpx2.AsyncClient(timeout=30.0) as client,
     ):
-        seed_empty_tables(emu.core.practice)
+        seed_empty_tables(emu.state.practice)
         headers = {"Authorization": "ODFHIR dev/k", "Content-Type": "application/json"}
         # Subscriptions belong to each customer key and start empty: make one, so the list has a row to compare.
         made = await client.post(
@@ -133,8 +133,8 @@ def test_an_empty_answer_is_a_deviation() -> None:
 
 
 def test_seeding_fills_only_empty_tables() -> None:
-    from odapi_async.emulator._db import Practice
-    from odapi_async.emulator._store import create_store
+    from odapi_async.emulator._practice.db import Practice
+    from odapi_async.emulator._practice.seed import create_store
 
     practice = Practice(create_store(None, seed=1, patients=5))
     before = practice.db.execute("SELECT count(*) FROM patients").fetchone()[0]

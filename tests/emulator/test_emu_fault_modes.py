@@ -18,7 +18,7 @@ from emulators import emulator_fixture
 from odapi_async import GatewayTimeout, Hub, OpenDental, OutcomeUnknown, TransportError
 from odapi_async._settings import Mode
 from odapi_async.emulator import Emulator
-from odapi_async.emulator._faults import FaultInjector, Faults
+from odapi_async.emulator._server.faults import FaultInjector, Faults
 from support import fast_retries
 
 pytestmark = [pytest.mark.integration]

@@ -7,7 +7,7 @@ import pytest
 from conftest import headers
 
 from odapi_async.emulator import Emulator
-from odapi_async.emulator._throttle import retry_after_header
+from odapi_async.emulator._server.throttle import retry_after_header
 
 pytestmark = [pytest.mark.integration]
 async_test = pytest.mark.asyncio(loop_scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import headers
 
-from odapi_async.emulator._routes import catalog
+from odapi_async.emulator._catalog.routes import catalog
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import headers
 from docs_conformance import rich_patient
 
-from odapi_async.emulator._report_views import age_balance
+from odapi_async.emulator._api.report_views import age_balance
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 

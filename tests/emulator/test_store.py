@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from odapi_async._spec import load_spec
-from odapi_async.emulator._store import (
+from odapi_async.emulator._practice.seed import (
     column_map,
     create_store,
     practice_now,

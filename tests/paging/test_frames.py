@@ -67,17 +67,10 @@ async def test_an_empty_list_still_has_typed_columns(emu) -> None:
 
 
 def test_a_missing_library_names_the_extra(monkeypatch) -> None:
-    import builtins
+    import sys
 
     from odapi_async._paging import frames as _frames
 
-    real = builtins.__import__
-
-    def no_polars(name, *args, **kwargs):
-        if name == "polars":
-            raise ImportError("no polars here")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_polars)
+    monkeypatch.setitem(sys.modules, "polars", None)  # as if not installed: import polars fails
     with pytest.raises(ImportError, match=r"pip install 'odapi-async\[polars\]'"):
         _frames.rows_to_polars([])

@@ -4,10 +4,9 @@ when configured, named in the SDK's 401, and warned about before a read-only key
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
+from emulators import emulator_fixture
 
 from odapi_async import Hub, OpenDental, PermissionWarning, Unauthorized
 from odapi_async._settings import Tier
@@ -44,17 +43,14 @@ def test_every_operation_carries_its_group() -> None:
     assert _OP_Break.permission == "Comm"
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def emu() -> AsyncIterator[Emulator]:
-    async with Emulator(
-        seed=2,
-        patients=50,
-        developer_key=DEV,
-        customer_keys={"cust-comm": "full", "cust-ro": "read_all", "cust-all": "full"},
-        permissions={"cust-comm": {"Read All", "Comm"}, "cust-ro": {"Read All"}},
-        intervals={"full": 0.01, "read_all": 0.01},
-    ) as e:
-        yield e
+emu = emulator_fixture(
+    seed=2,
+    patients=50,
+    developer_key=DEV,
+    customer_keys={"cust-comm": "full", "cust-ro": "read_all", "cust-all": "full"},
+    permissions={"cust-comm": {"Read All", "Comm"}, "cust-ro": {"Read All"}},
+    intervals={"full": 0.01, "read_all": 0.01},
+)
 
 
 def session(emu: Emulator, key: str, tier: Tier = "full") -> OpenDental:

@@ -112,6 +112,7 @@ async def test_wrong_key_is_unauthorized_and_no_key_leaks(emu, caplog) -> None:
     assert "not-a-key" not in blob and DEV not in blob
 
 
+@pytest.mark.slow("runs pytest on a user's test file in a subprocess (7 s under coverage and load)")
 def test_pytest_plugin_gives_users_a_session_on_the_emulator(pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(

@@ -18,7 +18,7 @@ from emulators import emulator_fixture
 from waiting import until
 
 from odapi_async import Hub, OpenDental, Throttled
-from odapi_async.emulator._stats import key_id
+from odapi_async.emulator._server.stats import key_id
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 
 The throttle takes its clock and its timer (``clock=``, ``call_later=``), so here time moves only when a test
 says so, and every start is known to the microsecond. The emulator-measured tests
-(``tests/integration/test_throttle_emulator.py``) still prove the real spacing at a server.
+(``tests/throttle/test_key_emulator.py``) still prove the real spacing at a server.
 """
 
 from __future__ import annotations

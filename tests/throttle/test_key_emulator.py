@@ -14,7 +14,7 @@ from emulators import emulator_fixture
 
 from odapi_async._throttle.backend import ProcessThrottle
 from odapi_async._throttle.key import KeyThrottle, Priority
-from odapi_async.emulator._stats import key_id
+from odapi_async.emulator._server.stats import key_id
 from support import for_key
 
 pytestmark = pytest.mark.integration

@@ -632,12 +632,16 @@ class BlockingAccountModules(Protocol):
     def PatientBalances(
         self, PatNum: int, **params: Unpack[AccountModulesPatientBalancesParams]
     ) -> BlockingPaginator[AccountModulesPatientBalancesRow]:
-        """``GET /accountmodules/{PatNum}/PatientBalances``. Needs Open Dental 22.1 or later. Streams every page."""
+        """``GET /accountmodules/{PatNum}/PatientBalances``. Needs Open Dental 22.1 or later. Streams every
+        page.
+        """
 
     def ServiceDateView(
         self, PatNum: int, **params: Unpack[AccountModulesServiceDateViewParams]
     ) -> BlockingPaginator[AccountModulesServiceDateViewRow]:
-        """``GET /accountmodules/{PatNum}/ServiceDateView``. Needs Open Dental 22.3.32 or later. Streams every page."""
+        """``GET /accountmodules/{PatNum}/ServiceDateView``. Needs Open Dental 22.3.32 or later. Streams every
+        page.
+        """
 
 
 class BlockingAdjustments(Protocol):
@@ -647,7 +651,9 @@ class BlockingAdjustments(Protocol):
         """``GET /adjustments``. Needs Open Dental 22.2.21 or later. Streams every page."""
 
     def create(self, **params: Unpack[AdjustmentsCreateBody]) -> Adjustment:
-        """``POST /adjustments``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2.22 or later."""
+        """``POST /adjustments``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.2.22 or later.
+        """
 
     def update(self, AdjNum: int, **params: Unpack[AdjustmentsUpdateBody]) -> Adjustment:
         """``PUT /adjustments/{AdjNum}``. Needs Open Dental 22.2.23 or later."""
@@ -660,7 +666,9 @@ class BlockingAllergies(Protocol):
         """``GET /allergies``. Needs Open Dental 21.1 or later. Streams every page."""
 
     def create(self, **params: Unpack[AllergiesCreateBody]) -> None:
-        """``POST /allergies``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /allergies``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.3 or later.
+        """
 
     def update(self, AllergyNum: int, **params: Unpack[AllergiesUpdateBody]) -> None:
         """``PUT /allergies/{AllergyNum}``. Needs Open Dental 22.1 or later."""
@@ -676,7 +684,9 @@ class BlockingAllergyDefs(Protocol):
         """``GET /allergydefs``. Needs Open Dental 21.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[AllergyDefsCreateBody]) -> None:
-        """``POST /allergydefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /allergydefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
 
 
 class BlockingAppointments(Protocol):
@@ -705,25 +715,37 @@ class BlockingAppointments(Protocol):
         """``GET /appointments/WebSched``. Needs Open Dental 21.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[AppointmentsCreateBody]) -> Appointment:
-        """``POST /appointments``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /appointments``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.1 or later.
+        """
 
     def Planned(self, **params: Unpack[AppointmentsPlannedBody]) -> Appointment:
-        """``POST /appointments/Planned``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2.31 or later."""
+        """``POST /appointments/Planned``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.2.31 or later.
+        """
 
     def SchedulePlanned(self, **params: Unpack[AppointmentsSchedulePlannedBody]) -> Appointment:
-        """``POST /appointments/SchedulePlanned``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2 or later."""
+        """``POST /appointments/SchedulePlanned``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 22.2 or later.
+        """
 
     def PostWebSched(self, **params: Unpack[AppointmentsPostWebSchedBody]) -> Appointment:
-        """``POST /appointments/WebSched``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /appointments/WebSched``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.3 or later.
+        """
 
     def update(self, AptNum: int, **params: Unpack[AppointmentsUpdateBody]) -> Appointment:
         """``PUT /appointments/{AptNum}``."""
 
     def Break(self, AptNum: int, **params: Unpack[AppointmentsBreakBody]) -> None:
-        """``PUT /appointments/{AptNum}/Break``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``PUT /appointments/{AptNum}/Break``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 21.3 or later.
+        """
 
     def Note(self, AptNum: int, **params: Unpack[AppointmentsNoteBody]) -> None:
-        """``PUT /appointments/{AptNum}/Note``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``PUT /appointments/{AptNum}/Note``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 21.1 or later.
+        """
 
     def Confirm(self, AptNum: int, **params: Unpack[AppointmentsConfirmBody]) -> None:
         """``PUT /appointments/{AptNum}/Confirm``. Needs Open Dental 21.1 or later."""
@@ -743,7 +765,9 @@ class BlockingApptFieldDefs(Protocol):
         """``GET /apptfielddefs``. Needs Open Dental 21.4 or later. Streams every page."""
 
     def create(self, **params: Unpack[ApptFieldDefsCreateBody]) -> ApptFieldDef:
-        """``POST /apptfielddefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /apptfielddefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.4 or later.
+        """
 
 
 class BlockingApptFields(Protocol):
@@ -766,7 +790,9 @@ class BlockingAsapComms(Protocol):
         """``GET /asapcomms``. Needs Open Dental 23.3.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[AsapCommsCreateBody]) -> AsapComm:
-        """``POST /asapcomms``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.3 or later."""
+        """``POST /asapcomms``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.3.3 or later.
+        """
 
 
 class BlockingAutoNoteControls(Protocol):
@@ -776,7 +802,9 @@ class BlockingAutoNoteControls(Protocol):
         """``GET /autonotecontrols``. Needs Open Dental 22.3.22 or later. Streams every page."""
 
     def create(self, **params: Unpack[AutoNoteControlsCreateBody]) -> AutoNoteControl:
-        """``POST /autonotecontrols``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3 or later."""
+        """``POST /autonotecontrols``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.3 or later.
+        """
 
     def update(self, AutoNoteControlNum: int, **params: Unpack[AutoNoteControlsUpdateBody]) -> None:
         """``PUT /autonotecontrols/{AutoNoteControlNum}``. Needs Open Dental 22.3 or later."""
@@ -789,7 +817,9 @@ class BlockingAutoNotes(Protocol):
         """``GET /autonotes``. Needs Open Dental 22.3.22 or later. Streams every page."""
 
     def create(self, **params: Unpack[AutoNotesCreateBody]) -> AutoNote:
-        """``POST /autonotes``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3.33 or later."""
+        """``POST /autonotes``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.3.33 or later.
+        """
 
     def update(self, AutoNoteNum: int, **params: Unpack[AutoNotesUpdateBody]) -> AutoNote:
         """``PUT /autonotes/{AutoNoteNum}``. Needs Open Dental 22.3.33 or later."""
@@ -805,7 +835,9 @@ class BlockingBenefits(Protocol):
         """``GET /benefits``. Needs Open Dental 22.3.27 or later. Streams every page."""
 
     def create(self, **params: Unpack[BenefitsCreateBody]) -> Benefit:
-        """``POST /benefits``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3.17 or later."""
+        """``POST /benefits``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.3.17 or later.
+        """
 
     def update(self, BenefitNum: int, **params: Unpack[BenefitsUpdateBody]) -> Benefit:
         """``PUT /benefits/{BenefitNum}``. Needs Open Dental 22.4.7 or later."""
@@ -824,7 +856,9 @@ class BlockingCarriers(Protocol):
         """``GET /carriers``. Needs Open Dental 22.4.16 or later. Streams every page."""
 
     def create(self, **params: Unpack[CarriersCreateBody]) -> Carrier:
-        """``POST /carriers``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /carriers``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.4 or later.
+        """
 
     def update(self, CarrierNum: int, **params: Unpack[CarriersUpdateBody]) -> None:
         """``PUT /carriers/{CarrierNum}``. Needs Open Dental 21.4 or later."""
@@ -869,10 +903,14 @@ class BlockingClaimPayments(Protocol):
         """``GET /claimpayments``. Needs Open Dental 23.2.15 or later. Streams every page."""
 
     def create(self, **params: Unpack[ClaimPaymentsCreateBody]) -> ClaimPayment:
-        """``POST /claimpayments``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.8 or later."""
+        """``POST /claimpayments``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.4.8 or later.
+        """
 
     def Batch(self, **params: Unpack[ClaimPaymentsBatchBody]) -> ClaimPayment:
-        """``POST /claimpayments/Batch``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.2.18 or later."""
+        """``POST /claimpayments/Batch``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 24.2.18 or later.
+        """
 
     def update(self, ClaimPaymentNum: int, **params: Unpack[ClaimPaymentsUpdateBody]) -> ClaimPayment:
         """``PUT /claimpayments/{ClaimPaymentNum}``. Needs Open Dental 23.2.15 or later."""
@@ -897,10 +935,14 @@ class BlockingClaimProcs(Protocol):
         """``PUT /claimprocs/InsAdjust``. Needs Open Dental 21.1 or later."""
 
     def PostInsAdjust(self, **params: Unpack[ClaimProcsPostInsAdjustBody]) -> ClaimProc:
-        """``POST /claimprocs/InsAdjust``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.5 or later."""
+        """``POST /claimprocs/InsAdjust``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 23.2.5 or later.
+        """
 
     def Supplemental(self, **params: Unpack[ClaimProcsSupplementalBody]) -> ClaimProc:
-        """``POST /claimprocs/Supplemental``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 25.2.7 or later."""
+        """``POST /claimprocs/Supplemental``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 25.2.7 or later.
+        """
 
 
 class BlockingClaims(Protocol):
@@ -913,7 +955,9 @@ class BlockingClaims(Protocol):
         """``GET /claims``. Needs Open Dental 22.2 or later. Streams every page."""
 
     def create(self, **params: Unpack[ClaimsCreateBody]) -> Claim:
-        """``POST /claims``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.5 or later."""
+        """``POST /claims``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.2.5 or later.
+        """
 
     def update(self, ClaimNum: int, **params: Unpack[ClaimsUpdateBody]) -> Claim:
         """``PUT /claims/{ClaimNum}``. Needs Open Dental 21.4 or later."""
@@ -922,7 +966,9 @@ class BlockingClaims(Protocol):
         """``PUT /claims/{ClaimNum}/Status``. Needs Open Dental 21.3 or later."""
 
     def Split(self, ClaimNum: int, **params: Unpack[ClaimsSplitBody]) -> ClaimsSplitResult:
-        """``PUT /claims/{ClaimNum}/Split``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``PUT /claims/{ClaimNum}/Split``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 22.1 or later.
+        """
 
     def delete(self, ClaimNum: int, **params: Unpack[ClaimsDeleteParams]) -> None:
         """``DELETE /claims/{ClaimNum}``. Needs Open Dental 22.1 or later."""
@@ -935,7 +981,9 @@ class BlockingClaimTrackings(Protocol):
         """``GET /claimtrackings``. Needs Open Dental 23.2.5 or later. Streams every page."""
 
     def create(self, **params: Unpack[ClaimTrackingsCreateBody]) -> ClaimTracking:
-        """``POST /claimtrackings``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.5 or later."""
+        """``POST /claimtrackings``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 23.2.5 or later.
+        """
 
     def update(self, ClaimTrackingNum: int, **params: Unpack[ClaimTrackingsUpdateBody]) -> ClaimTracking:
         """``PUT /claimtrackings/{ClaimTrackingNum}``. Needs Open Dental 23.2.5 or later."""
@@ -971,7 +1019,9 @@ class BlockingCodeGroups(Protocol):
         """``GET /codegroups``. Needs Open Dental 23.2.62 or later. Streams every page."""
 
     def create(self, **params: Unpack[CodeGroupsCreateBody]) -> CodeGroup:
-        """``POST /codegroups``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.1.29 or later."""
+        """``POST /codegroups``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.1.29 or later.
+        """
 
     def update(self, CodeGroupNum: int, **params: Unpack[CodeGroupsUpdateBody]) -> CodeGroup:
         """``PUT /codegroups/{CodeGroupNum}``. Needs Open Dental 24.1.29 or later."""
@@ -987,7 +1037,9 @@ class BlockingCommlogs(Protocol):
         """``GET /commlogs``. Needs Open Dental 21.1 or later. Streams every page."""
 
     def create(self, **params: Unpack[CommlogsCreateBody]) -> Commlog:
-        """``POST /commlogs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /commlogs``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
 
     def update(self, CommlogNum: int, **params: Unpack[CommlogsUpdateBody]) -> Commlog:
         """``PUT /commlogs/{CommlogNum}``. Needs Open Dental 25.2.21 or later."""
@@ -1010,7 +1062,9 @@ class BlockingCovCats(Protocol):
         """``GET /covcats``. Needs Open Dental 23.3.8 or later. Streams every page."""
 
     def create(self, **params: Unpack[CovCatsCreateBody]) -> CovCat:
-        """``POST /covcats``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.1.24 or later."""
+        """``POST /covcats``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.1.24 or later.
+        """
 
     def update(self, CovCatNum: int, **params: Unpack[CovCatsUpdateBody]) -> CovCat:
         """``PUT /covcats/{CovCatNum}``. Needs Open Dental 24.1.24 or later."""
@@ -1026,7 +1080,9 @@ class BlockingCovSpans(Protocol):
         """``GET /covspans``. Needs Open Dental 24.1.19 or later. Streams every page."""
 
     def create(self, **params: Unpack[CovSpansCreateBody]) -> CovSpan:
-        """``POST /covspans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.1.22 or later."""
+        """``POST /covspans``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.1.22 or later.
+        """
 
     def update(self, CovSpanNum: int, **params: Unpack[CovSpansUpdateBody]) -> CovSpan:
         """``PUT /covspans/{CovSpanNum}``. Needs Open Dental 24.1.22 or later."""
@@ -1042,7 +1098,9 @@ class BlockingDefinitions(Protocol):
         """``GET /definitions``. Needs Open Dental 21.1 or later. Streams every page."""
 
     def create(self, **params: Unpack[DefinitionsCreateBody]) -> Definition:
-        """``POST /definitions``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``POST /definitions``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.1 or later.
+        """
 
 
 class BlockingDeposits(Protocol):
@@ -1074,7 +1132,9 @@ class BlockingDiscountPlans(Protocol):
         """``GET /discountplans``. Needs Open Dental 22.4.19 or later. Streams every page."""
 
     def create(self, **params: Unpack[DiscountPlansCreateBody]) -> DiscountPlan:
-        """``POST /discountplans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.1.20 or later."""
+        """``POST /discountplans``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 23.1.20 or later.
+        """
 
     def update(self, DiscountPlanNum: int, **params: Unpack[DiscountPlansUpdateBody]) -> DiscountPlan:
         """``PUT /discountplans/{DiscountPlanNum}``. Needs Open Dental 23.1.20 or later."""
@@ -1087,7 +1147,9 @@ class BlockingDiscountPlanSubs(Protocol):
         """``GET /discountplansubs``. Needs Open Dental 21.3 or later."""
 
     def create(self, **params: Unpack[DiscountPlanSubsCreateBody]) -> None:
-        """``POST /discountplansubs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /discountplansubs``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.3 or later.
+        """
 
     def update(self, DiscountSubNum: int, **params: Unpack[DiscountPlanSubsUpdateBody]) -> None:
         """``PUT /discountplansubs/{DiscountSubNum}``. Needs Open Dental 22.3.13 or later."""
@@ -1106,7 +1168,9 @@ class BlockingDiseaseDefs(Protocol):
         """``GET /diseasedefs``. Needs Open Dental 21.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[DiseaseDefsCreateBody]) -> None:
-        """``POST /diseasedefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /diseasedefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
 
 
 class BlockingDiseases(Protocol):
@@ -1119,7 +1183,9 @@ class BlockingDiseases(Protocol):
         """``GET /diseases``. Needs Open Dental 21.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[DiseasesCreateBody]) -> Disease:
-        """``POST /diseases``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /diseases``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.3 or later.
+        """
 
     def update(self, DiseaseNum: int, **params: Unpack[DiseasesUpdateBody]) -> Disease:
         """``PUT /diseases/{DiseaseNum}``. Needs Open Dental 22.1 or later."""
@@ -1138,22 +1204,34 @@ class BlockingDocuments(Protocol):
         """``GET /documents``. Needs Open Dental 21.2 or later. Streams every page."""
 
     def DownloadSftp(self, **params: Unpack[DocumentsDownloadSftpBody]) -> None:
-        """``POST /documents/DownloadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /documents/DownloadSftp``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 21.2 or later.
+        """
 
     def UploadSftp(self, **params: Unpack[DocumentsUploadSftpBody]) -> Document:
-        """``POST /documents/UploadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /documents/UploadSftp``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.2 or later.
+        """
 
     def Upload(self, **params: Unpack[DocumentsUploadBody]) -> Document:
-        """``POST /documents/Upload``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /documents/Upload``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.1 or later.
+        """
 
     def Thumbnails(self, **params: Unpack[DocumentsThumbnailsBody]) -> List[Document]:
-        """``POST /documents/Thumbnails``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /documents/Thumbnails``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.2 or later.
+        """
 
     def DownloadMount(self, **params: Unpack[DocumentsDownloadMountBody]) -> List[Document]:
-        """``POST /documents/DownloadMount``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /documents/DownloadMount``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 21.2 or later.
+        """
 
     def SetByUrl(self, **params: Unpack[DocumentsSetByUrlBody]) -> Document:
-        """``POST /documents/SetByUrl``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /documents/SetByUrl``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.1 or later.
+        """
 
     def update(self, DocNum: int, **params: Unpack[DocumentsUpdateBody]) -> Document:
         """``PUT /documents/{DocNum}``. Needs Open Dental 24.2.32 or later."""
@@ -1192,7 +1270,9 @@ class BlockingEmployers(Protocol):
         """``GET /employers``. Needs Open Dental 23.3.22 or later. Streams every page."""
 
     def create(self, **params: Unpack[EmployersCreateBody]) -> Employer:
-        """``POST /employers``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /employers``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.4 or later.
+        """
 
     def update(self, EmployerNum: int, **params: Unpack[EmployersUpdateBody]) -> Employer:
         """``PUT /employers/{EmployerNum}``. Needs Open Dental 21.4 or later."""
@@ -1208,10 +1288,14 @@ class BlockingEobAttaches(Protocol):
         """``GET /eobattaches``. Needs Open Dental 23.3.8 or later. Streams every page."""
 
     def DownloadSftp(self, **params: Unpack[EobAttachesDownloadSftpBody]) -> None:
-        """``POST /eobattaches/DownloadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.12 or later."""
+        """``POST /eobattaches/DownloadSftp``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 23.3.12 or later.
+        """
 
     def UploadSftp(self, **params: Unpack[EobAttachesUploadSftpBody]) -> EobAttach:
-        """``POST /eobattaches/UploadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.3.7 or later."""
+        """``POST /eobattaches/UploadSftp``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 24.3.7 or later.
+        """
 
     def delete(self, EobAttachNum: int, **params: Unpack[EobAttachesDeleteParams]) -> None:
         """``DELETE /eobattaches/{EobAttachNum}``. Needs Open Dental 25.2.25 or later."""
@@ -1252,7 +1336,9 @@ class BlockingFees(Protocol):
         """``GET /fees``. Needs Open Dental 23.3.11 or later. Streams every page."""
 
     def create(self, **params: Unpack[FeesCreateBody]) -> Fee:
-        """``POST /fees``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.11 or later."""
+        """``POST /fees``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.3.11 or later.
+        """
 
     def update(self, FeeNum: int, **params: Unpack[FeesUpdateBody]) -> Fee:
         """``PUT /fees/{FeeNum}``. Needs Open Dental 23.3.11 or later."""
@@ -1268,7 +1354,9 @@ class BlockingFeeScheds(Protocol):
         """``GET /feescheds``. Needs Open Dental 22.4.31 or later. Streams every page."""
 
     def create(self, **params: Unpack[FeeSchedsCreateBody]) -> FeeSched:
-        """``POST /feescheds``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.7 or later."""
+        """``POST /feescheds``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.3.7 or later.
+        """
 
     def update(self, FeeSchedNum: int, **params: Unpack[FeeSchedsUpdateBody]) -> FeeSched:
         """``PUT /feescheds/{FeeSchedNum}``. Needs Open Dental 23.3.7 or later."""
@@ -1307,7 +1395,9 @@ class BlockingInsPlans(Protocol):
         """``GET /insplans``. Needs Open Dental 22.3.30 or later. Streams every page."""
 
     def create(self, **params: Unpack[InsPlansCreateBody]) -> InsPlan:
-        """``POST /insplans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.24 or later."""
+        """``POST /insplans``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.4.24 or later.
+        """
 
     def update(self, PlanNum: int, **params: Unpack[InsPlansUpdateBody]) -> InsPlan:
         """``PUT /insplans/{PlanNum}``. Needs Open Dental 22.3.30 or later."""
@@ -1323,7 +1413,9 @@ class BlockingInsSubs(Protocol):
         """``GET /inssubs``. Needs Open Dental 22.4.28 or later. Streams every page."""
 
     def create(self, **params: Unpack[InsSubsCreateBody]) -> InsSub:
-        """``POST /inssubs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /inssubs``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
 
     def update(self, InsSubNum: int, **params: Unpack[InsSubsUpdateBody]) -> None:
         """``PUT /inssubs/{InsSubNum}``. Needs Open Dental 21.1 or later."""
@@ -1355,7 +1447,9 @@ class BlockingLabCases(Protocol):
         """``GET /labcases``. Needs Open Dental 24.2.28 or later. Streams every page."""
 
     def create(self, **params: Unpack[LabCasesCreateBody]) -> LabCase:
-        """``POST /labcases``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.19 or later."""
+        """``POST /labcases``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.4.19 or later.
+        """
 
     def update(self, LabCaseNum: int, **params: Unpack[LabCasesUpdateBody]) -> LabCase:
         """``PUT /labcases/{LabCaseNum}``. Needs Open Dental 24.4.19 or later."""
@@ -1374,7 +1468,9 @@ class BlockingLaboratories(Protocol):
         """``GET /laboratories``. Needs Open Dental 24.2.33 or later. Streams every page."""
 
     def create(self, **params: Unpack[LaboratoriesCreateBody]) -> Laboratory:
-        """``POST /laboratories``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.22 or later."""
+        """``POST /laboratories``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 24.4.22 or later.
+        """
 
     def update(self, LaboratoryNum: int, **params: Unpack[LaboratoriesUpdateBody]) -> Laboratory:
         """``PUT /laboratories/{LaboratoryNum}``. Needs Open Dental 24.4.23 or later."""
@@ -1390,7 +1486,9 @@ class BlockingLabTurnarounds(Protocol):
         """``GET /labturnarounds``. Needs Open Dental 24.2.29 or later. Streams every page."""
 
     def create(self, **params: Unpack[LabTurnaroundsCreateBody]) -> LabTurnaround:
-        """``POST /labturnarounds``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.13 or later."""
+        """``POST /labturnarounds``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 24.4.13 or later.
+        """
 
     def update(self, LabTurnaroundNum: int, **params: Unpack[LabTurnaroundsUpdateBody]) -> LabTurnaround:
         """``PUT /labturnarounds/{LabTurnaroundNum}``. Needs Open Dental 24.4.13 or later."""
@@ -1403,7 +1501,9 @@ class BlockingMedicationPats(Protocol):
         """``GET /medicationpats``. Needs Open Dental 21.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[MedicationPatsCreateBody]) -> None:
-        """``POST /medicationpats``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /medicationpats``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
 
     def update(self, MedicationPatNum: int, **params: Unpack[MedicationPatsUpdateBody]) -> None:
         """``PUT /medicationpats/{MedicationPatNum}``. Needs Open Dental 22.1 or later."""
@@ -1419,7 +1519,9 @@ class BlockingMedications(Protocol):
         """``GET /medications``. Needs Open Dental 21.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[MedicationsCreateBody]) -> None:
-        """``POST /medications``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /medications``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
 
 
 class BlockingOperatories(Protocol):
@@ -1439,7 +1541,9 @@ class BlockingPatFieldDefs(Protocol):
         """``GET /patfielddefs``. Needs Open Dental 22.4.9 or later. Streams every page."""
 
     def create(self, **params: Unpack[PatFieldDefsCreateBody]) -> PatFieldDef:
-        """``POST /patfielddefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.26 or later."""
+        """``POST /patfielddefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 23.3.26 or later.
+        """
 
     def update(self, PatFieldDefNum: int, **params: Unpack[PatFieldDefsUpdateBody]) -> PatFieldDef:
         """``PUT /patfielddefs/{PatFieldDefNum}``. Needs Open Dental 23.3.26 or later."""
@@ -1458,7 +1562,9 @@ class BlockingPatFields(Protocol):
         """``GET /patfields``. Needs Open Dental 21.1 or later. Streams every page."""
 
     def create(self, **params: Unpack[PatFieldsCreateBody]) -> PatField:
-        """``POST /patfields``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4 or later."""
+        """``POST /patfields``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.4 or later.
+        """
 
     def update(self, **params: Unpack[PatFieldsUpdateBody]) -> PatField:
         """``PUT /patfields``. Needs Open Dental 21.1 or later."""
@@ -1500,7 +1606,9 @@ class BlockingPatients(Protocol):
         """``GET /patients``. Needs Open Dental 21.1 or later. Streams every page."""
 
     def create(self, **params: Unpack[PatientsCreateBody]) -> Patient:
-        """``POST /patients``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /patients``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
 
     def update(self, PatNum: int, **params: Unpack[PatientsUpdateBody]) -> Patient:
         """``PUT /patients/{PatNum}``. Needs Open Dental 21.2 or later."""
@@ -1513,7 +1621,9 @@ class BlockingPatPlans(Protocol):
         """``GET /patplans``. Needs Open Dental 22.4.27 or later. Streams every page."""
 
     def create(self, **params: Unpack[PatPlansCreateBody]) -> PatPlan:
-        """``POST /patplans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /patplans``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
 
     def update(self, PatPlanNum: int, **params: Unpack[PatPlansUpdateBody]) -> PatPlan:
         """``PUT /patplans/{PatPlanNum}``. Needs Open Dental 21.4 or later."""
@@ -1545,16 +1655,22 @@ class BlockingPayments(Protocol):
         """``GET /payments``. Needs Open Dental 22.2.32 or later. Streams every page."""
 
     def create(self, **params: Unpack[PaymentsCreateBody]) -> Payment:
-        """``POST /payments``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /payments``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.2 or later.
+        """
 
     def Refund(self, **params: Unpack[PaymentsRefundBody]) -> Payment:
-        """``POST /payments/Refund``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.28 or later."""
+        """``POST /payments/Refund``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 24.4.28 or later.
+        """
 
     def update(self, PayNum: int, **params: Unpack[PaymentsUpdateBody]) -> Payment:
         """``PUT /payments/{PayNum}``. Needs Open Dental 23.3.11 or later."""
 
     def Partial(self, PayNum: int, **params: Unpack[PaymentsPartialBody]) -> Payment:
-        """``PUT /payments/{PayNum}/Partial``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 25.1.11 or later."""
+        """``PUT /payments/{PayNum}/Partial``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 25.1.11 or later.
+        """
 
 
 class BlockingPayPlanCharges(Protocol):
@@ -1593,10 +1709,14 @@ class BlockingPayPlans(Protocol):
         """``GET /payplans``. Needs Open Dental 22.2.16 or later. Streams every page."""
 
     def PostDynamic(self, **params: Unpack[PayPlansPostDynamicBody]) -> PayPlan:
-        """``POST /payplans/Dynamic``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2.22 or later."""
+        """``POST /payplans/Dynamic``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.2.22 or later.
+        """
 
     def create(self, **params: Unpack[PayPlansCreateBody]) -> str:
-        """``POST /payplans``. Not idempotent: never retried once it may have reached the server. Deprecated by Open Dental (the server answers 410). Needs Open Dental 22.4.39 or later."""
+        """``POST /payplans``. Not idempotent: never retried once it may have reached the server. Deprecated
+        by Open Dental (the server answers 410). Needs Open Dental 22.4.39 or later.
+        """
 
     def Close(self, PayPlanNum: int, **params: Unpack[PayPlansCloseBody]) -> PayPlan:
         """``PUT /payplans/{PayPlanNum}/Close``. Needs Open Dental 22.4.39 or later."""
@@ -1625,7 +1745,9 @@ class BlockingPerioExams(Protocol):
         """``GET /perioexams``. Needs Open Dental 22.4.36 or later. Streams every page."""
 
     def create(self, **params: Unpack[PerioExamsCreateBody]) -> PerioExam:
-        """``POST /perioexams``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.1.20 or later."""
+        """``POST /perioexams``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.1.20 or later.
+        """
 
     def update(self, PerioExamNum: int, **params: Unpack[PerioExamsUpdateBody]) -> PerioExam:
         """``PUT /perioexams/{PerioExamNum}``. Needs Open Dental 23.3.27 or later."""
@@ -1641,7 +1763,9 @@ class BlockingPerioMeasures(Protocol):
         """``GET /periomeasures``. Needs Open Dental 22.4.32 or later. Streams every page."""
 
     def create(self, **params: Unpack[PerioMeasuresCreateBody]) -> PerioMeasure:
-        """``POST /periomeasures``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.37 or later."""
+        """``POST /periomeasures``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.4.37 or later.
+        """
 
     def update(self, PerioMeasureNum: int, **params: Unpack[PerioMeasuresUpdateBody]) -> PerioMeasure:
         """``PUT /periomeasures/{PerioMeasureNum}``. Needs Open Dental 22.4.37 or later."""
@@ -1667,7 +1791,9 @@ class BlockingPopups(Protocol):
         """``GET /popups``. Needs Open Dental 21.4 or later. Streams every page."""
 
     def create(self, **params: Unpack[PopupsCreateBody]) -> Popup:
-        """``POST /popups``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /popups``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
 
     def update(self, PopupNum: int, **params: Unpack[PopupsUpdateBody]) -> Popup:
         """``PUT /popups/{PopupNum}``. Needs Open Dental 25.1.12 or later."""
@@ -1690,7 +1816,9 @@ class BlockingProcedureCodes(Protocol):
         """``GET /procedurecodes``. Needs Open Dental 22.3.22 or later. Streams every page."""
 
     def create(self, **params: Unpack[ProcedureCodesCreateBody]) -> ProcedureCode:
-        """``POST /procedurecodes``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3 or later."""
+        """``POST /procedurecodes``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.3 or later.
+        """
 
     def update(self, CodeNum: int, **params: Unpack[ProcedureCodesUpdateBody]) -> ProcedureCode:
         """``PUT /procedurecodes/{CodeNum}``. Needs Open Dental 23.3.25 or later."""
@@ -1716,15 +1844,21 @@ class BlockingProcedureLogs(Protocol):
         """``GET /procedurelogs/GroupNotes``. Needs Open Dental 25.2.38 or later. Streams every page."""
 
     def create(self, **params: Unpack[ProcedureLogsCreateBody]) -> ProcedureLog:
-        """``POST /procedurelogs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /procedurelogs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.4 or later.
+        """
 
     def PostGroupNote(
         self, **params: Unpack[ProcedureLogsPostGroupNoteBody]
     ) -> ProcedureLogsPostGroupNoteResult:
-        """``POST /procedurelogs/GroupNote``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2 or later."""
+        """``POST /procedurelogs/GroupNote``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 22.2 or later.
+        """
 
     def PostInsuranceHistory(self, **params: Unpack[ProcedureLogsPostInsuranceHistoryBody]) -> ProcedureLog:
-        """``POST /procedurelogs/InsuranceHistory``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.31 or later."""
+        """``POST /procedurelogs/InsuranceHistory``. Not idempotent: never retried once it may have reached
+        the server. Needs Open Dental 22.4.31 or later.
+        """
 
     def update(self, ProcNum: int, **params: Unpack[ProcedureLogsUpdateBody]) -> ProcedureLog:
         """``PUT /procedurelogs/{ProcNum}``. Needs Open Dental 22.1 or later."""
@@ -1748,7 +1882,9 @@ class BlockingProcNotes(Protocol):
         """``GET /procnotes``. Needs Open Dental 24.2.29 or later. Streams every page."""
 
     def create(self, **params: Unpack[ProcNotesCreateBody]) -> ProcNote:
-        """``POST /procnotes``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2 or later."""
+        """``POST /procnotes``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.2 or later.
+        """
 
 
 class BlockingProcTPs(Protocol):
@@ -1774,7 +1910,9 @@ class BlockingProviders(Protocol):
         """``GET /providers``. Needs Open Dental 21.1 or later. Streams every page."""
 
     def create(self, **params: Unpack[ProvidersCreateBody]) -> Provider:
-        """``POST /providers``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /providers``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.4 or later.
+        """
 
     def update(self, ProvNum: int, **params: Unpack[ProvidersUpdateBody]) -> Provider:
         """``PUT /providers/{ProvNum}``. Needs Open Dental 22.1 or later."""
@@ -1784,7 +1922,9 @@ class BlockingQueries(Protocol):
     """``od.queries`` of the blocking client."""
 
     def create(self, **params: Unpack[QueriesCreateBody]) -> None:
-        """``POST /queries``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /queries``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
 
     def ShortQuery(self, **params: Unpack[QueriesShortQueryBody]) -> BlockingPaginator[DynamicRow]:
         """``PUT /queries/ShortQuery``. Needs Open Dental 21.2 or later. Streams every page."""
@@ -1820,16 +1960,22 @@ class BlockingRecalls(Protocol):
         """``GET /recalls/List``. Needs Open Dental 22.1 or later. Streams every page."""
 
     def create(self, **params: Unpack[RecallsCreateBody]) -> Recall:
-        """``POST /recalls``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.2.31 or later."""
+        """``POST /recalls``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.2.31 or later.
+        """
 
     def update(self, RecallNum: int, **params: Unpack[RecallsUpdateBody]) -> Recall:
         """``PUT /recalls/{RecallNum}``. Needs Open Dental 24.2.31 or later."""
 
     def Status(self, **params: Unpack[RecallsStatusBody]) -> None:
-        """``PUT /recalls/Status``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``PUT /recalls/Status``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.2 or later.
+        """
 
     def SwitchType(self, **params: Unpack[RecallsSwitchTypeBody]) -> None:
-        """``PUT /recalls/SwitchType``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.41 or later."""
+        """``PUT /recalls/SwitchType``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.4.41 or later.
+        """
 
 
 class BlockingRecallTypes(Protocol):
@@ -1849,7 +1995,9 @@ class BlockingRefAttaches(Protocol):
         """``GET /refattaches``. Needs Open Dental 22.4.27 or later. Streams every page."""
 
     def create(self, **params: Unpack[RefAttachesCreateBody]) -> RefAttach:
-        """``POST /refattaches``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /refattaches``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.2 or later.
+        """
 
     def update(self, RefAttachNum: int, **params: Unpack[RefAttachesUpdateBody]) -> RefAttach:
         """``PUT /refattaches/{RefAttachNum}``. Needs Open Dental 23.3.26 or later."""
@@ -1868,7 +2016,9 @@ class BlockingReferrals(Protocol):
         """``GET /referrals``. Needs Open Dental 21.4 or later. Streams every page."""
 
     def create(self, **params: Unpack[ReferralsCreateBody]) -> Referral:
-        """``POST /referrals``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3 or later."""
+        """``POST /referrals``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.3 or later.
+        """
 
     def update(self, ReferralNum: int, **params: Unpack[ReferralsUpdateBody]) -> Referral:
         """``PUT /referrals/{ReferralNum}``. Needs Open Dental 22.4.24 or later."""
@@ -1967,10 +2117,14 @@ class BlockingSheets(Protocol):
         """``GET /sheets``. Needs Open Dental 21.4 or later. Streams every page."""
 
     def create(self, **params: Unpack[SheetsCreateBody]) -> Sheet:
-        """``POST /sheets``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.1.32 or later."""
+        """``POST /sheets``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.1.32 or later.
+        """
 
     def DownloadSftp(self, **params: Unpack[SheetsDownloadSftpBody]) -> None:
-        """``POST /sheets/DownloadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``POST /sheets/DownloadSftp``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.1 or later.
+        """
 
 
 class BlockingSignalods(Protocol):
@@ -1990,14 +2144,18 @@ class BlockingStatements(Protocol):
         """``GET /statements``. Needs Open Dental 24.2.23 or later. Streams every page."""
 
     def create(self, **params: Unpack[StatementsCreateBody]) -> Statement:
-        """``POST /statements``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 25.3.26 or later."""
+        """``POST /statements``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 25.3.26 or later.
+        """
 
 
 class BlockingSubscriptions(BlockingSubscriptionsExtras, Protocol):
     """``od.subscriptions`` of the blocking client."""
 
     def create(self, **params: Unpack[SubscriptionsCreateBody]) -> Subscription:
-        """``POST /subscriptions``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``POST /subscriptions``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.1 or later.
+        """
 
     def list(self, **params: Unpack[SubscriptionsListParams]) -> BlockingPaginator[Subscription]:
         """``GET /subscriptions``. Needs Open Dental 22.1 or later. Streams every page."""
@@ -2016,7 +2174,9 @@ class BlockingSubstitutionLinks(Protocol):
         """``GET /substitutionlinks``. Needs Open Dental 22.4.25 or later. Streams every page."""
 
     def create(self, **params: Unpack[SubstitutionLinksCreateBody]) -> SubstitutionLink:
-        """``POST /substitutionlinks``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.1 or later."""
+        """``POST /substitutionlinks``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.4.1 or later.
+        """
 
     def update(
         self, SubstitutionLinkNum: int, **params: Unpack[SubstitutionLinksUpdateBody]
@@ -2044,7 +2204,9 @@ class BlockingTaskNotes(Protocol):
         """``GET /tasknotes``. Needs Open Dental 24.4.22.0 or later. Streams every page."""
 
     def create(self, **params: Unpack[TaskNotesCreateBody]) -> TaskNote:
-        """``POST /tasknotes``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.22.0 or later."""
+        """``POST /tasknotes``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.4.22.0 or later.
+        """
 
     def update(self, TaskNoteNum: int, **params: Unpack[TaskNotesUpdateBody]) -> TaskNote:
         """``PUT /tasknotes/{TaskNoteNum}``. Needs Open Dental 24.4.22.0 or later."""
@@ -2060,7 +2222,9 @@ class BlockingTasks(Protocol):
         """``GET /tasks``. Needs Open Dental 22.3.16 or later. Streams every page."""
 
     def create(self, **params: Unpack[TasksCreateBody]) -> Task:
-        """``POST /tasks``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3.17 or later."""
+        """``POST /tasks``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.3.17 or later.
+        """
 
     def update(self, TaskNum: int, **params: Unpack[TasksUpdateBody]) -> Task:
         """``PUT /tasks/{TaskNum}``. Needs Open Dental 22.4.15 or later."""
@@ -2073,7 +2237,9 @@ class BlockingToothInitials(Protocol):
         """``GET /toothinitials``. Needs Open Dental 24.2.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[ToothInitialsCreateBody]) -> ToothInitial:
-        """``POST /toothinitials``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.2.3 or later."""
+        """``POST /toothinitials``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 24.2.3 or later.
+        """
 
     def delete(self, ToothInitialNum: int, **params: Unpack[ToothInitialsDeleteParams]) -> None:
         """``DELETE /toothinitials/{ToothInitialNum}``. Needs Open Dental 24.2.3 or later."""
@@ -2086,7 +2252,9 @@ class BlockingTreatPlanAttaches(Protocol):
         """``GET /treatplanattaches``. Needs Open Dental 22.4.16 or later. Streams every page."""
 
     def create(self, **params: Unpack[TreatPlanAttachesCreateBody]) -> TreatPlanAttach:
-        """``POST /treatplanattaches``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.17 or later."""
+        """``POST /treatplanattaches``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 23.2.17 or later.
+        """
 
     def update(
         self, TreatPlanAttachNum: int, **params: Unpack[TreatPlanAttachesUpdateBody]
@@ -2101,10 +2269,14 @@ class BlockingTreatPlans(Protocol):
         """``GET /treatplans``. Needs Open Dental 22.4.16 or later. Streams every page."""
 
     def create(self, **params: Unpack[TreatPlansCreateBody]) -> TreatPlan:
-        """``POST /treatplans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.13 or later."""
+        """``POST /treatplans``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.2.13 or later.
+        """
 
     def Saved(self, **params: Unpack[TreatPlansSavedBody]) -> TreatPlan:
-        """``POST /treatplans/Saved``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.22 or later."""
+        """``POST /treatplans/Saved``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 23.2.22 or later.
+        """
 
     def update(self, TreatPlanNum: int, **params: Unpack[TreatPlansUpdateBody]) -> TreatPlan:
         """``PUT /treatplans/{TreatPlanNum}``. Needs Open Dental 24.1.10 or later."""
@@ -2134,7 +2306,9 @@ class BlockingUserods(Protocol):
         """``GET /userods``. Needs Open Dental 21.3 or later. Streams every page."""
 
     def create(self, **params: Unpack[UserodsCreateBody]) -> Userod:
-        """``POST /userods``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``POST /userods``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.1 or later.
+        """
 
     def update(self, UserNum: int, **params: Unpack[UserodsUpdateBody]) -> Userod:
         """``PUT /userods/{UserNum}``. Needs Open Dental 22.4.20 or later."""

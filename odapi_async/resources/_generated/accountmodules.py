@@ -138,11 +138,15 @@ class AccountModules(Resource):
     def PatientBalances(
         self, PatNum: int, **params: Unpack[AccountModulesPatientBalancesParams]
     ) -> Paginator[AccountModulesPatientBalancesRow]:
-        """``GET /accountmodules/{PatNum}/PatientBalances``. Needs Open Dental 22.1 or later. Streams every page."""
+        """``GET /accountmodules/{PatNum}/PatientBalances``. Needs Open Dental 22.1 or later. Streams every
+        page.
+        """
         return self._list(_OP_PatientBalances, {"PatNum": PatNum}, params)
 
     def ServiceDateView(
         self, PatNum: int, **params: Unpack[AccountModulesServiceDateViewParams]
     ) -> Paginator[AccountModulesServiceDateViewRow]:
-        """``GET /accountmodules/{PatNum}/ServiceDateView``. Needs Open Dental 22.3.32 or later. Streams every page."""
+        """``GET /accountmodules/{PatNum}/ServiceDateView``. Needs Open Dental 22.3.32 or later. Streams every
+        page.
+        """
         return self._list(_OP_ServiceDateView, {"PatNum": PatNum}, params)

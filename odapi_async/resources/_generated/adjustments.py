@@ -149,7 +149,9 @@ class Adjustments(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[AdjustmentsCreateBody]) -> Adjustment:
-        """``POST /adjustments``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2.22 or later."""
+        """``POST /adjustments``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.2.22 or later.
+        """
         result: Adjustment = await self._call(_OP_create, {}, params)
         return result
 

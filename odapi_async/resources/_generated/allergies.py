@@ -143,7 +143,9 @@ class Allergies(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[AllergiesCreateBody]) -> None:
-        """``POST /allergies``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /allergies``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.3 or later.
+        """
         await self._call(_OP_create, {}, params)
 
     async def update(self, AllergyNum: int, **params: Unpack[AllergiesUpdateBody]) -> None:

@@ -23,7 +23,9 @@ class AllergyDef(Model):
     Description: str = ""
     IsHidden: bool = False
     DateTStamp: Optional[datetime.datetime] = None
-    SnomedType: str = ""  # SnomedAllergy: None, AllergyToSubstance, DrugAllergy, DrugIntolerance, FoodAllergy, FoodIntolerance, AdverseReactions, AdverseReactionsToDrug, AdverseReactionsToFood, AdverseReactionsToSubstance
+    # SnomedAllergy: None, AllergyToSubstance, DrugAllergy, DrugIntolerance, FoodAllergy, FoodIntolerance,
+    # AdverseReactions, AdverseReactionsToDrug, AdverseReactionsToFood, AdverseReactionsToSubstance
+    SnomedType: str = ""
     MedicationNum: int = 0
     UniiCode: str = ""
 
@@ -50,7 +52,7 @@ _OP_list = Operation(
 
 
 class AllergyDefsCreateBody(TypedDict, total=False):
-    Description: str
+    Description: Required[str]
 
 
 _OP_create = Operation(
@@ -60,7 +62,7 @@ _OP_create = Operation(
     path="/allergydefs",
     path_params=(),
     query=(),
-    body=(Param("Description", "str"),),
+    body=(Param("Description", "str", required=True),),
     idempotent=False,
     paginated=False,
     returns="none",
@@ -79,5 +81,7 @@ class AllergyDefs(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[AllergyDefsCreateBody]) -> None:
-        """``POST /allergydefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /allergydefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
         await self._call(_OP_create, {}, params)

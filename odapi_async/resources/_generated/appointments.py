@@ -26,7 +26,8 @@ class Appointment(Model):
     serverDateTime: Optional[datetime.datetime] = None  # read-only helper
     AptNum: int = 0
     PatNum: int = 0
-    AptStatus: str = ""  # ApptStatus: None, Scheduled, Complete, UnschedList, ASAP, Broken, Planned, PtNote, PtNoteCompleted
+    # ApptStatus: None, Scheduled, Complete, UnschedList, ASAP, Broken, Planned, PtNote, PtNoteCompleted
+    AptStatus: str = ""
     Pattern: str = ""
     Confirmed: int = 0
     confirmed: str = ""  # read-only helper
@@ -93,7 +94,8 @@ class AppointmentsGetWebSchedRow(Model):
 
     AptNum: int = 0
     PatNum: int = 0
-    AptStatus: str = ""  # ApptStatus: None, Scheduled, Complete, UnschedList, ASAP, Broken, Planned, PtNote, PtNoteCompleted
+    # ApptStatus: None, Scheduled, Complete, UnschedList, ASAP, Broken, Planned, PtNote, PtNoteCompleted
+    AptStatus: str = ""
     Pattern: str = ""
     Confirmed: int = 0
     confirmed: str = ""  # read-only helper
@@ -666,22 +668,30 @@ class Appointments(Resource):
         return self._list(_OP_GetWebSched, {}, params)
 
     async def create(self, **params: Unpack[AppointmentsCreateBody]) -> Appointment:
-        """``POST /appointments``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /appointments``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.1 or later.
+        """
         result: Appointment = await self._call(_OP_create, {}, params)
         return result
 
     async def Planned(self, **params: Unpack[AppointmentsPlannedBody]) -> Appointment:
-        """``POST /appointments/Planned``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2.31 or later."""
+        """``POST /appointments/Planned``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.2.31 or later.
+        """
         result: Appointment = await self._call(_OP_Planned, {}, params)
         return result
 
     async def SchedulePlanned(self, **params: Unpack[AppointmentsSchedulePlannedBody]) -> Appointment:
-        """``POST /appointments/SchedulePlanned``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2 or later."""
+        """``POST /appointments/SchedulePlanned``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 22.2 or later.
+        """
         result: Appointment = await self._call(_OP_SchedulePlanned, {}, params)
         return result
 
     async def PostWebSched(self, **params: Unpack[AppointmentsPostWebSchedBody]) -> Appointment:
-        """``POST /appointments/WebSched``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /appointments/WebSched``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.3 or later.
+        """
         result: Appointment = await self._call(_OP_PostWebSched, {}, params)
         return result
 
@@ -691,11 +701,15 @@ class Appointments(Resource):
         return result
 
     async def Break(self, AptNum: int, **params: Unpack[AppointmentsBreakBody]) -> None:
-        """``PUT /appointments/{AptNum}/Break``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``PUT /appointments/{AptNum}/Break``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 21.3 or later.
+        """
         await self._call(_OP_Break, {"AptNum": AptNum}, params)
 
     async def Note(self, AptNum: int, **params: Unpack[AppointmentsNoteBody]) -> None:
-        """``PUT /appointments/{AptNum}/Note``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``PUT /appointments/{AptNum}/Note``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 21.1 or later.
+        """
         await self._call(_OP_Note, {"AptNum": AptNum}, params)
 
     async def Confirm(self, AptNum: int, **params: Unpack[AppointmentsConfirmBody]) -> None:

@@ -82,6 +82,8 @@ class ApptFieldDefs(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ApptFieldDefsCreateBody]) -> ApptFieldDef:
-        """``POST /apptfielddefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /apptfielddefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.4 or later.
+        """
         result: ApptFieldDef = await self._call(_OP_create, {}, params)
         return result

@@ -28,9 +28,13 @@ class AsapComm(Model):
     DateTimeEntry: Optional[datetime.datetime] = None
     DateTimeExpire: Optional[datetime.datetime] = None
     DateTimeSmsScheduled: Optional[datetime.datetime] = None
-    SmsSendStatus: str = ""  # AutoCommStatus: Undefined, DoNotSend, SendNotAttempted, SendSuccessful, SendFailed, SentAwaitingReceipt
+    # AutoCommStatus: Undefined, DoNotSend, SendNotAttempted, SendSuccessful, SendFailed, SentAwaitingReceipt
+    SmsSendStatus: str = ""
     DateTimeSmsSent: Optional[datetime.datetime] = None
-    ResponseStatus: str = ""  # AsapRSVPStatus: UnableToSend, AwaitingTransmit, PendingRsvp, Viewed, ViewedNotAvailable, AcceptedAndMoved, AcceptedAndNotAvailable, Declined, ChoseDifferentSlot, Expired, Failed, DeclinedStopComm
+    # AsapRSVPStatus: UnableToSend, AwaitingTransmit, PendingRsvp, Viewed, ViewedNotAvailable,
+    # AcceptedAndMoved, AcceptedAndNotAvailable, Declined, ChoseDifferentSlot, Expired, Failed,
+    # DeclinedStopComm
+    ResponseStatus: str = ""
     DateTimeOrig: Optional[datetime.datetime] = None
     TemplateText: str = ""
     Note: str = ""
@@ -129,6 +133,8 @@ class AsapComms(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[AsapCommsCreateBody]) -> AsapComm:
-        """``POST /asapcomms``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.3 or later."""
+        """``POST /asapcomms``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.3.3 or later.
+        """
         result: AsapComm = await self._call(_OP_create, {}, params)
         return result

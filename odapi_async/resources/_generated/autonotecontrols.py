@@ -113,7 +113,9 @@ class AutoNoteControls(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[AutoNoteControlsCreateBody]) -> AutoNoteControl:
-        """``POST /autonotecontrols``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3 or later."""
+        """``POST /autonotecontrols``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.3 or later.
+        """
         result: AutoNoteControl = await self._call(_OP_create, {}, params)
         return result
 

@@ -114,7 +114,9 @@ class AutoNotes(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[AutoNotesCreateBody]) -> AutoNote:
-        """``POST /autonotes``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3.33 or later."""
+        """``POST /autonotes``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.3.33 or later.
+        """
         result: AutoNote = await self._call(_OP_create, {}, params)
         return result
 

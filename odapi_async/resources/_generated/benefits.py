@@ -25,12 +25,13 @@ class Benefit(Model):
     PlanNum: int = 0
     PatPlanNum: int = 0
     CovCatNum: int = 0
-    BenefitType: str = ""  # InsBenefitType: ActiveCoverage, CoInsurance, Deductible, CoPayment, Exclusions, Limitations, WaitingPeriod
+    # InsBenefitType: ActiveCoverage, CoInsurance, Deductible, CoPayment, Exclusions, Limitations,
+    # WaitingPeriod
+    BenefitType: str = ""
     Percent: int = 0
     MonetaryAmt: float = 0.0
-    TimePeriod: str = (
-        ""  # BenefitTimePeriod: None, ServiceYear, CalendarYear, Lifetime, Years, NumberInLast12Months
-    )
+    # BenefitTimePeriod: None, ServiceYear, CalendarYear, Lifetime, Years, NumberInLast12Months
+    TimePeriod: str = ""
     QuantityQualifier: str = ""  # BenefitQuantity: None, NumberOfServices, AgeLimit, Visits, Years, Months
     Quantity: int = 0
     CodeNum: int = 0
@@ -282,7 +283,9 @@ class Benefits(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[BenefitsCreateBody]) -> Benefit:
-        """``POST /benefits``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3.17 or later."""
+        """``POST /benefits``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.3.17 or later.
+        """
         result: Benefit = await self._call(_OP_create, {}, params)
         return result
 

@@ -168,7 +168,9 @@ class Carriers(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[CarriersCreateBody]) -> Carrier:
-        """``POST /carriers``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /carriers``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.4 or later.
+        """
         result: Carrier = await self._call(_OP_create, {}, params)
         return result
 

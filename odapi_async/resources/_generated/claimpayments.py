@@ -239,12 +239,16 @@ class ClaimPayments(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ClaimPaymentsCreateBody]) -> ClaimPayment:
-        """``POST /claimpayments``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.8 or later."""
+        """``POST /claimpayments``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.4.8 or later.
+        """
         result: ClaimPayment = await self._call(_OP_create, {}, params)
         return result
 
     async def Batch(self, **params: Unpack[ClaimPaymentsBatchBody]) -> ClaimPayment:
-        """``POST /claimpayments/Batch``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.2.18 or later."""
+        """``POST /claimpayments/Batch``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 24.2.18 or later.
+        """
         result: ClaimPayment = await self._call(_OP_Batch, {}, params)
         return result
 

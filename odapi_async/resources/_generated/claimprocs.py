@@ -29,7 +29,9 @@ class ClaimProc(Model):
     FeeBilled: float = 0.0
     InsPayEst: float = 0.0
     DedApplied: float = 0.0
-    Status: str = ""  # ClaimProcStatus: NotReceived, Received, Preauth, Adjustment, Supplemental, CapClaim, Estimate, CapComplete, CapEstimate, InsHist
+    # ClaimProcStatus: NotReceived, Received, Preauth, Adjustment, Supplemental, CapClaim, Estimate,
+    # CapComplete, CapEstimate, InsHist
+    Status: str = ""
     InsPayAmt: float = 0.0
     Remarks: str = ""
     ClaimPaymentNum: int = 0
@@ -310,11 +312,15 @@ class ClaimProcs(Resource):
         await self._call(_OP_PutInsAdjust, {}, params)
 
     async def PostInsAdjust(self, **params: Unpack[ClaimProcsPostInsAdjustBody]) -> ClaimProc:
-        """``POST /claimprocs/InsAdjust``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.5 or later."""
+        """``POST /claimprocs/InsAdjust``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 23.2.5 or later.
+        """
         result: ClaimProc = await self._call(_OP_PostInsAdjust, {}, params)
         return result
 
     async def Supplemental(self, **params: Unpack[ClaimProcsSupplementalBody]) -> ClaimProc:
-        """``POST /claimprocs/Supplemental``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 25.2.7 or later."""
+        """``POST /claimprocs/Supplemental``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 25.2.7 or later.
+        """
         result: ClaimProc = await self._call(_OP_Supplemental, {}, params)
         return result

@@ -39,16 +39,22 @@ class Claim(Model):
     ClaimNote: str = ""
     ClaimType: str = ""
     ProvBill: int = 0
-    PlaceService: str = ""  # PlaceOfService: Office, PatientsHome, InpatHospital, OutpatHospital, SkilledNursFac, CustodialCareFacility, OtherLocation, MobileUnit, School, MilitaryTreatFac, FederalHealthCenter, PublicHealthClinic, RuralHealthClinic, EmergencyRoomHospital, AmbulatorySurgicalCenter, TelehealthOutsideHome, TelehealthInHome, OutreachSiteOrStreet
+    # PlaceOfService: Office, PatientsHome, InpatHospital, OutpatHospital, SkilledNursFac,
+    # CustodialCareFacility, OtherLocation, MobileUnit, School, MilitaryTreatFac, FederalHealthCenter,
+    # PublicHealthClinic, RuralHealthClinic, EmergencyRoomHospital, AmbulatorySurgicalCenter,
+    # TelehealthOutsideHome, TelehealthInHome, OutreachSiteOrStreet
+    PlaceService: str = ""
     AccidentRelated: str = ""
     AccidentDate: Optional[datetime.date] = None
     AccidentST: str = ""
     IsOrtho: bool = False
     OrthoRemainM: int = 0
     OrthoDate: Optional[datetime.date] = None
-    PatRelat: str = ""  # Relat: Self, Spouse, Child, Employee, HandicapDep, SignifOther, InjuredPlaintiff, LifePartner, Dependent
+    # Relat: Self, Spouse, Child, Employee, HandicapDep, SignifOther, InjuredPlaintiff, LifePartner, Dependent
+    PatRelat: str = ""
     PlanNum2: int = 0
-    PatRelat2: str = ""  # Relat: Self, Spouse, Child, Employee, HandicapDep, SignifOther, InjuredPlaintiff, LifePartner, Dependent
+    # Relat: Self, Spouse, Child, Employee, HandicapDep, SignifOther, InjuredPlaintiff, LifePartner, Dependent
+    PatRelat2: str = ""
     WriteOff: float = 0.0
     ClaimForm: int = 0  # sent as text by the API
     InsSubNum: int = 0
@@ -444,7 +450,9 @@ class Claims(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ClaimsCreateBody]) -> Claim:
-        """``POST /claims``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.5 or later."""
+        """``POST /claims``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.2.5 or later.
+        """
         result: Claim = await self._call(_OP_create, {}, params)
         return result
 
@@ -459,7 +467,9 @@ class Claims(Resource):
         return result
 
     async def Split(self, ClaimNum: int, **params: Unpack[ClaimsSplitBody]) -> ClaimsSplitResult:
-        """``PUT /claims/{ClaimNum}/Split``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``PUT /claims/{ClaimNum}/Split``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 22.1 or later.
+        """
         result: ClaimsSplitResult = await self._call(_OP_Split, {"ClaimNum": ClaimNum}, params)
         return result
 

@@ -115,7 +115,9 @@ class ClaimTrackings(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ClaimTrackingsCreateBody]) -> ClaimTracking:
-        """``POST /claimtrackings``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.5 or later."""
+        """``POST /claimtrackings``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 23.2.5 or later.
+        """
         result: ClaimTracking = await self._call(_OP_create, {}, params)
         return result
 

@@ -23,9 +23,8 @@ class CodeGroup(Model):
     GroupName: str = ""
     ProcCodes: str = ""
     ItemOrder: int = 0
-    CodeGroupFixed: str = (
-        ""  # EnumCodeGroupFixed: None, BW, PanoFMX, Exam, Perio, Prophy, SRP, FMDebride, Fluoride, Sealant
-    )
+    # EnumCodeGroupFixed: None, BW, PanoFMX, Exam, Perio, Prophy, SRP, FMDebride, Fluoride, Sealant
+    CodeGroupFixed: str = ""
     IsHidden: bool = False
     ShowInAgeLimit: bool = False
     ShowInFrequency: bool = False
@@ -190,7 +189,9 @@ class CodeGroups(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[CodeGroupsCreateBody]) -> CodeGroup:
-        """``POST /codegroups``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.1.29 or later."""
+        """``POST /codegroups``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.1.29 or later.
+        """
         result: CodeGroup = await self._call(_OP_create, {}, params)
         return result
 

@@ -31,7 +31,9 @@ class Commlog(Model):
     SentOrReceived: str = ""  # CommSentOrReceived: Neither, Sent, Received
     UserNum: int = 0
     DateTStamp: Optional[datetime.datetime] = None
-    CommSource: str = ""  # CommItemSource: User, WebSched, ProgramLink, ApptReminder, EServices, SupplementalBackup, ApptThankYou, FHIR, NewPatThankYou, MsgToPay, MassEmail
+    # CommItemSource: User, WebSched, ProgramLink, ApptReminder, EServices, SupplementalBackup, ApptThankYou,
+    # FHIR, NewPatThankYou, MsgToPay, MassEmail
+    CommSource: str = ""
     ProgramNum: int = 0
     DateTEntry: Optional[datetime.datetime] = None
     ReferralNum: int = 0
@@ -157,7 +159,9 @@ class Commlogs(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[CommlogsCreateBody]) -> Commlog:
-        """``POST /commlogs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /commlogs``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
         result: Commlog = await self._call(_OP_create, {}, params)
         return result
 

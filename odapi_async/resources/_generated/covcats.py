@@ -24,7 +24,10 @@ class CovCat(Model):
     DefaultPercent: int = 0
     CovOrder: int = 0
     IsHidden: bool = False
-    EbenefitCat: str = ""  # EbenefitCategory: None, General, Diagnostic, Periodontics, Restorative, Endodontics, MaxillofacialProsth, Crowns, Accident, Orthodontics, Prosthodontics, OralSurgery, RoutinePreventive, DiagnosticXRay, Adjunctive
+    # EbenefitCategory: None, General, Diagnostic, Periodontics, Restorative, Endodontics,
+    # MaxillofacialProsth, Crowns, Accident, Orthodontics, Prosthodontics, OralSurgery, RoutinePreventive,
+    # DiagnosticXRay, Adjunctive
+    EbenefitCat: str = ""
 
 
 class CovCatsGetParams(TypedDict, total=False):
@@ -213,7 +216,9 @@ class CovCats(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[CovCatsCreateBody]) -> CovCat:
-        """``POST /covcats``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.1.24 or later."""
+        """``POST /covcats``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.1.24 or later.
+        """
         result: CovCat = await self._call(_OP_create, {}, params)
         return result
 

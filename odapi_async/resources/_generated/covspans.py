@@ -152,7 +152,9 @@ class CovSpans(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[CovSpansCreateBody]) -> CovSpan:
-        """``POST /covspans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.1.22 or later."""
+        """``POST /covspans``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.1.22 or later.
+        """
         result: CovSpan = await self._call(_OP_create, {}, params)
         return result
 

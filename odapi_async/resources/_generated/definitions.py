@@ -93,6 +93,8 @@ class Definitions(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[DefinitionsCreateBody]) -> Definition:
-        """``POST /definitions``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``POST /definitions``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.1 or later.
+        """
         result: Definition = await self._call(_OP_create, {}, params)
         return result

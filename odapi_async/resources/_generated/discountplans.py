@@ -188,7 +188,9 @@ class DiscountPlans(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[DiscountPlansCreateBody]) -> DiscountPlan:
-        """``POST /discountplans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.1.20 or later."""
+        """``POST /discountplans``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 23.1.20 or later.
+        """
         result: DiscountPlan = await self._call(_OP_create, {}, params)
         return result
 

@@ -136,7 +136,9 @@ class DiscountPlanSubs(Resource):
         return result
 
     async def create(self, **params: Unpack[DiscountPlanSubsCreateBody]) -> None:
-        """``POST /discountplansubs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /discountplansubs``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.3 or later.
+        """
         await self._call(_OP_create, {}, params)
 
     async def update(self, DiscountSubNum: int, **params: Unpack[DiscountPlanSubsUpdateBody]) -> None:

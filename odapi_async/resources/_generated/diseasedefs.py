@@ -70,7 +70,7 @@ _OP_list = Operation(
 
 
 class DiseaseDefsCreateBody(TypedDict, total=False):
-    DiseaseName: str
+    DiseaseName: Required[str]
 
 
 _OP_create = Operation(
@@ -80,7 +80,7 @@ _OP_create = Operation(
     path="/diseasedefs",
     path_params=(),
     query=(),
-    body=(Param("DiseaseName", "str"),),
+    body=(Param("DiseaseName", "str", required=True),),
     idempotent=False,
     paginated=False,
     returns="none",
@@ -104,5 +104,7 @@ class DiseaseDefs(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[DiseaseDefsCreateBody]) -> None:
-        """``POST /diseasedefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /diseasedefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
         await self._call(_OP_create, {}, params)

@@ -171,7 +171,9 @@ class Diseases(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[DiseasesCreateBody]) -> Disease:
-        """``POST /diseases``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /diseases``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.3 or later.
+        """
         result: Disease = await self._call(_OP_create, {}, params)
         return result
 

@@ -363,31 +363,43 @@ class Documents(Resource):
         return self._list(_OP_list, {}, params)
 
     async def DownloadSftp(self, **params: Unpack[DocumentsDownloadSftpBody]) -> None:
-        """``POST /documents/DownloadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /documents/DownloadSftp``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 21.2 or later.
+        """
         await self._call(_OP_DownloadSftp, {}, params)
 
     async def UploadSftp(self, **params: Unpack[DocumentsUploadSftpBody]) -> Document:
-        """``POST /documents/UploadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /documents/UploadSftp``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.2 or later.
+        """
         result: Document = await self._call(_OP_UploadSftp, {}, params)
         return result
 
     async def Upload(self, **params: Unpack[DocumentsUploadBody]) -> Document:
-        """``POST /documents/Upload``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /documents/Upload``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.1 or later.
+        """
         result: Document = await self._call(_OP_Upload, {}, params)
         return result
 
     async def Thumbnails(self, **params: Unpack[DocumentsThumbnailsBody]) -> List[Document]:
-        """``POST /documents/Thumbnails``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /documents/Thumbnails``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.2 or later.
+        """
         result: List[Document] = await self._call(_OP_Thumbnails, {}, params)
         return result
 
     async def DownloadMount(self, **params: Unpack[DocumentsDownloadMountBody]) -> List[Document]:
-        """``POST /documents/DownloadMount``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /documents/DownloadMount``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 21.2 or later.
+        """
         result: List[Document] = await self._call(_OP_DownloadMount, {}, params)
         return result
 
     async def SetByUrl(self, **params: Unpack[DocumentsSetByUrlBody]) -> Document:
-        """``POST /documents/SetByUrl``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /documents/SetByUrl``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 21.1 or later.
+        """
         result: Document = await self._call(_OP_SetByUrl, {}, params)
         return result
 

@@ -139,7 +139,9 @@ class Employers(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[EmployersCreateBody]) -> Employer:
-        """``POST /employers``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /employers``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.4 or later.
+        """
         result: Employer = await self._call(_OP_create, {}, params)
         return result
 

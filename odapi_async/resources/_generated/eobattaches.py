@@ -134,11 +134,15 @@ class EobAttaches(Resource):
         return self._list(_OP_list, {}, params)
 
     async def DownloadSftp(self, **params: Unpack[EobAttachesDownloadSftpBody]) -> None:
-        """``POST /eobattaches/DownloadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.12 or later."""
+        """``POST /eobattaches/DownloadSftp``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 23.3.12 or later.
+        """
         await self._call(_OP_DownloadSftp, {}, params)
 
     async def UploadSftp(self, **params: Unpack[EobAttachesUploadSftpBody]) -> EobAttach:
-        """``POST /eobattaches/UploadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.3.7 or later."""
+        """``POST /eobattaches/UploadSftp``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 24.3.7 or later.
+        """
         result: EobAttach = await self._call(_OP_UploadSftp, {}, params)
         return result
 

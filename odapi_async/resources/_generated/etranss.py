@@ -22,7 +22,13 @@ class Etrans(Model):
     EtransNum: int = 0
     DateTimeTrans: Optional[datetime.datetime] = None
     ClearingHouseNum: int = 0
-    Etype: str = ""  # EtransType: ClaimSent, ClaimPrinted, Claim_CA, Claim_Ren, ClaimAck_CA, ClaimEOB_CA, Eligibility_CA, EligResponse_CA, ClaimReversal_CA, Predeterm_CA, RequestOutstand_CA, RequestSumm_CA, RequestPay_CA, ClaimCOB_CA, ReverseResponse_CA, PredetermAck_CA, PredetermEOB_CA, OutstandingAck_CA, EmailResponse_CA, PaymentResponse_CA, SummaryResponse_CA, Acknowledge_997, StatusNotify_277, TextReport, BenefitInquiry270, BenefitResponse271, AckError, ERA_835, Acknowledge_999, Ack_Interchange, Claim_Ramq, ItransNcpl, HTML, DXCAttachments, Attachment_CA, AttachmentAck_CA, Claim_XConnect, ClaimAck_XConnect
+    # EtransType: ClaimSent, ClaimPrinted, Claim_CA, Claim_Ren, ClaimAck_CA, ClaimEOB_CA, Eligibility_CA,
+    # EligResponse_CA, ClaimReversal_CA, Predeterm_CA, RequestOutstand_CA, RequestSumm_CA, RequestPay_CA,
+    # ClaimCOB_CA, ReverseResponse_CA, PredetermAck_CA, PredetermEOB_CA, OutstandingAck_CA, EmailResponse_CA,
+    # PaymentResponse_CA, SummaryResponse_CA, Acknowledge_997, StatusNotify_277, TextReport,
+    # BenefitInquiry270, BenefitResponse271, AckError, ERA_835, Acknowledge_999, Ack_Interchange, Claim_Ramq,
+    # ItransNcpl, HTML, DXCAttachments, Attachment_CA, AttachmentAck_CA, Claim_XConnect, ClaimAck_XConnect
+    Etype: str = ""
     ClaimNum: int = 0
     OfficeSequenceNumber: int = 0
     CarrierTransCounter: int = 0

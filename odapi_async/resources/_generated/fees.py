@@ -165,7 +165,9 @@ class Fees(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[FeesCreateBody]) -> Fee:
-        """``POST /fees``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.11 or later."""
+        """``POST /fees``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.3.11 or later.
+        """
         result: Fee = await self._call(_OP_create, {}, params)
         return result
 

@@ -120,7 +120,9 @@ class FeeScheds(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[FeeSchedsCreateBody]) -> FeeSched:
-        """``POST /feescheds``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.7 or later."""
+        """``POST /feescheds``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.3.7 or later.
+        """
         result: FeeSched = await self._call(_OP_create, {}, params)
         return result
 

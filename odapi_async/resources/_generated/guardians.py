@@ -22,7 +22,10 @@ class Guardian(Model):
     GuardianNum: int = 0
     PatNumChild: int = 0
     PatNumGuardian: int = 0
-    Relationship: str = ""  # GuardianRelationship: None, Mother, Stepfather, Stepmother, Grandfather, Grandmother, Father, Brother, CareGiver, FosterChild, Guardian, Grandparent, Other, Parent, Stepchild, Self, Sibling, Sister, Spouse, Child, LifePartner, Friend, Grandchild, Sitter
+    # GuardianRelationship: None, Mother, Stepfather, Stepmother, Grandfather, Grandmother, Father, Brother,
+    # CareGiver, FosterChild, Guardian, Grandparent, Other, Parent, Stepchild, Self, Sibling, Sister, Spouse,
+    # Child, LifePartner, Friend, Grandchild, Sitter
+    Relationship: str = ""
     IsGuardian: int = 0
 
 

@@ -27,7 +27,9 @@ class HistAppointment(Model):
     HistUserNum: int = 0
     HistDateTStamp: Optional[datetime.datetime] = None
     HistApptAction: str = ""  # HistAppointmentAction: Created, Changed, Missed, Cancelled, Deleted
-    ApptSource: str = ""  # EServiceTypes: None, EConnector, Broadcaster, BroadcastMonitor, ServiceMainHQ, OpenDentalService, OpenDentalAPIService
+    # EServiceTypes: None, EConnector, Broadcaster, BroadcastMonitor, ServiceMainHQ, OpenDentalService,
+    # OpenDentalAPIService
+    ApptSource: str = ""
     AptNum: int = 0
     PatNum: int = 0
     AptStatus: str = ""

@@ -246,7 +246,9 @@ class InsPlans(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[InsPlansCreateBody]) -> InsPlan:
-        """``POST /insplans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.24 or later."""
+        """``POST /insplans``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.4.24 or later.
+        """
         result: InsPlan = await self._call(_OP_create, {}, params)
         return result
 

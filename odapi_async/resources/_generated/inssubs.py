@@ -191,7 +191,9 @@ class InsSubs(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[InsSubsCreateBody]) -> InsSub:
-        """``POST /inssubs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /inssubs``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
         result: InsSub = await self._call(_OP_create, {}, params)
         return result
 

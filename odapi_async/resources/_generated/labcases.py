@@ -213,7 +213,9 @@ class LabCases(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[LabCasesCreateBody]) -> LabCase:
-        """``POST /labcases``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.19 or later."""
+        """``POST /labcases``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.4.19 or later.
+        """
         result: LabCase = await self._call(_OP_create, {}, params)
         return result
 

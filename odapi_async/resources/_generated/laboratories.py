@@ -173,7 +173,9 @@ class Laboratories(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[LaboratoriesCreateBody]) -> Laboratory:
-        """``POST /laboratories``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.22 or later."""
+        """``POST /laboratories``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 24.4.22 or later.
+        """
         result: Laboratory = await self._call(_OP_create, {}, params)
         return result
 

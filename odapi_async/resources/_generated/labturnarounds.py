@@ -137,7 +137,9 @@ class LabTurnarounds(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[LabTurnaroundsCreateBody]) -> LabTurnaround:
-        """``POST /labturnarounds``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.13 or later."""
+        """``POST /labturnarounds``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 24.4.13 or later.
+        """
         result: LabTurnaround = await self._call(_OP_create, {}, params)
         return result
 

@@ -146,7 +146,9 @@ class MedicationPats(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[MedicationPatsCreateBody]) -> None:
-        """``POST /medicationpats``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /medicationpats``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
         await self._call(_OP_create, {}, params)
 
     async def update(self, MedicationPatNum: int, **params: Unpack[MedicationPatsUpdateBody]) -> None:

@@ -86,5 +86,7 @@ class Medications(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[MedicationsCreateBody]) -> None:
-        """``POST /medications``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.3 or later."""
+        """``POST /medications``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.3 or later.
+        """
         await self._call(_OP_create, {}, params)

@@ -21,7 +21,9 @@ class PatFieldDef(Model):
 
     PatFieldDefNum: int = 0
     FieldName: str = ""
-    FieldType: str = ""  # PatFieldType: Text, PickList, Date, Checkbox, Currency, InCaseOfEmergency, CareCreditStatus, CareCreditPreApprovalAmt, CareCreditAvailableCredit
+    # PatFieldType: Text, PickList, Date, Checkbox, Currency, InCaseOfEmergency, CareCreditStatus,
+    # CareCreditPreApprovalAmt, CareCreditAvailableCredit
+    FieldType: str = ""
     PickList: str = ""
     IsHidden: bool = False
 
@@ -164,7 +166,9 @@ class PatFieldDefs(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[PatFieldDefsCreateBody]) -> PatFieldDef:
-        """``POST /patfielddefs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.3.26 or later."""
+        """``POST /patfielddefs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 23.3.26 or later.
+        """
         result: PatFieldDef = await self._call(_OP_create, {}, params)
         return result
 

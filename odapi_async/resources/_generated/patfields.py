@@ -162,7 +162,9 @@ class PatFields(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[PatFieldsCreateBody]) -> PatField:
-        """``POST /patfields``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4 or later."""
+        """``POST /patfields``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.4 or later.
+        """
         result: PatField = await self._call(_OP_create, {}, params)
         return result
 

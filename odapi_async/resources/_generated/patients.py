@@ -28,9 +28,8 @@ class Patient(Model):
     FName: str = ""
     MiddleI: str = ""
     Preferred: str = ""
-    PatStatus: str = (
-        ""  # PatientStatus: Patient, NonPatient, Inactive, Archived, Deleted, Deceased, Prospective
-    )
+    # PatientStatus: Patient, NonPatient, Inactive, Archived, Deleted, Deceased, Prospective
+    PatStatus: str = ""
     Gender: str = ""  # PatientGender: Male, Female, Unknown, Other
     Position: str = ""  # PatientPosition: Single, Married, Child, Widowed, Divorced
     Birthdate: Optional[datetime.date] = None
@@ -63,15 +62,12 @@ class Patient(Model):
     clinicAbbr: str = ""  # read-only helper
     Premed: bool = False
     Ward: str = ""
-    PreferConfirmMethod: str = (
-        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    )
-    PreferContactMethod: str = (
-        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    )
-    PreferRecallMethod: str = (
-        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    )
+    # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    PreferConfirmMethod: str = ""
+    # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    PreferContactMethod: str = ""
+    # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    PreferRecallMethod: str = ""
     Language: str = ""
     AdmitDate: Optional[datetime.date] = None
     siteDesc: str = ""  # read-only helper
@@ -96,9 +92,8 @@ class PatientsSimpleRow(Model):
     FName: str = ""
     MiddleI: str = ""
     Preferred: str = ""
-    PatStatus: str = (
-        ""  # PatientStatus: Patient, NonPatient, Inactive, Archived, Deleted, Deceased, Prospective
-    )
+    # PatientStatus: Patient, NonPatient, Inactive, Archived, Deleted, Deceased, Prospective
+    PatStatus: str = ""
     Gender: str = ""  # PatientGender: Male, Female, Unknown, Other
     Position: str = ""  # PatientPosition: Single, Married, Child, Widowed, Divorced
     Birthdate: Optional[datetime.date] = None
@@ -131,15 +126,12 @@ class PatientsSimpleRow(Model):
     clinicAbbr: str = ""  # read-only helper
     Premed: bool = False
     Ward: str = ""
-    PreferConfirmMethod: str = (
-        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    )
-    PreferContactMethod: str = (
-        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    )
-    PreferRecallMethod: str = (
-        ""  # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
-    )
+    # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    PreferConfirmMethod: str = ""
+    # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    PreferContactMethod: str = ""
+    # ContactMethod: None, DoNotCall, HmPhone, WkPhone, WirelessPh, Email, SeeNotes, Mail, TextMessage
+    PreferRecallMethod: str = ""
     Language: str = ""
     AdmitDate: Optional[datetime.date] = None
     siteDesc: str = ""  # read-only helper
@@ -598,7 +590,9 @@ class Patients(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[PatientsCreateBody]) -> Patient:
-        """``POST /patients``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /patients``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
         result: Patient = await self._call(_OP_create, {}, params)
         return result
 

@@ -23,7 +23,8 @@ class PatPlan(Model):
     PatNum: int = 0
     Ordinal: int = 0
     IsPending: bool = False
-    Relationship: str = ""  # Relat: Self, Spouse, Child, Employee, HandicapDep, SignifOther, InjuredPlaintiff, LifePartner, Dependent
+    # Relat: Self, Spouse, Child, Employee, HandicapDep, SignifOther, InjuredPlaintiff, LifePartner, Dependent
+    Relationship: str = ""
     PatID: str = ""
     InsSubNum: int = 0
     OrthoAutoFeeBilledOverride: float = 0.0
@@ -194,7 +195,9 @@ class PatPlans(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[PatPlansCreateBody]) -> PatPlan:
-        """``POST /patplans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /patplans``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
         result: PatPlan = await self._call(_OP_create, {}, params)
         return result
 

@@ -37,7 +37,13 @@ class Payment(Model):
     IsRecurringCC: bool = False
     SecUserNumEntry: int = 0
     SecDateTEdit: Optional[datetime.datetime] = None
-    PaymentSource: str = ""  # CreditCardSource: None, XServer, XWeb, PayConnect, XServerPayConnect, XWebPortalLogin, PaySimple, PaySimpleACH, PayConnectPortal, PayConnectPortalLogin, CareCredit, EdgeExpressRCM, EdgeExpressCNP, API, EdgeExpressPaymentPortal, EdgeExpressPaymentPortalGuest, PayConnectPaymentPortal, PayConnectPaymentPortalGuest, PaySimplePaymentPortal, PaySimplePaymentPortalGuest, PaySimplePaymentPortalACH, XWebPaymentPortal, XWebPaymentPortalGuest, MeetInTheCloudTerminal, MeetInTheCloudPaymentPortal, MeetInTheCloudPaymentPortalGuest
+    # CreditCardSource: None, XServer, XWeb, PayConnect, XServerPayConnect, XWebPortalLogin, PaySimple,
+    # PaySimpleACH, PayConnectPortal, PayConnectPortalLogin, CareCredit, EdgeExpressRCM, EdgeExpressCNP, API,
+    # EdgeExpressPaymentPortal, EdgeExpressPaymentPortalGuest, PayConnectPaymentPortal,
+    # PayConnectPaymentPortalGuest, PaySimplePaymentPortal, PaySimplePaymentPortalGuest,
+    # PaySimplePaymentPortalACH, XWebPaymentPortal, XWebPaymentPortalGuest, MeetInTheCloudTerminal,
+    # MeetInTheCloudPaymentPortal, MeetInTheCloudPaymentPortalGuest
+    PaymentSource: str = ""
     ProcessStatus: str = ""  # ProcessStat: OfficeProcessed, OnlineProcessed, OnlinePending
     RecurringChargeDate: Optional[datetime.date] = None
     IsCcCompleted: bool = False
@@ -118,7 +124,7 @@ _OP_create = Operation(
 
 
 class PaymentsRefundBody(TypedDict, total=False):
-    PayNum: int
+    PayNum: Required[int]
 
 
 _OP_Refund = Operation(
@@ -128,7 +134,7 @@ _OP_Refund = Operation(
     path="/payments/Refund",
     path_params=(),
     query=(),
-    body=(Param("PayNum", "int"),),
+    body=(Param("PayNum", "int", required=True),),
     idempotent=False,
     paginated=False,
     returns="object",
@@ -210,12 +216,16 @@ class Payments(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[PaymentsCreateBody]) -> Payment:
-        """``POST /payments``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /payments``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.2 or later.
+        """
         result: Payment = await self._call(_OP_create, {}, params)
         return result
 
     async def Refund(self, **params: Unpack[PaymentsRefundBody]) -> Payment:
-        """``POST /payments/Refund``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.28 or later."""
+        """``POST /payments/Refund``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 24.4.28 or later.
+        """
         result: Payment = await self._call(_OP_Refund, {}, params)
         return result
 
@@ -225,6 +235,8 @@ class Payments(Resource):
         return result
 
     async def Partial(self, PayNum: int, **params: Unpack[PaymentsPartialBody]) -> Payment:
-        """``PUT /payments/{PayNum}/Partial``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 25.1.11 or later."""
+        """``PUT /payments/{PayNum}/Partial``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 25.1.11 or later.
+        """
         result: Payment = await self._call(_OP_Partial, {"PayNum": PayNum}, params)
         return result

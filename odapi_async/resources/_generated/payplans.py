@@ -287,12 +287,16 @@ class PayPlans(Resource):
         return self._list(_OP_list, {}, params)
 
     async def PostDynamic(self, **params: Unpack[PayPlansPostDynamicBody]) -> PayPlan:
-        """``POST /payplans/Dynamic``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2.22 or later."""
+        """``POST /payplans/Dynamic``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.2.22 or later.
+        """
         result: PayPlan = await self._call(_OP_PostDynamic, {}, params)
         return result
 
     async def create(self, **params: Unpack[PayPlansCreateBody]) -> str:
-        """``POST /payplans``. Not idempotent: never retried once it may have reached the server. Deprecated by Open Dental (the server answers 410). Needs Open Dental 22.4.39 or later."""
+        """``POST /payplans``. Not idempotent: never retried once it may have reached the server. Deprecated
+        by Open Dental (the server answers 410). Needs Open Dental 22.4.39 or later.
+        """
         result: str = await self._call(_OP_create, {}, params)
         return result
 

@@ -170,7 +170,9 @@ class PerioExams(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[PerioExamsCreateBody]) -> PerioExam:
-        """``POST /perioexams``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.1.20 or later."""
+        """``POST /perioexams``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.1.20 or later.
+        """
         result: PerioExam = await self._call(_OP_create, {}, params)
         return result
 

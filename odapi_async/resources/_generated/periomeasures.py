@@ -21,7 +21,9 @@ class PerioMeasure(Model):
 
     PerioMeasureNum: int = 0
     PerioExamNum: int = 0
-    SequenceType: str = ""  # PerioSequenceType: Mobility, Furcation, GingMargin, MGJ, Probing, SkipTooth, BleedSupPlaqCalc, CAL, AttGing
+    # PerioSequenceType: Mobility, Furcation, GingMargin, MGJ, Probing, SkipTooth, BleedSupPlaqCalc, CAL,
+    # AttGing
+    SequenceType: str = ""
     IntTooth: int = 0
     ToothValue: int = 0
     MBvalue: int = 0
@@ -166,7 +168,9 @@ class PerioMeasures(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[PerioMeasuresCreateBody]) -> PerioMeasure:
-        """``POST /periomeasures``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.37 or later."""
+        """``POST /periomeasures``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.4.37 or later.
+        """
         result: PerioMeasure = await self._call(_OP_create, {}, params)
         return result
 

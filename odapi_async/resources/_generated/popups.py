@@ -116,7 +116,9 @@ class Popups(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[PopupsCreateBody]) -> Popup:
-        """``POST /popups``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /popups``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
         result: Popup = await self._call(_OP_create, {}, params)
         return result
 

@@ -36,7 +36,10 @@ class ProcedureCode(Model):
     AlternateCode1: str = ""
     MedicalCode: str = ""
     IsTaxed: bool = False
-    PaintType: str = ""  # ToothPaintingType: None, Extraction, Implant, RCT, PostBU, FillingDark, FillingLight, CrownDark, CrownLight, BridgeDark, BridgeLight, DentureDark, DentureLight, Sealant, Veneer, Text, RetainedRoot, SpaceMaintainer
+    # ToothPaintingType: None, Extraction, Implant, RCT, PostBU, FillingDark, FillingLight, CrownDark,
+    # CrownLight, BridgeDark, BridgeLight, DentureDark, DentureLight, Sealant, Veneer, Text, RetainedRoot,
+    # SpaceMaintainer
+    PaintType: str = ""
     LaymanTerm: str = ""
     IsCanadianLab: bool = False
     BaseUnits: int = 0
@@ -362,7 +365,9 @@ class ProcedureCodes(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ProcedureCodesCreateBody]) -> ProcedureCode:
-        """``POST /procedurecodes``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3 or later."""
+        """``POST /procedurecodes``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.3 or later.
+        """
         result: ProcedureCode = await self._call(_OP_create, {}, params)
         return result
 

@@ -39,7 +39,11 @@ class ProcedureLog(Model):
     Dx: int = 0
     dxName: str = ""  # read-only helper
     PlannedAptNum: int = 0  # sent as text by the API
-    PlaceService: str = ""  # PlaceOfService: Office, PatientsHome, InpatHospital, OutpatHospital, SkilledNursFac, CustodialCareFacility, OtherLocation, MobileUnit, School, MilitaryTreatFac, FederalHealthCenter, PublicHealthClinic, RuralHealthClinic, EmergencyRoomHospital, AmbulatorySurgicalCenter, TelehealthOutsideHome, TelehealthInHome, OutreachSiteOrStreet
+    # PlaceOfService: Office, PatientsHome, InpatHospital, OutpatHospital, SkilledNursFac,
+    # CustodialCareFacility, OtherLocation, MobileUnit, School, MilitaryTreatFac, FederalHealthCenter,
+    # PublicHealthClinic, RuralHealthClinic, EmergencyRoomHospital, AmbulatorySurgicalCenter,
+    # TelehealthOutsideHome, TelehealthInHome, OutreachSiteOrStreet
+    PlaceService: str = ""
     Prosthesis: str = ""
     DateOriginalProsth: Optional[datetime.date] = None
     ClaimNote: str = ""
@@ -650,21 +654,27 @@ class ProcedureLogs(Resource):
         return self._list(_OP_GroupNotes, {}, params)
 
     async def create(self, **params: Unpack[ProcedureLogsCreateBody]) -> ProcedureLog:
-        """``POST /procedurelogs``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /procedurelogs``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.4 or later.
+        """
         result: ProcedureLog = await self._call(_OP_create, {}, params)
         return result
 
     async def PostGroupNote(
         self, **params: Unpack[ProcedureLogsPostGroupNoteBody]
     ) -> ProcedureLogsPostGroupNoteResult:
-        """``POST /procedurelogs/GroupNote``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2 or later."""
+        """``POST /procedurelogs/GroupNote``. Not idempotent: never retried once it may have reached the
+        server. Needs Open Dental 22.2 or later.
+        """
         result: ProcedureLogsPostGroupNoteResult = await self._call(_OP_PostGroupNote, {}, params)
         return result
 
     async def PostInsuranceHistory(
         self, **params: Unpack[ProcedureLogsPostInsuranceHistoryBody]
     ) -> ProcedureLog:
-        """``POST /procedurelogs/InsuranceHistory``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.31 or later."""
+        """``POST /procedurelogs/InsuranceHistory``. Not idempotent: never retried once it may have reached
+        the server. Needs Open Dental 22.4.31 or later.
+        """
         result: ProcedureLog = await self._call(_OP_PostInsuranceHistory, {}, params)
         return result
 

@@ -97,6 +97,8 @@ class ProcNotes(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ProcNotesCreateBody]) -> ProcNote:
-        """``POST /procnotes``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.2 or later."""
+        """``POST /procnotes``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.2 or later.
+        """
         result: ProcNote = await self._call(_OP_create, {}, params)
         return result

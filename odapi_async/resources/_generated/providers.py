@@ -212,7 +212,9 @@ class Providers(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ProvidersCreateBody]) -> Provider:
-        """``POST /providers``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.4 or later."""
+        """``POST /providers``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.4 or later.
+        """
         result: Provider = await self._call(_OP_create, {}, params)
         return result
 

@@ -47,7 +47,7 @@ _OP_create = Operation(
 
 
 class QueriesShortQueryBody(TypedDict, total=False):
-    SqlCommand: str
+    SqlCommand: Required[str]
     Offset: int
     Limit: int
 
@@ -59,7 +59,7 @@ _OP_ShortQuery = Operation(
     path="/queries/ShortQuery",
     path_params=(),
     query=(),
-    body=(Param("SqlCommand", "str"),),
+    body=(Param("SqlCommand", "str", required=True),),
     idempotent=True,
     paginated=True,
     returns="list",
@@ -74,7 +74,9 @@ class Queries(Resource):
     _segment = "queries"
 
     async def create(self, **params: Unpack[QueriesCreateBody]) -> None:
-        """``POST /queries``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.1 or later."""
+        """``POST /queries``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 21.1 or later.
+        """
         await self._call(_OP_create, {}, params)
 
     def ShortQuery(self, **params: Unpack[QueriesShortQueryBody]) -> Paginator[DynamicRow]:

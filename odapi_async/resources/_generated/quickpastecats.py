@@ -22,7 +22,13 @@ class QuickPasteCat(Model):
     QuickPasteCatNum: int = 0
     Description: str = ""
     ItemOrder: int = 0
-    DefaultForTypes: str = ""  # EnumQuickPasteType: None, Procedure, Appointment, CommLog, Adjustment, Claim, Email, InsPlan, Letter, MedicalSummary, ServiceNotes, MedicalHistory, MedicationEdit, MedicationPat, PatAddressNote, Payment, PayPlan, Query, Referral, Rx, FinancialNotes, ChartTreatment, MedicalUrgent, Statement, Recall, Popup, TxtMsg, Task, Schedule, TreatPlan, ClaimCustomTrack, AutoNotePrompt, JobManager, ReadOnly, Lab, Equipment, Etrans834Import, InCaseOfEmergency, ProviderSearchFilter, ProgramLink, PhoneEmpDefaultStatus, WebChat, FAQ, Sheets
+    # EnumQuickPasteType: None, Procedure, Appointment, CommLog, Adjustment, Claim, Email, InsPlan, Letter,
+    # MedicalSummary, ServiceNotes, MedicalHistory, MedicationEdit, MedicationPat, PatAddressNote, Payment,
+    # PayPlan, Query, Referral, Rx, FinancialNotes, ChartTreatment, MedicalUrgent, Statement, Recall, Popup,
+    # TxtMsg, Task, Schedule, TreatPlan, ClaimCustomTrack, AutoNotePrompt, JobManager, ReadOnly, Lab,
+    # Equipment, Etrans834Import, InCaseOfEmergency, ProviderSearchFilter, ProgramLink, PhoneEmpDefaultStatus,
+    # WebChat, FAQ, Sheets
+    DefaultForTypes: str = ""
 
 
 class QuickPasteCatsGetParams(TypedDict, total=False):

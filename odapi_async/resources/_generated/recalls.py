@@ -266,7 +266,9 @@ class Recalls(Resource):
         return self._list(_OP_List, {}, params)
 
     async def create(self, **params: Unpack[RecallsCreateBody]) -> Recall:
-        """``POST /recalls``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.2.31 or later."""
+        """``POST /recalls``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.2.31 or later.
+        """
         result: Recall = await self._call(_OP_create, {}, params)
         return result
 
@@ -276,9 +278,13 @@ class Recalls(Resource):
         return result
 
     async def Status(self, **params: Unpack[RecallsStatusBody]) -> None:
-        """``PUT /recalls/Status``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``PUT /recalls/Status``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.2 or later.
+        """
         await self._call(_OP_Status, {}, params)
 
     async def SwitchType(self, **params: Unpack[RecallsSwitchTypeBody]) -> None:
-        """``PUT /recalls/SwitchType``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.41 or later."""
+        """``PUT /recalls/SwitchType``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.4.41 or later.
+        """
         await self._call(_OP_SwitchType, {}, params)

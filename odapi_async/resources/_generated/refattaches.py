@@ -184,7 +184,9 @@ class RefAttaches(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[RefAttachesCreateBody]) -> RefAttach:
-        """``POST /refattaches``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 21.2 or later."""
+        """``POST /refattaches``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 21.2 or later.
+        """
         result: RefAttach = await self._call(_OP_create, {}, params)
         return result
 

@@ -245,7 +245,9 @@ class Referrals(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ReferralsCreateBody]) -> Referral:
-        """``POST /referrals``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3 or later."""
+        """``POST /referrals``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.3 or later.
+        """
         result: Referral = await self._call(_OP_create, {}, params)
         return result
 

@@ -23,14 +23,14 @@ class ReportsAgingRow(Model):
 
     PatNum: int = 0
     patName: str = ""  # read-only helper
-    Bal_0_30: int = 0
-    Bal_31_60: int = 0
-    Bal_61_90: int = 0
-    BalOver90: int = 0
-    BalTotal: int = 0
-    InsWoEst: int = 0
-    InsPayEst: int = 0
-    PatientPortion: int = 0
+    Bal_0_30: float = 0.0
+    Bal_31_60: float = 0.0
+    Bal_61_90: float = 0.0
+    BalOver90: float = 0.0
+    BalTotal: float = 0.0
+    InsWoEst: float = 0.0
+    InsPayEst: float = 0.0
+    PatientPortion: float = 0.0
 
 
 class ReportsFinanceChargesRow(Model):

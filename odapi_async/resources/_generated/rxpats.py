@@ -31,9 +31,8 @@ class RxPat(Model):
     PharmacyNum: int = 0
     IsControlled: bool = False
     DateTStamp: Optional[datetime.datetime] = None
-    SendStatus: str = (
-        ""  # RxSendStatus: Unsent, InElectQueue, SentElect, Printed, Faxed, CalledIn, GaveScript, Pending
-    )
+    # RxSendStatus: Unsent, InElectQueue, SentElect, Printed, Faxed, CalledIn, GaveScript, Pending
+    SendStatus: str = ""
     IsErxOld: bool = False
     ErxPharmacyInfo: str = ""
     IsProcRequired: bool = False

@@ -20,13 +20,67 @@ class SecurityLog(Model):
     __od_primary_key__: ClassVar[Optional[str]] = "SecurityLogNum"
 
     SecurityLogNum: int = 0
-    PermType: str = ""  # EnumPermType: None, AppointmentsModule, FamilyModule, AccountModule, TPModule, ChartModule, ImagingModule, ManageModule, Setup, RxCreate, ProcComplEdit, ChooseDatabase, Schedules, BlockoutEdit, ClaimSentEdit, PaymentCreate, PaymentEdit, AdjustmentCreate, AdjustmentEdit, UserQuery, StartupSingleUserOld, StartupMultiUserOld, Reports, ProcComplCreate, SecurityAdmin, AppointmentCreate, AppointmentMove, AppointmentEdit, Backup, TimecardsEditAll, DepositSlips, AccountingEdit, AccountingCreate, Accounting, AnesthesiaIntakeMeds, AnesthesiaControlMeds, InsPayCreate, InsPayEdit, TreatPlanEdit, ReportProdInc, TimecardDeleteEntry, EquipmentDelete, SheetEdit, CommlogEdit, ImageDelete, PerioEdit, ProcEditShowFee, AdjustmentEditZero, EhrEmergencyAccess, ProcDelete, EhrKeyAdd, ProviderEdit, EcwAppointmentRevise, ProcedureNoteFull, ReferralAdd, InsPlanChangeSubsc, RefAttachAdd, RefAttachDelete, CarrierCreate, GraphicalReports, AutoNoteQuickNoteEdit, EquipmentSetup, Billing, ProblemDefEdit, ProcFeeEdit, InsPlanChangeCarrierName, TaskNoteEdit, WikiListSetup, Copy, Printing, MedicalInfoViewed, PatProblemListEdit, PatMedicationListEdit, PatAllergyListEdit, PatFamilyHealthEdit, PatientPortal, RxEdit, SchoolAdminStudentEdit, SchoolAdminInstructorEdit, OrthoChartEditFull, PatientFieldEdit, SchoolAdminAcesss, TreatPlanDiscountEdit, UserLogOnOff, TaskEdit, EmailSend, WebMailSend, UserQueryAdmin, InsPlanChangeAssign, ImageEdit, EhrMeasureEventEdit, EServicesSetup, FeeSchedEdit, ProviderFeeEdit, PatientMerge, ClaimHistoryEdit, AppointmentCompleteEdit, WebMailDelete, RequiredFields, ReferralMerge, ProcEdit, ProviderMerge, MedicationMerge, AccountProcsQuickAdd, ClaimSend, TaskListCreate, PatientCreate, GraphicalReportSetup, PatientEdit, InsPlanCreate, InsPlanEdit, InsPlanCreateSub, InsPlanEditSub, InsPlanAddPat, InsPlanDropPat, InsPlanVerifyList, SplitCreatePastLockDate, ProcComplEditLimited, ClaimDelete, InsWriteOffEdit, ApptConfirmStatusEdit, GraphicsRemoteEdit, AuditTrail, TreatPlanPresenterEdit, ProviderAlphabetize, ClaimProcReceivedEdit, StatementPatNumMismatch, MobileWeb, PatPlanCreate, PatPriProvEdit, ReferralEdit, PatientBillingEdit, ReportProdIncAllProviders, ReportDaily, ReportDailyAllProviders, PatientApptRestrict, SheetDelete, UpdateCustomTracking, GraphicsEdit, InsPlanOrthoEdit, ClaimProcClaimAttachedProvEdit, InsPlanMerge, InsCarrierCombine, PopupEdit, InsPlanPickListExisting, OrthoChartEditUser, ProcedureNoteUser, GroupNoteEditSigned, WikiAdmin, PayPlanEdit, ClaimEdit, CommandQuery, ReplicationSetup, PreAuthSentEdit, LogFeeEdit, LogSubscriberEdit, RecallEdit, ProcCodeEdit, AddNewUser, ClaimView, RepeatChargeTool, DiscountPlanAddDrop, TreatPlanSign, ProcExistingEdit, UnrestrictedSearch, ArchivedPatientEdit, CommlogPersistent, VerifyPhoneOwnership, SalesTaxAdjEdit, InsuranceVerification, CreditCardMove, AgingRan, HeadmasterSetup, DashboardWidget, NewClaimsProcNotBilled, PatientPortalLogin, FAQEdit, FeatureRequestEdit, TaskReminderPopup, SupplementalBackup, WebSchedRecallManualSend, PatientSSNView, PatientDOBView, FamAgingTruncate, DiscountPlanMerge, ProcCompleteStatusEdit, ProcCompleteAddAdj, ProcCompleteEditMisc, ProcCompleteNote, ProcCompleteEdit, ProtectedLeaveAdjustmentEdit, TimeAdjustEdit, QueryMonitor, CommlogCreate, WebFormAccess, CloseOtherSessions, RepeatChargeCreate, RepeatChargeUpdate, RepeatChargeDelete, Zoom, FormAdded, ImageExport, ImageCreate, CertificationEmployee, CertificationSetup, EmployerCreate, AllowLoginFromAnyLocation, LogDoseSpotMedicationNoteEdit, PayPlanChargeDateEdit, DiscountPlanAdd, DiscountPlanEdit, AllowFeeEditWhileReceivingClaim, ManageHighSecurityProgProperties, CreditCardEdit, MedicationDefEdit, AllergyDefEdit, Advertising, TextMessageView, TextMessageSend, RxMerge, DefEdit, UpdateInstall, AdjustmentTypeDeny, StatementCSV, CarrierEdit, ApiSubscription, SecurityGlobal, TaskDelete, SetupWizard, ShowFeatures, PrinterSetup, ProviderAdd, ClinicEdit, ApiAccountEdit, RegistrationKeyCreate, RegistrationKeyEdit, AppointmentDelete, AppointmentCompleteDelete, AppointmentTypeEdit, TextingAccountEdit, WebChatEdit, SupplierEdit, SupplyPurchases, PreferenceEditBroadcastMonitor, AppointmentResize, CreditCardTerminal, ViewAppointmentAuditTrail, PayPlanChargeEdit, ArchivedPatientSelect, CloudCustomerEdit, ChanSpy, ClaimProcFieldsBilledToInsEdit, AllergyMerge, AiChatSession, BadgeIdEdit, ChildDaycareEdit, PerioEditCopy, LicenseAccept, EFormEdit, EFormDelete, MobileNotification, ChartViewsEdit, SuperFamilyDisband, ImageSignatureCreate, SignedImageEdit, BlockoutsFlagged, PayPlanUnlock, SendAlertsFromHQ, TextAllEmployees, ProcTPEditFee, EFormImport, BlockoutAdd, BlockoutDelete, PhoneExtension, PatientSelected
+    # EnumPermType: None, AppointmentsModule, FamilyModule, AccountModule, TPModule, ChartModule,
+    # ImagingModule, ManageModule, Setup, RxCreate, ProcComplEdit, ChooseDatabase, Schedules, BlockoutEdit,
+    # ClaimSentEdit, PaymentCreate, PaymentEdit, AdjustmentCreate, AdjustmentEdit, UserQuery,
+    # StartupSingleUserOld, StartupMultiUserOld, Reports, ProcComplCreate, SecurityAdmin, AppointmentCreate,
+    # AppointmentMove, AppointmentEdit, Backup, TimecardsEditAll, DepositSlips, AccountingEdit,
+    # AccountingCreate, Accounting, AnesthesiaIntakeMeds, AnesthesiaControlMeds, InsPayCreate, InsPayEdit,
+    # TreatPlanEdit, ReportProdInc, TimecardDeleteEntry, EquipmentDelete, SheetEdit, CommlogEdit, ImageDelete,
+    # PerioEdit, ProcEditShowFee, AdjustmentEditZero, EhrEmergencyAccess, ProcDelete, EhrKeyAdd, ProviderEdit,
+    # EcwAppointmentRevise, ProcedureNoteFull, ReferralAdd, InsPlanChangeSubsc, RefAttachAdd, RefAttachDelete,
+    # CarrierCreate, GraphicalReports, AutoNoteQuickNoteEdit, EquipmentSetup, Billing, ProblemDefEdit,
+    # ProcFeeEdit, InsPlanChangeCarrierName, TaskNoteEdit, WikiListSetup, Copy, Printing, MedicalInfoViewed,
+    # PatProblemListEdit, PatMedicationListEdit, PatAllergyListEdit, PatFamilyHealthEdit, PatientPortal,
+    # RxEdit, SchoolAdminStudentEdit, SchoolAdminInstructorEdit, OrthoChartEditFull, PatientFieldEdit,
+    # SchoolAdminAcesss, TreatPlanDiscountEdit, UserLogOnOff, TaskEdit, EmailSend, WebMailSend,
+    # UserQueryAdmin, InsPlanChangeAssign, ImageEdit, EhrMeasureEventEdit, EServicesSetup, FeeSchedEdit,
+    # ProviderFeeEdit, PatientMerge, ClaimHistoryEdit, AppointmentCompleteEdit, WebMailDelete, RequiredFields,
+    # ReferralMerge, ProcEdit, ProviderMerge, MedicationMerge, AccountProcsQuickAdd, ClaimSend,
+    # TaskListCreate, PatientCreate, GraphicalReportSetup, PatientEdit, InsPlanCreate, InsPlanEdit,
+    # InsPlanCreateSub, InsPlanEditSub, InsPlanAddPat, InsPlanDropPat, InsPlanVerifyList,
+    # SplitCreatePastLockDate, ProcComplEditLimited, ClaimDelete, InsWriteOffEdit, ApptConfirmStatusEdit,
+    # GraphicsRemoteEdit, AuditTrail, TreatPlanPresenterEdit, ProviderAlphabetize, ClaimProcReceivedEdit,
+    # StatementPatNumMismatch, MobileWeb, PatPlanCreate, PatPriProvEdit, ReferralEdit, PatientBillingEdit,
+    # ReportProdIncAllProviders, ReportDaily, ReportDailyAllProviders, PatientApptRestrict, SheetDelete,
+    # UpdateCustomTracking, GraphicsEdit, InsPlanOrthoEdit, ClaimProcClaimAttachedProvEdit, InsPlanMerge,
+    # InsCarrierCombine, PopupEdit, InsPlanPickListExisting, OrthoChartEditUser, ProcedureNoteUser,
+    # GroupNoteEditSigned, WikiAdmin, PayPlanEdit, ClaimEdit, CommandQuery, ReplicationSetup, PreAuthSentEdit,
+    # LogFeeEdit, LogSubscriberEdit, RecallEdit, ProcCodeEdit, AddNewUser, ClaimView, RepeatChargeTool,
+    # DiscountPlanAddDrop, TreatPlanSign, ProcExistingEdit, UnrestrictedSearch, ArchivedPatientEdit,
+    # CommlogPersistent, VerifyPhoneOwnership, SalesTaxAdjEdit, InsuranceVerification, CreditCardMove,
+    # AgingRan, HeadmasterSetup, DashboardWidget, NewClaimsProcNotBilled, PatientPortalLogin, FAQEdit,
+    # FeatureRequestEdit, TaskReminderPopup, SupplementalBackup, WebSchedRecallManualSend, PatientSSNView,
+    # PatientDOBView, FamAgingTruncate, DiscountPlanMerge, ProcCompleteStatusEdit, ProcCompleteAddAdj,
+    # ProcCompleteEditMisc, ProcCompleteNote, ProcCompleteEdit, ProtectedLeaveAdjustmentEdit, TimeAdjustEdit,
+    # QueryMonitor, CommlogCreate, WebFormAccess, CloseOtherSessions, RepeatChargeCreate, RepeatChargeUpdate,
+    # RepeatChargeDelete, Zoom, FormAdded, ImageExport, ImageCreate, CertificationEmployee,
+    # CertificationSetup, EmployerCreate, AllowLoginFromAnyLocation, LogDoseSpotMedicationNoteEdit,
+    # PayPlanChargeDateEdit, DiscountPlanAdd, DiscountPlanEdit, AllowFeeEditWhileReceivingClaim,
+    # ManageHighSecurityProgProperties, CreditCardEdit, MedicationDefEdit, AllergyDefEdit, Advertising,
+    # TextMessageView, TextMessageSend, RxMerge, DefEdit, UpdateInstall, AdjustmentTypeDeny, StatementCSV,
+    # CarrierEdit, ApiSubscription, SecurityGlobal, TaskDelete, SetupWizard, ShowFeatures, PrinterSetup,
+    # ProviderAdd, ClinicEdit, ApiAccountEdit, RegistrationKeyCreate, RegistrationKeyEdit, AppointmentDelete,
+    # AppointmentCompleteDelete, AppointmentTypeEdit, TextingAccountEdit, WebChatEdit, SupplierEdit,
+    # SupplyPurchases, PreferenceEditBroadcastMonitor, AppointmentResize, CreditCardTerminal,
+    # ViewAppointmentAuditTrail, PayPlanChargeEdit, ArchivedPatientSelect, CloudCustomerEdit, ChanSpy,
+    # ClaimProcFieldsBilledToInsEdit, AllergyMerge, AiChatSession, BadgeIdEdit, ChildDaycareEdit,
+    # PerioEditCopy, LicenseAccept, EFormEdit, EFormDelete, MobileNotification, ChartViewsEdit,
+    # SuperFamilyDisband, ImageSignatureCreate, SignedImageEdit, BlockoutsFlagged, PayPlanUnlock,
+    # SendAlertsFromHQ, TextAllEmployees, ProcTPEditFee, EFormImport, BlockoutAdd, BlockoutDelete,
+    # PhoneExtension, PatientSelected
+    PermType: str = ""
     UserNum: int = 0
     LogDateTime: str = ""
     LogText: str = ""
     PatNum: int = 0
     CompName: str = ""
-    LogSource: str = ""  # LogSources: None, WebSched, InsPlanImport834, HL7, DBM, FHIR, PatientPortal, WebSchedNewPatAppt, AutoConfirmations, Diagnostic, MobileWeb, CanadaEobAutoImport, WebSchedASAP, OpenDentalService, BroadcastMonitor, AutoLogOff, ODMobile, TextMessaging, CareCredit, WebSchedExistingPatient, eRx, SignupPortal, EmployerImport834, API, ClaimReceiveAutomatic, PaymentPortal, Era835Import, ODTouch, eClipboard
+    # LogSources: None, WebSched, InsPlanImport834, HL7, DBM, FHIR, PatientPortal, WebSchedNewPatAppt,
+    # AutoConfirmations, Diagnostic, MobileWeb, CanadaEobAutoImport, WebSchedASAP, OpenDentalService,
+    # BroadcastMonitor, AutoLogOff, ODMobile, TextMessaging, CareCredit, WebSchedExistingPatient, eRx,
+    # SignupPortal, EmployerImport834, API, ClaimReceiveAutomatic, PaymentPortal, Era835Import, ODTouch,
+    # eClipboard
+    LogSource: str = ""
 
 
 class SecurityLogsListParams(TypedDict, total=False):

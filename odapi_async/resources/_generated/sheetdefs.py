@@ -21,7 +21,11 @@ class SheetDef(Model):
 
     SheetDefNum: int = 0
     Description: str = ""
-    SheetType: str = ""  # SheetTypeEnum: LabelPatient, LabelCarrier, LabelReferral, ReferralSlip, LabelAppointment, Rx, Consent, PatientLetter, ReferralLetter, PatientForm, RoutingSlip, MedicalHistory, LabSlip, ExamSheet, DepositSlip, Statement, MedLabResults, TreatmentPlan, Screening, PaymentPlan, RxMulti, ERA, ERAGridHeader, RxInstruction, PatientDashboard, PatientDashboardWidget, ChartModule, None, Check
+    # SheetTypeEnum: LabelPatient, LabelCarrier, LabelReferral, ReferralSlip, LabelAppointment, Rx, Consent,
+    # PatientLetter, ReferralLetter, PatientForm, RoutingSlip, MedicalHistory, LabSlip, ExamSheet,
+    # DepositSlip, Statement, MedLabResults, TreatmentPlan, Screening, PaymentPlan, RxMulti, ERA,
+    # ERAGridHeader, RxInstruction, PatientDashboard, PatientDashboardWidget, ChartModule, None, Check
+    SheetType: str = ""
 
 
 class SheetDefsGetParams(TypedDict, total=False):

@@ -21,7 +21,9 @@ class SheetFieldDef(Model):
 
     SheetFieldDefNum: int = 0
     SheetDefNum: int = 0
-    FieldType: str = ""  # SheetFieldType: OutputText, InputField, StaticText, Parameter, Image, Drawing, Line, Rectangle, CheckBox, SigBox, PatImage, Special, Grid, ComboBox, ScreenChart, MobileHeader, SigBoxPractice
+    # SheetFieldType: OutputText, InputField, StaticText, Parameter, Image, Drawing, Line, Rectangle,
+    # CheckBox, SigBox, PatImage, Special, Grid, ComboBox, ScreenChart, MobileHeader, SigBoxPractice
+    FieldType: str = ""
     FieldName: str = ""
     FieldValue: str = ""
     FontSize: float = 0.0
@@ -31,7 +33,8 @@ class SheetFieldDef(Model):
     YPos: int = 0
     Width: int = 0
     Height: int = 0
-    GrowthBehavior: str = ""  # GrowthBehaviorEnum: None, DownLocal, DownGlobal, FillRightDown, FillDown, FillRight, FillDownFitColumns
+    # GrowthBehaviorEnum: None, DownLocal, DownGlobal, FillRightDown, FillDown, FillRight, FillDownFitColumns
+    GrowthBehavior: str = ""
     RadioButtonValue: str = ""
     RadioButtonGroup: str = ""
     IsRequired: int = 0
@@ -44,7 +47,9 @@ class SheetFieldDef(Model):
     TabOrderMobile: int = 0
     UiLabelMobile: str = ""
     UiLabelMobileRadioButton: str = ""
-    LayoutMode: str = ""  # SheetFieldLayoutMode: Default, TreatPlan, Ecw, EcwTreatPlan, Orion, OrionTreatPlan, MedicalPractice, MedicalPracticeTreatPlan
+    # SheetFieldLayoutMode: Default, TreatPlan, Ecw, EcwTreatPlan, Orion, OrionTreatPlan, MedicalPractice,
+    # MedicalPracticeTreatPlan
+    LayoutMode: str = ""
     Language: str = ""
     CanElectronicallySign: int = 0
     IsSigProvRestricted: int = 0

@@ -21,7 +21,9 @@ class SheetField(Model):
 
     SheetFieldNum: int = 0
     SheetNum: int = 0
-    FieldType: str = ""  # SheetFieldType: OutputText, InputField, StaticText, Parameter, Image, Drawing, Line, Rectangle, CheckBox, SigBox, PatImage, Special, Grid, ComboBox, ScreenChart, MobileHeader, SigBoxPractice
+    # SheetFieldType: OutputText, InputField, StaticText, Parameter, Image, Drawing, Line, Rectangle,
+    # CheckBox, SigBox, PatImage, Special, Grid, ComboBox, ScreenChart, MobileHeader, SigBoxPractice
+    FieldType: str = ""
     FieldName: str = ""
     FieldValue: str = ""
     IsRequired: bool = False

@@ -20,7 +20,11 @@ class Sheet(Model):
     __od_primary_key__: ClassVar[Optional[str]] = "SheetNum"
 
     SheetNum: int = 0
-    SheetType: str = ""  # SheetTypeEnum: LabelPatient, LabelCarrier, LabelReferral, ReferralSlip, LabelAppointment, Rx, Consent, PatientLetter, ReferralLetter, PatientForm, RoutingSlip, MedicalHistory, LabSlip, ExamSheet, DepositSlip, Statement, MedLabResults, TreatmentPlan, Screening, PaymentPlan, RxMulti, ERA, ERAGridHeader, RxInstruction, PatientDashboard, PatientDashboardWidget, ChartModule, None, Check
+    # SheetTypeEnum: LabelPatient, LabelCarrier, LabelReferral, ReferralSlip, LabelAppointment, Rx, Consent,
+    # PatientLetter, ReferralLetter, PatientForm, RoutingSlip, MedicalHistory, LabSlip, ExamSheet,
+    # DepositSlip, Statement, MedLabResults, TreatmentPlan, Screening, PaymentPlan, RxMulti, ERA,
+    # ERAGridHeader, RxInstruction, PatientDashboard, PatientDashboardWidget, ChartModule, None, Check
+    SheetType: str = ""
     PatNum: int = 0
     DateTimeSheet: Optional[datetime.datetime] = None
     InternalNote: str = ""
@@ -118,10 +122,14 @@ class Sheets(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[SheetsCreateBody]) -> Sheet:
-        """``POST /sheets``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.1.32 or later."""
+        """``POST /sheets``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.1.32 or later.
+        """
         result: Sheet = await self._call(_OP_create, {}, params)
         return result
 
     async def DownloadSftp(self, **params: Unpack[SheetsDownloadSftpBody]) -> None:
-        """``POST /sheets/DownloadSftp``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``POST /sheets/DownloadSftp``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.1 or later.
+        """
         await self._call(_OP_DownloadSftp, {}, params)

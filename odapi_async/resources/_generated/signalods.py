@@ -25,8 +25,26 @@ class Signalod(Model):
     DateViewing: Optional[datetime.date] = None
     SigDateTime: Optional[datetime.datetime] = None
     FKey: int = 0
-    FKeyType: str = ""  # KeyType: Undefined, FeeSched, Job, Operatory, PhoneExtension, Provider, SigMessage, SmsMsgUnreadCount, Task, ProcessId, ConfKick, PatNum, UserOd, EmailAddress, ChanSpy, Computer
-    IType: str = ""  # InvalidType: None, Date, AllLocal, Task, ProcCodes, Prefs, Views, AutoCodes, Carriers, ClearHouses, Computers, InsCats, Employees, StartupOld, Defs, Email, Fees, Letters, QuickPaste, Security, Programs, ToolButsAndMounts, Providers, ClaimForms, ZipCodes, LetterMerge, DentalSchools, Operatories, TaskPopup, Sites, Pharmacies, Sheets, RecallTypes, FeeScheds, PhoneNumbers, Signals, DisplayFields, PatFields, AccountingAutoPays, ProcButtons, Diseases, Languages, AutoNotes, ElectIDs, Employers, ProviderIdents, ShutDownNow, InsFilingCodes, ReplicationServers, Automation, PhoneAsteriskReload, TimeCardRules, Vaccines, HL7Defs, DictCustoms, Wiki, Sops, EhrCodes, AppointmentTypes, Medications, SmsTextMsgReceivedUnreadCount, ProviderErxs, Jobs, JobPermission, StateAbbrs, RequiredFields, Ebills, UserClinics, Appointment, OrthoChartTabs, SigMessages, AlertSubs, AlertItems, VoiceMails, Kiosk, ClinicPrefs, EmailMessages, WebSchedRecallReminders, SmsBlockPhones, AlertCategories, AlertCategoryLinks, UnfinalizedPayMenuUpdate, ClinicErxs, DisplayReports, UserQueries, Schedules, PhoneComps, PhoneMap, SmsPhones, WebChatSessions, TaskList, TaskAuthor, TaskPatient, Referral, ProcMultiVisits, ProviderClinicLink, EClipboard, TPModule, ActiveInstance, PhoneEmpDefaults, UserOdPrefs, JobTeams, AccModule, LimitedBetaFeature, PerioExams, EmailInboxRetrieve, ApiSubscriptions, ERoutingDef, FlowActionDef, FlowDefLink, CodeGroups, BillingList, ConnectionStoreClear, Children, Print, WebChatAiAssistants, MassEmail
+    # KeyType: Undefined, FeeSched, Job, Operatory, PhoneExtension, Provider, SigMessage, SmsMsgUnreadCount,
+    # Task, ProcessId, ConfKick, PatNum, UserOd, EmailAddress, ChanSpy, Computer
+    FKeyType: str = ""
+    # InvalidType: None, Date, AllLocal, Task, ProcCodes, Prefs, Views, AutoCodes, Carriers, ClearHouses,
+    # Computers, InsCats, Employees, StartupOld, Defs, Email, Fees, Letters, QuickPaste, Security, Programs,
+    # ToolButsAndMounts, Providers, ClaimForms, ZipCodes, LetterMerge, DentalSchools, Operatories, TaskPopup,
+    # Sites, Pharmacies, Sheets, RecallTypes, FeeScheds, PhoneNumbers, Signals, DisplayFields, PatFields,
+    # AccountingAutoPays, ProcButtons, Diseases, Languages, AutoNotes, ElectIDs, Employers, ProviderIdents,
+    # ShutDownNow, InsFilingCodes, ReplicationServers, Automation, PhoneAsteriskReload, TimeCardRules,
+    # Vaccines, HL7Defs, DictCustoms, Wiki, Sops, EhrCodes, AppointmentTypes, Medications,
+    # SmsTextMsgReceivedUnreadCount, ProviderErxs, Jobs, JobPermission, StateAbbrs, RequiredFields, Ebills,
+    # UserClinics, Appointment, OrthoChartTabs, SigMessages, AlertSubs, AlertItems, VoiceMails, Kiosk,
+    # ClinicPrefs, EmailMessages, WebSchedRecallReminders, SmsBlockPhones, AlertCategories,
+    # AlertCategoryLinks, UnfinalizedPayMenuUpdate, ClinicErxs, DisplayReports, UserQueries, Schedules,
+    # PhoneComps, PhoneMap, SmsPhones, WebChatSessions, TaskList, TaskAuthor, TaskPatient, Referral,
+    # ProcMultiVisits, ProviderClinicLink, EClipboard, TPModule, ActiveInstance, PhoneEmpDefaults,
+    # UserOdPrefs, JobTeams, AccModule, LimitedBetaFeature, PerioExams, EmailInboxRetrieve, ApiSubscriptions,
+    # ERoutingDef, FlowActionDef, FlowDefLink, CodeGroups, BillingList, ConnectionStoreClear, Children, Print,
+    # WebChatAiAssistants, MassEmail
+    IType: str = ""
     RemoteRole: str = ""  # MiddleTierRole: ClientDirect, ClientMT, ServerMT
     MsgValue: str = ""
     serverDateTime: Optional[datetime.datetime] = None  # read-only helper

@@ -128,6 +128,8 @@ class Statements(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[StatementsCreateBody]) -> Statement:
-        """``POST /statements``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 25.3.26 or later."""
+        """``POST /statements``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 25.3.26 or later.
+        """
         result: Statement = await self._call(_OP_create, {}, params)
         return result

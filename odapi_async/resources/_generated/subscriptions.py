@@ -147,7 +147,9 @@ class Subscriptions(SubscriptionsExtras, Resource):
     _segment = "subscriptions"
 
     async def create(self, **params: Unpack[SubscriptionsCreateBody]) -> Subscription:
-        """``POST /subscriptions``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``POST /subscriptions``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 22.1 or later.
+        """
         result: Subscription = await self._call(_OP_create, {}, params)
         return result
 

@@ -136,7 +136,9 @@ class SubstitutionLinks(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[SubstitutionLinksCreateBody]) -> SubstitutionLink:
-        """``POST /substitutionlinks``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.4.1 or later."""
+        """``POST /substitutionlinks``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 22.4.1 or later.
+        """
         result: SubstitutionLink = await self._call(_OP_create, {}, params)
         return result
 

@@ -137,7 +137,9 @@ class TaskNotes(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[TaskNotesCreateBody]) -> TaskNote:
-        """``POST /tasknotes``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.4.22.0 or later."""
+        """``POST /tasknotes``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 24.4.22.0 or later.
+        """
         result: TaskNote = await self._call(_OP_create, {}, params)
         return result
 

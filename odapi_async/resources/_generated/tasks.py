@@ -179,7 +179,9 @@ class Tasks(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[TasksCreateBody]) -> Task:
-        """``POST /tasks``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.3.17 or later."""
+        """``POST /tasks``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.3.17 or later.
+        """
         result: Task = await self._call(_OP_create, {}, params)
         return result
 

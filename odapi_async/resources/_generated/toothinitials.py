@@ -22,7 +22,8 @@ class ToothInitial(Model):
     ToothInitialNum: int = 0
     PatNum: int = 0
     ToothNum: str = ""
-    InitialType: str = ""  # ToothInitialType: Missing, Hidden, Primary, ShiftM, ShiftO, ShiftB, Rotate, TipM, TipB, Drawing, Text
+    # ToothInitialType: Missing, Hidden, Primary, ShiftM, ShiftO, ShiftB, Rotate, TipM, TipB, Drawing, Text
+    InitialType: str = ""
     Movement: float = 0.0  # sent as text by the API
     DrawingSegment: str = ""
     ColorDraw: str = ""
@@ -109,7 +110,9 @@ class ToothInitials(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[ToothInitialsCreateBody]) -> ToothInitial:
-        """``POST /toothinitials``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 24.2.3 or later."""
+        """``POST /toothinitials``. Not idempotent: never retried once it may have reached the server. Needs
+        Open Dental 24.2.3 or later.
+        """
         result: ToothInitial = await self._call(_OP_create, {}, params)
         return result
 

@@ -108,7 +108,9 @@ class TreatPlanAttaches(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[TreatPlanAttachesCreateBody]) -> TreatPlanAttach:
-        """``POST /treatplanattaches``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.17 or later."""
+        """``POST /treatplanattaches``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 23.2.17 or later.
+        """
         result: TreatPlanAttach = await self._call(_OP_create, {}, params)
         return result
 

@@ -195,12 +195,16 @@ class TreatPlans(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[TreatPlansCreateBody]) -> TreatPlan:
-        """``POST /treatplans``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.13 or later."""
+        """``POST /treatplans``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 23.2.13 or later.
+        """
         result: TreatPlan = await self._call(_OP_create, {}, params)
         return result
 
     async def Saved(self, **params: Unpack[TreatPlansSavedBody]) -> TreatPlan:
-        """``POST /treatplans/Saved``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 23.2.22 or later."""
+        """``POST /treatplans/Saved``. Not idempotent: never retried once it may have reached the server.
+        Needs Open Dental 23.2.22 or later.
+        """
         result: TreatPlan = await self._call(_OP_Saved, {}, params)
         return result
 

@@ -137,7 +137,9 @@ class Userods(Resource):
         return self._list(_OP_list, {}, params)
 
     async def create(self, **params: Unpack[UserodsCreateBody]) -> Userod:
-        """``POST /userods``. Not idempotent: never retried once it may have reached the server. Needs Open Dental 22.1 or later."""
+        """``POST /userods``. Not idempotent: never retried once it may have reached the server. Needs Open
+        Dental 22.1 or later.
+        """
         result: Userod = await self._call(_OP_create, {}, params)
         return result
 

@@ -8,16 +8,21 @@ The store keeps every value exactly as it travels: booleans as "true"/"false", d
 from __future__ import annotations
 
 import json
+import math
 import re
+from datetime import datetime
 from typing import Any
 
-from odapi_async.emulator._routes import Field
-from odapi_async.emulator._store_schema import zero_value
+from odapi_async.emulator._catalog.routes import Field
 
 NONE_DATE = "0001-01-01"
 NONE_DATETIME = "0001-01-01 00:00:00"
 #: Largest whole number the API's keys (and SQLite) hold: a bigger one is a 400, not an overflow.
 MAX_KEY = 2**63 - 1
+#: Digits of MAX_KEY: a longer number is refused before Python parses it (its 4300-digit limit is an error).
+MAX_KEY_DIGITS = len(str(MAX_KEY))
+#: Most items a list value (ProcNums, procNums, ...) may hold: the docs give none; one office's rows fit.
+MAX_LIST_ITEMS = 10_000
 
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DATETIME = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?$")
@@ -41,6 +46,10 @@ def parse_datetime(text: str) -> str | None:
     if not m:
         return None
     y, mo, d, h, mi, s = m.groups()
+    try:  # a real calendar moment (no month 13, no year 0): later date arithmetic can trust it
+        datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
+    except ValueError:
+        return None
     return f"{int(y):04d}-{int(mo):02d}-{int(d):02d} {int(h or 0):02d}:{int(mi or 0):02d}:{int(s or 0):02d}"
 
 
@@ -58,9 +67,11 @@ def to_store(f: Field, value: Any) -> Any:
             raise _invalid(f, value)
         if isinstance(value, int):
             n = value
-        elif (isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip())) or (
-            isinstance(value, float) and value.is_integer()
-        ):
+        elif isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
+            if len(value.strip().lstrip("-").lstrip("0")) > MAX_KEY_DIGITS:
+                raise WireError(f"{f.name} is invalid: '{value.strip()[:40]}' is too large.")
+            n = int(value)
+        elif isinstance(value, float) and value.is_integer():
             n = int(value)
         else:
             raise _invalid(f, value)
@@ -74,6 +85,8 @@ def to_store(f: Field, value: Any) -> Any:
             x = float(value)
         except (TypeError, ValueError):
             raise _invalid(f, value) from None
+        if not math.isfinite(x):  # "nan", "inf", 1e999: no amount of money
+            raise _invalid(f, value)
         return f"{x:.2f}" if f.numeric_string else x
     if t == "bool":
         if isinstance(value, bool):
@@ -114,10 +127,12 @@ def to_store(f: Field, value: Any) -> Any:
             items = value
         else:
             raise _invalid(f, value)
+        if len(items) > MAX_LIST_ITEMS:
+            raise WireError(f"{f.name} is invalid: more than {MAX_LIST_ITEMS} items.")
         if f.items_type == "int":
             try:
-                items = [int(v) for v in items]
-            except (TypeError, ValueError):
+                items = [to_store(Field(f.name, "int"), v) for v in items]
+            except WireError:
                 raise _invalid(f, value) from None
         return json.dumps(items)
     # str and anything unknown: text; numbers are accepted and kept as their text.
@@ -126,8 +141,3 @@ def to_store(f: Field, value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def zero(f: Field) -> Any:
-    """The value an unset column gets on insert (the store's zero for that kind of field)."""
-    return zero_value({"type": f.type, "numeric_string": f.numeric_string, "enum": f.enum})

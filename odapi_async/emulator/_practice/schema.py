@@ -16,9 +16,12 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from odapi_async._spec import load_spec
+
+if TYPE_CHECKING:
+    from odapi_async.emulator._catalog.routes import Field
 
 ZERO_DATE = "0001-01-01"
 ZERO_DATETIME = "0001-01-01 00:00:00"
@@ -203,3 +206,8 @@ def create_indexes(conn: sqlite3.Connection) -> None:
             if name in spec.columns and name != spec.primary_key:
                 column = spec.columns[name]
                 conn.execute(f'CREATE INDEX "ix_{spec.table}_{column}" ON "{spec.table}" ("{column}")')
+
+
+def zero(f: Field) -> Any:
+    """The value an unset column gets on insert (the store's zero for that kind of field)."""
+    return zero_value({"type": f.type, "numeric_string": f.numeric_string, "enum": f.enum})

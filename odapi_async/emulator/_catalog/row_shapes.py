@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from odapi_async.emulator._routes import Operation
+from odapi_async.emulator._catalog.routes import Operation
 
 _DOCUMENT_ROW = (
     "DocNum", "Description", "DateCreated", "DocCategory", "docCategory", "PatNum", "FileName", "ImgType",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
+import re
 import socket
 import sqlite3
 import struct
@@ -25,22 +27,30 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from odapi_async.emulator._actions import ACTIONS
-from odapi_async.emulator._db import ApiError, Practice
-from odapi_async.emulator._events import EventFirer
-from odapi_async.emulator._faults import FaultInjector, Faults
-from odapi_async.emulator._handlers import Handlers, Reply, prepare
-from odapi_async.emulator._http import json_answer, plain
-from odapi_async.emulator._stats import Stats, key_id
-from odapi_async.emulator._throttle import RemoteThrottle, retry_after_header
+from odapi_async.emulator._api.actions import ACTIONS
+from odapi_async.emulator._api.handlers import Handlers, Reply, prepare
+from odapi_async.emulator._practice.db import ApiError, Practice
+from odapi_async.emulator._server.events import EventFirer
+from odapi_async.emulator._server.faults import FaultInjector, Faults
+from odapi_async.emulator._server.http import json_answer, plain
+from odapi_async.emulator._server.stats import Stats, key_id
+from odapi_async.emulator._server.throttle import RemoteThrottle, retry_after_header
 
 LISTENERS: tuple[str, ...] = ("local", "service", "remote")
 #: The docs' body limit ("about 16.8 million characters").
 MAX_BODY_CHARS = 16_800_000
-#: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_listeners``).
+#: The most bytes such a body can take in UTF-8: beyond this nothing more is read.
+MAX_BODY_BYTES = 4 * MAX_BODY_CHARS
+#: How deep arrays and objects may nest in a body (the documented bodies nest two or three levels).
+MAX_BODY_DEPTH = 64
+#: A JSON string (skipped whole) or one bracket.
+_JSON_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+#: Scope extension under which the HTTP protocol exposes a hard connection abort (see ``_server.listeners``).
 ABORT_EXTENSION = "odapi.abort"
 API_PREFIX = "/api/v1"
 TIMEOUT_TEXT = "The request did not complete within the time limit."
+
+_log = logging.getLogger("odapi_async.emulator")
 
 
 def page_cap(listener: str, tier: str) -> int:
@@ -50,7 +60,7 @@ def page_cap(listener: str, tier: str) -> int:
 
 
 @dataclass
-class Core:
+class EmulatorState:
     """State shared by the three listeners of one emulator."""
 
     practice: Practice
@@ -83,7 +93,7 @@ class Core:
         history: int,
         fractional_retry_after: bool = False,
         admin_token: str | None = None,
-    ) -> Core:
+    ) -> EmulatorState:
         faults = faults or {}
         return cls(
             practice=practice,
@@ -118,7 +128,7 @@ class _Abort(Response):
             pass
 
 
-def _auth(core: Core, header: str | None) -> str:
+def _auth(state: EmulatorState, header: str | None) -> str:
     """Return the customer key, or raise ApiError(401). Messages never repeat a key."""
     if not header:
         raise ApiError(401, "The Authorization header is missing.")
@@ -126,11 +136,31 @@ def _auth(core: Core, header: str | None) -> str:
     if scheme != "ODFHIR" or "/" not in creds:
         raise ApiError(401, "The Authorization header must read 'ODFHIR {DeveloperKey}/{CustomerKey}'.")
     dev, _, cust = creds.strip().partition("/")
-    if dev != core.developer_key:
+    if dev != state.developer_key:
         raise ApiError(401, "The developer key is not valid.")
-    if cust not in core.customer_keys:
+    if cust not in state.customer_keys:
         raise ApiError(401, "The customer key is not valid or has been disabled.")
     return cust
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether arrays and objects nest deeper than :data:`MAX_BODY_DEPTH` (outside strings).
+
+    Checked before decoding: the decoder would recurse once per level and, thousands deep, hit Python's
+    recursion limit. Only bodies with many brackets are scanned, bracket by bracket (strings skipped whole).
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_BODY_DEPTH:
+        return False
+    depth = 0
+    for match in _JSON_NESTING.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_BODY_DEPTH:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def _parse_body(request: Request, raw: bytes) -> Any:
@@ -141,17 +171,50 @@ def _parse_body(request: Request, raw: bytes) -> Any:
         raise ApiError(400, f"The request body is larger than {MAX_BODY_CHARS} characters.")
     if not raw.strip():
         return None
+    if _too_deep(raw):
+        raise ApiError(400, "The request body is nested too deeply.")
     try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise ApiError(400, "The request body is not valid JSON.") from None
+        body = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:  # msgspec says where, never what (no body text in the answer)
+        raise ApiError(400, f"The request body is not valid JSON: {str(exc)[:80]}.") from None
+    except RecursionError:  # arrays in arrays, ten thousand deep
+        raise ApiError(400, "The request body is nested too deeply.") from None
+    if not isinstance(body, dict):  # null, [], a number: never "no body" (which is an empty request)
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
 
 
-def build_app(core: Core, listener: str) -> Starlette:
+async def read_body(request: Request) -> bytes:
+    """Read the body, refusing it as soon as it passes the most bytes the docs' limit allows (4 per character).
+
+    Starlette keeps what this reads, so later ``request.body()`` calls answer from memory.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(400, f"The request body is larger than {MAX_BODY_CHARS} characters.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(400, f"The request body is larger than {MAX_BODY_CHARS} characters.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's own cache of the body (what request.body() returns from now on)
+    return body
+
+
+def op_label(request: Request) -> str:
+    """The request's path for a log line: the route's shape, without keys or query values (patient data)."""
+    parts = [p for p in request.url.path.split("/") if p]
+    return "/" + "/".join("{n}" if p.isdigit() else p[:40] for p in parts)
+
+
+def build_app(state: EmulatorState, listener: str) -> Starlette:
     """The Starlette app served by one listener."""
-    counters = core.stats.listeners[listener]
-    injector = core.injectors[listener]
-    cat = core.practice.cat
+    counters = state.stats.listeners[listener]
+    injector = state.injectors[listener]
+    cat = state.practice.cat
     remote = listener == "remote"
 
     def _reply(reply: Reply) -> Response:
@@ -160,14 +223,16 @@ def build_app(core: Core, listener: str) -> Starlette:
         )
 
     async def dispatch(request: Request, cust: str, tier: str) -> Response:
-        stats_key = core.stats.for_key(key_id(cust), listener, tier)
+        stats_key = state.stats.for_key(key_id(cust), listener, tier)
         if request.method in ("POST", "PUT"):
             # The server has the whole request before it starts executing: a client that gives up during the
             # execution (latency) does not stop it, so read the body now (Starlette keeps it for later).
             try:
-                await request.body()
+                await read_body(request)
             except ClientDisconnect:
                 return plain(400, "The request body was not received.")
+            except ApiError as exc:
+                return plain(exc.status, exc.message)
         delay, outcome = injector.draw()
         if delay > 0:
             counters.faults["latency"] += 1
@@ -192,6 +257,11 @@ def build_app(core: Core, listener: str) -> Starlette:
     async def execute(request: Request, cust: str, tier: str) -> Response:
         try:
             parts = [p for p in request.url.path[len(API_PREFIX) :].split("/") if p]
+            if request.method in ("OPTIONS", "TRACE"):
+                allowed = cat.methods_at(parts)
+                if not allowed:
+                    raise ApiError(404, f"No API method matches {request.url.path}.")
+                return plain(405, f"{request.method} is not supported here.", {"Allow": ", ".join(allowed)})
             op, value, other = cat.match(request.method, parts)
             if op is None:
                 res = cat.resources.get(parts[0].lower()) if parts else None
@@ -203,7 +273,7 @@ def build_app(core: Core, listener: str) -> Starlette:
                 raise ApiError(404, f"No API method matches {request.method} {request.url.path}.")
             if op.deprecated:
                 raise ApiError(410, f"{op.method} {op.path} is deprecated and no longer available.")
-            granted = core.permissions.get(cust)
+            granted = state.permissions.get(cust)
             if granted is not None and op.permission not in granted:
                 # The docs: a missing API permission is a 401 (the text is the emulator's own).
                 raise ApiError(
@@ -226,35 +296,39 @@ def build_app(core: Core, listener: str) -> Starlette:
                 base_url=f"{request.url.scheme}://{request.url.netloc}{API_PREFIX}",
             )
             if op.resource.segment == "subscriptions":
-                return _reply(core.events.subscriptions(call, cust))
-            return _reply(core.handlers.handle(call))
+                return _reply(state.events.subscriptions(call, cust))
+            return _reply(state.handlers.handle(call))
         except ApiError as exc:
             return plain(exc.status, exc.message)
         except sqlite3.Error as exc:
             # a write the data does not allow (the real server answers such cases with a 400 explanation)
             return plain(400, f"The request could not be applied: {exc}.")
+        except Exception as exc:  # a defect of the emulator: answer it, keep serving the others
+            _log.warning("internal error on %s %s: %s", request.method, op_label(request), type(exc).__name__)
+            _log.debug("internal error", exc_info=True)
+            return plain(500, f"The emulator failed on this request ({type(exc).__name__}).")
 
     async def api(request: Request) -> Response:
         arrival = time.monotonic()
         counters.requests += 1
         try:
-            cust = _auth(core, request.headers.get("authorization"))
+            cust = _auth(state, request.headers.get("authorization"))
         except ApiError as exc:
             counters.unauthorized += 1
             return _count(plain(exc.status, exc.message))
-        tier = core.customer_keys[cust]
-        stats_key = core.stats.for_key(key_id(cust), listener, tier)
+        tier = state.customer_keys[cust]
+        stats_key = state.stats.for_key(key_id(cust), listener, tier)
         stats_key.counters.requests += 1
         stats_key.arrivals.append(arrival)
         if remote:
-            wait = core.throttle.admit(cust, tier, arrival)
+            wait = state.throttle.admit(cust, tier, arrival)
             if wait is not None:
                 counters.violations += 1
                 stats_key.counters.violations += 1
                 response = plain(
                     429,
                     "Too many requests: this customer key is throttled on the Remote API. Wait and retry.",
-                    {"Retry-After": retry_after_header(wait, fractional=core.fractional_retry_after)},
+                    {"Retry-After": retry_after_header(wait, fractional=state.fractional_retry_after)},
                 )
                 return _count(response, stats_key.counters.statuses)
         stats_key.accepted.append(arrival)
@@ -262,7 +336,7 @@ def build_app(core: Core, listener: str) -> Starlette:
             response = await dispatch(request, cust, tier)
         finally:
             if remote:
-                core.throttle.release(cust)
+                state.throttle.release(cust)
         return _count(response, stats_key.counters.statuses)
 
     def _count(response: Response, per_key: dict[int, int] | None = None) -> Response:
@@ -273,9 +347,9 @@ def build_app(core: Core, listener: str) -> Starlette:
         return response
 
     async def stats_route(request: Request) -> Response:
-        snap = core.stats.snapshot()
+        snap = state.stats.snapshot()
         snap["now"] = time.monotonic()
-        snap["faults"] = {name: inj.faults.as_dict() for name, inj in core.injectors.items()}
+        snap["faults"] = {name: inj.faults.as_dict() for name, inj in state.injectors.items()}
         return json_answer(snap)
 
     async def faults_route(request: Request) -> Response:
@@ -283,15 +357,15 @@ def build_app(core: Core, listener: str) -> Starlette:
             try:
                 body = msgspec.json.decode(await request.body())
                 target = body.pop("listener", listener)
-                core.injectors[target].update(**body)
+                state.injectors[target].update(**body)
             except (msgspec.DecodeError, KeyError, ValueError, TypeError, AttributeError) as exc:
                 return plain(400, f"Bad fault settings: {exc}")
-        out = {name: inj.faults.as_dict() for name, inj in core.injectors.items()}
+        out = {name: inj.faults.as_dict() for name, inj in state.injectors.items()}
         return json_answer(out)
 
     async def listener_route(request: Request) -> Response:
         name = request.path_params["name"]
-        set_up = core.set_listener_up
+        set_up = state.set_listener_up
         if name not in LISTENERS or set_up is None:
             return plain(404, f"No listener named {name!r}.")
         try:
@@ -306,14 +380,20 @@ def build_app(core: Core, listener: str) -> Starlette:
         return json_answer({"listener": name, "up": up})
 
     async def reset_stats(request: Request) -> Response:
-        core.stats.reset()
+        state.stats.reset()
         return Response(b"{}", media_type="application/json")
+
+    async def openapi_route(request: Request) -> Response:
+        """The API's OpenAPI 3.1 document with this listener as its server (for schemathesis and the like)."""
+        from odapi_async.emulator._catalog.openapi import openapi_document
+
+        return json_answer(openapi_document(f"{request.url.scheme}://{request.url.netloc}{API_PREFIX}"))
 
     def admin(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         """Refuse an admin call without the admin token, when the emulator has one."""
 
         async def guarded(request: Request) -> Response:
-            token = core.admin_token
+            token = state.admin_token
             if token is not None:
                 scheme, _, given = request.headers.get("authorization", "").partition(" ")
                 if scheme.lower() != "bearer" or not hmac.compare_digest(
@@ -324,16 +404,17 @@ def build_app(core: Core, listener: str) -> Starlette:
 
         return guarded
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"]
     return Starlette(
         routes=[
             Route(API_PREFIX + "/{path:path}", api, methods=methods),
             Route(API_PREFIX, api, methods=methods),
+            Route("/_emulator/openapi.json", openapi_route, methods=["GET"]),
             Route("/_emulator/stats", admin(stats_route), methods=["GET"]),
             Route("/_emulator/stats/reset", admin(reset_stats), methods=["POST"]),
             Route("/_emulator/faults", admin(faults_route), methods=["GET", "PUT"]),
             Route("/_emulator/listeners/{name}", admin(listener_route), methods=["PUT"]),
-            *[Route(r.path, admin(r.endpoint), methods=r.methods) for r in core.events.routes()],
+            *[Route(r.path, admin(r.endpoint), methods=r.methods) for r in state.events.routes()],
         ]
     )
 

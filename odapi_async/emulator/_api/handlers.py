@@ -2,7 +2,7 @@
 
 ``prepare`` turns a matched operation plus raw query/body into a :class:`Call` (or raises :class:`ApiError`
 with the explanation the real server would give); ``Handlers.handle`` answers it. Actions with their own
-behaviour live in ``_actions`` and are looked up by (url segment, operation id).
+behaviour live in ``_api.actions`` and are looked up by (url segment, operation id).
 """
 
 from __future__ import annotations
@@ -12,16 +12,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from odapi_async.emulator._db import ApiError, Practice, q
-from odapi_async.emulator._routes import (
+from odapi_async.emulator._api.wire import (
+    MAX_KEY,
+    MAX_KEY_DIGITS,
+    WireError,
+    parse_date,
+    parse_datetime,
+    to_store,
+)
+from odapi_async.emulator._catalog.routes import (
     FORMAT_PARAMS,
     SERVER_DATETIME,
     Field,
     Operation,
     Resource,
 )
-from odapi_async.emulator._row_shapes import row_fields, row_forms
-from odapi_async.emulator._wire import MAX_KEY, WireError, parse_date, parse_datetime, to_store, zero
+from odapi_async.emulator._catalog.row_shapes import row_fields, row_forms
+from odapi_async.emulator._practice.db import ApiError, Practice, quote_ident
+from odapi_async.emulator._practice.schema import zero
 
 #: The one datetime form the docs allow in parameters.
 STRICT_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
@@ -99,6 +107,8 @@ def adapt(col: Field, value: Any) -> Any:
 
 
 def _int(name: str, raw: str) -> int:
+    if len(raw.strip().lstrip("-").lstrip("0")) > MAX_KEY_DIGITS and raw.strip().lstrip("-").isdigit():
+        raise ApiError(400, f"{name} is invalid: '{raw[:40]}' is too large.")
     try:
         n = int(raw)
     except ValueError:
@@ -190,7 +200,7 @@ def prepare(
     for p in op.required_body:
         if p.name not in args and not (p.name in alternatives and any(a in args for a in alternatives)):
             raise ApiError(400, f"{p.name} is required.")
-    if key is not None and int(key) > MAX_KEY:
+    if key is not None and (len(key.lstrip("0")) > MAX_KEY_DIGITS or int(key) > MAX_KEY):
         name = op.path_param.name if op.path_param else "The key"
         raise ApiError(400, f"{name} is invalid: '{key[:40]}' is too large.")
     return Call(
@@ -223,6 +233,11 @@ class Handlers:
         special = self.actions.get((op.resource.segment, op.id))
         if special is not None:
             return special(self, call)
+        return self.standard(call)
+
+    def standard(self, call: Call) -> Reply:
+        """The generic answer of an operation (what ``handle`` gives when no action of its own is listed)."""
+        op = call.op
         if not op.resource.has_table:
             return self.generic_action(call)
         if op.method == "GET":
@@ -292,7 +307,7 @@ class Handlers:
                 if date_col and lname in ("date", "datestart", "dateend"):
                     day = parse_date(raw) or raw
                     op = {"date": "=", "datestart": ">=", "dateend": "<="}[lname]
-                    where.append(f"substr({q(date_col)}, 1, 10) {op} ?")
+                    where.append(f"substr({quote_ident(date_col)}, 1, 10) {op} ?")
                     args.append(day)
                 else:
                     self.special_filter(call, name, raw, where, args)
@@ -335,7 +350,7 @@ class Handlers:
             digits = "".join(ch for ch in raw if ch.isdigit())
             cols = ("HmPhone", "WkPhone", "WirelessPhone")
             strip = "replace(replace(replace(replace({c}, '-', ''), '(', ''), ')', ''), ' ', '')"
-            where.append("(" + " OR ".join(strip.format(c=q(c)) + " LIKE ?" for c in cols) + ")")
+            where.append("(" + " OR ".join(strip.format(c=quote_ident(c)) + " LIKE ?" for c in cols) + ")")
             args.extend([f"%{digits}%"] * 3)
         elif seg == "patients" and name == "clinicNums":
             nums = [int(x) for x in raw.split(",") if x.strip().isdigit()]
@@ -422,14 +437,14 @@ class Handlers:
         """PUT without a key in the path (ApptFields, PatFields, InsVerifies): match on the required fields."""
         res = call.op.resource
         keys = [p.name for p in call.op.required_body if "Value" not in p.name and p.name in res.columns]
-        where = " AND ".join(f"{q(k)} = ?" for k in keys)
+        where = " AND ".join(f"{quote_ident(k)} = ?" for k in keys)
         found = self.practice.rows(res, where, [call.body[k] for k in keys]) if keys else []
         if found and res.pk_is_column and res.pk:
             pk = int(found[0][res.pk])
             self.practice.update(res, pk, call.body)
         elif found:
             self.practice.db.execute(
-                f"UPDATE {q(res.segment)} SET {', '.join(self.practice.col(res, c) + ' = ?' for c in call.body)} WHERE {where}",
+                f"UPDATE {quote_ident(res.segment)} SET {', '.join(self.practice.col(res, c) + ' = ?' for c in call.body)} WHERE {where}",
                 [*call.body.values(), *(call.body[k] for k in keys)],
             )
             self.practice.db.commit()
@@ -444,13 +459,6 @@ class Handlers:
     def delete(self, call: Call) -> Reply:
         res = call.op.resource
         key = self.require(res, call.key)
-        if res.segment == "procedurelogs":
-            cp = self.practice.cat.resources["claimprocs"]
-            attached = self.practice.db.execute(
-                f'SELECT 1 FROM {q(cp.segment)} WHERE "ProcNum" = ? AND "ClaimNum" != 0 LIMIT 1', (key,)
-            ).fetchone()
-            if attached:
-                raise ApiError(400, "The procedure is attached to a claim and cannot be deleted.")
         self.practice.delete(res, key)
         return Reply(call.op.success_status, b"", None)
 

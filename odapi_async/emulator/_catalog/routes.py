@@ -21,6 +21,8 @@ STAMP_COLUMNS = ("DateTStamp", "SecDateTEdit")
 #: Columns that record creation, set to "now" on insert only.
 ENTRY_COLUMNS = ("SecDateEntry", "SecDateTEntry", "DateTEntry", "DateEntry", "DateTimeEntry")
 SERVER_DATETIME = "serverDateTime"
+#: The methods the API documents, in the order an ``Allow`` header lists them.
+API_METHODS = ("GET", "POST", "PUT", "DELETE")
 #: Parameter types the spec got wrong, per (resource, operation, parameter): the docs call these amounts of
 #: money ("insUsed of $300", example 300.75) where the spec, from the parameter table, says int.
 PARAM_TYPE_FIXES: dict[tuple[str, str, str], str] = {
@@ -134,6 +136,15 @@ class Catalog:
                 return None, None, True
         return None, None, False
 
+    def methods_at(self, parts: list[str]) -> list[str]:
+        """The documented methods of a path, in the fixed order GET, POST, PUT, DELETE (for ``Allow``)."""
+        lowered = [p.lower() for p in parts]
+        return [
+            m
+            for m in API_METHODS
+            if self._match_in(self.routes.get((m, len(parts)), ()), parts, lowered)[0] is not None
+        ]
+
     @staticmethod
     def _match_in(ops: Any, parts: list[str], lowered: list[str]) -> tuple[Operation | None, str | None]:
         for op in ops:
@@ -141,7 +152,7 @@ class Catalog:
             for seg, part, low in zip(op.segments, parts, lowered, strict=False):
                 if seg is None:
                     # Path parameters are integer keys; a word in that place belongs to a literal route.
-                    if not part.isdigit():
+                    if not (part.isascii() and part.isdigit()):  # '²' and '١' are digits to str.isdigit
                         break
                     value = part
                 elif seg != low:

@@ -1,7 +1,7 @@
 """The emulator's database: a deterministic synthetic dental practice in SQLite.
 
 ``create_store(seed=1, patients=200)`` builds one table per spec resource that has fields (see
-:mod:`._store_schema` for names, columns and stored value forms) and fills the practice: clinics, providers,
+:mod:`odapi_async.emulator._practice.schema` for names, columns and stored value forms) and fills the practice: clinics, providers,
 operatories, definitions, preferences, procedure codes, fee schedules and fees, carriers and plans, families
 of patients with insurance, schedules, appointments in every status, procedures, claims with claim
 procedures, claim and patient payments with splits, adjustments, commlogs, recalls and procedure notes.
@@ -16,8 +16,7 @@ import datetime as dt
 import random
 import sqlite3
 
-from odapi_async.emulator._store_patients import PatientGenerator
-from odapi_async.emulator._store_schema import (
+from odapi_async.emulator._practice.schema import (
     TableSpec,
     column_map,
     create_indexes,
@@ -28,8 +27,9 @@ from odapi_async.emulator._store_schema import (
     wire_value,
     zero_value,
 )
-from odapi_async.emulator._store_setup import PracticeBuilder
-from odapi_async.emulator._word_lists import PROC_NOTES
+from odapi_async.emulator._practice.seed_patients import PatientGenerator
+from odapi_async.emulator._practice.seed_setup import PracticeBuilder
+from odapi_async.emulator._practice.word_lists import PROC_NOTES
 
 __all__ = [
     "TableSpec",

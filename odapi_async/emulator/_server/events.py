@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from odapi_async.emulator._db import ApiError, Practice, q
-from odapi_async.emulator._handlers import Call, Reply
-from odapi_async.emulator._http import is_loopback, json_answer, plain
-from odapi_async.emulator._routes import Resource
+from odapi_async.emulator._api.handlers import Call, Reply
+from odapi_async.emulator._catalog.routes import Resource
+from odapi_async.emulator._practice.db import ApiError, Practice, quote_ident
+from odapi_async.emulator._server.http import is_loopback, json_answer, plain
 
 logger = logging.getLogger("odapi_async.emulator")
 
@@ -284,7 +284,7 @@ class EventFirer:
     def _current(self, table: str) -> dict[int, str]:
         res = self.practice.cat.resources[WATCH_TABLES[table]]
         expr = self.practice.json_expr(res, None, False)
-        sql = f"SELECT {self.practice.order_by(res)}, {expr} FROM {q(res.segment)}"
+        sql = f"SELECT {self.practice.order_by(res)}, {expr} FROM {quote_ident(res.segment)}"
         return {int(pk): row for pk, row in self.practice.db.execute(sql)}
 
     def _changed_rows(self, num: int, table: str, since: str) -> tuple[list[str], dict[int, str] | None]:
@@ -301,7 +301,7 @@ class EventFirer:
         stamp = self.practice.col(res, res.stamp_column or "DateTStamp")
         expr = self.practice.json_expr(res, None, False)
         sql = (
-            f"SELECT {expr} FROM {q(res.segment)} WHERE {stamp} >= ? "
+            f"SELECT {expr} FROM {quote_ident(res.segment)} WHERE {stamp} >= ? "
             f"ORDER BY {stamp}, {self.practice.order_by(res)}"
         )
         return [r[0] for r in self.practice.db.execute(sql, (since,))], None
@@ -338,7 +338,7 @@ class EventFirer:
                 delivered = delivered or all(d.ok for d in sent)
             if delivered:
                 self.practice.db.execute(
-                    f'UPDATE {q(self.res.segment)} SET "DateTimeStart" = ? WHERE "SubscriptionNum" = ?',
+                    f'UPDATE {quote_ident(self.res.segment)} SET "DateTimeStart" = ? WHERE "SubscriptionNum" = ?',
                     (polled.strftime(_TIME), num),
                 )
                 if snapshot is not None:
@@ -418,7 +418,7 @@ class EventFirer:
         patients = self.practice.cat.resources["patients"]
         expr = self.practice.json_expr(patients, fields, False)
         found = self.practice.db.execute(
-            f"SELECT {expr} FROM {q(patients.segment)} WHERE {self.practice.order_by(patients)} = ?",
+            f"SELECT {expr} FROM {quote_ident(patients.segment)} WHERE {self.practice.order_by(patients)} = ?",
             (PatNum,),
         ).fetchone()
         if found is None:

@@ -1,6 +1,6 @@
 """What the emulator's own routes share below the app: plain-text and JSON answers, and loopback hosts.
 
-Kept apart from ``_app.py`` because ``_events.py`` needs them too and ``_app.py`` imports ``_events.py``.
+Kept apart from ``app`` because ``events`` needs them too and ``app`` imports ``events``.
 """
 
 from __future__ import annotations

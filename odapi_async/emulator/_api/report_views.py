@@ -13,9 +13,8 @@ from typing import Any
 
 import msgspec
 
-from odapi_async.emulator._db import ApiError
-from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
-from odapi_async.emulator._module_views import (
+from odapi_async.emulator._api.handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._api.module_views import (
     age_text,
     family_nums,
     page_reply,
@@ -26,6 +25,8 @@ from odapi_async.emulator._module_views import (
     sql_in,
     us_date,
 )
+from odapi_async.emulator._api.rules import made_group_notes
+from odapi_async.emulator._practice.db import ApiError
 
 #: Insurance history categories, in the docs' order, with the codes the desktop program suggests for each.
 INS_HIST_CODES: tuple[tuple[str, str], ...] = (
@@ -170,7 +171,8 @@ def insurance_history(h: Handlers, call: Call) -> Reply:
 
 
 def group_notes(h: Handlers, call: Call) -> Reply:
-    """Completed procedures sharing a date and provider, as one group note each (the first procedure leads)."""
+    """Group notes: the seeded practice's completed procedures sharing a date and provider (the first procedure
+    leads; the seed has no ~GRP~ procedures), then the ~GRP~ ones made through the API."""
     if not call.query.get("PatNum"):
         raise ApiError(400, "PatNum is required.")
     pat = patient_row(h, call, call.query["PatNum"])
@@ -201,6 +203,7 @@ def group_notes(h: Handlers, call: Call) -> Reply:
                 "isSigned": "True" if signed else "False",
             }
         )
+    out.extend(made_group_notes(h, int(pat["PatNum"])))  # the ~GRP~ procedures POST GroupNote made
     out.reverse()  # newest first, as the docs' example
     return page_reply(call, out)
 

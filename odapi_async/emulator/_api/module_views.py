@@ -3,7 +3,7 @@
 The real server builds these from its tables the way the desktop program's screens do; the emulator builds
 them from its own practice with the documented row shapes and value forms (most fields are text, dates in
 the US forms the screens show). The figures are plausible, not the desktop program's exact arithmetic: see
-docs/emulator.md, "What it does not model". Reports and lists across patients are in ``_report_views``.
+docs/emulator.md, "What it does not model". Reports and lists across patients are in ``_api.report_views``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from odapi_async.emulator._db import DERIVED_SUFFIX, ApiError
-from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._api.handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._practice.db import DERIVED_SUFFIX, ApiError
 
 
 def query_rows(h: Handlers, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from odapi_async.emulator import _word_lists as data
-from odapi_async.emulator._store_billing import BillingMixin, Insurance
-from odapi_async.emulator._store_schema import ZERO_DATE, ZERO_DATETIME
-from odapi_async.emulator._store_setup import DAY, PracticeBuilder, Provider, Row
+from odapi_async.emulator._practice import word_lists as data
+from odapi_async.emulator._practice.schema import ZERO_DATE, ZERO_DATETIME
+from odapi_async.emulator._practice.seed_billing import BillingMixin, Insurance
+from odapi_async.emulator._practice.seed_setup import DAY, PracticeBuilder, Provider, Row
 
 APT_STATUSES = ("None", "Scheduled", "Complete", "UnschedList", "ASAP", "Broken", "Planned", "PtNote",
                 "PtNoteCompleted")  # fmt: skip
@@ -72,88 +72,90 @@ _QUADS = ("UR", "UL", "LR", "LL")
 class PatientGenerator(BillingMixin):
     """Generates every patient-linked table from a :class:`PracticeBuilder` that already holds the set-up."""
 
-    def __init__(self, b: PracticeBuilder) -> None:
-        self.b = b
-        r = b.r
+    def __init__(self, builder: PracticeBuilder) -> None:
+        self.builder = builder
+        rand = builder.rand
         self.docs: dict[int, list[Provider]] = {}
         self.hygs: dict[int, list[Provider]] = {}
-        for clinic, _ in b.clinics:
-            active = [p for p in b.providers if p.clinic == clinic and not p.hidden and p.op]
-            docs = [p for p in active if not p.is_hygienist] or [p for p in b.providers if not p.is_hygienist]
+        for clinic, _ in builder.clinics:
+            active = [p for p in builder.providers if p.clinic == clinic and not p.hidden and p.op]
+            docs = [p for p in active if not p.is_hygienist] or [
+                p for p in builder.providers if not p.is_hygienist
+            ]
             self.docs[clinic] = docs
             self.hygs[clinic] = [p for p in active if p.is_hygienist] or docs
-        self.clinic_abbr = dict(b.clinics)
-        standard = b.fees[b.fee_scheds["Standard"]]
+        self.clinic_abbr = dict(builder.clinics)
+        standard = builder.fees[builder.fee_scheds["Standard"]]
         self.fee = standard
         self.fee_text = [f"{x:.2f}" for x in standard]
-        self.confirm_done = b.defs["ApptConfirmed"][5:]
-        self.confirm_open = b.defs["ApptConfirmed"][:6]
-        ci = b.code_index
+        self.confirm_done = builder.defs["ApptConfirmed"][5:]
+        self.confirm_open = builder.defs["ApptConfirmed"][:6]
+        ci = builder.code_index
         self.visit_codes = tuple(tuple(ci[c] for c in v) for v in _DENTIST_VISITS)
         self.extra_codes = tuple(ci[c] for c in _EXTRA_CODES)
-        self.code_min = [len(c[7]) * 5 for c in b.codes]
-        self.coverage = [_COVERAGE.get(c[4], 80) for c in b.codes]
-        self.billable = ["N" not in c[6] for c in b.codes]
-        self.hyg_code = ["H" in c[6] for c in b.codes]
+        self.code_min = [len(c[7]) * 5 for c in builder.codes]
+        self.coverage = [_COVERAGE.get(c[4], 80) for c in builder.codes]
+        self.billable = ["N" not in c[6] for c in builder.codes]
+        self.hyg_code = ["H" in c[6] for c in builder.codes]
         self.ci = ci
-        self.defs = b.defs
+        self.defs = builder.defs
         self.forced_apt = list(APT_STATUSES)
         self.forced_proc = list(PROC_STATUSES)
         self.rows: dict[str, list[Row]] = {name: [] for name in (
             "patients", "inssubs", "patplans", "appointments", "procs", "claims", "claimprocs", "claimpayments",
             "payments", "paysplits", "adjustments", "commlogs", "recalls")}  # fmt: skip
-        self.bal = [0.0] * b.patients
-        self.pending = [0.0] * b.patients
-        self.first_visit = [0] * b.patients
-        self.entry = [0] * b.patients
-        self.r = r
-        self.f_split_edit = b.formatter("PaySplits", "SecDateTEdit")
-        self.f_cp_edit = b.formatter("ClaimPayments", "SecDateTEdit")
-        self.f_cp_entry = b.formatter("ClaimPayments", "SecDateEntry")
-        self.f_proc_entry = b.formatter("ProcedureLogs", "SecDateEntry")
+        self.bal = [0.0] * builder.patients
+        self.pending = [0.0] * builder.patients
+        self.first_visit = [0] * builder.patients
+        self.entry = [0] * builder.patients
+        self.rand = rand
+        self.f_split_edit = builder.formatter("PaySplits", "SecDateTEdit")
+        self.f_cp_edit = builder.formatter("ClaimPayments", "SecDateTEdit")
+        self.f_cp_entry = builder.formatter("ClaimPayments", "SecDateEntry")
+        self.f_proc_entry = builder.formatter("ProcedureLogs", "SecDateEntry")
 
     # --- families -----------------------------------------------------------------------------------
     def build(self) -> None:
-        b, r = self.b, self.r
-        n = b.patients
+        builder, rand = self.builder, self.rand
+        n = builder.patients
         count = 0
         sub_num = 0
         patplan_num = 0
         domains = data.EMAIL_DOMAINS
         billing = self.defs["BillingTypes"]
         while count < n:
-            size = min(b.pick(_FAMILY_SIZES), n - count)
-            lname = b.pick(data.LAST)
-            city, state, zip3, area = b.pick(data.CITIES)
-            address = f"{10 + int(r() * 9990)} {b.pick(data.STREETS)}"
-            zip_ = zip3 + b.digits(2)
-            hm_phone = b.phone(area) if r() < 0.6 else ""
-            clinic = b.clinics[int(r() * len(b.clinics))][0]
-            doc = b.pick(self.docs[clinic])
-            hyg = b.pick(self.hygs[clinic])
-            spouse = size >= 2 and r() < 0.7
+            size = min(builder.pick(_FAMILY_SIZES), n - count)
+            lname = builder.pick(data.LAST)
+            city, state, zip3, area = builder.pick(data.CITIES)
+            address = f"{10 + int(rand() * 9990)} {builder.pick(data.STREETS)}"
+            zip_ = zip3 + builder.digits(2)
+            hm_phone = builder.phone(area) if rand() < 0.6 else ""
+            clinic = builder.clinics[int(rand() * len(builder.clinics))][0]
+            doc = builder.pick(self.docs[clinic])
+            hyg = builder.pick(self.hygs[clinic])
+            spouse = size >= 2 and rand() < 0.7
             guar = count + 1
-            fam_status = b.pick(_PAT_STATUS_POOL) if count else "Patient"
-            bill_name = (billing[0] if r() < 0.85 else b.pick(billing))[1]
-            employer = b.pick(b.employers) if r() < 0.6 else 0
+            fam_status = builder.pick(_PAT_STATUS_POOL) if count else "Patient"
+            bill_name = (billing[0] if rand() < 0.85 else builder.pick(billing))[1]
+            employer = builder.pick(builder.employers) if rand() < 0.6 else 0
             ins1: list[Insurance | None] = [None] * size
             ins2: list[Insurance | None] = [None] * size
-            if r() < 0.62:
-                plan = b.pick(b.plans)
+            if rand() < 0.62:
+                plan = builder.pick(builder.plans)
                 sub_num += 1
                 self._inssub(sub_num, plan.num, guar)
                 for m in range(size):
                     relat = "Self" if m == 0 else "Spouse" if (m == 1 and spouse) else "Child"
                     ins1[m] = Insurance(plan.num, sub_num, relat, plan.ppo, plan.fee_sched)
-                if spouse and r() < 0.3:
-                    plan2 = b.pick(b.plans)
+                if spouse and rand() < 0.3:
+                    plan2 = builder.pick(builder.plans)
                     sub_num += 1
                     self._inssub(sub_num, plan2.num, guar + 1)
                     for m in range(size):
                         relat = "Spouse" if m == 0 else "Self" if (m == 1 and spouse) else "Child"
                         ins2[m] = Insurance(plan2.num, sub_num, relat, plan2.ppo, plan2.fee_sched)
-            g_age = 25 + int(r() * 55)
-            g_female = r() < 0.5
+            g_age = 25 + int(rand() * 55)
+            g_female = rand() < 0.5
             for m in range(size):
                 pat = count + 1
                 if m == 0:
@@ -161,68 +163,74 @@ class PatientGenerator(BillingMixin):
                     position = (
                         "Married"
                         if spouse
-                        else ("Single" if size == 1 else b.pick(("Single", "Divorced", "Widowed")))
+                        else ("Single" if size == 1 else builder.pick(("Single", "Divorced", "Widowed")))
                     )
                 elif m == 1 and spouse:
-                    age, female, position = max(19, g_age - 6 + int(r() * 12)), not g_female, "Married"
+                    age, female, position = max(19, g_age - 6 + int(rand() * 12)), not g_female, "Married"
                 else:
-                    age, female, position = 1 + int(r() * 20), r() < 0.5, "Child"
-                gender = ("Female" if female else "Male") if r() > 0.01 else b.pick(("Unknown", "Other"))
-                fname = b.pick(data.FIRST_F if female else data.FIRST_M)
-                status = fam_status if r() < 0.95 else b.pick(_PAT_STATUS_POOL)
+                    age, female, position = 1 + int(rand() * 20), rand() < 0.5, "Child"
+                gender = (
+                    ("Female" if female else "Male") if rand() > 0.01 else builder.pick(("Unknown", "Other"))
+                )
+                fname = builder.pick(data.FIRST_F if female else data.FIRST_M)
+                status = fam_status if rand() < 0.95 else builder.pick(_PAT_STATUS_POOL)
                 if pat == 1:
                     status = "Patient"
-                birth = (b.now.date() - dt.timedelta(days=age * 365 + int(r() * 365))).isoformat()
-                entry = b.past(730) if r() < 0.8 else max(DAY, b.two_years_ago - int(r() * 60 * DAY))
+                birth = (builder.now.date() - dt.timedelta(days=age * 365 + int(rand() * 365))).isoformat()
+                entry = (
+                    builder.past(730)
+                    if rand() < 0.8
+                    else max(DAY, builder.two_years_ago - int(rand() * 60 * DAY))
+                )
                 self.entry[pat - 1] = entry
                 for k, ins in ((1, ins1[m]), (2, ins2[m])):
                     if ins is not None:
                         patplan_num += 1
-                        e = max(entry, b.two_years_ago)
+                        e = max(entry, builder.two_years_ago)
                         self.rows["patplans"].append((patplan_num, pat, k, "false", ins.relat, "", ins.sub_num,
-                                                      b.dt(e), b.dt(b.edited(e))))  # fmt: skip
-                wireless = b.phone(area) if age >= 14 and r() < 0.85 else ""
+                                                      builder.dt(e), builder.dt(builder.edited(e))))  # fmt: skip
+                wireless = builder.phone(area) if age >= 14 and rand() < 0.85 else ""
                 email = (
-                    f"{fname.lower()}.{lname.lower()}{pat}@{b.pick(domains)}"
-                    if age >= 16 and r() < 0.7
+                    f"{fname.lower()}.{lname.lower()}{pat}@{builder.pick(domains)}"
+                    if age >= 16 and rand() < 0.7
                     else ""
                 )
                 contact = (
                     "WirelessPh"
-                    if wireless and r() < 0.6
-                    else b.pick(("HmPhone", "Email", "None", "TextMessage"))
+                    if wireless and rand() < 0.6
+                    else builder.pick(("HmPhone", "Email", "None", "TextMessage"))
                 )
-                txt_ok = b.pick(("Yes", "Yes", "Unknown", "No")) if wireless else "Unknown"
+                txt_ok = builder.pick(("Yes", "Yes", "Unknown", "No")) if wireless else "Unknown"
                 prov_hyg = hyg if hyg is not doc else None
                 self.rows["patients"].append((
-                    pat, lname, fname, "" if r() < 0.7 else chr(65 + int(r() * 26)), "", status, gender, position,
-                    birth, "" if r() < 0.5 else b.digits(9), address, "", city, state, zip_, hm_phone,
-                    b.phone(area) if m < 2 and r() < 0.3 else "", wireless, guar, email, doc.num, doc.abbr,
+                    pat, lname, fname, "" if rand() < 0.7 else chr(65 + int(rand() * 26)), "", status, gender, position,
+                    birth, "" if rand() < 0.5 else builder.digits(9), address, "", city, state, zip_, hm_phone,
+                    builder.phone(area) if m < 2 and rand() < 0.3 else "", wireless, guar, email, doc.num, doc.abbr,
                     prov_hyg.num if prov_hyg else 0, prov_hyg.abbr if prov_hyg else "", 0, bill_name,
                     f"{lname}{fname}{pat}", "", employer if m < 2 else 0, clinic, self.clinic_abbr[clinic],
-                    "true" if r() < 0.03 else "false", "None", contact, b.pick(("None", "TextMessage", "Email")),
-                    b.pick(data.LANGUAGES), txt_ok, b.d(entry),
+                    "true" if rand() < 0.03 else "false", "None", contact, builder.pick(("None", "TextMessage", "Email")),
+                    builder.pick(data.LANGUAGES), txt_ok, builder.d(entry),
                 ))  # fmt: skip
                 self._history(pat, status, age, entry, clinic, doc, hyg, ins1[m], ins2[m], guar)
                 count += 1
         self._insert_all()
 
     def _inssub(self, num: int, plan_num: int, subscriber: int) -> None:
-        b = self.b
-        s = b.past(730)
-        self.rows["inssubs"].append((num, plan_num, subscriber, b.d(s - int(self.r() * 300) * DAY), ZERO_DATE,
-                                     b.digits(9), "true", "true", b.dt(b.edited(s))))  # fmt: skip
+        builder = self.builder
+        s = builder.past(730)
+        self.rows["inssubs"].append((num, plan_num, subscriber, builder.d(s - int(self.rand() * 300) * DAY), ZERO_DATE,
+                                     builder.digits(9), "true", "true", builder.dt(builder.edited(s))))  # fmt: skip
 
     # --- one patient's history ----------------------------------------------------------------------
     def _history(self, pat: int, status: str, age: int, entry: int, clinic: int, doc: Provider, hyg: Provider,
                  ins1: Insurance | None, ins2: Insurance | None, guar: int) -> None:  # fmt: skip
-        b, r = self.b, self.r
-        now_s = b.now_s
+        builder, rand = self.builder, self.rand
+        now_s = builder.now_s
         if status == "Patient":
-            k = 2 + int(r() * 8)
+            k = 2 + int(rand() * 8)
             start, end = entry, now_s + 150 * DAY
         elif status in ("Inactive", "Archived", "Deceased"):
-            k = 1 + int(r() * 3)
+            k = 1 + int(rand() * 3)
             start, end = max(DAY, min(entry, now_s - 500 * DAY)), now_s - 365 * DAY
         elif status == "Prospective":
             k = 1
@@ -230,8 +238,8 @@ class PatientGenerator(BillingMixin):
         else:
             k = 0
             start = end = entry
-        times = sorted(start + int(r() * (end - start)) for _ in range(k))
-        perio = age > 30 and r() < 0.12
+        times = sorted(start + int(rand() * (end - start)) for _ in range(k))
+        perio = age > 30 and rand() < 0.12
         child = age < 13
         last_hyg = 0
         next_hyg = 0
@@ -240,15 +248,15 @@ class PatientGenerator(BillingMixin):
             if self.forced_apt and status == "Patient":
                 apt_status = self.forced_apt.pop(0)
                 if apt_status in _FUTURE_STATUSES:
-                    s = max(s, now_s + (1 + int(r() * 30)) * DAY)
+                    s = max(s, now_s + (1 + int(rand() * 30)) * DAY)
                 elif apt_status != "Planned":
-                    s = min(s, now_s - (1 + int(r() * 90)) * DAY)
+                    s = min(s, now_s - (1 + int(rand() * 90)) * DAY)
             elif s < now_s:
-                x = r()
+                x = rand()
                 apt_status = ("Complete" if x < 0.86 else "Broken" if x < 0.92 else "UnschedList" if x < 0.96
                               else "PtNoteCompleted" if x < 0.985 else "None")  # fmt: skip
             else:
-                x = r()
+                x = rand()
                 apt_status = (
                     "Scheduled"
                     if x < 0.9
@@ -261,16 +269,16 @@ class PatientGenerator(BillingMixin):
             past = apt_status in _PAST_STATUSES
             future = apt_status in _FUTURE_STATUSES
             day = s // DAY
-            wd = b.weekday(s)
+            wd = builder.weekday(s)
             if wd >= 5:
                 day += (wd - 4) * -1 if past else 7 - wd
-            s = day * DAY + 8 * 3600 + 600 * int(r() * 50)
+            s = day * DAY + 8 * 3600 + 600 * int(rand() * 50)
             if past and s >= now_s:
                 s -= 7 * DAY
             elif future and s < now_s:
                 s += 7 * DAY
-            new_patient = i == 0 and entry > b.two_years_ago
-            is_hyg = new_patient or r() < 0.55
+            new_patient = i == 0 and entry > builder.two_years_ago
+            is_hyg = new_patient or rand() < 0.55
             visits += 1
             self._appointment(pat, apt_status, s, new_patient, is_hyg, child, perio, clinic, doc, hyg, ins1, ins2,
                               guar, entry)  # fmt: skip
@@ -278,7 +286,7 @@ class PatientGenerator(BillingMixin):
                 last_hyg = max(last_hyg, s)
             if is_hyg and apt_status == "Scheduled" and (next_hyg == 0 or s < next_hyg):
                 next_hyg = s
-        if status == "Patient" and r() < 0.12:  # a planned appointment waiting to be scheduled
+        if status == "Patient" and rand() < 0.12:  # a planned appointment waiting to be scheduled
             self._appointment(
                 pat, "Planned", 0, False, False, child, perio, clinic, doc, hyg, ins1, ins2, guar, entry
             )
@@ -287,14 +295,14 @@ class PatientGenerator(BillingMixin):
             self._commlogs(pat, entry)
         if status == "Patient" and visits:
             self._recalls(pat, entry, last_hyg, next_hyg, perio, child)
-        if guar == pat and r() < 0.05:
-            self._adjustment(pat, b.past(365), 0, 0.0, doc, clinic, "Finance Charge")
+        if guar == pat and rand() < 0.05:
+            self._adjustment(pat, builder.past(365), 0, 0.0, doc, clinic, "Finance Charge")
 
     def _appointment(self, pat: int, apt_status: str, s: int, new_patient: bool, is_hyg: bool, child: bool,
                      perio: bool, clinic: int, doc: Provider, hyg: Provider, ins1: Insurance | None,
                      ins2: Insurance | None, guar: int, entry: int) -> None:  # fmt: skip
-        b, r, ci = self.b, self.r, self.ci
-        now_s = b.now_s
+        builder, rand, ci = self.builder, self.rand, self.ci
+        now_s = builder.now_s
         apt_num = len(self.rows["appointments"]) + 1
         planned = apt_status == "Planned"
         note_only = apt_status in ("PtNote", "PtNoteCompleted", "None")
@@ -308,9 +316,11 @@ class PatientGenerator(BillingMixin):
             elif perio:
                 codes = (ci["D0120"], ci["D4910"])
             else:
-                codes = (ci["D0120"], ci["D1110"], ci["D0274"]) if r() < 0.4 else (ci["D0120"], ci["D1110"])
+                codes = (
+                    (ci["D0120"], ci["D1110"], ci["D0274"]) if rand() < 0.4 else (ci["D0120"], ci["D1110"])
+                )
         else:
-            codes = b.pick(self.visit_codes)
+            codes = builder.pick(self.visit_codes)
         minutes = 60 if is_hyg else min(120, max(30, sum(self.code_min[c] for c in codes)))
         if note_only:
             minutes = 10
@@ -319,37 +329,39 @@ class PatientGenerator(BillingMixin):
         op = hyg.op if use_hyg else doc.op
         if planned:
             apt_text = ZERO_DATETIME
-            created = max(entry, b.past(200))
+            created = max(entry, builder.past(200))
         else:
-            apt_text = b.dt(s)
+            apt_text = builder.dt(s)
             created = (
-                max(0, s - (7 + int(r() * 110)) * DAY)
+                max(0, s - (7 + int(rand() * 110)) * DAY)
                 if s < now_s
-                else max(entry, now_s - int(r() * 60 * DAY))
+                else max(entry, now_s - int(rand() * 60 * DAY))
             )
             created = min(created, now_s - 60)
         complete = apt_status == "Complete"
         if complete:
-            arrived = b.dt(s - 60 * int(r() * 15))
-            seated = b.dt(s + 60 * int(r() * 10))
-            dismissed = b.dt(s + 60 * minutes)
-            confirm = b.pick(self.confirm_done)
+            arrived = builder.dt(s - 60 * int(rand() * 15))
+            seated = builder.dt(s + 60 * int(rand() * 10))
+            dismissed = builder.dt(s + 60 * minutes)
+            confirm = builder.pick(self.confirm_done)
         else:
             arrived = seated = dismissed = ZERO_DATETIME
-            confirm = b.pick(self.confirm_open)
+            confirm = builder.pick(self.confirm_open)
         unsched = (
-            b.pick(self.defs["RecallUnschedStatus"]) if apt_status in ("Broken", "UnschedList") else (0, "")
+            builder.pick(self.defs["RecallUnschedStatus"])
+            if apt_status in ("Broken", "UnschedList")
+            else (0, "")
         )
-        appt_type = (b.appt_types["New Patient"] if new_patient else b.appt_types["Recall"] if is_hyg
-                     else b.appt_types["Emergency"] if codes and codes[0] == ci["D0140"] else 0)  # fmt: skip
-        abbrs = ", ".join(b.codes[c][2] for c in codes)
-        stamp = b.dt(b.edited(max(created, s) if s < now_s else created))
+        appt_type = (builder.appt_types["New Patient"] if new_patient else builder.appt_types["Recall"] if is_hyg
+                     else builder.appt_types["Emergency"] if codes and codes[0] == ci["D0140"] else 0)  # fmt: skip
+        abbrs = ", ".join(builder.codes[c][2] for c in codes)
+        stamp = builder.dt(builder.edited(max(created, s) if s < now_s else created))
         self.rows["appointments"].append((
             apt_num, pat, apt_status, pattern, confirm[0], confirm[1], "false", op,
-            b.pick(data.APPT_NOTES) if not note_only else "Patient called about parking", doc.num, doc.abbr,
+            builder.pick(data.APPT_NOTES) if not note_only else "Patient called about parking", doc.num, doc.abbr,
             hyg.num if use_hyg else 0, apt_text, unsched[0], unsched[1], "true" if new_patient else "false", abbrs,
             clinic, "true" if is_hyg else "false", stamp, arrived, seated, dismissed, ins1.plan_num if ins1 else 0,
-            ins2.plan_num if ins2 else 0, "0,0,0", appt_type, self.b.pick(b.users), b.dt(created),
+            ins2.plan_num if ins2 else 0, "0,0,0", appt_type, self.builder.pick(builder.users), builder.dt(created),
             "ASAP" if apt_status == "ASAP" else "Normal", "",
         ))  # fmt: skip
         if not codes:
@@ -368,18 +380,18 @@ class PatientGenerator(BillingMixin):
     def _procs(self, pat: int, codes: tuple[int, ...], status: str, s: int, created: int, apt_num: int,
                planned_num: int, clinic: int, doc: Provider, hyg: Provider) -> list[tuple[int, int, float, int]]:  # fmt: skip
         """Append procedures; return (ProcNum, code position, fee, ProvNum) for each."""
-        b, r = self.b, self.r
+        builder, rand = self.builder, self.rand
         rows = self.rows["procs"]
         out: list[tuple[int, int, float, int]] = []
-        date = b.d(s) if s else ZERO_DATE
+        date = builder.d(s) if s else ZERO_DATE
         entry_text = self.f_proc_entry(created)
-        stamp = b.dt(b.edited(max(created, s)) if s < b.now_s else b.edited(created))
-        date_tp = b.d(created)
-        proc_time = b.tod[s % DAY] if status == "C" else "00:00:00"
+        stamp = builder.dt(builder.edited(max(created, s)) if s < builder.now_s else builder.edited(created))
+        date_tp = builder.d(created)
+        proc_time = builder.tod[s % DAY] if status == "C" else "00:00:00"
         apt_text, planned_text, clinic_text = str(apt_num), str(planned_num), str(clinic)
-        priority = b.pick(self.defs["TxPriorities"]) if status == "TP" and r() < 0.3 else (0, "")
+        priority = builder.pick(self.defs["TxPriorities"]) if status == "TP" and rand() < 0.3 else (0, "")
         for c in codes:
-            code = b.codes[c]
+            code = builder.codes[c]
             prov = hyg if self.hyg_code[c] else doc
             fee = self.fee[c]
             surf, tooth, tooth_range = ("", "", "") if code[5] == "Mouth" else self._area(code[5], code[2])
@@ -393,31 +405,31 @@ class PatientGenerator(BillingMixin):
         return out
 
     def _area(self, area: str, abbr: str) -> tuple[str, str, str]:
-        r = self.r
+        rand = self.rand
         if area == "Surf":
             n = int(abbr[-1]) if abbr[-1].isdigit() else 1
             pool = _SURFACES[min(4, max(1, n))]
-            return pool[int(r() * len(pool))], str(1 + int(r() * 32)), ""
+            return pool[int(rand() * len(pool))], str(1 + int(rand() * 32)), ""
         if area == "Tooth":
-            return "", str(1 + int(r() * 32)), ""
+            return "", str(1 + int(rand() * 32)), ""
         if area == "Quad":
-            return _QUADS[int(r() * 4)], "", ""
+            return _QUADS[int(rand() * 4)], "", ""
         if area == "Arch":
-            return ("U" if r() < 0.5 else "L"), "", ""
+            return ("U" if rand() < 0.5 else "L"), "", ""
         if area == "ToothRange":
-            first = 2 + int(r() * 10)
+            first = 2 + int(rand() * 10)
             return "", "", f"{first},{first + 1},{first + 2}"
         return "", "", ""
 
     def _extra_procs(self, pat: int, entry: int, clinic: int, doc: Provider) -> None:
-        b, r = self.b, self.r
+        builder, rand = self.builder, self.rand
         if self.forced_proc:
             statuses, self.forced_proc = self.forced_proc, []
         else:
-            statuses = [b.pick(_EXTRA_PROC_STATUSES) for _ in range(int(r() * 4))]
+            statuses = [builder.pick(_EXTRA_PROC_STATUSES) for _ in range(int(rand() * 4))]
         for status in statuses:
-            c = b.pick(self.extra_codes)
-            s = b.past(700) if status != "EO" else max(0, entry - int(r() * 60) * DAY)
+            c = builder.pick(self.extra_codes)
+            s = builder.past(700) if status != "EO" else max(0, entry - int(rand() * 60) * DAY)
             procs = self._procs(
                 pat, (c,), status, s, max(entry, s) if status != "EO" else entry, 0, 0, clinic, doc, doc
             )
@@ -426,47 +438,47 @@ class PatientGenerator(BillingMixin):
 
     # --- contact ------------------------------------------------------------------------------------
     def _commlogs(self, pat: int, entry: int) -> None:
-        b, r = self.b, self.r
+        builder, rand = self.builder, self.rand
         rows = self.rows["commlogs"]
         types = self.defs["CommLogTypes"]
-        for _ in range(1 + int(r() * 3)):
-            num, name = types[int(r() * len(types))]
-            s = max(entry, b.past(700))
-            s = min(s, b.now_s - 120)
-            mode = b.pick(("Phone", "Phone", "Text", "Email", "Mail", "InPerson"))
-            stamp = s + int(r() * 300)
-            rows.append((len(rows) + 1, pat, b.dt(s), str(num), name, b.pick(data.COMMLOG_NOTES[name]), mode,
-                         b.pick(("Sent", "Sent", "Received")), b.pick(b.users), b.dt(b.edited(stamp)),
+        for _ in range(1 + int(rand() * 3)):
+            num, name = types[int(rand() * len(types))]
+            s = max(entry, builder.past(700))
+            s = min(s, builder.now_s - 120)
+            mode = builder.pick(("Phone", "Phone", "Text", "Email", "Mail", "InPerson"))
+            stamp = s + int(rand() * 300)
+            rows.append((len(rows) + 1, pat, builder.dt(s), str(num), name, builder.pick(data.COMMLOG_NOTES[name]), mode,
+                         builder.pick(("Sent", "Sent", "Received")), builder.pick(builder.users), builder.dt(builder.edited(stamp)),
                          "ApptReminder" if name == "Appointment Related" and mode == "Text" else "User",
-                         b.dt(stamp)))  # fmt: skip
+                         builder.dt(stamp)))  # fmt: skip
 
     def _recalls(self, pat: int, entry: int, last_hyg: int, next_hyg: int, perio: bool, child: bool) -> None:
-        b, r = self.b, self.r
+        builder, rand = self.builder, self.rand
         rows = self.rows["recalls"]
         kinds = [
             ("Perio", 91, "3m") if perio else ("Child Prophy", 182, "6m") if child else ("Prophy", 182, "6m")
         ]
-        if r() < 0.4:
+        if rand() < 0.4:
             kinds.append(("4BW", 365, "1y"))
         for kind, days, interval in kinds:
             base = last_hyg or entry
-            due = min(base + days * DAY, b.now_s + 300 * DAY)
+            due = min(base + days * DAY, builder.now_s + 300 * DAY)
             status = (0, "")
-            if due < b.now_s and not next_hyg and r() < 0.6:
-                status = b.pick(self.defs["RecallUnschedStatus"])
+            if due < builder.now_s and not next_hyg and rand() < 0.6:
+                status = builder.pick(self.defs["RecallUnschedStatus"])
             rows.append((
-                len(rows) + 1, pat, b.d(due), b.d(last_hyg) if last_hyg else ZERO_DATE, interval, status[0],
-                status[1], "", "false", b.dt(b.edited(max(entry, last_hyg))), b.recall_types[kind],
-                b.d(next_hyg) if next_hyg else ZERO_DATE,
+                len(rows) + 1, pat, builder.d(due), builder.d(last_hyg) if last_hyg else ZERO_DATE, interval, status[0],
+                status[1], "", "false", builder.dt(builder.edited(max(entry, last_hyg))), builder.recall_types[kind],
+                builder.d(next_hyg) if next_hyg else ZERO_DATE,
             ))  # fmt: skip
 
     # --- insert -------------------------------------------------------------------------------------
     def _insert_all(self) -> None:
-        b = self.b
+        builder = self.builder
         rows = self.rows
         patients = []
         bal = self.bal
-        balances = [0.0] * b.patients
+        balances = [0.0] * builder.patients
         for row in rows["patients"]:
             balances[row[18] - 1] += bal[row[0] - 1]
         for row in rows["patients"]:
@@ -475,56 +487,56 @@ class PatientGenerator(BillingMixin):
             entry_s = self.entry[i]
             est = round(bal[i] - self.pending[i], 2)
             total = round(balances[i], 2) if row[18] == row[0] else 0.0
-            stamp = b.dt(b.edited(max(entry_s, first)))
-            patients.append((*row, b.d(first) if first else ZERO_DATE, est, total, stamp))
+            stamp = builder.dt(builder.edited(max(entry_s, first)))
+            patients.append((*row, builder.d(first) if first else ZERO_DATE, est, total, stamp))
         cols: tuple[str, ...] = ("PatNum", "LName", "FName", "MiddleI", "Preferred", "PatStatus", "Gender", "Position", "Birthdate",
                 "SSN", "Address", "Address2", "City", "State", "Zip", "HmPhone", "WkPhone", "WirelessPhone",
                 "Guarantor", "Email", "PriProv", "priProvAbbr", "SecProv", "secProvAbbr", "FeeSched", "BillingType",
                 "ImageFolder", "ChartNumber", "EmployerNum", "ClinicNum", "clinicAbbr", "Premed",
                 "PreferConfirmMethod", "PreferContactMethod", "PreferRecallMethod", "Language", "TxtMsgOk",
                 "SecDateEntry", "DateFirstVisit", "EstBalance", "BalTotal", "DateTStamp")  # fmt: skip
-        b.insert("Patients", cols, patients)
-        b.insert("InsSubs", ("InsSubNum", "PlanNum", "Subscriber", "DateEffective", "DateTerm", "SubscriberID",
+        builder.insert("Patients", cols, patients)
+        builder.insert("InsSubs", ("InsSubNum", "PlanNum", "Subscriber", "DateEffective", "DateTerm", "SubscriberID",
                              "ReleaseInfo", "AssignBen", "SecDateTEdit"), rows["inssubs"])  # fmt: skip
-        b.insert("PatPlans", ("PatPlanNum", "PatNum", "Ordinal", "IsPending", "Relationship", "PatID", "InsSubNum",
+        builder.insert("PatPlans", ("PatPlanNum", "PatNum", "Ordinal", "IsPending", "Relationship", "PatID", "InsSubNum",
                               "SecDateTEntry", "SecDateTEdit"), rows["patplans"])  # fmt: skip
         cols = ("AptNum", "PatNum", "AptStatus", "Pattern", "Confirmed", "confirmed", "TimeLocked", "Op", "Note",
                 "ProvNum", "provAbbr", "ProvHyg", "AptDateTime", "UnschedStatus", "unschedStatus", "IsNewPatient",
                 "ProcDescript", "ClinicNum", "IsHygiene", "DateTStamp", "DateTimeArrived", "DateTimeSeated",
                 "DateTimeDismissed", "InsPlan1", "InsPlan2", "colorOverride", "AppointmentTypeNum",
                 "SecUserNumEntry", "SecDateTEntry", "Priority", "PatternSecondary")  # fmt: skip
-        b.insert("Appointments", cols, rows["appointments"])
+        builder.insert("Appointments", cols, rows["appointments"])
         cols = ("ProcNum", "PatNum", "AptNum", "ProcDate", "ProcFee", "Surf", "ToothNum", "ToothRange", "Priority",
                 "priority", "ProcStatus", "ProvNum", "provAbbr", "PlannedAptNum", "DateEntryC", "ClinicNum",
                 "CodeNum", "procCode", "descript", "UnitQty", "DateTP", "ProcTime", "DateTStamp", "SecDateEntry")  # fmt: skip
-        b.insert("ProcedureLogs", cols, rows["procs"])
+        builder.insert("ProcedureLogs", cols, rows["procs"])
         cols = ("ClaimNum", "PatNum", "DateService", "DateSent", "ClaimStatus", "DateReceived", "PlanNum",
                 "ProvTreat", "ClaimFee", "InsPayEst", "InsPayAmt", "DedApplied", "IsProsthesis", "ReasonUnderPaid",
                 "ClaimType", "ProvBill", "PatRelat", "PlanNum2", "PatRelat2", "WriteOff", "ClaimForm", "InsSubNum",
                 "InsSubNum2", "CustomTracking", "customTracking", "SecDateTEdit")  # fmt: skip
-        b.insert("Claims", cols, rows["claims"])
+        builder.insert("Claims", cols, rows["claims"])
         cols = ("ClaimProcNum", "ProcNum", "ClaimNum", "PatNum", "ProvNum", "FeeBilled", "InsPayEst", "DedApplied",
                 "Status", "InsPayAmt", "ClaimPaymentNum", "PlanNum", "DateCP", "WriteOff", "CodeSent",
                 "AllowedOverride", "Percentage", "PercentOverride", "CopayAmt", "CopayOverride", "BaseEst",
                 "ProcDate", "DateEntry", "DedEst", "DedEstOverride", "InsEstTotal", "InsEstTotalOverride",
                 "PaidOtherInsOverride", "WriteOffEst", "WriteOffEstOverride", "ClinicNum", "InsSubNum", "PaymentRow",
                 "SecUserNumEntry", "SecDateEntry", "SecDateTEdit", "DateSuppReceived", "DateInsFinalized")  # fmt: skip
-        b.insert("ClaimProcs", cols, rows["claimprocs"])
+        builder.insert("ClaimProcs", cols, rows["claimprocs"])
         cols = ("ClaimPaymentNum", "CheckDate", "CheckAmt", "CheckNum", "BankBranch", "Note", "ClinicNum",
                 "DepositNum", "CarrierName", "DateIssued", "IsPartial", "PayType", "payType", "SecDateEntry",
                 "SecDateTEdit", "PayGroup", "payGroup")  # fmt: skip
-        b.insert("ClaimPayments", cols, rows["claimpayments"])
+        builder.insert("ClaimPayments", cols, rows["claimpayments"])
         cols = ("PayNum", "PayType", "payType", "PayDate", "PayAmt", "CheckNum", "BankBranch", "PayNote", "PatNum",
                 "ClinicNum", "DateEntry", "IsRecurringCC", "SecUserNumEntry", "SecDateTEdit", "RecurringChargeDate",
                 "IsCcCompleted")  # fmt: skip
-        b.insert("Payments", cols, rows["payments"])
-        b.insert("PaySplits", ("SplitNum", "SplitAmt", "PatNum", "PayNum", "ProvNum", "DatePay", "ProcNum",
+        builder.insert("Payments", cols, rows["payments"])
+        builder.insert("PaySplits", ("SplitNum", "SplitAmt", "PatNum", "PayNum", "ProvNum", "DatePay", "ProcNum",
                                "DateEntry", "ClinicNum", "SecDateTEdit"), rows["paysplits"])  # fmt: skip
-        b.insert("Adjustments", ("AdjNum", "AdjDate", "AdjAmt", "PatNum", "AdjType", "adjType", "ProvNum", "AdjNote",
+        builder.insert("Adjustments", ("AdjNum", "AdjDate", "AdjAmt", "PatNum", "AdjType", "adjType", "ProvNum", "AdjNote",
                                  "ProcDate", "ProcNum", "DateEntry", "ClinicNum", "SecUserNumEntry", "SecDateTEdit"),
                  rows["adjustments"])  # fmt: skip
-        b.insert("Commlogs", ("CommlogNum", "PatNum", "CommDateTime", "CommType", "commType", "Note", "Mode_",
+        builder.insert("Commlogs", ("CommlogNum", "PatNum", "CommDateTime", "CommType", "commType", "Note", "Mode_",
                               "SentOrReceived", "UserNum", "DateTStamp", "CommSource", "DateTEntry"), rows["commlogs"])  # fmt: skip
-        b.insert("Recalls", ("RecallNum", "PatNum", "DateDue", "DatePrevious", "RecallInterval", "RecallStatus",
+        builder.insert("Recalls", ("RecallNum", "PatNum", "DateDue", "DatePrevious", "RecallInterval", "RecallStatus",
                              "recallStatus", "Note", "IsDisabled", "DateTStamp", "RecallTypeNum", "DateScheduled"),
                  rows["recalls"])  # fmt: skip

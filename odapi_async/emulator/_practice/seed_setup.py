@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from odapi_async.emulator import _word_lists as data
-from odapi_async.emulator._store_schema import ZERO_DATE, table_specs
+from odapi_async.emulator._practice import word_lists as data
+from odapi_async.emulator._practice.schema import ZERO_DATE, table_specs
 
 DAY = 86_400
 PAST_DAYS = 800  # history spans about two years before now
@@ -59,7 +59,7 @@ class PracticeBuilder:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.r = self.rng.random
+        self.rand = self.rng.random  # a uniform draw in [0, 1)
         base = self.now.date() - dt.timedelta(days=PAST_DAYS)
         self.base_weekday = base.weekday()
         self.days = [(base + dt.timedelta(days=i)).isoformat() for i in range(PAST_DAYS + FUTURE_DAYS + 2)]
@@ -101,21 +101,21 @@ class PracticeBuilder:
 
     def past(self, span_days: float = 730) -> int:
         """A second uniformly within the last ``span_days`` days."""
-        return self.now_s - int(self.r() * span_days * DAY) - 1
+        return self.now_s - int(self.rand() * span_days * DAY) - 1
 
     def edited(self, s: int) -> int:
         """A last-change second after ``s`` and not after now, skewed towards ``s``."""
         if s >= self.now_s:
-            return self.now_s - int(self.r() * 20 * DAY) - 1
+            return self.now_s - int(self.rand() * 20 * DAY) - 1
         s = max(s, self.two_years_ago)
-        r = self.r()
+        r = self.rand()
         return s + int(r * r * (self.now_s - s))
 
     def pick(self, seq: Sequence[Any]) -> Any:
-        return seq[int(self.r() * len(seq))]
+        return seq[int(self.rand() * len(seq))]
 
     def digits(self, n: int) -> str:
-        return str(int(self.r() * 10**n)).zfill(n)
+        return str(int(self.rand() * 10**n)).zfill(n)
 
     def phone(self, area: str) -> str:
         return f"({area}){self.digits(3)}-{self.digits(4)}"
@@ -174,7 +174,7 @@ class PracticeBuilder:
         for i in range(n):
             name, abbr = data.CLINICS[i]
             city, state, zip3, area = data.CITIES[i]
-            addr = f"{100 + int(self.r() * 9800)} {self.pick(data.STREETS)}"
+            addr = f"{100 + int(self.rand() * 9800)} {self.pick(data.STREETS)}"
             zip_ = zip3 + self.digits(2)
             rows.append(
                 (
@@ -232,7 +232,7 @@ class PracticeBuilder:
             self.fee_scheds[desc] = num
             amounts: list[float] = []
             for code in self.codes:
-                amount = float(round(code[8] * factor * (0.95 + self.r() * 0.1)))
+                amount = float(round(code[8] * factor * (0.95 + self.rand() * 0.1)))
                 amounts.append(amount)
                 e = self.edited(s)
                 fee_rows.append(
@@ -253,7 +253,7 @@ class PracticeBuilder:
         for i in range(total):
             hyg = i >= n_doc
             k = i - n_doc if hyg else i
-            female = self.r() < 0.55
+            female = self.rand() < 0.55
             fname = self.pick(data.FIRST_F if female else data.FIRST_M)
             lname = self.pick(data.LAST)
             abbr = f"HYG{k + 1}" if hyg else f"DOC{k + 1}"
@@ -261,9 +261,9 @@ class PracticeBuilder:
             prov = Provider(len(rows) + 1, abbr, hyg, self.clinics[k % n_clinics][0], hidden=hidden)
             self.providers.append(prov)
             s = self.past()
-            color = f"{int(self.r() * 256)},{int(self.r() * 256)},{int(self.r() * 256)}"
+            color = f"{int(self.rand() * 256)},{int(self.rand() * 256)},{int(self.rand() * 256)}"
             rows.append((
-                prov.num, abbr, lname, fname, "" if self.r() < 0.5 else chr(65 + int(self.r() * 26)), "",
+                prov.num, abbr, lname, fname, "" if self.rand() < 0.5 else chr(65 + int(self.rand() * 26)), "",
                 self.fee_scheds["Standard"], specialty["Hygienist" if hyg else "General"], self.digits(9),
                 ("H" if hyg else "D") + self.digits(5), "true" if hyg else "false", color,
                 "true" if hidden else "false", "true", "true", "1" + self.digits(9), self.dt(self.edited(s)),
@@ -311,18 +311,18 @@ class PracticeBuilder:
         for i in range(n_carriers):
             name, elect = data.CARRIERS[i]
             city, state, zip3, area = self.pick(data.CITIES)
-            carrier_rows.append((i + 1, name, f"PO Box {1000 + int(self.r() * 9000)}", "", city, state,
+            carrier_rows.append((i + 1, name, f"PO Box {1000 + int(self.rand() * 9000)}", "", city, state,
                                  zip3 + self.digits(2), self.phone(area), elect, "SendElect", "false"))  # fmt: skip
             for _ in range(2):
                 num = len(plan_rows) + 1
-                ppo = self.r() < 0.6
+                ppo = self.rand() < 0.6
                 sched = self.pick(ppo_scheds) if ppo else 0
                 self.plans.append(Plan(num, sched, name, ppo))
                 s = self.past()
-                plan_rows.append((num, data.EMPLOYERS[int(self.r() * n_employers)], "G" + self.digits(6), "",
+                plan_rows.append((num, data.EMPLOYERS[int(self.rand() * n_employers)], "G" + self.digits(6), "",
                                   sched, "p" if ppo else "", 1, "false" if ppo else "true", 0,
-                                  1 + int(self.r() * n_employers), i + 1, "false", "false", "false", "false",
-                                  int(self.r() * 2) * 6, "Standard" if self.r() < 0.7 else "Basic", 0,
+                                  1 + int(self.rand() * n_employers), i + 1, "false", "false", "false", "false",
+                                  int(self.rand() * 2) * 6, "Standard" if self.rand() < 0.7 else "Basic", 0,
                                   self.d(s), self.dt(self.edited(s)), billing, "PracticeDefault"))  # fmt: skip
         self.insert("Carriers", ("CarrierNum", "CarrierName", "Address", "Address2", "City", "State", "Zip", "Phone",
                                  "ElectID", "NoSendElect", "IsHidden"), carrier_rows)  # fmt: skip
@@ -400,7 +400,7 @@ class PracticeBuilder:
         self.insert("Userods", ("UserNum", "UserName", "userGroupNums", "EmployeeNum", "employeeName", "ClinicNum",
                                 "ProviderNum", "providerName", "IsHidden", "UserGroupNum"), user_rows)  # fmt: skip
         self.insert("Computers", ("ComputerNum", "CompName", "LastHeartBeat"),
-                    [(i + 1, f"FRONTDESK{i + 1}" if i < 2 else f"OP{i - 1}", self.dt(self.now_s - int(self.r() * 600)))
+                    [(i + 1, f"FRONTDESK{i + 1}" if i < 2 else f"OP{i - 1}", self.dt(self.now_s - int(self.rand() * 600)))
                      for i in range(4)])  # fmt: skip
         labs = (
             ("Precision Dental Lab", "Salem"),
@@ -446,7 +446,7 @@ class PracticeBuilder:
     def _preferences(self) -> None:
         clinic_city, state, zip3, area = data.CITIES[0]
         values = {
-            "practice": data.CLINICS[0][0], "address": f"{120 + int(self.r() * 800)} Main St", "city": clinic_city,
+            "practice": data.CLINICS[0][0], "address": f"{120 + int(self.rand() * 800)} Main St", "city": clinic_city,
             "state": state, "zip": zip3 + self.digits(2), "phone": self.phone(area).replace("(", "").replace(")", ""),
             "default_prov": str(self.providers[0].num),
             "default_billtype": str(self.def_num("BillingTypes", "Standard Account")),

@@ -16,7 +16,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from odapi_async.emulator._app import ABORT_EXTENSION, hard_abort
+from odapi_async.emulator._server.app import ABORT_EXTENSION, hard_abort
 
 
 class AbortableH11Protocol(H11Protocol):

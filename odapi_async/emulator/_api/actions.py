@@ -8,24 +8,35 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from odapi_async.emulator._db import ApiError
-from odapi_async.emulator._handlers import ActionFn, Call, Handlers, Reply
-from odapi_async.emulator._module_views import VIEWS
-from odapi_async.emulator._report_views import REPORTS, mark_web_sched
+from odapi_async.emulator._api.checks import with_checks
+from odapi_async.emulator._api.handlers import ActionFn, Call, Handlers, Reply
+from odapi_async.emulator._api.module_views import VIEWS
+from odapi_async.emulator._api.report_views import REPORTS, mark_web_sched
+from odapi_async.emulator._api.rules import RULES
+from odapi_async.emulator._api.slots import (
+    WEB_SCHED_MINUTES,
+    Slot,
+    date_window,
+    open_slots,
+    pattern_minutes,
+    pieces,
+)
+from odapi_async.emulator._api.wire import parse_date
+from odapi_async.emulator._practice.db import ApiError
 
+#: The procedure a broken appointment's ``breakType`` adds (the docs: Missed D9986, Cancelled D9987).
+BREAK_CODES = {"missed": "D9986", "cancelled": "D9987"}
 SHORT_QUERY_PAGE = 100
 SHORT_QUERY_SECONDS = 5.0
 _DATETIME_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _LEADING_COMMENTS = re.compile(r"^(\s+|--[^\n]*\n?|/\*.*?\*/)+", re.S)
 #: Authorizer codes a read-only query may need: SELECT, READ, FUNCTION, RECURSIVE.
 _READ_ONLY_CODES = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, 33})
-#: Appointment statuses that occupy an operatory.
-_BOOKED = ("Scheduled", "Complete", "ASAP")
 
 
 def _res(h: Handlers, segment: str) -> Any:
@@ -79,8 +90,32 @@ def appointment_break(h: Handlers, call: Call) -> Reply:
     row = _appointment(h, call)
     if row["AptStatus"] != "Scheduled":
         raise ApiError(400, "Only a scheduled appointment can be broken.")
+    kind = str(call.args.get("breakType") or "")
+    code = BREAK_CODES.get(kind.lower()) if kind else None
+    if kind and code is None:
+        raise ApiError(400, "breakType must be Missed or Cancelled.")
     status = "UnschedList" if call.args.get("sendToUnscheduledList") == "true" else "Broken"
     h.practice.update(call.op.resource, int(row["AptNum"]), {"AptStatus": status})
+    if code is not None:  # the documented broken-appointment procedure, completed today, at the code's fee
+        found = h.practice.db.execute(
+            'SELECT c."CodeNum", coalesce((SELECT f."Amount" FROM fees f WHERE f."CodeNum" = c."CodeNum" '
+            'ORDER BY f."FeeNum" LIMIT 1), 0) FROM procedurecodes c WHERE c."ProcCode" = ?',
+            (code,),
+        ).fetchone()
+        if found is None:
+            raise ApiError(400, f"The office has no procedure code {code} for a broken appointment.")
+        h.practice.insert(
+            _res(h, "procedurelogs"),
+            {
+                "PatNum": row["PatNum"],
+                "ProcDate": h.practice.now_text()[:10],
+                "ProcStatus": "C",
+                "CodeNum": int(found[0]),
+                "ProcFee": float(found[1] or 0),
+                "ProvNum": row["ProvNum"],
+                "ClinicNum": row["ClinicNum"],
+            },
+        )
     _commlog(h, int(row["PatNum"]), f"Appointment broken ({call.args.get('breakType') or 'unspecified'}).")
     return Reply(200, b"", None)
 
@@ -98,77 +133,54 @@ def appointment_asap(h: Handlers, call: Call) -> Reply:
     return h.list(call, extra=(["\"Priority\" = 'ASAP'"], []))
 
 
-def _pattern_minutes(pattern: str) -> int:
-    return max(len(pattern or ""), 1) * 5
+def _query_int(call: Call, name: str) -> int | None:
+    raw = call.query.get(name, "").strip()
+    return int(raw) if raw else None  # the parameter check has already refused anything but a whole number
 
 
-def _date_range(call: Call) -> list[date]:
-    def parse(name: str) -> date | None:
-        raw = call.query.get(name)
-        return date.fromisoformat(raw[:10]) if raw else None
+def _today(h: Handlers) -> str:
+    return h.practice.now_text()[:10]
 
-    one = parse("date")
-    if one:
-        return [one]
-    start = parse("dateStart") or datetime.now().date()
-    end = parse("dateEnd") or start
-    if end < start:
-        raise ApiError(400, "dateEnd must not be before dateStart.")
-    days = min((end - start).days, 31)
-    return [start + timedelta(days=i) for i in range(days + 1)]
+
+def _default_provider(h: Handlers) -> int | None:
+    row = h.practice.db.execute(
+        'SELECT "ValueString" FROM "preferences" WHERE "PrefName" = \'PracticeDefaultProv\' LIMIT 1'
+    ).fetchone()
+    return int(row[0]) if row and str(row[0]).strip().isdigit() else None
+
+
+def _window(h: Handlers, call: Call) -> tuple[str, str]:
+    return date_window(
+        parse_date(call.query.get("date", "")),
+        parse_date(call.query.get("dateStart", "")),
+        parse_date(call.query.get("dateEnd", "")),
+        _today(h),
+    )
+
+
+def _slot_page(call: Call, slots: list[Slot]) -> Reply:
+    page = slots[call.offset : call.offset + call.limit]
+    return Reply(200, msgspec.json.encode([s.as_wire() for s in page]))
 
 
 def appointment_slots(h: Handlers, call: Call) -> Reply:
-    """Open times in provider schedules, minus booked appointments, in steps of lengthMinutes."""
-    days = _date_range(call)
-    length = int(call.query.get("lengthMinutes") or 30) or 30
-    prov = int(call.query["ProvNum"]) if call.query.get("ProvNum") else None
-    op_filter = call.query.get("OpNum")
-    db = h.practice.db
-    first, last = days[0].isoformat(), days[-1].isoformat()
-    schedules = db.execute(
-        'SELECT "ScheduleNum", "SchedDate", "StartTime", "StopTime", "ProvNum" FROM "schedules" '
-        'WHERE "SchedType" = \'Provider\' AND "SchedDate" BETWEEN ? AND ? ORDER BY "SchedDate", "StartTime"',
-        (first, last),
-    ).fetchall()
-    sched_ops: dict[int, list[int]] = {}
-    for sched_num, op_num in db.execute('SELECT "ScheduleNum", "OperatoryNum" FROM "scheduleops"'):
-        sched_ops.setdefault(int(sched_num), []).append(int(op_num))
-    booked: dict[tuple[str, int], list[tuple[datetime, datetime]]] = {}
-    for start_text, op_num, pattern in db.execute(
-        'SELECT "AptDateTime", "Op", "Pattern" FROM "appointments" WHERE substr("AptDateTime", 1, 10) '
-        f'BETWEEN ? AND ? AND "AptStatus" IN ({", ".join("?" for _ in _BOOKED)})',
-        (first, last, *_BOOKED),
-    ):
-        start = datetime.fromisoformat(start_text)
-        end = start + timedelta(minutes=_pattern_minutes(pattern))
-        booked.setdefault((start_text[:10], int(op_num)), []).append((start, end))
-    slots: list[dict[str, Any]] = []
-    for sched_num, sched_date, start_t, stop_t, prov_num in schedules:
-        if prov is not None and int(prov_num) != prov:
-            continue
-        ops = sched_ops.get(int(sched_num), [])
-        if op_filter:
-            ops = [o for o in ops if o == int(op_filter)]
-        t0 = datetime.fromisoformat(f"{sched_date} {start_t}")
-        t_end = datetime.fromisoformat(f"{sched_date} {stop_t}")
-        for op_num in ops:
-            taken = booked.get((sched_date, op_num), [])
-            t = t0
-            while t + timedelta(minutes=length) <= t_end:
-                u = t + timedelta(minutes=length)
-                if not any(a < u and t < b for a, b in taken):
-                    slots.append(
-                        {
-                            "DateTimeStart": t.strftime("%Y-%m-%d %H:%M:%S"),
-                            "DateTimeEnd": u.strftime("%Y-%m-%d %H:%M:%S"),
-                            "ProvNum": int(prov_num),
-                            "OpNum": op_num,
-                        }
-                    )
-                t = u
-    slots.sort(key=lambda s: (s["DateTimeStart"], s["OpNum"]))
-    return Reply(200, msgspec.json.encode(slots[call.offset : call.offset + call.limit]))
+    """Entire open stretches of provider schedules; ``lengthMinutes`` leaves out the shorter ones."""
+    length = _query_int(call, "lengthMinutes") or 0
+    if length < 0:
+        raise ApiError(400, "lengthMinutes must not be negative.")
+    prov = _query_int(call, "ProvNum")
+    if prov is None:
+        prov = _default_provider(h)  # documented: "Defaults to the Practice Default Provider"
+    first, last = _window(h, call)
+    slots = open_slots(h.practice.db, first, last, prov=prov, op=_query_int(call, "OpNum"), min_length=length)
+    return _slot_page(call, slots)
+
+
+def appointment_slots_web_sched(h: Handlers, call: Call) -> Reply:
+    """Open times as WebSched offers them: back-to-back half-hour pieces of the open stretches."""
+    first, last = _window(h, call)
+    slots = open_slots(h.practice.db, first, last, prov=None, op=None, min_length=WEB_SCHED_MINUTES)
+    return _slot_page(call, pieces(slots, WEB_SCHED_MINUTES))
 
 
 def appointment_planned(h: Handlers, call: Call) -> Reply:
@@ -320,7 +332,7 @@ def chart_planned_appts(h: Handlers, call: Call) -> Reply:
                 "AptNum": str(r["AptNum"]),
                 "ProvNum": str(r["ProvNum"]),
                 "ItemOrder": str(r.get("ItemOrderPlanned") or 0),
-                "minutes": str(_pattern_minutes(r["Pattern"])),
+                "minutes": str(pattern_minutes(r["Pattern"])),
                 "ProcDescript": r["ProcDescript"],
                 "Note": r["Note"],
                 "dateSched": booked[0] if booked else "0001-01-01 00:00:00",
@@ -374,24 +386,27 @@ def short_query(h: Handlers, call: Call) -> Reply:
     return Reply(200, msgspec.json.encode(out))
 
 
-ACTIONS: dict[tuple[str, str], ActionFn] = {
-    ("appointments", "Confirm"): appointment_confirm,
-    ("appointments", "Break"): appointment_break,
-    ("appointments", "Note"): appointment_note,
-    ("appointments", "ASAP"): appointment_asap,
-    ("appointments", "Slots"): appointment_slots,
-    ("appointments", "SlotsWebSched"): appointment_slots,
-    ("appointments", "Planned"): appointment_planned,
-    ("appointments", "SchedulePlanned"): appointment_schedule_planned,
-    ("appointments", "PostWebSched"): appointment_websched,
-    ("patientnotes", "get"): patient_note_get,
-    ("patientnotes", "update"): patient_note_update,
-    ("recalls", "SwitchType"): recall_switch_type,
-    ("recalls", "Status"): recall_status,
-    ("accountmodules", "Aging"): account_aging,
-    ("accountmodules", "PatientBalances"): account_patient_balances,
-    ("chartmodules", "PlannedAppts"): chart_planned_appts,
-    ("queries", "ShortQuery"): short_query,
-    **VIEWS,
-    **REPORTS,
-}
+ACTIONS: dict[tuple[str, str], ActionFn] = with_checks(
+    {
+        ("appointments", "Confirm"): appointment_confirm,
+        ("appointments", "Break"): appointment_break,
+        ("appointments", "Note"): appointment_note,
+        ("appointments", "ASAP"): appointment_asap,
+        ("appointments", "Slots"): appointment_slots,
+        ("appointments", "SlotsWebSched"): appointment_slots_web_sched,
+        ("appointments", "Planned"): appointment_planned,
+        ("appointments", "SchedulePlanned"): appointment_schedule_planned,
+        ("appointments", "PostWebSched"): appointment_websched,
+        ("patientnotes", "get"): patient_note_get,
+        ("patientnotes", "update"): patient_note_update,
+        ("recalls", "SwitchType"): recall_switch_type,
+        ("recalls", "Status"): recall_status,
+        ("accountmodules", "Aging"): account_aging,
+        ("accountmodules", "PatientBalances"): account_patient_balances,
+        ("chartmodules", "PlannedAppts"): chart_planned_appts,
+        ("queries", "ShortQuery"): short_query,
+        **VIEWS,
+        **REPORTS,
+        **RULES,
+    }
+)

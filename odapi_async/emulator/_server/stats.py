@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from odapi_async.emulator._faults import FAULT_NAMES
+from odapi_async.emulator._server.faults import FAULT_NAMES
 
 DEFAULT_HISTORY = 10_000
 

@@ -1,6 +1,6 @@
 """SQLite access for the emulator: prepared SQL per resource, JSON rendered by SQLite itself, writes.
 
-Rows are stored in their wire form (see ``_store``), so ``json_object`` over the columns in spec order *is*
+Rows are stored in their wire form (see ``_practice.seed``), so ``json_object`` over the columns in spec order *is*
 the answer: no Python object per row, which keeps a 1000-row page at a few milliseconds.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from odapi_async.emulator._routes import (
+from odapi_async.emulator._catalog.routes import (
     ENTRY_COLUMNS,
     SERVER_DATETIME,
     STAMP_COLUMNS,
@@ -19,8 +19,8 @@ from odapi_async.emulator._routes import (
     Resource,
     catalog,
 )
-from odapi_async.emulator._row_shapes import render
-from odapi_async.emulator._wire import zero
+from odapi_async.emulator._catalog.row_shapes import render
+from odapi_async.emulator._practice.schema import zero
 
 #: Suffix of a derived lower-case column whose name clashes (ignoring case) with a real field.
 DERIVED_SUFFIX = "__derived"
@@ -37,7 +37,7 @@ _DERIVED_LOOKUPS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def q(name: str) -> str:
+def quote_ident(name: str) -> str:
     """Quote an SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
@@ -79,9 +79,11 @@ class Practice:
                 taken = {c.lower() for c in res.columns if not res.field_by_name[c].derived}
                 for c in res.columns:
                     name = c + DERIVED_SUFFIX if res.field_by_name[c].derived and c.lower() in taken else c
-                    cols.append(f"{q(name)} INTEGER PRIMARY KEY" if c == res.pk else q(name))
-                self.db.execute(f"CREATE TABLE {q(res.segment)} ({', '.join(cols)})")
-            actual = [r[1] for r in self.db.execute(f"PRAGMA table_info({q(res.segment)})")]
+                    cols.append(
+                        f"{quote_ident(name)} INTEGER PRIMARY KEY" if c == res.pk else quote_ident(name)
+                    )
+                self.db.execute(f"CREATE TABLE {quote_ident(res.segment)} ({', '.join(cols)})")
+            actual = [r[1] for r in self.db.execute(f"PRAGMA table_info({quote_ident(res.segment)})")]
             exact = set(actual)
             lowered = {a.lower(): a for a in actual}
             mapping: dict[str, str] = {}
@@ -97,7 +99,7 @@ class Practice:
 
     def col(self, res: Resource, name: str) -> str:
         """The quoted column holding field ``name``."""
-        return q(self.colmap[res.segment].get(name, name))
+        return quote_ident(self.colmap[res.segment].get(name, name))
 
     def ensure_index(self, res: Resource, column: str) -> None:
         """Index a filtered column the first time it is used (cheap start, fast repeated filters)."""
@@ -106,7 +108,9 @@ class Practice:
             return
         self._indexed.add(key)
         name = f"emu_{res.segment}_{column}".replace('"', "")
-        self.db.execute(f"CREATE INDEX IF NOT EXISTS {q(name)} ON {q(res.segment)} ({self.col(res, column)})")
+        self.db.execute(
+            f"CREATE INDEX IF NOT EXISTS {quote_ident(name)} ON {quote_ident(res.segment)} ({self.col(res, column)})"
+        )
 
     # -- time -----------------------------------------------------------------------------------------------
     def now_text(self) -> str:
@@ -125,7 +129,7 @@ class Practice:
     ) -> str:
         """``json_object(...)`` over the columns in spec order, ``?`` standing for serverDateTime.
 
-        ``forms`` renders some fields in another JSON form than the stored one (see ``_row_shapes``).
+        ``forms`` renders some fields in another JSON form than the stored one (see ``_api.row_shapes``).
         """
         key = (
             res.segment,
@@ -174,7 +178,7 @@ class Practice:
         forms: Mapping[str, str] | None = None,
     ) -> bytes:
         expr = self.json_expr(res, cols, with_sdt, forms)
-        sql = f"SELECT {expr} FROM {q(res.segment)}"
+        sql = f"SELECT {expr} FROM {quote_ident(res.segment)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order or self.order_by(res)} LIMIT ? OFFSET ?"
@@ -192,7 +196,7 @@ class Practice:
         forms: Mapping[str, str] | None = None,
     ) -> bytes | None:
         expr = self.json_expr(res, cols, with_sdt, forms)
-        sql = f"SELECT {expr} FROM {q(res.segment)} WHERE {self._pk_col(res)} = ?"
+        sql = f"SELECT {expr} FROM {quote_ident(res.segment)} WHERE {self._pk_col(res)} = ?"
         row = self.db.execute(sql, [*self._sdt_params(res, cols, with_sdt), pk]).fetchone()
         return row[0].encode() if row else None
 
@@ -206,7 +210,7 @@ class Practice:
         forms: Mapping[str, str] | None = None,
     ) -> bytes | None:
         expr = self.json_expr(res, cols, True, forms)
-        sql = f"SELECT {expr} FROM {q(res.segment)}"
+        sql = f"SELECT {expr} FROM {quote_ident(res.segment)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {self.order_by(res)} LIMIT 1"
@@ -222,7 +226,7 @@ class Practice:
     def row(self, res: Resource, pk: int) -> dict[str, Any] | None:
         cols = self._stored(res)
         cur = self.db.execute(
-            f"SELECT {', '.join(self.col(res, c) for c in cols)} FROM {q(res.segment)} "
+            f"SELECT {', '.join(self.col(res, c) for c in cols)} FROM {quote_ident(res.segment)} "
             f"WHERE {self._pk_col(res)} = ?",
             (pk,),
         )
@@ -232,14 +236,14 @@ class Practice:
     def rows(self, res: Resource, where: str = "", params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         """Rows as {field: value}; ``where`` names columns (non-derived field names are their columns)."""
         cols = self._stored(res)
-        sql = f"SELECT {', '.join(self.col(res, c) for c in cols)} FROM {q(res.segment)}"
+        sql = f"SELECT {', '.join(self.col(res, c) for c in cols)} FROM {quote_ident(res.segment)}"
         if where:
             sql += " WHERE " + where
         sql += f" ORDER BY {self.order_by(res)}"
         return [dict(zip(cols, r, strict=False)) for r in self.db.execute(sql, list(params))]
 
     def exists(self, res: Resource, pk: int) -> bool:
-        sql = f"SELECT 1 FROM {q(res.segment)} WHERE {self._pk_col(res)} = ?"
+        sql = f"SELECT 1 FROM {quote_ident(res.segment)} WHERE {self._pk_col(res)} = ?"
         return self.db.execute(sql, (pk,)).fetchone() is not None
 
     # -- writes ---------------------------------------------------------------------------------------------
@@ -266,7 +270,8 @@ class Practice:
             except (TypeError, ValueError):
                 continue
             found = self.db.execute(
-                f"SELECT {self.col(target, column)} FROM {q(table)} WHERE {self._pk_col(target)} = ?", (key,)
+                f"SELECT {self.col(target, column)} FROM {quote_ident(table)} WHERE {self._pk_col(target)} = ?",
+                (key,),
             ).fetchone()
             values[f.name] = found[0] if found else ""
 
@@ -289,7 +294,7 @@ class Practice:
         stored = self.colmap[res.segment]
         cols = [c for c in row if c in stored]
         cur = self.db.execute(
-            f"INSERT INTO {q(res.segment)} ({', '.join(self.col(res, c) for c in cols)}) "
+            f"INSERT INTO {quote_ident(res.segment)} ({', '.join(self.col(res, c) for c in cols)}) "
             f"VALUES ({', '.join('?' for _ in cols)})",
             [row[c] for c in cols],
         )
@@ -309,12 +314,12 @@ class Practice:
         if not cols:
             return
         self.db.execute(
-            f"UPDATE {q(res.segment)} SET {', '.join(self.col(res, c) + ' = ?' for c in cols)} "
+            f"UPDATE {quote_ident(res.segment)} SET {', '.join(self.col(res, c) + ' = ?' for c in cols)} "
             f"WHERE {self._pk_col(res)} = ?",
             [*(values[c] for c in cols), pk],
         )
         self.db.commit()
 
     def delete(self, res: Resource, pk: int) -> None:
-        self.db.execute(f"DELETE FROM {q(res.segment)} WHERE {self._pk_col(res)} = ?", (pk,))
+        self.db.execute(f"DELETE FROM {quote_ident(res.segment)} WHERE {self._pk_col(res)} = ?", (pk,))
         self.db.commit()
