@@ -202,6 +202,7 @@ intervals = {{ read_all = 0.05 }}
 """,
         encoding="utf-8",
     )
+    offices.chmod(0o600)  # it holds keys: odapi sync warns about a file others can read
     args = [sys.executable, "-m", "odapi_async.cli", "sync", "--db", str(db), "--offices", str(offices),
             "--quiet", "--resources", "appointments,patients,procedurelogs"]  # fmt: skip
     start = emulator.requests("k-b", "remote")

@@ -89,9 +89,9 @@ def test_one_task_per_office_fills_one_database(emulator, pg_cluster, pg_db, red
 
     with redis.Redis.from_url(redis_server.url) as r:
         assert any(b"odapi" in key for key in r.keys("*")), "the tasks did not use the shared RedisThrottle"
-    from odapi_async.emulator._stats import key_id
+    from odapi_async.emulator import Emulator
 
-    remote = emulator.stats()["keys"][key_id("k-fleet")]["listeners"]["remote"]
+    remote = emulator.stats()["keys"][Emulator.key_id("k-fleet")]["listeners"]["remote"]
     assert (
         remote["requests"] > 0 and remote["violations"] == 0
     )  # two worker processes, one key: never too fast
