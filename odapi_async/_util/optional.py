@@ -21,6 +21,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "polars": ("polars",),
     "pandas": ("pandas",),
     "redis": ("redis",),
+    "postgres": ("psycopg",),
     "events": ("uvicorn",),
 }
 

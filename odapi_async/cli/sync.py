@@ -1,4 +1,4 @@
-"""``odapi sync``: incremental, resumable sync of one or many offices into SQLite."""
+"""``odapi sync``: incremental, resumable sync of one or many offices into SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import click
 from rich.console import Console
 
@@ -21,9 +22,11 @@ from odapi_async.sync import (
     OfficeProgress,
     OfficesFileError,
     StoreFileError,
-    SyncStore,
+    SyncSink,
     incremental_resources,
+    is_postgres_url,
     load_offices,
+    open_store,
     sync_offices,
     sync_specs,
     syncable_resources,
@@ -32,6 +35,7 @@ from odapi_async.sync._engine import CLAIM_WAIT
 from odapi_async.sync._fleet import FleetLeases, sync_fleet
 from odapi_async.sync._metrics import serve_metrics, watch_sync
 from odapi_async.sync._offices import exposed_keys_warning
+from odapi_async.sync._open import prepare_tables
 
 
 def resource_names(text: str | None) -> list[str]:
@@ -58,7 +62,7 @@ def offices_for(connection: Connection, offices_file: Path | None) -> list[Offic
 
 async def run_sync(
     offices: Sequence[OfficeConfig],
-    db: Path,
+    db: str | Path,
     resources: Sequence[str],
     *,
     reconcile: bool,
@@ -67,7 +71,7 @@ async def run_sync(
     as_json: bool,
     fleet: FleetLeases | None = None,
     round_name: str | None = None,
-    store: SyncStore | None = None,
+    store: SyncSink | None = None,
     claim_wait: float = CLAIM_WAIT,
 ) -> list[OfficeProgress]:
     """Sync with live progress, then print the summary. Returns each office's outcome."""
@@ -77,7 +81,8 @@ async def run_sync(
         raise usage_error(f"--resources: {exc}") from None
     tracked = {o.name: OfficeProgress(o.name) for o in offices}
     failure: StoreFileError | None = None  # raised after the task group, alone (not in an ExceptionGroup)
-    with contextlib.nullcontext(store) if store is not None else SyncStore(db) as store:
+    with contextlib.nullcontext(store) if store is not None else open_store(db) as store:
+        await anyio.to_thread.run_sync(prepare_tables, store, specs)
         stop = anyio.Event()
         display = LiveProgress(console, list(tracked.values()), quiet=quiet or as_json)
         watch_sync(tracked, store, specs, fleet)  # --metrics reads the run from here
@@ -117,7 +122,12 @@ async def run_sync(
 
 @click.command()
 @click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path), default=Path("odapi.sqlite"), show_default=True
+    "--db",
+    metavar="PATH|URL",
+    default="odapi.sqlite",
+    show_default=True,
+    help="A SQLite file, or a PostgreSQL database as postgresql://USER@HOST:PORT/DBNAME (the password from "
+    "PGPASSWORD or ~/.pgpass).",
 )
 @click.option(
     "--resources",
@@ -195,7 +205,7 @@ async def run_sync(
 )
 @connection_options
 def sync(
-    db: Path,
+    db: str,
     resources: str | None,
     offices_file: Path | None,
     reconcile: bool,
@@ -215,7 +225,10 @@ def sync(
     metrics_listen: str | None,
     connection: Connection,
 ) -> int:
-    """Copy offices' data into SQLite, fetching only what changed since the last run."""
+    """Copy offices' data into SQLite or PostgreSQL, fetching only what changed since the last run."""
+    target: str | Path = db if is_postgres_url(db) else Path(db)
+    if isinstance(target, Path) and target.is_dir():
+        raise usage_error(f"--db: {target} is a directory; give a SQLite file or a postgresql:// URL")
     fleet = None
     if redis_url:
         try:
@@ -252,7 +265,7 @@ def sync(
         done = _store_failure_is_one_line(
             lambda: run_following(
                 offices,
-                db,
+                target,
                 resource_names(resources),
                 host=host,
                 port=int(port),
@@ -270,7 +283,7 @@ def sync(
     done = _store_failure_is_one_line(
         lambda: run_sync(
             offices,
-            db,
+            target,
             resource_names(resources),
             reconcile=reconcile,
             console=console,
@@ -308,7 +321,7 @@ def _exit_code(done: list[OfficeProgress]) -> int:
 
 async def run_following(
     offices: Sequence[OfficeConfig],
-    db: Path,
+    db: str | Path,
     resources: Sequence[str],
     *,
     host: str,
@@ -334,7 +347,7 @@ async def run_following(
 
     ends = time.monotonic() + run_for if run_for is not None else float("inf")
     failure: StoreFileError | None = None
-    with SyncStore(db) as store:
+    with open_store(db) as store:
         receiver = make_event_receiver(offices, store, resources)
         server = Server(
             uvicorn.Config(receiver.asgi(), host=host, port=port, log_level="warning", lifespan="on")

@@ -1,4 +1,4 @@
-"""Incremental, resumable sync of many offices into SQLite (the engine behind ``odapi sync``).
+"""Incremental, resumable sync of many offices into SQLite or PostgreSQL (the engine behind ``odapi sync``).
 
 Needs nothing beyond the SDK: the command line is one user of it, a worker of your own can be another. See
 docs/sync.md.
@@ -20,6 +20,9 @@ from odapi_async.sync._engine import (
 )
 from odapi_async.sync._fleet import FleetLeases, sync_fleet
 from odapi_async.sync._offices import OfficeEntry, OfficesFileError, load_offices
+from odapi_async.sync._open import is_postgres_url, open_store
+from odapi_async.sync._postgres import PostgresStore
+from odapi_async.sync._sink import StoreError, SyncSink
 from odapi_async.sync._store import (
     ClaimLost,
     FencedOut,
@@ -39,15 +42,20 @@ __all__ = [
     "OfficeEntry",
     "OfficeProgress",
     "OfficesFileError",
+    "PostgresStore",
     "ResourceResult",
     "RunHolder",
+    "StoreError",
     "StoreFileError",
     "StoreWriteError",
+    "SyncSink",
     "SyncSpec",
     "SyncStore",
     "TableLayout",
     "incremental_resources",
+    "is_postgres_url",
     "load_offices",
+    "open_store",
     "sync_fleet",
     "sync_office",
     "sync_offices",

@@ -1,4 +1,4 @@
-"""Incremental sync of many offices into a :class:`SyncStore`, through the SDK's public API only.
+"""Incremental sync of many offices into a store (:class:`SyncSink`: SQLite or PostgreSQL), through the SDK's public API only.
 
 Per office (one session, so one throttle per key) the resources run one after the other; offices run
 concurrently and fail alone. Per resource:
@@ -32,7 +32,8 @@ from odapi_async import BadRequest, Gone, NotFound, OpenDental, OpenDentalError
 from odapi_async import resources as _models
 from odapi_async._syncspec import SyncSpec
 from odapi_async.resources._generated._sync import SYNC
-from odapi_async.sync._store import ClaimLost, RunHolder, StoreFileError, SyncState, SyncStore, TableLayout
+from odapi_async.sync._sink import SyncSink
+from odapi_async.sync._store import ClaimLost, RunHolder, StoreFileError, SyncState, TableLayout
 
 #: Re-ask this much before the watermark: a filter that means "after" would otherwise miss a row changed in the
 #: same second the watermark was read.
@@ -183,7 +184,7 @@ class _OfficeClock:
 
 async def sync_office(
     office: OfficeConfig,
-    store: SyncStore,
+    store: SyncSink,
     specs: Sequence[SyncSpec],
     *,
     reconcile: bool = False,
@@ -217,7 +218,7 @@ async def sync_office(
 
 
 async def _claim(
-    store: SyncStore, office: str, run: str, wait: float, progress: OfficeProgress
+    store: SyncSink, office: str, run: str, wait: float, progress: OfficeProgress
 ) -> RunHolder | None:
     """Take the office's claim, trying again for up to ``wait`` seconds; the holder when it stayed taken."""
     deadline = time.monotonic() + wait
@@ -235,9 +236,7 @@ async def _claim(
         progress.resource = ""
 
 
-async def _holding_claim(
-    store: SyncStore, office: str, run: str, body: Callable[[], Awaitable[None]]
-) -> None:
+async def _holding_claim(store: SyncSink, office: str, run: str, body: Callable[[], Awaitable[None]]) -> None:
     """Run ``body`` while renewing the run's claim every third of its TTL; ClaimLost when another run took it.
 
     Errors come out as themselves, never wrapped in an ExceptionGroup (callers sort them by type): each task
@@ -277,7 +276,7 @@ async def _holding_claim(
 
 async def _sync_claimed(
     office: OfficeConfig,
-    store: SyncStore,
+    store: SyncSink,
     specs: Sequence[SyncSpec],
     run: str,
     reconcile: bool,
@@ -302,7 +301,7 @@ async def _sync_claimed(
 async def _sync_resource(
     od: OpenDental,
     office: str,
-    store: SyncStore,
+    store: SyncSink,
     spec: SyncSpec,
     clock: _OfficeClock,
     run: str,
@@ -404,7 +403,7 @@ def _parse_watermark(text: str | None) -> dt.datetime | None:
 
 async def sync_offices(
     offices: Sequence[OfficeConfig],
-    store: SyncStore,
+    store: SyncSink,
     specs: Sequence[SyncSpec],
     *,
     reconcile: bool = False,

@@ -37,7 +37,8 @@ from odapi_async._syncspec import SyncSpec
 from odapi_async._util.optional import require_extra
 from odapi_async._util.redis_client import Script, check_word, connect, run_script
 from odapi_async.sync._engine import OfficeConfig, OfficeProgress, sync_office
-from odapi_async.sync._store import StoreFileError, SyncStore
+from odapi_async.sync._sink import SyncSink
+from odapi_async.sync._store import StoreFileError
 
 if TYPE_CHECKING:
     from odapi_async._util.redis_client import Client
@@ -189,7 +190,7 @@ class FleetLeases:
 
 async def sync_fleet(
     offices: Sequence[OfficeConfig],
-    store: SyncStore,
+    store: SyncSink,
     specs: Sequence[SyncSpec],
     leases: FleetLeases,
     *,
@@ -253,9 +254,12 @@ async def sync_fleet(
         if fatal:
             return  # the office stays unfinished in the round: its lease lapses, another worker takes it
         if lost:
-            entry.error = "the office's lease expired while it synced; another worker took it over"
+            # What the store said (FencedOut: a write refused in the database) is kept beside the reason.
+            why = f" ({entry.error})" if entry.error else ""
+            entry.error = f"the office's lease expired while it synced; another worker took it over{why}"
         elif not await leases.finish(round_no, name, token):
-            entry.error = "the office's lease was lost before it finished; another worker took it over"
+            why = f" ({entry.error})" if entry.error else ""
+            entry.error = f"the office's lease was lost before it finished; another worker took it over{why}"
 
     async def slot() -> None:
         while True:

@@ -19,7 +19,8 @@ from odapi_async import resources as _models
 from odapi_async.events import EventReceiver, SubscriptionSpec
 from odapi_async.events._models import AnyEvent
 from odapi_async.sync._engine import OfficeConfig
-from odapi_async.sync._store import SyncStore, TableLayout
+from odapi_async.sync._sink import SyncSink
+from odapi_async.sync._store import TableLayout
 
 __all__ = ["EVENT_TABLES", "follow_subscriptions", "make_event_receiver"]
 
@@ -44,7 +45,7 @@ def watched_tables(resources: Iterable[str]) -> list[str]:
 
 
 def make_event_receiver(
-    offices: Iterable[OfficeConfig], store: SyncStore, resources: Iterable[str], **receiver_options: Any
+    offices: Iterable[OfficeConfig], store: SyncSink, resources: Iterable[str], **receiver_options: Any
 ) -> EventReceiver:
     """A receiver that writes each office's event rows into ``store`` (use ``async with`` and its ``asgi()``)."""
     from odapi_async.sync import SYNC  # the sync metadata: one truth with the sweep
@@ -65,7 +66,7 @@ def make_event_receiver(
     return receiver
 
 
-def _writer(store: SyncStore, layout: TableLayout, model: type[Any]) -> Any:
+def _writer(store: SyncSink, layout: TableLayout, model: type[Any]) -> Any:
     async def write(event: AnyEvent) -> None:
         # The event's model may differ from the list's (patients sync through Simple): keep the fields both have.
         row = (
@@ -76,7 +77,7 @@ def _writer(store: SyncStore, layout: TableLayout, model: type[Any]) -> Any:
     return write
 
 
-def _remover(store: SyncStore, layout: TableLayout) -> Any:
+def _remover(store: SyncSink, layout: TableLayout) -> Any:
     async def remove(event: AnyEvent) -> None:
         await anyio.to_thread.run_sync(lambda: store.remove(layout, event.office, [layout.key(event.row)]))
 

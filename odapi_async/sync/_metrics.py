@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from odapi_async._exceptions import OpenDentalError
 from odapi_async._syncspec import SyncSpec
 from odapi_async.sync._engine import OfficeProgress
-from odapi_async.sync._store import SyncStore
+from odapi_async.sync._sink import SyncSink
 
 if TYPE_CHECKING:
     from odapi_async.sync._fleet import FleetLeases
@@ -56,7 +56,7 @@ class SyncMetrics:
         self._offices = list(dict.fromkeys(offices))
         self._totals = {name: _Totals() for name in self._offices}
         self._live: Mapping[str, OfficeProgress] = {}
-        self._store: SyncStore | None = None
+        self._store: SyncSink | None = None
         self._resources: list[str] = []
         self._fleet: FleetLeases | None = None
         self._waits: dict[str, tuple[float, float]] = {}  # office: (waits, seconds), the largest seen
@@ -66,7 +66,7 @@ class SyncMetrics:
     def watch(
         self,
         progress: Mapping[str, OfficeProgress],
-        store: SyncStore,
+        store: SyncSink,
         specs: Sequence[SyncSpec],
         fleet: FleetLeases | None = None,
     ) -> None:
@@ -297,7 +297,7 @@ def serve_metrics(listen: str, offices: Sequence[str]) -> str:
 
 def watch_sync(
     progress: Mapping[str, OfficeProgress],
-    store: SyncStore,
+    store: SyncSink,
     specs: Sequence[SyncSpec],
     fleet: FleetLeases | None = None,
 ) -> None:

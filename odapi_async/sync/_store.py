@@ -76,6 +76,7 @@ class TableLayout:
 
     def __init__(self, spec: SyncSpec, model: type[msgspec.Struct]) -> None:
         self.spec = spec
+        self.model = model
         self.table: str = spec.resource
         fields = [f for f in msgspec.structs.fields(model) if f.name not in SERVER_COMPUTED]
         self.field_names: list[str] = [f.name for f in fields]
@@ -468,7 +469,7 @@ class StoreFileError(OpenDentalError):
             cause = _file_cause(exc)
             if cause in (_FILE_CAUSES[8], _FILE_CAUSES[14]) and isinstance(path, Path):
                 cause = _where_it_cannot_write(path) or cause
-        self.cause = cause or "cannot be used"
+        self.cause: str = cause or "cannot be used"
         engine = "SQLite" if isinstance(exc, sqlite3.Error) else type(exc).__name__
         super().__init__(f"{path}: {self.cause} ({engine}: {exc})")
 
@@ -477,7 +478,8 @@ class StoreWriteError(OpenDentalError):
     """One office's rows could not be written (a value SQLite refuses, a trigger, a constraint): that office fails."""
 
     def __init__(self, office: str, table: str, exc: BaseException) -> None:
-        self.office, self.table = office, table
+        self.office: str = office
+        self.table: str = table
         super().__init__(f"could not write {table} of office {office}: {exc}")
 
 

@@ -113,7 +113,9 @@ def docs_world(
     monkeypatch.setenv("ODAPI_CUSTOMER_KEY", PLACEHOLDER_KEY)
     monkeypatch.setenv("ODAPI_PROGRESS", "0")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / ".dlt"))  # dlt keeps pipelines' state here, not in ~/.dlt
+    monkeypatch.setenv(
+        "DLT_DATA_DIR", str(tmp_path / ".dlt")
+    )  # dlt keeps pipelines' state here, not in ~/.dlt
     # The offices file the pages name (`offices.toml`): one office, the emulator's Local listener.
     (tmp_path / "offices.toml").write_text(
         '[offices.northside]\ncustomer_key_env = "ODAPI_CUSTOMER_KEY"\n'

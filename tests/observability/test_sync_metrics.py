@@ -92,6 +92,7 @@ intervals = {{ read_all = 0.08 }}
 """,
         encoding="utf-8",
     )
+    path.chmod(0o600)  # it holds keys: odapi sync warns about a file others can read
     return path
 
 

@@ -86,7 +86,7 @@ def test_the_sdk_imports_with_no_extra() -> None:
         "except ImportError as exc:\n"
         "    print(exc)\n"
     )
-    blocked = "click,rich,starlette,uvicorn,polars,pandas,redis,ipywidgets,IPython,tomli"
+    blocked = "click,rich,starlette,uvicorn,polars,pandas,redis,ipywidgets,IPython,tomli,psycopg"
     result = run([sys.executable, "-c", code], block=blocked)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
@@ -146,3 +146,16 @@ def test_progress_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
         MissingExtra, match=r"^progress=True needs the 'notebook' extra \(rich is not installed\)"
     ):
         progress_wanted(True)
+
+
+def test_odapi_sync_postgres_without_the_postgres_extra() -> None:
+    result = run(
+        [sys.executable, "-m", "odapi_async.cli", "sync", "--db", "postgresql://u:pw-never-shown@127.0.0.1:9/db",
+         "--customer-key", "c", "--developer-key", "d"],
+        block="psycopg",
+    )  # fmt: skip
+    assert_one_line(result, "postgres")
+    assert result.stderr.startswith(
+        "error: PostgresStore (odapi sync --db postgresql://...) needs the 'postgres'"
+    )
+    assert "pw-never-shown" not in result.stderr
