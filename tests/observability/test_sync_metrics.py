@@ -73,6 +73,13 @@ def value(samples: dict[str, Any], name: str, office: str) -> float | None:
     return samples.get(name, {}).get((("office", office),))
 
 
+def number(samples: dict[str, Any], name: str, office: str) -> float:
+    """A sample that must be there (for comparisons)."""
+    found = value(samples, name, office)
+    assert found is not None, f"{name} for {office} not scraped"
+    return found
+
+
 def offices_file(endpoints: dict[str, str], path: Path) -> Path:
     # Over Remote: north's interval is short (it finishes first), south's long (it is still running then).
     path.write_text(
@@ -145,10 +152,10 @@ def test_a_scrape_during_a_sync_shows_each_office(endpoints: dict[str, str], tmp
     last = seen[-1]
     now = time.time()
     assert now - 120 < last["odapi_sync_last_success_timestamp_seconds"][(("office", "north"),)] <= now
-    assert 0 <= value(last, "odapi_sync_seconds_behind", "north") < 120
+    assert 0 <= number(last, "odapi_sync_seconds_behind", "north") < 120
     assert value(last, "odapi_sync_seconds_behind", "south") == float("inf")  # never synced whole yet
-    assert value(last, "odapi_sync_office_running", "north") == 0
-    assert value(last, "odapi_sync_failures_total", "north") == 0
+    assert number(last, "odapi_sync_office_running", "north") == 0
+    assert number(last, "odapi_sync_failures_total", "north") == 0
     # North was done before this scrape: its counters equal what the store holds.
     with sqlite3.connect(db) as conn:
         stored = sum(
@@ -156,15 +163,15 @@ def test_a_scrape_during_a_sync_shows_each_office(endpoints: dict[str, str], tmp
             for table in RESOURCES.split(",")
         )
     conn.close()
-    assert value(last, "odapi_sync_rows_written_total", "north") == stored > 0
-    assert value(last, "odapi_sync_pages_total", "north") >= stored / 100
-    assert value(last, "odapi_sync_throttle_waits_total", "south") > 0  # Remote spaced its requests
-    assert value(last, "odapi_sync_throttle_wait_seconds_total", "south") > 0
+    assert number(last, "odapi_sync_rows_written_total", "north") == stored > 0
+    assert number(last, "odapi_sync_pages_total", "north") >= stored / 100
+    assert number(last, "odapi_sync_throttle_waits_total", "south") > 0  # Remote spaced its requests
+    assert number(last, "odapi_sync_throttle_wait_seconds_total", "south") > 0
     # Counters never went down between scrapes.
     for before, after in zip(seen, seen[1:]):
         for name in ("odapi_sync_rows_written_total", "odapi_sync_pages_total"):
             for office in ("north", "south"):
-                assert (value(after, name, office) or 0) >= (value(before, name, office) or 0)
+                assert (number(after, name, office) or 0) >= (number(before, name, office) or 0)
     # Labels: office names only; no key anywhere in what was served.
     assert value(last, "process_resident_memory_bytes", "north") is None  # no office label there
     assert last["process_resident_memory_bytes"][()] > 0
@@ -198,21 +205,21 @@ def test_runs_fold_into_totals_and_health_turns_503_when_every_office_failed(tmp
             second = {"a": OfficeProgress("a", rows=3, pages=1), "b": OfficeProgress("b")}
             metrics.watch(second, store, specs)  # an --events sweep: a new run
             samples = scrape(base + "/metrics")
-            assert value(samples, "odapi_sync_rows_written_total", "a") == 13
-            assert value(samples, "odapi_sync_pages_total", "b") == 1
+            assert number(samples, "odapi_sync_rows_written_total", "a") == 13
+            assert number(samples, "odapi_sync_pages_total", "b") == 1
             for entry in second.values():
                 entry.error = "Unauthorized: 401"
                 entry.finished = time.monotonic()
             health = httpx2.get(base + "/healthz")
             assert health.status_code == 503 and health.json()["status"] == "failing"
             samples = scrape(base + "/metrics")
-            assert value(samples, "odapi_sync_failures_total", "a") == 1
+            assert number(samples, "odapi_sync_failures_total", "a") == 1
             assert "odapi_sync_lease_held" not in samples  # not a fleet worker
             assert httpx2.get(base + "/other").status_code == 404
             fleet = FleetLeases("redis://127.0.0.1:1/0", group="g")  # only its name is read: no connection
             metrics.watch({"a": OfficeProgress("a")}, store, specs, fleet)
             samples = scrape(base + "/metrics")
-            assert value(samples, "odapi_sync_lease_held", "a") == 0
+            assert number(samples, "odapi_sync_lease_held", "a") == 0
             assert samples["odapi_sync_fleet_worker"] == {(("holder", fleet.holder),): 1.0}
     finally:
         server.shutdown()

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from redis_support import NEEDS_REDIS, RedisServer, T, remote_stats
 
@@ -122,13 +123,13 @@ def test_a_waiter_killed_in_line_does_not_hold_the_key(redis_server: RedisServer
             async with holder.slot("remote", "kd"):
                 assert waiter.stdout is not None
                 assert waiter.stdout.readline().strip() == "asking"
-                async with asyncio.timeout(10):
+                with anyio.fail_after(10):
                     while await admin.zcard(line_key) < 1:  # noqa: ASYNC110 (no event across processes)
                         await asyncio.sleep(0.01)
                 waiter.send_signal(signal.SIGKILL)  # in line: no LEAVE, no cleanup
                 waiter.wait(timeout=10)
                 behind = asyncio.create_task(_turn(other))
-                async with asyncio.timeout(10):
+                with anyio.fail_after(10):
                     while await admin.zcard(line_key) < 2:  # noqa: ASYNC110 (no event across processes)
                         await asyncio.sleep(0.01)
                 released = time.monotonic()

@@ -6,10 +6,12 @@ import asyncio
 import time
 from typing import Any
 
+import anyio
 import pytest
 from redis_support import NEEDS_REDIS, RedisServer, remote_stats
 
 from odapi_async import OpenDental, RedisThrottle, ThrottleUnavailable
+from odapi_async._settings import Tier
 
 pytestmark = NEEDS_REDIS
 
@@ -18,7 +20,7 @@ BOUND = 1.0  # every waiter hears of the outage within this long after Redis die
 
 @pytest.mark.parametrize(("tier", "key", "interval"), [("full", "k6", 0.3), ("read_all", "ro", 2.0)])
 async def test_every_waiter_hears_of_the_outage_at_once(
-    emu: Any, redis_server: RedisServer, tier: str, key: str, interval: float
+    emu: Any, redis_server: RedisServer, tier: Tier, key: str, interval: float
 ) -> None:
     emu.reset_stats()
     throttle = RedisThrottle(redis_server.url, connect_timeout=0.5)
@@ -32,7 +34,7 @@ async def test_every_waiter_hears_of_the_outage_at_once(
         else:
             ended.append((time.monotonic(), None))
 
-    intervals = {tier: interval}
+    intervals: dict[str, float] = {tier: interval}
     async with OpenDental(
         "dev",
         key,
@@ -46,7 +48,7 @@ async def test_every_waiter_hears_of_the_outage_at_once(
         await asyncio.sleep(0.75)  # the moment of the crash, not a wait for something to happen
         redis_server.kill()
         killed = time.monotonic()
-        async with asyncio.timeout(10):
+        with anyio.fail_after(10):
             await asyncio.gather(*tasks)
         # A request after the outage is refused at once too, without being sent.
         started = time.monotonic()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
 
 from odapi_async import Hub, OpenDental
@@ -58,7 +59,7 @@ def session(emu: Any, interval: float) -> OpenDental:
 
 async def wait_for_arrivals(emu: Any, count: int, listener: str = "remote") -> None:
     """Until the emulator has seen ``count`` arrivals on ``listener`` (bounded)."""
-    async with asyncio.timeout(10):
+    with anyio.fail_after(10):
         while emu.stats()["listeners"][listener]["requests"] < count:  # noqa: ASYNC110 (no event across threads)
             await asyncio.sleep(0.005)
 
