@@ -56,7 +56,7 @@ class Hub:
         on when a global tracer or meter provider is set, ``True``/``False``, or a :class:`Telemetry`.
         """
         self.throttle: ThrottleBackend = throttle if throttle is not None else ProcessThrottle()
-        self.telemetry = check_setting(telemetry)
+        self.telemetry: bool | Telemetry | None = check_setting(telemetry)
         self._keepalive_expiry = keepalive_expiry
         self._transport_factory = transport_factory
         self._ssl: ssl.SSLContext | None = None

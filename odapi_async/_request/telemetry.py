@@ -34,6 +34,9 @@ from odapi_async._throttle.backend import Slot, ThrottleBackend
 from odapi_async._version import __version__
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import Counter, Histogram, ObservableGauge
+    from opentelemetry.trace import Tracer
+
     from odapi_async._request.interface import Prepared
     from odapi_async._request.options import RequestOptions
 
@@ -67,15 +70,15 @@ class Telemetry:
             raise ConfigurationError(
                 "telemetry needs the OpenTelemetry API: pip install 'odapi-async[otel]'"
             ) from None
-        self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        self.tracer: Tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
-        self.duration = meter.create_histogram(
+        self.duration: Histogram = meter.create_histogram(
             "http.client.request.duration",
             unit="s",
             description="Duration of HTTP client requests (from the throttle's grant to the whole answer).",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self.throttle_wait = meter.create_histogram(
+        self.throttle_wait: Histogram = meter.create_histogram(
             "odapi.throttle.wait",
             unit="s",
             description="Time an attempt waited for its key's throttle before it could be sent.",
@@ -84,23 +87,23 @@ class Telemetry:
         # Read from the backends' own counters when metrics are collected: nothing to do per request.
         self._backends: weakref.WeakSet[ThrottleBackend] = weakref.WeakSet()
         self._backends_lock = threading.Lock()
-        self.throttle_queued = meter.create_observable_gauge(
+        self.throttle_queued: ObservableGauge = meter.create_observable_gauge(
             "odapi.throttle.queued",
             callbacks=[self._observe_queued],
             unit="{request}",
             description="Requests waiting for their key's throttle now, over every key of the process.",
         )
-        self.throttle_refusals = meter.create_counter(
+        self.throttle_refusals: Counter = meter.create_counter(
             "odapi.throttle.refusals",
             unit="{response}",
             description="Answers refusing a request as too soon (429, or a 400/503 whose text says so).",
         )
-        self.failovers = meter.create_counter(
+        self.failovers: Counter = meter.create_counter(
             "odapi.mode.failovers",
             unit="{request}",
             description="Requests moved to the next mode of the cascade after their mode failed.",
         )
-        self.list_rows = meter.create_counter(
+        self.list_rows: Counter = meter.create_counter(
             "odapi.list.rows", unit="{row}", description="Rows received by list streams (every page)."
         )
         self._trace = trace
