@@ -38,6 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = "dev"
+#: The live table's terminal.
+SINK = open(os.devnull, "w")  # noqa: SIM115  (the process's lifetime)
 
 
 def key_id(key: str) -> str:
@@ -58,7 +60,9 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_emulator(offices: int, patients: int, interval: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_emulator(
+    offices: int, patients: int, interval: float
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "odapi_async.emulator", "--patients", str(patients),
            "--port-local", "0", "--port-service", "0", "--port-remote", "0",
@@ -73,6 +77,7 @@ def start_emulator(offices: int, patients: int, interval: float) -> tuple[subpro
 
 
 async def sync_all(offices: int, endpoints: dict[str, str], interval: float, db: Path, display: bool) -> Any:
+    sink = SINK
     import anyio
     from rich.console import Console
 
@@ -91,7 +96,7 @@ async def sync_all(offices: int, endpoints: dict[str, str], interval: float, db:
 
     configs = [office(i) for i in range(offices)]
     tracked = {o.name: OfficeProgress(o.name) for o in configs}
-    with open(os.devnull, "w") as sink, SyncStore(db) as store:
+    with SyncStore(db) as store:
         # What `odapi sync` draws on a terminal (cli/sync.py run_sync), to a terminal that is /dev/null.
         console = Console(file=sink, force_terminal=True, width=120, height=50)
         live = LiveProgress(console, list(tracked.values()), quiet=not display)
@@ -105,7 +110,9 @@ async def sync_all(offices: int, endpoints: dict[str, str], interval: float, db:
     return done
 
 
-def run_one(offices: int, patients: int, interval: float, display: bool, profile: Path | None) -> dict[str, Any]:
+def run_one(
+    offices: int, patients: int, interval: float, display: bool, profile: Path | None
+) -> dict[str, Any]:
     """One N in this process (the child): start its emulator, sync, measure."""
     import httpx2
 
@@ -124,7 +131,9 @@ def run_one(offices: int, patients: int, interval: float, display: bool, profile
                 import cProfile
 
                 profiler = cProfile.Profile()
-                done = profiler.runcall(asyncio.run, sync_all(offices, endpoints, interval, Path(tmp) / "s.db", display))
+                done = profiler.runcall(
+                    asyncio.run, sync_all(offices, endpoints, interval, Path(tmp) / "s.db", display)
+                )
                 profile.mkdir(parents=True, exist_ok=True)
                 profiler.dump_stats(profile / f"scale-{offices}.prof")
             else:
@@ -133,7 +142,9 @@ def run_one(offices: int, patients: int, interval: float, display: bool, profile
             after = resource.getrusage(resource.RUSAGE_SELF)
             emu_cpu = cpu_of(proc.pid) - emu_cpu
             peak_mb = after.ru_maxrss / 1e3  # kB on Linux
-            stats = httpx2.get(endpoints["remote"].rsplit("/api/v1", 1)[0] + "/_emulator/stats", timeout=60).json()
+            stats = httpx2.get(
+                endpoints["remote"].rsplit("/api/v1", 1)[0] + "/_emulator/stats", timeout=60
+            ).json()
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
@@ -193,7 +204,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--offices", type=int, nargs="+", default=[10, 100, 200])
     ap.add_argument("--patients", type=int, default=1500, help="patients per office (100 a page)")
-    ap.add_argument("--interval", type=float, default=1.0, help="the full tier's interval T (the real one: 1)")
+    ap.add_argument(
+        "--interval", type=float, default=1.0, help="the full tier's interval T (the real one: 1)"
+    )
     ap.add_argument("--no-display", action="store_true", help="no live progress table")
     ap.add_argument("--profile", type=Path, metavar="DIR", help="cProfile the client; DIR/scale-N.prof")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child: run this N and print its JSON
