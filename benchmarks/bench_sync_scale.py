@@ -151,14 +151,15 @@ def run_one(
     cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     errors = [o.error for o in done if o.error] + [r.error for o in done for r in o.results if r.error]
     rows = sum(o.rows for o in done)
-    ratios, refusals, requests = [], 0, 0
+    ratios, refusals, requests, gaps = [], 0, 0, []
     for i in range(offices):
         listener = stats["keys"].get(key_id(f"bench-{i}"), {}).get("listeners", {}).get("remote")
         if listener is None:
             continue
         refusals += listener["violations"]
         requests += listener["requests"]
-        accepted = listener["accepted_arrivals"]
+        accepted, arrivals = listener["accepted_arrivals"], listener["arrivals"]
+        gaps += [b - a for a, b in zip(arrivals, arrivals[1:])]
         if len(accepted) > 1:
             ratios.append((len(accepted) - 1) / (accepted[-1] - accepted[0]) * interval)
     return {
@@ -176,6 +177,7 @@ def run_one(
         "achieved_over_limit_mean": round(sum(ratios) / len(ratios), 3) if ratios else None,
         "achieved_over_limit_min": round(min(ratios), 3) if ratios else None,
         "refusals": refusals,
+        "smallest_gap_at_emulator": round(min(gaps), 4) if gaps else None,
         "client_cpu_seconds": round(cpu, 2),
         "cpu_ms_per_request": round(cpu / requests * 1e3, 2) if requests else None,
         "cpu_us_per_row": round(cpu / rows * 1e6, 1) if rows else None,
