@@ -13,7 +13,9 @@ from rich.table import Table
 
 from odapi_async.sync import OfficeProgress
 
-REFRESH_SECONDS = 0.25
+#: Seconds between redraws: a many-office table costs tens of milliseconds of CPU to draw, and a person reads it
+#: no faster than this (docs/benchmarks.md, "The main job at scale").
+REFRESH_SECONDS = 1.0
 
 
 def _seconds(value: float | None) -> str:
