@@ -85,6 +85,7 @@ def bench(session: nox.Session) -> None:
             ["p2", "--via-session", "--stagger", "--gc-threshold", "50000"],
         ],
         "sync_worker": [[]],
+        "sync_scale": [[]],
         "frames": [[]],
         "blocking": [[]],
         "redis": [["--duration", "30"]],

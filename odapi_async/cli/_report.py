@@ -13,7 +13,9 @@ from rich.table import Table
 
 from odapi_async.sync import OfficeProgress
 
-REFRESH_SECONDS = 0.25
+#: Seconds between redraws: a many-office table costs tens of milliseconds of CPU to draw, and a person reads it
+#: no faster than this (docs/benchmarks.md, "The main job at scale").
+REFRESH_SECONDS = 1.0
 
 
 def _seconds(value: float | None) -> str:
@@ -24,11 +26,19 @@ def _seconds(value: float | None) -> str:
     return f"{int(value // 60)} min {int(value % 60):02d} s"
 
 
-def progress_table(offices: Sequence[OfficeProgress]) -> Table:
+def progress_table(offices: Sequence[OfficeProgress], *, max_rows: int | None = None) -> Table:
+    """One row per office; beyond ``max_rows`` (a terminal's height), the offices still running first, then the
+    failed ones, and one closing row that counts the rest (drawing rows nobody can see cost a many-office run
+    more CPU than its requests; see docs/benchmarks.md)."""
     table = Table(box=None, pad_edge=False)
     for column in ("office", "resource", "rows", "pages", "requests", "throttle waits", "elapsed", "ETA"):
         table.add_column(column, justify="left" if column in ("office", "resource") else "right")
-    for office in offices:
+    shown: Sequence[OfficeProgress] = offices
+    if max_rows is not None and len(offices) > max_rows:
+        # running first, then failed, then done (each in the given order)
+        ranked = sorted(offices, key=lambda o: 0 if o.finished is None else 1 if o.error else 2)
+        shown = ranked[: max(max_rows - 1, 0)]
+    for office in shown:
         stats = office.throttle()
         if office.error:
             state = "[red]failed[/red]"
@@ -48,6 +58,16 @@ def progress_table(offices: Sequence[OfficeProgress]) -> Table:
             _seconds(office.elapsed),
             _seconds(office.eta()) if office.finished is None else "",
         )
+    shown_ids = {id(o) for o in shown}
+    hidden = [o for o in offices if id(o) not in shown_ids]
+    if hidden:
+        done = sum(1 for o in hidden if o.finished is not None and not o.error)
+        failed = sum(1 for o in hidden if o.error)
+        active = len(hidden) - done - failed
+        counts = ", ".join(
+            f"{n} {what}" for n, what in ((active, "running"), (done, "done"), (failed, "failed")) if n
+        )
+        table.add_row(f"… {len(hidden)} more", counts, f"{sum(o.rows for o in hidden):,}")
     return table
 
 
@@ -64,11 +84,16 @@ class LiveProgress:
         if not self._enabled:
             await stop.wait()
             return
-        with Live(progress_table(self._offices), console=self._console, transient=True) as live:
+        # Drawn from here only (no refresh thread of rich's own redrawing the same table in between), at most a
+        # terminal's height of rows.
+        with Live(self._table(), console=self._console, transient=True, auto_refresh=False) as live:
             while not stop.is_set():
                 with anyio.move_on_after(REFRESH_SECONDS):
                     await stop.wait()
-                live.update(progress_table(self._offices))
+                live.update(self._table(), refresh=True)
+
+    def _table(self) -> Table:
+        return progress_table(self._offices, max_rows=max(self._console.size.height - 2, 1))
 
 
 def summary(offices: Sequence[OfficeProgress]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -16,22 +17,39 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from odapi_async.emulator._server.app import ABORT_EXTENSION, hard_abort
+from odapi_async.emulator._server.app import ABORT_EXTENSION, ARRIVAL_EXTENSION, hard_abort
 
 
 class AbortableH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol that lets the app reset its own connection (``scope["extensions"]``)."""
+    """uvicorn's h11 protocol that lets the app reset its own connection, and tells it when a request arrived
+    (both in ``scope["extensions"]``).
+
+    The arrival is when the request's first bytes were read, before it waits for its task to run: under load the
+    handler runs later than that, and stamping there would count a request the client sent on time as early.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._arrived: float | None = None  # the current request's first bytes (None between requests)
         inner: ASGIApp = self.app
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             extensions = scope.setdefault("extensions", {})
             extensions[ABORT_EXTENSION] = lambda: hard_abort(self.transport)
+            # a pipelined request (its bytes read with the one before) has no stamp of its own: now
+            extensions[ARRIVAL_EXTENSION] = self._arrived if self._arrived is not None else time.monotonic()
             await inner(scope, receive, send)
 
         self.app = app
+
+    def data_received(self, data: bytes) -> None:
+        if self._arrived is None:
+            self._arrived = time.monotonic()
+        super().data_received(data)
+
+    def on_response_complete(self) -> None:
+        self._arrived = None  # the next bytes on this connection begin the next request
+        super().on_response_complete()
 
     def kill(self) -> None:
         """Drop the connection at once (listener going down)."""
