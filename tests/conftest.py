@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import pytest_httpx2  # noqa: F401  (registers respx's httpcore2 mocker)
 import respx
+from redis_support import RedisServer
 
 from odapi_async import Hub, OpenDental
 from support import BASE, CUST_KEY, DEV_KEY, fast_retries
@@ -76,3 +77,14 @@ def _untraced_when_timing(request: pytest.FixtureRequest) -> Iterator[None]:
         with warnings.catch_warnings():  # restarting re-reports modules imported meanwhile: known, not news
             warnings.simplefilter("ignore")
             cov.start()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` of the test's own (a free port, nothing persisted), stopped after it."""
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()

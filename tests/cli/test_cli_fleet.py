@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,6 @@ from redis_support import NEEDS_REDIS, RedisServer
 pytestmark = NEEDS_REDIS
 
 OFFICES = [f"o{n:02d}" for n in range(1, 13)]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 def offices_file(emulator: Any, path: Path) -> Path:

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from emulators import emulator_fixture
-from redis_support import INTERVALS, KEYS, RedisServer
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
-
+from redis_support import INTERVALS, KEYS
 
 emu = emulator_fixture(
     thread=True,

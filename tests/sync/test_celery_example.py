@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from cli.clitools import ROOT, _env, local_rows, odapi
 from pg_support import pg_rows
-from redis_support import NEEDS_REDIS, RedisServer
+from redis_support import NEEDS_REDIS
 
 pytestmark = [
     *NEEDS_REDIS,
@@ -19,16 +18,6 @@ celery = pytest.importorskip("celery", reason="celery is not installed (pip inst
 
 RESOURCES = ["appointments", "patients", "procedurelogs", "commlogs"]
 OFFICES = ["north", "south", "east"]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 def test_one_task_per_office_fills_one_database(emulator, pg_cluster, pg_db, redis_server, tmp_path) -> None:

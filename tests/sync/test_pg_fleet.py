@@ -8,14 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from cli.clitools import _env, local_rows, odapi
 from pg_support import pg_rows
-from redis_support import NEEDS_REDIS, RedisServer
+from redis_support import NEEDS_REDIS
 
 pytestmark = [
     *NEEDS_REDIS,
@@ -26,16 +25,6 @@ pytestmark = [
 
 RESOURCES = "appointments,patients,procedurelogs,commlogs"
 OFFICES = [f"o{n}" for n in range(1, 7)]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.close()
 
 
 def offices_file(emulator, path: Path, names: list[str], interval: float) -> Path:
