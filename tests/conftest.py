@@ -74,6 +74,9 @@ def _untraced_when_timing(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         if config is not None:
             os.environ["COVERAGE_PROCESS_CONFIG"] = config
+        # A restart would look again for modules imported before it (only to warn), and that look breaks on a
+        # module whose __getattr__ answers any name (dlt.common.logger's __path__ is a function): skip it.
+        cov._warn_preimported_source = False
         with warnings.catch_warnings():  # restarting re-reports modules imported meanwhile: known, not news
             warnings.simplefilter("ignore")
             cov.start()
