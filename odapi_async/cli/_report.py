@@ -7,8 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
-from rich.console import Console
+from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 
 from odapi_async.sync import OfficeProgress
@@ -26,49 +29,110 @@ def _seconds(value: float | None) -> str:
     return f"{int(value // 60)} min {int(value % 60):02d} s"
 
 
-def progress_table(offices: Sequence[OfficeProgress], *, max_rows: int | None = None) -> Table:
+#: The live table's columns; the first two are aligned left, the rest right.
+COLUMNS = ("office", "resource", "rows", "pages", "requests", "throttle waits", "elapsed", "ETA")
+_LEFT = 2
+_GAP = 2  # spaces between columns
+_NARROWEST = 8  # a left column is cut (with "…") no narrower than this to fit the terminal
+_STATE_STYLES = {"failed": Style(color="red"), "skipped": Style(color="yellow"), "done": Style(color="green")}
+
+
+class ProgressTable:
+    """The live table, laid out here: columns as wide as their widest cell, two spaces apart, a bold header, the
+    state coloured (failed red, skipped yellow, done green).
+
+    What rich's ``Table`` drew, without it: a ``Table`` measures and wraps every cell through rich's text layout,
+    about 0.6 ms a row, so a terminal's height of rows cost ~30 ms of the event loop's CPU every second; here a
+    redraw is a few string operations a row (``benchmarks/bench_progress_table.py``). Cells are plain text (an
+    office's name is never read as markup). Wider than the terminal, the resource and office columns are cut to
+    fit (down to 8 cells), then the lines are cropped.
+    """
+
+    def __init__(self, rows: Sequence[tuple[str, ...]]) -> None:
+        self.rows = rows
+        """One tuple of ``len(COLUMNS)`` cells a row (the closing row's empty cells included)."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = [COLUMNS, *self.rows]
+        widths = [max(cell_len(row[i]) for row in lines) for i in range(len(COLUMNS))]
+        excess = sum(widths) + _GAP * (len(widths) - 1) - options.max_width
+        for column in (1, 0):  # the resource column first: the closing row's counts may widen it
+            if excess <= 0:
+                break
+            cut = min(excess, widths[column] - min(widths[column], _NARROWEST))
+            widths[column] -= cut
+            excess -= cut
+        header = console.get_style("table.header")
+        newline = Segment.line()
+        for number, row in enumerate(lines):
+            cells = [
+                _fit(cell, width, left=i < _LEFT)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ]
+            gap = " " * _GAP
+            if number == 0:
+                yield Segment(gap.join(cells), header)
+            elif (style := _STATE_STYLES.get(row[1])) is not None:
+                yield Segment(cells[0] + gap)
+                yield Segment(cells[1], style)
+                yield Segment(gap + gap.join(cells[2:]))
+            else:
+                yield Segment(gap.join(cells))
+            yield newline
+
+
+def _fit(cell: str, width: int, *, left: bool) -> str:
+    """``cell`` padded to ``width`` cells (aligned left or right), or cut to it with a closing "…"."""
+    size = cell_len(cell)
+    if size > width:
+        return set_cell_size(cell, width - 1) + "…" if width > 1 else set_cell_size(cell, width)
+    pad = " " * (width - size)
+    return cell + pad if left else pad + cell
+
+
+def progress_table(offices: Sequence[OfficeProgress], *, max_rows: int | None = None) -> ProgressTable:
     """One row per office; beyond ``max_rows`` (a terminal's height), the offices still running first, then the
     failed ones, and one closing row that counts the rest (drawing rows nobody can see cost a many-office run
     more CPU than its requests; see docs/benchmarks.md)."""
-    table = Table(box=None, pad_edge=False)
-    for column in ("office", "resource", "rows", "pages", "requests", "throttle waits", "elapsed", "ETA"):
-        table.add_column(column, justify="left" if column in ("office", "resource") else "right")
     shown: Sequence[OfficeProgress] = offices
     if max_rows is not None and len(offices) > max_rows:
         # running first, then failed, then done (each in the given order)
         ranked = sorted(offices, key=lambda o: 0 if o.finished is None else 1 if o.error else 2)
         shown = ranked[: max(max_rows - 1, 0)]
+    rows: list[tuple[str, ...]] = []
     for office in shown:
         stats = office.throttle()
         if office.error:
-            state = "[red]failed[/red]"
+            state = "failed"
         elif office.skipped:
-            state = "[yellow]skipped[/yellow]"
+            state = "skipped"
         elif office.finished is not None:
-            state = "[green]done[/green]"
+            state = "done"
         else:
             state = office.resource or "starting"
-        table.add_row(
-            office.name,
-            state,
-            f"{office.rows:,}",
-            f"{office.pages:,}",
-            f"{int(stats['requests']):,}",
-            f"{int(stats['waits']):,} ({stats['wait_time']:.1f} s)",
-            _seconds(office.elapsed),
-            _seconds(office.eta()) if office.finished is None else "",
+        rows.append(
+            (
+                office.name,
+                state,
+                f"{office.rows:,}",
+                f"{office.pages:,}",
+                f"{int(stats['requests']):,}",
+                f"{int(stats['waits']):,} ({stats['wait_time']:.1f} s)",
+                _seconds(office.elapsed),
+                _seconds(office.eta()) if office.finished is None else "",
+            )
         )
-    shown_ids = {id(o) for o in shown}
-    hidden = [o for o in offices if id(o) not in shown_ids]
-    if hidden:
+    if len(shown) < len(offices):
+        shown_ids = {id(o) for o in shown}
+        hidden = [o for o in offices if id(o) not in shown_ids]
         done = sum(1 for o in hidden if o.finished is not None and not o.error)
         failed = sum(1 for o in hidden if o.error)
         active = len(hidden) - done - failed
         counts = ", ".join(
             f"{n} {what}" for n, what in ((active, "running"), (done, "done"), (failed, "failed")) if n
         )
-        table.add_row(f"… {len(hidden)} more", counts, f"{sum(o.rows for o in hidden):,}")
-    return table
+        rows.append((f"… {len(hidden)} more", counts, f"{sum(o.rows for o in hidden):,}", *[""] * 5))
+    return ProgressTable(rows)
 
 
 class LiveProgress:
@@ -92,7 +156,7 @@ class LiveProgress:
                     await stop.wait()
                 live.update(self._table(), refresh=True)
 
-    def _table(self) -> Table:
+    def _table(self) -> ProgressTable:
         return progress_table(self._offices, max_rows=max(self._console.size.height - 2, 1))
 
 
