@@ -15,7 +15,11 @@ emulator. Reported per N:
 - the emulator's CPU over the run (a busy emulator is a biased referee) and the load average before the run.
 
     python benchmarks/bench_sync_scale.py [--offices 10 100 200] [--patients 1500] [--interval 1.0]
-        [--no-display] [--profile DIR]
+        [--no-display] [--profile DIR] [--emulators K]
+
+``--emulators K`` starts K emulator processes and splits the offices over them (office i on emulator i * K // N,
+each with its own range of keys, ``--bench-keys-from``); the throttle figures come from each office's own
+emulator, and the emulator CPU share is their sum (``emulator_cpu_share_each`` lists them).
 
 ``--profile DIR`` runs the client under cProfile and writes ``DIR/scale-N.prof`` (read it with ``pstats``).
 Prints one JSON line per N, then a summary table.
@@ -61,12 +65,15 @@ def cpu_of(pid: int) -> float:
 
 
 def start_emulator(
-    offices: int, patients: int, interval: float
+    offices: int, patients: int, interval: float, first: int = 0
 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """An emulator process serving the keys ``bench-{first}`` .. ``bench-{first + offices - 1}``."""
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "odapi_async.emulator", "--patients", str(patients),
            "--port-local", "0", "--port-service", "0", "--port-remote", "0",
            "--interval", f"full={interval}", "--bench-keys", str(offices), "--print-endpoints-json"]  # fmt: skip
+    if first:
+        cmd += ["--bench-keys-from", str(first)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -76,7 +83,14 @@ def start_emulator(
     return proc, json.loads(line)
 
 
-async def sync_all(offices: int, endpoints: dict[str, str], interval: float, db: Path, display: bool) -> Any:
+def emulator_of(i: int, offices: int, emulators: int) -> int:
+    """Which of the emulators serves office ``i``: contiguous blocks, as even as they go."""
+    return i * emulators // offices
+
+
+async def sync_all(
+    offices: int, endpoints: list[dict[str, str]], interval: float, db: Path, display: bool
+) -> Any:
     sink = SINK
     import anyio
     from rich.console import Console
@@ -85,9 +99,9 @@ async def sync_all(offices: int, endpoints: dict[str, str], interval: float, db:
     from odapi_async.cli._report import LiveProgress
     from odapi_async.sync import OfficeConfig, OfficeProgress, SyncStore, sync_offices, sync_specs
 
-    remote = {"remote": endpoints["remote"]}
-
     def office(i: int) -> OfficeConfig:
+        remote = {"remote": endpoints[emulator_of(i, offices, len(endpoints))]["remote"]}
+
         def session() -> OpenDental:
             return OpenDental(DEV, f"bench-{i}", modes=("remote",), endpoints=remote, tier="full",
                               intervals={"full": interval})  # fmt: skip
@@ -111,7 +125,7 @@ async def sync_all(offices: int, endpoints: dict[str, str], interval: float, db:
 
 
 def run_one(
-    offices: int, patients: int, interval: float, display: bool, profile: Path | None
+    offices: int, patients: int, interval: float, display: bool, profile: Path | None, emulators: int = 1
 ) -> dict[str, Any]:
     """One N in this process (the child): start its emulator, sync, measure."""
     import httpx2
@@ -119,12 +133,20 @@ def run_one(
     import odapi_async.cli._report
     import odapi_async.sync  # noqa: F401  (imported before the baseline: imports are not the run's cost)
 
-    proc, endpoints = start_emulator(offices, patients, interval)
+    emulators = max(1, min(emulators, offices))
+    procs: list[subprocess.Popen[str]] = []
+    endpoints: list[dict[str, str]] = []
     try:
+        for j in range(emulators):
+            first = min(i for i in range(offices) if emulator_of(i, offices, emulators) == j)
+            count = sum(1 for i in range(offices) if emulator_of(i, offices, emulators) == j)
+            proc, ends = start_emulator(count, patients, interval, first)
+            procs.append(proc)
+            endpoints.append(ends)
         with tempfile.TemporaryDirectory() as tmp:
             load = os.getloadavg()
             rss_before = rss_mb()
-            emu_cpu = cpu_of(proc.pid)
+            emu_cpus = [cpu_of(p.pid) for p in procs]
             usage = resource.getrusage(resource.RUSAGE_SELF)
             started = time.monotonic()
             if profile is not None:
@@ -140,20 +162,24 @@ def run_one(
                 done = asyncio.run(sync_all(offices, endpoints, interval, Path(tmp) / "s.db", display))
             elapsed = time.monotonic() - started
             after = resource.getrusage(resource.RUSAGE_SELF)
-            emu_cpu = cpu_of(proc.pid) - emu_cpu
+            emu_cpus = [cpu_of(p.pid) - c for p, c in zip(procs, emu_cpus, strict=True)]
             peak_mb = after.ru_maxrss / 1e3  # kB on Linux
-            stats = httpx2.get(
-                endpoints["remote"].rsplit("/api/v1", 1)[0] + "/_emulator/stats", timeout=60
-            ).json()
+            stats = [
+                httpx2.get(e["remote"].rsplit("/api/v1", 1)[0] + "/_emulator/stats", timeout=60).json()
+                for e in endpoints
+            ]
     finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.communicate(timeout=30)
     cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     errors = [o.error for o in done if o.error] + [r.error for o in done for r in o.results if r.error]
     rows = sum(o.rows for o in done)
     ratios, refusals, requests, gaps = [], 0, 0, []
     for i in range(offices):
-        listener = stats["keys"].get(key_id(f"bench-{i}"), {}).get("listeners", {}).get("remote")
+        own = stats[emulator_of(i, offices, emulators)]  # each office's figures from its own emulator
+        listener = own["keys"].get(key_id(f"bench-{i}"), {}).get("listeners", {}).get("remote")
         if listener is None:
             continue
         refusals += listener["violations"]
@@ -185,7 +211,9 @@ def run_one(
         "rss_before_mb": round(rss_before, 1),
         "peak_rss_mb": round(peak_mb, 1),
         "rss_mb_per_office": round((peak_mb - rss_before) / offices, 3),
-        "emulator_cpu_share": round(emu_cpu / elapsed, 2),
+        "emulator_cpu_share": round(sum(emu_cpus) / elapsed, 2),  # all emulators together
+        "emulators": emulators,
+        "emulator_cpu_share_each": [round(c / elapsed, 2) for c in emu_cpus],
     }
 
 
@@ -211,10 +239,20 @@ def main() -> None:
     )
     ap.add_argument("--no-display", action="store_true", help="no live progress table")
     ap.add_argument("--profile", type=Path, metavar="DIR", help="cProfile the client; DIR/scale-N.prof")
+    ap.add_argument(
+        "--emulators",
+        type=int,
+        default=1,
+        metavar="K",
+        help="emulator processes, the offices' keys split over them (default 1)",
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child: run this N and print its JSON
     args = ap.parse_args()
     if args.one is not None:
-        print(json.dumps(run_one(args.one, args.patients, args.interval, not args.no_display, args.profile)))
+        result = run_one(
+            args.one, args.patients, args.interval, not args.no_display, args.profile, args.emulators
+        )
+        print(json.dumps(result))
         return
     results = []
     for n in args.offices:
@@ -222,6 +260,8 @@ def main() -> None:
                "--interval", str(args.interval)]  # fmt: skip
         if args.no_display:
             cmd.append("--no-display")
+        if args.emulators != 1:
+            cmd += ["--emulators", str(args.emulators)]
         if args.profile:
             cmd += ["--profile", str(args.profile)]
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, timeout=1800).stdout

@@ -84,6 +84,13 @@ def parser(prog: str = "python -m odapi_async.emulator") -> argparse.ArgumentPar
     )
     p.add_argument("--bench-keys", type=int, default=0, help="also create keys bench-0 .. bench-N-1")
     p.add_argument(
+        "--bench-keys-from",
+        type=int,
+        default=0,
+        metavar="M",
+        help="number the bench keys from M: bench-M .. bench-(M+N-1), to split offices over several emulators",
+    )
+    p.add_argument(
         "--bench-tier", default="full", choices=TIERS, help="tier of the bench keys (default full)"
     )
     p.add_argument(
@@ -114,7 +121,9 @@ def parser(prog: str = "python -m odapi_async.emulator") -> argparse.ArgumentPar
 
 def emulator_from_args(args: argparse.Namespace) -> Emulator:
     keys = dict(args.customer_key) or {"cust-full": "full", "cust-ro": "read_all"}
-    for i in range(args.bench_keys):
+    if args.bench_keys < 0 or args.bench_keys_from < 0:
+        raise ValueError("--bench-keys and --bench-keys-from must not be negative")
+    for i in range(args.bench_keys_from, args.bench_keys_from + args.bench_keys):
         keys[f"bench-{i}"] = args.bench_tier
     faults: dict[str, dict[str, float]] = {}
     for spec in args.fault:

@@ -107,3 +107,19 @@ def test_hundreds_of_bench_keys_print_as_one_range() -> None:
     text = welcome(emu)
     assert "customer keys   cust (full), bench-0 .. bench-299 (full)" in text
     assert "export ODAPI_CUSTOMER_KEY=cust" in text and "bench-17," not in text
+
+
+def test_bench_keys_from_numbers_a_range_of_keys() -> None:
+    """Several emulators of one benchmark each take their own slice of the offices' keys."""
+    from odapi_async.emulator.__main__ import emulator_from_args, welcome
+
+    emu = emulator_from_args(parser().parse_args(["--bench-keys", "250", "--bench-keys-from", "500"]))
+    bench = [k for k in emu.customer_keys if k.startswith("bench-")]
+    assert bench == [f"bench-{i}" for i in range(500, 750)]
+    assert "bench-500 .. bench-749 (full)" in welcome(emu)
+
+
+def test_negative_bench_keys_are_refused() -> None:
+    from odapi_async.emulator.__main__ import main
+
+    assert main(["--bench-keys", "2", "--bench-keys-from", "-1"]) == 2

@@ -124,11 +124,33 @@ class Catalog:
     resources: dict[str, Resource]  # by url segment
     operations: list[Operation]
     routes: dict[tuple[str, int], list[Operation]]
+    #: ``routes`` narrowed by the first segment: (method, n) -> {first literal: the operations that can match
+    #: a path starting with it}, in ``routes`` order (first match wins, so the answer is the same, found without
+    #: trying the hundred other routes of that length); paths whose first segment is no literal use ``_by_param``
+    _by_first: dict[tuple[str, int], dict[str, list[Operation]]] = field(init=False, repr=False)
+    _by_param: dict[tuple[str, int], list[Operation]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_first, self._by_param = {}, {}
+        for key, ops in self.routes.items():
+            firsts = {op.segments[0] for op in ops if op.segments and op.segments[0] is not None}
+            self._by_first[key] = {
+                first: [op for op in ops if op.segments[0] is None or op.segments[0] == first]
+                for first in firsts
+            }
+            self._by_param[key] = [op for op in ops if not op.segments or op.segments[0] is None]
+
+    def _candidates(self, method: str, lowered: list[str]) -> list[Operation]:
+        key = (method, len(lowered))
+        if not lowered:
+            return self.routes.get(key, [])
+        narrowed = self._by_first.get(key, {}).get(lowered[0])
+        return narrowed if narrowed is not None else self._by_param.get(key, [])
 
     def match(self, method: str, parts: list[str]) -> tuple[Operation | None, str | None, bool]:
         """Return (operation, path value, path known under another method)."""
         lowered = [p.lower() for p in parts]
-        found = self._match_in(self.routes.get((method, len(parts)), ()), parts, lowered)
+        found = self._match_in(self._candidates(method, lowered), parts, lowered)
         if found[0] is not None:
             return found[0], found[1], False
         for (other, n), ops in self.routes.items():

@@ -1,7 +1,8 @@
 """SQLite access for the emulator: prepared SQL per resource, JSON rendered by SQLite itself, writes.
 
 Rows are stored in their wire form (see ``_practice.seed``), so ``json_object`` over the columns in spec order *is*
-the answer: no Python object per row, which keeps a 1000-row page at a few milliseconds.
+the answer: no Python object per row, which keeps a 1000-row page at a few milliseconds; a page asked again while
+the data is unchanged is not rendered again (``_practice.page_cache``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from odapi_async.emulator._catalog.routes import (
     catalog,
 )
 from odapi_async.emulator._catalog.row_shapes import render
+from odapi_async.emulator._practice.page_cache import PageCache
 from odapi_async.emulator._practice.schema import zero
 
 #: Suffix of a derived lower-case column whose name clashes (ignoring case) with a real field.
@@ -61,6 +63,8 @@ class Practice:
         self._select: dict[tuple[Any, ...], str] = {}
         self._indexed: set[tuple[str, str]] = set()
         self.colmap: dict[str, dict[str, str]] = {}
+        #: list pages already rendered, until the data changes (``_practice.page_cache``)
+        self.pages = PageCache(db)
         self._ensure_tables()
 
     # -- schema ---------------------------------------------------------------------------------------------
@@ -182,9 +186,13 @@ class Practice:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order or self.order_by(res)} LIMIT ? OFFSET ?"
-        args = [*self._sdt_params(res, cols, with_sdt), *params, limit, offset]
-        rows = self.db.execute(sql, args).fetchall()
-        return ("[" + ",".join(r[0] for r in rows) + "]").encode()
+        args = (*self._sdt_params(res, cols, with_sdt), *params, limit, offset)
+
+        def query_page() -> bytes:
+            rows = self.db.execute(sql, args).fetchall()
+            return ("[" + ",".join(r[0] for r in rows) + "]").encode()
+
+        return self.pages.get((sql, args), query_page)
 
     def one_json(
         self,
