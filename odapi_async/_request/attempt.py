@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import httpx2
 import msgspec
 
 from odapi_async._exceptions import ResponseTooLarge
+from odapi_async._request.deadline import deadline
 from odapi_async._request.interface import Answer, Prepared
 from odapi_async._request.options import RequestOptions
 from odapi_async._request.pools import ConnectionPools
@@ -59,6 +59,9 @@ class Outcome:
     headers: httpx2.Headers | None = None  # an error answer's headers, keys scrubbed (for the error)
 
 
+_Trace = Callable[[str, Mapping[str, Any]], Awaitable[None]]
+
+
 class _Departure:
     """Whether an attempt's request has started to leave (its headers are being written)."""
 
@@ -67,16 +70,17 @@ class _Departure:
     def __init__(self) -> None:
         self.left = False
 
-    def tracer(self, trace: Callable[[str, Mapping[str, Any]], Awaitable[None]]) -> _Trace:
-        async def traced(event: str, info: Mapping[str, Any]) -> None:
+    def tracer(self, trace: _Trace) -> _Trace:
+        """``trace`` (the slot's httpx ``trace`` callback) that also notes when the request starts to leave."""
+
+        # A plain function returning the slot's coroutine: one coroutine per event, not two (about ten events a
+        # request reach it).
+        def traced(event: str, info: Mapping[str, Any]) -> Awaitable[None]:
             if event.endswith("send_request_headers.started"):
                 self.left = True
-            await trace(event, info)
+            return trace(event, info)
 
         return traced
-
-
-_Trace = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 
 
 class AttemptRunner:
@@ -102,7 +106,7 @@ class AttemptRunner:
         self._scrub = scrub
         self._keys = keys
         self._pool_size = pool_size
-        self._detached: set[asyncio.Future[Outcome]] = set()
+        self._detached: set[asyncio.Task[None]] = set()
 
     @property
     def detached(self) -> int:
@@ -115,43 +119,69 @@ class AttemptRunner:
         it has answered, so the key is released when the answer has been read (within the attempt's deadline),
         not at a guess. A cancellation before the request left cancels the exchange: it takes no turn."""
         if self._backend.interval(mode, self._key_id) <= 0:
-            return await self._exchange(mode, req, options, retry, _Departure())
+            return await self._exchange(mode, req, options, retry, None)
+        # The exchange runs in a task of its own, so that it can outlive this one; the caller waits on a plain
+        # future that the exchange resolves itself (a cancellation of the caller cancels only that future).
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Outcome] = loop.create_future()
         departure = _Departure()
-        exchange = asyncio.ensure_future(self._exchange(mode, req, options, retry, departure))
+        exchange = loop.create_task(self._detachable(answer, mode, req, options, retry, departure))
         try:
-            return await asyncio.shield(exchange)
+            return await answer
         except asyncio.CancelledError:
             if not departure.left:
                 exchange.cancel()
             elif not exchange.done():
                 self._detached.add(exchange)
-                exchange.add_done_callback(self._dropped)
+                exchange.add_done_callback(self._detached.discard)
             raise
 
-    def _dropped(self, exchange: asyncio.Future[Outcome]) -> None:
-        """A detached exchange ended: its answer is dropped (and an error in it is not reported twice)."""
-        self._detached.discard(exchange)
-        if not exchange.cancelled():
-            exchange.exception()
+    async def _detachable(
+        self,
+        answer: asyncio.Future[Outcome],
+        mode: Mode,
+        req: Prepared,
+        options: RequestOptions,
+        retry: bool,
+        departure: _Departure,
+    ) -> None:
+        """The exchange of :meth:`run`, handing its outcome (or error) to ``answer`` unless the caller has gone
+        (then it is dropped: the caller was cancelled, and an error is not reported twice)."""
+        try:
+            outcome = await self._exchange(mode, req, options, retry, departure)
+        except asyncio.CancelledError:
+            answer.cancel()  # cancelled from outside (the loop is ending): so is the caller's wait
+            raise
+        except BaseException as exc:
+            if not answer.done():
+                answer.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit: the loop's to end with, as from any task
+            return
+        if not answer.done():
+            answer.set_result(outcome)
 
     async def _exchange(
-        self, mode: Mode, req: Prepared, options: RequestOptions, retry: bool, departure: _Departure
+        self, mode: Mode, req: Prepared, options: RequestOptions, retry: bool, departure: _Departure | None
     ) -> Outcome:
         url = self._base_urls[mode] + req.path + req.query
         try:
             async with self._backend.slot(mode, self._key_id, options.priority, retry=retry) as slot:
                 # The runner is the session's mark on the pool (one per session, shared by its views).
                 async with self._pools.lease(self._key_id, self, max_connections=self._pool_size) as client:
+                    # On a spaced (Remote) key the spacing counts from when the request really left.
+                    trace = None
+                    if slot.spaced:
+                        trace = {"trace": (departure or _Departure()).tracer(slot.trace)}
                     request = client.build_request(
                         req.method,
                         url,
                         content=req.payload,
                         headers=self._headers,
                         timeout=options.timeout,
-                        # On a spaced (Remote) key the spacing counts from when the request really left.
-                        extensions={"trace": departure.tracer(slot.trace)} if slot.spaced else None,
+                        extensions=trace,
                     )
-                    with anyio.fail_after(options.total):
+                    async with deadline(options.total):
                         response = await client.send(request, stream=True)
                         try:
                             content = await _read_capped(response, options.max_response_bytes, req, mode)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import httpx2
@@ -27,7 +27,7 @@ import httpx2
 from odapi_async._util.forksafe import reset_after_fork
 from odapi_async._util.perloop import PerLoop
 
-__all__ = ["ConnectionPools"]
+__all__ = ["ConnectionPools", "PoolLease"]
 
 MakeClient = Callable[[int | None], httpx2.AsyncClient]
 
@@ -40,6 +40,32 @@ class _Pool:
         self.users: weakref.WeakSet[Any] = weakref.WeakSet()  # sessions that used it in this loop
         self.active = 0  # requests using it now
         self.closing = False
+
+
+class PoolLease:
+    """One request's use of a pool (a plain class: entered once per request, cheaper than a generator's)."""
+
+    __slots__ = ("_key_id", "_pool", "_pools")
+
+    def __init__(self, pools: dict[str, _Pool], key_id: str, pool: _Pool) -> None:
+        self._pools = pools
+        self._key_id = key_id
+        self._pool = pool
+
+    async def __aenter__(self) -> httpx2.AsyncClient:
+        self._pool.active += 1
+        return self._pool.client
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        pool = self._pool
+        pool.active -= 1
+        if pool.closing and not pool.active:
+            # The last request out closes a pool its sessions have released (module docstring).
+            if self._pools.get(self._key_id) is pool:
+                del self._pools[self._key_id]
+            await pool.client.aclose()
 
 
 async def _close_pools(pools: dict[str, _Pool]) -> None:
@@ -68,22 +94,11 @@ class ConnectionPools:
         """The pool of ``key_id`` on the running loop, with ``user`` (a session) counted as using it."""
         return self._pool(self._loops.here(), key_id, user, max_connections).client
 
-    @asynccontextmanager
-    async def lease(
-        self, key_id: str, user: object, *, max_connections: int | None
-    ) -> AsyncIterator[httpx2.AsyncClient]:
-        """The key's pool for one request: it stays open until the request is done with it."""
+    def lease(self, key_id: str, user: object, *, max_connections: int | None) -> PoolLease:
+        """The key's pool for one request (``async with pools.lease(...) as client``): it stays open until the
+        request is done with it."""
         pools = self._loops.here()
-        pool = self._pool(pools, key_id, user, max_connections)
-        pool.active += 1
-        try:
-            yield pool.client
-        finally:
-            pool.active -= 1
-            if pool.closing and not pool.active:
-                if pools.get(key_id) is pool:
-                    del pools[key_id]
-                await pool.client.aclose()
+        return PoolLease(pools, key_id, self._pool(pools, key_id, user, max_connections))
 
     async def release(self, user: object) -> None:
         """``user`` is done: close the pools of the running loop that nobody else uses (or will, when idle)."""

@@ -30,7 +30,7 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
 class PerLoop(Generic[T]):
     """The value of each running loop: made by ``make`` on first use, closed by ``close`` with its loop."""
 
-    __slots__ = ("_close", "_lock", "_loops", "_make")
+    __slots__ = ("_close", "_last", "_lock", "_loops", "_make")
 
     def __init__(self, make: Callable[[], T], close: Callable[[T], Awaitable[None]]) -> None:
         self._make = make
@@ -39,10 +39,16 @@ class PerLoop(Generic[T]):
             asyncio.AbstractEventLoop, tuple[T, AsyncGenerator[None, None]]
         ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()  # shared by every thread's loop
+        # The last loop asked for and its value: one loop serves most calls (once per request), and this
+        # answers them without the lock and the weak dictionary. Weak, like the dictionary; cleared with it.
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], T] | None = None
 
     def here(self) -> T:
         """The running loop's value (made now if it has none)."""
         loop = asyncio.get_running_loop()
+        last = self._last  # one read: another thread may replace it meanwhile
+        if last is not None and last[0]() is loop:
+            return last[1]
         with self._lock:
             found = self._loops.get(loop)
             if found is None:
@@ -55,7 +61,14 @@ class PerLoop(Generic[T]):
                 except StopIteration:
                     pass
                 found = self._loops[loop] = (value, closer)
+            self._last = (weakref.ref(loop, self._forget), found[0])
             return found[0]
+
+    def _forget(self, ref: weakref.ref[asyncio.AbstractEventLoop]) -> None:
+        """A loop was collected (without shutting down its generators): its value is not kept for it."""
+        last = self._last
+        if last is not None and last[0] is ref:
+            self._last = None
 
     def items(self) -> list[tuple[asyncio.AbstractEventLoop, T]]:
         """Every loop's value, now."""
@@ -66,6 +79,7 @@ class PerLoop(Generic[T]):
         """Close the running loop's value now (the next use makes a new one)."""
         with self._lock:
             found = self._loops.pop(asyncio.get_running_loop(), None)
+            self._last = None
         if found is not None:
             await found[1].aclose()  # its ``finally`` closes the value
 
@@ -83,3 +97,6 @@ class PerLoop(Generic[T]):
                     found = self._loops.get(loop)
                     if found is not None and found[0] is value:  # not a value made since for this loop
                         del self._loops[loop]
+                    last = self._last
+                    if last is not None and last[1] is value:
+                        self._last = None
