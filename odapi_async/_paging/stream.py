@@ -63,7 +63,7 @@ def is_last_page(rows: int, asked: int) -> bool:
 class _Ahead:
     start: int
     asked: int
-    task: asyncio.Future[Any]
+    task: asyncio.Future[Any] | None  # None: not fetched ahead (the stream awaits the fetch itself)
 
 
 class _SeenKeys:
@@ -188,8 +188,10 @@ class Stream(Generic[T]):
         while True:
             overlap = self._overlap(self.spec.asked())
             start = self.offset - overlap
-            entry = await self._next(start)
-            rows = await entry.task
+            entry = self._next(start)
+            # No guess in flight for this page: awaited in place, with no task of its own (Remote, and the first
+            # page anywhere); a guess made earlier is a task already running.
+            rows = await (self.spec.fetch(start, entry.asked) if entry.task is None else entry.task)
             keys = self._keys(rows)
             self._check_not_repeated(rows, keys, entry)
             if overlap and not self._connects(keys):
@@ -211,16 +213,19 @@ class Stream(Generic[T]):
     def _overlap(self, asked: int) -> int:
         return min(self.spec.overlap, asked - 1, self.offset) if self.seen else 0
 
-    async def _next(self, start: int) -> _Ahead:
-        """The entry for the page at ``start``: the guess made for it, or a new fetch; then more guesses."""
+    def _next(self, start: int) -> _Ahead:
+        """The entry for the page at ``start``: the guess made for it, or one to fetch now (``task`` None); and
+        the next guesses, launched before the caller awaits this page so that they run meanwhile."""
         if self.ahead and self.ahead[0].start != start:
             self._drop_guesses()  # the page size changed, or the last page was short: the guesses are wrong
-        if not self.ahead:
-            self.ahead.append(self._launch(start, self.spec.asked()))
-        depth = min(self.spec.read_ahead(), self.window)
-        while self.step and len(self.ahead) < depth:
-            self.ahead.append(self._launch(self.ahead[-1].start + self.step, self.spec.asked()))
-        return self.ahead.popleft()
+        entry = self.ahead.popleft() if self.ahead else _Ahead(start, self.spec.asked(), None)
+        if self.step:
+            depth = min(self.spec.read_ahead(), self.window) - 1  # in flight besides this page
+            last = self.ahead[-1].start if self.ahead else start
+            while len(self.ahead) < depth:
+                last += self.step
+                self.ahead.append(self._launch(last, self.spec.asked()))
+        return entry
 
     def _launch(self, start: int, asked: int) -> _Ahead:
         return _Ahead(start, asked, asyncio.ensure_future(self.spec.fetch(start, asked)))
@@ -314,6 +319,8 @@ def _cancel(ahead: collections.deque[_Ahead]) -> list[asyncio.Future[Any]]:
     tasks = []
     while ahead:
         task = ahead.popleft().task
+        if task is None:
+            continue
         task.cancel()
         # Retrieve a finished task's exception so asyncio does not log "never retrieved".
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
