@@ -43,11 +43,17 @@ async def serve() -> AsyncIterator[Callable[[Behaviour], Awaitable[str]]]:
         await server.wait_closed()
 
 
-def session(base: str, **kw: object) -> OpenDental:
-    return OpenDental("dev", "cust", endpoints={"local": base}, modes=("local",), hub=Hub(), **kw)  # type: ignore[arg-type]
+def session(base: str, mode: str = "local", **kw: object) -> OpenDental:
+    # Remote (a spaced key) runs its exchange in a task of its own (``AttemptRunner.run``); Local inline.
+    spaced = {"tier": "full", "intervals": {"full": 0.05}} if mode == "remote" else {}
+    return OpenDental("dev", "cust", endpoints={mode: base}, modes=(mode,), hub=Hub(), **spaced, **kw)  # type: ignore[arg-type]
 
 
-async def test_a_drip_fed_body_hits_the_total_deadline(serve) -> None:
+both_paths = pytest.mark.parametrize("mode", ["local", "remote"])
+
+
+@both_paths
+async def test_a_drip_fed_body_hits_the_total_deadline(serve, mode: str) -> None:
     async def drip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
@@ -57,14 +63,15 @@ async def test_a_drip_fed_body_hits_the_total_deadline(serve) -> None:
             await asyncio.sleep(0.25)
 
     base = await serve(drip)
-    async with session(base, timeout=1.0, max_retries=0) as od:
+    async with session(base, mode, timeout=1.0, max_retries=0) as od:
         started = time.monotonic()
         with pytest.raises(Timeout, match="within 1 s"):
             await od.request("GET", "/patients/1")
         assert time.monotonic() - started < 2.5
 
 
-async def test_an_endless_body_stops_at_the_size_cap(serve) -> None:
+@both_paths
+async def test_an_endless_body_stops_at_the_size_cap(serve, mode: str) -> None:
     async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
         writer.write(
@@ -76,13 +83,14 @@ async def test_an_endless_body_stops_at_the_size_cap(serve) -> None:
             await writer.drain()
 
     base = await serve(endless)
-    async with session(base, max_response_bytes=1_000_000, max_retries=0) as od:
+    async with session(base, mode, max_response_bytes=1_000_000, max_retries=0) as od:
         with pytest.raises(ResponseTooLarge) as err:
             await od.request("GET", "/patients")
     assert err.value.limit == 1_000_000 and err.value.received > 1_000_000
 
 
-async def test_a_declared_length_past_the_cap_is_refused_before_reading(serve) -> None:
+@both_paths
+async def test_a_declared_length_past_the_cap_is_refused_before_reading(serve, mode: str) -> None:
     async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n[")
@@ -90,7 +98,7 @@ async def test_a_declared_length_past_the_cap_is_refused_before_reading(serve) -
         await asyncio.sleep(5)
 
     base = await serve(huge)
-    async with session(base, max_response_bytes=1000, max_retries=0) as od:
+    async with session(base, mode, max_response_bytes=1000, max_retries=0) as od:
         with pytest.raises(ResponseTooLarge):
             await asyncio.wait_for(od.request("GET", "/patients"), 3)
 

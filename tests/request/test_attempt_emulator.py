@@ -78,8 +78,10 @@ async def test_cancelled_request_holds_the_key_until_answered(
         with pytest.raises(asyncio.CancelledError):
             await first
         assert time.monotonic() - cancelled_at < 0.1  # the caller is free at once
+        assert od._core.attempts.detached == 1  # its exchange goes on in the background
         emu.clear_faults("remote")
         second = await od.patients.get(2)
+        assert od._core.attempts.detached == 0  # answered (then dropped) before the second could start
     assert second.PatNum == 2
     stats = remote_stats(emu)
     assert stats["violations"] == 0  # never refused
