@@ -222,40 +222,35 @@ def _compile_min_date_hook(
 
 def decode_list(raw: bytes, model: type[M]) -> list[M]:
     """Decode a JSON array of rows into ``model`` instances, applying every wire rule."""
-    # The rule's switch set and reset here rather than by ``with _wire_rules()``: no generator a page.
-    token = _WIRE_DECODE.set(True)
-    try:
-        rows: list[M] = _list_decoder(model).decode(raw)
-    except msgspec.ValidationError:
-        data = _loads(raw)
-        if isinstance(data, dict):
-            data = [data]  # a list answered with one object (the docs show it for patfields, providers)
-        if not isinstance(data, list):
-            raise WireDecodeError(f"expected a JSON array, got {type(data).__name__}") from None
-        rows = [_lenient(row, model) for row in data]
-    except msgspec.DecodeError as exc:
-        raise WireDecodeError(f"not valid JSON: {exc}") from None
-    finally:
-        _WIRE_DECODE.reset(token)
+    with _wire_rules():
+        try:
+            rows: list[M] = _list_decoder(model).decode(raw)
+        except msgspec.ValidationError:
+            data = _loads(raw)
+            if isinstance(data, dict):
+                data = [data]  # a list answered with one object (the docs show it for patfields, providers)
+            if not isinstance(data, list):
+                raise WireDecodeError(f"expected a JSON array, got {type(data).__name__}") from None
+            rows = [_lenient(row, model) for row in data]
+        except msgspec.DecodeError as exc:
+            raise WireDecodeError(f"not valid JSON: {exc}") from None
     return rows
 
 
 def decode_one(raw: bytes, model: type[M]) -> M:
     """Decode one JSON object into a ``model`` instance, applying every wire rule."""
-    token = _WIRE_DECODE.set(True)
-    try:
-        row: M = _one_decoder(model).decode(raw)
-    except msgspec.ValidationError:
-        data = _loads(raw)
-        if isinstance(data, list):
-            if len(data) != 1:
-                raise WireDecodeError(f"expected one JSON object, got an array of {len(data)}") from None
-            data = data[0]  # one object wrapped in an array
-        row = _lenient(data, model)
-    except msgspec.DecodeError as exc:
-        raise WireDecodeError(f"not valid JSON: {exc}") from None
-    finally:
-        _WIRE_DECODE.reset(token)
+    with _wire_rules():
+        try:
+            row: M = _one_decoder(model).decode(raw)
+        except msgspec.ValidationError:
+            data = _loads(raw)
+            if isinstance(data, list):
+                if len(data) != 1:
+                    raise WireDecodeError(f"expected one JSON object, got an array of {len(data)}") from None
+                data = data[0]  # one object wrapped in an array
+            row = _lenient(data, model)
+        except msgspec.DecodeError as exc:
+            raise WireDecodeError(f"not valid JSON: {exc}") from None
     return row
 
 

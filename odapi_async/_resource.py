@@ -25,7 +25,7 @@ from odapi_async._codec import (
 from odapi_async._exceptions import InvalidParameter
 from odapi_async._operation import Operation, build_body, build_path, build_query
 from odapi_async._paging.paginator import Paginator
-from odapi_async._paging.spec import counting, list_info
+from odapi_async._paging.spec import list_info
 from odapi_async._request.interface import decode_or_raise
 
 if TYPE_CHECKING:
@@ -94,13 +94,12 @@ class Resource:
             rows = decode_or_raise(await requests.send_operation(op, path, query=page_query, body=body), read)
             if not isinstance(rows, list):
                 rows = [rows]
-            if telemetry is None:  # counted here rather than by counting(): one coroutine less a page
-                info.rows_fetched += len(rows)
-                info.pages_fetched += 1
+            info.rows_fetched += len(rows)  # what the list has brought in (repr, progress, DataFrames)
+            info.pages_fetched += 1
             return rows
 
         return Paginator(
-            fetch if telemetry is None else counting(telemetry.counted(fetch, op.name), info),
+            fetch if telemetry is None else telemetry.counted(fetch, op.name),
             limit_for_page=requests.page_cap,
             prefetch_depth=requests.read_ahead_depth,
             offset=offset,

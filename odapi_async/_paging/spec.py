@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-__all__ = ["FetchPage", "ListInfo", "ListSpec", "check_max_rows", "counting", "list_info"]
+__all__ = ["FetchPage", "ListInfo", "ListSpec", "check_max_rows", "list_info"]
 
 T = TypeVar("T")
 
@@ -53,18 +53,6 @@ def list_info(
         mode=mode,
         model=model,
     )
-
-
-def counting(fetch: FetchPage[T], info: ListInfo) -> FetchPage[T]:
-    """``fetch``, counting the rows and pages it brings in into ``info``."""
-
-    async def counted(offset: int, limit: int) -> list[T]:
-        rows = await fetch(offset, limit)
-        info.rows_fetched += len(rows)
-        info.pages_fetched += 1
-        return rows
-
-    return counted
 
 
 def check_max_rows(max_rows: object) -> int | None:

@@ -64,12 +64,12 @@ class ProgressTable:
             excess -= cut
         header = console.get_style("table.header")
         newline = Segment.line()
+        gap = " " * _GAP
         for number, row in enumerate(lines):
             cells = [
                 _fit(cell, width, left=i < _LEFT)
                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))
             ]
-            gap = " " * _GAP
             if number == 0:
                 yield Segment(gap.join(cells), header)
             elif (style := _STATE_STYLES.get(row[1])) is not None:
