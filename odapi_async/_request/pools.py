@@ -36,10 +36,10 @@ class _Pool:
     __slots__ = ("active", "client", "closing", "users")
 
     def __init__(self, client: httpx2.AsyncClient) -> None:
-        self.client = client
+        self.client: httpx2.AsyncClient = client
         self.users: weakref.WeakSet[Any] = weakref.WeakSet()  # sessions that used it in this loop
-        self.active = 0  # requests using it now
-        self.closing = False
+        self.active: int = 0  # requests using it now
+        self.closing: bool = False
 
 
 class PoolLease:

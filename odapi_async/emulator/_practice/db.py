@@ -64,7 +64,7 @@ class Practice:
         self._indexed: set[tuple[str, str]] = set()
         self.colmap: dict[str, dict[str, str]] = {}
         #: list pages already rendered, until the data changes (``_practice.page_cache``)
-        self.pages = PageCache(db)
+        self.pages: PageCache = PageCache(db)
         self._ensure_tables()
 
     # -- schema ---------------------------------------------------------------------------------------------

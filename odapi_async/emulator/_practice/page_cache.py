@@ -25,10 +25,10 @@ class PageCache:
     """Pages of one connection by (SQL, parameters); emptied whenever the database may have changed."""
 
     def __init__(self, db: sqlite3.Connection, budget: int = DEFAULT_BUDGET) -> None:
-        self.db = db
-        self.budget = budget
-        self.hits = 0
-        self.misses = 0
+        self.db: sqlite3.Connection = db
+        self.budget: int = budget
+        self.hits: int = 0
+        self.misses: int = 0
         self._pages: OrderedDict[Hashable, bytes] = OrderedDict()
         self._bytes = 0
         self._version: tuple[int, int, int] | None = None
