@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -26,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import anyio.to_thread
 
 from odapi_async import BadRequest, Gone, NotFound, OpenDental, OpenDentalError
 from odapi_async import resources as _models
@@ -34,6 +32,7 @@ from odapi_async._syncspec import SyncSpec
 from odapi_async.resources._generated._sync import SYNC
 from odapi_async.sync._sink import SyncSink
 from odapi_async.sync._store import ClaimLost, RunHolder, StoreFileError, SyncState, TableLayout
+from odapi_async.sync._writer import StoreWriter, store_writer
 
 #: Re-ask this much before the watermark: a filter that means "after" would otherwise miss a row changed in the
 #: same second the watermark was read.
@@ -199,33 +198,38 @@ async def sync_office(
     """
     progress = progress or OfficeProgress(office.name)
     run = secrets.token_hex(8)
-    holder = await _claim(store, office.name, run, claim_wait, progress)
-    if holder is not None:
-        progress.skipped = (
-            f"another run ({holder.holder}, since {holder.started_at}) is syncing this office into the same "
-            f"store; waited {claim_wait:g} s for it"
-        )
-        return progress
-    try:
-        await _holding_claim(
-            store, office.name, run, lambda: _sync_claimed(office, store, specs, run, reconcile, progress)
-        )
-    finally:
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-            # A release that fails (the file went bad) leaves a claim that lapses at its expiry.
-            await anyio.to_thread.run_sync(store.release, office.name, run)
+    with store_writer(store) as writer:  # the store's own thread: every call to the store goes through it
+        holder = await _claim(writer, store, office.name, run, claim_wait, progress)
+        if holder is not None:
+            progress.skipped = (
+                f"another run ({holder.holder}, since {holder.started_at}) is syncing this office into the same "
+                f"store; waited {claim_wait:g} s for it"
+            )
+            return progress
+        try:
+            await _holding_claim(
+                writer,
+                store,
+                office.name,
+                run,
+                lambda: _sync_claimed(office, writer, store, specs, run, reconcile, progress),
+            )
+        finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                # A release that fails (the file went bad) leaves a claim that lapses at its expiry.
+                await writer.call(store.release, office.name, run)
     return progress
 
 
 async def _claim(
-    store: SyncSink, office: str, run: str, wait: float, progress: OfficeProgress
+    writer: StoreWriter, store: SyncSink, office: str, run: str, wait: float, progress: OfficeProgress
 ) -> RunHolder | None:
     """Take the office's claim, trying again for up to ``wait`` seconds; the holder when it stayed taken."""
     deadline = time.monotonic() + wait
     pause = 0.05
     try:
         while True:
-            holder = await anyio.to_thread.run_sync(lambda: store.claim(office, run, ttl=CLAIM_TTL))
+            holder = await writer.call(store.claim, office, run, ttl=CLAIM_TTL)
             left = deadline - time.monotonic()
             if holder is None or left <= 0:
                 return holder
@@ -236,7 +240,9 @@ async def _claim(
         progress.resource = ""
 
 
-async def _holding_claim(store: SyncSink, office: str, run: str, body: Callable[[], Awaitable[None]]) -> None:
+async def _holding_claim(
+    writer: StoreWriter, store: SyncSink, office: str, run: str, body: Callable[[], Awaitable[None]]
+) -> None:
     """Run ``body`` while renewing the run's claim every third of its TTL; ClaimLost when another run took it.
 
     Errors come out as themselves, never wrapped in an ExceptionGroup (callers sort them by type): each task
@@ -250,7 +256,7 @@ async def _holding_claim(store: SyncSink, office: str, run: str, body: Callable[
         while True:
             await anyio.sleep(CLAIM_TTL / 3)
             try:
-                held = await anyio.to_thread.run_sync(lambda: store.renew(office, run, ttl=CLAIM_TTL))
+                held = await writer.call(store.renew, office, run, ttl=CLAIM_TTL)
             except Exception as exc:  # the file went bad: the run stops with that error
                 failed.append(exc)
                 held = True
@@ -276,6 +282,7 @@ async def _holding_claim(store: SyncSink, office: str, run: str, body: Callable[
 
 async def _sync_claimed(
     office: OfficeConfig,
+    writer: StoreWriter,
     store: SyncSink,
     specs: Sequence[SyncSpec],
     run: str,
@@ -286,11 +293,13 @@ async def _sync_claimed(
         progress.session = od
         clock = _OfficeClock(od)
         for spec in specs:
-            state = await anyio.to_thread.run_sync(store.state, office.name, spec.resource)
+            state = await writer.call(store.state, office.name, spec.resource)
             progress.plan[spec.resource] = _expected_rows(spec, state, reconcile)
         for spec in specs:
             try:
-                result = await _sync_resource(od, office.name, store, spec, clock, run, reconcile, progress)
+                result = await _sync_resource(
+                    od, office.name, writer, store, spec, clock, run, reconcile, progress
+                )
             except RESOURCE_ERRORS as exc:
                 # This resource only (an office too old for the list, a list the office does not serve): its
                 # watermark stays, the other resources go on, and the run reports it as a failure.
@@ -301,6 +310,7 @@ async def _sync_claimed(
 async def _sync_resource(
     od: OpenDental,
     office: str,
+    writer: StoreWriter,
     store: SyncSink,
     spec: SyncSpec,
     clock: _OfficeClock,
@@ -309,8 +319,8 @@ async def _sync_resource(
     progress: OfficeProgress,
 ) -> ResourceResult:
     layout = TableLayout(spec, getattr(_models, spec.model))
-    await anyio.to_thread.run_sync(store.prepare, layout)
-    state = await anyio.to_thread.run_sync(store.state, office, spec.resource)
+    await writer.call(store.prepare, layout)
+    state = await writer.call(store.state, office, spec.resource)
     since = _parse_watermark(state.watermark) if state and spec.incremental else None
     listing = since is None or reconcile
     if not listing:
@@ -332,7 +342,7 @@ async def _sync_resource(
     if not listing and spec.since_param is not None and since is not None:
         params[spec.since_param] = since - OVERLAP
     if listing:
-        await anyio.to_thread.run_sync(lambda: store.begin_listing(office, spec.resource, run=run))
+        await writer.call(store.begin_listing, office, spec.resource, run=run)
     paginator = getattr(getattr(od, spec.resource), spec.operation)(**params)
     async with contextlib.aclosing(paginator.pages()) as pages:
         async for page in pages:
@@ -342,9 +352,7 @@ async def _sync_resource(
                 served = clock.note(page)
                 if served is not None and (watermark is None or served < watermark):
                     watermark = served
-            await anyio.to_thread.run_sync(
-                functools.partial(store.write_page, layout, office, page, listing=listing, run=run)
-            )
+            await writer.call(store.write_page, layout, office, page, listing=listing, run=run)
             result.pages += 1
             result.rows += len(page)
             progress.pages += 1
@@ -359,16 +367,15 @@ async def _sync_resource(
         # Nothing came back, or no clock: asking again from the old watermark next time loses nothing.
         watermark = since
     result.watermark = watermark.strftime(WATERMARK_FORMAT) if watermark else None
-    result.removed = await anyio.to_thread.run_sync(
-        lambda: store.finish(
-            layout,
-            office,
-            watermark=result.watermark,
-            listing=listing,
-            listed_rows=result.rows,
-            deleted=deleted,
-            run=run,
-        )
+    result.removed = await writer.call(
+        store.finish,
+        layout,
+        office,
+        watermark=result.watermark,
+        listing=listing,
+        listed_rows=result.rows,
+        deleted=deleted,
+        run=run,
     )
     return result
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import math
 import os
 import socket
 import sqlite3
@@ -53,14 +55,16 @@ CREATE TABLE IF NOT EXISTS odapi_sync_run (  -- the one run syncing each office 
     started_at TEXT NOT NULL,  -- UTC, ISO 8601
     expires REAL NOT NULL      -- Unix time: the claim lapses unless renewed before
 );
-CREATE TABLE IF NOT EXISTS odapi_sync_listed (  -- keys seen by a run's whole listing still under way
+-- Keys seen by a run's whole listing still under way: one row per page, its keys as a JSON array (as PostgreSQL
+-- keeps one array per page): a page costs one row and one index entry, not one of each per key.
+CREATE TABLE IF NOT EXISTS odapi_sync_listed (
     office TEXT NOT NULL,
     resource TEXT NOT NULL,
     run TEXT NOT NULL,
-    pk INTEGER NOT NULL,
-    PRIMARY KEY (office, resource, run, pk)
-) WITHOUT ROWID;
-DROP TABLE IF EXISTS odapi_sync_listing;  -- the earlier form, without the run: transient, nothing to keep
+    pks TEXT NOT NULL          -- JSON array of the page's primary keys
+);
+CREATE INDEX IF NOT EXISTS odapi_sync_listed_run ON odapi_sync_listed (office, resource, run);
+DROP TABLE IF EXISTS odapi_sync_listing;  -- the earliest form, without the run: transient, nothing to keep
 """
 
 
@@ -82,15 +86,19 @@ class TableLayout:
         self.field_names: list[str] = [f.name for f in fields]
         self.columns: list[str] = _column_names(self.field_names)
         self.types: list[str] = [_sql_type(f.type) for f in fields]
-        # Only the fields whose Python value SQLite cannot take as is get a converter.
-        self._convert = [(i, conv) for i, f in enumerate(fields) if (conv := _converter(f.type)) is not None]
-        all_fields = [f.name for f in msgspec.structs.fields(model)]
-        self._keep = [all_fields.index(name) for name in self.field_names]
         self.pk_column: str = self.columns[self.field_names.index(spec.primary_key)]
         self._pk_index = self.field_names.index(spec.primary_key)
+        self.rows: Callable[[str, Sequence[Any]], list[list[Any]]] = _compile_rows(model)
+        """``rows(office, page)``: the page's rows as the table's rows (``office`` first, then the columns)."""
         cols = ", ".join(f'"{c}"' for c in ("office", *self.columns))
         marks = ", ".join("?" for _ in range(len(self.columns) + 1))
-        self.upsert_sql: str = f'INSERT OR REPLACE INTO "{self.table}" ({cols}) VALUES ({marks})'
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in self.columns if c != self.pk_column)
+        # An update in place, not INSERT OR REPLACE (a delete and an insert, the row's indexes rewritten): the same
+        # row in the end, for less; a column of the table that the model lacks keeps its value.
+        self.upsert_sql: str = (
+            f'INSERT INTO "{self.table}" ({cols}) VALUES ({marks}) '
+            f'ON CONFLICT (office, "{self.pk_column}") DO UPDATE SET {updates}'
+        )
 
     def create_sql(self) -> str:
         cols = ", ".join(f'"{c}" {t}' for c, t in zip(self.columns, self.types, strict=True))
@@ -100,13 +108,13 @@ class TableLayout:
         )
 
     def values(self, office: str, row: Any) -> tuple[Any, ...]:
-        everything = msgspec.structs.astuple(row)
-        values = [everything[i] for i in self._keep]
-        for i, conv in self._convert:
-            value = values[i]
-            if value is not None:
-                values[i] = conv(value)
-        return (office, *values)
+        """One row as the table holds it (``office`` first, then the columns; NULL as None)."""
+        return tuple(None if x is _NULL else x for x in self.rows(office, (row,))[0])
+
+    def keys(self, values: Sequence[Sequence[Any]]) -> list[Any]:
+        """The primary keys of rows made by :attr:`rows`."""
+        at = self._pk_index + 1
+        return [v[at] for v in values]
 
     def key(self, row: Any) -> Any:
         return getattr(row, self.spec.primary_key)
@@ -145,12 +153,28 @@ class SyncStore:
         except sqlite3.Error as exc:
             raise StoreFileError(self.path, exc) from exc
         try:
+            self._forget_old_listings()
             self._conn.executescript(_META)
         except sqlite3.Error as exc:
             self._conn.close()
             raise StoreFileError(self.path, exc) from exc
         self._ready: set[str] = set()
         self._tokens: dict[str, int] = {}
+
+    def _forget_old_listings(self) -> None:
+        """Drop ``odapi_sync_listed`` in its form before this one (a row per key): it holds only the keys of
+        listings under way, which a run of that form then fails to finish (no column ``pk``: it removes nothing,
+        saves no watermark), and each office's next run lists again. The check is repeated under the write lock,
+        so two processes opening the file at once never drop a table the other has just made."""
+
+        def old_form() -> bool:
+            return any(r[1] == "pk" for r in self._conn.execute("PRAGMA table_info(odapi_sync_listed)"))
+
+        if not old_form():  # a read only: a file this user may only read opens as before
+            return
+        with transaction(self._conn) as conn:
+            if old_form():
+                conn.execute("DROP TABLE odapi_sync_listed")
 
     def fence(self, office: str, token: int) -> None:
         """Write ``office`` under a fleet's fencing token from now on (``sync/_fleet.py``).
@@ -279,14 +303,14 @@ class SyncStore:
         """
         if listing and run is None:
             raise ValueError("a whole listing belongs to a run: pass the run that claimed the office")
-        values = [layout.values(office, row) for row in rows]
+        values = layout.rows(office, rows)
+        keys = _json_text(layout.keys(values)) if listing else None
         with self._using(office, layout.table), transaction(self._conn) as conn:
             self._check(conn, office, run)
             conn.executemany(layout.upsert_sql, values)
             if listing:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO odapi_sync_listed VALUES (?, ?, ?, ?)",
-                    [(office, layout.table, run, layout.key(row)) for row in rows],
+                conn.execute(
+                    "INSERT INTO odapi_sync_listed VALUES (?, ?, ?, ?)", (office, layout.table, run, keys)
                 )
 
     def remove(self, layout: TableLayout, office: str, keys: Sequence[Any], *, run: str | None = None) -> int:
@@ -335,7 +359,8 @@ class SyncStore:
             if listing:
                 removed += conn.execute(
                     f'DELETE FROM "{resource}" WHERE office = ? AND "{layout.pk_column}" NOT IN '
-                    "(SELECT pk FROM odapi_sync_listed WHERE office = ? AND resource = ? AND run = ?)",
+                    "(SELECT k.value FROM odapi_sync_listed AS l, json_each(l.pks) AS k "
+                    "WHERE l.office = ? AND l.resource = ? AND l.run = ?)",
                     (office, office, resource, run),
                 ).rowcount
                 conn.execute(
@@ -540,20 +565,58 @@ def _sql_type(hint: Any) -> str:
     return "TEXT"
 
 
-def _datetime_text(value: dt.datetime) -> str:
-    return value.isoformat(" ")
-
-
 def _json_text(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def _converter(hint: Any) -> Callable[[Any], Any] | None:
+def _conversion(hint: Any) -> str | None:
+    """How a field's value ``x`` (not None) becomes what SQLite stores, as an expression; None: as it is."""
     hint = _unwrap(hint)
-    if hint in (int, bool, float, str):
+    if hint in (int, float, str):
         return None
+    if hint is bool:
+        # sqlite3 binds a bool only after looking for an adapter (slow): give it the int it would have stored.
+        return "(1 if x else 0)"
     if hint is dt.datetime:
-        return _datetime_text
+        return 'x.isoformat(" ")'
     if hint is dt.date:
-        return dt.date.isoformat
-    return _json_text
+        return "x.isoformat()"
+    return "json_text(x)"
+
+
+#: What a None becomes for SQLite: NaN, which SQLite stores as NULL (sqlite3 binds a float at once, but looks for
+#: an adapter for None first: several times the cost of a value, on every nullable column of every row).
+_NULL = math.nan
+
+
+@functools.cache
+def _compile_rows(model: type[msgspec.Struct]) -> Callable[[str, Sequence[Any]], list[list[Any]]]:
+    """A function making a page's table rows for ``model``, written out for its fields once (the per-row work is
+    one ``astuple`` and a statement for each field that needs converting, no loop over the fields)."""
+    fields = msgspec.structs.fields(model)
+    lines, dropped = [], []
+    for i, f in enumerate(fields, start=1):  # v[0] is the office
+        if f.name in SERVER_COMPUTED:
+            dropped.append(i)
+            continue
+        conversion = _conversion(f.type)
+        if conversion is not None:
+            lines.append(f"x = v[{i}]")
+            lines.append(f"v[{i}] = NULL if x is None else {conversion}")
+        elif _unwrap(f.type) is not f.type:  # Optional: None becomes NULL the cheap way
+            lines.append(f"if v[{i}] is None: v[{i}] = NULL")
+    lines += [f"del v[{i}]" for i in reversed(dropped)]
+    body = "".join(f"        {line}\n" for line in lines)
+    source = (
+        "def rows(office, page):\n"
+        "    out = []\n"
+        "    for row in page:\n"
+        "        v = [office, *astuple(row)]\n"
+        f"{body}"
+        "        out.append(v)\n"
+        "    return out\n"
+    )
+    namespace: dict[str, Any] = {"astuple": msgspec.structs.astuple, "NULL": _NULL, "json_text": _json_text}
+    exec(compile(source, f"<rows of {model.__name__}>", "exec"), namespace)
+    rows: Callable[[str, Sequence[Any]], list[list[Any]]] = namespace["rows"]
+    return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ from cli.clitools import _env, assert_equal, odapi
 
 from odapi_async import resources as models
 from odapi_async.sync import SYNC, ClaimLost, SyncStore, TableLayout, _engine
+from odapi_async.sync._writer import store_writer
 
 PATIENTS = TableLayout(SYNC["patients"], models.Patient)
 
@@ -86,6 +88,7 @@ async def test_a_long_run_keeps_its_claim_by_renewing(tmp_path, monkeypatch) -> 
     monkeypatch.setattr(_engine, "CLAIM_TTL", 0.3)
     renewed = 0
     enough = anyio.Event()
+    loop = asyncio.get_running_loop()
 
     class Counting(SyncStore):
         def renew(self, office: str, run: str, *, ttl: float) -> bool:
@@ -93,7 +96,7 @@ async def test_a_long_run_keeps_its_claim_by_renewing(tmp_path, monkeypatch) -> 
             held = super().renew(office, run, ttl=ttl)
             renewed += 1
             if renewed >= 4:  # past the TTL more than once
-                anyio.from_thread.run_sync(enough.set)
+                loop.call_soon_threadsafe(enough.set)  # renew runs in the store's own thread
             return held
 
     with Counting(tmp_path / "a.sqlite") as store, SyncStore(tmp_path / "a.sqlite") as other:
@@ -104,7 +107,8 @@ async def test_a_long_run_keeps_its_claim_by_renewing(tmp_path, monkeypatch) -> 
                 await enough.wait()
             assert other.claim("north", "run-b", ttl=30) is not None
 
-        await _engine._holding_claim(store, "north", "run-a", body)
+        with store_writer(store) as writer:
+            await _engine._holding_claim(writer, store, "north", "run-a", body)
 
 
 async def test_a_run_whose_claim_was_taken_stops_with_claim_lost(tmp_path, monkeypatch) -> None:
@@ -114,8 +118,8 @@ async def test_a_run_whose_claim_was_taken_stops_with_claim_lost(tmp_path, monke
         assert store.claim("north", "run-a", ttl=0.3) is None
         other.fence("north", 2)  # a newer fleet holder takes it over
         assert other.claim("north", "run-b", ttl=30) is None
-        with pytest.raises(ClaimLost), anyio.fail_after(10):
-            await _engine._holding_claim(store, "north", "run-a", anyio.sleep_forever)
+        with store_writer(store) as writer, pytest.raises(ClaimLost), anyio.fail_after(10):
+            await _engine._holding_claim(writer, store, "north", "run-a", anyio.sleep_forever)
 
 
 def test_sync_skips_an_office_another_run_holds_past_the_wait(slow_emulator, tmp_path) -> None:

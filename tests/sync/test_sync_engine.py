@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio.from_thread
+import anyio.lowlevel
 import pytest
 
 from odapi_async import OpenDental
@@ -19,6 +20,7 @@ class ChangeBehindTheRun(SyncStore):
         self.change = change
         self.pages = 0
         self.first_key: int | None = None
+        self.token = anyio.lowlevel.current_token()  # the sync's loop (the store runs in its own thread)
 
     def write_page(self, layout, office, rows, **kwargs) -> None:
         super().write_page(layout, office, rows, **kwargs)
@@ -26,7 +28,7 @@ class ChangeBehindTheRun(SyncStore):
         if self.pages == 1:
             self.first_key = rows[0].ProcNum
         if self.pages == 2:
-            anyio.from_thread.run(self.change, self.first_key)  # on the loop that serves the emulator
+            anyio.from_thread.run(self.change, self.first_key, token=self.token)
 
 
 async def test_a_row_changed_behind_a_running_sync_comes_with_the_next_run(od_emulator, tmp_path) -> None:
