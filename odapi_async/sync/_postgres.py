@@ -16,7 +16,7 @@ back, :class:`FencedOut`), then that its run still holds the office's claim (:cl
 
 Driver: psycopg 3. It is libpq, so the password and every other setting come from where ``psql`` finds them
 (``PGPASSWORD``, ``~/.pgpass``, ``PGSERVICE``, ``sslmode`` ...), and its binary ``COPY`` is C code; and its
-blocking API fits the store's interface, which the engine calls from worker threads, so converting a page never
+blocking API fits the store's interface, which the engine calls from the store's own thread, so converting a page never
 runs on the event loop that fetches the next one.
 """
 

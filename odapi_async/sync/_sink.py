@@ -4,9 +4,9 @@ The engine, the fleet and the event receiver only ever see a :class:`SyncSink`; 
 picks the database from what ``odapi sync --db`` was given: a ``postgresql://`` URL (PostgreSQL) or a path
 (SQLite).
 
-The interface is synchronous on purpose: the engine calls it from worker threads (``anyio.to_thread``), so a
-store's work (converting a page, the database round trips) never holds up the event loop that fetches the next
-pages, and both stores share one shape.
+The interface is synchronous on purpose: the engine calls it from the store's own thread (``_writer.py``), one
+call after another, so a store's work (converting a page, the database round trips) never holds up the event loop
+that fetches the next pages, and both stores share one shape.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class SyncSink(Protocol):
     """Where a sync keeps its rows, its watermarks and its fleet's fencing tokens.
 
     Every write is one transaction; a watermark is saved only by :meth:`finish`, after (and never without) the
-    rows it covers. Methods may be called from several threads.
+    rows it covers. The engine calls one store from one thread at a time; the fleet and the event receiver
+    may call it from others.
     """
 
     def fence(self, office: str, token: int) -> None:
