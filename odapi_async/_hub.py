@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 
 from odapi_async._exceptions import ConfigurationError
+from odapi_async._request.http11 import LeanClient
 from odapi_async._request.pools import ConnectionPools
 from odapi_async._request.routing import RouterRegistry
 from odapi_async._request.telemetry import Telemetry, check_setting
@@ -79,7 +80,8 @@ class Hub:
             self._ssl = self._ssl_context()  # loading CA certificates is slow: once per hub
         options = self._transport
         limits = _pool_limits(options.limits, max_connections, self._keepalive_expiry)
-        return httpx2.AsyncClient(
+        # httpx2's client over our own HTTP/1.1 connections (_request/http11.py); a proxy keeps httpx2's own.
+        return LeanClient(
             limits=limits, verify=self._ssl, proxy=options.proxy, trust_env=options.trust_env, **common
         )
 
