@@ -20,7 +20,7 @@ class Server:
         self.handler = handler
         self.connections = 0
         self.requests = 0
-        self.server: asyncio.AbstractServer | None = None
+        self.server: asyncio.Server | None = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
