@@ -31,6 +31,28 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
+class Connections:
+    """A server's open connections, so that a test ends them all before its loop closes (a stream left for the
+    garbage collector after the loop warns in whichever later test collects it)."""
+
+    def __init__(self) -> None:
+        self.open: dict[asyncio.Task[object], asyncio.StreamWriter] = {}
+
+    def track(self, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.open[task] = writer
+
+    async def end(self, server: asyncio.Server) -> None:
+        server.close()
+        for task, writer in list(self.open.items()):
+            writer.close()
+            task.cancel()
+        if self.open:  # a handshake that failed never reached the handler
+            await asyncio.wait(list(self.open), timeout=5)
+        await asyncio.wait_for(server.wait_closed(), 5)
+
+
 @pytest.fixture
 async def tls_server(certificate: tuple[Path, Path]) -> AsyncIterator[tuple[int, list[str | None]]]:
     """An HTTPS server answering every request ``hello``; yields its port and the SNI names it was sent."""
@@ -40,7 +62,10 @@ async def tls_server(certificate: tuple[Path, Path]) -> AsyncIterator[tuple[int,
     context.load_cert_chain(cert, key)
     context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc,func-returns-value]
 
+    connections = Connections()
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.track(writer)
         try:
             while True:
                 await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
@@ -55,7 +80,7 @@ async def tls_server(certificate: tuple[Path, Path]) -> AsyncIterator[tuple[int,
     try:
         yield server.sockets[0].getsockname()[1], names
     finally:
-        server.close()
+        await connections.end(server)
 
 
 def trusting(cert: Path) -> ssl.SSLContext:
@@ -92,9 +117,11 @@ async def test_a_certificate_for_another_name_is_a_connect_error(
 
 
 async def test_a_server_that_never_completes_the_handshake_is_a_connect_timeout() -> None:
+    connections = Connections()
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
-        writer.close()
+        connections.track(writer)
+        await asyncio.sleep(5)  # never answers the handshake; ended by the test
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -103,4 +130,4 @@ async def test_a_server_that_never_completes_the_handshake_is_a_connect_timeout(
             with pytest.raises(httpx2.ConnectTimeout):
                 await asyncio.wait_for(client.get(f"https://localhost:{port}/x"), 5)
     finally:
-        server.close()
+        await connections.end(server)
