@@ -76,6 +76,9 @@ class ProcessThrottle:
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], KeyThrottle] = {}
+        # The same throttles by key id, then mode: one key's stats without walking every key of the process
+        # (a live table of N offices asks for one key's stats per row shown; walking all keys was O(N) a row).
+        self._by_key: dict[str, dict[str, KeyThrottle]] = {}
         self._lock = threading.Lock()
         reset_after_fork(self, ProcessThrottle.__init__)  # a forked child starts blank (_util/forksafe.py)
 
@@ -95,6 +98,7 @@ class ProcessThrottle:
                     found = self._keys[(mode, key_id)] = KeyThrottle(
                         mode, key_id, settings or KeySettings.build(mode)
                     )
+                    self._by_key.setdefault(key_id, {})[mode] = found
                     return found
         if settings is not None:
             found.configure(settings)
@@ -116,5 +120,8 @@ class ProcessThrottle:
 
     def stats(self, key_id: str | None = None) -> dict[tuple[str, str], ThrottleStats]:
         with self._lock:
-            keys = list(self._keys.items())
-        return {k: t.stats() for k, t in keys if key_id is None or k[1] == key_id}
+            if key_id is None:
+                keys = list(self._keys.items())
+            else:
+                keys = [((mode, key_id), t) for mode, t in self._by_key.get(key_id, {}).items()]
+        return {k: t.stats() for k, t in keys}

@@ -24,6 +24,22 @@ def test_process_throttle_is_a_backend() -> None:
     assert isinstance(ProcessThrottle(), ThrottleBackend)
 
 
+def test_stats_of_one_key_are_that_keys_modes_only_and_all_keys_without_one() -> None:
+    # One key's stats come from an index by key id (a live table asks per row shown): same answer as a walk.
+    backend = ProcessThrottle()
+    for i in range(50):
+        backend.key("remote", f"k{i}")
+    backend.key("local", "k7")
+    backend.key("service", "k7")
+    assert list(backend.stats("k7")) == [("remote", "k7"), ("local", "k7"), ("service", "k7")]
+    assert all(s.requests == 0 for s in backend.stats("k7").values())
+    assert backend.stats("nobody") == {}
+    everything = backend.stats()
+    assert len(everything) == len(backend) == 52
+    assert list(everything)[:3] == [("remote", "k0"), ("remote", "k1"), ("remote", "k2")]
+    assert {k: v for k, v in everything.items() if k[1] == "k7"} == backend.stats("k7")
+
+
 def test_a_slot_released_in_one_thread_wakes_a_waiter_in_another() -> None:
     # Thread A holds the only in-flight slot of a Local key; thread B's loop waits for it, event-driven.
     t = KeyThrottle("local", "kid", max_in_flight=1)
