@@ -31,6 +31,7 @@ import asyncio
 import enum
 import logging
 import re
+import select
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine
@@ -38,7 +39,6 @@ from typing import Any, TypeVar
 
 import httpcore2
 import httpx2
-from httpcore2._utils import is_socket_readable
 
 __all__ = ["LeanConnectionPool", "LeanHTTP11Connection", "LeanTransport"]
 
@@ -266,7 +266,7 @@ class LeanHTTP11Connection(httpcore2.AsyncConnectionInterface):
         wire = self._wire
         if wire is None or wire.transport is None or wire.ended or wire.buffer or wire.transport.is_closing():
             return True
-        return bool(is_socket_readable(wire.transport.get_extra_info("socket")))
+        return _socket_readable(wire.transport.get_extra_info("socket"))
 
     async def _connect(
         self, request: httpcore2.Request, trace: _Trace | None, timeout: float | None
@@ -561,11 +561,27 @@ class LeanConnectionPool(httpcore2.AsyncConnectionPool):
     """httpcore2's pool (queueing, limits, keep-alive expiry; respx patches it), making our connections."""
 
     def create_connection(self, origin: httpcore2.Origin) -> httpcore2.AsyncConnectionInterface:
-        if self._proxy is not None or self._uds is not None or self._local_address is not None:
-            return super().create_connection(origin)
-        if self._socket_options or self._retries or self._http2:
+        if not _plain(self):
             return super().create_connection(origin)
         return LeanHTTP11Connection(origin, self._ssl_context, self._keepalive_expiry)
+
+
+def _plain(pool: httpcore2.AsyncConnectionPool) -> bool:
+    """Whether ``pool`` uses none of the options our connection lacks. These are httpcore2's private attributes:
+    a version of httpcore2 without them is not plain, so its own connections serve (never a request made wrong)."""
+    try:
+        return (
+            pool._proxy is None
+            and pool._uds is None
+            and pool._local_address is None
+            and not pool._socket_options
+            and not pool._retries
+            and not pool._http2
+            and isinstance(pool._ssl_context, ssl.SSLContext | None)
+            and isinstance(pool._keepalive_expiry, float | int | None)
+        )
+    except AttributeError:
+        return False
 
 
 class LeanTransport(httpx2.AsyncHTTPTransport):
@@ -581,7 +597,8 @@ class LeanTransport(httpx2.AsyncHTTPTransport):
     ) -> None:
         super().__init__(verify=verify, cert=cert, trust_env=trust_env, limits=limits)
         stock = self._pool
-        assert isinstance(stock, httpcore2.AsyncConnectionPool)
+        if not isinstance(stock, httpcore2.AsyncConnectionPool) or not _plain(stock):
+            return  # a pool we do not know how to rebuild keeps httpcore2's own connections
         self._pool = LeanConnectionPool(
             ssl_context=stock._ssl_context,
             max_connections=limits.max_connections,
@@ -612,6 +629,19 @@ class LeanClient(httpx2.AsyncClient):
 
 
 # -- helpers
+
+
+def _socket_readable(sock: Any) -> bool:
+    """Whether a read on ``sock`` would return at once (data, or the end: a closed peer); no socket: True.
+    ``poll`` with no wait, as httpcore2 checks an idle connection (``select`` where there is no ``poll``)."""
+    fd = sock.fileno() if sock is not None else -1
+    if fd < 0:
+        return True
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([fd], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 async def _event(trace: _Trace | None, log: logging.Logger, name: str, info: dict[str, Any]) -> None:

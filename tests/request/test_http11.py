@@ -304,3 +304,21 @@ async def test_many_concurrent_requests_on_one_pool(serve: Callable[[Handler], A
         answers = await asyncio.gather(*(c.get(f"{base}/{i}") for i in range(100)))
     assert [a.content for a in answers] == [f"/{i}".encode() for i in range(100)]
     assert server.connections <= 5
+
+
+def test_a_pool_with_options_our_connection_lacks_makes_httpcore2s_own() -> None:
+    import httpcore2
+
+    from odapi_async._request.http11 import LeanConnectionPool, LeanHTTP11Connection, _plain
+
+    origin = httpcore2.Origin(b"http", b"127.0.0.1", 80)
+    assert isinstance(LeanConnectionPool().create_connection(origin), LeanHTTP11Connection)
+    assert not isinstance(LeanConnectionPool(retries=2).create_connection(origin), LeanHTTP11Connection)
+    assert not isinstance(
+        LeanConnectionPool(local_address="127.0.0.1").create_connection(origin), LeanHTTP11Connection
+    )
+
+    class Unknown:  # an httpcore2 whose pool keeps its settings under other names
+        _proxy = None
+
+    assert _plain(Unknown()) is False  # type: ignore[arg-type]
