@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from odapi_async._util.sqlite import connect, transaction
+from odapi_async._util.sqlite import connect, run_script, transaction
 from odapi_async.events._batch import Entry, decode_entry, encode_entry
 from odapi_async.events._models import Event
 from odapi_async.events._store import DEFAULT_HORIZON, StoreFull
@@ -82,7 +82,7 @@ class SQLiteEventStore:
         def open_file() -> sqlite3.Connection:
             db = connect(self.path, synchronous=self.synchronous)
             try:
-                db.executescript(_SCHEMA)
+                run_script(db, _SCHEMA)
             except BaseException:
                 db.close()
                 raise

@@ -30,7 +30,7 @@ import msgspec
 
 from odapi_async._exceptions import OpenDentalError
 from odapi_async._syncspec import SyncSpec
-from odapi_async._util.sqlite import BUSY_TIMEOUT, connect, transaction
+from odapi_async._util.sqlite import BUSY_TIMEOUT, connect, run_script, transaction
 
 #: Computed by the server when it answers ("now"), not data: never stored.
 SERVER_COMPUTED = frozenset({"serverDateTime"})
@@ -154,7 +154,7 @@ class SyncStore:
             raise StoreFileError(self.path, exc) from exc
         try:
             self._forget_old_listings()
-            self._conn.executescript(_META)
+            run_script(self._conn, _META)
         except sqlite3.Error as exc:
             self._conn.close()
             raise StoreFileError(self.path, exc) from exc
@@ -284,12 +284,14 @@ class SyncStore:
         """Create the table, or add the columns a newer model has (new Open Dental versions add fields)."""
         if layout.table in self._ready:
             return
-        with self._using():
-            self._conn.execute(layout.create_sql())
-            have = {r[1].lower() for r in self._conn.execute(f'PRAGMA table_info("{layout.table}")')}
+        # One write, the lock taken first: two processes preparing one table at once neither fail on a stale read
+        # (see run_script) nor both add the same column.
+        with self._using(), transaction(self._conn) as conn:
+            conn.execute(layout.create_sql())
+            have = {r[1].lower() for r in conn.execute(f'PRAGMA table_info("{layout.table}")')}
             for column, sql_type in zip(layout.columns, layout.types, strict=True):
                 if column.lower() not in have:
-                    self._conn.execute(f'ALTER TABLE "{layout.table}" ADD COLUMN "{column}" {sql_type}')
+                    conn.execute(f'ALTER TABLE "{layout.table}" ADD COLUMN "{column}" {sql_type}')
         self._ready.add(layout.table)
 
     # ------------------------------------------------------------------------------------------ writes
