@@ -55,12 +55,11 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
     wrote in between (two processes opening a fresh file at once), WAL refuses the stale read's write at once with
     "database is locked", without waiting for the busy timeout. ``BEGIN IMMEDIATE`` waits for the lock first.
     """
+    # The BEGIN inside the script: ``executescript`` commits a transaction already open before it runs.
     try:
         conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
     except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
 
 
@@ -82,14 +81,15 @@ class transaction:
             try:
                 self.conn.execute("COMMIT")
             except BaseException:  # a COMMIT that fails (disk full) can leave the transaction open
-                self._rollback()
+                _rollback(self.conn)
                 raise
         else:
-            self._rollback()
+            _rollback(self.conn)
 
-    def _rollback(self) -> None:
-        # SQLite has already rolled back after some errors (disk full, I/O); a ROLLBACK that fails too must not
-        # hide the error that caused it (a failed transaction is undone on the next open anyway).
-        if self.conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.execute("ROLLBACK")
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite has already rolled back after some errors (disk full, I/O); a ROLLBACK that fails too must not hide
+    # the error that caused it (a failed transaction is undone on the next open anyway).
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
